@@ -1,0 +1,265 @@
+/**
+ * The per-environment configuration: its schema, its type and the checks that span fields
+ * (CIDR overlaps, AZ count against subnet lists, prod-only requirements).
+ */
+import { contains, overlaps, parseCidr } from "./cidr.js";
+import {
+  array,
+  boolean,
+  integer,
+  IssueCollector,
+  object,
+  oneOf,
+  optional,
+  refined,
+  string,
+  taggedUnion,
+  type Infer,
+  type Schema,
+} from "./schema.js";
+import { EKS_VERSION } from "./versions.js";
+
+export const ENVIRONMENT_NAMES = ["dev", "staging", "prod"] as const;
+export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
+
+/** Limits on the AZ count: EKS needs subnets in two AZs; six is the most any region has. */
+export const MIN_AZ_COUNT = 2;
+export const MAX_AZ_COUNT = 6;
+/** Production spreads a 3-node NATS and ClickHouse Keeper quorum over at least three AZs. */
+export const MIN_PROD_AZ_COUNT = 3;
+/** A public EKS API allowlist wider than this prefix is effectively public. */
+export const MIN_PUBLIC_ACCESS_PREFIX = 16;
+
+const cidr = (what: string): Schema<string> =>
+  refined(string(), (value, path, out) => {
+    if (parseCidr(value)) return true;
+    out.add(path, value, "not an IPv4 CIDR block with its host bits zero", `write ${what} like "10.20.0.0/16"`);
+    return false;
+  });
+
+const accountId = string({ pattern: /^\d{12}$/, fix: "write the 12-digit AWS account id, quoted" });
+const region = string({ pattern: /^[a-z]{2}(-gov)?-[a-z]+-\d$/, fix: 'write an AWS region such as "eu-west-1"' });
+const dnsName = string({
+  pattern: /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
+  fix: 'write a lower-case fully qualified domain name such as "api.example.com"',
+});
+const roleArn = string({
+  pattern: /^arn:aws(-[a-z]+)*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+  fix: 'write an IAM role ARN such as "arn:aws:iam::123456789012:role/platform-admin"',
+});
+const addonVersion = string({ pattern: /^v\d+\.\d+\.\d+-eksbuild\.\d+$/, fix: 'write an EKS add-on build such as "v1.12.1-eksbuild.2"' });
+const chartVersion = string({ pattern: /^v?\d+\.\d+\.\d+(-[\w.]+)?$/, fix: 'pin an exact chart version such as "2.20.2" (no ranges)' });
+const logRetentionDays = oneOf(
+  ["1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400", "545", "731", "1096", "1827", "2192", "2557", "2922", "3288", "3653"] as const,
+  "use a retention CloudWatch Logs accepts, as a string: 7, 14, 30, 90, 365, ...",
+);
+
+const nodeGroupSchema = object({
+  name: string({ pattern: /^[a-z][a-z0-9-]{0,37}[a-z0-9]$/, fix: "use 2-39 lower-case letters, digits and hyphens" }),
+  instanceTypes: array(string({ pattern: /^[a-z][a-z0-9-]*\.[a-z0-9]+$/, fix: 'write an EC2 instance type such as "m7i.large"' }), {
+    minLength: 1,
+    unique: true,
+  }),
+  capacityType: oneOf(["ON_DEMAND", "SPOT"] as const),
+  minSize: integer({ min: 0, max: 1000 }),
+  desiredSize: integer({ min: 0, max: 1000 }),
+  maxSize: integer({ min: 1, max: 1000 }),
+  diskSizeGiB: integer({ min: 20, max: 16_384, fix: "give nodes a root volume of 20 GiB to 16 TiB" }),
+  labels: optional(
+    array(
+      object({
+        key: string({ pattern: /^([a-z0-9.-]+\/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/ }),
+        value: string({ pattern: /^([A-Za-z0-9][-A-Za-z0-9_.]{0,61}[A-Za-z0-9]?)?$/ }),
+      }),
+    ),
+  ),
+  taints: optional(
+    array(
+      object({
+        key: string({ pattern: /^([a-z0-9.-]+\/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$/ }),
+        value: string({ maxLength: 63 }),
+        effect: oneOf(["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] as const),
+      }),
+    ),
+  ),
+});
+
+const fdbPort = integer({ min: 1, max: 65_535, fix: "use a TCP port from 1 to 65535" });
+
+const environmentSchema = object({
+  name: oneOf(ENVIRONMENT_NAMES),
+  aws: object({
+    region,
+    accountId,
+  }),
+  /** Remote state: one S3 object per stack, locked with S3's native lock file. */
+  stateBackend: object({
+    bucket: string({ pattern: /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, fix: "use an S3 bucket name: 3-63 lower-case letters, digits, dots, hyphens" }),
+    region,
+    keyPrefix: string({ pattern: /^[a-z0-9][a-z0-9-/]*[a-z0-9]$/, fix: 'write a prefix without leading or trailing "/" such as "enchanted/prod"' }),
+    kmsKeyArn: string({ pattern: /^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/.+$/, fix: "write the ARN of the KMS key that encrypts the state bucket" }),
+  }),
+  network: object({
+    vpcCidr: cidr("the VPC range"),
+    azCount: integer({ min: MIN_AZ_COUNT, max: MAX_AZ_COUNT, fix: `use ${MIN_AZ_COUNT} to ${MAX_AZ_COUNT} availability zones` }),
+    subnets: object({
+      public: array(cidr("a public subnet")),
+      private: array(cidr("a private subnet")),
+      data: array(cidr("a data subnet")),
+    }),
+    natGateways: oneOf(["single", "one-per-az"] as const),
+    flowLogRetentionDays: logRetentionDays,
+  }),
+  eks: object({
+    version: string({ pattern: /^1\.\d{2}$/, fix: `write a Kubernetes minor such as "${EKS_VERSION}"` }),
+    /** Only dev may open the API endpoint, and only to these ranges. */
+    publicAccessCidrs: array(cidr("an allowlisted range"), { unique: true }),
+    adminRoleArns: array(roleArn, { minLength: 1, unique: true, fix: "list at least the role your deploy pipeline uses" }),
+    logRetentionDays,
+    addons: object({
+      vpcCni: addonVersion,
+      coredns: addonVersion,
+      kubeProxy: addonVersion,
+      ebsCsiDriver: addonVersion,
+      podIdentityAgent: addonVersion,
+    }),
+    nodeGroups: array(nodeGroupSchema, { minLength: 1 }),
+  }),
+  ecr: object({
+    repositories: array(string({ pattern: /^[a-z0-9]+([._-][a-z0-9]+)*$/ }), { minLength: 1, unique: true }),
+    keepTaggedImages: integer({ min: 1, max: 1000 }),
+    untaggedExpiryDays: integer({ min: 1, max: 365 }),
+  }),
+  charts: object({
+    keda: chartVersion,
+    nats: chartVersion,
+    nack: chartVersion,
+    clickhouseOperator: chartVersion,
+    externalSecrets: chartVersion,
+    certManager: chartVersion,
+    awsLoadBalancerController: chartVersion,
+    keycloakx: chartVersion,
+    kongIngress: chartVersion,
+  }),
+  /** The customer's existing FoundationDB cluster and how the VPC reaches it. */
+  foundationDb: object({
+    peer: taggedUnion("kind", {
+      "vpc-peering": object({
+        kind: oneOf(["vpc-peering"] as const),
+        vpcId: string({ pattern: /^vpc-[0-9a-f]{8,17}$/, fix: 'write the peer VPC id such as "vpc-0a1b2c3d4e5f60718"' }),
+        ownerAccountId: accountId,
+        region,
+      }),
+      "transit-gateway": object({
+        kind: oneOf(["transit-gateway"] as const),
+        transitGatewayId: string({ pattern: /^tgw-[0-9a-f]{8,17}$/, fix: 'write the transit gateway id such as "tgw-0a1b2c3d4e5f60718"' }),
+      }),
+      privatelink: object({
+        kind: oneOf(["privatelink"] as const),
+        serviceName: string({
+          pattern: /^com\.amazonaws\.vpce\.[a-z0-9-]+\.vpce-svc-[0-9a-f]{8,17}$/,
+          fix: 'write the endpoint service name such as "com.amazonaws.vpce.eu-west-1.vpce-svc-0a1b2c3d4e5f60718"',
+        }),
+      }),
+    }),
+    cidr: cidr("the FoundationDB cluster's range"),
+    ports: array(fdbPort, { minLength: 1, unique: true, fix: "list the FoundationDB server ports, e.g. [4500, 4501]" }),
+    clusterFileSecretName: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,512}$/, fix: "use a Secrets Manager name such as \"enchanted/prod/foundationdb/cluster-file\"" }),
+  }),
+  domains: object({
+    api: dnsName,
+    auth: dnsName,
+  }),
+  /** Whether this environment may be destroyed without a second thought (dev). */
+  ephemeral: boolean(),
+});
+
+export type EnvironmentConfig = Infer<typeof environmentSchema>;
+export type NodeGroupConfig = EnvironmentConfig["eks"]["nodeGroups"][number];
+export type FoundationDbPeer = EnvironmentConfig["foundationDb"]["peer"];
+
+/** Checks a raw environment config, field by field and then across fields. */
+export function checkEnvironment(raw: unknown, expectedName: string, out: IssueCollector): raw is EnvironmentConfig {
+  if (!environmentSchema.check(raw, "", out)) return false;
+  const env = raw;
+  if (env.name !== expectedName) {
+    out.add("name", env.name, `does not match the file it is loaded as ("${expectedName}")`, `set name to "${expectedName}"`);
+  }
+  checkNetwork(env, out);
+  checkEks(env, out);
+  return out.issues.length === 0;
+}
+
+function checkNetwork(env: EnvironmentConfig, out: IssueCollector): void {
+  const n = env.network;
+  if (env.name === "prod" && n.azCount < MIN_PROD_AZ_COUNT) {
+    out.add("network.azCount", n.azCount, `prod needs at least ${MIN_PROD_AZ_COUNT} availability zones for its 3-node quorums`, `set network.azCount to ${MIN_PROD_AZ_COUNT} or more`);
+  }
+  if (env.name === "prod" && n.natGateways !== "one-per-az") {
+    out.add("network.natGateways", n.natGateways, "prod must survive the loss of one AZ's NAT gateway", 'set network.natGateways to "one-per-az"');
+  }
+  const vpc = parseCidr(n.vpcCidr);
+  if (!vpc) return;
+  if (vpc.prefix < 16 || vpc.prefix > 22) {
+    out.add("network.vpcCidr", n.vpcCidr, "VPC ranges must be /16 to /22 (AWS allows /16 at most; EKS pods need room)", "use a /16 to /22 range");
+  }
+  const all: { path: string; text: string }[] = [];
+  for (const tier of ["public", "private", "data"] as const) {
+    const list = n.subnets[tier];
+    if (list.length !== n.azCount) {
+      out.add(`network.subnets.${tier}`, list, `has ${list.length} subnets for ${n.azCount} availability zones`, `list exactly one ${tier} subnet per AZ (${n.azCount})`);
+    }
+    list.forEach((text, i) => all.push({ path: `network.subnets.${tier}[${i}]`, text }));
+  }
+  for (const s of all) {
+    const c = parseCidr(s.text);
+    if (c && !contains(vpc, c)) {
+      out.add(s.path, s.text, `lies outside network.vpcCidr (${n.vpcCidr})`, "carve every subnet out of the VPC range");
+    }
+  }
+  for (let i = 0; i < all.length; i++) {
+    for (let j = i + 1; j < all.length; j++) {
+      const a = all[i] as { path: string; text: string };
+      const b = all[j] as { path: string; text: string };
+      const ca = parseCidr(a.text);
+      const cb = parseCidr(b.text);
+      if (ca && cb && overlaps(ca, cb)) {
+        out.add(b.path, b.text, `overlaps ${a.path} (${a.text})`, "give every subnet its own range inside network.vpcCidr");
+      }
+    }
+  }
+  const fdb = parseCidr(env.foundationDb.cidr);
+  if (fdb && overlaps(vpc, fdb)) {
+    out.add("foundationDb.cidr", env.foundationDb.cidr, `overlaps network.vpcCidr (${n.vpcCidr}); peered or routed networks must not overlap`, "choose a VPC range that does not overlap the FoundationDB network");
+  }
+}
+
+function checkEks(env: EnvironmentConfig, out: IssueCollector): void {
+  const e = env.eks;
+  const kubeProxyMinor = /^v(\d+\.\d+)\./.exec(e.addons.kubeProxy)?.[1];
+  if (kubeProxyMinor !== e.version) {
+    out.add("eks.addons.kubeProxy", e.addons.kubeProxy, `is built for Kubernetes ${kubeProxyMinor ?? "?"}, the cluster runs ${e.version}`, `pin a kube-proxy build for ${e.version} (aws eks describe-addon-versions --addon-name kube-proxy --kubernetes-version ${e.version})`);
+  }
+  if (e.publicAccessCidrs.length > 0 && env.name !== "dev") {
+    out.add("eks.publicAccessCidrs", e.publicAccessCidrs, `${env.name}'s API endpoint must stay private`, "leave eks.publicAccessCidrs empty and reach the API through the VPC (VPN, bastion or CI runners in the VPC)");
+  }
+  e.publicAccessCidrs.forEach((text, i) => {
+    const c = parseCidr(text);
+    if (c && c.prefix < MIN_PUBLIC_ACCESS_PREFIX) {
+      out.add(`eks.publicAccessCidrs[${i}]`, text, `a /${c.prefix} allowlist is effectively public`, `list specific office or VPN ranges of /${MIN_PUBLIC_ACCESS_PREFIX} or narrower; never 0.0.0.0/0`);
+    }
+  });
+  const names = new Set<string>();
+  e.nodeGroups.forEach((g, i) => {
+    const p = `eks.nodeGroups[${i}]`;
+    if (names.has(g.name)) out.add(`${p}.name`, g.name, "duplicate node group name", "give every node group its own name");
+    names.add(g.name);
+    if (g.minSize > g.maxSize) out.add(`${p}.minSize`, g.minSize, `exceeds maxSize (${g.maxSize})`, "set minSize <= desiredSize <= maxSize");
+    if (g.desiredSize < g.minSize || g.desiredSize > g.maxSize) {
+      out.add(`${p}.desiredSize`, g.desiredSize, `is outside [minSize ${g.minSize}, maxSize ${g.maxSize}]`, "set minSize <= desiredSize <= maxSize");
+    }
+  });
+  if (env.name === "prod" && !e.nodeGroups.some((g) => g.capacityType === "ON_DEMAND" && g.minSize >= MIN_PROD_AZ_COUNT)) {
+    out.add("eks.nodeGroups", e.nodeGroups.map((g) => g.name), `prod needs an ON_DEMAND node group with minSize >= ${MIN_PROD_AZ_COUNT} for system pods`, "add or resize an ON_DEMAND system node group");
+  }
+}

@@ -1,0 +1,47 @@
+/** dev: one NAT gateway, two AZs, small nodes; the only environment whose API may be opened to an allowlist. */
+import { baseEnvironment } from "./shared.js";
+
+const base = baseEnvironment("dev");
+
+export const dev = {
+  ...base,
+  network: {
+    vpcCidr: "10.10.0.0/16",
+    azCount: 2,
+    subnets: {
+      public: ["10.10.0.0/24", "10.10.1.0/24"],
+      data: ["10.10.8.0/24", "10.10.9.0/24"],
+      private: ["10.10.32.0/19", "10.10.64.0/19"],
+    },
+    natGateways: "single",
+    flowLogRetentionDays: "14",
+  },
+  eks: {
+    ...base.eks,
+    // Office or VPN ranges allowed to reach the dev API server; empty keeps it private.
+    publicAccessCidrs: [],
+    logRetentionDays: "14",
+    nodeGroups: [
+      { name: "system", instanceTypes: ["m7i.large", "m6i.large"], capacityType: "ON_DEMAND", minSize: 2, desiredSize: 2, maxSize: 4, diskSizeGiB: 50 },
+      {
+        name: "workers",
+        instanceTypes: ["m7i.large", "m6i.large", "m5.large"],
+        capacityType: "SPOT",
+        minSize: 0,
+        desiredSize: 1,
+        maxSize: 6,
+        diskSizeGiB: 50,
+        labels: [{ key: "enchanted.io/pool", value: "workers" }],
+        taints: [{ key: "enchanted.io/pool", value: "workers", effect: "NO_SCHEDULE" }],
+      },
+    ],
+  },
+  foundationDb: {
+    // The existing FoundationDB cluster's VPC, peered into this one.
+    peer: { kind: "vpc-peering", vpcId: "vpc-0f1e2d3c4b5a69788", ownerAccountId: "111122223333", region: "eu-west-1" },
+    cidr: "10.200.0.0/16",
+    ports: [4500, 4501],
+    clusterFileSecretName: "enchanted/dev/foundationdb/cluster-file",
+  },
+  ephemeral: true,
+};

@@ -1,0 +1,57 @@
+/** prod: three AZs, a NAT gateway per AZ, dedicated data and worker pools, private API only. */
+import { baseEnvironment } from "./shared.js";
+
+const base = baseEnvironment("prod");
+
+export const prod = {
+  ...base,
+  network: {
+    vpcCidr: "10.30.0.0/16",
+    azCount: 3,
+    subnets: {
+      public: ["10.30.0.0/24", "10.30.1.0/24", "10.30.2.0/24"],
+      data: ["10.30.8.0/24", "10.30.9.0/24", "10.30.10.0/24"],
+      private: ["10.30.32.0/19", "10.30.64.0/19", "10.30.96.0/19"],
+    },
+    natGateways: "one-per-az",
+    flowLogRetentionDays: "365",
+  },
+  eks: {
+    ...base.eks,
+    publicAccessCidrs: [],
+    logRetentionDays: "365",
+    nodeGroups: [
+      { name: "system", instanceTypes: ["m7i.xlarge", "m6i.xlarge"], capacityType: "ON_DEMAND", minSize: 3, desiredSize: 3, maxSize: 9, diskSizeGiB: 100 },
+      {
+        name: "data",
+        instanceTypes: ["r7i.2xlarge", "r6i.2xlarge"],
+        capacityType: "ON_DEMAND",
+        minSize: 3,
+        desiredSize: 6,
+        maxSize: 12,
+        diskSizeGiB: 200,
+        labels: [{ key: "enchanted.io/pool", value: "data" }],
+        taints: [{ key: "enchanted.io/pool", value: "data", effect: "NO_SCHEDULE" }],
+      },
+      {
+        name: "workers",
+        instanceTypes: ["m7i.2xlarge", "m6i.2xlarge"],
+        capacityType: "ON_DEMAND",
+        minSize: 3,
+        desiredSize: 6,
+        maxSize: 150,
+        diskSizeGiB: 100,
+        labels: [{ key: "enchanted.io/pool", value: "workers" }],
+        taints: [{ key: "enchanted.io/pool", value: "workers", effect: "NO_SCHEDULE" }],
+      },
+    ],
+  },
+  foundationDb: {
+    // The FoundationDB cluster's network is reached through the organization's transit gateway.
+    peer: { kind: "transit-gateway", transitGatewayId: "tgw-0c1d2e3f4a5b69788" },
+    cidr: "10.202.0.0/16",
+    ports: [4500, 4501],
+    clusterFileSecretName: "enchanted/prod/foundationdb/cluster-file",
+  },
+  ephemeral: false,
+};

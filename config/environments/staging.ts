@@ -1,0 +1,56 @@
+/** staging: shaped like prod (three AZs, a NAT gateway per AZ, HA), with smaller node groups. */
+import { baseEnvironment } from "./shared.js";
+
+const base = baseEnvironment("staging");
+
+export const staging = {
+  ...base,
+  network: {
+    vpcCidr: "10.20.0.0/16",
+    azCount: 3,
+    subnets: {
+      public: ["10.20.0.0/24", "10.20.1.0/24", "10.20.2.0/24"],
+      data: ["10.20.8.0/24", "10.20.9.0/24", "10.20.10.0/24"],
+      private: ["10.20.32.0/19", "10.20.64.0/19", "10.20.96.0/19"],
+    },
+    natGateways: "one-per-az",
+    flowLogRetentionDays: "30",
+  },
+  eks: {
+    ...base.eks,
+    publicAccessCidrs: [],
+    logRetentionDays: "30",
+    nodeGroups: [
+      { name: "system", instanceTypes: ["m7i.xlarge", "m6i.xlarge"], capacityType: "ON_DEMAND", minSize: 3, desiredSize: 3, maxSize: 6, diskSizeGiB: 80 },
+      {
+        name: "data",
+        instanceTypes: ["r7i.xlarge", "r6i.xlarge"],
+        capacityType: "ON_DEMAND",
+        minSize: 3,
+        desiredSize: 3,
+        maxSize: 6,
+        diskSizeGiB: 100,
+        labels: [{ key: "enchanted.io/pool", value: "data" }],
+        taints: [{ key: "enchanted.io/pool", value: "data", effect: "NO_SCHEDULE" }],
+      },
+      {
+        name: "workers",
+        instanceTypes: ["m7i.xlarge", "m6i.xlarge", "m5.xlarge"],
+        capacityType: "SPOT",
+        minSize: 0,
+        desiredSize: 2,
+        maxSize: 30,
+        diskSizeGiB: 80,
+        labels: [{ key: "enchanted.io/pool", value: "workers" }],
+        taints: [{ key: "enchanted.io/pool", value: "workers", effect: "NO_SCHEDULE" }],
+      },
+    ],
+  },
+  foundationDb: {
+    peer: { kind: "vpc-peering", vpcId: "vpc-0a9b8c7d6e5f40312", ownerAccountId: "444455556666", region: "eu-west-1" },
+    cidr: "10.201.0.0/16",
+    ports: [4500, 4501],
+    clusterFileSecretName: "enchanted/staging/foundationdb/cluster-file",
+  },
+  ephemeral: false,
+};

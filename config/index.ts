@@ -1,0 +1,54 @@
+/**
+ * Loads and validates configuration. Every stack gets its config from here; nothing reads an
+ * environment file directly, so nothing can skip validation.
+ */
+import { checkEnvironment, ENVIRONMENT_NAMES, type EnvironmentConfig, type EnvironmentName } from "./environment.js";
+import { dev } from "./environments/dev.js";
+import { prod } from "./environments/prod.js";
+import { staging } from "./environments/staging.js";
+import { ConfigError, IssueCollector } from "./schema.js";
+import { PLAN_TIERS, tierCatalogSchema, type TierCatalog } from "./tiers.js";
+
+export * from "./environment.js";
+export * from "./tiers.js";
+export * from "./versions.js";
+export { ConfigError, formatIssue, type ConfigIssue } from "./schema.js";
+export { ORGANIZATION } from "./organization.js";
+
+/** The raw (unvalidated) environment files, by name. */
+export const RAW_ENVIRONMENTS: Readonly<Record<EnvironmentName, unknown>> = { dev, staging, prod };
+
+/** Validates a raw environment config; throws a ConfigError listing every problem. */
+export function validateEnvironment(raw: unknown, name: string, source = `config/environments/${name}.ts`): EnvironmentConfig {
+  const out = new IssueCollector();
+  if (!checkEnvironment(raw, name, out) || out.issues.length > 0) throw new ConfigError(source, out.issues);
+  return deepFreeze(structuredClone(raw));
+}
+
+/** Validates a raw tier catalog; throws a ConfigError listing every problem. */
+export function validateTierCatalog(raw: unknown, source = "config/tiers.ts"): TierCatalog {
+  const out = new IssueCollector();
+  if (!tierCatalogSchema.check(raw, "tiers", out) || out.issues.length > 0) throw new ConfigError(source, out.issues);
+  return deepFreeze(structuredClone(raw)) as TierCatalog;
+}
+
+/** The validated config of one environment. */
+export function loadEnvironment(name: EnvironmentName): EnvironmentConfig {
+  if (!ENVIRONMENT_NAMES.includes(name)) {
+    throw new ConfigError("config", [{ path: "environment", value: name, problem: "unknown environment", fix: `use one of ${ENVIRONMENT_NAMES.join(", ")}` }]);
+  }
+  return validateEnvironment(RAW_ENVIRONMENTS[name], name);
+}
+
+/** The validated plan-tier catalog. */
+export function loadTierCatalog(): TierCatalog {
+  return validateTierCatalog(PLAN_TIERS);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
