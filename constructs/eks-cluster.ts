@@ -12,6 +12,7 @@ import { Token, type ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { parseCidr } from "../config/cidr.js";
 import { KMS_USE_ACTIONS, type IKmsKey } from "./kms-key.js";
+import { EKS_CONTROL_PLANE_LOG_TYPES } from "./policy/rules/eks-control-plane-logs-all.js";
 
 /** What stacks that run things inside the cluster need to know of it. */
 export interface IEksCluster {
@@ -22,8 +23,8 @@ export interface IEksCluster {
   readonly clusterSecurityGroupId: string;
 }
 
-/** The five control-plane log types; all are always on. */
-export const CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"] as const;
+/** The five control-plane log types; all are always on (the policy pack's EKS3 holds the list). */
+export const CONTROL_PLANE_LOG_TYPES = EKS_CONTROL_PLANE_LOG_TYPES;
 
 export interface NodeGroupSpec {
   readonly name: string;

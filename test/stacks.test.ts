@@ -1,0 +1,83 @@
+import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
+import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
+import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
+import { describe, expect, it } from "vitest";
+import { ENVIRONMENT_NAMES, loadEnvironment, TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
+import { evaluatePolicy } from "../constructs/policy/index.js";
+import { STACK_KINDS, stackName } from "../stacks/environment-stack.js";
+import { DEFAULT_STORAGE_CLASS } from "../stacks/platform-stack.js";
+import { ALL_STACKS, stackOf, synthAllEnvironments } from "./support/synth.js";
+
+describe("every environment stack", () => {
+  it("exists for every environment: <env>-foundation and <env>-platform", () => {
+    expect(Object.keys(synthAllEnvironments()).sort()).toEqual(
+      ENVIRONMENT_NAMES.flatMap((env) => STACK_KINDS.map((kind) => stackName(env, kind))).sort(),
+    );
+  });
+
+  it("keeps its own state: an S3 backend with a key no other stack uses, encrypted and locked", () => {
+    const keys = new Set<string>();
+    for (const [env, kind] of ALL_STACKS) {
+      const config = loadEnvironment(env);
+      const backend = stackOf(env, kind).json.terraform?.backend?.s3;
+      expect(backend).toEqual({
+        bucket: config.stateBackend.bucket,
+        key: `${config.stateBackend.keyPrefix}/${env}-${kind}.tfstate`,
+        region: config.stateBackend.region,
+        encrypt: true,
+        kms_key_id: config.stateBackend.kmsKeyArn,
+        use_lockfile: true,
+      });
+      keys.add(`${backend?.bucket}/${backend?.key}`);
+    }
+    expect(keys.size).toBe(ALL_STACKS.length);
+  });
+
+  it("requires a Terraform that supports S3-native locking", () => {
+    for (const [env, kind] of ALL_STACKS) expect(stackOf(env, kind).json.terraform?.required_version).toBe(TERRAFORM_REQUIRED_VERSION);
+  });
+
+  it.each(ALL_STACKS)("%s-%s has no unsuppressed policy finding", (env, kind) => {
+    expect(evaluatePolicy(stackOf(env, kind).json as never).filter((f) => !f.suppressed)).toEqual([]);
+  });
+});
+
+describe.each(ENVIRONMENT_NAMES)("%s-platform", (env) => {
+  const config = loadEnvironment(env);
+  const stack = () => stackOf(env, "platform");
+
+  it("configures Kubernetes and Helm from the foundation stack's cluster through remote state", () => {
+    const remote = stack().json.data?.terraform_remote_state ?? {};
+    const [refName, ref] = Object.entries(remote)[0] ?? [];
+    expect(refName).toBe(`cross-stack-reference-input-${env}-foundation`);
+    expect(ref).toMatchObject({ backend: "s3", config: { key: `${config.stateBackend.keyPrefix}/${env}-foundation.tfstate` } });
+    const fromFoundation = expect.stringContaining(`data.terraform_remote_state.cross-stack-reference-input-${env}-foundation.outputs.`);
+    expect(stack().text).toHaveProviderWithProperties(KubernetesProvider, {
+      host: fromFoundation,
+      cluster_ca_certificate: expect.stringMatching(/^\$\{base64decode\(data\.terraform_remote_state\./),
+      exec: [expect.objectContaining({ command: "aws", args: expect.arrayContaining(["eks", "get-token", "--region", config.aws.region]) })],
+    });
+    expect(stack().text).toHaveProviderWithProperties(HelmProvider, { kubernetes: expect.objectContaining({ host: fromFoundation }) });
+  });
+
+  it("makes encrypted gp3 with the environment's EBS key the default StorageClass", () => {
+    expect(stack().text).toHaveResourceWithProperties(StorageClassV1, {
+      metadata: { name: DEFAULT_STORAGE_CLASS, annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+      storage_provisioner: "ebs.csi.aws.com",
+      parameters: expect.objectContaining({ type: "gp3", encrypted: "true", kmsKeyId: expect.stringContaining("cross-stack-output-aws_kms_keyebs-key") }),
+    });
+  });
+
+  it("exports what it reads as outputs of the foundation stack", () => {
+    const outputs = Object.keys(stackOf(env, "foundation").json.output ?? {});
+    const used = [...stack().text.matchAll(/outputs\.([\w-]+)/g)].map((m) => m[1]);
+    expect(used.length).toBeGreaterThan(0);
+    for (const name of used) expect(outputs).toContain(name);
+  });
+});
+
+describe("snapshots (tripwires; the assertions above are the proof)", () => {
+  it.each(ALL_STACKS)("%s-%s matches its snapshot", (env, kind) => {
+    expect(stackOf(env, kind).json).toMatchSnapshot();
+  });
+});
