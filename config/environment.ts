@@ -17,6 +17,7 @@ import {
   type Infer,
   type Schema,
 } from "./schema.js";
+import { TENANT_ID_FIX, TENANT_ID_PATTERN } from "./tenancy.js";
 import { EKS_VERSION } from "./versions.js";
 
 export const ENVIRONMENT_NAMES = ["dev", "staging", "prod"] as const;
@@ -53,6 +54,28 @@ const logRetentionDays = oneOf(
   ["1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400", "545", "731", "1096", "1827", "2192", "2557", "2922", "3288", "3653"] as const,
   "use a retention CloudWatch Logs accepts, as a string: 7, 14, 30, 90, 365, ...",
 );
+
+function oneOfNumbers(values: readonly number[], fix: string): Schema<number> {
+  return {
+    expects: `one of ${values.join(", ")}`,
+    check(value, path, out): value is number {
+      if (typeof value !== "number" || !values.includes(value)) {
+        out.add(path, value, `expected one of ${values.join(", ")}`, fix);
+        return false;
+      }
+      return true;
+    },
+  };
+}
+
+const tenantIdSchema = string({ pattern: TENANT_ID_PATTERN, fix: TENANT_ID_FIX });
+
+const streamSchema = object({
+  replicas: oneOfNumbers([1, 3, 5], "use 1 replica (dev only) or 3 or 5"),
+  maxAgeHours: integer({ min: 1, max: 87_600 }),
+  maxBytesGiB: integer({ min: 1, max: 16_384 }),
+  duplicateWindowSeconds: integer({ min: 1, max: 86_400, fix: "use a duplicate window of 1 s to 1 day (JetStream dedupes by Nats-Msg-Id within it)" }),
+});
 
 const nodeGroupSchema = object({
   name: string({ pattern: /^[a-z][a-z0-9-]{0,37}[a-z0-9]$/, fix: "use 2-39 lower-case letters, digits and hyphens" }),
@@ -170,6 +193,38 @@ const environmentSchema = object({
     api: dnsName,
     auth: dnsName,
   }),
+  /** NATS JetStream, the event bus. */
+  nats: object({
+    /** Servers in the cluster: 1 (dev) or an odd quorum of 3 or 5. */
+    replicas: oneOfNumbers([1, 3, 5], "use 1 server (dev only) or an odd quorum of 3 or 5"),
+    /** JetStream file storage per server, on encrypted gp3. */
+    storageGiB: integer({ min: 1, max: 16_384 }),
+    /** Limits of the pooled SWARM account as a whole (tenants' own limits come from the tier catalog). */
+    account: object({
+      maxConnections: integer({ min: 1 }),
+      jetstreamMaxStorageGiB: integer({ min: 1, max: 16_384 }),
+    }),
+    streams: object({
+      events: streamSchema,
+      jobs: streamSchema,
+    }),
+    /** Secrets Manager names of the operator, system-account and account signing-key seeds. */
+    seedSecretPrefix: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,400}$/, fix: 'use a Secrets Manager path such as "enchanted/prod/nats"' }),
+    /** Enterprise tenants that get a dedicated (siloed) account instead of the pooled one. */
+    siloTenants: array(tenantIdSchema, { unique: true }),
+  }),
+  /** ClickHouse, the event store (Altinity operator). */
+  clickhouse: object({
+    shards: integer({ min: 1, max: 64 }),
+    replicas: integer({ min: 1, max: 5 }),
+    keeperReplicas: oneOfNumbers([1, 3, 5], "use 1 Keeper (dev only) or an odd quorum of 3 or 5"),
+    storageGiB: integer({ min: 10, max: 65_536 }),
+    keeperStorageGiB: integer({ min: 1, max: 1_024 }),
+    /** Rows older than this are deleted by the table's TTL. */
+    eventTtlDays: integer({ min: 1, max: 3_650 }),
+    /** Secrets Manager name prefix of the ClickHouse users' passwords. */
+    secretPrefix: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,400}$/, fix: 'use a Secrets Manager path such as "enchanted/prod/clickhouse"' }),
+  }),
   /** Whether this environment may be destroyed without a second thought (dev). */
   ephemeral: boolean(),
 });
@@ -187,6 +242,7 @@ export function checkEnvironment(raw: unknown, expectedName: string, out: IssueC
   }
   checkNetwork(env, out);
   checkEks(env, out);
+  checkDataPlane(env, out);
   return out.issues.length === 0;
 }
 
@@ -261,5 +317,26 @@ function checkEks(env: EnvironmentConfig, out: IssueCollector): void {
   });
   if (env.name === "prod" && !e.nodeGroups.some((g) => g.capacityType === "ON_DEMAND" && g.minSize >= MIN_PROD_AZ_COUNT)) {
     out.add("eks.nodeGroups", e.nodeGroups.map((g) => g.name), `prod needs an ON_DEMAND node group with minSize >= ${MIN_PROD_AZ_COUNT} for system pods`, "add or resize an ON_DEMAND system node group");
+  }
+}
+
+function checkDataPlane(env: EnvironmentConfig, out: IssueCollector): void {
+  const n = env.nats;
+  if (env.name !== "dev") {
+    if (n.replicas < 3) out.add("nats.replicas", n.replicas, `${env.name} needs a quorum`, "run 3 or 5 NATS servers");
+    if (env.clickhouse.keeperReplicas < 3) out.add("clickhouse.keeperReplicas", env.clickhouse.keeperReplicas, `${env.name} needs a Keeper quorum`, "run 3 or 5 Keeper replicas");
+    if (env.clickhouse.replicas < 2) out.add("clickhouse.replicas", env.clickhouse.replicas, `${env.name} must survive the loss of one ClickHouse replica`, "run at least 2 replicas per shard");
+  }
+  for (const [name, stream] of Object.entries(n.streams)) {
+    if (stream.replicas > n.replicas) {
+      out.add(`nats.streams.${name}.replicas`, stream.replicas, `exceeds the number of NATS servers (${n.replicas})`, `use at most ${n.replicas} stream replicas`);
+    }
+  }
+  const streamBytes = Object.values(n.streams).reduce((sum, s) => sum + s.maxBytesGiB * s.replicas, 0);
+  if (streamBytes > n.storageGiB * n.replicas) {
+    out.add("nats.streams", streamBytes, `stream copies need ${streamBytes} GiB but the cluster has ${n.storageGiB * n.replicas} GiB`, "lower maxBytesGiB or raise nats.storageGiB");
+  }
+  if (n.account.jetstreamMaxStorageGiB > n.storageGiB * n.replicas) {
+    out.add("nats.account.jetstreamMaxStorageGiB", n.account.jetstreamMaxStorageGiB, `exceeds the cluster's JetStream storage (${n.storageGiB * n.replicas} GiB)`, "lower it or raise nats.storageGiB");
   }
 }

@@ -12,6 +12,7 @@ import { PLAN_TIERS, tierCatalogSchema, type TierCatalog } from "./tiers.js";
 export * from "./environment.js";
 export * from "./tiers.js";
 export * from "./versions.js";
+export * from "./tenancy.js";
 export { ConfigError, formatIssue, type ConfigIssue } from "./schema.js";
 export { ORGANIZATION } from "./organization.js";
 

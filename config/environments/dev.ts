@@ -43,5 +43,17 @@ export const dev = {
     ports: [4500, 4501],
     clusterFileSecretName: "enchanted/dev/foundationdb/cluster-file",
   },
+  nats: {
+    replicas: 1,
+    storageGiB: 20,
+    account: { maxConnections: 10_000, jetstreamMaxStorageGiB: 15 },
+    streams: {
+      events: { replicas: 1, maxAgeHours: 72, maxBytesGiB: 10, duplicateWindowSeconds: 120 },
+      jobs: { replicas: 1, maxAgeHours: 24, maxBytesGiB: 2, duplicateWindowSeconds: 120 },
+    },
+    seedSecretPrefix: "enchanted/dev/nats",
+    siloTenants: [],
+  },
+  clickhouse: { shards: 1, replicas: 1, keeperReplicas: 1, storageGiB: 50, keeperStorageGiB: 5, eventTtlDays: 30, secretPrefix: "enchanted/dev/clickhouse" },
   ephemeral: true,
 };

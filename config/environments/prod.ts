@@ -53,5 +53,18 @@ export const prod = {
     ports: [4500, 4501],
     clusterFileSecretName: "enchanted/prod/foundationdb/cluster-file",
   },
+  nats: {
+    replicas: 3,
+    storageGiB: 1_000,
+    account: { maxConnections: 250_000, jetstreamMaxStorageGiB: 2_500 },
+    streams: {
+      events: { replicas: 3, maxAgeHours: 168, maxBytesGiB: 600, duplicateWindowSeconds: 120 },
+      jobs: { replicas: 3, maxAgeHours: 72, maxBytesGiB: 50, duplicateWindowSeconds: 300 },
+    },
+    seedSecretPrefix: "enchanted/prod/nats",
+    // Enterprise tenants that bought a dedicated account; everyone else is pooled.
+    siloTenants: [],
+  },
+  clickhouse: { shards: 3, replicas: 2, keeperReplicas: 3, storageGiB: 2_000, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
   ephemeral: false,
 };

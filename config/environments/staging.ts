@@ -52,5 +52,17 @@ export const staging = {
     ports: [4500, 4501],
     clusterFileSecretName: "enchanted/staging/foundationdb/cluster-file",
   },
+  nats: {
+    replicas: 3,
+    storageGiB: 100,
+    account: { maxConnections: 50_000, jetstreamMaxStorageGiB: 250 },
+    streams: {
+      events: { replicas: 3, maxAgeHours: 168, maxBytesGiB: 60, duplicateWindowSeconds: 120 },
+      jobs: { replicas: 3, maxAgeHours: 72, maxBytesGiB: 10, duplicateWindowSeconds: 120 },
+    },
+    seedSecretPrefix: "enchanted/staging/nats",
+    siloTenants: [],
+  },
+  clickhouse: { shards: 1, replicas: 2, keeperReplicas: 3, storageGiB: 200, keeperStorageGiB: 10, eventTtlDays: 90, secretPrefix: "enchanted/staging/clickhouse" },
   ephemeral: false,
 };
