@@ -6,6 +6,7 @@ import type { Construct } from "constructs";
 import type { EnvironmentConfig } from "../config/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
+import { ENCRYPTED_STORAGE_CLASS } from "../constructs/platform-interfaces.js";
 import { EnvironmentStack } from "./environment-stack.js";
 
 export interface PlatformStackProps {
@@ -17,7 +18,7 @@ export interface PlatformStackProps {
 }
 
 /** The default StorageClass: encrypted gp3 with the environment's EBS key. */
-export const DEFAULT_STORAGE_CLASS = "gp3-encrypted";
+export const DEFAULT_STORAGE_CLASS = ENCRYPTED_STORAGE_CLASS;
 
 /**
  * `<env>-platform`: everything inside Kubernetes. Its Kubernetes and Helm providers are

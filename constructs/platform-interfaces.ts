@@ -1,0 +1,39 @@
+/**
+ * Names and small interfaces shared by the constructs that run inside the cluster: the one home
+ * of namespace names and of the labels NetworkPolicies select on.
+ */
+
+/** Namespaces of the platform's own components. Tenant worker pools get `workers-<tier>`. */
+export const NAMESPACES = {
+  certManager: "cert-manager",
+  externalSecrets: "external-secrets",
+  keda: "keda",
+  nats: "nats",
+  clickhouse: "clickhouse",
+  platform: "platform",
+} as const;
+
+/** Labels NetworkPolicies select on; pods carry them to be allowed somewhere. */
+export const POLICY_LABELS = {
+  /** Pods that may reach the FoundationDB cluster (egress to its CIDR and ports). */
+  foundationDbClient: "enchanted.io/foundationdb-client",
+  /** Pods that may connect to NATS client port. */
+  natsClient: "enchanted.io/nats-client",
+  /** Pods that may connect to ClickHouse. */
+  clickhouseClient: "enchanted.io/clickhouse-client",
+} as const;
+
+/** A store External Secrets reads AWS Secrets Manager through. */
+export interface ISecretStore {
+  readonly storeName: string;
+  readonly storeKind: "ClusterSecretStore";
+}
+
+/** A cert-manager issuer of the cluster's internal CA. */
+export interface ICertificateIssuer {
+  readonly issuerName: string;
+  readonly issuerKind: "ClusterIssuer";
+}
+
+/** Name of the cluster-wide StorageClass: encrypted gp3 with the environment's EBS key. */
+export const ENCRYPTED_STORAGE_CLASS = "gp3-encrypted";
