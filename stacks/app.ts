@@ -1,18 +1,32 @@
 import type { Construct } from "constructs";
-import { ENVIRONMENT_NAMES, loadEnvironment, type EnvironmentConfig, type EnvironmentName } from "../config/index.js";
+import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, type EnvironmentConfig, type EnvironmentName, type TierCatalog } from "../config/index.js";
 import { FoundationStack } from "./foundation-stack.js";
 import { PlatformStack } from "./platform-stack.js";
+import { WorkloadsStack } from "./workloads-stack.js";
 
 export interface EnvironmentStacks {
   readonly foundation: FoundationStack;
   readonly platform: PlatformStack;
+  readonly workloads: WorkloadsStack;
 }
 
-/** Adds one environment's stacks to an app; the platform stack reads the foundation's outputs. */
-export function addEnvironment(scope: Construct, config: EnvironmentConfig): EnvironmentStacks {
+/**
+ * Adds one environment's stacks to an app, each reading the previous one's outputs:
+ * foundation (AWS) → platform (operators, namespaces) → workloads (custom resources).
+ */
+export function addEnvironment(scope: Construct, config: EnvironmentConfig, tiers: TierCatalog = loadTierCatalog()): EnvironmentStacks {
   const foundation = new FoundationStack(scope, config);
-  const platform = new PlatformStack(scope, { config, cluster: foundation.cluster, ebsKey: foundation.keys.ebs });
-  return { foundation, platform };
+  const platform = new PlatformStack(scope, {
+    config,
+    tiers,
+    cluster: foundation.cluster,
+    network: foundation.network,
+    ebsKey: foundation.keys.ebs,
+    secretsKey: foundation.keys.secrets,
+  });
+  const workloads = new WorkloadsStack(scope, { config, tiers, cluster: foundation.cluster, workerPools: platform.tenancy.workerPools });
+  workloads.addDependency(platform);
+  return { foundation, platform, workloads };
 }
 
 /** Validated configs of the named environments (all by default); the first bad value throws. */
@@ -20,14 +34,13 @@ export function loadEnvironments(only: readonly EnvironmentName[] = ENVIRONMENT_
   return only.map((name) => loadEnvironment(name));
 }
 
-/**
- * Adds the stacks of several environments (by default all, validated by `loadEnvironments`).
- */
+/** Adds the stacks of several environments (by default all, validated by `loadEnvironments`). */
 export function addAllEnvironments(
   scope: Construct,
   configs: readonly EnvironmentConfig[] = loadEnvironments(),
+  tiers: TierCatalog = loadTierCatalog(),
 ): Record<EnvironmentName, EnvironmentStacks | undefined> {
   const result: Record<string, EnvironmentStacks> = {};
-  for (const config of configs) result[config.name] = addEnvironment(scope, config);
+  for (const config of configs) result[config.name] = addEnvironment(scope, config, tiers);
   return result as Record<EnvironmentName, EnvironmentStacks | undefined>;
 }

@@ -6,7 +6,7 @@ import { TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
 import { applyPolicyPack } from "../constructs/policy/index.js";
 
 /** The stacks every environment has, in deployment order. */
-export const STACK_KINDS = ["foundation", "platform"] as const;
+export const STACK_KINDS = ["foundation", "platform", "workloads"] as const;
 export type StackKind = (typeof STACK_KINDS)[number];
 
 /** `<env>-<kind>`: the name `cdktf deploy` and `cdktf.out/stacks/` know the stack by. */

@@ -15,7 +15,13 @@ export class FoundationStack extends EnvironmentStack {
   readonly network: Network;
   readonly cluster: EksCluster;
   readonly registry: ContainerRegistry;
-  readonly keys: { readonly eksSecrets: KmsKey; readonly ebs: KmsKey; readonly logs: KmsKey; readonly ecr: KmsKey };
+  readonly keys: {
+    readonly eksSecrets: KmsKey;
+    readonly ebs: KmsKey;
+    readonly logs: KmsKey;
+    readonly ecr: KmsKey;
+    readonly secrets: KmsKey;
+  };
 
   constructor(scope: Construct, config: EnvironmentConfig) {
     super(scope, { config, kind: "foundation" });
@@ -72,6 +78,13 @@ export class FoundationStack extends EnvironmentStack {
       ecr: new KmsKey(this, "ecr-key", {
         alias: `${prefix}-ecr`,
         description: `ECR images of ${prefix}`,
+        accountId: account,
+      }),
+      // Secrets Manager secrets of the platform (NATS seeds, ClickHouse passwords, the
+      // FoundationDB cluster file); readers get kms:Decrypt on it through IAM.
+      secrets: new KmsKey(this, "secrets-key", {
+        alias: `${prefix}-secrets`,
+        description: `Secrets Manager secrets of ${prefix}`,
         accountId: account,
       }),
     };

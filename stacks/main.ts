@@ -5,7 +5,7 @@
  * ENCHANTED_ENVIRONMENTS=dev,staging limits the app to some environments (default: all).
  */
 import { App } from "cdktf";
-import { ConfigError, ENVIRONMENT_NAMES, type EnvironmentName } from "../config/index.js";
+import { ConfigError, ENVIRONMENT_NAMES, loadTierCatalog, type EnvironmentName } from "../config/index.js";
 import { addAllEnvironments, loadEnvironments } from "./app.js";
 
 function selectedEnvironments(): EnvironmentName[] {
@@ -23,8 +23,9 @@ function selectedEnvironments(): EnvironmentName[] {
 try {
   // Validate every config before the App exists: a bad value must stop synth before anything is written.
   const configs = loadEnvironments(selectedEnvironments());
+  const tiers = loadTierCatalog();
   const app = new App();
-  addAllEnvironments(app, configs);
+  addAllEnvironments(app, configs, tiers);
   app.synth();
 } catch (error) {
   // Config and policy errors are for people: print the message, not a stack trace.

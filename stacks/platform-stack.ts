@@ -1,51 +1,46 @@
-import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
-import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
-import { Fn } from "cdktf";
 import type { Construct } from "constructs";
-import type { EnvironmentConfig } from "../config/index.js";
+import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
+import { CertManager } from "../constructs/cert-manager.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
+import { ExternalSecretsOperator } from "../constructs/external-secrets.js";
+import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
+import { Keda } from "../constructs/keda.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
-import { ENCRYPTED_STORAGE_CLASS } from "../constructs/platform-interfaces.js";
-import { EnvironmentStack } from "./environment-stack.js";
+import type { INetwork } from "../constructs/network.js";
+import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../constructs/platform-interfaces.js";
+import { Tenancy } from "../constructs/tenancy.js";
+import { KubernetesStack } from "./kubernetes-stack.js";
 
 export interface PlatformStackProps {
   readonly config: EnvironmentConfig;
-  /** The cluster of the environment's foundation stack (a cross-stack reference). */
+  readonly tiers: TierCatalog;
+  /** The cluster, network and keys of the environment's foundation stack (cross-stack references). */
   readonly cluster: IEksCluster;
-  /** Key of the environment's EBS volumes; persistent volumes are encrypted with it. */
+  readonly network: INetwork;
   readonly ebsKey: IKmsKey;
+  readonly secretsKey: IKmsKey;
 }
 
 /** The default StorageClass: encrypted gp3 with the environment's EBS key. */
 export const DEFAULT_STORAGE_CLASS = ENCRYPTED_STORAGE_CLASS;
 
+/** Namespaces whose pods may use FoundationDB (the provisioning service runs in `platform`). */
+export const FOUNDATIONDB_CLIENT_NAMESPACES = [NAMESPACES.platform] as const;
+
 /**
- * `<env>-platform`: everything inside Kubernetes. Its Kubernetes and Helm providers are
- * configured from the foundation stack's cluster through cross-stack references (Terraform
- * remote state), and authenticate with short-lived `aws eks get-token` credentials.
+ * `<env>-platform`: the cluster's shared machinery. Namespaces with Pod Security, default-deny
+ * NetworkPolicies and per-tier quotas; the default encrypted StorageClass; the operators whose
+ * CRDs the workloads stack uses (cert-manager, External Secrets, KEDA); the AWS side of the
+ * FoundationDB path and the Secrets Manager secrets the workloads read.
  */
-export class PlatformStack extends EnvironmentStack {
-  readonly kubernetes: KubernetesProvider;
-  readonly helm: HelmProvider;
+export class PlatformStack extends KubernetesStack {
+  readonly tenancy: Tenancy;
+  readonly foundationDb: FoundationDbNetwork;
 
   constructor(scope: Construct, props: PlatformStackProps) {
-    super(scope, { config: props.config, kind: "platform" });
-    const { cluster, config } = props;
-    const exec = {
-      apiVersion: "client.authentication.k8s.io/v1beta1",
-      command: "aws",
-      args: ["eks", "get-token", "--cluster-name", cluster.clusterName, "--region", config.aws.region],
-    };
-    const caCertificate = Fn.base64decode(cluster.certificateAuthorityData);
-    this.kubernetes = new KubernetesProvider(this, "kubernetes", {
-      host: cluster.endpoint,
-      clusterCaCertificate: caCertificate,
-      exec: [exec],
-    });
-    this.helm = new HelmProvider(this, "helm", {
-      kubernetes: { host: cluster.endpoint, clusterCaCertificate: caCertificate, exec },
-    });
+    super(scope, { config: props.config, kind: "platform", cluster: props.cluster });
+    const { config, tiers } = props;
 
     new StorageClassV1(this, "default-storage-class", {
       metadata: {
@@ -57,6 +52,41 @@ export class PlatformStack extends EnvironmentStack {
       reclaimPolicy: "Retain",
       volumeBindingMode: "WaitForFirstConsumer",
       allowVolumeExpansion: true,
+    });
+
+    this.tenancy = new Tenancy(this, "tenancy", { tiers, siloTenants: config.nats.siloTenants, vpcCidr: config.network.vpcCidr });
+    const ha = config.name === "dev" ? 1 : 2;
+    const inNamespace = (ns: string) => [this.tenancy.namespace(ns)];
+
+    new CertManager(this, "cert-manager", { version: config.charts.certManager, replicas: ha, dependsOn: inNamespace(NAMESPACES.certManager) });
+    new ExternalSecretsOperator(this, "external-secrets", {
+      clusterName: props.cluster.clusterName,
+      accountId: config.aws.accountId,
+      region: config.aws.region,
+      secretPrefixes: [config.nats.seedSecretPrefix, config.clickhouse.secretPrefix, config.foundationDb.clusterFileSecretName.replace(/\/[^/]+$/, "")],
+      secretsKey: props.secretsKey,
+      version: config.charts.externalSecrets,
+      replicas: ha,
+      dependsOn: inNamespace(NAMESPACES.externalSecrets),
+    });
+    new Keda(this, "keda", { version: config.charts.keda, replicas: ha, dependsOn: inNamespace(NAMESPACES.keda) });
+
+    this.foundationDb = new FoundationDbNetwork(this, "foundationdb", {
+      name: `enchanted-${config.name}`,
+      peer: config.foundationDb.peer,
+      cidr: config.foundationDb.cidr,
+      ports: config.foundationDb.ports,
+      vpcId: props.network.vpcId,
+      privateSubnetIds: props.network.privateSubnetIds,
+      privateSubnetCidrs: config.network.subnets.private,
+      privateRouteTableIds: props.network.privateRouteTableIds,
+      clusterFileSecretName: config.foundationDb.clusterFileSecretName,
+      secretsKey: props.secretsKey,
+    });
+    new FoundationDbClientAccess(this, "foundationdb-clients", {
+      namespaces: FOUNDATIONDB_CLIENT_NAMESPACES,
+      destinationCidrs: this.foundationDb.destinationCidrs,
+      ports: config.foundationDb.ports,
     });
   }
 }

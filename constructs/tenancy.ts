@@ -1,0 +1,289 @@
+import { LimitRangeV1 } from "@cdktf/provider-kubernetes/lib/limit-range-v1/index.js";
+import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
+import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
+import { NetworkPolicyV1, type NetworkPolicyV1SpecEgress, type NetworkPolicyV1SpecIngress } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
+import { ResourceQuotaV1 } from "@cdktf/provider-kubernetes/lib/resource-quota-v1/index.js";
+import { Construct } from "constructs";
+import { assertTenantId } from "../config/tenancy.js";
+import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../config/tiers.js";
+import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
+import { NAMESPACES, POLICY_LABELS } from "./platform-interfaces.js";
+
+/** Ports the platform's NetworkPolicies open, by service. */
+export const PORTS = {
+  dns: 53,
+  https: 443,
+  natsClient: 4222,
+  natsMonitoring: 8222,
+  clickhouseHttp: 8123,
+  clickhouseHttps: 8443,
+  clickhouseNative: 9000,
+  clickhouseNativeTls: 9440,
+  /** Admission webhooks and the KEDA metrics API, called by the EKS control plane. */
+  webhooks: [9443, 10250, 6443],
+} as const;
+
+/** Namespace of a plan tier's pooled worker pool. */
+export function workerNamespace(tier: PlanTierName): string {
+  return `workers-${tier}`;
+}
+
+/** Namespace of a siloed enterprise tenant's own worker pool. */
+export function siloNamespace(tenantId: string): string {
+  return `tenant-${assertTenantId(tenantId, "siloTenants[]")}`;
+}
+
+/** Name of the worker Deployment in every worker namespace (deployed by the agent runtime). */
+export const WORKER_DEPLOYMENT = "workers";
+
+/** The durable JetStream consumer a worker pool reads its jobs from. */
+export function workerConsumer(pool: string): string {
+  return `workers-${pool}`;
+}
+
+type Peer = { readonly namespace?: string; readonly podLabels?: Readonly<Record<string, string>>; readonly cidr?: string };
+type Port = { readonly port: number; readonly protocol?: "TCP" | "UDP" };
+type Rule = { readonly peers?: readonly Peer[]; readonly ports?: readonly Port[] };
+
+const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+function peerOf(p: Peer) {
+  if (p.cidr) return { ipBlock: { cidr: p.cidr } };
+  return {
+    ...(p.namespace ? { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: p.namespace } } } : { namespaceSelector: {} }),
+    ...(p.podLabels ? { podSelector: { matchLabels: { ...p.podLabels } } } : {}),
+  };
+}
+
+function portsOf(ports: readonly Port[] | undefined) {
+  return (ports ?? []).map((p) => ({ port: String(p.port), protocol: p.protocol ?? "TCP" }));
+}
+
+export interface TenancyProps {
+  /** The plan-tier catalog: one worker pool, quota and limit range per tier. */
+  readonly tiers: TierCatalog;
+  /** Enterprise tenants with a dedicated worker namespace (enterprise limits). @default [] */
+  readonly siloTenants?: readonly string[];
+  /** The VPC range: the EKS control plane calls admission webhooks from it. */
+  readonly vpcCidr: string;
+}
+
+/**
+ * Namespaces for the platform and the worker pools, with Pod Security `restricted` enforced,
+ * default-deny NetworkPolicies and the explicit allows each component needs, and a ResourceQuota
+ * and LimitRange per tier from the catalog. O(tiers): nothing here is per pooled tenant.
+ * Core Kubernetes objects only, so it lives in the platform stack.
+ */
+export class Tenancy extends Construct {
+  /** Worker pool namespace by pool name (a tier, or a silo tenant id). */
+  readonly workerPools: readonly { readonly pool: string; readonly namespace: string; readonly tier: PlanTierName }[];
+  readonly namespaces: readonly string[];
+  private readonly namespaceResources = new Map<string, NamespaceV1>();
+
+  constructor(scope: Construct, id: string, props: TenancyProps) {
+    super(scope, id);
+    const siloTenants = [...(props.siloTenants ?? [])];
+    const pools = [
+      ...PLAN_TIER_NAMES.map((tier) => ({ pool: tier, namespace: workerNamespace(tier), tier })),
+      ...siloTenants.map((tenant) => ({ pool: tenant, namespace: siloNamespace(tenant), tier: "enterprise" as const })),
+    ];
+    this.workerPools = pools;
+    const operatorNamespaces = [NAMESPACES.certManager, NAMESPACES.externalSecrets, NAMESPACES.keda];
+    const all = [...Object.values(NAMESPACES), ...pools.map((p) => p.namespace)];
+    this.namespaces = all;
+
+    for (const ns of all) {
+      const kind = pools.some((p) => p.namespace === ns) ? "workers" : "platform";
+      const resource = new NamespaceV1(this, `ns-${ns}`, {
+        metadata: {
+          name: ns,
+          labels: {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/enforce-version": "latest",
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+            "enchanted.io/namespace-kind": kind,
+          },
+        },
+      });
+      this.namespaceResources.set(ns, resource);
+      this.policy(ns, "default-deny", {}, { ingress: [], egress: [] });
+      this.policy(ns, "allow-dns", {}, {
+        egress: [{ peers: [{ namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }], ports: [{ port: PORTS.dns, protocol: "UDP" }, { port: PORTS.dns }] }],
+      });
+    }
+
+    // Operators: the Kubernetes API and AWS APIs (443), and webhook calls from the control plane.
+    for (const ns of operatorNamespaces) {
+      this.policy(ns, "allow-operator", {}, {
+        egress: [{ ports: [{ port: PORTS.https }] }],
+        ingress: [{ peers: [{ cidr: props.vpcCidr }], ports: PORTS.webhooks.map((port) => ({ port })) }],
+      });
+    }
+    // KEDA reads JetStream consumer lag from the NATS monitoring endpoint.
+    this.policy(NAMESPACES.keda, "allow-nats-monitoring", KEDA_OPERATOR_SELECTOR, {
+      egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [{ port: PORTS.natsMonitoring }] }],
+    });
+
+    // NATS: clients that carry the label, every worker pool, its own cluster routes, KEDA on 8222.
+    const natsClients: Peer[] = [
+      { podLabels: { [POLICY_LABELS.natsClient]: "true" } },
+      ...pools.map((p) => ({ namespace: p.namespace })),
+    ];
+    this.policy(NAMESPACES.nats, "allow-nats", {}, {
+      ingress: [
+        { peers: natsClients, ports: [{ port: PORTS.natsClient }] },
+        { peers: [{ namespace: NAMESPACES.nats }] },
+        { peers: [{ namespace: NAMESPACES.keda, podLabels: KEDA_OPERATOR_SELECTOR }], ports: [{ port: PORTS.natsMonitoring }] },
+      ],
+      egress: [{ peers: [{ namespace: NAMESPACES.nats }] }],
+    });
+
+    // ClickHouse: labelled clients on the HTTP and native ports; replicas and Keeper talk freely
+    // inside the namespace; the operator reaches the Kubernetes API.
+    this.policy(NAMESPACES.clickhouse, "allow-clickhouse", {}, {
+      ingress: [
+        {
+          peers: [{ podLabels: { [POLICY_LABELS.clickhouseClient]: "true" } }],
+          ports: [PORTS.clickhouseHttp, PORTS.clickhouseHttps, PORTS.clickhouseNative, PORTS.clickhouseNativeTls].map((port) => ({ port })),
+        },
+        { peers: [{ namespace: NAMESPACES.clickhouse }] },
+      ],
+      egress: [{ peers: [{ namespace: NAMESPACES.clickhouse }] }, { ports: [{ port: PORTS.https }] }],
+    });
+
+    // Labelled clients anywhere may open connections to NATS and ClickHouse.
+    for (const ns of all) {
+      this.policy(ns, "allow-nats-clients", { [POLICY_LABELS.natsClient]: "true" }, {
+        egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [{ port: PORTS.natsClient }] }],
+      });
+    }
+    this.policy(NAMESPACES.platform, "allow-clickhouse-clients", { [POLICY_LABELS.clickhouseClient]: "true" }, {
+      egress: [
+        {
+          peers: [{ namespace: NAMESPACES.clickhouse }],
+          ports: [PORTS.clickhouseHttp, PORTS.clickhouseHttps, PORTS.clickhouseNative, PORTS.clickhouseNativeTls].map((port) => ({ port })),
+        },
+      ],
+    });
+
+    // Worker pools: jobs come from NATS only; the tier's quota and container defaults.
+    for (const p of pools) {
+      this.policy(p.namespace, "allow-workers-to-nats", {}, {
+        egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [{ port: PORTS.natsClient }] }],
+      });
+      this.quota(p.namespace, props.tiers[p.tier]);
+    }
+  }
+
+  /** The Namespace resource, for `dependsOn` of things created in it. */
+  namespace(name: string): NamespaceV1 {
+    const ns = this.namespaceResources.get(name);
+    if (!ns) throw new Error(`Tenancy: namespace "${name}" is not managed here. Fix: use one of ${[...this.namespaceResources.keys()].join(", ")}.`);
+    return ns;
+  }
+
+  private policy(
+    namespace: string,
+    name: string,
+    podLabels: Readonly<Record<string, string>>,
+    rules: { readonly ingress?: readonly Rule[]; readonly egress?: readonly Rule[] },
+  ): void {
+    const policyTypes = [...(rules.ingress ? ["Ingress"] : []), ...(rules.egress ? ["Egress"] : [])];
+    new NetworkPolicyV1(this, `${namespace}-${name}`, {
+      metadata: { name, namespace },
+      spec: {
+        podSelector: Object.keys(podLabels).length ? { matchLabels: { ...podLabels } } : {},
+        policyTypes,
+        ...(rules.ingress ? { ingress: rules.ingress.map((r): NetworkPolicyV1SpecIngress => ({ ...(r.peers ? { from: r.peers.map(peerOf) } : {}), ...(r.ports ? { ports: portsOf(r.ports) } : {}) })) } : {}),
+        ...(rules.egress ? { egress: rules.egress.map((r): NetworkPolicyV1SpecEgress => ({ ...(r.peers ? { to: r.peers.map(peerOf) } : {}), ...(r.ports ? { ports: portsOf(r.ports) } : {}) })) } : {}),
+      },
+      dependsOn: [this.namespace(namespace)],
+    });
+  }
+
+  private quota(namespace: string, tier: PlanTier): void {
+    const q = tier.workers.quota;
+    const c = tier.workers.container;
+    new ResourceQuotaV1(this, `${namespace}-quota`, {
+      metadata: { name: "tier-quota", namespace },
+      spec: {
+        hard: {
+          pods: String(q.pods),
+          "requests.cpu": `${q.requestsCpuMillicores}m`,
+          "requests.memory": `${q.requestsMemoryMiB}Mi`,
+          "limits.cpu": `${q.limitsCpuMillicores}m`,
+          "limits.memory": `${q.limitsMemoryMiB}Mi`,
+        },
+      },
+      dependsOn: [this.namespace(namespace)],
+    });
+    new LimitRangeV1(this, `${namespace}-limits`, {
+      metadata: { name: "tier-container-defaults", namespace },
+      spec: {
+        limit: [
+          {
+            type: "Container",
+            defaultRequest: { cpu: `${c.defaultRequestCpuMillicores}m`, memory: `${c.defaultRequestMemoryMiB}Mi` },
+            default: { cpu: `${c.defaultLimitCpuMillicores}m`, memory: `${c.defaultLimitMemoryMiB}Mi` },
+            max: { cpu: `${q.limitsCpuMillicores}m`, memory: `${q.limitsMemoryMiB}Mi` },
+          },
+        ],
+      },
+      dependsOn: [this.namespace(namespace)],
+    });
+  }
+}
+
+export interface WorkerPoolScalingProps {
+  readonly tiers: TierCatalog;
+  /** The pools of {@link Tenancy.workerPools}. */
+  readonly pools: Tenancy["workerPools"];
+  /** NATS monitoring `host:port`, where KEDA reads consumer lag. */
+  readonly natsMonitoringEndpoint: string;
+  /** Public key of the NATS account that owns `SWARM_JOBS`. */
+  readonly natsAccount: string;
+  /** The jobs stream. @default "SWARM_JOBS" */
+  readonly jobsStream?: string;
+  /** Seconds between KEDA's lag checks. @default 15 */
+  readonly pollingIntervalSeconds?: number;
+  /** Seconds without lag before a pool scales to its minimum. @default 300 */
+  readonly cooldownPeriodSeconds?: number;
+}
+
+/**
+ * A KEDA ScaledObject per worker pool on its JetStream consumer's lag, with the tier's replica
+ * caps and lag threshold from the catalog. Custom resources: workloads stack.
+ */
+export class WorkerPoolScaling extends Construct {
+  constructor(scope: Construct, id: string, props: WorkerPoolScalingProps) {
+    super(scope, id);
+    const stream = props.jobsStream ?? "SWARM_JOBS";
+    for (const p of props.pools) {
+      const scaling = props.tiers[p.tier].workers.scaling;
+      new Manifest(this, `${p.pool}-scaledobject`, {
+        manifest: {
+          apiVersion: "keda.sh/v1alpha1",
+          kind: "ScaledObject",
+          metadata: { name: WORKER_DEPLOYMENT, namespace: p.namespace, labels: { "enchanted.io/plan-tier": p.tier } },
+          spec: {
+            scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: WORKER_DEPLOYMENT },
+            minReplicaCount: scaling.minReplicaCount,
+            maxReplicaCount: scaling.maxReplicaCount,
+            pollingInterval: props.pollingIntervalSeconds ?? 15,
+            cooldownPeriod: props.cooldownPeriodSeconds ?? 300,
+            triggers: [
+              jetStreamLagTrigger({
+                monitoringEndpoint: props.natsMonitoringEndpoint,
+                account: props.natsAccount,
+                stream,
+                consumer: workerConsumer(p.pool),
+                lagThreshold: scaling.lagThreshold,
+              }),
+            ],
+          },
+        },
+      });
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import type { Construct } from "constructs";
+import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
+import { InternalCa } from "../constructs/cert-manager.js";
+import type { IEksCluster } from "../constructs/eks-cluster.js";
+import { AwsSecretStore } from "../constructs/external-secrets.js";
+import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
+import type { Tenancy } from "../constructs/tenancy.js";
+import { KubernetesStack } from "./kubernetes-stack.js";
+import { FOUNDATIONDB_CLIENT_NAMESPACES } from "./platform-stack.js";
+
+export interface WorkloadsStackProps {
+  readonly config: EnvironmentConfig;
+  readonly tiers: TierCatalog;
+  readonly cluster: IEksCluster;
+  /** The worker pools the platform stack created namespaces for. */
+  readonly workerPools: Tenancy["workerPools"];
+}
+
+/**
+ * `<env>-workloads`: what runs on the platform's operators. Custom resources (a Terraform
+ * `kubernetes_manifest` needs its CRD to exist when it plans, so these cannot share a stack
+ * with the charts that install the CRDs): the internal CA, the secret store and synced secrets,
+ * the data plane, and the worker pools' autoscaling.
+ */
+export class WorkloadsStack extends KubernetesStack {
+  readonly ca: InternalCa;
+  readonly secretStore: AwsSecretStore;
+
+  constructor(scope: Construct, props: WorkloadsStackProps) {
+    super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
+    const { config } = props;
+    this.ca = new InternalCa(this, "internal-ca");
+    this.secretStore = new AwsSecretStore(this, "secret-store", { region: config.aws.region });
+    new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
+      store: this.secretStore,
+      namespaces: FOUNDATIONDB_CLIENT_NAMESPACES,
+      clusterFileSecretName: config.foundationDb.clusterFileSecretName,
+    });
+  }
+}

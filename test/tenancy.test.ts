@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, RAW_ENVIRONMENTS, validateEnvironment } from "../config/index.js";
+import { kedaChartValues } from "../constructs/keda.js";
+import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
+import { siloNamespace, workerNamespace } from "../constructs/tenancy.js";
+import { addEnvironment } from "../stacks/app.js";
+import { resourcesOf, stackOf, synthApp, type SynthesizedStack } from "./support/synth.js";
+
+const tiers = loadTierCatalog();
+
+function byNamespace(stack: SynthesizedStack, type: string): Map<string, Record<string, unknown>[]> {
+  const out = new Map<string, Record<string, unknown>[]>();
+  for (const r of Object.values(resourcesOf(stack, type))) {
+    const ns = (r.metadata as { namespace: string }).namespace;
+    out.set(ns, [...(out.get(ns) ?? []), r]);
+  }
+  return out;
+}
+
+describe.each(ENVIRONMENT_NAMES)("%s tenancy", (env) => {
+  const platform = () => stackOf(env, "platform");
+
+  it("creates the platform and per-tier worker namespaces with Pod Security restricted enforced", () => {
+    const namespaces = Object.values(resourcesOf(platform(), "kubernetes_namespace_v1")).map((n) => n.metadata as { name: string; labels: Record<string, string> });
+    expect(namespaces.map((n) => n.name).sort()).toEqual([...Object.values(NAMESPACES), ...PLAN_TIER_NAMES.map(workerNamespace)].sort());
+    for (const n of namespaces) {
+      expect(n.labels).toMatchObject({
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+      });
+    }
+  });
+
+  it("denies all ingress and egress by default in every namespace", () => {
+    const policies = byNamespace(platform(), "kubernetes_network_policy_v1");
+    const namespaces = Object.values(resourcesOf(platform(), "kubernetes_namespace_v1")).map((n) => (n.metadata as { name: string }).name);
+    for (const ns of namespaces) {
+      const deny = (policies.get(ns) ?? []).find((p) => (p.metadata as { name: string }).name === "default-deny");
+      expect(deny?.spec).toEqual({ pod_selector: {}, policy_types: ["Ingress", "Egress"], ingress: [], egress: [] });
+    }
+  });
+
+  it("lets worker pools reach only NATS (and DNS), and accepts no ingress into them", () => {
+    const policies = byNamespace(platform(), "kubernetes_network_policy_v1");
+    for (const tier of PLAN_TIER_NAMES) {
+      const own = policies.get(workerNamespace(tier)) ?? [];
+      const ingressRules = own.flatMap((p) => ((p.spec as { ingress?: unknown[] }).ingress ?? []));
+      expect(ingressRules).toEqual([]);
+      const destinations = own.flatMap((p) => ((p.spec as { egress?: { to?: unknown[] }[] }).egress ?? []).flatMap((e) => e.to ?? [{ anywhere: true }]));
+      for (const d of destinations) {
+        const ns = (d as { namespace_selector?: { match_labels?: Record<string, string> } }).namespace_selector?.match_labels?.["kubernetes.io/metadata.name"];
+        expect(["kube-system", NAMESPACES.nats]).toContain(ns);
+      }
+    }
+  });
+
+  it("opens NATS client port only to labelled clients and worker pools", () => {
+    const nats = (byNamespace(platform(), "kubernetes_network_policy_v1").get(NAMESPACES.nats) ?? []).find(
+      (p) => (p.metadata as { name: string }).name === "allow-nats",
+    );
+    const [clients] = (nats?.spec as { ingress: { from: Record<string, unknown>[]; ports: unknown[] }[] }).ingress;
+    expect(clients?.ports).toEqual([{ port: "4222", protocol: "TCP" }]);
+    expect(clients?.from).toContainEqual({ namespace_selector: {}, pod_selector: { match_labels: { [POLICY_LABELS.natsClient]: "true" } } });
+    for (const tier of PLAN_TIER_NAMES) {
+      expect(clients?.from).toContainEqual({ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": workerNamespace(tier) } } });
+    }
+  });
+
+  it("gives every tier's worker namespace the tier's ResourceQuota and LimitRange, identical to the catalog", () => {
+    for (const tier of PLAN_TIER_NAMES) {
+      const q = tiers[tier].workers.quota;
+      const c = tiers[tier].workers.container;
+      const [quota] = byNamespace(platform(), "kubernetes_resource_quota_v1").get(workerNamespace(tier)) ?? [];
+      expect((quota?.spec as { hard: unknown }).hard).toEqual({
+        pods: String(q.pods),
+        "requests.cpu": `${q.requestsCpuMillicores}m`,
+        "requests.memory": `${q.requestsMemoryMiB}Mi`,
+        "limits.cpu": `${q.limitsCpuMillicores}m`,
+        "limits.memory": `${q.limitsMemoryMiB}Mi`,
+      });
+      const [limits] = byNamespace(platform(), "kubernetes_limit_range_v1").get(workerNamespace(tier)) ?? [];
+      expect((limits?.spec as { limit: unknown[] }).limit[0]).toMatchObject({
+        type: "Container",
+        default_request: { cpu: `${c.defaultRequestCpuMillicores}m`, memory: `${c.defaultRequestMemoryMiB}Mi` },
+        default: { cpu: `${c.defaultLimitCpuMillicores}m`, memory: `${c.defaultLimitMemoryMiB}Mi` },
+      });
+    }
+  });
+
+  it("lets only labelled pods in the client namespaces reach FoundationDB, on its ports", () => {
+    const config = loadEnvironment(env);
+    const policies = Object.values(resourcesOf(platform(), "kubernetes_network_policy_v1")).filter(
+      (p) => (p.metadata as { name: string }).name === "allow-foundationdb",
+    );
+    expect(policies.map((p) => (p.metadata as { namespace: string }).namespace)).toEqual([NAMESPACES.platform]);
+    expect(policies[0]?.spec).toEqual({
+      pod_selector: { match_labels: { [POLICY_LABELS.foundationDbClient]: "true" } },
+      policy_types: ["Egress"],
+      egress: [
+        {
+          to: (config.foundationDb.peer.kind === "privatelink" ? config.network.subnets.private : [config.foundationDb.cidr]).map((cidr) => ({ ip_block: { cidr } })),
+          ports: config.foundationDb.ports.map((p) => ({ port: String(p), protocol: "TCP" })),
+        },
+      ],
+    });
+  });
+
+  it("routes the private subnets to FoundationDB through the configured peer", () => {
+    const config = loadEnvironment(env);
+    const routes = Object.values(resourcesOf(platform(), "aws_route"));
+    expect(routes).toHaveLength(config.network.azCount);
+    for (const r of routes) {
+      expect(r.destination_cidr_block).toBe(config.foundationDb.cidr);
+      expect(r.route_table_id).toMatch(/cross-stack-output-aws_route_table/);
+      if (config.foundationDb.peer.kind === "vpc-peering") expect(r.vpc_peering_connection_id).toMatch(/^\$\{aws_vpc_peering_connection\./);
+      if (config.foundationDb.peer.kind === "transit-gateway") expect(r.transit_gateway_id).toBe(config.foundationDb.peer.transitGatewayId);
+    }
+    const secret = Object.values(resourcesOf(platform(), "aws_secretsmanager_secret")).find((s) => s.name === config.foundationDb.clusterFileSecretName);
+    expect(secret?.kms_key_id).toMatch(/cross-stack-output-aws_kms_keysecrets-key/);
+  });
+
+  it("syncs the cluster file into the namespaces that need it", () => {
+    const config = loadEnvironment(env);
+    const manifests = Object.values(resourcesOf(stackOf(env, "workloads"), "kubernetes_manifest")).map((m) => m.manifest as Record<string, any>);
+    const sync = manifests.find((m) => m.kind === "ExternalSecret" && m.metadata.name === "foundationdb-cluster-file");
+    expect(sync?.metadata.namespace).toBe(NAMESPACES.platform);
+    expect(sync?.spec.data).toEqual([{ secretKey: "fdb.cluster", remoteRef: { key: config.foundationDb.clusterFileSecretName } }]);
+  });
+});
+
+describe("FoundationDB over PrivateLink", () => {
+  it("opens the endpoint's FoundationDB ports to the private subnets only", () => {
+    const raw = structuredClone(RAW_ENVIRONMENTS.staging) as Record<string, any>;
+    raw.foundationDb.peer = { kind: "privatelink", serviceName: "com.amazonaws.vpce.eu-west-1.vpce-svc-0a1b2c3d4e5f60718" };
+    const config = validateEnvironment(raw, "staging");
+    const platform = synthApp((app) => addEnvironment(app, config))["staging-platform"] as SynthesizedStack;
+    const rules = Object.values(resourcesOf(platform, "aws_vpc_security_group_ingress_rule"));
+    expect(rules.map((r) => `${r.cidr_ipv4}:${r.from_port}-${r.to_port}`).sort()).toEqual(
+      config.network.subnets.private.flatMap((c) => config.foundationDb.ports.map((p) => `${c}:${p}-${p}`)).sort(),
+    );
+    expect(Object.values(resourcesOf(platform, "aws_vpc_endpoint"))[0]).toMatchObject({ vpc_endpoint_type: "Interface", service_name: raw.foundationDb.peer.serviceName });
+    expect(resourcesOf(platform, "aws_route")).toEqual({});
+  });
+});
+
+describe("silo tenants", () => {
+  it("give a siloed enterprise tenant its own worker namespace with enterprise limits, and nothing else per tenant", () => {
+    const raw = structuredClone(RAW_ENVIRONMENTS.prod) as Record<string, any>;
+    const base = synthApp((app) => addEnvironment(app, validateEnvironment(raw, "prod")))["prod-platform"] as SynthesizedStack;
+    raw.nats.siloTenants = ["acme-corp"];
+    const siloed = synthApp((app) => addEnvironment(app, validateEnvironment(raw, "prod")))["prod-platform"] as SynthesizedStack;
+    const [quota] = byNamespace(siloed, "kubernetes_resource_quota_v1").get(siloNamespace("acme-corp")) ?? [];
+    expect((quota?.spec as { hard: Record<string, string> }).hard.pods).toBe(String(tiers.enterprise.workers.quota.pods));
+    const count = (s: SynthesizedStack) => Object.values(s.json.resource ?? {}).reduce((n, byId) => n + Object.keys(byId).length, 0);
+    const perNamespace = (s: SynthesizedStack) => Object.values(resourcesOf(s, "kubernetes_namespace_v1")).length;
+    expect(perNamespace(siloed) - perNamespace(base)).toBe(1);
+    // One namespace, its four policies (default-deny, DNS, NATS clients, workers to NATS), its
+    // quota and its limit range: a constant per silo tenant.
+    expect(count(siloed) - count(base)).toBe(1 + 4 + 2);
+  });
+
+  it("refuses a silo tenant id that is not a valid tenant id", () => {
+    const raw = structuredClone(RAW_ENVIRONMENTS.prod) as Record<string, any>;
+    raw.nats.siloTenants = ["acme.corp"];
+    expect(() => validateEnvironment(raw, "prod")).toThrow(/nats\.siloTenants\[0\] = "acme\.corp": does not match/);
+  });
+});
+
+describe("KEDA", () => {
+  it("runs HA with restricted security contexts", () => {
+    const values = kedaChartValues({ replicas: 2 }) as Record<string, any>;
+    expect(values.operator.replicaCount).toBe(2);
+    expect(values.podDisruptionBudget.operator).toEqual({ minAvailable: 1 });
+    expect(values.securityContext.operator).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    expect(values.podSecurityContext.operator).toMatchObject({ runAsNonRoot: true });
+  });
+
+  it("refuses a replica count of 0", () => {
+    expect(() => kedaChartValues({ replicas: 0 })).toThrow("Keda: replicas = 0 must be a positive integer. Fix:");
+  });
+});
