@@ -160,6 +160,31 @@ describe("environment config", () => {
     ]);
   });
 
+  it("requires NATS and Keeper quorums and two ClickHouse replicas outside dev", () => {
+    const raw = rawEnv("staging");
+    raw.nats.replicas = 1;
+    raw.nats.streams.events.replicas = 1;
+    raw.nats.streams.jobs.replicas = 1;
+    raw.clickhouse.keeperReplicas = 1;
+    raw.clickhouse.replicas = 1;
+    expect(errorOf(() => validateEnvironment(raw, "staging")).issues.map((i) => i.path)).toEqual([
+      "nats.replicas",
+      "clickhouse.keeperReplicas",
+      "clickhouse.replicas",
+      // one server no longer holds the account's JetStream allowance
+      "nats.account.jetstreamMaxStorageGiB",
+    ]);
+  });
+
+  it("refuses streams with more replicas than NATS servers, or more bytes than the cluster stores", () => {
+    const raw = rawEnv("dev");
+    raw.nats.streams.events.replicas = 3;
+    raw.nats.streams.events.maxBytesGiB = 500;
+    const err = errorOf(() => validateEnvironment(raw, "dev"));
+    expect(err.message).toContain("nats.streams.events.replicas = 3: exceeds the number of NATS servers (1)");
+    expect(err.message).toContain("stream copies need 1502 GiB but the cluster has 20 GiB");
+  });
+
   it("refuses a config loaded under another environment's name", () => {
     expect(errorOf(() => validateEnvironment(rawEnv("dev"), "prod")).message).toContain('name = "dev": does not match the file it is loaded as ("prod")');
   });
