@@ -3,7 +3,7 @@ import { S3Backend, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import type { EnvironmentConfig } from "../config/index.js";
 import { TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
-import { applyPolicyPack } from "../constructs/policy/index.js";
+import { applyPolicyPack, takeValidatedTerraform } from "../constructs/policy/index.js";
 
 /** The stacks every environment has, in deployment order. */
 export const STACK_KINDS = ["foundation", "platform", "workloads"] as const;
@@ -64,5 +64,10 @@ export class EnvironmentStack extends TerraformStack {
       ],
     });
     applyPolicyPack(this);
+  }
+
+  /** Reuses the JSON the policy validation resolved moments before, instead of resolving twice. */
+  override toTerraform(): Record<string, unknown> {
+    return takeValidatedTerraform(this) ?? (super.toTerraform() as Record<string, unknown>);
   }
 }

@@ -14,6 +14,7 @@ export {
   evaluateStack,
   formatFinding,
   suppressPolicyRule,
+  takeValidatedTerraform,
   type ApplyPolicyPackOptions,
   type EvaluatePolicyOptions,
 } from "./pack.js";

@@ -207,6 +207,21 @@ function annotateOnce(construct: IConstruct, type: AnnotationMetadataEntryType, 
 /** Stacks that already have the pack applied. */
 const STACKS_WITH_PACK = new WeakSet<TerraformStack>();
 
+/** JSON a passing validation evaluated, kept for the write that follows it (see {@link takeValidatedTerraform}). */
+const VALIDATED_JSON = new WeakMap<TerraformStack, Record<string, unknown>>();
+
+/**
+ * The resolved Terraform JSON that the policy validation of `stack` has just evaluated, handed
+ * out once. cdktf resolves a stack twice per synth (for validations, then for writing
+ * cdk.tf.json); a stack whose `toTerraform()` returns this when present resolves it only once.
+ * Nothing can change the stack between the validation and the write that follows it.
+ */
+export function takeValidatedTerraform(stack: TerraformStack): Record<string, unknown> | undefined {
+  const json = VALIDATED_JSON.get(stack);
+  VALIDATED_JSON.delete(stack);
+  return json;
+}
+
 /**
  * Adds the policy pack to `stack` as a construct validation. cdktf runs validations before writing
  * `cdk.tf.json` (and `Testing.synth(stack, true)` runs them too); the validation synthesizes the
@@ -222,7 +237,12 @@ export function applyPolicyPack(stack: TerraformStack, options: ApplyPolicyPackO
   STACKS_WITH_PACK.add(stack);
   stack.node.addValidation({
     validate: (): string[] => {
-      const findings = evaluateStack(stack, options);
+      const json: unknown = stack.toTerraform();
+      if (!isRecord(json)) throw new Error(`stack ${stack.node.path}: toTerraform() did not return an object`);
+      const findings = evaluatePolicy(json, {
+        ...(options.rules === undefined ? {} : { rules: options.rules }),
+        suppressions: collectSuppressions(stack),
+      });
       const byPath = new Map<string, IConstruct>(stack.node.findAll().map((c) => [c.node.path, c]));
       const errors: string[] = [];
       for (const finding of findings) {
@@ -232,6 +252,7 @@ export function applyPolicyPack(stack: TerraformStack, options: ApplyPolicyPackO
         else if (finding.level === "warning") annotateOnce(construct, AnnotationMetadataEntryType.WARN, message);
         else errors.push(message);
       }
+      if (errors.length === 0) VALIDATED_JSON.set(stack, json);
       return errors;
     },
   });
