@@ -55,3 +55,12 @@ export type HelmChartName = keyof typeof HELM_CHARTS;
 
 /** Terraform CLI and provider constraints written into every stack. */
 export const TERRAFORM_REQUIRED_VERSION = ">= 1.10.0";
+
+/**
+ * Container images the platform runs that no chart pins for it. ClickHouse server and Keeper
+ * follow the 25.8 LTS line (Keeper and server from the same release).
+ */
+export const CONTAINER_IMAGES = {
+  clickhouseServer: "clickhouse/clickhouse-server:25.8",
+  clickhouseKeeper: "clickhouse/clickhouse-keeper:25.8",
+} as const;

@@ -1,0 +1,30 @@
+/**
+ * The event store's SQL: the one home of the `swarm_events` schema, its access control and its
+ * queries, used by the migration Job (constructs/clickhouse.ts), the ingestor, the provisioning
+ * service and the tests. Pure functions returning SQL statements; nothing here connects.
+ */
+import type { TierCatalog } from "../../config/tiers.js";
+import { accessControlSql } from "./access.js";
+import { ClickHouseSchemaError } from "./errors.js";
+import { schemaSql, type EventStoreOptions } from "./table.js";
+
+export * from "./access.js";
+export * from "./embedded.js";
+export * from "./errors.js";
+export * from "./names.js";
+export * from "./queries.js";
+export * from "./table.js";
+
+/** Everything the migration applies, in order: database and tables, then access control. */
+export function migrationSql(catalog: TierCatalog, options: EventStoreOptions): string[] {
+  return [...schemaSql(options), ...accessControlSql(catalog, options)];
+}
+
+/** Statements as one script for `clickhouse-client --multiquery` (no statement contains `;`). */
+export function sqlScript(statements: readonly string[]): string {
+  statements.forEach((s, i) => {
+    const at = s.indexOf(";");
+    if (at >= 0) throw new ClickHouseSchemaError(`statements[${i}]`, s.slice(Math.max(0, at - 40), at + 40), 'contains ";" and would be split in two', "remove the semicolon from its comments or literals");
+  });
+  return statements.map((s) => `${s};\n`).join("\n");
+}

@@ -1,0 +1,151 @@
+/**
+ * The seed conversation's two questions, one parameterized query each. Values are bound by the
+ * server (`{name:Type}` placeholders, `query_params` in @clickhouse/client), never spliced into
+ * the text. Both name their tenant (which lets a sharded cluster read one shard) and read the
+ * table `FINAL`, so every event counts once even for a caller without the tenant profile's
+ * `final = 1`; the tenant-isolation row policy still decides which rows exist for the caller, so
+ * a tenant that names another tenant's id gets nothing.
+ */
+import { assertTenantId } from "../../config/tenancy.js";
+import { checkInteger, ClickHouseSchemaError } from "./errors.js";
+import { qualified, SWARM_EVENTS_TABLE } from "./names.js";
+import { formatDateTime64, type AgentRole } from "./table.js";
+
+const EVENTS = `${qualified(SWARM_EVENTS_TABLE)} FINAL`;
+const DATETIME64 = "DateTime64(6, 'UTC')";
+
+/** Crash context: the last N decisions of one agent before a moment, newest first, with their rationale. */
+export const CRASH_CONTEXT_SQL = `SELECT
+    timestamp,
+    event_id,
+    agent_id,
+    agent_role,
+    confidence_score,
+    rationale,
+    trace_id,
+    span_id
+FROM ${EVENTS}
+WHERE tenant_id = {tenantId:String}
+  AND event_type = 'decision'
+  AND agent_id = {agentId:String}
+  AND timestamp < {before:${DATETIME64}}
+ORDER BY timestamp DESC, event_id DESC
+LIMIT {limit:UInt32}`;
+
+/** Hallucination loops: resources of a project modified more than K times in a window. */
+export const HALLUCINATION_LOOPS_SQL = `SELECT
+    project_id,
+    target_resource,
+    toUInt32(count()) AS modifications,
+    toUInt32(uniqExact(agent_id)) AS agents,
+    min(timestamp) AS first_modified,
+    max(timestamp) AS last_modified
+FROM ${EVENTS}
+WHERE tenant_id = {tenantId:String}
+  AND event_type = 'state_change'
+  AND timestamp >= {until:${DATETIME64}} - toIntervalSecond({windowSeconds:UInt32})
+  AND timestamp < {until:${DATETIME64}}
+GROUP BY project_id, target_resource
+HAVING modifications > {minModifications:UInt32}
+ORDER BY modifications DESC, project_id, target_resource
+LIMIT {limit:UInt32}`;
+
+/** A row of {@link CRASH_CONTEXT_SQL} in JSONEachRow. */
+export interface CrashContextRow {
+  readonly timestamp: string;
+  readonly event_id: string;
+  readonly agent_id: string;
+  readonly agent_role: AgentRole;
+  readonly confidence_score: number;
+  readonly rationale: string;
+  readonly trace_id: string;
+  readonly span_id: string;
+}
+
+/** A row of {@link HALLUCINATION_LOOPS_SQL} in JSONEachRow (counts are UInt32: JSON numbers on every server). */
+export interface HallucinationLoopRow {
+  readonly project_id: string;
+  readonly target_resource: string;
+  readonly modifications: number;
+  readonly agents: number;
+  readonly first_modified: string;
+  readonly last_modified: string;
+}
+
+/** A query with its server-bound parameters, in the shape `client.query({ ...q, format })` takes. */
+export interface BoundQuery {
+  readonly query: string;
+  readonly query_params: Readonly<Record<string, string | number>>;
+}
+
+export interface CrashContextParams {
+  readonly tenantId: string;
+  readonly agentId: string;
+  /** Decisions strictly before this moment (the crash). A Date, or a 'YYYY-MM-DD hh:mm:ss[.ffffff]' UTC literal. */
+  readonly before: Date | string;
+  /** How many decisions. @default 10 */
+  readonly limit?: number;
+}
+
+export interface HallucinationLoopParams {
+  readonly tenantId: string;
+  /** End of the window (exclusive), usually now. A Date, or a 'YYYY-MM-DD hh:mm:ss[.ffffff]' UTC literal. */
+  readonly until: Date | string;
+  /** Length of the window. @default 3600 (the last hour) */
+  readonly windowSeconds?: number;
+  /** Report resources modified more than this many times. @default 5 */
+  readonly minModifications?: number;
+  /** At most this many resources. @default 100 */
+  readonly limit?: number;
+}
+
+const DEFAULT_CRASH_CONTEXT_LIMIT = 10;
+const DEFAULT_WINDOW_SECONDS = 3_600;
+const DEFAULT_MIN_MODIFICATIONS = 5;
+const DEFAULT_LOOP_LIMIT = 100;
+const MAX_ROWS = 10_000;
+const MAX_WINDOW_SECONDS = 31_536_000;
+const MAX_AGENT_ID_LENGTH = 256;
+const DATETIME_LITERAL = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?$/;
+
+function moment(field: string, value: Date | string): string {
+  if (value instanceof Date) {
+    if (Number.isNaN(value.getTime())) throw new ClickHouseSchemaError(field, String(value), "is an invalid Date", "pass a valid Date");
+    return formatDateTime64(BigInt(value.getTime()) * 1000n);
+  }
+  if (typeof value !== "string" || !DATETIME_LITERAL.test(value)) {
+    throw new ClickHouseSchemaError(field, value, "is not a moment", "pass a Date or a UTC literal like '2025-11-21 15:00:00.000000'");
+  }
+  return value;
+}
+
+/** The crash-context query of one tenant, bound. */
+export function crashContextQuery(p: CrashContextParams): BoundQuery {
+  const tenantId = assertTenantId(p.tenantId);
+  if (typeof p.agentId !== "string" || p.agentId.length === 0 || p.agentId.length > MAX_AGENT_ID_LENGTH) {
+    throw new ClickHouseSchemaError("agentId", p.agentId, `is not an agent id of 1-${MAX_AGENT_ID_LENGTH} characters`, "pass the agent_id of the events");
+  }
+  return {
+    query: CRASH_CONTEXT_SQL,
+    query_params: {
+      tenantId,
+      agentId: p.agentId,
+      before: moment("before", p.before),
+      limit: checkInteger("limit", p.limit ?? DEFAULT_CRASH_CONTEXT_LIMIT, 1, MAX_ROWS),
+    },
+  };
+}
+
+/** The hallucination-loop query of one tenant, bound. */
+export function hallucinationLoopsQuery(p: HallucinationLoopParams): BoundQuery {
+  return {
+    query: HALLUCINATION_LOOPS_SQL,
+    query_params: {
+      tenantId: assertTenantId(p.tenantId),
+      until: moment("until", p.until),
+      windowSeconds: checkInteger("windowSeconds", p.windowSeconds ?? DEFAULT_WINDOW_SECONDS, 1, MAX_WINDOW_SECONDS),
+      minModifications: checkInteger("minModifications", p.minModifications ?? DEFAULT_MIN_MODIFICATIONS, 0, 1_000_000_000),
+      limit: checkInteger("limit", p.limit ?? DEFAULT_LOOP_LIMIT, 1, MAX_ROWS),
+    },
+  };
+}
