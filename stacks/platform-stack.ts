@@ -2,8 +2,9 @@ import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/
 import type { Construct } from "constructs";
 import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
 import { CertManager } from "../constructs/cert-manager.js";
+import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
-import { ExternalSecretsOperator } from "../constructs/external-secrets.js";
+import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
@@ -70,6 +71,15 @@ export class PlatformStack extends KubernetesStack {
       dependsOn: inNamespace(NAMESPACES.externalSecrets),
     });
     new Keda(this, "keda", { version: config.charts.keda, replicas: ha, dependsOn: inNamespace(NAMESPACES.keda) });
+
+    new ClickHouseOperator(this, "clickhouse-operator", { version: config.charts.clickhouseOperator, dependsOn: inNamespace(NAMESPACES.clickhouse) });
+    for (const [name, secret] of Object.entries(clickhouseSecrets(config.clickhouse.secretPrefix))) {
+      new ManagedSecret(this, `clickhouse-${name}-secret`, {
+        name: secret.remoteKey,
+        description: `ClickHouse ${name} credentials of enchanted-${config.name}`,
+        key: props.secretsKey,
+      });
+    }
 
     this.foundationDb = new FoundationDbNetwork(this, "foundationdb", {
       name: `enchanted-${config.name}`,

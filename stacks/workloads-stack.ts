@@ -1,6 +1,7 @@
 import type { Construct } from "constructs";
 import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
 import { InternalCa } from "../constructs/cert-manager.js";
+import { ClickHouse } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
@@ -25,12 +26,14 @@ export interface WorkloadsStackProps {
 export class WorkloadsStack extends KubernetesStack {
   readonly ca: InternalCa;
   readonly secretStore: AwsSecretStore;
+  readonly clickhouse: ClickHouse;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
     super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
     const { config } = props;
     this.ca = new InternalCa(this, "internal-ca");
     this.secretStore = new AwsSecretStore(this, "secret-store", { region: config.aws.region });
+    this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,
       namespaces: FOUNDATIONDB_CLIENT_NAMESPACES,

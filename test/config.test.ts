@@ -246,7 +246,7 @@ describe("synth with a bad value", () => {
   function synthCopyWith(edit: { file: string; from: string; to: string }, env: Record<string, string> = {}) {
     const dir = mkdtempSync(join(tmpdir(), "enchanted-badcfg-"));
     try {
-      for (const d of ["config", "constructs", "stacks"]) cpSync(d, join(dir, d), { recursive: true });
+      for (const d of ["config", "constructs", "services", "stacks"]) cpSync(d, join(dir, d), { recursive: true });
       cpSync("package.json", join(dir, "package.json"));
       symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
       const file = join(dir, edit.file);
