@@ -1,8 +1,10 @@
 /**
  * The cdktf app: every environment's stacks. `npm run synth` and `npx cdktf synth` both run
- * this file and write `cdktf.out/stacks/<env>-<stack>/cdk.tf.json`.
+ * this file (through stacks/synth.cjs) and write `cdktf.out/stacks/<env>-<stack>/cdk.tf.json`.
  *
  * ENCHANTED_ENVIRONMENTS=dev,staging limits the app to some environments (default: all).
+ * ENCHANTED_STACK_TRACES=1 keeps the stack traces cdktf records for every token and resource
+ * (useful when a token fails to resolve; they cost about a fifth of the synth time).
  */
 import { App } from "cdktf";
 import { ConfigError, ENVIRONMENT_NAMES, loadTierCatalog, type EnvironmentName } from "../config/index.js";
@@ -20,13 +22,31 @@ function selectedEnvironments(): EnvironmentName[] {
   return names as EnvironmentName[];
 }
 
+/**
+ * Runs `fn` with Error.captureStackTrace disabled: cdktf captures a full stack trace for every
+ * token it creates, only to name a token's origin if it later fails to resolve.
+ */
+function withoutTokenStackTraces<T>(fn: () => T): T {
+  if (process.env.ENCHANTED_STACK_TRACES === "1") return fn();
+  const capture = Error.captureStackTrace;
+  Error.captureStackTrace = () => undefined;
+  try {
+    return fn();
+  } finally {
+    Error.captureStackTrace = capture;
+  }
+}
+
 try {
   // Validate every config before the App exists: a bad value must stop synth before anything is written.
   const configs = loadEnvironments(selectedEnvironments());
   const tiers = loadTierCatalog();
-  const app = new App();
-  addAllEnvironments(app, configs, tiers);
-  app.synth();
+  const stackTraces = process.env.ENCHANTED_STACK_TRACES === "1";
+  withoutTokenStackTraces(() => {
+    const app = new App({ stackTraces });
+    addAllEnvironments(app, configs, tiers);
+    app.synth();
+  });
 } catch (error) {
   // Config and policy errors are for people: print the message, not a stack trace.
   const message = error instanceof Error ? error.message : String(error);
