@@ -1,0 +1,78 @@
+/**
+ * Secrets Manager names of the bus's keys and signed artifacts: the one home of these names,
+ * shared by the bootstrap command (which prints the commands that fill them), the construct
+ * (which syncs the cluster artifacts into Kubernetes) and the stack (which creates the secrets).
+ *
+ * Two sub-prefixes so that IAM can be scoped by prefix:
+ * - `<prefix>/seeds/…`: private nkey seeds. Only operators running `nats:bootstrap` and, for the
+ *   tier signing keys, the provisioning service read these. External Secrets never needs them.
+ * - `<prefix>/cluster/…`: what the cluster consumes (the server's auth include, the platform
+ *   user's creds), synced into the `nats` namespace by External Secrets.
+ */
+import { assertTenantId } from "../../config/tenancy.js";
+import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+
+export interface NatsSecretNames {
+  readonly seeds: {
+    readonly operator: string;
+    readonly systemAccount: string;
+    readonly swarmAccount: string;
+    /** Creds of the system account's user that pushes account JWT updates (operators only). */
+    readonly systemUserCreds: string;
+    /** One scoped signing key per plan tier; the provisioning service mints tenant users with these. */
+    readonly swarmSigningKeys: Readonly<Record<PlanTierName, string>>;
+    /** Per silo tenant: its account's identity key and its scoped signing key. */
+    readonly silos: Readonly<Record<string, { readonly account: string; readonly signingKey: string }>>;
+  };
+  readonly cluster: {
+    /** The nats-server include file: operator JWT, system account, resolver preload. */
+    readonly authConf: string;
+    /** Creds of the `platform` user of the SWARM account (NACK, the ingestor). */
+    readonly platformCreds: string;
+  };
+}
+
+/** Every secret name under `seedSecretPrefix` (`config.nats.seedSecretPrefix`). */
+export function natsSecretNames(seedSecretPrefix: string, siloTenants: readonly string[]): NatsSecretNames {
+  if (!/^[A-Za-z0-9/_+=.@-]{1,400}$/.test(seedSecretPrefix) || seedSecretPrefix.endsWith("/")) {
+    throw new RangeError(`seedSecretPrefix = ${JSON.stringify(seedSecretPrefix)} is not a Secrets Manager path. Fix: use e.g. "enchanted/prod/nats" (no trailing "/").`);
+  }
+  const seed = (name: string) => `${seedSecretPrefix}/seeds/${name}`;
+  return {
+    seeds: {
+      operator: seed("operator"),
+      systemAccount: seed("system-account"),
+      swarmAccount: seed("swarm-account"),
+      systemUserCreds: seed("system-user-creds"),
+      swarmSigningKeys: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, seed(`swarm-signing-key-${t}`)])) as Record<PlanTierName, string>,
+      silos: Object.fromEntries(
+        siloTenants.map((t) => {
+          assertTenantId(t, "siloTenants[]");
+          return [t, { account: seed(`silo-${t}-account`), signingKey: seed(`silo-${t}-signing-key`) }];
+        }),
+      ),
+    },
+    cluster: {
+      authConf: `${seedSecretPrefix}/cluster/auth-conf`,
+      platformCreds: `${seedSecretPrefix}/cluster/platform-creds`,
+    },
+  };
+}
+
+/** Every name as a flat list with what it holds, for the stack that creates the secrets. */
+export function natsSecretList(names: NatsSecretNames): { readonly name: string; readonly description: string }[] {
+  const s = names.seeds;
+  return [
+    { name: s.operator, description: "NATS operator nkey seed (signs account JWTs; nats:bootstrap only)" },
+    { name: s.systemAccount, description: "NATS system account nkey seed (nats:bootstrap only)" },
+    { name: s.swarmAccount, description: "NATS SWARM account nkey seed (signs the platform user; nats:bootstrap only)" },
+    { name: s.systemUserCreds, description: "Creds of the NATS system account's push user (operators push account JWT updates)" },
+    ...PLAN_TIER_NAMES.map((t) => ({ name: s.swarmSigningKeys[t], description: `NATS SWARM scoped signing key seed of the ${t} tier (provisioning mints ${t} tenant users)` })),
+    ...Object.entries(s.silos).flatMap(([t, k]) => [
+      { name: k.account, description: `NATS silo account nkey seed of tenant ${t} (nats:bootstrap only)` },
+      { name: k.signingKey, description: `NATS silo scoped signing key seed of tenant ${t} (provisioning mints its users)` },
+    ]),
+    { name: names.cluster.authConf, description: "nats-server auth include: operator JWT, system account, resolver_preload of signed account JWTs" },
+    { name: names.cluster.platformCreds, description: "Creds of the SWARM account's platform user (NACK, ingestor)" },
+  ];
+}

@@ -1,0 +1,143 @@
+/**
+ * The JetStream streams of the event bus, declared from the environment's config: the one home
+ * of their names, subjects and retention. NACK's `Stream` resources (constructs/nats.ts), the
+ * tests and the services build from these objects; nothing else types a stream name or subject.
+ */
+import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
+import type { EnvironmentConfig } from "../../config/environment.js";
+import { assertTenantId } from "../../config/tenancy.js";
+import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+
+/** Stream names. */
+export const STREAM_NAMES = {
+  events: "SWARM_EVENTS",
+  jobs: "SWARM_JOBS",
+} as const;
+
+export type SwarmStreamKey = keyof typeof STREAM_NAMES;
+
+/** Root token of every tenant subject: `swarm.<tenant>.…`. */
+export const SUBJECT_ROOT = "swarm";
+
+/**
+ * The job lane of a plan tier: `swarm.*.jobs.<tier>`. Jobs carry their tenant's tier as the last
+ * token so that each tier's worker pool can own a consumer on the work-queue stream (JetStream
+ * refuses overlapping consumers on a work queue, and `swarm.<tenant>.jobs` alone says nothing of
+ * the tier). A tenant cannot pick its lane: its tier's signing key denies the other lanes.
+ */
+export function jobLane(tier: PlanTierName): string {
+  return `${SUBJECT_ROOT}.*.jobs.${tier}`;
+}
+
+/** Subjects each stream captures: `swarm.{tenant_id}.{project_id}.events`, and one job lane per tier. */
+export const STREAM_SUBJECTS = {
+  events: `${SUBJECT_ROOT}.*.*.events`,
+  jobs: PLAN_TIER_NAMES.map(jobLane),
+} as const;
+
+/** The subject a tenant's project publishes agent events to. */
+export function eventSubject(tenantId: string, projectId: string): string {
+  assertTenantId(tenantId);
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(projectId)) {
+    throw new RangeError(`projectId = ${JSON.stringify(projectId)} is not one subject token. Fix: use 1-128 letters, digits, "_" or "-".`);
+  }
+  return `${SUBJECT_ROOT}.${tenantId}.${projectId}.events`;
+}
+
+/** The subject a tenant of `tier` publishes jobs to: `swarm.<tenant>.jobs.<tier>`. */
+export function jobSubject(tenantId: string, tier: PlanTierName): string {
+  return `${SUBJECT_ROOT}.${assertTenantId(tenantId)}.jobs.${tier}`;
+}
+
+/**
+ * The fields of a stream's configuration this platform sets: every one explicit, so a change of
+ * server defaults never changes a stream. A subset of nats.js' `StreamConfig`, accepted by
+ * `jsm.streams.add()` and known to nats-server 2.9 and later (nothing newer is set).
+ */
+export type SwarmStreamConfig = Pick<
+  StreamConfig,
+  | "name"
+  | "description"
+  | "subjects"
+  | "retention"
+  | "storage"
+  | "num_replicas"
+  | "max_age"
+  | "max_bytes"
+  | "max_msgs"
+  | "max_msgs_per_subject"
+  | "max_msg_size"
+  | "max_consumers"
+  | "discard"
+  | "duplicate_window"
+  | "deny_delete"
+  | "deny_purge"
+  | "allow_rollup_hdrs"
+>;
+
+const NANOS_PER_SECOND = 1_000_000_000;
+const SECONDS_PER_HOUR = 3_600;
+const BYTES_PER_GIB = 1024 ** 3;
+/** JetStream's "no limit". */
+const UNLIMITED = -1;
+
+/**
+ * The two streams, from `config.nats.streams`:
+ * - `SWARM_EVENTS`: every agent event, kept by age and size (discard old: ClickHouse holds history);
+ *   publishes carry `Nats-Msg-Id` and are de-duplicated within the duplicate window.
+ * - `SWARM_JOBS`: a work queue (a message is gone once a worker acks it); when full it refuses new
+ *   jobs instead of silently dropping queued ones.
+ */
+export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "streams">): Record<SwarmStreamKey, SwarmStreamConfig> {
+  const events = nats.streams.events;
+  const jobs = nats.streams.jobs;
+  return {
+    events: {
+      name: STREAM_NAMES.events,
+      description: "Agent events of every pooled tenant: swarm.<tenant>.<project>.events",
+      subjects: [STREAM_SUBJECTS.events],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: events.replicas,
+      max_age: events.maxAgeHours * SECONDS_PER_HOUR * NANOS_PER_SECOND,
+      max_bytes: events.maxBytesGiB * BYTES_PER_GIB,
+      max_msgs: UNLIMITED,
+      max_msgs_per_subject: UNLIMITED,
+      max_msg_size: UNLIMITED,
+      max_consumers: UNLIMITED,
+      discard: DiscardPolicy.Old,
+      duplicate_window: events.duplicateWindowSeconds * NANOS_PER_SECOND,
+      deny_delete: true,
+      deny_purge: false,
+      allow_rollup_hdrs: false,
+    },
+    jobs: {
+      name: STREAM_NAMES.jobs,
+      description: "Jobs of every pooled tenant, consumed once, one lane per tier: swarm.<tenant>.jobs.<tier>",
+      subjects: [...STREAM_SUBJECTS.jobs],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: jobs.replicas,
+      max_age: jobs.maxAgeHours * SECONDS_PER_HOUR * NANOS_PER_SECOND,
+      max_bytes: jobs.maxBytesGiB * BYTES_PER_GIB,
+      max_msgs: UNLIMITED,
+      max_msgs_per_subject: UNLIMITED,
+      max_msg_size: UNLIMITED,
+      max_consumers: UNLIMITED,
+      discard: DiscardPolicy.New,
+      duplicate_window: jobs.duplicateWindowSeconds * NANOS_PER_SECOND,
+      deny_delete: false,
+      deny_purge: false,
+      allow_rollup_hdrs: false,
+    },
+  };
+}
+
+/** A duration in nanoseconds as Go's `time.Duration` text (`168h`, `120s`), the form NACK takes. */
+export function goDuration(nanos: number): string {
+  const seconds = nanos / NANOS_PER_SECOND;
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    throw new RangeError(`duration = ${nanos} ns is not a whole number of seconds. Fix: declare durations in whole seconds.`);
+  }
+  return seconds % SECONDS_PER_HOUR === 0 && seconds > 0 ? `${seconds / SECONDS_PER_HOUR}h` : `${seconds}s`;
+}

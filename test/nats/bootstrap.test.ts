@@ -1,0 +1,81 @@
+/** `nats:bootstrap`: creates or reuses keys, signs idempotently, prints put commands and never a seed. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadEnvironment } from "../../config/index.js";
+import { bootstrapFiles, runBootstrap } from "../../services/nats-auth/bootstrap.js";
+import { natsSecretList, natsSecretNames } from "../../services/nats-auth/secret-names.js";
+import { NatsAuthError } from "../../services/nats-auth/sign.js";
+
+const SEED = /S[OAU][A-Z2-7]{56}/;
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "enchanted-nats-bootstrap-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const nats = { ...loadEnvironment("dev").nats, siloTenants: ["acme-corp"] };
+const names = natsSecretNames(nats.seedSecretPrefix, nats.siloTenants);
+const seedNames = natsSecretList(names)
+  .map((s) => s.name)
+  .filter((n) => n.includes("/seeds/") && !n.endsWith("-creds"));
+
+describe("nats:bootstrap", () => {
+  it("creates every key on the first run and reuses them all on the next, writing the same auth include", async () => {
+    const out = tempDir();
+    const first = await runBootstrap({ env: "dev", out, nats });
+    expect([...first.created].sort()).toEqual([...seedNames].sort());
+    expect(first.reused).toEqual([]);
+    const authConf = readFileSync(join(out, "cluster", "auth.conf"), "utf8");
+    const platformCreds = readFileSync(join(out, "cluster", "platform.creds"), "utf8");
+    expect(authConf).not.toMatch(SEED);
+    expect(authConf).toContain(`system_account: "${first.publicKeys.systemAccount}"`);
+
+    const second = await runBootstrap({ env: "dev", out, nats });
+    expect(second.created).toEqual([]);
+    expect([...second.reused].sort()).toEqual([...seedNames].sort());
+    expect(second.publicKeys).toEqual(first.publicKeys);
+    expect(readFileSync(join(out, "cluster", "auth.conf"), "utf8")).toBe(authConf);
+    // The platform user keeps its identity (its JWT is re-issued).
+    const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
+    expect(userKey(readFileSync(join(out, "cluster", "platform.creds"), "utf8"))).toBe(userKey(platformCreds));
+  });
+
+  it("prints one put-secret-value command per secret, pointing at files and never containing a seed", async () => {
+    const result = await runBootstrap({ env: "dev", out: tempDir(), nats });
+    const all = natsSecretList(names).map((s) => s.name);
+    expect(result.commands).toHaveLength(all.length);
+    for (const name of all) {
+      expect(result.commands).toContain(`aws secretsmanager put-secret-value --secret-id '${name}' --secret-string 'file://${result.files[name]}'`);
+    }
+    expect(result.commands.join("\n")).not.toMatch(SEED);
+  });
+
+  it("with --reuse-only, refuses to invent a key that is missing and says how to fetch it", async () => {
+    const out = tempDir();
+    await runBootstrap({ env: "dev", out, nats });
+    const missing = names.seeds.swarmSigningKeys.pro;
+    unlinkSync(bootstrapFiles(out, names)[missing] as string);
+    await expect(runBootstrap({ env: "dev", out, nats, reuseOnly: true })).rejects.toSatisfy(
+      (e: unknown) => e instanceof NatsAuthError && e.message.includes("--reuse-only") && e.message.includes(`--secret-id '${missing}'`),
+    );
+  });
+
+  it("runs as the npm script's command line and rejects an unknown environment by name", () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "services/nats-auth/bootstrap.ts", ...args], { encoding: "utf8" });
+    const bad = run("--env", "qa", "--out", tempDir());
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--env = "qa" is not an environment');
+    const ok = run("--env", "dev", "--out", tempDir());
+    expect(ok.stderr).toBe("");
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain("aws secretsmanager put-secret-value --secret-id 'enchanted/dev/nats/cluster/auth-conf'");
+    expect(ok.stdout).not.toMatch(SEED);
+  });
+});

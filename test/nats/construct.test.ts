@@ -1,0 +1,170 @@
+/** The NATS construct: chart values from config, streams and claims in the synthesized JSON, and no seed anywhere. */
+import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
+import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
+import { TerraformStack } from "cdktf";
+import { describe, expect, it } from "vitest";
+import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
+import { Nats, NackController, nackChartValues, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats.js";
+import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
+import type { AccountClaims } from "../../services/nats-auth/claims.js";
+import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
+import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
+import { swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
+
+const tiers = loadTierCatalog();
+const SILO = "acme-corp";
+/** Any private nkey seed: operator, account or user. */
+const SEED_PATTERN = /S[OAU][A-Z2-7]{56}/;
+
+const issuer = { issuerName: "enchanted-internal-ca", issuerKind: "ClusterIssuer" as const };
+const secretStore = { storeName: "aws-secrets-manager", storeKind: "ClusterSecretStore" as const };
+
+function propsFor(env: EnvironmentName, overrides: Partial<NatsProps> = {}): NatsProps {
+  const config = loadEnvironment(env);
+  return { environment: env, nats: { ...config.nats, siloTenants: [SILO] }, tiers, issuer, secretStore, ...overrides };
+}
+
+function synthNats(props: NatsProps): SynthesizedStack {
+  const stacks = synthApp((app) => {
+    const stack = new TerraformStack(app, "nats-test");
+    new KubernetesProvider(stack, "kubernetes", {});
+    new HelmProvider(stack, "helm", {});
+    new NackController(stack, "nack");
+    new Nats(stack, "nats", props);
+  });
+  return stacks["nats-test"] as SynthesizedStack;
+}
+
+const manifests = (stack: SynthesizedStack, kind: string) =>
+  Object.values(resourcesOf(stack, "kubernetes_manifest"))
+    .map((r) => r.manifest as { kind: string; metadata: { name: string; namespace?: string }; spec?: Record<string, unknown>; data?: Record<string, string> })
+    .filter((m) => m.kind === kind);
+
+const releases = (stack: SynthesizedStack) => Object.values(resourcesOf(stack, "helm_release")) as { name: string; chart: string; version: string; repository: string; namespace: string; values: string[] }[];
+
+describe.each(ENVIRONMENT_NAMES)("%s: natsChartValues", (env) => {
+  const props = propsFor(env);
+  const values = natsChartValues(props) as {
+    config: Record<string, any>;
+    container: Record<string, any>;
+    reloader: Record<string, any>;
+    podTemplate: Record<string, any>;
+    [k: string]: any;
+  };
+  const n = props.nats;
+
+  it("runs config.nats.replicas servers, clustered over TLS when more than one", () => {
+    expect(values.config.cluster).toEqual({ enabled: n.replicas > 1, replicas: n.replicas, tls: { enabled: true, secretName: NATS_NAMES.tlsSecret } });
+    expect(values.config.nats.tls).toEqual({ enabled: true, secretName: NATS_NAMES.tlsSecret });
+    expect(values.tlsCA).toEqual({ enabled: true, secretName: NATS_NAMES.tlsSecret, key: "ca.crt" });
+  });
+
+  it("keeps JetStream in files on an encrypted gp3 volume of config.nats.storageGiB", () => {
+    expect(values.config.jetstream).toMatchObject({
+      enabled: true,
+      fileStore: { enabled: true, pvc: { enabled: true, size: `${n.storageGiB}Gi`, storageClassName: ENCRYPTED_STORAGE_CLASS } },
+      memoryStore: { enabled: false },
+    });
+    expect(values.config.resolver).toMatchObject({ enabled: true, pvc: { storageClassName: ENCRYPTED_STORAGE_CLASS }, merge: { type: "full", allow_delete: false } });
+  });
+
+  it("includes the auth file from the synced Secret and caps payloads at the largest tier's", () => {
+    expect(values.config.merge).toEqual({ $include: "../nats-auth/auth.conf", max_payload: serverMaxPayloadBytes(tiers) });
+    expect(values.container.patch).toEqual([{ op: "add", path: "/volumeMounts/-", value: { name: "nats-auth", mountPath: AUTH_MOUNT_DIR, readOnly: true } }]);
+    expect(values.podTemplate.patch).toEqual([{ op: "add", path: "/spec/volumes/-", value: { name: "nats-auth", secret: { secretName: NATS_NAMES.authSecret } } }]);
+  });
+
+  it("monitors on 8222, spreads over zones and hosts, has a PDB and runs non-root", () => {
+    expect(values.config.monitor).toEqual({ enabled: true, port: 8222 });
+    expect(Object.keys(values.podTemplate.topologySpreadConstraints)).toEqual(["topology.kubernetes.io/zone", "kubernetes.io/hostname"]);
+    expect(values.podDisruptionBudget).toEqual({ enabled: true });
+    expect(values.podTemplate.merge.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } });
+    for (const c of [values.container, values.reloader]) {
+      expect(c.merge.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    }
+    expect(values.natsBox).toEqual({ enabled: false });
+  });
+});
+
+describe("Nats construct", () => {
+  const seeds = generateNatsSeeds([SILO]);
+  const keys = publicKeysOf(seeds);
+  const props = propsFor("prod", { publicKeys: keys });
+  const stack = synthNats(props);
+
+  it("installs the pinned NATS and NACK charts into the nats namespace with the pure values", () => {
+    const [nack, nats] = [releases(stack).find((r) => r.chart === "nack"), releases(stack).find((r) => r.chart === "nats")];
+    expect(nats).toMatchObject({ name: "nats", namespace: NAMESPACES.nats, repository: HELM_CHARTS.nats.repository, version: HELM_CHARTS.nats.version });
+    expect(JSON.parse(nats?.values[0] ?? "{}")).toEqual(JSON.parse(JSON.stringify(natsChartValues(props))));
+    expect(nack).toMatchObject({ namespace: NAMESPACES.nats, version: HELM_CHARTS.nack.version });
+    expect(JSON.parse(nack?.values[0] ?? "{}")).toEqual(JSON.parse(JSON.stringify(nackChartValues())));
+  });
+
+  it("declares both streams as NACK Stream resources from streams.ts in the SWARM account", () => {
+    const streams = manifests(stack, "Stream");
+    const declared = swarmStreamConfigs(props.nats);
+    expect(streams.map((s) => s.spec?.name)).toEqual([declared.events.name, declared.jobs.name]);
+    for (const key of ["events", "jobs"] as const) {
+      const c = props.nats.streams[key];
+      expect(streams.find((s) => s.spec?.name === declared[key].name)?.spec).toMatchObject({
+        subjects: declared[key].subjects,
+        storage: "file",
+        replicas: c.replicas,
+        maxAge: `${c.maxAgeHours}h`,
+        maxBytes: c.maxBytesGiB * 1024 ** 3,
+        duplicateWindow: `${c.duplicateWindowSeconds}s`,
+        retention: key === "jobs" ? "workqueue" : "limits",
+        account: NATS_NAMES.nackAccount,
+        preventDelete: true,
+      });
+    }
+    expect(manifests(stack, "Account")[0]?.spec).toMatchObject({ servers: ["nats://nats.nats.svc.cluster.local:4222"], creds: { secret: { name: NATS_NAMES.platformCredsSecret } } });
+  });
+
+  it("publishes the unsigned claims, so a diff shows every account limit and tier template", () => {
+    const data = manifests(stack, "ConfigMap").find((m) => m.metadata.name === NATS_NAMES.claimsConfigMap)?.data ?? {};
+    expect(Object.keys(data).sort()).toEqual([`account-SILO-${SILO}.json`, "account-SWARM.json", "account-SYS.json", "operator.json"]);
+    const swarm = JSON.parse(data["account-SWARM.json"] ?? "{}") as AccountClaims;
+    expect(swarm.sub).toBe(keys.swarmAccount);
+    expect(swarm.nats.limits).toMatchObject({ conn: props.nats.account.maxConnections, disk_storage: props.nats.account.jetstreamMaxStorageGiB * 1024 ** 3 });
+    for (const t of PLAN_TIER_NAMES) {
+      expect(swarm.nats.signing_keys).toContainEqual(expect.objectContaining({ role: t, template: expect.objectContaining({ subs: tiers[t].bus.subscriptions, payload: tiers[t].bus.maxPayloadBytes }) }));
+    }
+  });
+
+  it("syncs only the cluster artifacts from Secrets Manager, never a seed", () => {
+    const remote = manifests(stack, "ExternalSecret").map((m) => (m.spec?.data as { remoteRef: { key: string } }[]).map((d) => d.remoteRef.key));
+    expect(remote.flat().sort()).toEqual([`${props.nats.seedSecretPrefix}/cluster/auth-conf`, `${props.nats.seedSecretPrefix}/cluster/platform-creds`]);
+  });
+
+  it("synthesizes no private key seed, although the keys it was given came from real seeds", () => {
+    expect(stack.text).not.toMatch(SEED_PATTERN);
+    const all = [seeds.operator, seeds.systemAccount, seeds.swarmAccount, ...Object.values(seeds.swarmSigningKeys), ...Object.values(seeds.silos).flatMap((s) => [s.account, s.signingKey])];
+    for (const s of all) expect(stack.text).not.toContain(s);
+    expect(stack.text).toContain(keys.swarmAccount);
+  });
+
+  it("certifies the client service and every route host for the internal CA", () => {
+    const cert = manifests(stack, "Certificate")[0]?.spec as { dnsNames: string[]; issuerRef: unknown; secretName: string };
+    expect(cert.secretName).toBe(NATS_NAMES.tlsSecret);
+    expect(cert.issuerRef).toEqual({ name: issuer.issuerName, kind: "ClusterIssuer", group: "cert-manager.io" });
+    expect(cert.dnsNames).toEqual(expect.arrayContaining(["nats.nats.svc.cluster.local", "*.nats-headless", "*.nats-headless.nats.svc.cluster.local"]));
+    expect(NATS_MONITORING_ENDPOINT).toBe("nats-headless.nats.svc.cluster.local:8222");
+  });
+
+  it("fails with the prop, the value and the fix", () => {
+    const bad = (overrides: Partial<NatsProps>) => () => synthNats(propsFor("prod", overrides));
+    const prod = loadEnvironment("prod").nats;
+    expect(bad({ nats: { ...prod, replicas: 2 as 3 } })).toThrow(/nats\.replicas = 2 .*Fix: use 1 server/);
+    expect(bad({ nats: { ...prod, storageGiB: 100 } })).toThrow(/nats\.storageGiB = 100 .*Fix: raise nats\.storageGiB/);
+    expect(bad({ publicKeys: { ...keys, swarmAccount: keys.operator } })).toThrow(/publicKeys\.swarmAccount = "O.*Fix: copy the public keys/);
+    expect(bad({ publicKeys: { ...keys, silos: {} } })).toThrow(/publicKeys\.silos\.acme-corp/);
+  });
+
+  it("uses placeholder keys in the claims until nats:bootstrap has run", () => {
+    const placeholder = synthNats(propsFor("dev"));
+    expect(placeholder.text).toContain("UNSET-swarm-account-run-nats-bootstrap");
+    expect(placeholder.text).not.toMatch(SEED_PATTERN);
+  });
+});
