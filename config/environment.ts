@@ -11,6 +11,7 @@ import {
   object,
   oneOf,
   optional,
+  record,
   refined,
   string,
   taggedUnion,
@@ -69,6 +70,9 @@ function oneOfNumbers(values: readonly number[], fix: string): Schema<number> {
 }
 
 const tenantIdSchema = string({ pattern: TENANT_ID_PATTERN, fix: TENANT_ID_FIX });
+
+const NATS_KEY_FIX = "copy the key from public-keys.json written by `npm run nats:bootstrap -- --env <env>`";
+const accountKey = string({ pattern: /^A[A-Z2-7]{55}$/, fix: NATS_KEY_FIX });
 
 const streamSchema = object({
   replicas: oneOfNumbers([1, 3, 5], "use 1 replica (dev only) or 3 or 5"),
@@ -212,6 +216,14 @@ const environmentSchema = object({
     seedSecretPrefix: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,400}$/, fix: 'use a Secrets Manager path such as "enchanted/prod/nats"' }),
     /** Enterprise tenants that get a dedicated (siloed) account instead of the pooled one. */
     siloTenants: array(tenantIdSchema, { unique: true }),
+    /** Public nkeys of the operator, accounts and signing keys (`npm run nats:bootstrap` prints them). */
+    publicKeys: object({
+      operator: string({ pattern: /^O[A-Z2-7]{55}$/, fix: NATS_KEY_FIX }),
+      systemAccount: accountKey,
+      swarmAccount: accountKey,
+      swarmSigningKeys: object({ free: accountKey, pro: accountKey, enterprise: accountKey }),
+      silos: record(object({ account: accountKey, signingKey: accountKey }), { keyPattern: TENANT_ID_PATTERN, keyFix: TENANT_ID_FIX }),
+    }),
   }),
   /** ClickHouse, the event store (Altinity operator). */
   clickhouse: object({
@@ -331,6 +343,15 @@ function checkDataPlane(env: EnvironmentConfig, out: IssueCollector): void {
     if (stream.replicas > n.replicas) {
       out.add(`nats.streams.${name}.replicas`, stream.replicas, `exceeds the number of NATS servers (${n.replicas})`, `use at most ${n.replicas} stream replicas`);
     }
+  }
+  const silos = Object.keys(n.publicKeys.silos);
+  for (const tenant of n.siloTenants) {
+    if (!silos.includes(tenant)) {
+      out.add(`nats.publicKeys.silos.${tenant}`, undefined, "a silo tenant needs its account and signing key", "run `npm run nats:bootstrap` and copy the tenant's keys from public-keys.json");
+    }
+  }
+  for (const tenant of silos) {
+    if (!n.siloTenants.includes(tenant)) out.add(`nats.publicKeys.silos.${tenant}`, n.publicKeys.silos[tenant], "is not in nats.siloTenants", "remove the keys or add the tenant to nats.siloTenants");
   }
   const streamBytes = Object.values(n.streams).reduce((sum, s) => sum + s.maxBytesGiB * s.replicas, 0);
   if (streamBytes > n.storageGiB * n.replicas) {

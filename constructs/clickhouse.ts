@@ -17,8 +17,7 @@ import {
   SWARM_EVENTS_TABLE,
 } from "../services/clickhouse-schema/index.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
-import { ENCRYPTED_STORAGE_CLASS, NAMESPACES, POLICY_LABELS, type ISecretStore } from "./platform-interfaces.js";
-import { PORTS } from "./tenancy.js";
+import { ENCRYPTED_STORAGE_CLASS, NAMESPACES, POLICY_LABELS, type ISecretStore, PORTS } from "./platform-interfaces.js";
 
 /** The Altinity operator's chart: repository, name and pinned version (config/versions.ts). */
 export const CLICKHOUSE_OPERATOR_CHART = HELM_CHARTS.clickhouseOperator;

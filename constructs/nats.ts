@@ -20,8 +20,7 @@ import { goDuration, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig, t
 import { checkPublicKey } from "../services/nats-auth/sign.js";
 import { SyncedSecret } from "./external-secrets.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
-import { ENCRYPTED_STORAGE_CLASS, NAMESPACES, type ICertificateIssuer, type ISecretStore } from "./platform-interfaces.js";
-import { PORTS } from "./tenancy.js";
+import { ENCRYPTED_STORAGE_CLASS, NAMESPACES, type ICertificateIssuer, type ISecretStore, PORTS } from "./platform-interfaces.js";
 
 /**
  * Names of what the NATS construct creates in the `nats` namespace: the one home of these names.
@@ -230,6 +229,10 @@ export class Nats extends Construct {
   /** Public key of the SWARM account (KEDA's `account`), when {@link NatsProps.publicKeys} is set. */
   readonly swarmAccountPublicKey: string | undefined;
   readonly streamNames = STREAM_NAMES;
+  /** The NACK `Account` resource's name: consumers declared elsewhere connect through it. */
+  readonly nackAccountName = NATS_NAMES.nackAccount;
+  /** The NACK `Stream` resources, for `dependsOn` of consumers on them. */
+  readonly streamResources: Manifest[] = [];
   readonly tlsSecretName = NATS_NAMES.tlsSecret;
   /** Secrets Manager names (the stack creates them; other namespaces sync the platform creds from them). */
   readonly secretNames: NatsSecretNames;
@@ -318,7 +321,7 @@ export class Nats extends Construct {
     const streams = swarmStreamConfigs(props.nats);
     for (const key of Object.keys(streams) as SwarmStreamKey[]) {
       const stream = streams[key];
-      new Manifest(this, `stream-${key}`, {
+      const streamResource = new Manifest(this, `stream-${key}`, {
         manifest: {
           apiVersion: "jetstream.nats.io/v1beta2",
           kind: "Stream",
@@ -327,6 +330,7 @@ export class Nats extends Construct {
         },
         dependsOn: [account],
       });
+      this.streamResources.push(streamResource);
     }
   }
 }

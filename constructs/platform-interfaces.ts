@@ -23,6 +23,20 @@ export const POLICY_LABELS = {
   clickhouseClient: "enchanted.io/clickhouse-client",
 } as const;
 
+/** Ports the platform's NetworkPolicies open, by service. */
+export const PORTS = {
+  dns: 53,
+  https: 443,
+  natsClient: 4222,
+  natsMonitoring: 8222,
+  clickhouseHttp: 8123,
+  clickhouseHttps: 8443,
+  clickhouseNative: 9000,
+  clickhouseNativeTls: 9440,
+  /** Admission webhooks and the KEDA metrics API, called by the EKS control plane. */
+  webhooks: [9443, 10250, 6443],
+} as const;
+
 /** A store External Secrets reads AWS Secrets Manager through. */
 export interface ISecretStore {
   readonly storeName: string;

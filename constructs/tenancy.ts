@@ -3,25 +3,15 @@ import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
 import { NetworkPolicyV1, type NetworkPolicyV1SpecEgress, type NetworkPolicyV1SpecIngress } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
 import { ResourceQuotaV1 } from "@cdktf/provider-kubernetes/lib/resource-quota-v1/index.js";
+import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { assertTenantId } from "../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../config/tiers.js";
+import { jobLane, STREAM_NAMES } from "../services/nats-auth/streams.js";
 import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
-import { NAMESPACES, POLICY_LABELS } from "./platform-interfaces.js";
+import { NACK_SELECTOR } from "./nats.js";
+import { NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
 
-/** Ports the platform's NetworkPolicies open, by service. */
-export const PORTS = {
-  dns: 53,
-  https: 443,
-  natsClient: 4222,
-  natsMonitoring: 8222,
-  clickhouseHttp: 8123,
-  clickhouseHttps: 8443,
-  clickhouseNative: 9000,
-  clickhouseNativeTls: 9440,
-  /** Admission webhooks and the KEDA metrics API, called by the EKS control plane. */
-  webhooks: [9443, 10250, 6443],
-} as const;
 
 /** Namespace of a plan tier's pooled worker pool. */
 export function workerNamespace(tier: PlanTierName): string {
@@ -36,9 +26,9 @@ export function siloNamespace(tenantId: string): string {
 /** Name of the worker Deployment in every worker namespace (deployed by the agent runtime). */
 export const WORKER_DEPLOYMENT = "workers";
 
-/** The durable JetStream consumer a worker pool reads its jobs from. */
-export function workerConsumer(pool: string): string {
-  return `workers-${pool}`;
+/** The durable JetStream consumer a tier's worker pool reads its job lane from. */
+export function workerConsumer(tier: PlanTierName): string {
+  return `workers-${tier}`;
 }
 
 type Peer = { readonly namespace?: string; readonly podLabels?: Readonly<Record<string, string>>; readonly cidr?: string };
@@ -138,6 +128,9 @@ export class Tenancy extends Construct {
       ],
       egress: [{ peers: [{ namespace: NAMESPACES.nats }] }],
     });
+
+    // NACK manages streams and consumers through the Kubernetes API.
+    this.policy(NAMESPACES.nats, "allow-nack-kubernetes-api", NACK_SELECTOR, { egress: [{ ports: [{ port: PORTS.https }] }] });
 
     // ClickHouse: labelled clients on the HTTP and native ports; replicas and Keeper talk freely
     // inside the namespace; the operator reaches the Kubernetes API.
@@ -241,31 +234,59 @@ export interface WorkerPoolScalingProps {
   readonly pools: Tenancy["workerPools"];
   /** NATS monitoring `host:port`, where KEDA reads consumer lag. */
   readonly natsMonitoringEndpoint: string;
-  /** Public key of the NATS account that owns `SWARM_JOBS`. */
+  /** Public key of the NATS account that owns `SWARM_JOBS` (KEDA's `account`). */
   readonly natsAccount: string;
-  /** The jobs stream. @default "SWARM_JOBS" */
-  readonly jobsStream?: string;
+  /** Name of the NACK `Account` resource the consumers are created through. */
+  readonly nackAccount: string;
+  /** Ack wait of a job before it is redelivered. @default "5m" */
+  readonly ackWait?: string;
+  /** Deliveries before a job is given up. @default 5 */
+  readonly maxDeliver?: number;
   /** Seconds between KEDA's lag checks. @default 15 */
   readonly pollingIntervalSeconds?: number;
   /** Seconds without lag before a pool scales to its minimum. @default 300 */
   readonly cooldownPeriodSeconds?: number;
+  /** @default - none */
+  readonly dependsOn?: readonly ITerraformDependable[];
 }
 
 /**
- * A KEDA ScaledObject per worker pool on its JetStream consumer's lag, with the tier's replica
- * caps and lag threshold from the catalog. Custom resources: workloads stack.
+ * Per pooled tier: a durable consumer on the tier's job lane of `SWARM_JOBS` (a NACK `Consumer`)
+ * and a KEDA ScaledObject that scales the tier's worker Deployment on that consumer's lag, with
+ * the tier's replica caps and lag threshold from the catalog. Custom resources: workloads stack.
+ * Silo tenants' pools live in their own NATS accounts and are not scaled from the pooled stream.
  */
 export class WorkerPoolScaling extends Construct {
   constructor(scope: Construct, id: string, props: WorkerPoolScalingProps) {
     super(scope, id);
-    const stream = props.jobsStream ?? "SWARM_JOBS";
-    for (const p of props.pools) {
-      const scaling = props.tiers[p.tier].workers.scaling;
-      new Manifest(this, `${p.pool}-scaledobject`, {
+    for (const p of props.pools.filter((pool) => pool.pool === pool.tier)) {
+      const tier = p.tier;
+      const scaling = props.tiers[tier].workers.scaling;
+      const consumer = new Manifest(this, `${tier}-consumer`, {
+        manifest: {
+          apiVersion: "jetstream.nats.io/v1beta2",
+          kind: "Consumer",
+          metadata: { name: workerConsumer(tier), namespace: NAMESPACES.nats },
+          spec: {
+            account: props.nackAccount,
+            streamName: STREAM_NAMES.jobs,
+            durableName: workerConsumer(tier),
+            filterSubject: jobLane(tier),
+            ackPolicy: "explicit",
+            deliverPolicy: "all",
+            ackWait: props.ackWait ?? "5m",
+            maxDeliver: props.maxDeliver ?? 5,
+            maxAckPending: props.tiers[tier].bus.maxAckPending,
+            preventDelete: true,
+          },
+        },
+        ...(props.dependsOn ? { dependsOn: [...props.dependsOn] } : {}),
+      });
+      new Manifest(this, `${tier}-scaledobject`, {
         manifest: {
           apiVersion: "keda.sh/v1alpha1",
           kind: "ScaledObject",
-          metadata: { name: WORKER_DEPLOYMENT, namespace: p.namespace, labels: { "enchanted.io/plan-tier": p.tier } },
+          metadata: { name: WORKER_DEPLOYMENT, namespace: p.namespace, labels: { "enchanted.io/plan-tier": tier } },
           spec: {
             scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: WORKER_DEPLOYMENT },
             minReplicaCount: scaling.minReplicaCount,
@@ -276,13 +297,14 @@ export class WorkerPoolScaling extends Construct {
               jetStreamLagTrigger({
                 monitoringEndpoint: props.natsMonitoringEndpoint,
                 account: props.natsAccount,
-                stream,
-                consumer: workerConsumer(p.pool),
+                stream: STREAM_NAMES.jobs,
+                consumer: workerConsumer(tier),
                 lagThreshold: scaling.lagThreshold,
               }),
             ],
           },
         },
+        dependsOn: [consumer],
       });
     }
   }

@@ -7,6 +7,8 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
+import { NackController } from "../constructs/nats.js";
+import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../constructs/platform-interfaces.js";
@@ -64,7 +66,8 @@ export class PlatformStack extends KubernetesStack {
       clusterName: props.cluster.clusterName,
       accountId: config.aws.accountId,
       region: config.aws.region,
-      secretPrefixes: [config.nats.seedSecretPrefix, config.clickhouse.secretPrefix, config.foundationDb.clusterFileSecretName.replace(/\/[^/]+$/, "")],
+      // Only what the cluster consumes: never the NATS seeds under `<prefix>/seeds`.
+      secretPrefixes: [`${config.nats.seedSecretPrefix}/cluster`, config.clickhouse.secretPrefix, config.foundationDb.clusterFileSecretName.replace(/\/[^/]+$/, "")],
       secretsKey: props.secretsKey,
       version: config.charts.externalSecrets,
       replicas: ha,
@@ -72,6 +75,10 @@ export class PlatformStack extends KubernetesStack {
     });
     new Keda(this, "keda", { version: config.charts.keda, replicas: ha, dependsOn: inNamespace(NAMESPACES.keda) });
 
+    new NackController(this, "nack", { version: config.charts.nack, dependsOn: inNamespace(NAMESPACES.nats) });
+    for (const [i, secret] of natsSecretList(natsSecretNames(config.nats.seedSecretPrefix, config.nats.siloTenants)).entries()) {
+      new ManagedSecret(this, `nats-secret-${i}`, { name: secret.name, description: secret.description, key: props.secretsKey });
+    }
     new ClickHouseOperator(this, "clickhouse-operator", { version: config.charts.clickhouseOperator, dependsOn: inNamespace(NAMESPACES.clickhouse) });
     for (const [name, secret] of Object.entries(clickhouseSecrets(config.clickhouse.secretPrefix))) {
       new ManagedSecret(this, `clickhouse-${name}-secret`, {

@@ -5,7 +5,8 @@ import { ClickHouse } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
-import type { Tenancy } from "../constructs/tenancy.js";
+import { Nats } from "../constructs/nats.js";
+import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES } from "./platform-stack.js";
 
@@ -27,12 +28,31 @@ export class WorkloadsStack extends KubernetesStack {
   readonly ca: InternalCa;
   readonly secretStore: AwsSecretStore;
   readonly clickhouse: ClickHouse;
+  readonly nats: Nats;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
     super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
     const { config } = props;
     this.ca = new InternalCa(this, "internal-ca");
     this.secretStore = new AwsSecretStore(this, "secret-store", { region: config.aws.region });
+    this.nats = new Nats(this, "nats", {
+      environment: config.name,
+      nats: config.nats,
+      tiers: props.tiers,
+      issuer: this.ca,
+      secretStore: this.secretStore,
+      version: config.charts.nats,
+      publicKeys: config.nats.publicKeys,
+      retainStreamsOnDelete: !config.ephemeral,
+    });
+    new WorkerPoolScaling(this, "worker-pools", {
+      tiers: props.tiers,
+      pools: props.workerPools,
+      natsMonitoringEndpoint: this.nats.monitoringEndpoint,
+      natsAccount: config.nats.publicKeys.swarmAccount,
+      nackAccount: this.nats.nackAccountName,
+      dependsOn: this.nats.streamResources,
+    });
     this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,

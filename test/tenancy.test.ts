@@ -1,3 +1,4 @@
+import { createAccount } from "@nats-io/nkeys";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, RAW_ENVIRONMENTS, validateEnvironment } from "../config/index.js";
 import { kedaChartValues } from "../constructs/keda.js";
@@ -144,11 +145,17 @@ describe("FoundationDB over PrivateLink", () => {
   });
 });
 
+/** Well-formed public keys of a silo account and its signing key (fresh, throwaway). */
+function siloKeys(): { account: string; signingKey: string } {
+  return { account: createAccount().getPublicKey(), signingKey: createAccount().getPublicKey() };
+}
+
 describe("silo tenants", () => {
   it("give a siloed enterprise tenant its own worker namespace with enterprise limits, and nothing else per tenant", () => {
     const raw = structuredClone(RAW_ENVIRONMENTS.prod) as Record<string, any>;
     const base = synthApp((app) => addEnvironment(app, validateEnvironment(raw, "prod")))["prod-platform"] as SynthesizedStack;
     raw.nats.siloTenants = ["acme-corp"];
+    raw.nats.publicKeys.silos = { "acme-corp": siloKeys() };
     const siloed = synthApp((app) => addEnvironment(app, validateEnvironment(raw, "prod")))["prod-platform"] as SynthesizedStack;
     const [quota] = byNamespace(siloed, "kubernetes_resource_quota_v1").get(siloNamespace("acme-corp")) ?? [];
     expect((quota?.spec as { hard: Record<string, string> }).hard.pods).toBe(String(tiers.enterprise.workers.quota.pods));
@@ -156,8 +163,15 @@ describe("silo tenants", () => {
     const perNamespace = (s: SynthesizedStack) => Object.values(resourcesOf(s, "kubernetes_namespace_v1")).length;
     expect(perNamespace(siloed) - perNamespace(base)).toBe(1);
     // One namespace, its four policies (default-deny, DNS, NATS clients, workers to NATS), its
-    // quota and its limit range: a constant per silo tenant.
-    expect(count(siloed) - count(base)).toBe(1 + 4 + 2);
+    // quota and its limit range, and the Secrets Manager secrets of its NATS account's two seeds:
+    // a constant per silo tenant.
+    expect(count(siloed) - count(base)).toBe(1 + 4 + 2 + 2);
+  });
+
+  it("refuses a silo tenant without its NATS keys", () => {
+    const raw = structuredClone(RAW_ENVIRONMENTS.prod) as Record<string, any>;
+    raw.nats.siloTenants = ["acme-corp"];
+    expect(() => validateEnvironment(raw, "prod")).toThrow("nats.publicKeys.silos.acme-corp = (missing): a silo tenant needs its account and signing key");
   });
 
   it("refuses a silo tenant id that is not a valid tenant id", () => {

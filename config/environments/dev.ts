@@ -53,6 +53,20 @@ export const dev = {
     },
     seedSecretPrefix: "enchanted/dev/nats",
     siloTenants: [],
+    // Public nkeys from `npm run nats:bootstrap -- --env dev` (public-keys.json). Not secrets.
+    // Replace them with your own bootstrap's output before the first deploy: the seeds of the
+    // keys committed here were not kept, so JWTs signed for them cannot be produced.
+    publicKeys: {
+      operator: "OAEQ5M72EGORVFOXRYZFWM4ZXSMEKV4R5PFVFIXPBLCL5YMD3LJ7G7EK",
+      systemAccount: "ABTIC3BH5N2TJB3RCMGRZZH4KY4I55MFIBE4KD7IOPR7IBCLMNLEONMA",
+      swarmAccount: "AAZFD5LYAPF6W7NS2MOR47VWRHOJGBQ4H6J4QXIHGEYZIEHPVIND63V6",
+      swarmSigningKeys: {
+        free: "ADWTFPTGMKPYC3UNNSJGXNZDBGKCQO6KFIZG6TMQMEOCEHSNMWQXD7VM",
+        pro: "AAH5R73TJTXNNDFMUQTCOMCCOCXIGPON6NEITRHEY2FL3NOTWJY6XQL4",
+        enterprise: "ABMD726OX6EPGHKULL5SLGI6R2PRK675YSJACIXMUH7YSR46ITSMQJ55",
+      },
+      silos: {},
+    },
   },
   clickhouse: { shards: 1, replicas: 1, keeperReplicas: 1, storageGiB: 50, keeperStorageGiB: 5, eventTtlDays: 30, secretPrefix: "enchanted/dev/clickhouse" },
   ephemeral: true,

@@ -64,6 +64,20 @@ export const prod = {
     seedSecretPrefix: "enchanted/prod/nats",
     // Enterprise tenants that bought a dedicated account; everyone else is pooled.
     siloTenants: [],
+    // Public nkeys from `npm run nats:bootstrap -- --env prod` (public-keys.json). Not secrets.
+    // Replace them with your own bootstrap's output before the first deploy: the seeds of the
+    // keys committed here were not kept, so JWTs signed for them cannot be produced.
+    publicKeys: {
+      operator: "OCOWHIZTR5IMPV6IK3VGHDAZ3WIE6GVFWX52RVQYD2UPEJFV5AVHBPMF",
+      systemAccount: "ADUZ6PTSVLQ5XUWH7Z7JKGR7SK53FWNMF7ZOXOQDO2ELEDSQHGKEELXR",
+      swarmAccount: "AAKHPIQXDLADMKHGH3HKFQBWJ24E42S7CNFSDRBR363MXKFRU5VTZBUN",
+      swarmSigningKeys: {
+        free: "ADWVAQOHV4WSFAJ7JT4YRS32DCVAZKSKSXSOCJ4TEMEFRAJAMDUUAPID",
+        pro: "AA2ECOYUFPWAGWWFLVVOB3FDEHPRMPXZCZ5UFULJ4YUCTSACUW53DEJ6",
+        enterprise: "AD25DVAD4ZG7DMF5AE3DAVMNEQCIFRGGSAGEMXPTQBHWMDJSD3H3RL3G",
+      },
+      silos: {},
+    },
   },
   clickhouse: { shards: 3, replicas: 2, keeperReplicas: 3, storageGiB: 2_000, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
   ephemeral: false,

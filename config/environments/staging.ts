@@ -62,6 +62,20 @@ export const staging = {
     },
     seedSecretPrefix: "enchanted/staging/nats",
     siloTenants: [],
+    // Public nkeys from `npm run nats:bootstrap -- --env staging` (public-keys.json). Not secrets.
+    // Replace them with your own bootstrap's output before the first deploy: the seeds of the
+    // keys committed here were not kept, so JWTs signed for them cannot be produced.
+    publicKeys: {
+      operator: "OA4EZM6VUFEYDUBRVL5CZ43ZFGHLQ6R4HINDLDWVOYDUKX35LWOXLTJV",
+      systemAccount: "AAMX23WD6RGCF4OVIYAOEAS2A6WGGXRQGHE5JFG4BWOLGHMPZAZOSO7T",
+      swarmAccount: "AB643GCUZZRHZQ7GGCJQC74QQNFHO5OWE4SMQVJZ4VETXI5WIC432ODN",
+      swarmSigningKeys: {
+        free: "ACB3MO7WDGMSBTIIG7RYAG7OQY4K7ZIF546DNQGQQS5CNSFSUSHK6D4S",
+        pro: "ADMRHJTT47TCH2FRHMMZR7PP6PKTWINO2W6HM4WCTFREJ3YCB7X275V7",
+        enterprise: "AAJANMESM32T5RZMJ7B7TEIOO6CH5NMJTNOTJ6VQ42CRPJIGDCPWB5WA",
+      },
+      silos: {},
+    },
   },
   clickhouse: { shards: 1, replicas: 2, keeperReplicas: 3, storageGiB: 200, keeperStorageGiB: 10, eventTtlDays: 90, secretPrefix: "enchanted/staging/clickhouse" },
   ephemeral: false,

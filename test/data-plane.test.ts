@@ -1,0 +1,171 @@
+/**
+ * The plan-tier catalog is the one home of every limit: each tier's numbers must appear,
+ * identical, in every layer that enforces them (NATS account claims, ClickHouse quotas and
+ * settings profiles, Kubernetes ResourceQuotas, KEDA caps), follow a change of the catalog, and
+ * nothing synthesized may grow with the number of pooled tenants or carry a secret.
+ */
+import { describe, expect, it } from "vitest";
+import { ENVIRONMENT_NAMES, loadTierCatalog, PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../config/index.js";
+import { workerNamespace } from "../constructs/tenancy.js";
+import { addAllEnvironments, loadEnvironments } from "../stacks/app.js";
+import { STACK_KINDS, stackName } from "../stacks/environment-stack.js";
+import { resourcesOf, synthAllEnvironments, synthApp, type SynthesizedStack } from "./support/synth.js";
+
+const catalog = loadTierCatalog();
+const MiB = 1024 * 1024;
+
+/** Every limit a synthesized environment carries for one tier, read back from the JSON. */
+interface LayerLimits {
+  nats: { subs: number; payload: number };
+  clickhouseQuota: { intervalSeconds: number; queries: number; resultRows: number; readRows: number; executionTimeSeconds: number };
+  clickhouseProfile: { maxMemoryUsageMiB: number; maxExecutionTimeSeconds: number; maxThreads: number; maxResultRows: number; maxConcurrentQueries: number };
+  resourceQuota: Record<string, string>;
+  keda: { minReplicaCount: number; maxReplicaCount: number; lagThreshold: string };
+}
+
+function manifests(stack: SynthesizedStack): Record<string, any>[] {
+  return Object.values(resourcesOf(stack, "kubernetes_manifest")).map((m) => m.manifest as Record<string, any>);
+}
+
+function limitsOf(stacks: Record<string, SynthesizedStack>, env: string, tier: PlanTierName): LayerLimits {
+  const workloads = stacks[stackName(env, "workloads")] as SynthesizedStack;
+  const platform = stacks[stackName(env, "platform")] as SynthesizedStack;
+
+  const claims = manifests(workloads).find((m) => m.kind === "ConfigMap" && m.metadata.name === "nats-account-claims");
+  const swarm = JSON.parse(claims?.data["account-SWARM.json"]) as { nats: { signing_keys: { role: string; template: { subs: number; payload: number } }[] } };
+  const key = swarm.nats.signing_keys.find((k) => k.role === tier);
+
+  const sql = String(Object.values(resourcesOf(workloads, "kubernetes_config_map_v1"))[0]?.data && (Object.values(resourcesOf(workloads, "kubernetes_config_map_v1"))[0]?.data as Record<string, string>)["migration.sql"]);
+  const quota = new RegExp(`CREATE QUOTA OR REPLACE tenant_${tier}_quota KEYED BY user_name FOR INTERVAL (\\d+) SECOND MAX queries = (\\d+), result_rows = (\\d+), read_rows = (\\d+), execution_time = (\\d+) TO tenant_${tier}`).exec(sql);
+  const profile = new RegExp(`CREATE SETTINGS PROFILE IF NOT EXISTS tenant_${tier}_settings SETTINGS (.*?) TO tenant_${tier}`).exec(sql);
+  const setting = (name: string) => Number(new RegExp(`\\b${name} = (\\d+)`).exec(profile?.[1] ?? "")?.[1]);
+
+  const rq = Object.values(resourcesOf(platform, "kubernetes_resource_quota_v1")).find((q) => (q.metadata as { namespace: string }).namespace === workerNamespace(tier));
+  const scaled = manifests(workloads).find((m) => m.kind === "ScaledObject" && m.metadata.namespace === workerNamespace(tier));
+
+  return {
+    nats: { subs: Number(key?.template.subs), payload: Number(key?.template.payload) },
+    clickhouseQuota: {
+      intervalSeconds: Number(quota?.[1]),
+      queries: Number(quota?.[2]),
+      resultRows: Number(quota?.[3]),
+      readRows: Number(quota?.[4]),
+      executionTimeSeconds: Number(quota?.[5]),
+    },
+    clickhouseProfile: {
+      maxMemoryUsageMiB: setting("max_memory_usage") / MiB,
+      maxExecutionTimeSeconds: setting("max_execution_time"),
+      maxThreads: setting("max_threads"),
+      maxResultRows: setting("max_result_rows"),
+      maxConcurrentQueries: setting("max_concurrent_queries_for_user"),
+    },
+    resourceQuota: (rq?.spec as { hard: Record<string, string> }).hard,
+    keda: { minReplicaCount: scaled?.spec.minReplicaCount, maxReplicaCount: scaled?.spec.maxReplicaCount, lagThreshold: scaled?.spec.triggers[0].metadata.lagThreshold },
+  };
+}
+
+/** What every layer must carry for `tier`, derived from the catalog alone. */
+function expectedFrom(tiers: TierCatalog, tier: PlanTierName): LayerLimits {
+  const t = tiers[tier];
+  const q = t.workers.quota;
+  return {
+    nats: { subs: t.bus.subscriptions, payload: t.bus.maxPayloadBytes },
+    clickhouseQuota: { ...t.clickhouse.quota },
+    clickhouseProfile: { ...t.clickhouse.profile },
+    resourceQuota: {
+      pods: String(q.pods),
+      "requests.cpu": `${q.requestsCpuMillicores}m`,
+      "requests.memory": `${q.requestsMemoryMiB}Mi`,
+      "limits.cpu": `${q.limitsCpuMillicores}m`,
+      "limits.memory": `${q.limitsMemoryMiB}Mi`,
+    },
+    keda: { minReplicaCount: t.workers.scaling.minReplicaCount, maxReplicaCount: t.workers.scaling.maxReplicaCount, lagThreshold: String(t.workers.scaling.lagThreshold) },
+  };
+}
+
+describe.each(ENVIRONMENT_NAMES)("%s: every tier's limits in every layer", (env) => {
+  it.each(PLAN_TIER_NAMES)("%s: NATS template, ClickHouse quota and profile, ResourceQuota and KEDA caps equal the catalog", (tier) => {
+    expect(limitsOf(synthAllEnvironments(), env, tier)).toEqual(expectedFrom(catalog, tier));
+  });
+});
+
+describe("a changed catalog number", () => {
+  it("reaches every layer, and only the changed tier", () => {
+    const changed = structuredClone(catalog) as { -readonly [K in PlanTierName]: any };
+    changed.pro.bus.subscriptions += 7;
+    changed.pro.bus.maxPayloadBytes = 512 * 1024;
+    changed.pro.clickhouse.quota.queries += 11;
+    changed.pro.clickhouse.profile.maxThreads += 1;
+    changed.pro.workers.quota.pods += 5;
+    changed.pro.workers.scaling.maxReplicaCount += 3;
+    const stacks = synthApp((app) => addAllEnvironments(app, loadEnvironments(["staging"]), changed as TierCatalog));
+    const after = limitsOf(stacks, "staging", "pro");
+    expect(after).toEqual(expectedFrom(changed as TierCatalog, "pro"));
+    expect(after.nats.subs).toBe(catalog.pro.bus.subscriptions + 7);
+    expect(after.clickhouseQuota.queries).toBe(catalog.pro.clickhouse.quota.queries + 11);
+    expect(after.resourceQuota.pods).toBe(String(catalog.pro.workers.quota.pods + 5));
+    expect(after.keda.maxReplicaCount).toBe(catalog.pro.workers.scaling.maxReplicaCount + 3);
+    for (const tier of ["free", "enterprise"] as const) expect(limitsOf(stacks, "staging", tier)).toEqual(expectedFrom(catalog, tier));
+  });
+});
+
+describe("infrastructure is O(tiers)", () => {
+  it("has exactly one tier-scoped object per tier in every layer, and none per pooled tenant", () => {
+    for (const env of ENVIRONMENT_NAMES) {
+      const stacks = synthAllEnvironments();
+      const workloads = stacks[stackName(env, "workloads")] as SynthesizedStack;
+      const platform = stacks[stackName(env, "platform")] as SynthesizedStack;
+      const kinds = manifests(workloads).map((m) => m.kind as string);
+      expect(kinds.filter((k) => k === "ScaledObject")).toHaveLength(PLAN_TIER_NAMES.length);
+      expect(kinds.filter((k) => k === "Consumer")).toHaveLength(PLAN_TIER_NAMES.length);
+      expect(Object.keys(resourcesOf(platform, "kubernetes_resource_quota_v1"))).toHaveLength(PLAN_TIER_NAMES.length);
+      const sql = JSON.stringify(resourcesOf(workloads, "kubernetes_config_map_v1"));
+      expect(sql.match(/CREATE QUOTA OR REPLACE/g)).toHaveLength(PLAN_TIER_NAMES.length);
+      expect(sql.match(/CREATE ROLE IF NOT EXISTS tenant_/g)).toHaveLength(PLAN_TIER_NAMES.length);
+      expect(sql.match(/CREATE USER/g) ?? []).toEqual([]);
+      const claims = manifests(workloads).find((m) => m.kind === "ConfigMap" && m.metadata.name === "nats-account-claims");
+      // The pooled tiers share one account; only silo tenants named in config get their own.
+      expect(Object.keys(claims?.data ?? {}).sort()).toEqual(["account-SWARM.json", "account-SYS.json", "operator.json"]);
+    }
+  });
+
+  it("synthesizes the same bytes however many tenants exist (tenants are data: none is an input)", () => {
+    const before = synthApp((app) => addAllEnvironments(app, loadEnvironments(["prod"])));
+    // Provisioning 1,000 tenants creates users and credentials at run time, never IaC objects:
+    // the app has no tenant input, so a second synth must be byte-identical.
+    const after = synthApp((app) => addAllEnvironments(app, loadEnvironments(["prod"])));
+    for (const kind of STACK_KINDS) expect(after[stackName("prod", kind)]?.text).toBe(before[stackName("prod", kind)]?.text);
+  });
+});
+
+describe("secrets never reach synthesized Terraform", () => {
+  const NKEY_SEED = /\bS[OAUNCPX][A-Z2-7]{50,}\b/;
+  const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+  it.each(ENVIRONMENT_NAMES.flatMap((env) => STACK_KINDS.map((kind) => stackName(env, kind))))("%s holds no nkey seed, private key or password", (name) => {
+    const stack = synthAllEnvironments()[name] as SynthesizedStack;
+    expect(stack.text).not.toMatch(NKEY_SEED);
+    expect(stack.text).not.toMatch(PRIVATE_KEY);
+    expect(Object.keys(stack.json.resource ?? {})).not.toContain("aws_secretsmanager_secret_version");
+    // Any field named like a password must be a reference (a Secret key, an env var from a
+    // secretKeyRef, a Terraform expression), never a literal value.
+    const offenders: string[] = [];
+    let passwordFields = 0;
+    const walk = (value: unknown, path: string): void => {
+      if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
+      else if (value && typeof value === "object") {
+        for (const [k, v] of Object.entries(value)) {
+          if (/pass(word)?$|^password|secret_?value|seed$/i.test(k)) passwordFields++;
+          if (/pass(word)?$|^password|secret_?value|seed$/i.test(k) && typeof v === "string" && v !== "" && !/^\$\{/.test(v) && !/^[a-z0-9-]+\/[a-z0-9-]+\/[a-zA-Z0-9_.-]+$/.test(v)) {
+            offenders.push(`${path}.${k} = ${v.slice(0, 20)}`);
+          }
+          walk(v, `${path}.${k}`);
+        }
+      }
+    };
+    walk(stack.json, name);
+    expect(offenders).toEqual([]);
+    // The workloads stack does declare ClickHouse users' passwords: as Secret references.
+    if (name.endsWith("-workloads")) expect(passwordFields).toBeGreaterThan(0);
+  });
+});
