@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { Annotations } from "@cdktf/provider-kubernetes/lib/annotations/index.js";
 import { ConfigMapV1 } from "@cdktf/provider-kubernetes/lib/config-map-v1/index.js";
-import { JobV1 } from "@cdktf/provider-kubernetes/lib/job-v1/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Token, type ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
@@ -466,7 +465,7 @@ export class ClickHouse extends Construct {
   readonly ingestorCredentials: { readonly username: string; readonly secretName: string; readonly passwordKey: string; readonly namespaces: readonly string[] };
   readonly installation: Manifest;
   readonly keeper: Manifest;
-  readonly migration: JobV1;
+  readonly migration: Manifest;
 
   constructor(scope: Construct, id: string, props: ClickHouseProps) {
     super(scope, id);
@@ -536,66 +535,72 @@ export class ClickHouse extends Construct {
       data: { [SCHEMA_FILE]: script },
       immutable: true,
     });
-    this.migration = new JobV1(this, "migration", {
-      metadata: { name: `clickhouse-migrate-${digest}`, namespace: ns, labels: { "app.kubernetes.io/name": "clickhouse-migrate" } },
-      spec: {
-        backoffLimit: MIGRATION_BACKOFF_LIMIT,
-        template: {
-          metadata: { labels: { "app.kubernetes.io/name": "clickhouse-migrate", [POLICY_LABELS.clickhouseClient]: "true" } },
-          spec: {
-            restartPolicy: "OnFailure",
-            automountServiceAccountToken: false,
-            securityContext: {
-              runAsNonRoot: true,
-              runAsUser: String(CLICKHOUSE_UID),
-              runAsGroup: String(CLICKHOUSE_UID),
-              seccompProfile: { type: "RuntimeDefault" },
-            },
-            container: [
-              {
-                name: "clickhouse-client",
-                image: r.image,
-                command: ["clickhouse-client"],
-                // Kubernetes expands $(CLICKHOUSE_PASSWORD) from the Secret-backed variable below.
-                args: [
-                  "--host",
-                  clickhouseHost(r.name),
-                  "--port",
-                  String(PORTS.clickhouseNative),
-                  "--user",
-                  CLICKHOUSE_USERS.admin,
-                  "--password",
-                  "$(CLICKHOUSE_PASSWORD)",
-                  "--multiquery",
-                  "--queries-file",
-                  `/schema/${SCHEMA_FILE}`,
-                ],
-                env: [
-                  { name: "CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: secrets.admin.secretName, key: secrets.admin.passwordKey } } },
-                  { name: "HOME", value: "/tmp" },
-                ],
-                volumeMount: [
-                  { name: "schema", mountPath: "/schema", readOnly: true },
-                  { name: "tmp", mountPath: "/tmp" },
-                ],
-                resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } },
-                securityContext: {
-                  allowPrivilegeEscalation: false,
-                  readOnlyRootFilesystem: true,
-                  runAsNonRoot: true,
-                  capabilities: { drop: ["ALL"] },
-                  seccompProfile: { type: "RuntimeDefault" },
-                },
+    // A plain batch/v1 Job as a manifest (the typed kubernetes_job_v1 loads ~3 MB of generated
+    // code on every synth); Terraform waits for its Complete condition like wait_for_completion.
+    this.migration = new Manifest(this, "migration", {
+      manifest: {
+        apiVersion: "batch/v1",
+        kind: "Job",
+        metadata: { name: `clickhouse-migrate-${digest}`, namespace: ns, labels: { "app.kubernetes.io/name": "clickhouse-migrate" } },
+        spec: {
+          backoffLimit: MIGRATION_BACKOFF_LIMIT,
+          template: {
+            metadata: { labels: { "app.kubernetes.io/name": "clickhouse-migrate", [POLICY_LABELS.clickhouseClient]: "true" } },
+            spec: {
+              restartPolicy: "OnFailure",
+              automountServiceAccountToken: false,
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: CLICKHOUSE_UID,
+                runAsGroup: CLICKHOUSE_UID,
+                seccompProfile: { type: "RuntimeDefault" },
               },
-            ],
-            volume: [
-              { name: "schema", configMap: { name: schema.metadata.name } },
-              { name: "tmp", emptyDir: {} },
-            ],
+              containers: [
+                {
+                  name: "clickhouse-client",
+                  image: r.image,
+                  command: ["clickhouse-client"],
+                  // Kubernetes expands $(CLICKHOUSE_PASSWORD) from the Secret-backed variable below.
+                  args: [
+                    "--host",
+                    clickhouseHost(r.name),
+                    "--port",
+                    String(PORTS.clickhouseNative),
+                    "--user",
+                    CLICKHOUSE_USERS.admin,
+                    "--password",
+                    "$(CLICKHOUSE_PASSWORD)",
+                    "--multiquery",
+                    "--queries-file",
+                    `/schema/${SCHEMA_FILE}`,
+                  ],
+                  env: [
+                    { name: "CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: secrets.admin.secretName, key: secrets.admin.passwordKey } } },
+                    { name: "HOME", value: "/tmp" },
+                  ],
+                  volumeMounts: [
+                    { name: "schema", mountPath: "/schema", readOnly: true },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                  resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "512Mi" } },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    runAsNonRoot: true,
+                    capabilities: { drop: ["ALL"] },
+                    seccompProfile: { type: "RuntimeDefault" },
+                  },
+                },
+              ],
+              volumes: [
+                { name: "schema", configMap: { name: schema.metadata.name } },
+                { name: "tmp", emptyDir: {} },
+              ],
+            },
           },
         },
       },
-      waitForCompletion: true,
+      wait: { condition: [{ type: "Complete", status: "True" }] },
       timeouts: { create: MIGRATION_TIMEOUT, update: MIGRATION_TIMEOUT },
       dependsOn: [this.installation, schema, adminSecret],
     });

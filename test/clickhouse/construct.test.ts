@@ -225,7 +225,9 @@ describe("the ClickHouse installation", () => {
 
 describe("the ClickHouse construct", () => {
   const resources = synthEnv("prod");
-  const [job] = Object.values(resources.kubernetes_job_v1 ?? {});
+  const jobOf = (r: typeof resources) => Object.values(r.kubernetes_manifest ?? {}).find((m) => get(m, "manifest.kind") === "Job") as Json;
+  const jobResource = jobOf(resources);
+  const job = get(jobResource, "manifest") as Json;
 
   it("syncs the passwords from under secretPrefix through the given store, and the ingestor's into its namespace", () => {
     const secrets = manifests(resources, "ExternalSecret");
@@ -240,13 +242,13 @@ describe("the ClickHouse construct", () => {
   });
 
   it("applies the schema module's DDL with clickhouse-client as the admin, after the installation is ready", () => {
-    const container = (get(job, "spec.template.spec.container") as Json[])[0];
+    const container = (get(job, "spec.template.spec.containers") as Json[])[0];
     expect(get(container, "command")).toEqual(["clickhouse-client"]);
     expect(get(container, "args")).toEqual(expect.arrayContaining(["--user", "platform_admin", "--password", "$(CLICKHOUSE_PASSWORD)", "--queries-file", "/schema/migration.sql"]));
-    expect(get(container, "env")).toContainEqual({ name: "CLICKHOUSE_PASSWORD", value_from: { secret_key_ref: { name: "clickhouse-admin", key: "password" } } });
+    expect(get(container, "env")).toContainEqual({ name: "CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: "clickhouse-admin", key: "password" } } });
     expect(get(job, "spec.template.metadata.labels")).toMatchObject({ [POLICY_LABELS.clickhouseClient]: "true" });
-    expect(get(job, "wait_for_completion")).toBe(true);
-    expect((get(job, "depends_on") as string[]).some((d) => d.startsWith("kubernetes_manifest.clickhouse_installation"))).toBe(true);
+    expect(get(jobResource, "wait")).toEqual({ condition: [{ type: "Complete", status: "True" }] });
+    expect((get(jobResource, "depends_on") as string[]).some((d) => d.startsWith("kubernetes_manifest.clickhouse_installation"))).toBe(true);
     const [schema] = Object.values(resources.kubernetes_config_map_v1 ?? {});
     expect(get(schema, "data")).toEqual({ "migration.sql": clickhouseMigrationSql(resolveClickHouseProps(propsFor("prod"))) });
   });
@@ -254,7 +256,7 @@ describe("the ClickHouse construct", () => {
   it("runs the migration again (a new Job) when the catalog changes", () => {
     const raw = structuredClone(tiers) as unknown as { free: { clickhouse: { quota: { queries: number } } } };
     raw.free.clickhouse.quota.queries += 1;
-    const [other] = Object.values(synthEnv("prod", { tiers: validateTierCatalog(raw) }).kubernetes_job_v1 ?? {});
+    const other = get(jobOf(synthEnv("prod", { tiers: validateTierCatalog(raw) })), "manifest") as Json;
     expect(get(other, "metadata.name")).not.toBe(get(job, "metadata.name"));
     expect(String(get(job, "metadata.name"))).toMatch(/^clickhouse-migrate-[0-9a-f]{12}$/);
   });
