@@ -11,6 +11,7 @@ import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template/index.js
 import { Token, type ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { parseCidr } from "../config/cidr.js";
+import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import { KMS_USE_ACTIONS, type IKmsKey } from "./kms-key.js";
 import { EKS_CONTROL_PLANE_LOG_TYPES } from "./policy/rules/eks-control-plane-logs-all.js";
 
@@ -118,7 +119,7 @@ export class EksCluster extends Construct implements IEksCluster {
     // Control plane -----------------------------------------------------------------------
     const clusterRole = new IamRole(this, "cluster-role", {
       name: `${name}-cluster`,
-      assumeRolePolicy: trustPolicy("eks.amazonaws.com", props.accountId),
+      assumeRolePolicy: serviceTrustPolicy("eks.amazonaws.com", props.accountId),
     });
     const clusterPolicy = new IamRolePolicyAttachment(this, "cluster-policy", {
       role: clusterRole.name,
@@ -197,7 +198,7 @@ export class EksCluster extends Construct implements IEksCluster {
     // Nodes ------------------------------------------------------------------------------
     const nodeRole = new IamRole(this, "node-role", {
       name: `${name}-node`,
-      assumeRolePolicy: trustPolicy("ec2.amazonaws.com", props.accountId),
+      assumeRolePolicy: serviceTrustPolicy("ec2.amazonaws.com", props.accountId),
     });
     const nodePolicies = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly"].map(
       (p) => new IamRolePolicyAttachment(this, `node-${p}`, { role: nodeRole.name, policyArn: MANAGED_POLICY(p) }),
@@ -284,35 +285,11 @@ export class EksCluster extends Construct implements IEksCluster {
   private podIdentityRole(id: string, roleName: string, accountId: string, managedPolicies: readonly string[]): IamRole {
     const role = new IamRole(this, `${id}-role`, {
       name: roleName,
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Allow",
-            Principal: { Service: "pods.eks.amazonaws.com" },
-            Action: ["sts:AssumeRole", "sts:TagSession"],
-            Condition: { StringEquals: { "aws:SourceAccount": accountId } },
-          },
-        ],
-      }),
+      assumeRolePolicy: serviceTrustPolicy(POD_IDENTITY_SERVICE, accountId),
     });
     managedPolicies.forEach((policyArn, i) => new IamRolePolicyAttachment(this, `${id}-policy-${i}`, { role: role.name, policyArn }));
     return role;
   }
-}
-
-function trustPolicy(service: string, accountId: string): string {
-  return JSON.stringify({
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Effect: "Allow",
-        Principal: { Service: service },
-        Action: service === "eks.amazonaws.com" ? ["sts:AssumeRole", "sts:TagSession"] : "sts:AssumeRole",
-        Condition: { StringEquals: { "aws:SourceAccount": accountId } },
-      },
-    ],
-  });
 }
 
 function checkProps(path: string, props: EksClusterProps, publicAccessCidrs: readonly string[]): void {

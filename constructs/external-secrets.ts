@@ -6,6 +6,7 @@ import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { HELM_CHARTS } from "../config/versions.js";
+import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import type { IKmsKey } from "./kms-key.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 import { NAMESPACES, type ISecretStore } from "./platform-interfaces.js";
@@ -58,17 +59,7 @@ export class ExternalSecretsOperator extends Construct {
     }
     const role = new IamRole(this, "role", {
       name: `${props.clusterName}-external-secrets`,
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Allow",
-            Principal: { Service: "pods.eks.amazonaws.com" },
-            Action: ["sts:AssumeRole", "sts:TagSession"],
-            Condition: { StringEquals: { "aws:SourceAccount": props.accountId } },
-          },
-        ],
-      }),
+      assumeRolePolicy: serviceTrustPolicy(POD_IDENTITY_SERVICE, props.accountId),
     });
     new IamRolePolicy(this, "read-secrets", {
       role: role.name,

@@ -18,6 +18,7 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { contains, overlaps, parseCidr } from "../config/cidr.js";
+import { serviceTrustPolicy } from "./iam.js";
 import type { IKmsKey } from "./kms-key.js";
 
 /** What other constructs need to know of the network. */
@@ -215,17 +216,7 @@ export class Network extends Construct implements INetwork {
     });
     const flowLogRole = new IamRole(this, "flow-logs-role", {
       name: `${name}-vpc-flow-logs`,
-      assumeRolePolicy: JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          {
-            Effect: "Allow",
-            Principal: { Service: "vpc-flow-logs.amazonaws.com" },
-            Action: "sts:AssumeRole",
-            Condition: { StringEquals: { "aws:SourceAccount": props.accountId } },
-          },
-        ],
-      }),
+      assumeRolePolicy: serviceTrustPolicy("vpc-flow-logs.amazonaws.com", props.accountId),
     });
     new IamRolePolicy(this, "flow-logs-policy", {
       role: flowLogRole.name,
