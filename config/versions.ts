@@ -64,3 +64,14 @@ export const CONTAINER_IMAGES = {
   clickhouseServer: "clickhouse/clickhouse-server:25.8",
   clickhouseKeeper: "clickhouse/clickhouse-keeper:25.8",
 } as const;
+
+/**
+ * Identity (Keycloak): what the keycloakx chart does not pin. keycloak-config-cli is built per
+ * Keycloak release (`<cli>-<keycloak>` tags); this build targets 26.5.4, the closest to the
+ * chart's Keycloak 26.5.x. Aurora PostgreSQL 16 is a Keycloak 26 supported database.
+ */
+export const KEYCLOAK_PINS = {
+  configCliImage: "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4",
+  auroraPostgresqlVersion: "16.8",
+  auroraParameterGroupFamily: "aurora-postgresql16",
+} as const;

@@ -1,0 +1,550 @@
+/**
+ * The realm, as data: one pure function from an environment's config to the realm
+ * representation that keycloak-config-cli applies (Keycloak's own realm JSON format, plus its
+ * `userProfile` key). Nothing here is per tenant: tenants are Organizations and users, which the
+ * provisioning service creates at run time.
+ */
+import type { EnvironmentConfig } from "../../config/environment.js";
+import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
+import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import {
+  ADMIN_ROLES,
+  API_AUDIENCE,
+  BROWSER_FLOW,
+  PLAN_TIER_ATTRIBUTE,
+  PLAN_TIER_CLAIM,
+  PROVISIONING_ADMIN_ROLES,
+  PROVISIONING_CLIENT_ID,
+  PROVISIONING_SERVICE_ACCOUNT,
+  REALM_MANAGEMENT_CLIENT,
+  REALM_NAME,
+  REALM_ROLES,
+  REALM_VARIABLES,
+  realmVariable,
+  TENANT_ATTRIBUTE,
+  TENANT_CLAIM,
+  TENANT_CLIENT_SCOPE,
+  WEB_APP_PATHS,
+  WEB_CLIENT_ID,
+} from "./names.js";
+
+/** What the realm needs of an environment's config. */
+export type RealmEnvironment = Pick<EnvironmentConfig, "name" | "domains" | "aws">;
+
+export interface RealmOptions {
+  /**
+   * Origin (`https://host`, no path) the web app is served from: its redirect URI, post-logout
+   * URI and CORS origin derive from it.
+   * @default `https://${domains.api}`
+   */
+  readonly webAppOrigin?: string;
+  /** Lifetime of access tokens. @default DEFAULT_ACCESS_TOKEN_LIFESPAN_SECONDS */
+  readonly accessTokenLifespanSeconds?: number;
+}
+
+/** Short-lived access tokens: a revoked user or a changed plan tier reaches Kong within 5 minutes. */
+export const DEFAULT_ACCESS_TOKEN_LIFESPAN_SECONDS = 300;
+/** Access tokens may live no longer than this (Kong trusts a token until it expires). */
+export const MAX_ACCESS_TOKEN_LIFESPAN_SECONDS = 900;
+
+/**
+ * Password policy (NIST SP 800-63B: length over composition rules): at least 12 characters, at
+ * most 128, not the user name or e-mail, none of the last 5 passwords.
+ */
+export const PASSWORD_POLICY = "length(12) and maxLength(128) and notUsername and notEmail and passwordHistory(5)";
+
+/** Brute-force detection: temporary lockouts that grow from 1 to 15 minutes after 5 failures within 12 hours. */
+export const BRUTE_FORCE = {
+  bruteForceProtected: true,
+  permanentLockout: false,
+  failureFactor: 5,
+  waitIncrementSeconds: 60,
+  maxFailureWaitSeconds: 900,
+  maxDeltaTimeSeconds: 43_200,
+  quickLoginCheckMilliSeconds: 1_000,
+  minimumQuickLoginWaitSeconds: 60,
+} as const;
+
+/** SES SMTP submission port with STARTTLS. */
+const SMTP_PORT = 587;
+/** Alias of the authenticator config that makes OTP conditional on {@link REALM_ROLES.mfaRequired}. */
+export const ADMIN_OTP_CONDITION = "admin-roles-require-otp";
+/** Client scopes every OIDC client of a Keycloak 26 realm needs (`basic` carries `sub`). */
+const BUILT_IN_DEFAULT_SCOPES = ["basic", "profile", "email", "roles", "web-origins", "acr"] as const;
+
+export interface ProtocolMapperRepresentation {
+  readonly name: string;
+  readonly protocol: "openid-connect";
+  readonly protocolMapper: string;
+  readonly config: Readonly<Record<string, string>>;
+}
+
+export interface ClientScopeRepresentation {
+  readonly name: string;
+  readonly description: string;
+  readonly protocol: "openid-connect";
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly protocolMappers: readonly ProtocolMapperRepresentation[];
+}
+
+export interface ClientRepresentation {
+  readonly clientId: string;
+  readonly name?: string;
+  readonly description?: string;
+  readonly enabled?: boolean;
+  readonly protocol?: "openid-connect";
+  readonly publicClient?: boolean;
+  readonly clientAuthenticatorType?: string;
+  readonly secret?: string;
+  readonly standardFlowEnabled?: boolean;
+  readonly implicitFlowEnabled?: boolean;
+  readonly directAccessGrantsEnabled?: boolean;
+  readonly serviceAccountsEnabled?: boolean;
+  readonly frontchannelLogout?: boolean;
+  readonly fullScopeAllowed?: boolean;
+  readonly rootUrl?: string;
+  readonly baseUrl?: string;
+  readonly redirectUris?: readonly string[];
+  readonly webOrigins?: readonly string[];
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly defaultClientScopes?: readonly string[];
+  readonly optionalClientScopes?: readonly string[];
+}
+
+export interface RoleRepresentation {
+  readonly name: string;
+  readonly description: string;
+  readonly composite: boolean;
+  readonly composites?: { readonly realm: readonly string[] };
+}
+
+export interface AuthenticationExecution {
+  readonly authenticator?: string;
+  readonly flowAlias?: string;
+  readonly authenticatorConfig?: string;
+  readonly authenticatorFlow: boolean;
+  readonly requirement: "REQUIRED" | "ALTERNATIVE" | "CONDITIONAL" | "DISABLED";
+  readonly priority: number;
+  readonly userSetupAllowed: boolean;
+}
+
+export interface AuthenticationFlowRepresentation {
+  readonly alias: string;
+  readonly description: string;
+  readonly providerId: "basic-flow";
+  readonly topLevel: boolean;
+  readonly builtIn: false;
+  readonly authenticationExecutions: readonly AuthenticationExecution[];
+}
+
+export interface UserProfileAttribute {
+  readonly name: string;
+  readonly displayName: string;
+  readonly multivalued: boolean;
+  readonly group?: string;
+  readonly validations: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly permissions: { readonly view: readonly string[]; readonly edit: readonly string[] };
+  readonly required?: { readonly roles: readonly string[] };
+}
+
+export interface UserRepresentation {
+  readonly username: string;
+  readonly enabled: boolean;
+  readonly serviceAccountClientId: string;
+  readonly clientRoles: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The realm representation keycloak-config-cli imports. */
+export interface RealmRepresentation {
+  readonly realm: string;
+  readonly displayName: string;
+  readonly enabled: boolean;
+  readonly sslRequired: "external" | "all";
+  readonly organizationsEnabled: boolean;
+  readonly registrationAllowed: boolean;
+  readonly registrationEmailAsUsername: boolean;
+  readonly verifyEmail: boolean;
+  readonly loginWithEmailAllowed: boolean;
+  readonly duplicateEmailsAllowed: boolean;
+  readonly resetPasswordAllowed: boolean;
+  readonly editUsernameAllowed: boolean;
+  readonly rememberMe: boolean;
+  readonly bruteForceProtected: boolean;
+  readonly permanentLockout: boolean;
+  readonly failureFactor: number;
+  readonly waitIncrementSeconds: number;
+  readonly maxFailureWaitSeconds: number;
+  readonly maxDeltaTimeSeconds: number;
+  readonly quickLoginCheckMilliSeconds: number;
+  readonly minimumQuickLoginWaitSeconds: number;
+  readonly passwordPolicy: string;
+  readonly accessTokenLifespan: number;
+  readonly ssoSessionIdleTimeout: number;
+  readonly ssoSessionMaxLifespan: number;
+  readonly revokeRefreshToken: boolean;
+  readonly refreshTokenMaxReuse: number;
+  readonly defaultSignatureAlgorithm: string;
+  readonly otpPolicyType: "totp";
+  readonly otpPolicyAlgorithm: string;
+  readonly otpPolicyDigits: number;
+  readonly otpPolicyPeriod: number;
+  readonly eventsEnabled: boolean;
+  readonly eventsExpiration: number;
+  readonly adminEventsEnabled: boolean;
+  readonly adminEventsDetailsEnabled: boolean;
+  readonly browserFlow: string;
+  readonly smtpServer: Readonly<Record<string, string>>;
+  readonly roles: { readonly realm: readonly RoleRepresentation[] };
+  readonly clientScopes: readonly ClientScopeRepresentation[];
+  readonly clients: readonly ClientRepresentation[];
+  readonly scopeMappings: readonly { readonly client: string; readonly roles: readonly string[] }[];
+  readonly users: readonly UserRepresentation[];
+  readonly authenticationFlows: readonly AuthenticationFlowRepresentation[];
+  readonly authenticatorConfig: readonly { readonly alias: string; readonly config: Readonly<Record<string, string>> }[];
+  readonly userProfile: {
+    readonly attributes: readonly UserProfileAttribute[];
+    readonly groups: readonly { readonly name: string; readonly displayHeader: string; readonly displayDescription: string }[];
+  };
+}
+
+/** Thrown for a realm option that cannot be used. */
+export class RealmConfigError extends Error {
+  override readonly name = "RealmConfigError";
+  readonly code = "E_REALM_CONFIG";
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    problem: string,
+    fix: string,
+  ) {
+    super(`realmConfig: ${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
+  }
+}
+
+/** A user attribute mapped to a top-level access-token claim (and the ID token and userinfo). */
+function userAttributeClaim(attribute: string, claim: string): ProtocolMapperRepresentation {
+  return {
+    name: claim,
+    protocol: "openid-connect",
+    protocolMapper: "oidc-usermodel-attribute-mapper",
+    config: {
+      "user.attribute": attribute,
+      // No "." in the name: Keycloak nests dotted claim names; these stay top-level.
+      "claim.name": claim,
+      "jsonType.label": "String",
+      multivalued: "false",
+      "aggregate.attrs": "false",
+      "access.token.claim": "true",
+      "id.token.claim": "true",
+      "userinfo.token.claim": "true",
+      "introspection.token.claim": "true",
+    },
+  };
+}
+
+/** The client scope Kong depends on: `tenant_id`, `plan_tier` and `aud: api` in every access token. */
+export function tenantClientScope(): ClientScopeRepresentation {
+  return {
+    name: TENANT_CLIENT_SCOPE,
+    description: "Tenant and plan tier of the user, and the API audience, for the API gateway",
+    protocol: "openid-connect",
+    attributes: { "include.in.token.scope": "false", "display.on.consent.screen": "false" },
+    protocolMappers: [
+      userAttributeClaim(TENANT_ATTRIBUTE, TENANT_CLAIM),
+      userAttributeClaim(PLAN_TIER_ATTRIBUTE, PLAN_TIER_CLAIM),
+      {
+        name: "api-audience",
+        protocol: "openid-connect",
+        protocolMapper: "oidc-audience-mapper",
+        config: {
+          "included.custom.audience": API_AUDIENCE,
+          "access.token.claim": "true",
+          "id.token.claim": "false",
+          "introspection.token.claim": "true",
+        },
+      },
+    ],
+  };
+}
+
+function checkOrigin(origin: string): string {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    throw new RealmConfigError("webAppOrigin", origin, "is not a URL", 'write an origin such as "https://app.example.com"');
+  }
+  if (url.protocol !== "https:" || url.origin !== origin || origin.includes("*")) {
+    throw new RealmConfigError("webAppOrigin", origin, "is not an https origin without path or wildcard", 'write an origin such as "https://app.example.com"');
+  }
+  return origin;
+}
+
+function execution(
+  step: { authenticator: string; authenticatorConfig?: string } | { flowAlias: string },
+  requirement: AuthenticationExecution["requirement"],
+  priority: number,
+): AuthenticationExecution {
+  return { ...step, authenticatorFlow: "flowAlias" in step, requirement, priority, userSetupAllowed: false };
+}
+
+/**
+ * The browser login: an SSO cookie, an identity-provider redirect (`kc_idp_hint`), or the
+ * username/password form followed by OTP when the user holds `mfa-required` (through an admin
+ * role). An admin without OTP yet is made to configure it at that login (the OTP form adds the
+ * CONFIGURE_TOTP required action).
+ */
+export function browserFlows(): AuthenticationFlowRepresentation[] {
+  const forms = `${BROWSER_FLOW} forms`;
+  const adminOtp = `${BROWSER_FLOW} admin otp`;
+  return [
+    {
+      alias: BROWSER_FLOW,
+      description: "Browser login; OTP is required for admin roles",
+      providerId: "basic-flow",
+      topLevel: true,
+      builtIn: false,
+      authenticationExecutions: [
+        execution({ authenticator: "auth-cookie" }, "ALTERNATIVE", 10),
+        execution({ authenticator: "identity-provider-redirector" }, "ALTERNATIVE", 20),
+        execution({ flowAlias: forms }, "ALTERNATIVE", 30),
+      ],
+    },
+    {
+      alias: forms,
+      description: "Username and password, then OTP for admin roles",
+      providerId: "basic-flow",
+      topLevel: false,
+      builtIn: false,
+      authenticationExecutions: [
+        execution({ authenticator: "auth-username-password-form" }, "REQUIRED", 10),
+        execution({ flowAlias: adminOtp }, "CONDITIONAL", 20),
+      ],
+    },
+    {
+      alias: adminOtp,
+      description: `OTP when the user has the ${REALM_ROLES.mfaRequired} role (every admin role is a composite of it)`,
+      providerId: "basic-flow",
+      topLevel: false,
+      builtIn: false,
+      authenticationExecutions: [
+        execution({ authenticator: "conditional-user-role", authenticatorConfig: ADMIN_OTP_CONDITION }, "REQUIRED", 10),
+        execution({ authenticator: "auth-otp-form" }, "REQUIRED", 20),
+      ],
+    },
+  ];
+}
+
+const BY_ADMINS_ONLY = { view: ["admin"], edit: ["admin"] } as const;
+const BY_USER_AND_ADMINS = { view: ["admin", "user"], edit: ["admin", "user"] } as const;
+
+/**
+ * The declarative user profile. `tenant_id` and `plan_tier` are visible and editable by admins
+ * only (the provisioning service account): a user can neither see them in the account console
+ * nor set them at registration or through the account API, so the claims cannot be forged.
+ * Attributes not listed here are refused (unmanaged attributes stay disabled).
+ */
+export function userProfileAttributes(): UserProfileAttribute[] {
+  return [
+    {
+      name: "username",
+      displayName: "Username",
+      multivalued: false,
+      validations: { length: { min: 3, max: 255 }, "username-prohibited-characters": {}, "up-username-not-idn-homograph": {} },
+      permissions: BY_USER_AND_ADMINS,
+    },
+    {
+      name: "email",
+      displayName: "Email",
+      multivalued: false,
+      validations: { email: {}, length: { max: 255 } },
+      required: { roles: ["user"] },
+      permissions: BY_USER_AND_ADMINS,
+    },
+    {
+      name: "firstName",
+      displayName: "First name",
+      multivalued: false,
+      validations: { length: { max: 255 }, "person-name-prohibited-characters": {} },
+      permissions: BY_USER_AND_ADMINS,
+    },
+    {
+      name: "lastName",
+      displayName: "Last name",
+      multivalued: false,
+      validations: { length: { max: 255 }, "person-name-prohibited-characters": {} },
+      permissions: BY_USER_AND_ADMINS,
+    },
+    {
+      name: TENANT_ATTRIBUTE,
+      displayName: "Tenant",
+      group: "tenancy",
+      multivalued: false,
+      validations: { pattern: { pattern: TENANT_ID_PATTERN.source, "error-message": "not a valid tenant id" } },
+      permissions: BY_ADMINS_ONLY,
+    },
+    {
+      name: PLAN_TIER_ATTRIBUTE,
+      displayName: "Plan tier",
+      group: "tenancy",
+      multivalued: false,
+      validations: { options: { options: [...PLAN_TIER_NAMES] } },
+      permissions: BY_ADMINS_ONLY,
+    },
+  ];
+}
+
+/**
+ * The realm of an environment. Self-registration with e-mail verification, brute-force
+ * protection, a password policy, OTP for admin roles, Organizations, the web app's public PKCE
+ * client, the provisioning service's confidential client with exactly
+ * {@link PROVISIONING_ADMIN_ROLES}, and the `enchanted-tenant` scope that puts `tenant_id`,
+ * `plan_tier` and `aud: api` into access tokens. Secrets are `$(env:...)` references that
+ * keycloak-config-cli fills in from its environment.
+ */
+export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): RealmRepresentation {
+  const origin = checkOrigin(options.webAppOrigin ?? `https://${env.domains.api}`);
+  const accessTokenLifespan = options.accessTokenLifespanSeconds ?? DEFAULT_ACCESS_TOKEN_LIFESPAN_SECONDS;
+  if (!Number.isInteger(accessTokenLifespan) || accessTokenLifespan < 60 || accessTokenLifespan > MAX_ACCESS_TOKEN_LIFESPAN_SECONDS) {
+    throw new RealmConfigError(
+      "accessTokenLifespanSeconds",
+      accessTokenLifespan,
+      `is not a whole number of seconds from 60 to ${MAX_ACCESS_TOKEN_LIFESPAN_SECONDS}`,
+      "keep access tokens short-lived; sessions are extended with refresh tokens",
+    );
+  }
+
+  const adminRoles: RoleRepresentation[] = ADMIN_ROLES.map((name) => ({
+    name,
+    description: name === REALM_ROLES.platformAdmin ? "Operates the platform for all tenants" : "Administers one tenant (its Organization)",
+    composite: true,
+    composites: { realm: [REALM_ROLES.mfaRequired] },
+  }));
+
+  return {
+    realm: REALM_NAME,
+    displayName: env.name === "prod" ? "Enchanted" : `Enchanted (${env.name})`,
+    enabled: true,
+    // Behind the TLS-terminating proxy (X-Forwarded-*): every client on the internet gets HTTPS only.
+    sslRequired: "external",
+    organizationsEnabled: true,
+
+    registrationAllowed: true,
+    registrationEmailAsUsername: true,
+    verifyEmail: true,
+    loginWithEmailAllowed: true,
+    duplicateEmailsAllowed: false,
+    resetPasswordAllowed: true,
+    editUsernameAllowed: false,
+    rememberMe: false,
+
+    ...BRUTE_FORCE,
+    passwordPolicy: PASSWORD_POLICY,
+
+    accessTokenLifespan,
+    ssoSessionIdleTimeout: 1_800,
+    ssoSessionMaxLifespan: 36_000,
+    revokeRefreshToken: true,
+    refreshTokenMaxReuse: 0,
+    defaultSignatureAlgorithm: "RS256",
+    otpPolicyType: "totp",
+    otpPolicyAlgorithm: "HmacSHA1",
+    otpPolicyDigits: 6,
+    otpPolicyPeriod: 30,
+
+    eventsEnabled: true,
+    eventsExpiration: 30 * 86_400,
+    adminEventsEnabled: true,
+    adminEventsDetailsEnabled: false,
+
+    browserFlow: BROWSER_FLOW,
+    smtpServer: {
+      host: `email-smtp.${env.aws.region}.amazonaws.com`,
+      port: String(SMTP_PORT),
+      from: `no-reply@${env.domains.auth}`,
+      fromDisplayName: "Enchanted",
+      starttls: "true",
+      ssl: "false",
+      auth: "true",
+      user: realmVariable(REALM_VARIABLES.smtpUsername),
+      password: realmVariable(REALM_VARIABLES.smtpPassword),
+    },
+
+    roles: {
+      realm: [
+        { name: REALM_ROLES.mfaRequired, description: "Must pass OTP at every browser login", composite: false },
+        ...adminRoles,
+      ],
+    },
+    clientScopes: [tenantClientScope()],
+    clients: [
+      {
+        clientId: WEB_CLIENT_ID,
+        name: "Enchanted web app",
+        description: "Browser app: authorization code with PKCE (S256), no client secret",
+        enabled: true,
+        protocol: "openid-connect",
+        publicClient: true,
+        standardFlowEnabled: true,
+        implicitFlowEnabled: false,
+        directAccessGrantsEnabled: false,
+        serviceAccountsEnabled: false,
+        frontchannelLogout: true,
+        fullScopeAllowed: false,
+        rootUrl: origin,
+        baseUrl: "/",
+        redirectUris: [`${origin}${WEB_APP_PATHS.redirect}`],
+        webOrigins: [origin],
+        attributes: {
+          "pkce.code.challenge.method": "S256",
+          "post.logout.redirect.uris": `${origin}${WEB_APP_PATHS.postLogout}`,
+          "oauth2.device.authorization.grant.enabled": "false",
+          "oidc.ciba.grant.enabled": "false",
+          "standard.token.exchange.enabled": "false",
+        },
+        defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, TENANT_CLIENT_SCOPE],
+        optionalClientScopes: [],
+      },
+      {
+        clientId: PROVISIONING_CLIENT_ID,
+        name: "Provisioning service",
+        description: "Creates tenants (Organizations) and their users through the admin REST API",
+        enabled: true,
+        protocol: "openid-connect",
+        publicClient: false,
+        clientAuthenticatorType: "client-secret",
+        secret: realmVariable(REALM_VARIABLES.provisioningClientSecret),
+        standardFlowEnabled: false,
+        implicitFlowEnabled: false,
+        directAccessGrantsEnabled: false,
+        serviceAccountsEnabled: true,
+        frontchannelLogout: false,
+        fullScopeAllowed: true,
+        redirectUris: [],
+        webOrigins: [],
+        attributes: { "oauth2.device.authorization.grant.enabled": "false", "oidc.ciba.grant.enabled": "false" },
+        defaultClientScopes: ["basic", "roles"],
+        optionalClientScopes: [],
+      },
+      // The realm's built-in admin-cli would accept a password grant, which skips the browser
+      // flow's OTP: admins sign in through the browser only.
+      { clientId: "admin-cli", directAccessGrantsEnabled: false },
+    ],
+    // The web app sees whether its user administers a tenant; nothing else reaches its tokens.
+    scopeMappings: [{ client: WEB_CLIENT_ID, roles: [...ADMIN_ROLES] }],
+    users: [
+      {
+        username: PROVISIONING_SERVICE_ACCOUNT,
+        enabled: true,
+        serviceAccountClientId: PROVISIONING_CLIENT_ID,
+        clientRoles: { [REALM_MANAGEMENT_CLIENT]: [...PROVISIONING_ADMIN_ROLES] },
+      },
+    ],
+    authenticationFlows: browserFlows(),
+    authenticatorConfig: [{ alias: ADMIN_OTP_CONDITION, config: { condUserRole: REALM_ROLES.mfaRequired, negate: "false" } }],
+    userProfile: {
+      attributes: userProfileAttributes(),
+      groups: [{ name: "tenancy", displayHeader: "Tenancy", displayDescription: "Set by the provisioning service; read by the API gateway" }],
+    },
+  };
+}
