@@ -51,6 +51,8 @@ export function externalSecretsChartValues(replicas: number): Record<string, unk
 export class ExternalSecretsOperator extends Construct {
   readonly helm: PinnedHelmRelease;
   readonly roleArn: string;
+  /** The operator's role name: other constructs attach read access to their own secrets to it. */
+  readonly roleName: string;
 
   constructor(scope: Construct, id: string, props: ExternalSecretsOperatorProps) {
     super(scope, id);
@@ -84,6 +86,7 @@ export class ExternalSecretsOperator extends Construct {
       roleArn: role.arn,
     });
     this.roleArn = role.arn;
+    this.roleName = role.name;
     this.helm = new PinnedHelmRelease(this, "chart", {
       chart: HELM_CHARTS.externalSecrets,
       ...(props.version ? { version: props.version } : {}),

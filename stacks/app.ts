@@ -24,7 +24,13 @@ export function addEnvironment(scope: Construct, config: EnvironmentConfig, tier
     ebsKey: foundation.keys.ebs,
     secretsKey: foundation.keys.secrets,
   });
-  const workloads = new WorkloadsStack(scope, { config, tiers, cluster: foundation.cluster, workerPools: platform.tenancy.workerPools });
+  const workloads = new WorkloadsStack(scope, {
+    config,
+    tiers,
+    cluster: foundation.cluster,
+    workerPools: platform.tenancy.workerPools,
+    keycloakDatabase: platform.keycloak,
+  });
   workloads.addDependency(platform);
   return { foundation, platform, workloads };
 }

@@ -7,6 +7,7 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
+import { KeycloakPlatform } from "../constructs/keycloak.js";
 import { NackController } from "../constructs/nats.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
@@ -28,6 +29,11 @@ export interface PlatformStackProps {
 /** The default StorageClass: encrypted gp3 with the environment's EBS key. */
 export const DEFAULT_STORAGE_CLASS = ENCRYPTED_STORAGE_CLASS;
 
+/** Secrets Manager prefix of Keycloak's own secrets (client secrets, SMTP). */
+export function keycloakSecretPrefix(config: EnvironmentConfig): string {
+  return `enchanted/${config.name}/keycloak`;
+}
+
 /** Namespaces whose pods may use FoundationDB (the provisioning service runs in `platform`). */
 export const FOUNDATIONDB_CLIENT_NAMESPACES = [NAMESPACES.platform] as const;
 
@@ -40,6 +46,7 @@ export const FOUNDATIONDB_CLIENT_NAMESPACES = [NAMESPACES.platform] as const;
 export class PlatformStack extends KubernetesStack {
   readonly tenancy: Tenancy;
   readonly foundationDb: FoundationDbNetwork;
+  readonly keycloak: KeycloakPlatform;
 
   constructor(scope: Construct, props: PlatformStackProps) {
     super(scope, { config: props.config, kind: "platform", cluster: props.cluster });
@@ -62,7 +69,7 @@ export class PlatformStack extends KubernetesStack {
     const inNamespace = (ns: string) => [this.tenancy.namespace(ns)];
 
     new CertManager(this, "cert-manager", { version: config.charts.certManager, replicas: ha, dependsOn: inNamespace(NAMESPACES.certManager) });
-    new ExternalSecretsOperator(this, "external-secrets", {
+    const externalSecrets = new ExternalSecretsOperator(this, "external-secrets", {
       clusterName: props.cluster.clusterName,
       accountId: config.aws.accountId,
       region: config.aws.region,
@@ -87,6 +94,17 @@ export class PlatformStack extends KubernetesStack {
         key: props.secretsKey,
       });
     }
+
+    this.keycloak = new KeycloakPlatform(this, "keycloak", {
+      name: `enchanted-${config.name}-keycloak`,
+      network: props.network,
+      clientCidrs: config.network.subnets.private,
+      key: props.secretsKey,
+      secretPrefix: keycloakSecretPrefix(config),
+      secretReaderRoleNames: [externalSecrets.roleName],
+      instances: ha,
+      deletionProtection: !config.ephemeral,
+    });
 
     this.foundationDb = new FoundationDbNetwork(this, "foundationdb", {
       name: `enchanted-${config.name}`,

@@ -5,10 +5,12 @@ import { ClickHouse } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
+import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
 import { Nats } from "../constructs/nats.js";
+import { realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
-import { FOUNDATIONDB_CLIENT_NAMESPACES } from "./platform-stack.js";
+import { FOUNDATIONDB_CLIENT_NAMESPACES, keycloakSecretPrefix } from "./platform-stack.js";
 
 export interface WorkloadsStackProps {
   readonly config: EnvironmentConfig;
@@ -16,6 +18,8 @@ export interface WorkloadsStackProps {
   readonly cluster: IEksCluster;
   /** The worker pools the platform stack created namespaces for. */
   readonly workerPools: Tenancy["workerPools"];
+  /** Keycloak's Aurora cluster from the platform stack (cross-stack references). */
+  readonly keycloakDatabase: IKeycloakDatabase;
 }
 
 /**
@@ -29,6 +33,7 @@ export class WorkloadsStack extends KubernetesStack {
   readonly secretStore: AwsSecretStore;
   readonly clickhouse: ClickHouse;
   readonly nats: Nats;
+  readonly keycloak: Keycloak;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
     super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
@@ -54,6 +59,18 @@ export class WorkloadsStack extends KubernetesStack {
       dependsOn: this.nats.streamResources,
     });
     this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
+    this.keycloak = new Keycloak(this, "keycloak", {
+      realm: realmConfig(config),
+      authDomain: config.domains.auth,
+      database: props.keycloakDatabase,
+      secretStore: this.secretStore,
+      secretPrefix: keycloakSecretPrefix(config),
+      databaseCidrs: config.network.subnets.data,
+      replicas: config.name === "dev" ? 1 : 2,
+      version: config.charts.keycloakx,
+      proxyCidrs: config.network.subnets.public,
+      clientNamespaces: [],
+    });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,
       namespaces: FOUNDATIONDB_CLIENT_NAMESPACES,
