@@ -4,6 +4,7 @@ import type { Construct } from "constructs";
 import type { EnvironmentConfig } from "../config/index.js";
 import { TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
 import { applyPolicyPack, takeValidatedTerraform } from "../constructs/policy/index.js";
+import { assertReferencesResolve } from "./references.js";
 
 /** The stacks every environment has, in deployment order. */
 export const STACK_KINDS = ["foundation", "platform", "workloads"] as const;
@@ -66,8 +67,13 @@ export class EnvironmentStack extends TerraformStack {
     applyPolicyPack(this);
   }
 
-  /** Reuses the JSON the policy validation resolved moments before, instead of resolving twice. */
+  /**
+   * Reuses the JSON the policy validation resolved moments before, instead of resolving twice,
+   * and refuses a stack with a reference to a resource it does not declare.
+   */
   override toTerraform(): Record<string, unknown> {
-    return takeValidatedTerraform(this) ?? (super.toTerraform() as Record<string, unknown>);
+    const json = takeValidatedTerraform(this) ?? (super.toTerraform() as Record<string, unknown>);
+    assertReferencesResolve(json, this.node.id);
+    return json;
   }
 }
