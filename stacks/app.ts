@@ -30,6 +30,7 @@ export function addEnvironment(scope: Construct, config: EnvironmentConfig, tier
     cluster: foundation.cluster,
     workerPools: platform.tenancy.workerPools,
     keycloakDatabase: platform.keycloak,
+    kong: platform.kong,
   });
   workloads.addDependency(platform);
   return { foundation, platform, workloads };

@@ -1,6 +1,7 @@
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import type { Construct } from "constructs";
 import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
+import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller.js";
 import { CertManager } from "../constructs/cert-manager.js";
 import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
@@ -8,6 +9,7 @@ import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-s
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak.js";
+import { KongGateway } from "../constructs/kong.js";
 import { NackController } from "../constructs/nats.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
@@ -34,6 +36,11 @@ export function keycloakSecretPrefix(config: EnvironmentConfig): string {
   return `enchanted/${config.name}/keycloak`;
 }
 
+/** Secrets Manager prefix of the gateway's secrets (realm public key, Redis auth token). */
+export function kongSecretPrefix(config: EnvironmentConfig): string {
+  return `enchanted/${config.name}/kong`;
+}
+
 /** Namespaces whose pods may use FoundationDB (the provisioning service runs in `platform`). */
 export const FOUNDATIONDB_CLIENT_NAMESPACES = [NAMESPACES.platform] as const;
 
@@ -47,6 +54,7 @@ export class PlatformStack extends KubernetesStack {
   readonly tenancy: Tenancy;
   readonly foundationDb: FoundationDbNetwork;
   readonly keycloak: KeycloakPlatform;
+  readonly kong: KongGateway;
 
   constructor(scope: Construct, props: PlatformStackProps) {
     super(scope, { config: props.config, kind: "platform", cluster: props.cluster });
@@ -74,7 +82,12 @@ export class PlatformStack extends KubernetesStack {
       accountId: config.aws.accountId,
       region: config.aws.region,
       // Only what the cluster consumes: never the NATS seeds under `<prefix>/seeds`.
-      secretPrefixes: [`${config.nats.seedSecretPrefix}/cluster`, config.clickhouse.secretPrefix, config.foundationDb.clusterFileSecretName.replace(/\/[^/]+$/, "")],
+      secretPrefixes: [
+        `${config.nats.seedSecretPrefix}/cluster`,
+        config.clickhouse.secretPrefix,
+        config.foundationDb.clusterFileSecretName.replace(/\/[^/]+$/, ""),
+        kongSecretPrefix(config),
+      ],
       secretsKey: props.secretsKey,
       version: config.charts.externalSecrets,
       replicas: ha,
@@ -104,6 +117,34 @@ export class PlatformStack extends KubernetesStack {
       secretReaderRoleNames: [externalSecrets.roleName],
       instances: ha,
       deletionProtection: !config.ephemeral,
+    });
+
+    // Provisions the gateway's NLB from the Kong proxy Service's annotations (and nothing else:
+    // its Service mutator webhook is off, so no other Service gets a load balancer).
+    const loadBalancerController = new AwsLoadBalancerController(this, "aws-load-balancer-controller", {
+      clusterName: props.cluster.clusterName,
+      accountId: config.aws.accountId,
+      region: config.aws.region,
+      vpcId: props.network.vpcId,
+      version: config.charts.awsLoadBalancerController,
+      replicas: ha,
+    });
+    this.kong = new KongGateway(this, "kong", {
+      name: `enchanted-${config.name}`,
+      tiers,
+      apiDomain: config.domains.api,
+      vpcId: props.network.vpcId,
+      vpcCidr: props.network.vpcCidr,
+      publicSubnetIds: props.network.publicSubnetIds,
+      secretPrefix: kongSecretPrefix(config),
+      secretsKey: props.secretsKey,
+      replicas: ha,
+      version: config.charts.kongIngress,
+      dependsOn: [this.tenancy.namespace(NAMESPACES.platform), loadBalancerController.helm.release],
+      // Shared counters in staging and prod: every Kong pod counts against the same window.
+      ...(config.name === "dev"
+        ? {}
+        : { redis: { dataSubnetIds: props.network.dataSubnetIds, privateSubnetCidrs: config.network.subnets.private, key: props.secretsKey } }),
     });
 
     this.foundationDb = new FoundationDbNetwork(this, "foundationdb", {

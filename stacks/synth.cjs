@@ -9,6 +9,7 @@
 "use strict";
 const { existsSync, readFileSync, statSync, writeFileSync } = require("node:fs");
 const { join } = require("node:path");
+const { pathToFileURL } = require("node:url");
 
 const here = __filename;
 const root = join(__dirname, "..");
@@ -18,12 +19,30 @@ const metafile = join(root, ".gen", "synth.meta.json");
 function upToDate() {
   if (!existsSync(outfile) || !existsSync(metafile)) return false;
   const built = statSync(outfile).mtimeMs;
-  const inputs = [here, ...JSON.parse(readFileSync(metafile, "utf8")).inputs];
+  const meta = JSON.parse(readFileSync(metafile, "utf8"));
+  // The bundle embeds absolute file URLs (below): a moved checkout needs a new build.
+  if (meta.root !== root) return false;
+  const inputs = [here, ...meta.inputs];
   return inputs.every((file) => existsSync(join(root, file)) && statSync(join(root, file)).mtimeMs <= built);
 }
 
-if (!upToDate()) {
-  const result = require("esbuild").buildSync({
+/**
+ * `import.meta.url` has no value in a CommonJS bundle; give each module its own source file's URL,
+ * so code that reads files next to itself (e.g. the Kong plugin's Lua) works bundled and unbundled.
+ */
+const importMetaUrl = {
+  name: "import-meta-url",
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      if (!source.includes("import.meta.url")) return undefined;
+      return { contents: source.replaceAll("import.meta.url", JSON.stringify(pathToFileURL(args.path).href)), loader: "ts" };
+    });
+  },
+};
+
+async function build() {
+  const result = await require("esbuild").build({
     absWorkingDir: root,
     entryPoints: ["stacks/main.ts"],
     outfile,
@@ -34,7 +53,19 @@ if (!upToDate()) {
     packages: "external",
     metafile: true,
     logLevel: "warning",
+    plugins: [importMetaUrl],
   });
-  writeFileSync(metafile, JSON.stringify({ inputs: Object.keys(result.metafile.inputs) }));
+  writeFileSync(metafile, JSON.stringify({ root, inputs: Object.keys(result.metafile.inputs) }));
 }
-require(outfile);
+
+if (upToDate()) {
+  require(outfile);
+} else {
+  build().then(
+    () => require(outfile),
+    (error) => {
+      process.stderr.write(`synth: could not compile the app: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -6,8 +6,9 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
 import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
+import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
 import { Nats } from "../constructs/nats.js";
-import { realmConfig } from "../services/keycloak-realm/index.js";
+import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, keycloakSecretPrefix } from "./platform-stack.js";
@@ -20,6 +21,8 @@ export interface WorkloadsStackProps {
   readonly workerPools: Tenancy["workerPools"];
   /** Keycloak's Aurora cluster from the platform stack (cross-stack references). */
   readonly keycloakDatabase: IKeycloakDatabase;
+  /** The gateway of the platform stack (its counters and Redis endpoint). */
+  readonly kong: IKongGateway;
 }
 
 /**
@@ -69,7 +72,15 @@ export class WorkloadsStack extends KubernetesStack {
       replicas: config.name === "dev" ? 1 : 2,
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
-      clientNamespaces: [],
+      clientNamespaces: [KONG_NAMESPACE],
+    });
+    new KongGatewayRoutes(this, "kong", {
+      tiers: props.tiers,
+      gateway: props.kong,
+      secretStore: this.secretStore,
+      apiDomain: config.domains.api,
+      issuer: issuerUrl(config.domains.auth),
+      audience: API_AUDIENCE,
     });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,

@@ -146,7 +146,9 @@ describe("secrets never reach synthesized Terraform", () => {
     const stack = synthAllEnvironments()[name] as SynthesizedStack;
     expect(stack.text).not.toMatch(NKEY_SEED);
     expect(stack.text).not.toMatch(PRIVATE_KEY);
-    expect(Object.keys(stack.json.resource ?? {})).not.toContain("aws_secretsmanager_secret_version");
+    // A secret version may only take its value from a reference (e.g. a random password data
+    // source), never from a literal in the synthesized JSON.
+    for (const v of Object.values(resourcesOf(stack, "aws_secretsmanager_secret_version"))) expect(String(v.secret_string)).toMatch(/^\$\{data\./);
     // Any field named like a password must be a reference (a Secret key, an env var from a
     // secretKeyRef, a Terraform expression), never a literal value.
     const offenders: string[] = [];
@@ -155,8 +157,8 @@ describe("secrets never reach synthesized Terraform", () => {
       if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
       else if (value && typeof value === "object") {
         for (const [k, v] of Object.entries(value)) {
-          if (/pass(word)?$|^password|secret_?value|seed$/i.test(k)) passwordFields++;
-          if (/pass(word)?$|^password|secret_?value|seed$/i.test(k) && typeof v === "string" && v !== "" && !/^\$\{/.test(v) && !/^[a-z0-9-]+\/[a-z0-9-]+\/[a-zA-Z0-9_.-]+$/.test(v)) {
+          if (/pass(word)?$|^password|secret_?value|seed$|token$/i.test(k)) passwordFields++;
+          if (/pass(word)?$|^password|secret_?value|seed$|token$/i.test(k) && typeof v === "string" && v !== "" && !/^\$\{/.test(v) && !/^[a-z0-9-]+\/[a-z0-9-]+\/[a-zA-Z0-9_.-]+$/.test(v)) {
             offenders.push(`${path}.${k} = ${v.slice(0, 20)}`);
           }
           walk(v, `${path}.${k}`);

@@ -2,7 +2,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { App } from "cdktf";
+import { App, TerraformStack } from "cdktf";
+import { collectSuppressions, type PolicySuppression } from "../../constructs/policy/index.js";
 import type { Construct } from "constructs";
 import { ENVIRONMENT_NAMES, type EnvironmentName } from "../../config/index.js";
 import { addAllEnvironments } from "../../stacks/app.js";
@@ -13,6 +14,8 @@ export interface SynthesizedStack {
   readonly name: string;
   readonly json: TerraformJson;
   readonly text: string;
+  /** Policy suppressions recorded in code on the stack's constructs (with their reasons). */
+  readonly suppressions: readonly PolicySuppression[];
 }
 
 export interface TerraformJson {
@@ -33,10 +36,12 @@ export function synthApp(build: (app: Construct) => void): Record<string, Synthe
     const manifest = JSON.parse(readFileSync(join(outdir, "manifest.json"), "utf8")) as {
       stacks: Record<string, { synthesizedStackPath: string }>;
     };
+    const byName = new Map(app.node.findAll().filter(TerraformStack.isStack).map((s) => [s.node.id, s]));
     const stacks: Record<string, SynthesizedStack> = {};
     for (const [name, entry] of Object.entries(manifest.stacks)) {
       const text = readFileSync(join(outdir, entry.synthesizedStackPath), "utf8");
-      stacks[name] = { name, text, json: JSON.parse(text) as TerraformJson };
+      const stack = byName.get(name);
+      stacks[name] = { name, text, json: JSON.parse(text) as TerraformJson, suppressions: stack ? collectSuppressions(stack) : [] };
     }
     return stacks;
   } finally {
