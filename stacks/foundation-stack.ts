@@ -12,6 +12,16 @@ import { EnvironmentStack } from "./environment-stack.js";
  * cannot also configure a provider from that cluster's attributes in one plan.
  */
 export class FoundationStack extends EnvironmentStack {
+  /**
+   * cdktf's preparing resolve only looks for references from this stack into other stacks, and
+   * the foundation stack reads no other stack: skipping it saves a tenth of every synth. A
+   * reference into another stack added here later would not be wired up, and
+   * EnvironmentStack.toTerraform refuses it (a dangling reference fails synth, naming it).
+   */
+  override prepareStack(): void {
+    this.ensureBackendExists();
+  }
+
   readonly network: Network;
   readonly cluster: EksCluster;
   readonly registry: ContainerRegistry;

@@ -22,8 +22,8 @@ function upToDate() {
   const meta = JSON.parse(readFileSync(metafile, "utf8"));
   // The bundle embeds absolute file URLs (below): a moved checkout needs a new build.
   if (meta.root !== root) return false;
-  const inputs = [here, ...meta.inputs];
-  return inputs.every((file) => existsSync(join(root, file)) && statSync(join(root, file)).mtimeMs <= built);
+  if (statSync(here).mtimeMs > built) return false;
+  return meta.inputs.every((file) => existsSync(join(root, file)) && statSync(join(root, file)).mtimeMs <= built);
 }
 
 /**
