@@ -35,10 +35,13 @@ export const STREAM_SUBJECTS = {
   jobs: PLAN_TIER_NAMES.map(jobLane),
 } as const;
 
+/** What a project id may look like: one subject token (the ingestor checks payloads against it too). */
+export const PROJECT_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
 /** The subject a tenant's project publishes agent events to. */
 export function eventSubject(tenantId: string, projectId: string): string {
   assertTenantId(tenantId);
-  if (!/^[A-Za-z0-9_-]{1,128}$/.test(projectId)) {
+  if (!PROJECT_ID_PATTERN.test(projectId)) {
     throw new RangeError(`projectId = ${JSON.stringify(projectId)} is not one subject token. Fix: use 1-128 letters, digits, "_" or "-".`);
   }
   return `${SUBJECT_ROOT}.${tenantId}.${projectId}.events`;
