@@ -38,13 +38,13 @@ import { TENANT_GATE_PLUGIN, tenantGateConfig, tenantGateSources } from "../serv
 import type { IKmsKey } from "./kms-key.js";
 import { ManagedSecret, SyncedSecret } from "./external-secrets.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
-import { NAMESPACES, PORTS, type ISecretStore } from "./platform-interfaces.js";
+import { NAMESPACES, PORTS, type ISecretStore, GATEWAY_NAMESPACE } from "./platform-interfaces.js";
 import { GATEWAY_LOAD_BALANCER_TAG } from "./policy/rules/no-public-ingress.js";
 
 /** Kong's `ingress` chart (controller + gateway subcharts): repository, name and pinned version. */
 export const KONG_CHART = HELM_CHARTS.kongIngress;
 /** Namespace of the controller and the gateway (created here, Pod Security `restricted`). */
-export const KONG_NAMESPACE = "kong";
+export const KONG_NAMESPACE = GATEWAY_NAMESPACE;
 export const KONG_RELEASE_NAME = "kong";
 export const KONG_INGRESS_CLASS = "kong";
 /** The ConfigMap with the tenant-gate plugin's Lua, mounted by the chart's `plugins.configMaps`. */

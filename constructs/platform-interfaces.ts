@@ -13,6 +13,9 @@ export const NAMESPACES = {
   platform: "platform",
 } as const;
 
+/** Namespace of the API gateway; created by the gateway construct itself (constructs/kong.ts). */
+export const GATEWAY_NAMESPACE = "kong";
+
 /** Labels NetworkPolicies select on; pods carry them to be allowed somewhere. */
 export const POLICY_LABELS = {
   /** Pods that may reach the FoundationDB cluster (egress to its CIDR and ports). */
