@@ -1,0 +1,176 @@
+/**
+ * The ingestor's configuration: every option read from the environment in ONE function,
+ * {@link loadIngestorConfig}, validated at start. A bad value stops the service with an
+ * {@link IngestorConfigError} naming the variable, the value and the fix.
+ *
+ * | variable | default | meaning |
+ * |---|---|---|
+ * | `INGESTOR_NATS_URL` | `nats://127.0.0.1:4222` | NATS server(s), comma-separated |
+ * | `INGESTOR_NATS_CREDS` | (none) | path of a `.creds` file (operator mode); none = no auth |
+ * | `INGESTOR_CONSUMER` | `swarm-ingestor` | durable pull consumer on `SWARM_EVENTS`, shared by every replica |
+ * | `INGESTOR_CLICKHOUSE_URL` | (none) | ClickHouse HTTP(S) URL; none = embedded chdb at `INGESTOR_CHDB_PATH` |
+ * | `INGESTOR_CLICKHOUSE_USER` | `swarm_ingestor` | ClickHouse user (HTTP mode) |
+ * | `INGESTOR_CLICKHOUSE_PASSWORD` | `""` | its password (HTTP mode) |
+ * | `INGESTOR_CHDB_PATH` | `./.data/chdb` | data directory of the embedded engine |
+ * | `INGESTOR_BATCH_MAX_ROWS` | `5000` | messages per fetch = rows per insert (at most) |
+ * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert block (8 MiB); a larger fetch is inserted in several blocks |
+ * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its fetch began (JetStream minimum 1000) |
+ * | `INGESTOR_ACK_WAIT_MS` | `30000` | JetStream AckWait (redelivery after this without ack or progress) |
+ * | `INGESTOR_MAX_DELIVER` | `-1` | JetStream MaxDeliver; -1 = unlimited (a sink outage must never drop events) |
+ * | `INGESTOR_BACKOFF_MS` | (none) | JetStream BackOff, comma-separated ms; needs MaxDeliver > its length |
+ * | `INGESTOR_MAX_ACK_PENDING` | `20000` | JetStream MaxAckPending, over all replicas |
+ * | `INGESTOR_RETRY_INITIAL_MS` | `200` | first wait after a transient insert failure (doubles each retry) |
+ * | `INGESTOR_RETRY_MAX_MS` | `5000` | longest wait between insert retries |
+ * | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: drain, flush and ack within this, else exit 1 |
+ * | `INGESTOR_HTTP_PORT` | `8080` | `/healthz` and `/readyz`; `0` = any free port, `off` = none |
+ * | `INGESTOR_ENSURE_CONSUMER` | `true` | create/update the durable consumer and the DLQ stream at start |
+ */
+import { CLICKHOUSE_USERS } from "../../clickhouse-schema/names.js";
+
+export interface IngestorConfig {
+  readonly nats: {
+    readonly servers: readonly string[];
+    readonly credsFile: string | undefined;
+    readonly consumer: string;
+    readonly ensureConsumer: boolean;
+    readonly ackWaitMs: number;
+    readonly maxDeliver: number;
+    readonly backoffMs: readonly number[];
+    readonly maxAckPending: number;
+  };
+  readonly clickhouse: { readonly kind: "http"; readonly url: string; readonly username: string; readonly password: string } | { readonly kind: "embedded"; readonly path: string };
+  readonly batch: { readonly maxRows: number; readonly maxBytes: number; readonly flushIntervalMs: number };
+  readonly retry: { readonly initialMs: number; readonly maxMs: number };
+  readonly shutdownTimeoutMs: number;
+  /** `undefined`: no health server. */
+  readonly httpPort: number | undefined;
+}
+
+/** A configuration variable with a value the ingestor cannot run with. */
+export class IngestorConfigError extends Error {
+  override readonly name = "IngestorConfigError";
+  readonly code = "E_INGESTOR_CONFIG";
+  constructor(
+    readonly variable: string,
+    readonly value: string,
+    problem: string,
+    fix: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${variable} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`, options);
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function text(env: Env, name: string, fallback: string): string {
+  const v = env[name];
+  return v === undefined || v.trim() === "" ? fallback : v.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const v = Number(raw.trim());
+  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new IngestorConfigError(name, raw, `is not a whole number from ${min} to ${max}`, `set ${name} to an integer from ${min} to ${max}, or unset it for ${fallback}`);
+  }
+  return v;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const v = raw.trim().toLowerCase();
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  throw new IngestorConfigError(name, raw, "is not a boolean", `set ${name} to true or false`);
+}
+
+const DAY_MS = 86_400_000;
+
+/** All options, from `env` (default `process.env`). Throws {@link IngestorConfigError} on the first bad value. */
+export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
+  const servers = text(env, "INGESTOR_NATS_URL", "nats://127.0.0.1:4222")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  for (const s of servers) {
+    if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(s)) {
+      throw new IngestorConfigError("INGESTOR_NATS_URL", s, "is not a NATS URL", "use nats://host:port (comma-separate several)");
+    }
+  }
+  const credsFile = env["INGESTOR_NATS_CREDS"]?.trim() || undefined;
+  const consumer = text(env, "INGESTOR_CONSUMER", "swarm-ingestor");
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(consumer)) {
+    throw new IngestorConfigError("INGESTOR_CONSUMER", consumer, "is not a valid durable consumer name", "use 1-64 letters, digits, '_' or '-'");
+  }
+
+  const maxDeliver = integer(env, "INGESTOR_MAX_DELIVER", -1, -1, 1_000_000);
+  if (maxDeliver === 0) throw new IngestorConfigError("INGESTOR_MAX_DELIVER", "0", "delivers nothing", "use -1 (unlimited) or a positive number");
+  const backoffRaw = text(env, "INGESTOR_BACKOFF_MS", "");
+  const backoffMs = backoffRaw === "" ? [] : backoffRaw.split(",").map((s) => s.trim());
+  const backoff = backoffMs.map((s) => {
+    const v = Number(s);
+    if (!/^\d+$/.test(s) || v < 1 || v > DAY_MS) {
+      throw new IngestorConfigError("INGESTOR_BACKOFF_MS", backoffRaw, `has ${JSON.stringify(s)}, not a duration in ms from 1 to ${DAY_MS}`, "use comma-separated milliseconds, e.g. 1000,5000,30000");
+    }
+    return v;
+  });
+  if (backoff.length > 0 && (maxDeliver === -1 || maxDeliver <= backoff.length)) {
+    throw new IngestorConfigError("INGESTOR_BACKOFF_MS", backoffRaw, `has ${backoff.length} steps but INGESTOR_MAX_DELIVER = ${maxDeliver} is not larger (JetStream refuses it)`, "set INGESTOR_MAX_DELIVER above the number of steps, or unset INGESTOR_BACKOFF_MS");
+  }
+
+  const url = text(env, "INGESTOR_CLICKHOUSE_URL", "");
+  let clickhouse: IngestorConfig["clickhouse"];
+  if (url !== "") {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch (cause) {
+      throw new IngestorConfigError("INGESTOR_CLICKHOUSE_URL", url, "is not a URL", "use http(s)://host:8123, or unset it for the embedded engine", { cause });
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw new IngestorConfigError("INGESTOR_CLICKHOUSE_URL", url, "is not an http(s) URL", "use http(s)://host:8123, or unset it for the embedded engine");
+    }
+    clickhouse = { kind: "http", url, username: text(env, "INGESTOR_CLICKHOUSE_USER", CLICKHOUSE_USERS.ingestor), password: env["INGESTOR_CLICKHOUSE_PASSWORD"] ?? "" };
+  } else {
+    clickhouse = { kind: "embedded", path: text(env, "INGESTOR_CHDB_PATH", "./.data/chdb") };
+  }
+
+  const retryInitial = integer(env, "INGESTOR_RETRY_INITIAL_MS", 200, 1, 60_000);
+  const retryMax = integer(env, "INGESTOR_RETRY_MAX_MS", 5_000, 1, 600_000);
+  if (retryMax < retryInitial) {
+    throw new IngestorConfigError("INGESTOR_RETRY_MAX_MS", String(retryMax), `is less than INGESTOR_RETRY_INITIAL_MS = ${retryInitial}`, "set it at least as large");
+  }
+  const ackWaitMs = integer(env, "INGESTOR_ACK_WAIT_MS", 30_000, 1_000, 3_600_000);
+  const flushIntervalMs = integer(env, "INGESTOR_FLUSH_INTERVAL_MS", 1_000, 1_000, 60_000);
+  if (flushIntervalMs >= ackWaitMs) {
+    throw new IngestorConfigError("INGESTOR_FLUSH_INTERVAL_MS", String(flushIntervalMs), `is not below INGESTOR_ACK_WAIT_MS = ${ackWaitMs}: messages would be redelivered while their batch fills`, "make the flush interval a fraction of the ack wait");
+  }
+
+  const httpRaw = text(env, "INGESTOR_HTTP_PORT", "8080");
+  const httpPort = httpRaw.toLowerCase() === "off" ? undefined : integer(env, "INGESTOR_HTTP_PORT", 8080, 0, 65_535);
+
+  return {
+    nats: {
+      servers,
+      credsFile,
+      consumer,
+      ensureConsumer: boolean(env, "INGESTOR_ENSURE_CONSUMER", true),
+      ackWaitMs,
+      maxDeliver,
+      backoffMs: backoff,
+      maxAckPending: integer(env, "INGESTOR_MAX_ACK_PENDING", 20_000, 1, 10_000_000),
+    },
+    clickhouse,
+    batch: {
+      maxRows: integer(env, "INGESTOR_BATCH_MAX_ROWS", 5_000, 1, 100_000),
+      maxBytes: integer(env, "INGESTOR_BATCH_MAX_BYTES", 8 * 1024 * 1024, 1_024, 256 * 1024 * 1024),
+      flushIntervalMs,
+    },
+    retry: { initialMs: retryInitial, maxMs: retryMax },
+    shutdownTimeoutMs: integer(env, "INGESTOR_SHUTDOWN_TIMEOUT_MS", 15_000, 100, 600_000),
+    httpPort,
+  };
+}

@@ -1,0 +1,312 @@
+/**
+ * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
+ *
+ * fetch a batch (rows, bytes, flush interval) → decode each message ({@link decodeEvent}) →
+ * dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`) → insert the
+ * accepted rows in one block → ack them. A message is acked only after its row is stored, so
+ * with any number of replicas no acked message lacks its row. A crash between insert and ack
+ * redelivers the batch: the insert's deduplication token (a hash of the batch's stream
+ * sequences) and the table's ReplacingMergeTree + FINAL make the copy invisible.
+ *
+ * While an insert runs or is retried the batch's messages get `working()` signals, so JetStream
+ * does not redeliver them to another replica. Transient sink errors are retried with
+ * exponential backoff and nothing is acked meanwhile; a permanent one (missing table, no grant)
+ * stops the loop without acking: the replica turns unready and says why ({@link EventConsumer.health}).
+ */
+import { createHash } from "node:crypto";
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
+import { headers, nanos } from "@nats-io/transport-node";
+import type { SwarmEventRow } from "../../clickhouse-schema/table.js";
+import { STREAM_NAMES, STREAM_SUBJECTS } from "../../nats-auth/streams.js";
+import type { IngestorConfig } from "./config.js";
+import { decodeEvent, type RejectReason } from "./event.js";
+import { classifySinkError, type Sink, type SinkError } from "./sink.js";
+
+/** The dead-letter stream of refused events. */
+export const DLQ_STREAM = "SWARM_EVENTS_DLQ";
+/**
+ * Refused events are published to `ingestor.dlq.<reason>`: outside the `swarm.` root, where every
+ * tenant may publish under its own id (a tenant named `dlq` could otherwise write dead letters).
+ */
+export const DLQ_SUBJECT_PREFIX = "ingestor.dlq";
+export function dlqSubject(reason: RejectReason): string {
+  return `${DLQ_SUBJECT_PREFIX}.${reason}`;
+}
+/** Headers of a dead letter. */
+export const DLQ_HEADERS = {
+  reason: "Enchanted-Reason",
+  detail: "Enchanted-Detail",
+  subject: "Enchanted-Subject",
+  streamSeq: "Enchanted-Stream-Seq",
+} as const;
+
+const NANOS_PER_MS = 1_000_000n;
+const DLQ_MAX_AGE_DAYS = 14;
+const DUPLICATE_WINDOW_MS = 120_000;
+/** working() is sent this many times per AckWait while a batch is in the sink. */
+const PROGRESS_PER_ACK_WAIT = 3;
+const ACK_ACK_TIMEOUT_MS = 5_000;
+const FETCH_ERROR_PAUSE_MS = 500;
+
+/** The dead-letter stream's configuration (file storage, kept 14 days, de-duplicated by stream sequence). */
+export function dlqStreamConfig(): Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects"> {
+  return {
+    name: DLQ_STREAM,
+    description: "Events the ingestor refused: ingestor.dlq.<reason>, headers carry the reason, original subject and stream sequence",
+    subjects: [`${DLQ_SUBJECT_PREFIX}.*`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_age: DLQ_MAX_AGE_DAYS * 86_400 * 1_000_000_000,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  };
+}
+
+/** Creates or updates the DLQ stream and the durable consumer (idempotent; every replica may run it). */
+export async function ensureTopology(jsm: JetStreamManager, nats: IngestorConfig["nats"]): Promise<void> {
+  try {
+    await jsm.streams.info(STREAM_NAMES.events);
+  } catch (cause) {
+    throw new IngestorStartError("stream", STREAM_NAMES.events, "is not reachable", "create the SWARM_EVENTS stream (NACK, swarmStreamConfigs) and check the ingestor's NATS permissions", { cause });
+  }
+  const dlq = dlqStreamConfig();
+  try {
+    await jsm.streams.info(DLQ_STREAM);
+  } catch {
+    try {
+      await jsm.streams.add(dlq);
+    } catch {
+      await jsm.streams.info(DLQ_STREAM); // another replica created it meanwhile
+    }
+  }
+  const config = {
+    durable_name: nats.consumer,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: STREAM_SUBJECTS.events,
+    ack_wait: nanos(nats.ackWaitMs),
+    max_deliver: nats.maxDeliver,
+    max_ack_pending: nats.maxAckPending,
+    ...(nats.backoffMs.length > 0 ? { backoff: nats.backoffMs.map((ms) => nanos(ms)) } : {}),
+  };
+  try {
+    await jsm.consumers.add(STREAM_NAMES.events, config);
+  } catch (addError) {
+    try {
+      await jsm.consumers.update(STREAM_NAMES.events, nats.consumer, config);
+    } catch (cause) {
+      throw new IngestorStartError("consumer", nats.consumer, `can be neither created nor updated on ${STREAM_NAMES.events} (${String(addError)})`, "check the ingestor's JetStream permissions and the consumer's immutable fields", { cause });
+    }
+  }
+}
+
+/** A dependency the ingestor cannot start without. */
+export class IngestorStartError extends Error {
+  override readonly name = "IngestorStartError";
+  readonly code = "E_INGESTOR_START";
+  constructor(
+    readonly field: string,
+    readonly value: string,
+    problem: string,
+    fix: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`, options);
+  }
+}
+
+export type ConsumerState = "starting" | "running" | "retrying" | "failed" | "stopping" | "stopped";
+
+export interface ConsumerHealth {
+  readonly state: ConsumerState;
+  /** Ready to take work: running, or retrying a transient failure. */
+  readonly ready: boolean;
+  readonly lastError: string | undefined;
+  readonly batches: number;
+  readonly rowsInserted: number;
+  readonly deadLettered: number;
+  readonly insertRetries: number;
+}
+
+export interface Logger {
+  info(fields: Record<string, unknown>, msg: string): void;
+  warn(fields: Record<string, unknown>, msg: string): void;
+  error(fields: Record<string, unknown>, msg: string): void;
+}
+
+/** One JSON line per entry on stdout (pino's shape: level, time, msg). */
+export const jsonLogger: Logger = {
+  info: (fields, msg) => process.stdout.write(`${JSON.stringify({ level: "info", time: Date.now(), msg, ...fields })}\n`),
+  warn: (fields, msg) => process.stdout.write(`${JSON.stringify({ level: "warn", time: Date.now(), msg, ...fields })}\n`),
+  error: (fields, msg) => process.stderr.write(`${JSON.stringify({ level: "error", time: Date.now(), msg, ...fields })}\n`),
+};
+
+export interface EventConsumerOptions {
+  readonly js: JetStreamClient;
+  readonly sink: Sink;
+  readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "ackWaitMs"> };
+  readonly log?: Logger;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The insert deduplication token of a batch: its stream, then a hash of its sorted stream sequences. */
+export function batchToken(sequences: readonly number[]): string {
+  const sorted = [...sequences].sort((a, b) => a - b);
+  const hash = createHash("sha256").update(sorted.join(",")).digest("hex").slice(0, 32);
+  return `${STREAM_NAMES.events}:${sorted[0] ?? 0}-${sorted[sorted.length - 1] ?? 0}:${sorted.length}:${hash}`;
+}
+
+/** Consecutive blocks of at most `maxBytes` of payload each (a larger single message is a block of its own). */
+export function splitByBytes(batch: readonly JsMsg[], maxBytes: number): JsMsg[][] {
+  const blocks: JsMsg[][] = [];
+  let block: JsMsg[] = [];
+  let bytes = 0;
+  for (const m of batch) {
+    if (block.length > 0 && bytes + m.data.byteLength > maxBytes) {
+      blocks.push(block);
+      block = [];
+      bytes = 0;
+    }
+    block.push(m);
+    bytes += m.data.byteLength;
+  }
+  if (block.length > 0) blocks.push(block);
+  return blocks;
+}
+
+export class EventConsumer {
+  private state: ConsumerState = "starting";
+  private lastError: string | undefined;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private counters = { batches: 0, rowsInserted: 0, deadLettered: 0, insertRetries: 0 };
+  private readonly log: Logger;
+
+  constructor(private readonly options: EventConsumerOptions) {
+    this.log = options.log ?? jsonLogger;
+  }
+
+  health(): ConsumerHealth {
+    return { state: this.state, ready: this.state === "running" || this.state === "retrying", lastError: this.lastError, ...this.counters };
+  }
+
+  /** Starts the loop; the returned promise settles when it ends (stop, or a permanent failure). */
+  start(): Promise<void> {
+    this.loop ??= this.run();
+    return this.loop;
+  }
+
+  /** Finishes the batch in hand (insert, ack), fetches no more, and resolves when the loop has ended. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.state !== "failed") this.state = "stopping";
+    await this.loop;
+    if (this.state !== "failed") this.state = "stopped";
+  }
+
+  private async run(): Promise<void> {
+    const { js, config } = this.options;
+    const consumer = await js.consumers.get(STREAM_NAMES.events, config.nats.consumer);
+    if (!this.stopping) this.state = "running";
+    while (!this.stopping && this.state !== "failed") {
+      const batch: JsMsg[] = [];
+      try {
+        // nats.js takes max_messages or max_bytes, not both: rows bound the fetch, bytes split the insert blocks.
+        const messages = await consumer.fetch({ max_messages: config.batch.maxRows, expires: config.batch.flushIntervalMs });
+        for await (const m of messages) batch.push(m);
+      } catch (error) {
+        // The messages already in hand are still processed; the next fetch starts after a pause.
+        this.log.warn({ err: String(error), received: batch.length }, "fetch failed");
+        await sleep(FETCH_ERROR_PAUSE_MS);
+      }
+      for (const block of splitByBytes(batch, config.batch.maxBytes)) await this.process(block);
+    }
+  }
+
+  private async process(batch: readonly JsMsg[]): Promise<void> {
+    const accepted: JsMsg[] = [];
+    const rows: SwarmEventRow[] = [];
+    const deadLetters: Promise<void>[] = [];
+    for (const m of batch) {
+      const result = decodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / NANOS_PER_MS) });
+      if (result.ok) {
+        accepted.push(m);
+        rows.push(result.row);
+      } else {
+        deadLetters.push(this.deadLetter(m, result.reason, result.detail));
+      }
+    }
+    await Promise.all(deadLetters);
+    if (rows.length === 0) return;
+
+    const token = batchToken(accepted.map((m) => m.seq));
+    const progress = setInterval(() => {
+      for (const m of accepted) m.working();
+    }, Math.max(100, Math.floor(this.options.config.nats.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
+    try {
+      const stored = await this.insertWithRetry(rows, token);
+      if (!stored) return; // permanent failure: nothing is acked, the messages are redelivered elsewhere
+    } finally {
+      clearInterval(progress);
+    }
+    const last = accepted[accepted.length - 1];
+    for (const m of accepted) if (m !== last) m.ack();
+    this.counters.batches++;
+    this.counters.rowsInserted += rows.length;
+    // The server handles a connection's acks in order: its reply to the last one confirms the batch.
+    if (last !== undefined) {
+      try {
+        await last.ackAck({ timeout: ACK_ACK_TIMEOUT_MS });
+      } catch (error) {
+        // The rows are stored: at worst the batch is redelivered and deduplicated.
+        this.log.warn({ err: String(error), token }, "ack not confirmed");
+      }
+    }
+  }
+
+  /** true: stored; false: a permanent failure (the consumer is now failed). */
+  private async insertWithRetry(rows: readonly SwarmEventRow[], token: string): Promise<boolean> {
+    const { sink, config } = this.options;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sink.insert(rows, token);
+        if (this.state === "retrying") this.state = this.stopping ? "stopping" : "running";
+        return true;
+      } catch (error) {
+        const e: SinkError = classifySinkError(error, "swarm_events", rows.length);
+        this.lastError = e.message;
+        if (e.kind === "permanent") {
+          this.state = "failed";
+          this.log.error({ err: e.message, code: e.code, clickhouseCode: e.clickhouseCode, token }, "PERMANENT sink failure: acking stopped, replica unready");
+          return false;
+        }
+        this.counters.insertRetries++;
+        if (this.state === "running") this.state = "retrying";
+        const wait = Math.min(config.retry.maxMs, config.retry.initialMs * 2 ** Math.min(attempt, 20));
+        this.log.warn({ err: e.message, clickhouseCode: e.clickhouseCode, attempt, waitMs: wait, token }, "transient sink failure: retrying, nothing acked");
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** Publishes the message to the DLQ with its reason, subject and sequence, then terminates it. */
+  private async deadLetter(m: JsMsg, reason: RejectReason, detail: string): Promise<void> {
+    const h = headers();
+    h.set(DLQ_HEADERS.reason, reason);
+    h.set(DLQ_HEADERS.detail, detail.replace(/[\r\n]/g, " "));
+    h.set(DLQ_HEADERS.subject, m.subject);
+    h.set(DLQ_HEADERS.streamSeq, String(m.seq));
+    try {
+      // msgID: a redelivered poison message is stored once in the DLQ.
+      await this.options.js.publish(dlqSubject(reason), m.data, { headers: h, msgID: `${STREAM_NAMES.events}:${m.seq}` });
+    } catch (error) {
+      // Not terminated: the message is redelivered after AckWait and dead-lettered again.
+      this.log.warn({ err: String(error), seq: m.seq, reason }, "dead-letter publish failed");
+      return;
+    }
+    m.term(); // no reason text: nats-server 2.9 does not take one; the DLQ carries it
+    this.counters.deadLettered++;
+    this.log.warn({ seq: m.seq, subject: m.subject, reason, detail }, "event dead-lettered");
+  }
+}

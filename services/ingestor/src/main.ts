@@ -1,0 +1,122 @@
+/**
+ * The ingestor's entry point: `node --import tsx services/ingestor/src/main.ts`.
+ *
+ * Resolves the configuration (exit 2 on a bad value, naming the variable), connects to NATS,
+ * ensures the DLQ stream and the durable consumer, opens the sink and runs the loop, with
+ * `/healthz` (alive) and `/readyz` (ready to take work) on `INGESTOR_HTTP_PORT`.
+ * SIGTERM / SIGINT: fetch no more, insert and ack the batch in hand, drain the NATS connection,
+ * close the sink, exit 0; if that takes longer than `INGESTOR_SHUTDOWN_TIMEOUT_MS`, exit 1 (the
+ * unacked messages are redelivered and deduplicated).
+ */
+import { readFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { IngestorConfigError, loadIngestorConfig, type IngestorConfig } from "./config.js";
+import { ensureTopology, EventConsumer, jsonLogger, type Logger } from "./consumer.js";
+import { openSink, type Sink } from "./sink.js";
+
+export interface RunningIngestor {
+  readonly consumer: EventConsumer;
+  /** The health server's port, if any. */
+  readonly httpPort: number | undefined;
+  /** Drains, flushes, acks and closes everything (no time bound: the caller races it). */
+  stop(): Promise<void>;
+}
+
+export async function startIngestor(config: IngestorConfig, log: Logger = jsonLogger, sinkOverride?: Sink): Promise<RunningIngestor> {
+  const nc: NatsConnection = await connect({
+    servers: [...config.nats.servers],
+    name: `ingestor-${process.pid}`,
+    maxReconnectAttempts: -1,
+    ...(config.nats.credsFile ? { authenticator: credsAuthenticator(readFileSync(config.nats.credsFile)) } : {}),
+  });
+  const sink = sinkOverride ?? (await openSink(config.clickhouse));
+  try {
+    if (config.nats.ensureConsumer) await ensureTopology(await jetstreamManager(nc), config.nats);
+  } catch (error) {
+    await nc.close();
+    await sink.close();
+    throw error;
+  }
+  const consumer = new EventConsumer({ js: jetstream(nc), sink, config, log });
+  const loop = consumer.start().catch((error: unknown) => {
+    log.error({ err: String(error) }, "consumer loop crashed");
+  });
+
+  let server: Server | undefined;
+  if (config.httpPort !== undefined) {
+    const srv = createServer((req, res) => {
+      const health = consumer.health();
+      const ok = req.url === "/healthz" ? !nc.isClosed() : req.url === "/readyz" ? health.ready : undefined;
+      if (ok === undefined) {
+        res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
+        return;
+      }
+      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" }).end(JSON.stringify(health));
+    });
+    server = srv;
+    await new Promise<void>((resolve) => srv.listen(config.httpPort, resolve));
+  }
+  const httpPort = server ? (server.address() as AddressInfo).port : undefined;
+
+  return {
+    consumer,
+    httpPort,
+    async stop() {
+      await consumer.stop();
+      await loop;
+      await nc.drain();
+      await sink.close();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let config: IngestorConfig;
+  try {
+    config = loadIngestorConfig();
+  } catch (error) {
+    jsonLogger.error({ err: error instanceof Error ? error.message : String(error), code: error instanceof IngestorConfigError ? error.code : undefined }, "bad configuration");
+    process.exit(2);
+  }
+  let running: RunningIngestor;
+  try {
+    running = await startIngestor(config);
+  } catch (error) {
+    jsonLogger.error({ err: error instanceof Error ? error.message : String(error) }, "start failed");
+    process.exit(1);
+  }
+  jsonLogger.info({ consumer: config.nats.consumer, sink: config.clickhouse.kind, httpPort: running.httpPort }, "ingestor ready");
+
+  let shuttingDown = false;
+  const shutdown = (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    jsonLogger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "draining");
+    const timer = setTimeout(() => {
+      jsonLogger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out: exiting with unacked messages (they are redelivered)");
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    running.stop().then(
+      () => {
+        clearTimeout(timer);
+        jsonLogger.info({ ...running.consumer.health() }, "stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        jsonLogger.error({ err: String(error) }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}

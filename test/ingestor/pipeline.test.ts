@@ -1,0 +1,371 @@
+/**
+ * The ingestor end to end: a real nats-server (JetStream, file store) and the real ClickHouse
+ * engine (chdb), the ingestor in-process (its sink running as the ingestor principal) or as a
+ * child process that is SIGKILLed and SIGTERMed. Every scenario uses its own tenants, and the
+ * exactly-once audit (rows = distinct = expected, nothing missing) runs on `swarm_events FINAL`.
+ */
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
+import { qualified, schemaSql, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
+import { decodeEvent } from "../../services/ingestor/src/event.js";
+import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
+import { loadIngestorConfig, IngestorConfigError, type IngestorConfig } from "../../services/ingestor/src/config.js";
+import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, type Logger } from "../../services/ingestor/src/consumer.js";
+import { startIngestor } from "../../services/ingestor/src/main.js";
+import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
+import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
+import { addEventsStream, audit, INSERTED_MARKER, IngestorProcess, makeEvents, publishAll, startJetStreamServer, until, type PublishedEvent } from "../support/ingestor.js";
+import type { NatsServer } from "../support/nats-server.js";
+
+const TABLE = qualified(SWARM_EVENTS_TABLE);
+const FINAL = `${TABLE} FINAL`;
+const CONSUMER = "swarm-ingestor";
+const ACK_WAIT_MS = 2_000;
+
+let server: NatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let engine: EmbeddedClickHouse;
+
+/** The environment every ingestor of this file runs with. */
+function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    INGESTOR_NATS_URL: server.url,
+    INGESTOR_CONSUMER: CONSUMER,
+    INGESTOR_CHDB_PATH: `${engine.root}/data`,
+    INGESTOR_ACK_WAIT_MS: String(ACK_WAIT_MS),
+    INGESTOR_FLUSH_INTERVAL_MS: "1000",
+    INGESTOR_BATCH_MAX_ROWS: "5000",
+    INGESTOR_RETRY_INITIAL_MS: "50",
+    INGESTOR_RETRY_MAX_MS: "400",
+    INGESTOR_HTTP_PORT: "off",
+    ...extra,
+  };
+}
+
+function collectingLogger(): Logger & { lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  return {
+    lines,
+    info: (fields, msg) => lines.push({ level: "info", msg, fields }),
+    warn: (fields, msg) => lines.push({ level: "warn", msg, fields }),
+    error: (fields, msg) => lines.push({ level: "error", msg, fields }),
+  };
+}
+
+async function consumerInfo() {
+  return jsm.consumers.info(STREAM_NAMES.events, CONSUMER);
+}
+
+/** Every message of the stream is delivered and acked (or terminated). */
+async function drained(): Promise<boolean> {
+  const [info, stream] = await Promise.all([consumerInfo(), jsm.streams.info(STREAM_NAMES.events)]);
+  return info.num_pending === 0 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === stream.state.last_seq;
+}
+
+/** Runs the ingestor in this process on the engine, its sink running as the ingestor principal. */
+async function inProcess<T>(fn: (ctx: { config: IngestorConfig; log: ReturnType<typeof collectingLogger>; start: (sink?: (real: Sink) => Sink) => ReturnType<typeof startIngestor> }) => Promise<T>): Promise<T> {
+  return engine.as(INGESTOR, async (client) => {
+    const config = loadIngestorConfig(ingestorEnv());
+    const log = collectingLogger();
+    const real: Sink = { insert: (rows, token) => new ClickHouseSink(client).insert(rows, token), close: async () => {} };
+    return fn({ config, log, start: (wrap) => startIngestor(config, log, wrap ? wrap(real) : real) });
+  });
+}
+
+function decodeRow(e: PublishedEvent): SwarmEventRow {
+  const r = decodeEvent(e.subject, e.data, { streamTimestampMs: Date.now() });
+  if (!r.ok) throw new Error(`control event refused: ${r.reason} ${r.detail}`);
+  return r.row;
+}
+
+function ids(events: readonly PublishedEvent[]): string[] {
+  return events.map((e) => e.eventId);
+}
+
+beforeAll(async () => {
+  server = await startJetStreamServer();
+  nc = await connect({ servers: server.url });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  await addEventsStream(jsm);
+  engine = EmbeddedClickHouse.create({ catalog: loadTierCatalog() });
+  await engine.as(ADMIN, async (client) => {
+    for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
+  });
+}, 30_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+  await engine?.destroy();
+});
+
+describe("ingestor configuration", () => {
+  it("has documented defaults and names the variable of a bad value", () => {
+    const c = loadIngestorConfig({});
+    expect(c.batch).toEqual({ maxRows: 5000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000 });
+    expect(c.clickhouse).toEqual({ kind: "embedded", path: "./.data/chdb" });
+    expect(c.nats.maxDeliver).toBe(-1);
+    expect(loadIngestorConfig({ INGESTOR_CLICKHOUSE_URL: "http://ch:8123" }).clickhouse).toMatchObject({ kind: "http", username: "swarm_ingestor" });
+    for (const [name, value] of [
+      ["INGESTOR_BATCH_MAX_ROWS", "lots"],
+      ["INGESTOR_ACK_WAIT_MS", "10"],
+      ["INGESTOR_CLICKHOUSE_URL", "ftp://x"],
+      ["INGESTOR_BACKOFF_MS", "1000,2000"],
+      ["INGESTOR_NATS_URL", "localhost"],
+    ] as const) {
+      let error: unknown;
+      try {
+        loadIngestorConfig({ [name]: value });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(IngestorConfigError);
+      expect((error as IngestorConfigError).variable).toBe(name);
+      expect((error as Error).message).toContain(name);
+    }
+  });
+});
+
+describe("ingestor pipeline", () => {
+  it("(1) lands 5,000 events of 5 tenants exactly once and leaves nothing unacked", async () => {
+    const tenants = ["one-a", "one-b", "one-c", "one-d", "one-e"];
+    const events = makeEvents(tenants, 5_000, 1);
+    await inProcess(async ({ start }) => {
+      const running = await start();
+      await publishAll(js, events);
+      await until(drained, "all 5,000 acked");
+      const health = running.consumer.health();
+      await running.stop();
+      expect(health).toMatchObject({ state: "running", ready: true, rowsInserted: 5_000, deadLettered: 0, insertRetries: 0 });
+    });
+    const info = await consumerInfo();
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_redelivered).toBe(0);
+    const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, ids(events)));
+    expect(result).toEqual({ rows: 5_000, distinct: 5_000, missing: 0, unexpected: 0 });
+  }, 30_000);
+
+  it("(2) dead-letters the one poison message of a 1,000 batch with reason, subject and sequence; 999 land; no redelivery", async () => {
+    const tenants = ["two-a", "two-b"];
+    const events = makeEvents(tenants, 1_000, 2);
+    const poisonIndex = 500;
+    const poison = events[poisonIndex];
+    if (!poison) throw new Error("no poison event");
+    // The payload of two-a published on two-b's subject: a tenant writing into another's history.
+    const bad = { ...poison, subject: poison.subject.replace(/^swarm\.two-[ab]\./, (s) => (s.includes("two-a") ? "swarm.two-b." : "swarm.two-a.")) };
+    const batch = events.map((e, i) => (i === poisonIndex ? bad : e));
+    const firstSeq = (await jsm.streams.info(STREAM_NAMES.events)).state.last_seq + 1;
+    await publishAll(js, batch); // all stored before the ingestor starts: one fetch takes the 1,000
+    const poisonSeq = firstSeq + poisonIndex;
+
+    await inProcess(async ({ start }) => {
+      const running = await start();
+      await until(drained, "the batch acked or terminated");
+      // Longer than AckWait: a terminated message would have come back by now if it could.
+      await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 1_000));
+      const health = running.consumer.health();
+      await running.stop();
+      expect(health).toMatchObject({ batches: 1, rowsInserted: 999, deadLettered: 1, insertRetries: 0 });
+    });
+
+    const dlq = await jsm.streams.info(DLQ_STREAM);
+    expect(dlq.state.messages).toBe(1);
+    const letter = await jsm.streams.getMessage(DLQ_STREAM, { last_by_subj: dlqSubject("tenant-mismatch") });
+    expect(letter?.header.get(DLQ_HEADERS.reason)).toBe("tenant-mismatch");
+    expect(letter?.header.get(DLQ_HEADERS.subject)).toBe(bad.subject);
+    expect(letter?.header.get(DLQ_HEADERS.streamSeq)).toBe(String(poisonSeq));
+    expect(letter?.header.get(DLQ_HEADERS.detail)).toMatch(/tenant_id "two-[ab]" was published on subject/);
+    expect(Buffer.from(letter?.data ?? new Uint8Array()).equals(Buffer.from(bad.data))).toBe(true);
+    const info = await consumerInfo();
+    expect(info.num_redelivered).toBe(0);
+    expect(info.num_ack_pending).toBe(0);
+
+    const good = ids(events.filter((_, i) => i !== poisonIndex));
+    const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, good));
+    expect(result).toEqual({ rows: 999, distinct: 999, missing: 0, unexpected: 0 });
+  }, 30_000);
+
+  it("(4) rides out a transient sink outage (failures before and after the write) without losing or doubling a row", async () => {
+    const tenants = ["four-a", "four-b", "four-c"];
+    const events = makeEvents(tenants, 2_000, 4);
+    let calls = 0;
+    let outageUntil = 0;
+    const outage = (real: Sink): Sink => ({
+      async insert(rows, token) {
+        calls++;
+        if (Date.now() < outageUntil) {
+          const refused = Object.assign(new Error("connect ECONNREFUSED 10.0.0.1:8123"), { code: "ECONNREFUSED" });
+          // Every other failure happens after ClickHouse stored the block (the reply was lost).
+          if (calls % 2 === 0) await real.insert(rows, token);
+          throw refused;
+        }
+        await real.insert(rows, token);
+      },
+      close: async () => {},
+    });
+    let sawRetrying = false;
+    await inProcess(async ({ start, log }) => {
+      outageUntil = Date.now() + 3_000;
+      const running = await start(outage);
+      const publishing = publishAll(js, events, 50);
+      while (Date.now() < outageUntil) {
+        const h = running.consumer.health();
+        if (h.state === "retrying") {
+          sawRetrying = true;
+          expect(h.ready).toBe(true);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await publishing;
+      await until(drained, "all 2,000 acked after the outage");
+      const health = running.consumer.health();
+      await running.stop();
+      expect(health.insertRetries).toBeGreaterThan(3);
+      expect(health.state).toBe("running");
+      expect(log.lines.some((l) => l.msg.startsWith("transient sink failure"))).toBe(true);
+    });
+    expect(sawRetrying).toBe(true);
+    expect((await consumerInfo()).num_redelivered).toBe(0);
+    // No FINAL: the retried blocks were deduplicated at insert (same token), not only at read.
+    const raw = await engine.as(ADMIN, (c) => audit(c, TABLE, tenants, ids(events)));
+    expect(raw).toEqual({ rows: 2_000, distinct: 2_000, missing: 0, unexpected: 0 });
+  }, 30_000);
+
+  it("stops acking and turns unready on a permanent sink error (UNKNOWN_TABLE), then a healthy replica lands everything", async () => {
+    const tenants = ["perm-a"];
+    const events = makeEvents(tenants, 300, 6);
+    await publishAll(js, events);
+    const missingTable = (): Sink => ({
+      insert: async () => {
+        throw Object.assign(new Error("Table enchanted.swarm_events does not exist."), { code: "60", type: "UNKNOWN_TABLE" });
+      },
+      close: async () => {},
+    });
+    await inProcess(async ({ start, log }) => {
+      const running = await start(missingTable);
+      await until(() => running.consumer.health().state === "failed", "the failed state");
+      const health = running.consumer.health();
+      expect(health).toMatchObject({ ready: false, rowsInserted: 0 });
+      expect(health.lastError).toMatch(/permanent, code 60 UNKNOWN_TABLE/);
+      expect(log.lines.some((l) => l.level === "error" && l.msg.startsWith("PERMANENT"))).toBe(true);
+      expect((await consumerInfo()).num_ack_pending).toBe(300);
+      await running.stop();
+      expect(running.consumer.health().state).toBe("failed");
+    });
+    await inProcess(async ({ start }) => {
+      const running = await start();
+      await until(drained, "redelivered and acked by a healthy ingestor", 10_000);
+      await running.stop();
+    });
+    const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, ids(events)));
+    expect(result).toEqual({ rows: 300, distinct: 300, missing: 0, unexpected: 0 });
+  }, 30_000);
+
+  it("(3) survives 20 SIGKILLs (10 exactly between insert and ack) with every event counted once; the checker catches duplicates without dedup", async () => {
+    const tenants = ["three-a", "three-b", "three-c", "three-d"];
+    const events = makeEvents(tenants, 3_000, 3);
+    const KILLS = 20;
+    let published = 0;
+    const publisher = (async () => {
+      for (let i = 0; i < events.length; i += 25) {
+        await publishAll(js, events.slice(i, i + 25), 25);
+        published = Math.min(events.length, i + 25);
+        await new Promise((r) => setTimeout(r, 150)); // ~20 s of flow: it spans the kills
+      }
+    })();
+    let betweenInsertAndAck = 0;
+    for (let k = 0; k < KILLS; k++) {
+      const child = IngestorProcess.spawn(ingestorEnv({ INGESTOR_TEST_PAUSE_AFTER_INSERT_MS: "300" }));
+      try {
+        await child.waitFor("ingestor ready");
+        if (k % 2 === 0) {
+          // The insert has returned; the acks wait 300 ms behind the marker: kill now.
+          await child.waitFor(INSERTED_MARKER, 10_000);
+          betweenInsertAndAck++;
+        } else {
+          await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1_200)));
+        }
+      } finally {
+        const exit = await child.kill("SIGKILL");
+        expect(exit.signal).toBe("SIGKILL");
+      }
+    }
+    await publisher;
+    expect(published).toBe(events.length);
+    expect(betweenInsertAndAck).toBe(KILLS / 2);
+
+    const final = IngestorProcess.spawn(ingestorEnv());
+    await final.waitFor("ingestor ready");
+    await until(drained, "everything acked after the last restart", 30_000);
+    await final.kill("SIGTERM");
+
+    const [result, raw] = await engine.as(ADMIN, async (c) => [await audit(c, FINAL, tenants, ids(events)), await audit(c, TABLE, tenants, ids(events))] as const);
+    expect(result).toEqual({ rows: 3_000, distinct: 3_000, missing: 0, unexpected: 0 });
+    expect(raw.distinct).toBe(3_000);
+    // The kills did write copies (redelivered batches mixed with new messages get new tokens): FINAL hid them.
+    expect(raw.rows, "stored copies before merges").toBeGreaterThan(3_000);
+
+    // Negative control: the same checker on storage without deduplication must see the copies
+    // that a redelivery writes (one batch inserted twice under different tokens).
+    const control = makeEvents(["ctl-a"], 100, 99);
+    const controlRows = control.map(decodeRow);
+    const [plain, unmerged] = await engine.as(ADMIN, async (c) => {
+      await c.command({ query: `CREATE TABLE ${TABLE}_nodedup AS ${TABLE} ENGINE = MergeTree ORDER BY (tenant_id, event_id)` });
+      const plainSink = new ClickHouseSink(c, async () => {}, `${TABLE}_nodedup`);
+      const realSink = new ClickHouseSink(c);
+      for (const token of ["delivery-1", "delivery-2"]) {
+        await plainSink.insert(controlRows, token);
+        await realSink.insert(controlRows, token);
+      }
+      return [await audit(c, `${TABLE}_nodedup`, ["ctl-a"], ids(control)), await audit(c, TABLE, ["ctl-a"], ids(control))] as const;
+    });
+    expect(plain).toEqual({ rows: 200, distinct: 100, missing: 0, unexpected: 0 });
+    expect(unmerged).toEqual({ rows: 200, distinct: 100, missing: 0, unexpected: 0 });
+    const fixed = await engine.as(ADMIN, (c) => audit(c, FINAL, ["ctl-a"], ids(control)));
+    expect(fixed).toEqual({ rows: 100, distinct: 100, missing: 0, unexpected: 0 });
+  }, 90_000);
+
+  it("(5) SIGTERM mid-stream exits 0 within the bound, leaves nothing unacked, and loses nothing", async () => {
+    const tenants = ["five-a", "five-b"];
+    const events = makeEvents(tenants, 3_000, 5);
+    const BOUND_MS = 5_000;
+    const child = IngestorProcess.spawn(ingestorEnv({ INGESTOR_SHUTDOWN_TIMEOUT_MS: String(BOUND_MS), INGESTOR_BATCH_MAX_ROWS: "200", INGESTOR_HTTP_PORT: "0" }));
+    await child.waitFor("ingestor ready");
+    const port = /"httpPort":(\d+)/.exec(child.output)?.[1];
+    expect(port).toBeDefined();
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ state: "running", ready: true });
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    const firstSeq = (await jsm.streams.info(STREAM_NAMES.events)).state.last_seq + 1;
+    const publishing = publishAll(js, events, 20);
+    await until(async () => (await consumerInfo()).ack_floor.stream_seq >= firstSeq + 400, "some batches acked");
+    const t0 = Date.now();
+    const exit = await child.kill("SIGTERM");
+    const took = Date.now() - t0;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(took).toBeLessThan(BOUND_MS);
+    expect(child.output).toContain('"msg":"stopped"');
+    const info = await consumerInfo();
+    expect(info.num_ack_pending).toBe(0);
+    const acked = info.ack_floor.stream_seq - firstSeq + 1;
+    expect(acked).toBeGreaterThan(400);
+    await publishing;
+
+    // What it acked is stored; a restarted ingestor takes the rest.
+    const stored = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, ids(events)));
+    expect(stored.rows).toBe(acked);
+    expect(stored.distinct).toBe(acked);
+    const next = IngestorProcess.spawn(ingestorEnv());
+    await next.waitFor("ingestor ready");
+    await until(drained, "the rest acked");
+    expect(await next.kill("SIGTERM")).toEqual({ code: 0, signal: null });
+    const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, ids(events)));
+    expect(result).toEqual({ rows: 3_000, distinct: 3_000, missing: 0, unexpected: 0 });
+  }, 30_000);
+});

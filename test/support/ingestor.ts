@@ -1,0 +1,164 @@
+/**
+ * Helpers for the ingestor pipeline tests: a plain JetStream nats-server, the events stream,
+ * event publishing with known ids, the ingestor as a child process, and the exactly-once audit.
+ *
+ * Also a preload hook for the child (`node --import tsx --import ./test/support/ingestor.ts …`):
+ * with `INGESTOR_TEST_PAUSE_AFTER_INSERT_MS` set, every successful insert prints
+ * {@link INSERTED_MARKER} and then waits that long before the ingestor may ack, so a test can
+ * SIGKILL the process exactly between insert and ack. Nothing in the service knows about it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { toBinary } from "@bufbuild/protobuf";
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { loadEnvironment } from "../../config/index.js";
+import { eventSubject, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
+import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
+import { ClickHouseSink } from "../../services/ingestor/src/sink.js";
+import { NatsServer } from "./nats-server.js";
+
+export const INSERTED_MARKER = "@@inserted@@";
+
+const pauseMs = Number(process.env["INGESTOR_TEST_PAUSE_AFTER_INSERT_MS"] ?? "0");
+if (pauseMs > 0) {
+  const original = ClickHouseSink.prototype.insert;
+  ClickHouseSink.prototype.insert = async function (this: ClickHouseSink, ...args: Parameters<ClickHouseSink["insert"]>) {
+    await original.apply(this, args);
+    process.stdout.write(`${INSERTED_MARKER} ${args[0].length}\n`);
+    await new Promise((r) => setTimeout(r, pauseMs));
+  };
+}
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+
+/** A single nats-server with JetStream (no auth) in a temporary directory. */
+export function startJetStreamServer(): Promise<NatsServer> {
+  return NatsServer.start({
+    configFile: "nats.conf",
+    files: (l) => ({
+      "nats.conf": `listen: 127.0.0.1:${l.port}\nhttp: 127.0.0.1:${l.monitorPort}\njetstream {\n  store_dir: "${join(l.root, "js")}"\n  max_file_store: 1G\n  max_memory_store: 64M\n}\n`,
+    }),
+  });
+}
+
+/** SWARM_EVENTS as the dev environment declares it, on one server. */
+export async function addEventsStream(jsm: JetStreamManager): Promise<void> {
+  const events = swarmStreamConfigs(loadEnvironment("dev").nats).events;
+  await jsm.streams.add({ ...events, num_replicas: 1, max_bytes: 512 * 1024 * 1024 });
+}
+
+export interface PublishedEvent {
+  readonly eventId: string;
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+/** `count` realistic events spread over `tenants` (one project each), deterministic from `seed`. */
+export function makeEvents(tenants: readonly string[], count: number, seed: number): PublishedEvent[] {
+  const now = new Date();
+  return Array.from({ length: count }, (_, i) => {
+    const tenantId = tenants[i % tenants.length] ?? "tenant-a";
+    const event = buildEvent({ tenantId, projectId: "proj", agentId: `agent-${i % 7}`, userId: `user-${i % 3}`, kind: typicalKind(i), now, seed: seed * 1_000_003 + i });
+    return { eventId: event.eventId, subject: eventSubject(tenantId, "proj"), data: toBinary(SwarmEventSchema, event) };
+  });
+}
+
+/** Publishes in parallel windows; each publish is de-duplicated by its event id. */
+export async function publishAll(js: JetStreamClient, events: readonly PublishedEvent[], window = 200): Promise<void> {
+  for (let i = 0; i < events.length; i += window) {
+    await Promise.all(events.slice(i, i + window).map((e) => js.publish(e.subject, e.data, { msgID: e.eventId })));
+  }
+}
+
+export interface Audit {
+  /** Rows the query returns. */
+  readonly rows: number;
+  readonly distinct: number;
+  /** Expected event ids absent from the table. */
+  readonly missing: number;
+  /** Rows whose event id was not expected. */
+  readonly unexpected: number;
+}
+
+/**
+ * The exactly-once checker: over `from` (a table expression, e.g. `enchanted.swarm_events FINAL`)
+ * restricted to `tenants`, rows = distinct = expected and nothing missing or unexpected.
+ */
+export async function audit(client: ClickHouseClient, from: string, tenants: readonly string[], expectedIds: readonly string[]): Promise<Audit> {
+  const rs = await client.query({
+    query: `SELECT toString(event_id) AS id FROM ${from} WHERE tenant_id IN {tenants:Array(String)}`,
+    query_params: { tenants: [...tenants] },
+    format: "JSONEachRow",
+  });
+  const ids = (await rs.json<{ id: string }>()).map((r) => r.id);
+  const seen = new Set(ids);
+  const expected = new Set(expectedIds);
+  return {
+    rows: ids.length,
+    distinct: seen.size,
+    missing: [...expected].filter((id) => !seen.has(id)).length,
+    unexpected: [...seen].filter((id) => !expected.has(id)).length,
+  };
+}
+
+/** An ingestor child process and its output. */
+export class IngestorProcess {
+  output = "";
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  private constructor(readonly child: ChildProcess) {
+    child.stdout?.on("data", (d: Buffer) => (this.output += d.toString("utf8")));
+    child.stderr?.on("data", (d: Buffer) => (this.output += d.toString("utf8")));
+    this.exited = new Promise((resolve) =>
+      child.once("exit", (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      }),
+    );
+  }
+
+  static spawn(env: Readonly<Record<string, string>>): IngestorProcess {
+    const child = spawn(process.execPath, ["--import", "tsx", "--import", "./test/support/ingestor.ts", "services/ingestor/src/main.ts"], {
+      cwd: ROOT,
+      env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return new IngestorProcess(child);
+  }
+
+  get hasExited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+
+  /** Resolves when `pattern` appears in the output (fails on exit or timeout). */
+  async waitFor(pattern: string, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.output.includes(pattern)) {
+      if (this.hasExited) throw new Error(`ingestor exited (${JSON.stringify(this.exitInfo)}) before printing ${pattern}. Output:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`ingestor did not print ${pattern} within ${timeoutMs} ms. Output:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  wait(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.exited;
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.hasExited) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** Polls `condition` until true; throws with `what` on timeout. */
+export async function until(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
