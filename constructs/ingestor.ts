@@ -1,0 +1,361 @@
+import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
+import { Token, type ITerraformDependable } from "cdktf";
+import { Construct } from "constructs";
+import { loadIngestorConfig } from "../services/ingestor/src/config.js";
+import { STREAM_NAMES } from "../services/nats-auth/streams.js";
+import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
+import { jetStreamLagTrigger } from "./keda.js";
+import { NATS_NAMES } from "./nats.js";
+import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
+import { NAMESPACES, POLICY_LABELS, type ICertificateIssuer, type ISecretStore } from "./platform-interfaces.js";
+
+/**
+ * The ingestor's Prometheus metrics: the one home of their names. The dashboard
+ * (`services/ingestor/dashboard.json`) queries only these; the service exports exactly these.
+ * Histograms are exposed with Prometheus' `_bucket`, `_sum` and `_count` series.
+ */
+export const INGESTOR_METRIC_NAMES = {
+  consumed: { name: "ingestor_messages_consumed_total", type: "counter", help: "Messages fetched from the consumer." },
+  inserted: { name: "ingestor_rows_inserted_total", type: "counter", help: "Rows inserted into ClickHouse (then acked)." },
+  deadLettered: { name: "ingestor_messages_dead_lettered_total", type: "counter", help: "Messages moved to the DLQ stream, by reason." },
+  redelivered: { name: "ingestor_messages_redelivered_total", type: "counter", help: "Messages received with a delivery count above 1." },
+  batchRows: { name: "ingestor_batch_rows", type: "histogram", help: "Rows per insert block." },
+  batchBytes: { name: "ingestor_batch_bytes", type: "histogram", help: "Payload bytes per insert block." },
+  insertDuration: { name: "ingestor_insert_duration_seconds", type: "histogram", help: "Duration of one insert attempt, failed ones included (its _count counts attempts)." },
+  insertErrors: { name: "ingestor_insert_errors_total", type: "counter", help: "Failed inserts, by kind (transient, permanent)." },
+  consumerPending: { name: "ingestor_consumer_pending_messages", type: "gauge", help: "Messages on the stream not yet delivered to the consumer (its lag)." },
+  consumerAckPending: { name: "ingestor_consumer_ack_pending_messages", type: "gauge", help: "Messages delivered and not yet acked." },
+  lastInsert: { name: "ingestor_last_insert_success_timestamp_seconds", type: "gauge", help: "Unix time of the last successful insert." },
+} as const satisfies Record<string, { readonly name: `ingestor_${string}`; readonly type: "counter" | "gauge" | "histogram"; readonly help: string }>;
+
+/** Names of the Kubernetes objects the construct creates (Deployment, Service, PDB, ScaledObject). */
+export const INGESTOR_NAME = "ingestor";
+const APP_LABELS = { "app.kubernetes.io/name": INGESTOR_NAME, "app.kubernetes.io/part-of": "enchanted" } as const;
+
+/** The service's own defaults (port, consumer, shutdown bound), read from its config loader. */
+const SERVICE_DEFAULTS = loadIngestorConfig({});
+const DEFAULT_HTTP_PORT = SERVICE_DEFAULTS.httpPort ?? 8080;
+const DEFAULT_MIN_REPLICAS = 2;
+const DEFAULT_MAX_REPLICAS = 10;
+const DEFAULT_LAG_THRESHOLD = 10_000;
+const DEFAULT_CPU_REQUEST_MILLICORES = 250;
+const DEFAULT_MEMORY_REQUEST_MIB = 256;
+const DEFAULT_MEMORY_LIMIT_MIB = 512;
+/** V8's heap as a share of the memory limit: buffers and native memory need the rest. */
+const HEAP_SHARE = 0.75;
+/** Kubelet's grace beyond the service's own shutdown bound: its exit, logs, the endpoint removal. */
+const TERMINATION_MARGIN_SECONDS = 15;
+const CREDS_DIR = "/var/run/secrets/nats";
+const CA_DIR = "/var/run/secrets/nats-ca";
+const NATS_CREDS_SECRET = "ingestor-nats-creds";
+const NATS_CA_SECRET = "ingestor-nats-ca";
+const METRICS_PATH = "/metrics";
+const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+export interface IngestorResources {
+  /** @default 250 */
+  readonly cpuRequestMillicores?: number;
+  /** @default 256 */
+  readonly memoryRequestMiB?: number;
+  /** Also sets V8's heap to 75 % of it. @default 512 */
+  readonly memoryLimitMiB?: number;
+}
+
+/** What the ingestor needs of ClickHouse: `ClickHouse.httpUrl` and `ClickHouse.ingestorCredentials`. */
+export interface IngestorClickHouse {
+  /** HTTP(S) URL (`INGESTOR_CLICKHOUSE_URL`). */
+  readonly url: string;
+  readonly username: string;
+  /** Secret holding the ingestor user's password, in the ingestor's namespace. */
+  readonly secretName: string;
+  readonly passwordKey: string;
+  /** Namespaces the password Secret is synced into; checked to contain the ingestor's. @default - not checked */
+  readonly namespaces?: readonly string[];
+}
+
+export interface IngestorNats {
+  /** `nats://…:4222`; the server requires TLS. */
+  readonly clientUrl: string;
+  /** Secrets Manager name of the platform user's `.creds` (`Nats.secretNames.cluster.platformCreds`). */
+  readonly credsRemoteKey: string;
+  /** Issuer of the servers' certificates: a Certificate from it puts its `ca.crt` into the ingestor's namespace. */
+  readonly issuer: ICertificateIssuer;
+}
+
+export interface IngestorProps {
+  /** `<ECR repository URL>:<tag>`; an exact tag, never `latest`. */
+  readonly image: string;
+  readonly clickhouse: IngestorClickHouse;
+  readonly nats: IngestorNats;
+  /** Store the NATS creds are synced through. */
+  readonly secretStore: ISecretStore;
+  /** KEDA's `natsServerMonitoringEndpoint` (`Nats.monitoringEndpoint`). */
+  readonly natsMonitoringEndpoint: string;
+  /** Public key of the account owning `SWARM_EVENTS` (KEDA's `account`). */
+  readonly natsAccount: string;
+  /** Durable consumer on `SWARM_EVENTS`, shared by every replica. @default "swarm-ingestor" (the service's default) */
+  readonly consumer?: string;
+  /** @default 2 */
+  readonly minReplicas?: number;
+  /** @default 10 */
+  readonly maxReplicas?: number;
+  /** Pending messages per replica KEDA aims for (KEDA's `lagThreshold`). @default 10000 */
+  readonly lagThreshold?: number;
+  /** @default - 250m CPU and 256 MiB requested, 512 MiB limit */
+  readonly resources?: IngestorResources;
+  /** SIGTERM: drain, flush and ack within this (`INGESTOR_SHUTDOWN_TIMEOUT_MS`). @default 15 (the service's default) */
+  readonly shutdownTimeoutSeconds?: number;
+  /** @default NAMESPACES.platform */
+  readonly namespace?: string;
+  /** Namespace of the dashboard ConfigMap (where Grafana's sidecar looks). @default - the ingestor's namespace */
+  readonly dashboardNamespace?: string;
+  /** Resources the Deployment waits for (the ClickHouse migration, the streams). @default - none */
+  readonly dependsOn?: readonly ITerraformDependable[];
+}
+
+interface Resolved {
+  readonly namespace: string;
+  readonly consumer: string;
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly lagThreshold: number;
+  readonly cpuRequestMillicores: number;
+  readonly memoryRequestMiB: number;
+  readonly memoryLimitMiB: number;
+  readonly shutdownTimeoutSeconds: number;
+}
+
+function resolve(path: string, props: IngestorProps): Resolved {
+  const r: Resolved = {
+    namespace: props.namespace ?? NAMESPACES.platform,
+    consumer: props.consumer ?? SERVICE_DEFAULTS.nats.consumer,
+    minReplicas: props.minReplicas ?? DEFAULT_MIN_REPLICAS,
+    maxReplicas: props.maxReplicas ?? DEFAULT_MAX_REPLICAS,
+    lagThreshold: props.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
+    cpuRequestMillicores: props.resources?.cpuRequestMillicores ?? DEFAULT_CPU_REQUEST_MILLICORES,
+    memoryRequestMiB: props.resources?.memoryRequestMiB ?? DEFAULT_MEMORY_REQUEST_MIB,
+    memoryLimitMiB: props.resources?.memoryLimitMiB ?? DEFAULT_MEMORY_LIMIT_MIB,
+    shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? SERVICE_DEFAULTS.shutdownTimeoutMs / 1000,
+  };
+  const fail = (prop: string, value: unknown, problem: string, fix: string): never => {
+    throw new Error(`${path}: ${prop} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
+  };
+  if (!Token.isUnresolved(props.image)) {
+    if (!IMAGE_PATTERN.test(props.image)) fail("image", props.image, "is not `<repository>:<tag>`", "pass the ECR repository URL and an exact tag, e.g. `<account>.dkr.ecr.<region>.amazonaws.com/ingestor:1.4.2`");
+    if (props.image.endsWith(":latest")) fail("image", props.image, "uses the mutable tag latest", "deploy an exact tag (a version or a commit SHA)");
+  }
+  // Parse the consumer name the way the service does, so a bad one fails here, not in the pod.
+  try {
+    loadIngestorConfig({ INGESTOR_CONSUMER: r.consumer });
+  } catch (error) {
+    fail("consumer", r.consumer, `is refused by the service (${error instanceof Error ? error.message : String(error)})`, "use 1-64 letters, digits, '_' or '-'");
+  }
+  const positive = (prop: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) fail(prop, v, "is not a positive integer", `set ${prop} to a whole number of at least 1`);
+  };
+  positive("minReplicas", r.minReplicas);
+  positive("maxReplicas", r.maxReplicas);
+  positive("lagThreshold", r.lagThreshold);
+  positive("resources.cpuRequestMillicores", r.cpuRequestMillicores);
+  positive("resources.memoryRequestMiB", r.memoryRequestMiB);
+  positive("resources.memoryLimitMiB", r.memoryLimitMiB);
+  positive("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds);
+  if (r.maxReplicas < r.minReplicas) fail("maxReplicas", r.maxReplicas, `is below minReplicas = ${r.minReplicas}`, "raise maxReplicas or lower minReplicas");
+  if (r.memoryLimitMiB < r.memoryRequestMiB) {
+    fail("resources.memoryLimitMiB", r.memoryLimitMiB, `is below resources.memoryRequestMiB = ${r.memoryRequestMiB}`, "set the limit at least as large as the request");
+  }
+  const namespaces = props.clickhouse.namespaces;
+  if (namespaces && !namespaces.includes(r.namespace)) {
+    fail("clickhouse.namespaces", namespaces, `does not contain the ingestor's namespace "${r.namespace}", so its password Secret is not synced there`, `add "${r.namespace}" to ClickHouse's ingestorNamespaces`);
+  }
+  return r;
+}
+
+/**
+ * The ingestor (SWARM_EVENTS → ClickHouse) in the workloads stack: a restricted, read-only
+ * Deployment spread over zones, a PodDisruptionBudget, a KEDA ScaledObject on its consumer's lag,
+ * a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials come from
+ * Secrets Manager (NATS creds) and from the Secret ClickHouse syncs (its password). Plain
+ * manifests: the typed Kubernetes resources load megabytes of generated code on every synth.
+ */
+export class Ingestor extends Construct {
+  readonly deployment: Manifest;
+  readonly scaledObject: Manifest;
+  readonly namespace: string;
+  readonly consumer: string;
+  /** `http://<service>:<port>/metrics`. */
+  readonly metricsUrl: string;
+
+  constructor(scope: Construct, id: string, props: IngestorProps) {
+    super(scope, id);
+    const r = resolve(this.node.path, props);
+    const namespace = r.namespace;
+    const port = DEFAULT_HTTP_PORT;
+    this.namespace = namespace;
+    this.consumer = r.consumer;
+    this.metricsUrl = `http://${INGESTOR_NAME}.${namespace}.svc:${port}${METRICS_PATH}`;
+
+    const creds = new Manifest(this, "nats-creds", {
+      manifest: {
+        apiVersion: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: { name: NATS_CREDS_SECRET, namespace },
+        spec: {
+          refreshInterval: "1h",
+          secretStoreRef: { name: props.secretStore.storeName, kind: props.secretStore.storeKind },
+          target: { name: NATS_CREDS_SECRET, creationPolicy: "Owner", deletionPolicy: "Retain" },
+          data: [{ secretKey: NATS_NAMES.platformCredsKey, remoteRef: { key: props.nats.credsRemoteKey } }],
+        },
+      },
+      // Ready once the Secret exists: the pods never start without their creds.
+      wait: { condition: [{ type: "Ready", status: "True" }] },
+    });
+    // A client certificate from the servers' issuer: its Secret carries the CA (`ca.crt`) the
+    // ingestor verifies the servers with (NODE_EXTRA_CA_CERTS), in the ingestor's namespace.
+    const ca = new Manifest(this, "nats-ca", {
+      manifest: {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name: NATS_CA_SECRET, namespace },
+        spec: {
+          secretName: NATS_CA_SECRET,
+          commonName: `${INGESTOR_NAME}.${namespace}`,
+          usages: ["client auth", "digital signature"],
+          privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+          issuerRef: { name: props.nats.issuer.issuerName, kind: props.nats.issuer.issuerKind, group: "cert-manager.io" },
+        },
+      },
+      wait: { condition: [{ type: "Ready", status: "True" }] },
+    });
+
+    const podLabels = { ...APP_LABELS, [POLICY_LABELS.natsClient]: "true", [POLICY_LABELS.clickhouseClient]: "true" };
+    const env = [
+      { name: "INGESTOR_NATS_URL", value: props.nats.clientUrl },
+      { name: "INGESTOR_NATS_CREDS", value: `${CREDS_DIR}/${NATS_NAMES.platformCredsKey}` },
+      { name: "INGESTOR_CONSUMER", value: r.consumer },
+      { name: "INGESTOR_CLICKHOUSE_URL", value: props.clickhouse.url },
+      { name: "INGESTOR_CLICKHOUSE_USER", value: props.clickhouse.username },
+      { name: "INGESTOR_CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: props.clickhouse.secretName, key: props.clickhouse.passwordKey } } },
+      { name: "INGESTOR_HTTP_PORT", value: String(port) },
+      { name: "INGESTOR_SHUTDOWN_TIMEOUT_MS", value: String(r.shutdownTimeoutSeconds * 1000) },
+      { name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` },
+      { name: "NODE_OPTIONS", value: `--max-old-space-size=${Math.floor(r.memoryLimitMiB * HEAP_SHARE)}` },
+    ];
+    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+      httpGet: { path, port: "http" },
+      periodSeconds,
+      timeoutSeconds: 2,
+      failureThreshold,
+    });
+
+    this.deployment = new Manifest(this, "deployment", {
+      manifest: {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: {
+          // No `replicas`: KEDA's HPA owns the count; setting it here would fight it on every apply.
+          selector: { matchLabels: { ...APP_LABELS } },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          template: {
+            metadata: {
+              labels: podLabels,
+              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": METRICS_PATH },
+            },
+            spec: {
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              terminationGracePeriodSeconds: r.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
+              securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
+              topologySpreadConstraints: [
+                { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...APP_LABELS } } },
+                { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...APP_LABELS } } },
+              ],
+              containers: [
+                {
+                  name: INGESTOR_NAME,
+                  image: props.image,
+                  imagePullPolicy: "IfNotPresent",
+                  ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                  env,
+                  resources: {
+                    requests: { cpu: `${r.cpuRequestMillicores}m`, memory: `${r.memoryRequestMiB}Mi` },
+                    limits: { memory: `${r.memoryLimitMiB}Mi` },
+                  },
+                  startupProbe: probe("/healthz", 2, 30),
+                  livenessProbe: probe("/healthz", 10, 3),
+                  readinessProbe: probe("/readyz", 5, 2),
+                  securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
+                  volumeMounts: [
+                    { name: "nats-creds", mountPath: CREDS_DIR, readOnly: true },
+                    { name: "nats-ca", mountPath: CA_DIR, readOnly: true },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                },
+              ],
+              volumes: [
+                { name: "nats-creds", secret: { secretName: NATS_CREDS_SECRET, defaultMode: 0o440 } },
+                { name: "nats-ca", secret: { secretName: NATS_CA_SECRET, items: [{ key: "ca.crt", path: "ca.crt" }] } },
+                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+              ],
+            },
+          },
+        },
+      },
+      dependsOn: [creds, ca, ...(props.dependsOn ?? [])],
+    });
+
+    new Manifest(this, "service", {
+      manifest: {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: { type: "ClusterIP", selector: { ...APP_LABELS }, ports: [{ name: "http-metrics", port, targetPort: "http", protocol: "TCP" }] },
+      },
+    });
+
+    new Manifest(this, "pdb", {
+      manifest: {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
+        // One replica (dev) must still let nodes drain: it is redelivery-safe, not HA.
+        spec: { selector: { matchLabels: { ...APP_LABELS } }, ...(r.minReplicas > 1 ? { minAvailable: 1 } : { maxUnavailable: 1 }) },
+      },
+    });
+
+    this.scaledObject = new Manifest(this, "scaledobject", {
+      manifest: {
+        apiVersion: "keda.sh/v1alpha1",
+        kind: "ScaledObject",
+        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: INGESTOR_NAME },
+          minReplicaCount: r.minReplicas,
+          maxReplicaCount: r.maxReplicas,
+          pollingInterval: 15,
+          cooldownPeriod: 300,
+          triggers: [
+            jetStreamLagTrigger({
+              monitoringEndpoint: props.natsMonitoringEndpoint,
+              account: props.natsAccount,
+              stream: STREAM_NAMES.events,
+              consumer: r.consumer,
+              lagThreshold: r.lagThreshold,
+            }),
+          ],
+        },
+      },
+      dependsOn: [this.deployment],
+    });
+
+    new Manifest(this, "dashboard", {
+      manifest: {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: `${INGESTOR_NAME}-dashboard`, namespace: props.dashboardNamespace ?? namespace, labels: { ...APP_LABELS, grafana_dashboard: "1" } },
+        data: { "ingestor.json": JSON.stringify(dashboard) },
+      },
+    });
+  }
+}
