@@ -8,25 +8,14 @@ import { jetStreamLagTrigger } from "./keda.js";
 import { NATS_NAMES } from "./nats.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 import { NAMESPACES, POLICY_LABELS, type ICertificateIssuer, type ISecretStore } from "./platform-interfaces.js";
+import { INGESTOR_METRICS } from "../services/ingestor/src/metrics.js";
 
 /**
- * The ingestor's Prometheus metrics: the one home of their names. The dashboard
- * (`services/ingestor/dashboard.json`) queries only these; the service exports exactly these.
+ * The ingestor's Prometheus metrics, whose one home is the service (it ships without
+ * `constructs/`). The dashboard (`services/ingestor/dashboard.json`) queries only these.
  * Histograms are exposed with Prometheus' `_bucket`, `_sum` and `_count` series.
  */
-export const INGESTOR_METRIC_NAMES = {
-  consumed: { name: "ingestor_messages_consumed_total", type: "counter", help: "Messages fetched from the consumer." },
-  inserted: { name: "ingestor_rows_inserted_total", type: "counter", help: "Rows inserted into ClickHouse (then acked)." },
-  deadLettered: { name: "ingestor_messages_dead_lettered_total", type: "counter", help: "Messages moved to the DLQ stream, by reason." },
-  redelivered: { name: "ingestor_messages_redelivered_total", type: "counter", help: "Messages received with a delivery count above 1." },
-  batchRows: { name: "ingestor_batch_rows", type: "histogram", help: "Rows per insert block." },
-  batchBytes: { name: "ingestor_batch_bytes", type: "histogram", help: "Payload bytes per insert block." },
-  insertDuration: { name: "ingestor_insert_duration_seconds", type: "histogram", help: "Duration of one insert attempt, failed ones included (its _count counts attempts)." },
-  insertErrors: { name: "ingestor_insert_errors_total", type: "counter", help: "Failed inserts, by kind (transient, permanent)." },
-  consumerPending: { name: "ingestor_consumer_pending_messages", type: "gauge", help: "Messages on the stream not yet delivered to the consumer (its lag)." },
-  consumerAckPending: { name: "ingestor_consumer_ack_pending_messages", type: "gauge", help: "Messages delivered and not yet acked." },
-  lastInsert: { name: "ingestor_last_insert_success_timestamp_seconds", type: "gauge", help: "Unix time of the last successful insert." },
-} as const satisfies Record<string, { readonly name: `ingestor_${string}`; readonly type: "counter" | "gauge" | "histogram"; readonly help: string }>;
+export const INGESTOR_METRIC_NAMES = INGESTOR_METRICS;
 
 /** Names of the Kubernetes objects the construct creates (Deployment, Service, PDB, ScaledObject). */
 export const INGESTOR_NAME = "ingestor";

@@ -8,11 +8,15 @@
  * SIGKILL the process exactly between insert and ack. Nothing in the service knows about it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "../../services/ingestor/src/consumer.js";
 import { loadEnvironment } from "../../config/index.js";
 import { eventSubject, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
@@ -160,5 +164,107 @@ export async function until(condition: () => Promise<boolean> | boolean, what: s
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A {@link Logger} that keeps every entry (level, msg, fields) for assertions. */
+export function collectingLogger(): Logger & { lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  return {
+    lines,
+    info: (fields, msg) => lines.push({ level: "info", msg, fields }),
+    warn: (fields, msg) => lines.push({ level: "warn", msg, fields }),
+    error: (fields, msg) => lines.push({ level: "error", msg, fields }),
+  };
+}
+
+/** `GET http://127.0.0.1:<port>/metrics`: status, content type and the exposition text. */
+export async function scrapeMetrics(port: number): Promise<{ status: number; contentType: string | null; text: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return { status: res.status, contentType: res.headers.get("content-type"), text: await res.text() };
+}
+
+/**
+ * The value of one sample in Prometheus text exposition, e.g. `metricValue(text,
+ * "ingestor_messages_dead_lettered_total", { reason: "tenant-mismatch" })`; `undefined` if absent.
+ * Labels must match exactly (all of them).
+ */
+export function metricValue(text: string, name: string, labels: Readonly<Record<string, string>> = {}): number | undefined {
+  const wanted = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v}"`)
+    .sort()
+    .join(",");
+  for (const line of text.split("\n")) {
+    const m = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got = (m[2] ?? "").split(",").filter((l) => l !== "").sort().join(",");
+    if (got === wanted) return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** The `httpPort` an ingestor child logged in its "ingestor ready" line. */
+export function loggedHttpPort(child: IngestorProcess): number {
+  const port = /"httpPort":(\d+)/.exec(child.output)?.[1];
+  if (port === undefined) throw new Error(`no httpPort in the ingestor's output:\n${child.output}`);
+  return Number(port);
+}
+
+/**
+ * A minimal ClickHouse HTTP interface in front of a client (the embedded engine, which one process
+ * at a time may open): it takes the inserts `@clickhouse/client` sends (`POST /?query=INSERT INTO
+ * <table> (<columns>) FORMAT JSONEachRow` plus settings, the rows as the body) and runs them on
+ * `client` with the same settings, so several ingestor processes can write to one engine. A
+ * failed insert answers 500 with ClickHouse's `Code: <n>. DB::Exception: …` text.
+ */
+export class ClickHouseHttpFront {
+  /** Inserts received (each a block one ingestor sent). */
+  inserts = 0;
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async start(client: ClickHouseClient): Promise<ClickHouseHttpFront> {
+    let front: ClickHouseHttpFront | undefined;
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        void (async () => {
+          const params = new URL(req.url ?? "/", "http://front").searchParams;
+          const query = params.get("query") ?? "";
+          const m = /^INSERT INTO (\S+)\s*\(([^)]*)\)\s*FORMAT JSONEachRow$/.exec(query.trim());
+          if (req.method !== "POST" || !m) {
+            res.writeHead(400).end(`Code: 62. DB::Exception: the test front takes JSONEachRow inserts only, not ${JSON.stringify(query)}. (SYNTAX_ERROR)`);
+            return;
+          }
+          const raw = Buffer.concat(chunks);
+          const body = (req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
+          const values = body.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+          const settings: Record<string, string> = {};
+          for (const name of ["insert_deduplicate", "insert_deduplication_token", "distributed_foreground_insert"]) {
+            const v = params.get(name);
+            if (v !== null) settings[name] = v;
+          }
+          try {
+            await client.insert({ table: m[1] ?? "", columns: (m[2] ?? "").split(",").map((c) => c.trim().replace(/`/g, "")) as [string, ...string[]], values, format: "JSONEachRow", clickhouse_settings: settings });
+            if (front) front.inserts++;
+            res.writeHead(200, { "content-type": "text/plain" }).end("");
+          } catch (error) {
+            const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "1002";
+            res.writeHead(500, { "x-clickhouse-exception-code": code }).end(`Code: ${code}. DB::Exception: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    front = new ClickHouseHttpFront(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    return front;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -24,8 +24,14 @@
  * | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: drain, flush and ack within this, else exit 1 |
  * | `INGESTOR_HTTP_PORT` | `8080` | `/healthz` and `/readyz`; `0` = any free port, `off` = none |
  * | `INGESTOR_ENSURE_CONSUMER` | `true` | create/update the durable consumer and the DLQ stream at start |
+ * | `INGESTOR_LOG_LEVEL` | `info` | lowest pino level written: fatal, error, warn, info, debug, trace or silent |
  */
+import type { LevelWithSilent } from "pino";
 import { CLICKHOUSE_USERS } from "../../clickhouse-schema/names.js";
+
+/** pino's levels, lowest-volume first; `silent` writes nothing. */
+export const INGESTOR_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LevelWithSilent[];
+export type IngestorLogLevel = (typeof INGESTOR_LOG_LEVELS)[number];
 
 export interface IngestorConfig {
   readonly nats: {
@@ -44,6 +50,8 @@ export interface IngestorConfig {
   readonly shutdownTimeoutMs: number;
   /** `undefined`: no health server. */
   readonly httpPort: number | undefined;
+  /** Lowest level logged. */
+  readonly logLevel: IngestorLogLevel;
 }
 
 /** A configuration variable with a value the ingestor cannot run with. */
@@ -152,6 +160,12 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
   const httpRaw = text(env, "INGESTOR_HTTP_PORT", "8080");
   const httpPort = httpRaw.toLowerCase() === "off" ? undefined : integer(env, "INGESTOR_HTTP_PORT", 8080, 0, 65_535);
 
+  const logLevelRaw = text(env, "INGESTOR_LOG_LEVEL", "info").toLowerCase();
+  const logLevel = INGESTOR_LOG_LEVELS.find((l) => l === logLevelRaw);
+  if (logLevel === undefined) {
+    throw new IngestorConfigError("INGESTOR_LOG_LEVEL", env["INGESTOR_LOG_LEVEL"] ?? "", "is not a log level", `use one of ${INGESTOR_LOG_LEVELS.join(", ")}, or unset it for info`);
+  }
+
   return {
     nats: {
       servers,
@@ -172,5 +186,6 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
     retry: { initialMs: retryInitial, maxMs: retryMax },
     shutdownTimeoutMs: integer(env, "INGESTOR_SHUTDOWN_TIMEOUT_MS", 15_000, 100, 600_000),
     httpPort,
+    logLevel,
   };
 }

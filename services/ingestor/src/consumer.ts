@@ -16,10 +16,12 @@
 import { createHash } from "node:crypto";
 import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
 import { headers, nanos } from "@nats-io/transport-node";
+import pino from "pino";
 import type { SwarmEventRow } from "../../clickhouse-schema/table.js";
 import { STREAM_NAMES, STREAM_SUBJECTS } from "../../nats-auth/streams.js";
-import type { IngestorConfig } from "./config.js";
+import type { IngestorConfig, IngestorLogLevel } from "./config.js";
 import { decodeEvent, type RejectReason } from "./event.js";
+import type { IngestorMetrics } from "./metrics.js";
 import { classifySinkError, type Sink, type SinkError } from "./sink.js";
 
 /** The dead-letter stream of refused events. */
@@ -134,18 +136,30 @@ export interface Logger {
   error(fields: Record<string, unknown>, msg: string): void;
 }
 
-/** One JSON line per entry on stdout (pino's shape: level, time, msg). */
-export const jsonLogger: Logger = {
-  info: (fields, msg) => process.stdout.write(`${JSON.stringify({ level: "info", time: Date.now(), msg, ...fields })}\n`),
-  warn: (fields, msg) => process.stdout.write(`${JSON.stringify({ level: "warn", time: Date.now(), msg, ...fields })}\n`),
-  error: (fields, msg) => process.stderr.write(`${JSON.stringify({ level: "error", time: Date.now(), msg, ...fields })}\n`),
-};
+/**
+ * A {@link Logger} over pino: one JSON line per entry on stdout (`level` as its label, `time`,
+ * `pid`, `hostname`, the fields, `msg`), written synchronously so the last lines before
+ * `process.exit` are not lost. Entries below `level` are dropped.
+ */
+export function pinoLogger(level: IngestorLogLevel = "info"): Logger {
+  const log = pino({ level, formatters: { level: (label) => ({ level: label }) } }, pino.destination({ dest: 1, sync: true }));
+  return {
+    info: (fields, msg) => log.info(fields, msg),
+    warn: (fields, msg) => log.warn(fields, msg),
+    error: (fields, msg) => log.error(fields, msg),
+  };
+}
+
+/** The default logger: pino at level `info` on stdout. */
+export const jsonLogger: Logger = pinoLogger();
 
 export interface EventConsumerOptions {
   readonly js: JetStreamClient;
   readonly sink: Sink;
   readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "ackWaitMs"> };
   readonly log?: Logger;
+  /** Counters and histograms of the loop; none: not measured. */
+  readonly metrics?: IngestorMetrics;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -214,7 +228,11 @@ export class EventConsumer {
       try {
         // nats.js takes max_messages or max_bytes, not both: rows bound the fetch, bytes split the insert blocks.
         const messages = await consumer.fetch({ max_messages: config.batch.maxRows, expires: config.batch.flushIntervalMs });
-        for await (const m of messages) batch.push(m);
+        for await (const m of messages) {
+          batch.push(m);
+          this.options.metrics?.consumed.inc();
+          if (m.redelivered || m.info.deliveryCount > 1) this.options.metrics?.redelivered.inc();
+        }
       } catch (error) {
         // The messages already in hand are still processed; the next fetch starts after a pause.
         this.log.warn({ err: String(error), received: batch.length }, "fetch failed");
@@ -241,6 +259,8 @@ export class EventConsumer {
     if (rows.length === 0) return;
 
     const token = batchToken(accepted.map((m) => m.seq));
+    this.options.metrics?.batchRows.observe(rows.length);
+    this.options.metrics?.batchBytes.observe(accepted.reduce((sum, m) => sum + m.data.byteLength, 0));
     const progress = setInterval(() => {
       for (const m of accepted) m.working();
     }, Math.max(100, Math.floor(this.options.config.nats.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
@@ -254,6 +274,7 @@ export class EventConsumer {
     for (const m of accepted) if (m !== last) m.ack();
     this.counters.batches++;
     this.counters.rowsInserted += rows.length;
+    this.options.metrics?.inserted.inc(rows.length);
     // The server handles a connection's acks in order: its reply to the last one confirms the batch.
     if (last !== undefined) {
       try {
@@ -267,14 +288,19 @@ export class EventConsumer {
 
   /** true: stored; false: a permanent failure (the consumer is now failed). */
   private async insertWithRetry(rows: readonly SwarmEventRow[], token: string): Promise<boolean> {
-    const { sink, config } = this.options;
+    const { sink, config, metrics } = this.options;
     for (let attempt = 0; ; attempt++) {
+      const endTimer = metrics?.insertDuration.startTimer();
       try {
         await sink.insert(rows, token);
+        endTimer?.();
+        metrics?.lastInsert.set(Date.now() / 1_000);
         if (this.state === "retrying") this.state = this.stopping ? "stopping" : "running";
         return true;
       } catch (error) {
+        endTimer?.();
         const e: SinkError = classifySinkError(error, "swarm_events", rows.length);
+        metrics?.insertError(e.kind);
         this.lastError = e.message;
         if (e.kind === "permanent") {
           this.state = "failed";
@@ -307,6 +333,7 @@ export class EventConsumer {
     }
     m.term(); // no reason text: nats-server 2.9 does not take one; the DLQ carries it
     this.counters.deadLettered++;
+    this.options.metrics?.deadLetter(reason);
     this.log.warn({ seq: m.seq, subject: m.subject, reason, detail }, "event dead-lettered");
   }
 }

@@ -3,7 +3,8 @@
  *
  * Resolves the configuration (exit 2 on a bad value, naming the variable), connects to NATS,
  * ensures the DLQ stream and the durable consumer, opens the sink and runs the loop, with
- * `/healthz` (alive) and `/readyz` (ready to take work) on `INGESTOR_HTTP_PORT`.
+ * `/healthz` (alive), `/readyz` (ready to take work) and `/metrics` (Prometheus, {@link createIngestorMetrics})
+ * on `INGESTOR_HTTP_PORT`; logs are pino JSON lines on stdout at `INGESTOR_LOG_LEVEL`.
  * SIGTERM / SIGINT: fetch no more, insert and ack the batch in hand, drain the NATS connection,
  * close the sink, exit 0; if that takes longer than `INGESTOR_SHUTDOWN_TIMEOUT_MS`, exit 1 (the
  * unacked messages are redelivered and deduplicated).
@@ -12,21 +13,25 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type Consumer } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { STREAM_NAMES } from "../../nats-auth/streams.js";
 import { IngestorConfigError, loadIngestorConfig, type IngestorConfig } from "./config.js";
-import { ensureTopology, EventConsumer, jsonLogger, type Logger } from "./consumer.js";
+import { ensureTopology, EventConsumer, jsonLogger, pinoLogger, type Logger } from "./consumer.js";
+import { createIngestorMetrics, type IngestorMetrics } from "./metrics.js";
 import { openSink, type Sink } from "./sink.js";
 
 export interface RunningIngestor {
   readonly consumer: EventConsumer;
   /** The health server's port, if any. */
   readonly httpPort: number | undefined;
+  /** This replica's metrics (served on `/metrics`). */
+  readonly metrics: IngestorMetrics;
   /** Drains, flushes, acks and closes everything (no time bound: the caller races it). */
   stop(): Promise<void>;
 }
 
-export async function startIngestor(config: IngestorConfig, log: Logger = jsonLogger, sinkOverride?: Sink): Promise<RunningIngestor> {
+export async function startIngestor(config: IngestorConfig, log: Logger = pinoLogger(config.logLevel), sinkOverride?: Sink): Promise<RunningIngestor> {
   const nc: NatsConnection = await connect({
     servers: [...config.nats.servers],
     name: `ingestor-${process.pid}`,
@@ -41,7 +46,19 @@ export async function startIngestor(config: IngestorConfig, log: Logger = jsonLo
     await sink.close();
     throw error;
   }
-  const consumer = new EventConsumer({ js: jetstream(nc), sink, config, log });
+  const js = jetstream(nc);
+  // The pending gauges read the durable consumer's info when Prometheus scrapes.
+  let pull: Promise<Consumer> | undefined;
+  const metrics = createIngestorMetrics(async () => {
+    pull ??= js.consumers.get(STREAM_NAMES.events, config.nats.consumer);
+    try {
+      return await (await pull).info();
+    } catch (error) {
+      pull = undefined;
+      throw error;
+    }
+  });
+  const consumer = new EventConsumer({ js, sink, config, log, metrics });
   const loop = consumer.start().catch((error: unknown) => {
     log.error({ err: String(error) }, "consumer loop crashed");
   });
@@ -49,6 +66,16 @@ export async function startIngestor(config: IngestorConfig, log: Logger = jsonLo
   let server: Server | undefined;
   if (config.httpPort !== undefined) {
     const srv = createServer((req, res) => {
+      if (req.url === "/metrics") {
+        metrics.registry.metrics().then(
+          (text) => res.writeHead(200, { "content-type": metrics.registry.contentType }).end(text),
+          (error: unknown) => {
+            log.error({ err: String(error) }, "metrics collection failed");
+            res.writeHead(500, { "content-type": "application/json" }).end('{"error":"metrics unavailable"}');
+          },
+        );
+        return;
+      }
       const health = consumer.health();
       const ok = req.url === "/healthz" ? !nc.isClosed() : req.url === "/readyz" ? health.ready : undefined;
       if (ok === undefined) {
@@ -65,6 +92,7 @@ export async function startIngestor(config: IngestorConfig, log: Logger = jsonLo
   return {
     consumer,
     httpPort,
+    metrics,
     async stop() {
       await consumer.stop();
       await loop;
@@ -83,32 +111,33 @@ async function main(): Promise<void> {
     jsonLogger.error({ err: error instanceof Error ? error.message : String(error), code: error instanceof IngestorConfigError ? error.code : undefined }, "bad configuration");
     process.exit(2);
   }
+  const log = pinoLogger(config.logLevel);
   let running: RunningIngestor;
   try {
-    running = await startIngestor(config);
+    running = await startIngestor(config, log);
   } catch (error) {
-    jsonLogger.error({ err: error instanceof Error ? error.message : String(error) }, "start failed");
+    log.error({ err: error instanceof Error ? error.message : String(error) }, "start failed");
     process.exit(1);
   }
-  jsonLogger.info({ consumer: config.nats.consumer, sink: config.clickhouse.kind, httpPort: running.httpPort }, "ingestor ready");
+  log.info({ consumer: config.nats.consumer, sink: config.clickhouse.kind, httpPort: running.httpPort }, "ingestor ready");
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    jsonLogger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "draining");
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "draining");
     const timer = setTimeout(() => {
-      jsonLogger.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out: exiting with unacked messages (they are redelivered)");
+      log.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out: exiting with unacked messages (they are redelivered)");
       process.exit(1);
     }, config.shutdownTimeoutMs);
     running.stop().then(
       () => {
         clearTimeout(timer);
-        jsonLogger.info({ ...running.consumer.health() }, "stopped");
+        log.info({ ...running.consumer.health() }, "stopped");
         process.exit(0);
       },
       (error: unknown) => {
-        jsonLogger.error({ err: String(error) }, "shutdown failed");
+        log.error({ err: String(error) }, "shutdown failed");
         process.exit(1);
       },
     );
