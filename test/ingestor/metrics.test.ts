@@ -5,12 +5,10 @@
  * mid-stream. chdb lets one process open its data at a time, so the replicas write through
  * {@link ClickHouseHttpFront}: the HTTP interface, served by this process on the engine.
  */
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
 import { INGESTOR_METRIC_NAMES } from "../../constructs/ingestor.js";
-import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
+import { qualified, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
 import { IngestorConfigError, loadIngestorConfig } from "../../services/ingestor/src/config.js";
 import { startIngestor } from "../../services/ingestor/src/main.js";
 import { createIngestorMetrics, INGESTOR_METRICS } from "../../services/ingestor/src/metrics.js";
@@ -18,7 +16,6 @@ import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
 import {
-  addEventsStream,
   audit,
   ClickHouseHttpFront,
   collectingLogger,
@@ -28,18 +25,18 @@ import {
   metricValue,
   publishAll,
   scrapeMetrics,
-  startJetStreamServer,
   until,
 } from "../support/ingestor.js";
 import type { NatsServer } from "../support/nats-server.js";
+import { startPipelineFixture, type PipelineFixture } from "../support/pipeline.js";
 
 const FINAL = `${qualified(SWARM_EVENTS_TABLE)} FINAL`;
 const CONSUMER = "swarm-ingestor";
 const ACK_WAIT_MS = 2_000;
 const M = INGESTOR_METRIC_NAMES;
 
+let fixture: PipelineFixture;
 let server: NatsServer;
-let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let engine: EmbeddedClickHouse;
@@ -59,27 +56,15 @@ function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<strin
 }
 
 /** Every message of the stream is delivered and acked (or terminated). */
-async function drained(): Promise<boolean> {
-  const [info, stream] = await Promise.all([jsm.consumers.info(STREAM_NAMES.events, CONSUMER), jsm.streams.info(STREAM_NAMES.events)]);
-  return info.num_pending === 0 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === stream.state.last_seq;
-}
+const drained = (): Promise<boolean> => fixture.drained(CONSUMER);
 
 beforeAll(async () => {
-  server = await startJetStreamServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await addEventsStream(jsm);
-  engine = EmbeddedClickHouse.create({ catalog: loadTierCatalog() });
-  await engine.as(ADMIN, async (client) => {
-    for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
-  });
+  fixture = await startPipelineFixture();
+  ({ server, js, jsm, engine } = fixture);
 }, 30_000);
 
 afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-  await engine?.destroy();
+  await fixture?.stop();
 });
 
 describe("ingestor metrics and logs", () => {

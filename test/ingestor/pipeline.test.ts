@@ -4,11 +4,9 @@
  * child process that is SIGKILLed and SIGTERMed. Every scenario uses its own tenants, and the
  * exactly-once audit (rows = distinct = expected, nothing missing) runs on `swarm_events FINAL`.
  */
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
-import { qualified, schemaSql, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
+import { qualified, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { loadIngestorConfig, IngestorConfigError, type IngestorConfig } from "../../services/ingestor/src/config.js";
@@ -16,16 +14,17 @@ import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, type Logger } from "../../services
 import { startIngestor } from "../../services/ingestor/src/main.js";
 import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
-import { addEventsStream, audit, INSERTED_MARKER, IngestorProcess, makeEvents, publishAll, startJetStreamServer, until, type PublishedEvent } from "../support/ingestor.js";
+import { audit, INSERTED_MARKER, IngestorProcess, makeEvents, publishAll, until, type PublishedEvent } from "../support/ingestor.js";
 import type { NatsServer } from "../support/nats-server.js";
+import { startPipelineFixture, type PipelineFixture } from "../support/pipeline.js";
 
 const TABLE = qualified(SWARM_EVENTS_TABLE);
 const FINAL = `${TABLE} FINAL`;
 const CONSUMER = "swarm-ingestor";
 const ACK_WAIT_MS = 2_000;
 
+let fixture: PipelineFixture;
 let server: NatsServer;
-let nc: NatsConnection;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let engine: EmbeddedClickHouse;
@@ -61,10 +60,7 @@ async function consumerInfo() {
 }
 
 /** Every message of the stream is delivered and acked (or terminated). */
-async function drained(): Promise<boolean> {
-  const [info, stream] = await Promise.all([consumerInfo(), jsm.streams.info(STREAM_NAMES.events)]);
-  return info.num_pending === 0 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === stream.state.last_seq;
-}
+const drained = (): Promise<boolean> => fixture.drained(CONSUMER);
 
 /** Runs the ingestor in this process on the engine, its sink running as the ingestor principal. */
 async function inProcess<T>(fn: (ctx: { config: IngestorConfig; log: ReturnType<typeof collectingLogger>; start: (sink?: (real: Sink) => Sink) => ReturnType<typeof startIngestor> }) => Promise<T>): Promise<T> {
@@ -87,21 +83,12 @@ function ids(events: readonly PublishedEvent[]): string[] {
 }
 
 beforeAll(async () => {
-  server = await startJetStreamServer();
-  nc = await connect({ servers: server.url });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
-  await addEventsStream(jsm);
-  engine = EmbeddedClickHouse.create({ catalog: loadTierCatalog() });
-  await engine.as(ADMIN, async (client) => {
-    for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
-  });
+  fixture = await startPipelineFixture();
+  ({ server, js, jsm, engine } = fixture);
 }, 30_000);
 
 afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-  await engine?.destroy();
+  await fixture?.stop();
 });
 
 describe("ingestor configuration", () => {
