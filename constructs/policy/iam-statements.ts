@@ -3,7 +3,8 @@
  * the IAM rules can read JSON policy documents (`policy` strings) and `aws_iam_policy_document`
  * data sources the same way.
  */
-import type { SynthResource } from "./types.js";
+import { fromProblems, notApplicable } from "./results.js";
+import type { RuleResult, SynthResource } from "./types.js";
 import { asStringArray, blocks, isRecord } from "./values.js";
 
 /**
@@ -124,4 +125,17 @@ export function extractStatements(resource: SynthResource): ExtractedStatements 
 /** Whether a statement allows (Effect Allow, case-insensitive). */
 export function isAllow(statement: NormalizedStatement): boolean {
   return statement.effect.toLowerCase() === "allow";
+}
+
+/**
+ * The common shape of the IAM rules: extract the resource's statements (not applicable when it
+ * has none, or only Terraform expressions checked at their source), run `problemsOf` on every
+ * Allow statement, and turn the problems found into the rule's result.
+ */
+export function evaluateAllowStatements(resource: SynthResource, problemsOf: (statement: NormalizedStatement) => readonly string[]): RuleResult {
+  const { statements, unparsed } = extractStatements(resource);
+  if (statements.length === 0) {
+    return notApplicable(unparsed.length > 0 ? `${unparsed.join(", ")} is an expression, checked at its source` : "no statements");
+  }
+  return fromProblems(statements.filter(isAllow).flatMap((statement) => problemsOf(statement)));
 }

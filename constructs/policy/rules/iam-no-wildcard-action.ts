@@ -1,6 +1,5 @@
-import { IAM_POLICY_TYPES, extractStatements, isAllow } from "../iam-statements.js";
+import { IAM_POLICY_TYPES, evaluateAllowStatements } from "../iam-statements.js";
 import type { PolicyRule, RuleResult, SynthResource } from "../types.js";
-import { fromProblems, notApplicable } from "../results.js";
 import { show } from "../values.js";
 
 /** Action values that grant every action of every service. */
@@ -20,23 +19,16 @@ export const iamNoWildcardAction: PolicyRule = {
   fix: 'replace Action "*" with the specific actions the principal needs (e.g. ["s3:GetObject"]); use Deny statements for NotAction patterns',
   resourceTypes: IAM_POLICY_TYPES,
   evaluate(resource: SynthResource): RuleResult {
-    const { statements, unparsed } = extractStatements(resource);
-    if (statements.length === 0) {
-      return notApplicable(unparsed.length > 0 ? `${unparsed.join(", ")} is an expression, checked at its source` : "no statements");
-    }
-    const problems: string[] = [];
-    for (const statement of statements) {
-      if (!isAllow(statement)) continue;
+    return evaluateAllowStatements(resource, (statement) => {
+      const problems: string[] = [];
       const wildcard = (statement.actions ?? []).filter((a) => FULL_WILDCARD_ACTIONS.includes(a.trim()));
       if (wildcard.length > 0) {
         problems.push(`${statement.location} allows ${statement.actionAttribute} ${show(statement.rawActions)}`);
       }
       if (statement.notActions !== undefined) {
-        problems.push(
-          `${statement.location} allows ${statement.notActionAttribute} ${show(statement.notActions)}, i.e. every other action`,
-        );
+        problems.push(`${statement.location} allows ${statement.notActionAttribute} ${show(statement.notActions)}, i.e. every other action`);
       }
-    }
-    return fromProblems(problems);
+      return problems;
+    });
   },
 };

@@ -1,6 +1,5 @@
-import { IAM_POLICY_TYPES, extractStatements, isAllow } from "../iam-statements.js";
+import { IAM_POLICY_TYPES, evaluateAllowStatements } from "../iam-statements.js";
 import type { PolicyRule, RuleResult, SynthResource } from "../types.js";
-import { fromProblems, notApplicable } from "../results.js";
 import { show } from "../values.js";
 
 /**
@@ -80,31 +79,19 @@ export const iamNoWildcardResourceForScopableActions: PolicyRule = {
   fix: 'replace Resource "*" with the ARNs the actions need (e.g. the bucket ARN and "<bucket ARN>/*"), or move the unscopable actions into their own statement',
   resourceTypes: IAM_POLICY_TYPES,
   evaluate(resource: SynthResource): RuleResult {
-    const { statements, unparsed } = extractStatements(resource);
-    if (statements.length === 0) {
-      return notApplicable(unparsed.length > 0 ? `${unparsed.join(", ")} is an expression, checked at its source` : "no statements");
-    }
-    const problems: string[] = [];
-    for (const statement of statements) {
-      if (!isAllow(statement)) continue;
+    return evaluateAllowStatements(resource, (statement) => {
       const anyResource = (statement.resources ?? []).some((r) => r.trim() === ANY_RESOURCE);
       const resourceText = anyResource
         ? `${statement.resourceAttribute} ${show(statement.rawResources)}`
         : statement.notResources !== undefined
           ? `${statement.notResourceAttribute} ${show(statement.notResources)}`
           : undefined;
-      if (resourceText === undefined) continue;
+      if (resourceText === undefined) return [];
       if (statement.notActions !== undefined) {
-        problems.push(
-          `${statement.location} allows ${statement.notActionAttribute} ${show(statement.notActions)} on ${resourceText}`,
-        );
-        continue;
+        return [`${statement.location} allows ${statement.notActionAttribute} ${show(statement.notActions)} on ${resourceText}`];
       }
       const scopable = (statement.actions ?? []).filter((action) => !isUnscopable(action));
-      if (scopable.length > 0) {
-        problems.push(`${statement.location} allows scopable ${statement.actionAttribute} ${show(scopable)} on ${resourceText}`);
-      }
-    }
-    return fromProblems(problems);
+      return scopable.length > 0 ? [`${statement.location} allows scopable ${statement.actionAttribute} ${show(scopable)} on ${resourceText}`] : [];
+    });
   },
 };
