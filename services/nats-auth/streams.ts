@@ -16,6 +16,14 @@ export const STREAM_NAMES = {
 
 export type SwarmStreamKey = keyof typeof STREAM_NAMES;
 
+/**
+ * The ingestor's dead-letter stream and its subject root, `ingestor.dlq.<reason>`: outside the
+ * `swarm.` root, where every tenant may publish under its own id (a tenant named `dlq` could
+ * otherwise write dead letters).
+ */
+export const DEAD_LETTER_STREAM = "SWARM_EVENTS_DLQ";
+export const DEAD_LETTER_SUBJECT_PREFIX = "ingestor.dlq";
+
 /** Root token of every tenant subject: `swarm.<tenant>.…`. */
 export const SUBJECT_ROOT = "swarm";
 

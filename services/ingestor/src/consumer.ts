@@ -18,19 +18,15 @@ import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, 
 import { headers, nanos } from "@nats-io/transport-node";
 import pino from "pino";
 import type { SwarmEventRow } from "../../clickhouse-schema/table.js";
-import { STREAM_NAMES, STREAM_SUBJECTS } from "../../nats-auth/streams.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, STREAM_NAMES, STREAM_SUBJECTS } from "../../nats-auth/streams.js";
 import type { IngestorConfig, IngestorLogLevel } from "./config.js";
 import { decodeEvent, type RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
 import { classifySinkError, type Sink, type SinkError } from "./sink.js";
 
-/** The dead-letter stream of refused events. */
-export const DLQ_STREAM = "SWARM_EVENTS_DLQ";
-/**
- * Refused events are published to `ingestor.dlq.<reason>`: outside the `swarm.` root, where every
- * tenant may publish under its own id (a tenant named `dlq` could otherwise write dead letters).
- */
-export const DLQ_SUBJECT_PREFIX = "ingestor.dlq";
+/** The dead-letter stream of refused events (its name and subject root live with the other streams). */
+export const DLQ_STREAM = DEAD_LETTER_STREAM;
+export const DLQ_SUBJECT_PREFIX = DEAD_LETTER_SUBJECT_PREFIX;
 export function dlqSubject(reason: RejectReason): string {
   return `${DLQ_SUBJECT_PREFIX}.${reason}`;
 }
