@@ -11,7 +11,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
 import type { ClickHouseClient } from "@clickhouse/client";
@@ -22,7 +21,6 @@ import { eventSubject, swarmStreamConfigs } from "../../services/nats-auth/strea
 import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
 import { ClickHouseSink } from "../../services/ingestor/src/sink.js";
-import { NatsServer } from "./nats-server.js";
 
 export const INSERTED_MARKER = "@@inserted@@";
 
@@ -38,15 +36,7 @@ if (pauseMs > 0) {
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-/** A single nats-server with JetStream (no auth) in a temporary directory. */
-export function startJetStreamServer(): Promise<NatsServer> {
-  return NatsServer.start({
-    configFile: "nats.conf",
-    files: (l) => ({
-      "nats.conf": `listen: 127.0.0.1:${l.port}\nhttp: 127.0.0.1:${l.monitorPort}\njetstream {\n  store_dir: "${join(l.root, "js")}"\n  max_file_store: 1G\n  max_memory_store: 64M\n}\n`,
-    }),
-  });
-}
+export { startJetStreamServer } from "../../services/nats-auth/nats-server-process.js";
 
 /** SWARM_EVENTS as the dev environment declares it, on one server. */
 export async function addEventsStream(jsm: JetStreamManager): Promise<void> {

@@ -1,0 +1,148 @@
+/**
+ * A real nats-server as a local process (the Debian package's binary), for tests and for
+ * `npm run local`: started on free loopback ports with a configuration written into a fresh
+ * temporary directory, stopped (and the directory removed) by {@link NatsServer.stop}.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+
+const BINARY = "nats-server";
+const READY_TIMEOUT_MS = 10_000;
+
+/** Fails with the install command when the binary is missing. */
+export function requireNatsServer(): string {
+  const probe = spawnSync(BINARY, ["--version"], { encoding: "utf8" });
+  if (probe.error || probe.status !== 0) {
+    throw new Error(`${BINARY} is not on PATH (${probe.error?.message ?? probe.stderr}). Fix: apt-get install -y nats-server`);
+  }
+  return probe.stdout.trim();
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NatsServerLayout {
+  /** The temporary root; everything below is removed on stop. */
+  readonly root: string;
+  readonly port: number;
+  readonly monitorPort: number;
+}
+
+export interface StartNatsServerOptions {
+  /**
+   * Files to write, relative to the root, from the layout (ports and directories known).
+   * Must include `configFile`.
+   */
+  readonly files: (layout: NatsServerLayout) => Readonly<Record<string, string>>;
+  /** Path of the main config file relative to the root. */
+  readonly configFile: string;
+}
+
+export class NatsServer {
+  private exited = false;
+  private constructor(
+    readonly layout: NatsServerLayout,
+    private readonly child: ChildProcess,
+    private readonly logFile: string,
+  ) {
+    child.once("exit", () => {
+      this.exited = true;
+    });
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.layout.port}`;
+  }
+
+  get monitorUrl(): string {
+    return `http://127.0.0.1:${this.layout.monitorPort}`;
+  }
+
+  /** The server's log so far (for failure messages). */
+  log(): string {
+    try {
+      return readFileSync(this.logFile, "utf8");
+    } catch {
+      return "";
+    }
+  }
+
+  static async start(options: StartNatsServerOptions): Promise<NatsServer> {
+    requireNatsServer();
+    const root = mkdtempSync(join(tmpdir(), "enchanted-nats-"));
+    try {
+      const layout: NatsServerLayout = { root, port: await freePort(), monitorPort: await freePort() };
+      for (const [rel, text] of Object.entries(options.files(layout))) {
+        const path = join(root, rel);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, text, { mode: 0o600 });
+      }
+      const logFile = join(root, "nats-server.log");
+      const child = spawn(BINARY, ["--config", join(root, options.configFile), "--log", logFile], { stdio: "ignore" });
+      const server = new NatsServer(layout, child, logFile);
+      await server.waitHealthy();
+      return server;
+    } catch (error) {
+      rmSync(root, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  private async waitHealthy(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (this.exited) break;
+      try {
+        const res = await fetch(`${this.monitorUrl}/healthz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const log = this.log();
+    await this.stop();
+    throw new Error(`nats-server did not become healthy within ${READY_TIMEOUT_MS} ms. Log:\n${log}`);
+  }
+
+  /** Re-reads the configuration (SIGHUP), as the chart's config reloader does. */
+  reload(): void {
+    this.child.kill("SIGHUP");
+  }
+
+  /** Stops the server and removes its directory. */
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+      this.child.kill("SIGTERM");
+      const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(this.layout.root, { recursive: true, force: true });
+  }
+}
+
+/** A single nats-server with JetStream (no auth) in a temporary directory. */
+export function startJetStreamServer(): Promise<NatsServer> {
+  return NatsServer.start({
+    configFile: "nats.conf",
+    files: (l) => ({
+      "nats.conf": `listen: 127.0.0.1:${l.port}\nhttp: 127.0.0.1:${l.monitorPort}\njetstream {\n  store_dir: "${join(l.root, "js")}"\n  max_file_store: 1G\n  max_memory_store: 64M\n}\n`,
+    }),
+  });
+}
