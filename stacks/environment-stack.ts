@@ -72,7 +72,10 @@ export class EnvironmentStack extends TerraformStack {
    * and refuses a stack with a reference to a resource it does not declare.
    */
   override toTerraform(): Record<string, unknown> {
-    const json = takeValidatedTerraform(this) ?? (super.toTerraform() as Record<string, unknown>);
+    // JSON the validation already resolved was checked when it was resolved (through this method).
+    const validated = takeValidatedTerraform(this);
+    if (validated) return validated;
+    const json = super.toTerraform() as Record<string, unknown>;
     assertReferencesResolve(json, this.node.id);
     return json;
   }
