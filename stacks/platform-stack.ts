@@ -16,6 +16,7 @@ import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../constructs/platform-interfaces.js";
 import { Tenancy } from "../constructs/tenancy.js";
+import { haReplicas } from "./environment-stack.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 
 export interface PlatformStackProps {
@@ -73,7 +74,7 @@ export class PlatformStack extends KubernetesStack {
     });
 
     this.tenancy = new Tenancy(this, "tenancy", { tiers, siloTenants: config.nats.siloTenants, vpcCidr: config.network.vpcCidr });
-    const ha = config.name === "dev" ? 1 : 2;
+    const ha = haReplicas(config);
     const inNamespace = (ns: string) => [this.tenancy.namespace(ns)];
 
     new CertManager(this, "cert-manager", { version: config.charts.certManager, replicas: ha, dependsOn: inNamespace(NAMESPACES.certManager) });

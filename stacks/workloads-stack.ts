@@ -10,6 +10,7 @@ import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constru
 import { Nats } from "../constructs/nats.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
+import { haReplicas } from "./environment-stack.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, keycloakSecretPrefix } from "./platform-stack.js";
 
@@ -69,7 +70,7 @@ export class WorkloadsStack extends KubernetesStack {
       secretStore: this.secretStore,
       secretPrefix: keycloakSecretPrefix(config),
       databaseCidrs: config.network.subnets.data,
-      replicas: config.name === "dev" ? 1 : 2,
+      replicas: haReplicas(config),
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
       clientNamespaces: [KONG_NAMESPACE],
