@@ -94,7 +94,7 @@ afterAll(async () => {
 describe("ingestor configuration", () => {
   it("has documented defaults and names the variable of a bad value", () => {
     const c = loadIngestorConfig({});
-    expect(c.batch).toEqual({ maxRows: 5000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000 });
+    expect(c.batch).toEqual({ maxRows: 5000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000, maxInflight: 2 });
     expect(c.clickhouse).toEqual({ kind: "embedded", path: "./.data/chdb" });
     expect(c.nats.maxDeliver).toBe(-1);
     expect(loadIngestorConfig({ INGESTOR_CLICKHOUSE_URL: "http://ch:8123" }).clickhouse).toMatchObject({ kind: "http", username: "swarm_ingestor" });

@@ -12,9 +12,10 @@
  * | `INGESTOR_CLICKHOUSE_USER` | `swarm_ingestor` | ClickHouse user (HTTP mode) |
  * | `INGESTOR_CLICKHOUSE_PASSWORD` | `""` | its password (HTTP mode) |
  * | `INGESTOR_CHDB_PATH` | `./.data/chdb` | data directory of the embedded engine |
- * | `INGESTOR_BATCH_MAX_ROWS` | `5000` | messages per fetch = rows per insert (at most) |
- * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert block (8 MiB); a larger fetch is inserted in several blocks |
- * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its fetch began (JetStream minimum 1000) |
+ * | `INGESTOR_BATCH_MAX_ROWS` | `5000` | rows per insert (at most) |
+ * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert (8 MiB): a batch is inserted when it reaches this |
+ * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its first message arrived |
+ * | `INGESTOR_MAX_INFLIGHT_BATCHES` | `2` | batches in the sink at once; the next fills meanwhile (1 = strictly one after another) |
  * | `INGESTOR_ACK_WAIT_MS` | `30000` | JetStream AckWait (redelivery after this without ack or progress) |
  * | `INGESTOR_MAX_DELIVER` | `-1` | JetStream MaxDeliver; -1 = unlimited (a sink outage must never drop events) |
  * | `INGESTOR_BACKOFF_MS` | (none) | JetStream BackOff, comma-separated ms; needs MaxDeliver > its length |
@@ -45,7 +46,7 @@ export interface IngestorConfig {
     readonly maxAckPending: number;
   };
   readonly clickhouse: { readonly kind: "http"; readonly url: string; readonly username: string; readonly password: string } | { readonly kind: "embedded"; readonly path: string };
-  readonly batch: { readonly maxRows: number; readonly maxBytes: number; readonly flushIntervalMs: number };
+  readonly batch: { readonly maxRows: number; readonly maxBytes: number; readonly flushIntervalMs: number; readonly maxInflight: number };
   readonly retry: { readonly initialMs: number; readonly maxMs: number };
   readonly shutdownTimeoutMs: number;
   /** `undefined`: no health server. */
@@ -152,7 +153,7 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
     throw new IngestorConfigError("INGESTOR_RETRY_MAX_MS", String(retryMax), `is less than INGESTOR_RETRY_INITIAL_MS = ${retryInitial}`, "set it at least as large");
   }
   const ackWaitMs = integer(env, "INGESTOR_ACK_WAIT_MS", 30_000, 1_000, 3_600_000);
-  const flushIntervalMs = integer(env, "INGESTOR_FLUSH_INTERVAL_MS", 1_000, 1_000, 60_000);
+  const flushIntervalMs = integer(env, "INGESTOR_FLUSH_INTERVAL_MS", 1_000, 10, 60_000);
   if (flushIntervalMs >= ackWaitMs) {
     throw new IngestorConfigError("INGESTOR_FLUSH_INTERVAL_MS", String(flushIntervalMs), `is not below INGESTOR_ACK_WAIT_MS = ${ackWaitMs}: messages would be redelivered while their batch fills`, "make the flush interval a fraction of the ack wait");
   }
@@ -182,6 +183,7 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
       maxRows: integer(env, "INGESTOR_BATCH_MAX_ROWS", 5_000, 1, 100_000),
       maxBytes: integer(env, "INGESTOR_BATCH_MAX_BYTES", 8 * 1024 * 1024, 1_024, 256 * 1024 * 1024),
       flushIntervalMs,
+      maxInflight: integer(env, "INGESTOR_MAX_INFLIGHT_BATCHES", 2, 1, 16),
     },
     retry: { initialMs: retryInitial, maxMs: retryMax },
     shutdownTimeoutMs: integer(env, "INGESTOR_SHUTDOWN_TIMEOUT_MS", 15_000, 100, 600_000),

@@ -1,7 +1,8 @@
 /**
  * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
  *
- * fetch a batch (rows, bytes, flush interval) → decode each message ({@link decodeEvent}) →
+ * a continuous pull fills a batch (rows, bytes, flush interval; the next fills while up to
+ * `maxInflight` batches are in the sink) → decode each message ({@link decodeEvent}) →
  * dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`) → insert the
  * accepted rows in one block → ack them. A message is acked only after its row is stored, so
  * with any number of replicas no acked message lacks its row. A crash between insert and ack
@@ -14,15 +15,15 @@
  * stops the loop without acking: the replica turns unready and says why ({@link EventConsumer.health}).
  */
 import { createHash } from "node:crypto";
-import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
 import { headers, nanos } from "@nats-io/transport-node";
 import pino from "pino";
-import type { SwarmEventRow } from "../../clickhouse-schema/table.js";
 import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, STREAM_NAMES, STREAM_SUBJECTS } from "../../nats-auth/streams.js";
 import type { IngestorConfig, IngestorLogLevel } from "./config.js";
-import { decodeEvent, type RejectReason } from "./event.js";
+import type { RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
-import { classifySinkError, type Sink, type SinkError } from "./sink.js";
+import { encodeEvent } from "./row-encoder.js";
+import { classifySinkError, EncodedRows, type Sink, type SinkError } from "./sink.js";
 
 /** The dead-letter stream of refused events (its name and subject root live with the other streams). */
 export const DLQ_STREAM = DEAD_LETTER_STREAM;
@@ -44,7 +45,6 @@ const DUPLICATE_WINDOW_MS = 120_000;
 /** working() is sent this many times per AckWait while a batch is in the sink. */
 const PROGRESS_PER_ACK_WAIT = 3;
 const ACK_ACK_TIMEOUT_MS = 5_000;
-const FETCH_ERROR_PAUSE_MS = 500;
 
 /** The dead-letter stream's configuration (file storage, kept 14 days, de-duplicated by stream sequence). */
 export function dlqStreamConfig(): Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects"> {
@@ -190,6 +190,7 @@ export class EventConsumer {
   private lastError: string | undefined;
   private stopping = false;
   private loop: Promise<void> | undefined;
+  private messages: ConsumerMessages | undefined;
   private counters = { batches: 0, rowsInserted: 0, deadLettered: 0, insertRetries: 0 };
   private readonly log: Logger;
 
@@ -211,48 +212,87 @@ export class EventConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.state !== "failed") this.state = "stopping";
+    // Ends the pull; the messages already delivered are batched, inserted and acked.
+    await this.messages?.close();
     await this.loop;
     if (this.state !== "failed") this.state = "stopped";
   }
 
   private async run(): Promise<void> {
-    const { js, config } = this.options;
+    const { js, config, metrics } = this.options;
     const consumer = await js.consumers.get(STREAM_NAMES.events, config.nats.consumer);
+    // One continuous pull: the server streams up to `prefetch` messages ahead of the acks, so
+    // the next batch fills while the previous ones are in the sink. Unacked messages are bounded
+    // by the consumer's MaxAckPending (over all replicas) and by the in-flight limit below.
+    const prefetch = config.batch.maxRows * (config.batch.maxInflight + 1);
+    const messages = await consumer.consume({ max_messages: prefetch });
+    this.messages = messages;
+    if (this.stopping) await messages.close();
     if (!this.stopping) this.state = "running";
-    while (!this.stopping && this.state !== "failed") {
-      const batch: JsMsg[] = [];
-      try {
-        // nats.js takes max_messages or max_bytes, not both: rows bound the fetch, bytes split the insert blocks.
-        const messages = await consumer.fetch({ max_messages: config.batch.maxRows, expires: config.batch.flushIntervalMs });
-        for await (const m of messages) {
-          batch.push(m);
-          this.options.metrics?.consumed.inc();
-          if (m.redelivered || m.info.deliveryCount > 1) this.options.metrics?.redelivered.inc();
-        }
-      } catch (error) {
-        // The messages already in hand are still processed; the next fetch starts after a pause.
-        this.log.warn({ err: String(error), received: batch.length }, "fetch failed");
-        await sleep(FETCH_ERROR_PAUSE_MS);
+
+    const inflight = new Set<Promise<void>>();
+    let batch: JsMsg[] = [];
+    let bytes = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const dispatch = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      if (batch.length === 0) return;
+      const full = batch;
+      batch = [];
+      bytes = 0;
+      const done: Promise<void> = this.processAll(full).finally(() => inflight.delete(done));
+      inflight.add(done);
+    };
+    try {
+      for await (const m of messages) {
+        if (this.state === "failed") break; // not acked: redelivered to a healthy replica
+        batch.push(m);
+        bytes += m.data.byteLength;
+        metrics?.consumed.inc();
+        if (m.redelivered || m.info.deliveryCount > 1) metrics?.redelivered.inc();
+        // A batch is inserted when it is full by rows or bytes, or its first message is this old.
+        if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
+        if (batch.length >= config.batch.maxRows || bytes >= config.batch.maxBytes) dispatch();
+        while (inflight.size >= config.batch.maxInflight) await Promise.race(inflight);
       }
-      for (const block of splitByBytes(batch, config.batch.maxBytes)) await this.process(block);
+    } catch (error) {
+      this.log.error({ err: String(error) }, "consume loop ended by an error");
+    } finally {
+      if (this.state === "failed") {
+        if (timer !== undefined) clearTimeout(timer);
+        batch = []; // never inserted, never acked: redelivered after AckWait
+      } else {
+        dispatch(); // the partial batch in hand is inserted and acked before the loop ends
+      }
+      await Promise.all(inflight);
+    }
+  }
+
+  /** A batch in blocks of at most `maxBytes`, one insert each. */
+  private async processAll(batch: readonly JsMsg[]): Promise<void> {
+    for (const block of splitByBytes(batch, this.options.config.batch.maxBytes)) {
+      if (this.state === "failed") return;
+      await this.process(block);
     }
   }
 
   private async process(batch: readonly JsMsg[]): Promise<void> {
     const accepted: JsMsg[] = [];
-    const rows: SwarmEventRow[] = [];
+    const lines: string[] = [];
     const deadLetters: Promise<void>[] = [];
     for (const m of batch) {
-      const result = decodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / NANOS_PER_MS) });
+      const result = encodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / NANOS_PER_MS) });
       if (result.ok) {
         accepted.push(m);
-        rows.push(result.row);
+        lines.push(result.line);
       } else {
         deadLetters.push(this.deadLetter(m, result.reason, result.detail));
       }
     }
     await Promise.all(deadLetters);
-    if (rows.length === 0) return;
+    if (lines.length === 0) return;
+    const rows = new EncodedRows(lines);
 
     const token = batchToken(accepted.map((m) => m.seq));
     this.options.metrics?.batchRows.observe(rows.length);
@@ -283,7 +323,7 @@ export class EventConsumer {
   }
 
   /** true: stored; false: a permanent failure (the consumer is now failed). */
-  private async insertWithRetry(rows: readonly SwarmEventRow[], token: string): Promise<boolean> {
+  private async insertWithRetry(rows: EncodedRows, token: string): Promise<boolean> {
     const { sink, config, metrics } = this.options;
     for (let attempt = 0; ; attempt++) {
       const endTimer = metrics?.insertDuration.startTimer();
@@ -301,6 +341,7 @@ export class EventConsumer {
         if (e.kind === "permanent") {
           this.state = "failed";
           this.log.error({ err: e.message, code: e.code, clickhouseCode: e.clickhouseCode, token }, "PERMANENT sink failure: acking stopped, replica unready");
+          void this.messages?.close(); // no more deliveries to a replica that cannot store them
           return false;
         }
         this.counters.insertRetries++;
