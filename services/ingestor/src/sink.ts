@@ -3,6 +3,7 @@
  * embedded chdb engine through `chdb/connection` by default), one insert per batch, each failure
  * classified as transient (retry, do not ack) or permanent (stop acking, become unready).
  */
+import { Readable } from "node:stream";
 import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import { qualified, SWARM_EVENTS_INSERT_COLUMNS, SWARM_EVENTS_INSERT_FORMAT, SWARM_EVENTS_INSERT_SETTINGS, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../clickhouse-schema/index.js";
 import type { IngestorConfig } from "./config.js";
@@ -54,6 +55,20 @@ export function classifySinkError(error: unknown, table: string, rows: number): 
   return new SinkError(kind, code, `insert of ${rows} rows into ${table} failed (${kind}, code ${code}${type ? ` ${type}` : name ? ` ${name}` : ""}): ${what}. Fix: ${fix}.`, { cause: error });
 }
 
+/**
+ * Rows already in the insert format ({@link SWARM_EVENTS_INSERT_FORMAT}, one line each), as the
+ * consumer's hot path produces them (`row-encoder.ts`): no row objects, no second encoding.
+ */
+export class EncodedRows {
+  constructor(readonly lines: readonly string[]) {}
+  get length(): number {
+    return this.lines.length;
+  }
+}
+
+/** What a sink inserts: row objects, or lines already encoded. */
+export type InsertRows = readonly SwarmEventRow[] | EncodedRows;
+
 /** What the consumer needs from a sink. */
 export interface Sink {
   /**
@@ -61,7 +76,7 @@ export interface Sink {
    * token with the same rows is inserted once. Resolves when the rows are stored; rejects with a
    * {@link SinkError}.
    */
-  insert(rows: readonly SwarmEventRow[], token: string): Promise<void>;
+  insert(rows: InsertRows, token: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,15 +95,26 @@ export class ClickHouseSink implements Sink {
     readonly table: string = qualified(SWARM_EVENTS_TABLE),
   ) {}
 
-  async insert(rows: readonly SwarmEventRow[], token: string): Promise<void> {
+  async insert(rows: InsertRows, token: string): Promise<void> {
     if (rows.length === 0) return;
+    const clickhouse_settings = { ...SWARM_EVENTS_INSERT_SETTINGS, insert_deduplication_token: token };
     try {
+      if (rows instanceof EncodedRows) {
+        // The lines are the body as they are: `exec` sends a byte stream after the statement.
+        const result = await this.client.exec({
+          query: `INSERT INTO ${this.table} (${this.columns.join(", ")}) FORMAT ${SWARM_EVENTS_INSERT_FORMAT}`,
+          values: Readable.from([rows.lines.join("\n")], { objectMode: false }),
+          clickhouse_settings,
+        });
+        result.stream.destroy();
+        return;
+      }
       await this.client.insert({
         table: this.table,
         values: rows as SwarmEventRow[],
         format: SWARM_EVENTS_INSERT_FORMAT,
         columns: this.columns,
-        clickhouse_settings: { ...SWARM_EVENTS_INSERT_SETTINGS, insert_deduplication_token: token },
+        clickhouse_settings,
       });
     } catch (error) {
       throw classifySinkError(error, this.table, rows.length);
