@@ -64,6 +64,11 @@ export class NatsServer {
     });
   }
 
+  /** The server's process id (undefined once it could not be spawned). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.layout.port}`;
   }
@@ -138,11 +143,12 @@ export class NatsServer {
 }
 
 /** A single nats-server with JetStream (no auth) in a temporary directory. */
-export function startJetStreamServer(): Promise<NatsServer> {
+export function startJetStreamServer(options: { readonly maxFileStoreMiB?: number } = {}): Promise<NatsServer> {
+  const maxFileStore = `${options.maxFileStoreMiB ?? 1024}M`;
   return NatsServer.start({
     configFile: "nats.conf",
     files: (l) => ({
-      "nats.conf": `listen: 127.0.0.1:${l.port}\nhttp: 127.0.0.1:${l.monitorPort}\njetstream {\n  store_dir: "${join(l.root, "js")}"\n  max_file_store: 1G\n  max_memory_store: 64M\n}\n`,
+      "nats.conf": `listen: 127.0.0.1:${l.port}\nhttp: 127.0.0.1:${l.monitorPort}\njetstream {\n  store_dir: "${join(l.root, "js")}"\n  max_file_store: ${maxFileStore}\n  max_memory_store: 64M\n}\n`,
     }),
   });
 }

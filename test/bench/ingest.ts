@@ -1,0 +1,316 @@
+/**
+ * `npm run bench:ingest`: the ingestor against the naive design, on one machine, in one run.
+ *
+ * 1. Publishes BENCH_EVENTS (500,000) realistic protobuf events (300-600 bytes; 120 tenants,
+ *    1,000 agents, 3 projects per tenant) to a fresh `SWARM_EVENTS` on a local nats-server.
+ * 2. drain: the production consumer (every check on: size, subject, decode, required fields, id
+ *    formats, tenant match; dead-lettering; deduplication token; ack after insert) drains the
+ *    backlog into the embedded ClickHouse engine (chdb). Then the table must hold every event
+ *    exactly once.
+ * 3. naive: the seed's design on the same stream from its first message: per-message decode,
+ *    1,000-row inserts, then one awaited ack per message. It drains BENCH_NAIVE_EVENTS
+ *    (100,000) of the same events; its rate is stable long before that.
+ * 4. live: a paced publisher (a child process, its own connection) publishes BENCH_LIVE_EPS
+ *    (40,000) events/s for BENCH_LIVE_SECONDS (20) while the production consumer runs; each
+ *    event's latency is from its publish to the end of the insert that stored it (inserts are
+ *    synchronous, so the row is queryable then). A query checks every live event is there.
+ *
+ * The last line is one JSON object:
+ * `{"drain_eps","naive_eps","ratio","live_eps","live_p99_ms","rss_mb"}` where `rss_mb` is this
+ * process's peak resident memory (consumer and engine); nats-server's is printed apart.
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { loadEnvironment } from "../../config/index.js";
+import type { SwarmEventRow } from "../../services/clickhouse-schema/table.js";
+import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
+import { loadIngestorConfig, type IngestorConfig } from "../../services/ingestor/src/config.js";
+import { ensureTopology, EventConsumer, type Logger } from "../../services/ingestor/src/consumer.js";
+import { decodeEvent } from "../../services/ingestor/src/event.js";
+import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
+import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
+import { EncodedRows, openSink, type ClickHouseSink, type InsertRows, type Sink } from "../../services/ingestor/src/sink.js";
+import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
+import { eventSubject, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+
+const EVENTS = Number(process.env["BENCH_EVENTS"] ?? 500_000);
+const NAIVE_EVENTS = Math.min(EVENTS, Number(process.env["BENCH_NAIVE_EVENTS"] ?? 100_000));
+const LIVE_EPS = Number(process.env["BENCH_LIVE_EPS"] ?? 40_000);
+const LIVE_SECONDS = Number(process.env["BENCH_LIVE_SECONDS"] ?? 20);
+const TENANTS = 120;
+const AGENTS = 1_000;
+const PROJECTS_PER_TENANT = 3;
+const NAIVE_BATCH = 1_000;
+/** Published with core NATS in chunks; a flush after each keeps the client's buffer bounded. */
+const PUBLISH_CHUNK = 5_000;
+/** The live publisher sends a slice of its second this often. */
+const LIVE_TICK_MS = 10;
+/** Distinct live event bodies; each publish gives one a fresh id and timestamp. */
+const LIVE_TEMPLATES = 10_000;
+const DRAIN_TIMEOUT_MS = 600_000;
+
+const progress = (line: string) => process.stdout.write(`» ${line}\n`);
+const silent: Logger = { info: () => {}, warn: () => {}, error: (fields, msg) => process.stderr.write(`${msg} ${JSON.stringify(fields)}\n`) };
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The i-th event of the swarm: agent i mod 1,000, its tenant and project, the typical mix. */
+function swarmEvent(i: number, now: Date): { subject: string; event: SwarmEvent } {
+  const agent = i % AGENTS;
+  const tenant = agent % TENANTS;
+  const tenantId = `tenant-${String(tenant).padStart(3, "0")}`;
+  const projectId = `project-${Math.floor(agent / TENANTS) % PROJECTS_PER_TENANT}`;
+  const roles = ["planner", "coder", "reviewer", "tester", "operator"] as const;
+  const agentId = `${roles[agent % roles.length]}-${agent}`;
+  const event = buildEvent({ tenantId, projectId, agentId, userId: `user-${tenant}-${agent % 4}`, kind: typicalKind(i), now, seed: i });
+  return { subject: eventSubject(tenantId, projectId), event };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live publisher (a child process): paced, its own connection, one timestamp per event.
+// ---------------------------------------------------------------------------------------------
+interface LiveJob {
+  readonly url: string;
+  readonly eps: number;
+  readonly seconds: number;
+}
+
+async function livePublisher(job: LiveJob): Promise<void> {
+  const nc = await connect({ servers: job.url });
+  const now = new Date();
+  const templates = Array.from({ length: LIVE_TEMPLATES }, (_, i) => swarmEvent(EVENTS + i, now));
+  const total = job.eps * job.seconds;
+  const start = performance.now();
+  let sent = 0;
+  let counter = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * job.eps));
+    for (; sent < due; sent++) {
+      const t = templates[sent % LIVE_TEMPLATES];
+      if (t === undefined) continue;
+      const ms = Date.now();
+      counter++;
+      t.event.eventId = `00000000-0000-4000-8000-${counter.toString(16).padStart(12, "0")}`;
+      t.event.timestamp = create(TimestampSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 });
+      nc.publish(t.subject, toBinary(SwarmEventSchema, t.event));
+    }
+    await sleep(LIVE_TICK_MS);
+  }
+  await nc.flush();
+  await nc.close();
+  process.send?.({ sent, seconds: (performance.now() - start) / 1000 });
+}
+
+
+// ---------------------------------------------------------------------------------------------
+
+async function publishBacklog(nc: NatsConnection, jsm: JetStreamManager): Promise<{ seconds: number; minBytes: number; maxBytes: number; meanBytes: number }> {
+  const now = new Date(Date.now() - 3_600_000);
+  const start = performance.now();
+  let min = Infinity;
+  let max = 0;
+  let total = 0;
+  for (let i = 0; i < EVENTS; i++) {
+    const { subject, event } = swarmEvent(i, new Date(now.getTime() + Math.floor((i / EVENTS) * 3_600_000)));
+    const data = toBinary(SwarmEventSchema, event);
+    min = Math.min(min, data.byteLength);
+    max = Math.max(max, data.byteLength);
+    total += data.byteLength;
+    nc.publish(subject, data);
+    if ((i + 1) % PUBLISH_CHUNK === 0) await nc.flush();
+  }
+  await nc.flush();
+  for (;;) {
+    const info = await jsm.streams.info(STREAM_NAMES.events);
+    if (info.state.messages >= EVENTS) break;
+    await sleep(50);
+  }
+  return { seconds: (performance.now() - start) / 1000, minBytes: min, maxBytes: max, meanBytes: Math.round(total / EVENTS) };
+}
+
+/**
+ * Waits until `consumer` has stored `count` more rows than `before`, then until JetStream's ack
+ * floor reaches `upTo`. The rows are counted in-process: polling the consumer's info often
+ * slows the server's deliveries to it (each info request takes the consumer's lock).
+ */
+async function waitDrained(jsm: JetStreamManager, consumer: EventConsumer, name: string, upTo: number, rowsBefore: number, count: number): Promise<void> {
+  const deadline = Date.now() + DRAIN_TIMEOUT_MS;
+  const check = () => {
+    const health = consumer.health();
+    if (health.state === "failed") throw new Error(`consumer failed: ${health.lastError}`);
+    if (Date.now() > deadline) throw new Error(`consumer ${name} did not store ${count} rows within ${DRAIN_TIMEOUT_MS} ms (${health.rowsInserted - rowsBefore} stored)`);
+    return health.rowsInserted + health.deadLettered - rowsBefore >= count;
+  };
+  while (!check()) await sleep(5);
+  for (;;) {
+    const info = await jsm.consumers.info(STREAM_NAMES.events, name);
+    if (info.ack_floor.stream_seq >= upTo && info.num_ack_pending === 0) return;
+    check();
+    await sleep(200);
+  }
+}
+
+async function countRows(sink: ClickHouseSink): Promise<{ rows: number; distinct: number }> {
+  const rs = await sink.client.query({ query: `SELECT count() AS rows, uniqExact(event_id) AS distinct FROM ${qualified(SWARM_EVENTS_TABLE)}`, format: "JSONEachRow" });
+  const [row] = await rs.json<{ rows: string; distinct: string }>();
+  return { rows: Number(row?.rows ?? 0), distinct: Number(row?.distinct ?? 0) };
+}
+
+/** The production consumer's run: rows/s from its start to the ack of the last message. */
+async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig): Promise<{ eps: number; consumer: EventConsumer }> {
+  await ensureTopology(jsm, config.nats);
+  const consumer = new EventConsumer({ js, sink, config, log: silent });
+  const start = performance.now();
+  void consumer.start();
+  await waitDrained(jsm, consumer, config.nats.consumer, EVENTS, 0, EVENTS);
+  const seconds = (performance.now() - start) / 1000;
+  return { eps: EVENTS / seconds, consumer };
+}
+
+/** The seed's design: decode each message, insert every 1,000 rows, then await each message's ack. */
+async function naive(js: JetStreamClient, jsm: JetStreamManager, sink: ClickHouseSink): Promise<number> {
+  const name = "bench-naive";
+  await jsm.consumers.add(STREAM_NAMES.events, { durable_name: name, ack_policy: "explicit" as never, deliver_policy: "all" as never, ack_wait: 60_000_000_000, max_ack_pending: NAIVE_BATCH * 2 });
+  const consumer = await js.consumers.get(STREAM_NAMES.events, name);
+  const start = performance.now();
+  let done = 0;
+  let rows: SwarmEventRow[] = [];
+  let pending: JsMsg[] = [];
+  const messages = await consumer.consume({ max_messages: NAIVE_BATCH });
+  for await (const m of messages) {
+    const result = decodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / 1_000_000n) });
+    if (result.ok) rows.push(result.row);
+    pending.push(m);
+    if (pending.length === NAIVE_BATCH || done + pending.length === NAIVE_EVENTS) {
+      await sink.client.insert({ table: sink.table, values: rows, format: "JSONEachRow" });
+      for (const p of pending) await p.ackAck();
+      done += pending.length;
+      rows = [];
+      pending = [];
+      if (done >= NAIVE_EVENTS) break;
+    }
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await messages.close();
+  return done / seconds;
+}
+
+const TIMESTAMP_FIELD = /"timestamp":"([^"]+)"/;
+
+/** Latencies, in ms, of every live row: insert end − its event timestamp (= publish time). */
+class TimedSink implements Sink {
+  readonly latencies: number[] = [];
+  recording = false;
+  constructor(private readonly inner: Sink) {}
+  async insert(rows: InsertRows, token: string): Promise<void> {
+    await this.inner.insert(rows, token);
+    if (!this.recording) return;
+    const end = Date.now();
+    const timestamps = rows instanceof EncodedRows ? rows.lines.map((line) => TIMESTAMP_FIELD.exec(line)?.[1] ?? "") : rows.map((r) => r.timestamp);
+    for (const t of timestamps) this.latencies.push(end - Date.parse(`${t.replace(" ", "T")}Z`));
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+function natsServerRssMb(server: NatsServer): number {
+  try {
+    const status = readFileSync(`/proc/${server.pid ?? 0}/status`, "utf8");
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    return hwm ? Math.round(Number(hwm[1]) / 1024) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
+  const server = await startJetStreamServer({ maxFileStoreMiB: 4096 });
+  const nc = await connect({ servers: server.url });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const config = loadIngestorConfig({ INGESTOR_CHDB_PATH: join(dataDir, "chdb"), INGESTOR_HTTP_PORT: "off", INGESTOR_CONSUMER: "bench-ingestor" });
+  const sink = await openSink(config.clickhouse);
+  try {
+    const events = swarmStreamConfigs(loadEnvironment("dev").nats).events;
+    await jsm.streams.add({ ...events, num_replicas: 1, max_bytes: 3 * 1024 * 1024 * 1024 });
+    for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await sink.client.command({ query: statement });
+
+    progress(`publishing ${EVENTS} events (${TENANTS} tenants, ${AGENTS} agents) to ${STREAM_NAMES.events} on ${server.url}`);
+    const published = await publishBacklog(nc, jsm);
+    progress(`published in ${published.seconds.toFixed(1)} s; event size ${published.minBytes}-${published.maxBytes} bytes, mean ${published.meanBytes}`);
+
+    progress(`drain: production consumer (batch ${config.batch.maxRows} rows / ${config.batch.maxBytes} bytes / ${config.batch.flushIntervalMs} ms)`);
+    const timed = new TimedSink(sink);
+    const { eps: drainEps, consumer } = await drain(js, jsm, timed, config);
+    const drained = await countRows(sink);
+    progress(`drain: ${Math.round(drainEps)} events/s; table holds ${drained.rows} rows, ${drained.distinct} distinct (expected ${EVENTS})`);
+    if (drained.distinct !== EVENTS) throw new Error(`drain lost events: ${drained.distinct} distinct of ${EVENTS}`);
+    await consumer.stop();
+
+    await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
+    progress(`naive: per-message decode, ${NAIVE_BATCH}-row inserts, awaited ack per message, over the first ${NAIVE_EVENTS} events`);
+    const naiveEps = await naive(js, jsm, sink);
+    progress(`naive: ${Math.round(naiveEps)} events/s`);
+
+    await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
+    const live = new EventConsumer({ js, sink: timed, config, log: silent });
+    void live.start();
+    timed.recording = true;
+    progress(`live: ${LIVE_EPS} events/s for ${LIVE_SECONDS} s from a paced publisher`);
+    const seqBefore = (await jsm.streams.info(STREAM_NAMES.events)).state.last_seq;
+    const job: LiveJob = { url: server.url, eps: LIVE_EPS, seconds: LIVE_SECONDS };
+    const publisher = fork(fileURLToPath(import.meta.url), [LIVE_PUBLISHER_FLAG, JSON.stringify(job)], { execArgv: ["--import", "tsx"] });
+    const result = await new Promise<{ sent: number; seconds: number }>((resolve, reject) => {
+      publisher.once("message", (m) => resolve(m as { sent: number; seconds: number }));
+      publisher.once("error", reject);
+      publisher.once("exit", (code) => reject(new Error(`the live publisher exited with ${code} before reporting`)));
+    });
+    await waitDrained(jsm, live, config.nats.consumer, seqBefore + result.sent, 0, result.sent);
+    timed.recording = false;
+    await live.stop();
+    const liveRows = await countRows(sink);
+    const latencies = Float64Array.from(timed.latencies).sort();
+    const liveEps = result.sent / result.seconds;
+    const p50 = percentile(Array.from(latencies), 50);
+    const p99 = percentile(Array.from(latencies), 99);
+    progress(`live: published ${result.sent} in ${result.seconds.toFixed(1)} s (${Math.round(liveEps)}/s); ${liveRows.distinct} distinct rows queryable; latency p50 ${p50} ms, p99 ${p99} ms, max ${latencies[latencies.length - 1]} ms`);
+    if (liveRows.distinct !== result.sent) throw new Error(`live run lost events: ${liveRows.distinct} of ${result.sent}`);
+
+    const rssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+    progress(`peak RSS: bench process ${rssMb} MB, nats-server ${natsServerRssMb(server)} MB`);
+    const out = {
+      drain_eps: Math.round(drainEps),
+      naive_eps: Math.round(naiveEps),
+      ratio: Number((drainEps / naiveEps).toFixed(1)),
+      live_eps: Math.round(liveEps),
+      live_p99_ms: p99,
+      rss_mb: rssMb,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await nc.close();
+    await sink.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const LIVE_PUBLISHER_FLAG = "--live-publisher";
+if (process.argv[2] === LIVE_PUBLISHER_FLAG) {
+  await livePublisher(JSON.parse(process.argv[3] ?? "{}") as LiveJob);
+} else {
+  await main();
+}
