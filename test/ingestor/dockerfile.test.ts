@@ -1,54 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-
-interface Instruction {
-  readonly keyword: string;
-  readonly args: string;
-}
-interface Stage {
-  readonly from: string;
-  readonly name: string | undefined;
-  readonly instructions: Instruction[];
-}
-
-/** A small Dockerfile parser: comments, `\` continuations, global ARG defaults, stages. */
-function parseDockerfile(text: string): { readonly args: Record<string, string>; readonly stages: Stage[] } {
-  const logical: string[] = [];
-  let current = "";
-  for (const raw of text.split("\n")) {
-    const line = raw.trimEnd();
-    if (current === "" && (line.trim() === "" || line.trim().startsWith("#"))) continue;
-    if (line.endsWith("\\")) {
-      current += `${line.slice(0, -1)} `;
-      continue;
-    }
-    logical.push((current + line).trim());
-    current = "";
-  }
-  if (current !== "") logical.push(current.trim());
-
-  const args: Record<string, string> = {};
-  const stages: Stage[] = [];
-  for (const line of logical) {
-    const m = /^(\S+)\s+([\s\S]*)$/.exec(line);
-    if (!m) continue;
-    const keyword = (m[1] ?? "").toUpperCase();
-    const rest = m[2] ?? "";
-    if (keyword === "ARG" && stages.length === 0) {
-      const [name, value] = rest.split("=", 2);
-      if (name && value !== undefined) args[name.trim()] = value.trim();
-      continue;
-    }
-    if (keyword === "FROM") {
-      const resolved = rest.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => args[a ?? b ?? ""] ?? "<unset>");
-      const [image, as, name] = resolved.split(/\s+/);
-      stages.push({ from: image ?? "", name: as?.toUpperCase() === "AS" ? name : undefined, instructions: [] });
-      continue;
-    }
-    stages.at(-1)?.instructions.push({ keyword, args: rest });
-  }
-  return { args, stages };
-}
+import { parseDockerfile } from "../support/dockerfile.js";
 
 const dockerfile = parseDockerfile(readFileSync(new URL("../../services/ingestor/Dockerfile", import.meta.url), "utf8"));
 const finalStage = dockerfile.stages.at(-1);

@@ -1,0 +1,584 @@
+import { EksPodIdentityAssociation } from "@cdktf/provider-aws/lib/eks-pod-identity-association/index.js";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
+import { Token, type ITerraformDependable } from "cdktf";
+import { Construct } from "constructs";
+import { PLAN_TIER_NAMES, type PlanTierName } from "../config/tiers.js";
+import { REALM_NAME } from "../services/keycloak-realm/names.js";
+import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_LOG_LEVELS, type ProvisioningLogLevel } from "../services/provisioning/src/config.js";
+import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-connectivity.js";
+import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
+import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak.js";
+import { KmsKey, type IKmsKey } from "./kms-key.js";
+import { PROVISIONING_API } from "./kong.js";
+import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
+import { NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
+
+/** Name of every Kubernetes object of the service (Deployment, Service, HPA, PDB, ServiceAccount, NetworkPolicy). */
+export const PROVISIONING_NAME = PROVISIONING_API.service;
+/** The namespace Kong's `/v1/` Ingress and its `allow-kong-gateway` NetworkPolicy are in. */
+export const PROVISIONING_NAMESPACE = PROVISIONING_API.namespace;
+
+/** Kubernetes Secrets the construct syncs (External Secrets) and mounts. */
+export const PROVISIONING_SECRETS = {
+  /** One key per plan tier, `<tier>.seed`: the SWARM account's scoped signing-key seed of that tier. */
+  signingKeys: "provisioning-nats-signing-keys",
+  /** The `enchanted-provisioning` Keycloak client's secret, under {@link PROVISIONING_SECRETS.keycloakClientKey}. */
+  keycloakClient: "provisioning-keycloak-client",
+  keycloakClientKey: "client-secret",
+} as const;
+
+/** The namespaced SecretStore that alone may read the signing-key seeds (through its own IAM role). */
+export const SIGNING_KEY_STORE = "provisioning-signing-keys";
+
+/** Where the pod finds its files. */
+export const PROVISIONING_PATHS = {
+  signingKeysDir: "/var/run/secrets/nats-signing-keys",
+  keycloakClientSecret: `/var/run/secrets/keycloak/${PROVISIONING_SECRETS.keycloakClientKey}`,
+  fdbClusterFile: `/var/run/secrets/foundationdb/${FDB_CLUSTER_FILE_KEY}`,
+} as const;
+
+/** The EKS Pod Identity Agent on every node (link-local, host network): the pod's AWS credentials. */
+export const POD_IDENTITY_AGENT = { cidr: "169.254.170.23/32", port: 80 } as const;
+
+/** Exactly the KMS actions the pod may perform, on the tenant-key CMK only. */
+export const PROVISIONING_KMS_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"] as const;
+
+const APP_LABELS = { "app.kubernetes.io/name": PROVISIONING_NAME, "app.kubernetes.io/part-of": "enchanted" } as const;
+const DEFAULTS = {
+  minReplicas: 2,
+  maxReplicas: 10,
+  targetCpuUtilization: 70,
+  cpuRequestMillicores: 250,
+  memoryRequestMiB: 256,
+  memoryLimitMiB: 512,
+} as const;
+/** V8's heap as a share of the memory limit: buffers and native memory (the FDB client) need the rest. */
+const HEAP_SHARE = 0.7;
+/** Kubelet's grace beyond the service's own shutdown bound. */
+const TERMINATION_MARGIN_SECONDS = 15;
+const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+export interface ProvisioningResources {
+  /** @default 250 */
+  readonly cpuRequestMillicores?: number;
+  /** @default 256 */
+  readonly memoryRequestMiB?: number;
+  /** Also sets V8's heap to 70 % of it. @default 512 */
+  readonly memoryLimitMiB?: number;
+}
+
+/** What the service needs of Keycloak (`Keycloak.serviceUrl`, `Keycloak.namespace`). */
+export interface ProvisioningKeycloak {
+  /** In-cluster base URL, `http://keycloak-http.<ns>.svc.cluster.local` (`PROVISIONING_KEYCLOAK_URL`; JWKS are fetched here too). */
+  readonly serviceUrl: string;
+  /** Namespace of the Keycloak pods (egress peer). If it is not the service's, add the service's namespace to Keycloak's `clientNamespaces`. */
+  readonly namespace: string;
+  /** Secrets Manager prefix of Keycloak's secrets (`keycloakSecretPrefix(config)`); the client secret is `<prefix>/provisioning-client-secret`. */
+  readonly secretPrefix: string;
+  /** @default REALM_NAME */
+  readonly realm?: string;
+}
+
+/** Where the signing-key seeds are and who may fetch them. */
+export interface ProvisioningSigningKeys {
+  /** Secrets Manager names of the tier seeds (`natsSecretNames(...).seeds.swarmSigningKeys`). */
+  readonly secretNames: Readonly<Record<PlanTierName, string>>;
+  /** The key those secrets are encrypted with (the foundation stack's `keys.secrets`). */
+  readonly secretsKey: IKmsKey;
+  /** The External Secrets operator's role (`ExternalSecretsOperator.roleName` / `.roleArn`): it assumes the reader role. */
+  readonly externalSecretsRole: { readonly roleName: string; readonly roleArn: string };
+}
+
+export interface ProvisioningFoundationDb {
+  /** `FoundationDbNetwork.destinationCidrs`. */
+  readonly destinationCidrs: readonly string[];
+  /** `config.foundationDb.ports`. */
+  readonly ports: readonly number[];
+  /** Namespaces `FoundationDbClusterFile` syncs the cluster file into; checked to contain the service's. @default - not checked */
+  readonly clusterFileNamespaces?: readonly string[];
+}
+
+/** Who scrapes `/metrics` (Prometheus): allowed in on the HTTP port. */
+export interface ProvisioningMetricsScraper {
+  readonly namespace: string;
+  /** @default - every pod of the namespace */
+  readonly podLabels?: Readonly<Record<string, string>>;
+}
+
+export interface ProvisioningProps {
+  /** `<ECR repository URL>:<tag>`; an exact tag, never `latest`. */
+  readonly image: string;
+  /** Prefix of the AWS names (role, key alias), e.g. `enchanted-prod`. */
+  readonly name: string;
+  readonly accountId: string;
+  readonly region: string;
+  /** The EKS cluster the Pod Identity association is made in. */
+  readonly clusterName: string;
+  /** The ClusterSecretStore (the Keycloak client secret is read through it). */
+  readonly secretStore: ISecretStore;
+  /** The realm's issuer, `issuerUrl(config.domains.auth)` (`PROVISIONING_OIDC_ISSUER`). */
+  readonly oidcIssuer: string;
+  /** @default API_AUDIENCE (the service's default) */
+  readonly oidcAudience?: string;
+  readonly keycloak: ProvisioningKeycloak;
+  /** Public key of the SWARM account (`config.nats.publicKeys.swarmAccount`). */
+  readonly natsAccount: string;
+  readonly signingKeys: ProvisioningSigningKeys;
+  readonly foundationDb: ProvisioningFoundationDb;
+  /** Ranges of the subnets holding the KMS interface endpoint (`config.network.subnets.private`): egress 443. */
+  readonly kmsEndpointCidrs: readonly string[];
+  /**
+   * The CMK the tenants' data keys are generated under (GenerateDataKey; only wrapped keys are stored).
+   * @default - a dedicated key `<name>-tenant-data-keys` created here
+   */
+  readonly tenantKey?: IKmsKey;
+  /** @default - no scrape ingress (nothing scrapes yet) */
+  readonly metricsScraper?: ProvisioningMetricsScraper;
+  /** @default 2 */
+  readonly minReplicas?: number;
+  /** @default 10 */
+  readonly maxReplicas?: number;
+  /** Average CPU utilization (of the request) the HorizontalPodAutoscaler aims for. @default 70 */
+  readonly targetCpuUtilization?: number;
+  /** @default - 250m CPU and 256 MiB requested, 512 MiB limit */
+  readonly resources?: ProvisioningResources;
+  /** @default "info" */
+  readonly logLevel?: ProvisioningLogLevel;
+  /** @default 16384 (the service's default) */
+  readonly bodyLimitBytes?: number;
+  /** Lifetime of minted bus credentials. @default 3600 (the service's default) */
+  readonly credentialsTtlSeconds?: number;
+  /** @default 15 (the service's default) */
+  readonly shutdownTimeoutSeconds?: number;
+  /** Resources the Deployment waits for (the cluster file sync, Keycloak). @default - none */
+  readonly dependsOn?: readonly ITerraformDependable[];
+}
+
+interface Resolved {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly targetCpuUtilization: number;
+  readonly cpuRequestMillicores: number;
+  readonly memoryRequestMiB: number;
+  readonly memoryLimitMiB: number;
+  readonly logLevel: ProvisioningLogLevel;
+  readonly bodyLimitBytes: number;
+  readonly credentialsTtlSeconds: number;
+  readonly shutdownTimeoutSeconds: number;
+  readonly realm: string;
+  readonly audience: string;
+}
+
+type Fail = (prop: string, value: unknown, problem: string, fix: string) => never;
+
+function resolve(path: string, props: ProvisioningProps): Resolved {
+  const fail: Fail = (prop, value, problem, fix) => {
+    throw new Error(`${path}: ${prop} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
+  };
+  const r: Resolved = {
+    minReplicas: props.minReplicas ?? DEFAULTS.minReplicas,
+    maxReplicas: props.maxReplicas ?? DEFAULTS.maxReplicas,
+    targetCpuUtilization: props.targetCpuUtilization ?? DEFAULTS.targetCpuUtilization,
+    cpuRequestMillicores: props.resources?.cpuRequestMillicores ?? DEFAULTS.cpuRequestMillicores,
+    memoryRequestMiB: props.resources?.memoryRequestMiB ?? DEFAULTS.memoryRequestMiB,
+    memoryLimitMiB: props.resources?.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB,
+    logLevel: props.logLevel ?? PROVISIONING_DEFAULTS.logLevel,
+    bodyLimitBytes: props.bodyLimitBytes ?? PROVISIONING_DEFAULTS.bodyLimitBytes,
+    credentialsTtlSeconds: props.credentialsTtlSeconds ?? PROVISIONING_DEFAULTS.credentialsTtlSeconds,
+    shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? PROVISIONING_DEFAULTS.shutdownTimeoutMs / 1000,
+    realm: props.keycloak.realm ?? REALM_NAME,
+    audience: props.oidcAudience ?? PROVISIONING_DEFAULTS.audience,
+  };
+  if (!Token.isUnresolved(props.image)) {
+    if (!IMAGE_PATTERN.test(props.image)) fail("image", props.image, "is not `<repository>:<tag>`", "pass the ECR repository URL and an exact tag, e.g. `<account>.dkr.ecr.<region>.amazonaws.com/provisioning:1.4.2`");
+    if (props.image.endsWith(":latest")) fail("image", props.image, "uses the mutable tag latest", "deploy an exact tag (a version or a commit SHA)");
+  }
+  const positive = (prop: string, v: number) => {
+    if (!Number.isInteger(v) || v < 1) fail(prop, v, "is not a positive integer", `set ${prop} to a whole number of at least 1`);
+  };
+  positive("minReplicas", r.minReplicas);
+  positive("maxReplicas", r.maxReplicas);
+  positive("resources.cpuRequestMillicores", r.cpuRequestMillicores);
+  positive("resources.memoryRequestMiB", r.memoryRequestMiB);
+  positive("resources.memoryLimitMiB", r.memoryLimitMiB);
+  positive("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds);
+  if (r.maxReplicas < r.minReplicas) fail("maxReplicas", r.maxReplicas, `is below minReplicas = ${r.minReplicas}`, "raise maxReplicas or lower minReplicas");
+  if (!Number.isInteger(r.targetCpuUtilization) || r.targetCpuUtilization < 10 || r.targetCpuUtilization > 100) {
+    fail("targetCpuUtilization", r.targetCpuUtilization, "is not a percentage from 10 to 100", "use e.g. 70");
+  }
+  if (r.memoryLimitMiB < r.memoryRequestMiB) {
+    fail("resources.memoryLimitMiB", r.memoryLimitMiB, `is below resources.memoryRequestMiB = ${r.memoryRequestMiB}`, "set the limit at least as large as the request");
+  }
+  if (!PROVISIONING_LOG_LEVELS.includes(r.logLevel)) fail("logLevel", r.logLevel, "is not a pino level", `use one of ${PROVISIONING_LOG_LEVELS.join(", ")}`);
+  const fdb = props.foundationDb;
+  if (fdb.destinationCidrs.length === 0) fail("foundationDb.destinationCidrs", fdb.destinationCidrs, "is empty", "pass FoundationDbNetwork.destinationCidrs");
+  if (fdb.ports.length === 0) fail("foundationDb.ports", fdb.ports, "is empty", "pass config.foundationDb.ports");
+  for (const port of fdb.ports) if (!Number.isInteger(port) || port < 1 || port > 65_535) fail("foundationDb.ports[]", port, "is not a TCP port", "use 1-65535");
+  if (fdb.clusterFileNamespaces && !fdb.clusterFileNamespaces.includes(PROVISIONING_NAMESPACE)) {
+    fail("foundationDb.clusterFileNamespaces", fdb.clusterFileNamespaces, `does not contain the service's namespace "${PROVISIONING_NAMESPACE}", so the cluster file is not synced there`, `add "${PROVISIONING_NAMESPACE}" to FOUNDATIONDB_CLIENT_NAMESPACES`);
+  }
+  if (props.kmsEndpointCidrs.length === 0) fail("kmsEndpointCidrs", props.kmsEndpointCidrs, "is empty", "pass the private subnets' CIDRs (where the KMS interface endpoint is)");
+  for (const tier of PLAN_TIER_NAMES) {
+    if (!props.signingKeys.secretNames[tier]) fail(`signingKeys.secretNames.${tier}`, undefined, "is missing", "pass natsSecretNames(...).seeds.swarmSigningKeys");
+  }
+  return r;
+}
+
+/** Stand-ins of the right shape for values only Terraform knows, so the service's own loader can check the rest. */
+const TOKEN_STAND_INS: Readonly<Record<string, string>> = {
+  PROVISIONING_KMS_KEY_ID: "alias/stand-in",
+  PROVISIONING_AWS_REGION: "eu-west-1",
+  PROVISIONING_OIDC_ISSUER: "https://auth.example.com/realms/enchanted",
+  PROVISIONING_JWKS_URL: "http://keycloak.example/realms/enchanted/protocol/openid-connect/certs",
+  PROVISIONING_KEYCLOAK_URL: "http://keycloak.example",
+  PROVISIONING_NATS_ACCOUNT: `A${"A".repeat(55)}`,
+};
+
+/**
+ * The provisioning service (registration and the tenant lifecycle) in the workloads stack.
+ *
+ * - A restricted, read-only Deployment spread over zones and nodes, a HorizontalPodAutoscaler on
+ *   CPU (it owns the replica count), a PodDisruptionBudget, and the Service `provisioning:8080` in
+ *   `platform` that Kong's `/v1/` Ingress (`KongGatewayRoutes`) routes to. Kong's ingress into
+ *   this namespace on 8080 is already allowed by the gateway's `allow-kong-gateway` NetworkPolicy
+ *   (constructs/kong.ts); it is not repeated here.
+ * - AWS: a ServiceAccount with an EKS Pod Identity association to a role that may do
+ *   `kms:GenerateDataKey` and `kms:Decrypt` on the tenant-key CMK and nothing else. Crypto-shredding
+ *   needs no further permission: a tenant's data key exists only wrapped, in the store, and
+ *   deleting that record destroys it. The pod has NO Secrets Manager permission: the files it reads
+ *   are synced by External Secrets.
+ * - The tier signing-key seeds (`<prefix>/seeds/...`), which the cluster-wide secret store may
+ *   NOT read (see services/nats-auth/secret-names.ts), are synced through a namespaced SecretStore
+ *   whose own role may `secretsmanager:GetSecretValue` exactly those secrets (and decrypt them via
+ *   Secrets Manager); the External Secrets operator assumes that role for this store only. So the
+ *   seeds are readable from this namespace's store alone, and mounted as `<tier>.seed` files.
+ * - The FoundationDB cluster file (synced by `FoundationDbClusterFile`) and the Keycloak client
+ *   secret (synced here) are mounted read-only.
+ * - A NetworkPolicy: egress only to DNS, the FoundationDB ranges and ports, Keycloak's pods, the
+ *   KMS interface endpoint (443 to its subnets), the node's Pod Identity Agent (the credentials
+ *   for KMS) and the NATS client port; ingress only from the metrics scraper if one is given.
+ *   The pods also carry the labels other namespaces' policies admit clients by (NATS, Keycloak,
+ *   FoundationDB); those policies open nothing beyond this list.
+ */
+export class Provisioning extends Construct {
+  readonly deployment: Manifest;
+  readonly role: IamRole;
+  readonly tenantKey: IKmsKey;
+  /** The role External Secrets assumes to read the signing-key seeds. */
+  readonly signingKeyReaderRole: IamRole;
+  readonly namespace = PROVISIONING_NAMESPACE;
+  /** In-cluster URL of the API (what Kong routes `/v1/` to). */
+  readonly serviceUrl = `http://${PROVISIONING_NAME}.${PROVISIONING_NAMESPACE}.svc.cluster.local:${PROVISIONING_API.port}`;
+  /** Environment variables of the container (name → literal value). */
+  readonly environment: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: ProvisioningProps) {
+    super(scope, id);
+    const r = resolve(this.node.path, props);
+    const namespace = PROVISIONING_NAMESPACE;
+    const port = PROVISIONING_API.port;
+
+    // AWS: the tenant-key CMK, the pod's role and its Pod Identity association --------------------
+    this.tenantKey =
+      props.tenantKey ??
+      new KmsKey(this, "tenant-key", {
+        alias: `${props.name}-tenant-data-keys`,
+        description: `Tenant data keys of ${props.name}: provisioning generates one per tenant and stores it only wrapped`,
+        accountId: props.accountId,
+      });
+    this.role = new IamRole(this, "role", {
+      name: `${props.name}-provisioning`,
+      description: "Provisioning service (EKS Pod Identity): tenant data keys only",
+      assumeRolePolicy: serviceTrustPolicy(POD_IDENTITY_SERVICE, props.accountId),
+    });
+    new IamRolePolicy(this, "tenant-data-keys", {
+      role: this.role.name,
+      name: "tenant-data-keys",
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Sid: "TenantDataKeys", Effect: "Allow", Action: [...PROVISIONING_KMS_ACTIONS], Resource: this.tenantKey.keyArn }],
+      }),
+    });
+    const serviceAccount = new Manifest(this, "service-account", {
+      manifest: {
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
+        automountServiceAccountToken: false,
+      },
+    });
+    const association = new EksPodIdentityAssociation(this, "pod-identity", {
+      clusterName: props.clusterName,
+      namespace,
+      serviceAccount: PROVISIONING_NAME,
+      roleArn: this.role.arn,
+    });
+
+    // The signing-key seeds: a store of their own, read through a role of their own --------------
+    const seedArns = PLAN_TIER_NAMES.map((tier) => secretArn(props.region, props.accountId, props.signingKeys.secretNames[tier]));
+    this.signingKeyReaderRole = new IamRole(this, "signing-key-reader", {
+      name: `${props.name}-provisioning-signing-keys`,
+      description: "Assumed by External Secrets for the provisioning namespace's signing-key store only",
+      assumeRolePolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Principal: { AWS: props.signingKeys.externalSecretsRole.roleArn }, Action: "sts:AssumeRole" }],
+      }),
+    });
+    new IamRolePolicy(this, "read-signing-keys", {
+      role: this.signingKeyReaderRole.name,
+      name: "read-tier-signing-keys",
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          { Sid: "ReadTierSigningKeys", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: seedArns },
+          {
+            Sid: "DecryptThemThroughSecretsManager",
+            Effect: "Allow",
+            Action: ["kms:Decrypt"],
+            Resource: props.signingKeys.secretsKey.keyArn,
+            Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${props.region}.amazonaws.com` } },
+          },
+        ],
+      }),
+    });
+    new IamRolePolicy(this, "external-secrets-assumes-reader", {
+      role: props.signingKeys.externalSecretsRole.roleName,
+      name: `assume-${props.name}-provisioning-signing-keys`,
+      policy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Sid: "AssumeSigningKeyReader", Effect: "Allow", Action: ["sts:AssumeRole"], Resource: this.signingKeyReaderRole.arn }],
+      }),
+    });
+    const signingKeyStore = new Manifest(this, "signing-key-store", {
+      manifest: {
+        apiVersion: "external-secrets.io/v1",
+        kind: "SecretStore",
+        metadata: { name: SIGNING_KEY_STORE, namespace, labels: { ...APP_LABELS } },
+        spec: { provider: { aws: { service: "SecretsManager", region: props.region, role: this.signingKeyReaderRole.arn } } },
+      },
+    });
+    const externalSecret = (id: string, secretName: string, storeRef: { name: string; kind: string }, data: { secretKey: string; key: string }[], dependsOn: ITerraformDependable[] = []) =>
+      new Manifest(this, id, {
+        manifest: {
+          apiVersion: "external-secrets.io/v1",
+          kind: "ExternalSecret",
+          metadata: { name: secretName, namespace, labels: { ...APP_LABELS } },
+          spec: {
+            refreshInterval: "1h",
+            secretStoreRef: storeRef,
+            target: { name: secretName, creationPolicy: "Owner", deletionPolicy: "Retain" },
+            data: data.map((d) => ({ secretKey: d.secretKey, remoteRef: { key: d.key } })),
+          },
+        },
+        // Ready once the Secret exists: the pods never start without their files.
+        wait: { condition: [{ type: "Ready", status: "True" }] },
+        dependsOn,
+      });
+    const seeds = externalSecret(
+      "signing-keys",
+      PROVISIONING_SECRETS.signingKeys,
+      { name: SIGNING_KEY_STORE, kind: "SecretStore" },
+      PLAN_TIER_NAMES.map((tier) => ({ secretKey: `${tier}.seed`, key: props.signingKeys.secretNames[tier] })),
+      [signingKeyStore],
+    );
+    const clientSecret = externalSecret(
+      "keycloak-client",
+      PROVISIONING_SECRETS.keycloakClient,
+      { name: props.secretStore.storeName, kind: props.secretStore.storeKind },
+      [{ secretKey: PROVISIONING_SECRETS.keycloakClientKey, key: keycloakSecrets(props.keycloak.secretPrefix).provisioningClient.remoteKey }],
+    );
+
+    // The Deployment ----------------------------------------------------------------------------
+    const keycloakUrl = props.keycloak.serviceUrl.replace(/\/+$/, "");
+    const environment: Record<string, string> = {
+      PROVISIONING_HTTP_PORT: String(port),
+      PROVISIONING_LOG_LEVEL: r.logLevel,
+      PROVISIONING_BODY_LIMIT_BYTES: String(r.bodyLimitBytes),
+      PROVISIONING_FDB_CLUSTER_FILE: PROVISIONING_PATHS.fdbClusterFile,
+      PROVISIONING_OIDC_ISSUER: props.oidcIssuer,
+      PROVISIONING_OIDC_AUDIENCE: r.audience,
+      // In-cluster: the egress policy does not reach the public auth domain.
+      PROVISIONING_JWKS_URL: `${keycloakUrl}/realms/${r.realm}/protocol/openid-connect/certs`,
+      PROVISIONING_KEYCLOAK_URL: keycloakUrl,
+      PROVISIONING_KEYCLOAK_REALM: r.realm,
+      PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: PROVISIONING_PATHS.keycloakClientSecret,
+      PROVISIONING_KMS_KEY_ID: this.tenantKey.keyArn,
+      PROVISIONING_AWS_REGION: props.region,
+      PROVISIONING_NATS_SIGNING_KEYS_DIR: PROVISIONING_PATHS.signingKeysDir,
+      PROVISIONING_NATS_ACCOUNT: props.natsAccount,
+      PROVISIONING_CREDENTIALS_TTL_SECONDS: String(r.credentialsTtlSeconds),
+      PROVISIONING_SHUTDOWN_TIMEOUT_MS: String(r.shutdownTimeoutSeconds * 1000),
+    };
+    checkWithService(this.node.path, environment);
+    this.environment = environment;
+
+    const podLabels = {
+      ...APP_LABELS,
+      [POLICY_LABELS.natsClient]: "true",
+      [POLICY_LABELS.foundationDbClient]: "true",
+      [KEYCLOAK_CLIENT_LABEL]: "true",
+    };
+    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+      httpGet: { path, port: "http" },
+      periodSeconds,
+      timeoutSeconds: 2,
+      failureThreshold,
+    });
+    const spread = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...APP_LABELS } } });
+    this.deployment = new Manifest(this, "deployment", {
+      manifest: {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: {
+          // No `replicas`: the HorizontalPodAutoscaler owns the count.
+          selector: { matchLabels: { ...APP_LABELS } },
+          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+          template: {
+            metadata: {
+              labels: podLabels,
+              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": PROVISIONING_DEFAULTS.metricsPath },
+            },
+            spec: {
+              serviceAccountName: PROVISIONING_NAME,
+              // No Kubernetes API token; the Pod Identity webhook mounts its own AWS token.
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              terminationGracePeriodSeconds: r.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
+              securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
+              topologySpreadConstraints: [spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")],
+              containers: [
+                {
+                  name: PROVISIONING_NAME,
+                  image: props.image,
+                  imagePullPolicy: "IfNotPresent",
+                  ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+                  env: [
+                    ...Object.entries(environment).map(([name, value]) => ({ name, value })),
+                    { name: "NODE_OPTIONS", value: `--max-old-space-size=${Math.floor(r.memoryLimitMiB * HEAP_SHARE)}` },
+                  ],
+                  resources: {
+                    requests: { cpu: `${r.cpuRequestMillicores}m`, memory: `${r.memoryRequestMiB}Mi` },
+                    limits: { memory: `${r.memoryLimitMiB}Mi` },
+                  },
+                  startupProbe: probe(PROVISIONING_DEFAULTS.healthPath, 2, 30),
+                  livenessProbe: probe(PROVISIONING_DEFAULTS.healthPath, 10, 3),
+                  readinessProbe: probe(PROVISIONING_DEFAULTS.readyPath, 5, 2),
+                  securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
+                  volumeMounts: [
+                    { name: "signing-keys", mountPath: PROVISIONING_PATHS.signingKeysDir, readOnly: true },
+                    { name: "keycloak-client", mountPath: dirOf(PROVISIONING_PATHS.keycloakClientSecret), readOnly: true },
+                    { name: "foundationdb", mountPath: dirOf(PROVISIONING_PATHS.fdbClusterFile), readOnly: true },
+                    { name: "tmp", mountPath: "/tmp" },
+                  ],
+                },
+              ],
+              volumes: [
+                {
+                  name: "signing-keys",
+                  secret: { secretName: PROVISIONING_SECRETS.signingKeys, defaultMode: 0o440, items: PLAN_TIER_NAMES.map((t) => ({ key: `${t}.seed`, path: `${t}.seed` })) },
+                },
+                {
+                  name: "keycloak-client",
+                  secret: { secretName: PROVISIONING_SECRETS.keycloakClient, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.keycloakClientKey, path: PROVISIONING_SECRETS.keycloakClientKey }] },
+                },
+                {
+                  name: "foundationdb",
+                  secret: { secretName: FDB_CLUSTER_FILE_SECRET, defaultMode: 0o440, items: [{ key: FDB_CLUSTER_FILE_KEY, path: FDB_CLUSTER_FILE_KEY }] },
+                },
+                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+              ],
+            },
+          },
+        },
+      },
+      // The association must exist before a pod is created, or the pod gets no AWS credentials.
+      dependsOn: [serviceAccount, association, seeds, clientSecret, ...(props.dependsOn ?? [])],
+    });
+
+    new Manifest(this, "service", {
+      manifest: {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: { type: "ClusterIP", selector: { ...APP_LABELS }, ports: [{ name: "http", port, targetPort: "http", protocol: "TCP" }] },
+      },
+    });
+
+    new Manifest(this, "hpa", {
+      manifest: {
+        apiVersion: "autoscaling/v2",
+        kind: "HorizontalPodAutoscaler",
+        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: PROVISIONING_NAME },
+          minReplicas: r.minReplicas,
+          maxReplicas: r.maxReplicas,
+          metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: r.targetCpuUtilization } } }],
+          behavior: { scaleDown: { stabilizationWindowSeconds: 300 } },
+        },
+      },
+      dependsOn: [this.deployment],
+    });
+
+    new Manifest(this, "pdb", {
+      manifest: {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
+        // One replica (dev) must still let nodes drain.
+        spec: { selector: { matchLabels: { ...APP_LABELS } }, ...(r.minReplicas > 1 ? { minAvailable: 1 } : { maxUnavailable: 1 }) },
+      },
+    });
+
+    // The NetworkPolicy --------------------------------------------------------------------------
+    const tcp = (p: number) => ({ port: p, protocol: "TCP" });
+    const inNamespace = (ns: string) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } } });
+    const scraper = props.metricsScraper;
+    new Manifest(this, "network-policy", {
+      manifest: {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
+        spec: {
+          podSelector: { matchLabels: { ...APP_LABELS } },
+          policyTypes: ["Ingress", "Egress"],
+          // Kong's ingress on 8080: `allow-kong-gateway` (constructs/kong.ts).
+          ingress: scraper
+            ? [{ from: [{ ...inNamespace(scraper.namespace), ...(scraper.podLabels ? { podSelector: { matchLabels: { ...scraper.podLabels } } } : {}) }], ports: [tcp(port)] }]
+            : [],
+          egress: [
+            { to: [{ ...inNamespace("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: PORTS.dns, protocol: "UDP" }, tcp(PORTS.dns)] },
+            { to: props.foundationDb.destinationCidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: props.foundationDb.ports.map(tcp) },
+            { to: [{ ...inNamespace(props.keycloak.namespace), podSelector: { matchLabels: { ...KEYCLOAK_POD_LABELS } } }], ports: [tcp(KEYCLOAK_PORTS.http)] },
+            { to: props.kmsEndpointCidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(PORTS.https)] },
+            { to: [{ ipBlock: { cidr: POD_IDENTITY_AGENT.cidr } }], ports: [tcp(POD_IDENTITY_AGENT.port)] },
+            { to: [inNamespace(NAMESPACES.nats)], ports: [tcp(PORTS.natsClient)] },
+          ],
+        },
+      },
+    });
+  }
+}
+
+/** The ARN of a Secrets Manager secret by name: AWS appends `-` and six random characters. */
+function secretArn(region: string, accountId: string, name: string): string {
+  return `arn:aws:secretsmanager:${region}:${accountId}:secret:${name}-??????`;
+}
+
+function dirOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/** Runs the service's own config loader over the environment, so a value it refuses fails synth, not the pod. */
+function checkWithService(path: string, environment: Readonly<Record<string, string>>): void {
+  const env = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, Token.isUnresolved(v) ? (TOKEN_STAND_INS[k] ?? v) : v]));
+  try {
+    loadProvisioningConfig(env);
+  } catch (error) {
+    throw new Error(`${path}: the provisioning service refuses its environment: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
