@@ -1,0 +1,68 @@
+/**
+ * Access-token verification: every `/v1` call carries a Keycloak access token, verified with jose
+ * against the realm's JWKS: signature, algorithm pinned to RS256 (so `alg: none` and HMAC
+ * confusion are refused), issuer, audience, expiry (and not-before), a subject. The key set is
+ * fetched once and cached (jose's remote JWK set re-fetches on an unknown `kid`, at most every
+ * 30 s), so verification costs one RSA signature check per request.
+ */
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { PLAN_TIER_CLAIM, TENANT_CLAIM } from "../../keycloak-realm/names.js";
+
+export interface Principal {
+  /** `sub`: the Keycloak user id. */
+  readonly userId: string;
+  /** Realm roles (`realm_access.roles`). */
+  readonly roles: ReadonlySet<string>;
+  /** The token's `tenant_id` claim (informational: membership in the store decides access). */
+  readonly tenantClaim: string | undefined;
+  readonly planTierClaim: string | undefined;
+}
+
+export class UnauthorizedError extends Error {
+  override readonly name = "UnauthorizedError";
+}
+
+export interface VerifierOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly jwksUrl: string;
+  /** A key set to use instead of fetching `jwksUrl` (tests). */
+  readonly keySet?: JWTVerifyGetKey;
+  /** Allowed clock skew in seconds. @default 5 */
+  readonly clockToleranceSeconds?: number;
+}
+
+export const ACCESS_TOKEN_ALGORITHMS = ["RS256"] as const;
+const USER_ID = /^[A-Za-z0-9_@.:-]{1,255}$/;
+
+export type TokenVerifier = (authorization: string | undefined) => Promise<Principal>;
+
+export function createVerifier(options: VerifierOptions): TokenVerifier {
+  const keys = options.keySet ?? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
+  return async (authorization) => {
+    const m = authorization ? /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(authorization) : null;
+    if (!m) throw new UnauthorizedError("missing or malformed bearer token");
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(m[1] as string, keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms: [...ACCESS_TOKEN_ALGORITHMS],
+        requiredClaims: ["sub", "exp"],
+        clockTolerance: options.clockToleranceSeconds ?? 5,
+      }));
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError) throw new UnauthorizedError(error.code);
+      throw new UnauthorizedError("token verification failed");
+    }
+    const typ = payload["typ"];
+    if (typ !== undefined && typ !== "Bearer") throw new UnauthorizedError("not an access token");
+    const sub = payload.sub;
+    if (typeof sub !== "string" || !USER_ID.test(sub)) throw new UnauthorizedError("bad subject");
+    const realmAccess = payload["realm_access"] as { roles?: unknown } | undefined;
+    const roles = new Set(Array.isArray(realmAccess?.roles) ? realmAccess.roles.filter((r): r is string => typeof r === "string") : []);
+    const tenant = payload[TENANT_CLAIM];
+    const tier = payload[PLAN_TIER_CLAIM];
+    return { userId: sub, roles, tenantClaim: typeof tenant === "string" ? tenant : undefined, planTierClaim: typeof tier === "string" ? tier : undefined };
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * Per-tenant data keys (envelope encryption). Only the wrapped key is ever stored; the plaintext
+ * exists in memory for as long as it takes to wrap it and is then zeroed.
+ *
+ * - KMS (production, `PROVISIONING_KMS_KEY_ID`): `GenerateDataKey` (AES_256) under the tenant-key
+ *   CMK with the encryption context `{tenant_id}`; the CiphertextBlob is stored, the Plaintext
+ *   discarded. Decrypting needs `kms:Decrypt` with the same context, so a wrapped key cannot be
+ *   replayed for another tenant.
+ * - Local (development): a 32-byte key-encryption key wraps a random data key with AES-256-GCM,
+ *   the tenant id as additional authenticated data.
+ *
+ * Offboarding clears the wrapped key: without it the tenant's encrypted payloads are unreadable
+ * (crypto-shredding). The CMK itself is shared and never deleted.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import type { DataKeyConfig } from "./config.js";
+import type { WrappedDataKey } from "./control-plane.js";
+
+export interface DataKeyProvider {
+  readonly kind: "kms" | "local";
+  /** Generates and wraps a new data key for `tenantId`. */
+  generate(tenantId: string): Promise<WrappedDataKey>;
+  /** How many keys this provider generated (metrics, tests). */
+  readonly generated: number;
+}
+
+const aad = (tenantId: string) => Buffer.from(`tenant_id=${tenantId}`, "utf8");
+
+export class LocalKekProvider implements DataKeyProvider {
+  readonly kind = "local";
+  generated = 0;
+  readonly keyId: string;
+  constructor(private readonly kek: Buffer) {
+    if (kek.length !== 32) throw new RangeError(`the local key-encryption key has ${kek.length} bytes, not 32`);
+    this.keyId = `local:${createHash("sha256").update(kek).digest("hex").slice(0, 16)}`;
+  }
+
+  async generate(tenantId: string): Promise<WrappedDataKey> {
+    const dataKey = randomBytes(32);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.kek, iv);
+    cipher.setAAD(aad(tenantId));
+    const ciphertext = Buffer.concat([cipher.update(dataKey), cipher.final()]);
+    dataKey.fill(0);
+    this.generated++;
+    return { provider: "local", keyId: this.keyId, ciphertext: ciphertext.toString("base64"), iv: iv.toString("base64"), tag: cipher.getAuthTag().toString("base64"), createdAt: new Date().toISOString() };
+  }
+
+  /** Unwraps a key of `tenantId` (tests; services that encrypt payloads do the same with KMS Decrypt). */
+  unwrap(tenantId: string, wrapped: WrappedDataKey): Buffer {
+    const decipher = createDecipheriv("aes-256-gcm", this.kek, Buffer.from(wrapped.iv ?? "", "base64"));
+    decipher.setAAD(aad(tenantId));
+    decipher.setAuthTag(Buffer.from(wrapped.tag ?? "", "base64"));
+    return Buffer.concat([decipher.update(Buffer.from(wrapped.ciphertext, "base64")), decipher.final()]);
+  }
+}
+
+/** The subset of the KMS client used (a stub in tests). */
+export interface KmsLike {
+  send(command: unknown): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
+}
+
+export class KmsProvider implements DataKeyProvider {
+  readonly kind = "kms";
+  generated = 0;
+  constructor(
+    private readonly client: KmsLike,
+    private readonly keyId: string,
+    private readonly command: (input: { KeyId: string; KeySpec: "AES_256"; EncryptionContext: Record<string, string> }) => unknown,
+  ) {}
+
+  async generate(tenantId: string): Promise<WrappedDataKey> {
+    const out = await this.client.send(this.command({ KeyId: this.keyId, KeySpec: "AES_256", EncryptionContext: { tenant_id: tenantId } }));
+    out.Plaintext?.fill(0);
+    if (!out.CiphertextBlob) throw new Error("KMS GenerateDataKey returned no CiphertextBlob");
+    this.generated++;
+    return { provider: "kms", keyId: out.KeyId ?? this.keyId, ciphertext: Buffer.from(out.CiphertextBlob).toString("base64"), createdAt: new Date().toISOString() };
+  }
+}
+
+/** Reads a KEK file: 32 raw bytes, 64 hex digits or base64 of 32 bytes. */
+export function readKek(path: string): Buffer {
+  const raw = readFileSync(path);
+  if (raw.length === 32) return raw;
+  const text = raw.toString("utf8").trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, "hex");
+  const b64 = Buffer.from(text, "base64");
+  if (b64.length === 32) return b64;
+  throw new Error(`PROVISIONING_LOCAL_KEK_FILE ${path} does not hold a 32-byte key (raw, hex or base64). Fix: generate one with: head -c 32 /dev/urandom | base64 > ${path}`);
+}
+
+/** The configured provider. Without KMS and a KEK file, a development KEK is created under `devDir`. */
+export async function dataKeyProvider(config: DataKeyConfig, devDir: string, onDevKek?: (path: string) => void): Promise<DataKeyProvider> {
+  if (config.kind === "kms") {
+    const { KMSClient, GenerateDataKeyCommand } = await import("@aws-sdk/client-kms");
+    const client = new KMSClient(config.region ? { region: config.region } : {});
+    return new KmsProvider(client as unknown as KmsLike, config.keyId, (input) => new GenerateDataKeyCommand(input));
+  }
+  if (config.kekFile) return new LocalKekProvider(readKek(config.kekFile));
+  const path = `${devDir}/dev-kek`;
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, randomBytes(32), { mode: 0o600 });
+    chmodSync(path, 0o600);
+    onDevKek?.(path);
+  }
+  return new LocalKekProvider(readKek(path));
+}

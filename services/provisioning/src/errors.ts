@@ -1,0 +1,29 @@
+/**
+ * Errors the API answers with. Every answer has the shape `{"error":{"code","message","field"?}}`;
+ * nothing internal (stack, store keys, upstream bodies) is ever in it.
+ */
+
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+
+  body(): { error: { code: string; message: string; field?: string } } {
+    return { error: { code: this.code, message: this.message, ...(this.field !== undefined ? { field: this.field } : {}) } };
+  }
+}
+
+/**
+ * The one answer for a tenant that does not exist, is offboarded, or belongs to someone else:
+ * byte for byte the same, so a caller learns nothing about other tenants' ids.
+ */
+export const tenantNotFound = (): ApiError => new ApiError(404, "not_found", "tenant not found");
+export const forbidden = (message: string): ApiError => new ApiError(403, "forbidden", message);
+export const conflict = (message: string, field?: string): ApiError => new ApiError(409, "conflict", message, field);
+export const unavailable = (message: string): ApiError => new ApiError(503, "unavailable", message);

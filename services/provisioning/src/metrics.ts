@@ -1,0 +1,51 @@
+/**
+ * The provisioning service's Prometheus metrics on a registry of their own. {@link PROVISIONING_METRICS}
+ * is the one home of their names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const PROVISIONING_METRICS = {
+  requests: { name: "provisioning_http_requests_total", help: "HTTP requests, by route, method and status." },
+  duration: { name: "provisioning_http_request_duration_seconds", help: "HTTP request duration, by route and method." },
+  tenantsCreated: { name: "provisioning_tenants_created_total", help: "Tenants created (not counting idempotent replays)." },
+  tenantsOffboarded: { name: "provisioning_tenants_offboarded_total", help: "Tenants offboarded." },
+  credentialsMinted: { name: "provisioning_bus_credentials_minted_total", help: "Bus credentials minted." },
+  outboxApplied: { name: "provisioning_outbox_applied_total", help: "Outbox effects applied, by kind." },
+  outboxFailed: { name: "provisioning_outbox_failures_total", help: "Failed outbox attempts (retried), by kind." },
+  outboxReady: { name: "provisioning_outbox_ready_entries", help: "Outbox entries ready at the worker's last poll." },
+} as const;
+
+export interface ProvisioningMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<"route" | "method" | "status">;
+  readonly duration: Histogram<"route" | "method">;
+  readonly tenantsCreated: Counter;
+  readonly tenantsOffboarded: Counter;
+  readonly credentialsMinted: Counter;
+  readonly outboxApplied: Counter<"kind">;
+  readonly outboxFailed: Counter<"kind">;
+  readonly outboxReady: Gauge;
+}
+
+export function createProvisioningMetrics(outboxReady: () => number = () => 0, defaults = false): ProvisioningMetrics {
+  const registry = new Registry();
+  if (defaults) collectDefaultMetrics({ register: registry });
+  const m = PROVISIONING_METRICS;
+  return {
+    registry,
+    requests: new Counter({ ...m.requests, labelNames: ["route", "method", "status"], registers: [registry] }),
+    duration: new Histogram({ ...m.duration, labelNames: ["route", "method"], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry] }),
+    tenantsCreated: new Counter({ ...m.tenantsCreated, registers: [registry] }),
+    tenantsOffboarded: new Counter({ ...m.tenantsOffboarded, registers: [registry] }),
+    credentialsMinted: new Counter({ ...m.credentialsMinted, registers: [registry] }),
+    outboxApplied: new Counter({ ...m.outboxApplied, labelNames: ["kind"], registers: [registry] }),
+    outboxFailed: new Counter({ ...m.outboxFailed, labelNames: ["kind"], registers: [registry] }),
+    outboxReady: new Gauge({
+      ...m.outboxReady,
+      registers: [registry],
+      collect() {
+        this.set(outboxReady());
+      },
+    }),
+  };
+}

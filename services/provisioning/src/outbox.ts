@@ -1,0 +1,290 @@
+/**
+ * The outbox worker: applies the side effects that transactions wrote to the outbox, each
+ * exactly once in effect (at least once, and every effect is idempotent).
+ *
+ * One entry goes through three short transactions: lease (only the head of its tenant's lane,
+ * only if no other worker holds a live lease), the external work outside any transaction
+ * (Keycloak, KMS), and completion (write the result, remove the entry, only if the lease is still
+ * this worker's). A failure records the error and schedules the next attempt with exponential
+ * backoff and jitter (capped at {@link OUTBOX_MAX_BACKOFF_MS}); entries are never dropped. Several
+ * replicas may run workers on one FoundationDB store: leases keep them apart, and a crashed
+ * worker's lease simply expires.
+ *
+ * The worker never runs on the request path: requests only wake it ({@link OutboxWorker.wake}).
+ */
+import { randomBytes } from "node:crypto";
+import { tenantEventDeletionSql } from "../../clickhouse-schema/tenant-deletion.js";
+import { REALM_ROLES } from "../../keycloak-realm/names.js";
+import { EFFECT_LANES, keys, type CredentialRecord, type OutboxEntry, type RevocationRecord, type TenantRecord, type WrappedDataKey } from "./control-plane.js";
+import type { DataKeyProvider } from "./datakeys.js";
+import type { IdentityAdmin } from "./keycloak.js";
+import { getJson, parseJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
+
+export const OUTBOX_LEASE_MS = 30_000;
+export const OUTBOX_MAX_BACKOFF_MS = 5 * 60_000;
+/** Entries per bounded batch of bulk effects (revocation, purge): far below FDB's limits. */
+export const OUTBOX_BULK_BATCH = 200;
+
+export interface OutboxLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface OutboxWorkerOptions {
+  readonly store: KvStore;
+  readonly identity: IdentityAdmin;
+  readonly dataKeys: DataKeyProvider;
+  readonly log: OutboxLogger;
+  /** Poll interval when idle. @default 500 */
+  readonly pollMs?: number;
+  /** Entries applied concurrently. @default 16 */
+  readonly concurrency?: number;
+  /** First retry delay. @default 200 */
+  readonly backoffMs?: number;
+  readonly now?: () => number;
+  readonly onApplied?: (kind: string) => void;
+  readonly onFailed?: (kind: string) => void;
+  /** Whether event deletion SQL targets the replicated topology. @default false */
+  readonly replicatedEvents?: boolean;
+}
+
+/** What the external part of an effect hands to the completion transaction. */
+type Completion = (tx: KvTransaction, tenant: TenantRecord | undefined) => Promise<void>;
+
+export class OutboxWorker {
+  readonly id = `worker-${randomBytes(6).toString("hex")}`;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private readonly now: () => number;
+  /** Entries scanned in the last poll that were ready (a gauge). */
+  lastReady = 0;
+  applied = 0;
+  failures = 0;
+
+  constructor(private readonly o: OutboxWorkerOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in hand. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      let worked = 0;
+      try {
+        worked = await this.pollOnce();
+      } catch (error) {
+        this.o.log.error({ err: (error as Error).message }, "outbox poll failed");
+      }
+      if (worked > 0 || !this.running) continue;
+      if (this.woken) {
+        this.woken = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.o.pollMs ?? 500);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+      this.woken = false;
+    }
+  }
+
+  /** One pass: applies the ready heads of every lane found; returns how many it applied or tried. */
+  async pollOnce(): Promise<number> {
+    const now = this.now();
+    const rows = await this.o.store.transact((tx) => tx.getRange(keys.outbox(), { limit: 2_000 }));
+    const seen = new Set<string>();
+    const ready: OutboxEntry[] = [];
+    for (const row of rows) {
+      const entry = parseJson<OutboxEntry>(row.value) as OutboxEntry;
+      const lane = `${entry.tenantId}/${EFFECT_LANES[entry.kind]}`;
+      if (seen.has(lane)) continue; // only the head of a lane
+      seen.add(lane);
+      if (entry.notBefore > now || (entry.leaseUntil ?? 0) > now) continue;
+      ready.push(entry);
+    }
+    this.lastReady = ready.length;
+    const limit = this.o.concurrency ?? 16;
+    let next = 0;
+    const workers = Array.from({ length: Math.min(limit, ready.length) }, async () => {
+      while (next < ready.length && this.running) {
+        const entry = ready[next++] as OutboxEntry;
+        await this.process(entry);
+      }
+    });
+    await Promise.all(workers);
+    return ready.length;
+  }
+
+  private entryKey(e: OutboxEntry) {
+    return keys.outboxEntry(e.seq, e.tenantId, EFFECT_LANES[e.kind]);
+  }
+
+  /** Applies one entry: lease, external work, completion. */
+  async process(candidate: OutboxEntry): Promise<void> {
+    const now = this.now();
+    const lane = EFFECT_LANES[candidate.kind];
+    const leased = await this.o.store.transact(async (tx) => {
+      const entry = await getJson<OutboxEntry>(tx, this.entryKey(candidate));
+      if (!entry) return undefined;
+      const head = await tx.getRange(keys.lane(entry.tenantId, lane), { limit: 1 });
+      if (head[0] && head[0].key[4] !== entry.seq) return undefined; // an earlier effect of this lane is pending
+      if (entry.leaseOwner === this.id && (entry.leaseUntil ?? 0) > now) return entry; // a re-run of this very lease
+      if ((entry.leaseUntil ?? 0) > now || entry.notBefore > now) return undefined;
+      const next: OutboxEntry = { ...entry, attempts: entry.attempts + 1, leaseOwner: this.id, leaseUntil: now + OUTBOX_LEASE_MS };
+      setJson(tx, this.entryKey(entry), next);
+      return next;
+    });
+    if (!leased) return;
+    try {
+      const complete = await this.external(leased);
+      await this.o.store.transact(async (tx) => {
+        const entry = await getJson<OutboxEntry>(tx, this.entryKey(leased));
+        if (!entry || entry.leaseOwner !== this.id) return; // already completed (re-run) or taken over
+        const tenant = await getJson<TenantRecord>(tx, keys.meta(entry.tenantId));
+        await complete(tx, tenant);
+        tx.clear(this.entryKey(entry));
+        tx.clear(keys.laneEntry(entry.tenantId, lane, entry.seq));
+      });
+      this.applied++;
+      this.o.onApplied?.(leased.kind);
+    } catch (error) {
+      this.failures++;
+      this.o.onFailed?.(leased.kind);
+      const message = error instanceof Error ? error.message : String(error);
+      const delay = Math.min(OUTBOX_MAX_BACKOFF_MS, (this.o.backoffMs ?? 200) * 2 ** Math.min(20, leased.attempts - 1)) * (0.5 + Math.random() / 2);
+      this.o.log.warn({ kind: leased.kind, tenantId: leased.tenantId, attempts: leased.attempts, err: message, retryInMs: Math.round(delay) }, "outbox effect failed; will retry");
+      await this.o.store
+        .transact(async (tx) => {
+          const entry = await getJson<OutboxEntry>(tx, this.entryKey(leased));
+          if (!entry || entry.leaseOwner !== this.id) return;
+          const { leaseOwner: _o, leaseUntil: _u, ...rest } = entry;
+          void _o;
+          void _u;
+          setJson(tx, this.entryKey(entry), { ...rest, notBefore: this.now() + delay, lastError: message.slice(0, 500) });
+        })
+        .catch((e: unknown) => this.o.log.error({ err: String(e) }, "recording an outbox failure failed (the lease expires instead)"));
+    }
+  }
+
+  /** The external part of an effect; returns what the completion transaction writes. */
+  private async external(entry: OutboxEntry): Promise<Completion> {
+    const tid = entry.tenantId;
+    const p = entry.payload as Record<string, unknown>;
+    const idm = this.o.identity;
+    const tenant = await this.o.store.transact((tx) => getJson<TenantRecord>(tx, keys.meta(tid)));
+    switch (entry.kind) {
+      case "datakey.create": {
+        if (!tenant || tenant.status !== "active") return async () => undefined;
+        const existing = await this.o.store.transact((tx) => tx.get(keys.dataKey(tid)));
+        const wrapped: WrappedDataKey | undefined = existing ? undefined : await this.o.dataKeys.generate(tid);
+        return async (tx, t) => {
+          if (!t || t.status !== "active" || !wrapped) return; // offboarded meanwhile: the new key is dropped unstored
+          if (await tx.get(keys.dataKey(tid))) return; // a key exists (a re-run): keep the one stored
+          setJson(tx, keys.dataKey(tid), wrapped);
+          setJson(tx, keys.meta(tid), { ...t, dataKey: "ready" });
+        };
+      }
+      case "keycloak.provision": {
+        if (!tenant || tenant.status !== "active") return async () => undefined; // deprovision follows in this lane
+        const userId = String(p.userId);
+        const planTier = tenant.planTier;
+        let orgId: string | undefined;
+        if (idm.enabled) {
+          orgId = await idm.ensureOrganization({ slug: tenant.slug, displayName: tenant.name, tenantId: tid, planTier });
+          await idm.addMember(orgId, userId);
+          await idm.setUserTenantAttributes(userId, tid, planTier);
+          await idm.grantRealmRole(userId, REALM_ROLES.tenantAdmin);
+        }
+        return async (tx, t) => {
+          if (!t || t.status !== "active") return;
+          setJson(tx, keys.meta(tid), { ...t, organization: idm.enabled ? "ready" : "skipped", ...(orgId ? { keycloakOrganizationId: orgId } : {}) });
+        };
+      }
+      case "keycloak.plan": {
+        if (!tenant || tenant.status !== "active" || !idm.enabled) return async () => undefined;
+        await idm.updateOrganizationTier({ slug: tenant.slug, displayName: tenant.name, tenantId: tid, planTier: tenant.planTier });
+        for (const uid of (p.memberIds as string[] | undefined) ?? []) await idm.setUserTierIfTenant(uid, tid, tenant.planTier);
+        return async () => undefined;
+      }
+      case "keycloak.deprovision": {
+        if (idm.enabled) {
+          await idm.removeOrganization(String(p.slug), (p.organizationId as string | null) ?? tenant?.keycloakOrganizationId ?? undefined);
+          for (const uid of (p.memberIds as string[] | undefined) ?? []) await idm.clearUserTenantAttributes(uid, tid);
+        }
+        return async (tx, t) => {
+          if (t) setJson(tx, keys.meta(tid), { ...t, organization: "removed" });
+        };
+      }
+      case "nats.revoke": {
+        // Bounded batches: move unexpired credentials to the revocation list, drop expired ones.
+        for (;;) {
+          const moved = await this.o.store.transact(async (tx) => {
+            const rows = await tx.getRange(keys.credentials(tid), { limit: OUTBOX_BULK_BATCH });
+            const nowS = Math.floor(this.now() / 1000);
+            for (const r of rows) {
+              const cred = JSON.parse(r.value.toString("utf8")) as CredentialRecord;
+              if (cred.expiresAt > nowS) {
+                const rec: RevocationRecord = { publicKey: cred.publicKey, tenantId: tid, revokedAt: nowS, expiresAt: cred.expiresAt };
+                setJson(tx, keys.revoked(cred.publicKey), rec);
+              }
+              tx.clear(keys.credential(tid, cred.publicKey));
+            }
+            return rows.length;
+          });
+          if (moved < OUTBOX_BULK_BATCH) break;
+        }
+        return async () => undefined;
+      }
+      case "tenant.purge": {
+        const membersPrefix = keys.members(tid);
+        for (const prefix of [membersPrefix, keys.usages(tid), keys.credentials(tid)]) {
+          for (;;) {
+            const n = await this.o.store.transact(async (tx) => {
+              const rows = await tx.getRange(prefix, { limit: OUTBOX_BULK_BATCH });
+              for (const r of rows) {
+                tx.clear([...prefix, ...r.key.slice(prefix.length)]);
+                if (prefix === membersPrefix) tx.clear(keys.userTenant(String(r.key[3]), tid));
+              }
+              return rows.length;
+            });
+            if (n < OUTBOX_BULK_BATCH) break;
+          }
+        }
+        return async () => undefined;
+      }
+      case "events.delete": {
+        const statements = tenantEventDeletionSql(tid, { replicated: this.o.replicatedEvents === true });
+        return async (tx) => {
+          setJson(tx, keys.eventDeletion(tid), { tenantId: tid, statements, queuedAt: new Date(this.now()).toISOString() });
+        };
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Wiring: builds the running service from a {@link ProvisioningConfig}: store, token verifier,
+ * Keycloak adapter, data-key provider, bus-credential minter, control plane, outbox worker and
+ * the HTTP app. Tests and the benchmark call {@link startProvisioning} with overrides (a
+ * fault-injecting store, a test key set); main.ts calls it with the configuration alone.
+ */
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import type { JWTVerifyGetKey } from "jose";
+import { pino, type Logger } from "pino";
+import { loadTierCatalog } from "../../../config/index.js";
+import { createVerifier } from "./auth.js";
+import type { ProvisioningConfig } from "./config.js";
+import { ControlPlane } from "./control-plane.js";
+import { dataKeyProvider, type DataKeyProvider } from "./datakeys.js";
+import { buildApp } from "./http.js";
+import { disabledIdentityAdmin, KeycloakAdmin, type IdentityAdmin } from "./keycloak.js";
+import { createProvisioningMetrics, type ProvisioningMetrics } from "./metrics.js";
+import { readSigningKeys, signingKeyMinter, type BusMinter } from "./nats.js";
+import { OutboxWorker } from "./outbox.js";
+import type { KvStore } from "./store/kv.js";
+import { openStore } from "./store/open.js";
+
+export interface ProvisioningOverrides {
+  readonly store?: KvStore;
+  readonly log?: Logger;
+  readonly keySet?: JWTVerifyGetKey;
+  readonly identity?: IdentityAdmin;
+  readonly dataKeys?: DataKeyProvider;
+  readonly minter?: BusMinter;
+  /** Host to listen on. @default "0.0.0.0" */
+  readonly host?: string;
+  /** Start the outbox worker. @default true */
+  readonly worker?: boolean;
+  readonly workerPollMs?: number;
+  readonly workerBackoffMs?: number;
+  readonly workerConcurrency?: number;
+}
+
+export interface RunningProvisioning {
+  readonly app: FastifyInstance;
+  readonly port: number;
+  readonly url: string;
+  readonly store: KvStore;
+  readonly plane: ControlPlane;
+  readonly worker: OutboxWorker;
+  readonly identity: IdentityAdmin;
+  readonly dataKeys: DataKeyProvider;
+  readonly metrics: ProvisioningMetrics;
+  /** Stops taking requests, finishes those in flight, stops the worker, closes the store. */
+  stop(): Promise<void>;
+}
+
+export async function startProvisioning(config: ProvisioningConfig, o: ProvisioningOverrides = {}): Promise<RunningProvisioning> {
+  const log = o.log ?? pino({ level: config.logLevel, base: { service: "provisioning" } });
+  const store = o.store ?? (await openStore(config.store));
+  try {
+    const identity =
+      o.identity ??
+      (config.keycloak.kind === "admin"
+        ? new KeycloakAdmin({ baseUrl: config.keycloak.url, realm: config.keycloak.realm, clientSecret: readFileSync(config.keycloak.clientSecretFile, "utf8").trim() })
+        : disabledIdentityAdmin);
+    const dataKeys = o.dataKeys ?? (await dataKeyProvider(config.dataKeys, config.lmdbPath, (path) => log.warn({ path }, "generated a development key-encryption key (set PROVISIONING_KMS_KEY_ID in production)")));
+    let minter = o.minter;
+    if (!minter && config.nats.signingKeysDir && config.nats.account) minter = signingKeyMinter(readSigningKeys(config.nats.signingKeysDir), config.nats.account);
+
+    let worker: OutboxWorker | undefined;
+    const plane = new ControlPlane({ store, catalog: loadTierCatalog(), onEnqueued: () => worker?.wake() });
+    const metrics = createProvisioningMetrics(() => worker?.lastReady ?? 0, true);
+    worker = new OutboxWorker({
+      store,
+      identity,
+      dataKeys,
+      log,
+      ...(o.workerPollMs !== undefined ? { pollMs: o.workerPollMs } : {}),
+      ...(o.workerBackoffMs !== undefined ? { backoffMs: o.workerBackoffMs } : {}),
+      ...(o.workerConcurrency !== undefined ? { concurrency: o.workerConcurrency } : {}),
+      onApplied: (kind) => metrics.outboxApplied.inc({ kind }),
+      onFailed: (kind) => metrics.outboxFailed.inc({ kind }),
+    });
+    const w = worker;
+    const verify = createVerifier({ ...config.oidc, ...(o.keySet ? { keySet: o.keySet } : {}) });
+    const app = buildApp({
+      plane,
+      verify,
+      minter,
+      metrics,
+      log,
+      bodyLimitBytes: config.bodyLimitBytes,
+      credentialsTtlSeconds: config.credentialsTtlSeconds,
+      ready: async () => w.isRunning === (o.worker ?? true) && (await store.ping()),
+    });
+    await app.listen({ port: config.httpPort, host: o.host ?? "0.0.0.0" });
+    if (o.worker ?? true) w.start();
+    const port = (app.server.address() as AddressInfo).port;
+    let stopped: Promise<void> | undefined;
+    return {
+      app,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      store,
+      plane,
+      worker: w,
+      identity,
+      dataKeys,
+      metrics,
+      stop() {
+        stopped ??= (async () => {
+          await app.close();
+          await w.stop();
+          await store.close();
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    if (!o.store) await store.close();
+    throw error;
+  }
+}

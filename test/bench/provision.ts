@@ -1,0 +1,226 @@
+/**
+ * `npm run bench:provision`: the provisioning service under load, on the embedded store (LMDB)
+ * with every check on: RS256 token verification against the realm's JWKS (fetched over HTTP and
+ * cached) on every request, a store transaction per call, the outbox written with each tenant and
+ * applied by the worker (a wrapped data key per tenant, local KEK), bus credentials minted with
+ * the tier's signing key. Keycloak's Admin API is off (PROVISIONING_KEYCLOAK=off: its effects are
+ * recorded as skipped); the fake Keycloak only serves the issuer's JWKS.
+ *
+ * The service runs in a child process (this file with `--serve`, started like `npm run
+ * provisioning`), the load generator here, over real HTTP with keep-alive:
+ * 1. registration: TENANTS creates (default 20,000) at concurrency CONCURRENCY (default 32);
+ * 2. steady load: RATE requests/s (default 200) for SECONDS (default 20), open loop (requests are
+ *    sent on schedule whether or not earlier ones finished), a realistic mix: read my tenant,
+ *    list mine, limits, usage, create, mint bus credentials.
+ * Prints progress lines; the last line is one JSON object:
+ * {"register_per_s", "p99_ms_at_200", "rss_mb"} (rss_mb: the service process's peak RSS).
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { randomBytes } from "node:crypto";
+import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
+import { FakeKeycloak } from "../support/keycloak-admin.js";
+
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 20_000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
+const RATE = Number(process.env.BENCH_RATE ?? 200);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
+const USERS = Number(process.env.BENCH_USERS ?? 1_000);
+
+async function serve(): Promise<void> {
+  const { loadProvisioningConfig } = await import("../../services/provisioning/src/config.js");
+  const { startProvisioning } = await import("../../services/provisioning/src/service.js");
+  const running = await startProvisioning(loadProvisioningConfig(), { host: "127.0.0.1" });
+  process.stdout.write(`READY ${running.port}\n`);
+  const stats = setInterval(async () => {
+    const outbox = await running.store.transact((tx) => tx.getRange(["o"], { limit: 100_000 }));
+    process.stdout.write(`OUTBOX ${outbox.length} applied=${running.worker.applied}\n`);
+  }, 1_000);
+  process.on("SIGTERM", () => {
+    clearInterval(stats);
+    void running.stop().then(() => {
+      process.stdout.write(`RSS ${process.resourceUsage().maxRSS}\n`);
+      process.exit(0);
+    });
+  });
+}
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function call(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<Reply> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { agent, host: "127.0.0.1", port, method, path, headers: { authorization: `Bearer ${token}`, ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      },
+    );
+    req.on("error", reject);
+    req.end(payload);
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+async function main(): Promise<void> {
+  const kc = await FakeKeycloak.start();
+  const dir = mkdtempSync(join(tmpdir(), "bench-provision-"));
+  const seeds = generateNatsSeeds([]);
+  for (const t of PLAN_TIER_NAMES) writeFileSync(join(dir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });
+  writeFileSync(join(dir, "kek"), randomBytes(32).toString("base64"), { mode: 0o600 });
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--serve"], {
+    env: {
+      ...process.env,
+      PROVISIONING_HTTP_PORT: "0",
+      PROVISIONING_LOG_LEVEL: "warn",
+      PROVISIONING_LMDB_PATH: join(dir, "store"),
+      PROVISIONING_OIDC_ISSUER: kc.issuer,
+      PROVISIONING_KEYCLOAK: "off",
+      PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek"),
+      PROVISIONING_NATS_SIGNING_KEYS_DIR: dir,
+      PROVISIONING_NATS_ACCOUNT: publicKeysOf(seeds).swarmAccount,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let rssKb = 0;
+  let outboxLine = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      if (line.startsWith("READY ")) resolve(Number(line.slice(6)));
+      else if (line.startsWith("RSS ")) rssKb = Number(line.slice(4));
+      else if (line.startsWith("OUTBOX ")) outboxLine = line;
+    });
+    child.once("exit", (code) => reject(new Error(`the service exited with ${code} before it was ready`)));
+  });
+  console.log(`service up on port ${port}; minting ${USERS} user tokens`);
+  const users = await Promise.all(Array.from({ length: USERS }, async (_, i) => {
+    const sub = `bench-user-${i}`;
+    return { sub, token: await kc.userToken(sub, { expiresIn: 3_600 }), tenants: [] as string[] };
+  }));
+
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  // Phase 1: registration.
+  const started = performance.now();
+  let next = 0;
+  let created = 0;
+  let failures = 0;
+  let lastReport = started;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < TENANTS) {
+        const i = next++;
+        const user = users[i % users.length]!;
+        const res = await call(agent, port, "POST", "/v1/tenants", user.token, { name: `Bench Tenant ${i}`, slug: `bench-${i}`, planTier: PLAN_TIER_NAMES[i % 3] });
+        if (res.status === 201) {
+          created++;
+          user.tenants.push((JSON.parse(res.body) as { tenant: { id: string } }).tenant.id);
+        } else failures++;
+        const now = performance.now();
+        if (now - lastReport > 2_000) {
+          lastReport = now;
+          console.log(`registered ${created}/${TENANTS} (${Math.round(created / ((now - started) / 1000))}/s), failures ${failures}; ${outboxLine}`);
+        }
+      }
+    }),
+  );
+  const registerSeconds = (performance.now() - started) / 1000;
+  const registerPerS = created / registerSeconds;
+  console.log(`registration: ${created} tenants in ${registerSeconds.toFixed(2)} s = ${registerPerS.toFixed(0)}/s, failures ${failures}`);
+  if (created !== TENANTS) throw new Error(`only ${created} of ${TENANTS} registrations succeeded`);
+
+  // Let the outbox worker catch up before measuring steady state (it ran concurrently all along).
+  const drainStart = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    console.log(`outbox after registration: ${outboxLine}`);
+    if (/^OUTBOX 0 /.test(outboxLine) || performance.now() - drainStart > 120_000) break;
+  }
+  console.log(`outbox drained ${((performance.now() - drainStart) / 1000).toFixed(1)} s after the last registration`);
+
+  // Phase 2: steady load, open loop.
+  const latencies: number[] = [];
+  const byKind: Record<string, number[]> = {};
+  const statuses = new Map<number, number>();
+  const inflight: Promise<void>[] = [];
+  const total = RATE * SECONDS;
+  const phaseStart = performance.now();
+  let extra = 0;
+  for (let i = 0; i < total; i++) {
+    const due = phaseStart + (i * 1000) / RATE;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const user = users[Math.floor(Math.random() * users.length)]!;
+    const tid = user.tenants[Math.floor(Math.random() * user.tenants.length)]!;
+    const r = Math.random();
+    let op: Promise<Reply>;
+    let kind: string;
+    if (r < 0.4) [kind, op] = ["get", call(agent, port, "GET", `/v1/tenants/${tid}`, user.token)];
+    else if (r < 0.6) [kind, op] = ["list", call(agent, port, "GET", "/v1/tenants", user.token)];
+    else if (r < 0.75) [kind, op] = ["limits", call(agent, port, "GET", `/v1/tenants/${tid}/limits`, user.token)];
+    else if (r < 0.85) [kind, op] = ["usage", call(agent, port, "GET", `/v1/tenants/${tid}/usage`, user.token)];
+    else if (r < 0.95) [kind, op] = ["create", call(agent, port, "POST", "/v1/tenants", user.token, { name: "Steady", slug: `steady-${extra++}`, planTier: "free" })];
+    else [kind, op] = ["mint", call(agent, port, "POST", `/v1/tenants/${tid}/bus-credentials`, user.token, {})];
+    // Latency counts from when the request was due (no coordinated omission).
+    inflight.push(
+      op.then(
+        (res) => {
+          const ms = performance.now() - due;
+          latencies.push(ms);
+          (byKind[kind] ??= []).push(ms);
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        },
+        () => {
+          statuses.set(0, (statuses.get(0) ?? 0) + 1);
+        },
+      ),
+    );
+    if (i > 0 && i % (RATE * 5) === 0) {
+      const sorted = [...latencies].sort((a, b) => a - b);
+      console.log(`steady: ${i}/${total} sent, p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms`);
+    }
+  }
+  await Promise.all(inflight);
+  const achieved = total / ((performance.now() - phaseStart) / 1000);
+  const sorted = latencies.sort((a, b) => a - b);
+  const p99 = percentile(sorted, 99);
+  console.log(`steady: ${total} requests at ${achieved.toFixed(0)}/s: p50 ${percentile(sorted, 50).toFixed(2)} ms, p90 ${percentile(sorted, 90).toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${sorted[sorted.length - 1]?.toFixed(2)} ms; statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+  for (const [kind, list] of Object.entries(byKind)) {
+    const s = list.sort((a, b) => a - b);
+    console.log(`  ${kind}: ${s.length} requests, p50 ${percentile(s, 50).toFixed(2)} ms, p99 ${percentile(s, 99).toFixed(2)} ms`);
+  }
+  const bad = [...statuses.keys()].filter((s) => s === 0 || s >= 400);
+  if (bad.length > 0) console.log(`WARNING: unexpected statuses ${bad.join(", ")}`);
+
+  agent.destroy();
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  await exited;
+  await kc.stop();
+  rmSync(dir, { recursive: true, force: true });
+  console.log(JSON.stringify({ register_per_s: Math.round(registerPerS), p99_ms_at_200: Number(p99.toFixed(2)), rss_mb: Math.round(rssKb / 1024) }));
+}
+
+if (process.argv.includes("--serve")) {
+  void serve();
+} else {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

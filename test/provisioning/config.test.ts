@@ -1,0 +1,87 @@
+/** The configuration loader: defaults, the exact variable names, errors naming variable, value and fix. */
+import { describe, expect, it } from "vitest";
+import { API_AUDIENCE, REALM_NAME } from "../../services/keycloak-realm/names.js";
+import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_ENV_VARS, ProvisioningConfigError } from "../../services/provisioning/src/config.js";
+import { KmsProvider } from "../../services/provisioning/src/datakeys.js";
+
+const minimal = { PROVISIONING_OIDC_ISSUER: "https://auth.example.com/realms/enchanted", PROVISIONING_KEYCLOAK: "off" };
+
+describe("loadProvisioningConfig", () => {
+  it("works with a minimal env and applies the documented defaults", () => {
+    const c = loadProvisioningConfig(minimal);
+    expect(c.httpPort).toBe(8080);
+    expect(PROVISIONING_DEFAULTS.httpPort).toBe(8080);
+    expect(c.bodyLimitBytes).toBe(16_384);
+    expect(c.store).toEqual({ kind: "lmdb", path: "./.data/provisioning" });
+    expect(c.oidc).toEqual({ issuer: minimal.PROVISIONING_OIDC_ISSUER, audience: API_AUDIENCE, jwksUrl: `${minimal.PROVISIONING_OIDC_ISSUER}/protocol/openid-connect/certs` });
+    expect(c.keycloak).toEqual({ kind: "off" });
+    expect(c.dataKeys).toEqual({ kind: "local", kekFile: undefined });
+    expect(c.credentialsTtlSeconds).toBe(3_600);
+  });
+
+  it("reads every documented variable", () => {
+    const c = loadProvisioningConfig({
+      PROVISIONING_HTTP_PORT: "9090",
+      PROVISIONING_LOG_LEVEL: "debug",
+      PROVISIONING_BODY_LIMIT_BYTES: "4096",
+      PROVISIONING_FDB_CLUSTER_FILE: "/etc/foundationdb/fdb.cluster",
+      PROVISIONING_OIDC_ISSUER: "https://auth.example.com/realms/enchanted",
+      PROVISIONING_OIDC_AUDIENCE: "api",
+      PROVISIONING_JWKS_URL: "http://keycloak:8080/realms/enchanted/protocol/openid-connect/certs",
+      PROVISIONING_KEYCLOAK_URL: "http://keycloak.keycloak:8080",
+      PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: "/var/run/secrets/provisioning/client-secret",
+      PROVISIONING_KMS_KEY_ID: "arn:aws:kms:eu-central-1:123456789012:alias/tenant-keys",
+      PROVISIONING_AWS_REGION: "eu-central-1",
+      PROVISIONING_NATS_SIGNING_KEYS_DIR: "/var/run/secrets/nats-signing-keys",
+      PROVISIONING_NATS_ACCOUNT: `A${"B".repeat(55)}`,
+      PROVISIONING_CREDENTIALS_TTL_SECONDS: "900",
+      PROVISIONING_SHUTDOWN_TIMEOUT_MS: "20000",
+    });
+    expect(c.store).toEqual({ kind: "fdb", clusterFile: "/etc/foundationdb/fdb.cluster" });
+    expect(c.keycloak).toEqual({ kind: "admin", url: "http://keycloak.keycloak:8080", realm: REALM_NAME, clientSecretFile: "/var/run/secrets/provisioning/client-secret" });
+    expect(c.dataKeys).toEqual({ kind: "kms", keyId: "arn:aws:kms:eu-central-1:123456789012:alias/tenant-keys", region: "eu-central-1" });
+    expect(c).toMatchObject({ httpPort: 9090, logLevel: "debug", bodyLimitBytes: 4096, credentialsTtlSeconds: 900, shutdownTimeoutMs: 20_000 });
+    expect(PROVISIONING_ENV_VARS).toContain("PROVISIONING_NATS_SIGNING_KEYS_DIR");
+  });
+
+  it("names variable, value and fix on a bad value", () => {
+    const bad: [Record<string, string>, string][] = [
+      [{}, "PROVISIONING_OIDC_ISSUER"],
+      [{ ...minimal, PROVISIONING_HTTP_PORT: "http" }, "PROVISIONING_HTTP_PORT"],
+      [{ ...minimal, PROVISIONING_KEYCLOAK: "maybe" }, "PROVISIONING_KEYCLOAK"],
+      [{ PROVISIONING_OIDC_ISSUER: minimal.PROVISIONING_OIDC_ISSUER }, "PROVISIONING_KEYCLOAK_URL"],
+      [{ ...minimal, PROVISIONING_KMS_KEY_ID: "my key" }, "PROVISIONING_KMS_KEY_ID"],
+      [{ ...minimal, PROVISIONING_NATS_SIGNING_KEYS_DIR: "/keys" }, "PROVISIONING_NATS_ACCOUNT"],
+      [{ ...minimal, PROVISIONING_FDB_CLUSTER_FILE: "/fdb.cluster" }, "PROVISIONING_KMS_KEY_ID"],
+      [{ ...minimal, PROVISIONING_OIDC_ISSUER: "ftp://x" }, "PROVISIONING_OIDC_ISSUER"],
+    ];
+    for (const [env, variable] of bad) {
+      let error: unknown;
+      try {
+        loadProvisioningConfig(env);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, variable).toBeInstanceOf(ProvisioningConfigError);
+      expect((error as ProvisioningConfigError).variable).toBe(variable);
+      expect((error as Error).message).toMatch(/Fix: /);
+    }
+  });
+});
+
+describe("KMS data keys", () => {
+  it("stores only the CiphertextBlob of GenerateDataKey, with the tenant as encryption context, and zeroes the plaintext", async () => {
+    const plaintext = new Uint8Array(32).fill(9);
+    const seen: unknown[] = [];
+    const provider = new KmsProvider(
+      { send: async (cmd) => (seen.push(cmd), { CiphertextBlob: new Uint8Array([1, 2, 3]), Plaintext: plaintext, KeyId: "arn:aws:kms:eu-central-1:123456789012:key/abc" }) },
+      "alias/tenant-keys",
+      (input) => input,
+    );
+    const wrapped = await provider.generate("t123");
+    expect(seen).toEqual([{ KeyId: "alias/tenant-keys", KeySpec: "AES_256", EncryptionContext: { tenant_id: "t123" } }]);
+    expect(wrapped).toMatchObject({ provider: "kms", ciphertext: Buffer.from([1, 2, 3]).toString("base64") });
+    expect(JSON.stringify(wrapped)).not.toContain(Buffer.from(new Uint8Array(32).fill(9)).toString("base64"));
+    expect([...plaintext].every((b) => b === 0)).toBe(true);
+  });
+});

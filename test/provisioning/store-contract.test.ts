@@ -1,0 +1,201 @@
+/**
+ * The control-plane store contract: every implementation of KvStore passes the same suite.
+ * - LMDB (embedded default): always runs.
+ * - LMDB behind the fault-injecting wrapper (injected not_committed / transaction_too_old).
+ * - FoundationDB: runs when FDB_CLUSTER_FILE names a cluster file (and the optional
+ *   `foundationdb` binding is installed); otherwise reported as skipped with the reason.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { FaultyStore } from "../../services/provisioning/src/store/faults.js";
+import { FdbStore } from "../../services/provisioning/src/store/fdb.js";
+import { getCounter, KvRetryableError, type KvStore } from "../../services/provisioning/src/store/kv.js";
+import { LmdbStore } from "../../services/provisioning/src/store/lmdb.js";
+import { pack, unpack } from "../../services/provisioning/src/store/tuple.js";
+
+interface Impl {
+  readonly name: string;
+  readonly open: () => Promise<KvStore>;
+  readonly reopen?: (store: KvStore) => Promise<KvStore>;
+  readonly skip?: string;
+}
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const d = mkdtempSync(join(tmpdir(), "store-contract-"));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const fdbClusterFile = process.env.FDB_CLUSTER_FILE;
+const impls: Impl[] = [
+  {
+    name: "LMDB (embedded)",
+    open: async () => LmdbStore.open(tempDir()),
+  },
+  {
+    name: "LMDB behind injected FDB-style retries",
+    open: async () => new FaultyStore(LmdbStore.open(tempDir()), { conflict: 0.2, tooOld: 0.1 }),
+  },
+  {
+    name: "FoundationDB",
+    ...(fdbClusterFile
+      ? {}
+      : { skip: "FDB_CLUSTER_FILE is not set: no FoundationDB cluster on this machine (set it to a cluster file, with the foundationdb client library and binding installed, to run these cases)" }),
+    open: async () => {
+      const store = await FdbStore.open(fdbClusterFile as string, `contract-test-${process.pid}-${Date.now()}`);
+      return store;
+    },
+  },
+];
+
+const bytes = (s: string) => Buffer.from(s, "utf8");
+const text = (b: Buffer | undefined) => b?.toString("utf8");
+
+describe("tuple encoding is FoundationDB's tuple layer", () => {
+  it("encodes strings and integers byte for byte as the tuple layer does", () => {
+    expect(pack(["a"]).toString("hex")).toBe("026100");
+    expect(pack(["a\0b"]).toString("hex")).toBe("026100ff6200");
+    expect(pack([0]).toString("hex")).toBe("14");
+    expect(pack([1]).toString("hex")).toBe("1501");
+    expect(pack([256]).toString("hex")).toBe("160100");
+    expect(unpack(pack(["t", "x\0y", 0, 2 ** 40, "ü"]))).toEqual(["t", "x\0y", 0, 2 ** 40, "ü"]);
+  });
+  it("orders encoded keys in tuple order", () => {
+    const tuples = [["a", 10], ["a", 2], ["a", 0], ["b"], ["a", "z"], ["ab"]];
+    const sorted = [...tuples].map((t) => pack(t)).sort(Buffer.compare).map((b) => unpack(b));
+    expect(sorted).toEqual([["a", "z"], ["a", 0], ["a", 2], ["a", 10], ["ab"], ["b"]]);
+  });
+});
+
+for (const impl of impls) {
+  describe.skipIf(impl.skip !== undefined)(`store contract: ${impl.name}${impl.skip ? ` — not run: ${impl.skip}` : ""}`, () => {
+    let store: KvStore;
+    const open = async () => {
+      store = await impl.open();
+      return store;
+    };
+    afterAll(async () => {
+      if (store instanceof FdbStore) await store.destroyAll();
+      await store?.close();
+    });
+
+    it("gets, sets and clears, with read-your-writes inside a transaction", async () => {
+      await open();
+      const seen = await store.transact(async (tx) => {
+        expect(await tx.get(["k", "1"])).toBeUndefined();
+        tx.set(["k", "1"], bytes("one"));
+        const inside = text(await tx.get(["k", "1"]));
+        tx.set(["k", "2"], bytes("two"));
+        tx.clear(["k", "2"]);
+        return [inside, await tx.get(["k", "2"])];
+      });
+      expect(seen).toEqual(["one", undefined]);
+      expect(await store.transact(async (tx) => text(await tx.get(["k", "1"])))).toBe("one");
+      await store.transact(async (tx) => tx.clear(["k", "1"]));
+      expect(await store.transact((tx) => tx.get(["k", "1"]))).toBeUndefined();
+    });
+
+    it("writes nothing of a transaction that throws", async () => {
+      await expect(
+        store.transact(async (tx) => {
+          tx.set(["abort", "x"], bytes("x"));
+          throw new Error("boom");
+        }),
+      ).rejects.toThrow("boom");
+      expect(await store.transact((tx) => tx.get(["abort", "x"]))).toBeUndefined();
+    });
+
+    it("reads ranges over a tuple prefix in order: forwards, backwards, limited, resumed", async () => {
+      await store.transact(async (tx) => {
+        for (const n of [10, 2, 0, 33, 7]) tx.set(["r", "a", n], bytes(String(n)));
+        tx.set(["r", "ab", 1], bytes("other subspace"));
+        tx.set(["r", "a"], bytes("the prefix key itself"));
+      });
+      const all = await store.transact((tx) => tx.getRange(["r", "a"]));
+      expect(all.map((e) => e.key)).toEqual([["r", "a", 0], ["r", "a", 2], ["r", "a", 7], ["r", "a", 10], ["r", "a", 33]]);
+      expect((await store.transact((tx) => tx.getRange(["r", "a"], { reverse: true, limit: 2 }))).map((e) => e.key[2])).toEqual([33, 10]);
+      expect((await store.transact((tx) => tx.getRange(["r", "a"], { limit: 2, after: ["r", "a", 2] }))).map((e) => e.key[2])).toEqual([7, 10]);
+      expect((await store.transact((tx) => tx.getRange(["r", "a"], { reverse: true, after: ["r", "a", 7] }))).map((e) => e.key[2])).toEqual([2, 0]);
+      // Uncommitted writes and clears of the same transaction are part of its range reads.
+      const merged = await store.transact(async (tx) => {
+        tx.set(["r", "a", 5], bytes("5"));
+        tx.clear(["r", "a", 10]);
+        return (await tx.getRange(["r", "a"])).map((e) => e.key[2]);
+      });
+      expect(merged).toEqual([0, 2, 5, 7, 33]);
+    });
+
+    it("clears a whole subspace and nothing beside it", async () => {
+      await store.transact(async (tx) => tx.clearRange(["r", "a"]));
+      expect(await store.transact((tx) => tx.getRange(["r", "a"]))).toEqual([]);
+      expect(text(await store.transact((tx) => tx.get(["r", "ab", 1])))).toBe("other subspace");
+      expect(text(await store.transact((tx) => tx.get(["r", "a"])))).toBe("the prefix key itself");
+    });
+
+    it("adds to counters atomically under concurrency", async () => {
+      await Promise.all(Array.from({ length: 200 }, () => store.transact(async (tx) => tx.add(["c", "hits"], 1))));
+      await store.transact(async (tx) => tx.add(["c", "hits"], -50));
+      expect(await store.transact((tx) => getCounter(tx, ["c", "hits"]))).toBe(150);
+    });
+
+    it("serializes concurrent read-modify-write transactions (no lost update)", async () => {
+      await Promise.all(
+        Array.from({ length: 100 }, () =>
+          store.transact(async (tx) => {
+            const v = Number(text(await tx.get(["rmw"])) ?? "0");
+            tx.set(["rmw"], bytes(String(v + 1)));
+          }),
+        ),
+      );
+      expect(text(await store.transact((tx) => tx.get(["rmw"])))).toBe("100");
+    });
+
+    it("re-runs a transaction on a retryable error and keeps only the successful attempt", async () => {
+      let attempts = 0;
+      const result = await store.transact(async (tx) => {
+        attempts++;
+        tx.set(["retry", attempts], bytes("x"));
+        if (attempts < 3) throw new KvRetryableError(1020, "not_committed");
+        return attempts;
+      });
+      expect(result).toBeGreaterThanOrEqual(3);
+      const keys = (await store.transact((tx) => tx.getRange(["retry"]))).map((e) => e.key[1]);
+      expect(keys).toEqual([result]);
+    });
+
+    it("round-trips binary values and keys with NUL and non-ASCII characters", async () => {
+      const big = Buffer.alloc(90_000, 7);
+      await store.transact(async (tx) => {
+        tx.set(["bin", "ä\0\u{1F600}"], big);
+      });
+      const back = await store.transact((tx) => tx.getRange(["bin"]));
+      expect(back[0]?.key).toEqual(["bin", "ä\0\u{1F600}"]);
+      expect(back[0]?.value.equals(big)).toBe(true);
+    });
+
+    it("makes a committed write visible to every later transaction at once", async () => {
+      for (let i = 0; i < 50; i++) {
+        await store.transact(async (tx) => tx.set(["seq", i], bytes(String(i))));
+        expect(await store.transact(async (tx) => (await tx.getRange(["seq"])).length)).toBe(i + 1);
+      }
+    });
+  });
+}
+
+describe("LMDB durability", () => {
+  it("keeps committed data across close and reopen", async () => {
+    const dir = tempDir();
+    const a = LmdbStore.open(dir);
+    await a.transact(async (tx) => tx.set(["durable"], bytes("yes")));
+    await a.close();
+    const b = LmdbStore.open(dir);
+    expect(text(await b.transact((tx) => tx.get(["durable"])))).toBe("yes");
+    await b.close();
+  });
+});
