@@ -1,0 +1,25 @@
+/**
+ * Public entry point `@enchanted/platform/constructs`: every reusable construct, the small
+ * interfaces they reference each other by (INetwork, IEksCluster, IKmsKey, ...), and the policy
+ * rule pack (applyPolicyPack, suppressPolicyRule). The constructs take plain props and never
+ * read this repository's config. Import providers by deep path, never the package root.
+ */
+export * from "./aws-load-balancer-controller.js";
+export * from "./cert-manager.js";
+export * from "./clickhouse.js";
+export * from "./container-registry.js";
+export * from "./eks-cluster.js";
+export * from "./external-secrets.js";
+export * from "./foundationdb-connectivity.js";
+export * from "./iam.js";
+export * from "./ingestor.js";
+export * from "./keda.js";
+export * from "./keycloak.js";
+export * from "./kms-key.js";
+export * from "./kong.js";
+export * from "./nats.js";
+export * from "./network.js";
+export * from "./pinned-helm-release.js";
+export * from "./platform-interfaces.js";
+export * from "./tenancy.js";
+export * from "./policy/index.js";
