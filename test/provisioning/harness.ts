@@ -60,7 +60,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   let faulty: FaultyStore | undefined;
   const overrides: ProvisioningOverrides = { host: "127.0.0.1", log: pino({ level: "silent" }), workerPollMs: 50, workerBackoffMs: 20, ...o.overrides };
   if (o.faults) {
-    faulty = new FaultyStore(LmdbStore.open(join(dir, "store")), o.faults);
+    faulty = new FaultyStore(await LmdbStore.open(join(dir, "store")), o.faults);
     Object.assign(overrides, { store: faulty });
   }
   const svc = await startProvisioning(config, overrides);

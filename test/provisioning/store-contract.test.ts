@@ -36,11 +36,11 @@ const fdbClusterFile = process.env.FDB_CLUSTER_FILE;
 const impls: Impl[] = [
   {
     name: "LMDB (embedded)",
-    open: async () => LmdbStore.open(tempDir()),
+    open: () => LmdbStore.open(tempDir()),
   },
   {
     name: "LMDB behind injected FDB-style retries",
-    open: async () => new FaultyStore(LmdbStore.open(tempDir()), { conflict: 0.2, tooOld: 0.1 }),
+    open: async () => new FaultyStore(await LmdbStore.open(tempDir()), { conflict: 0.2, tooOld: 0.1 }),
   },
   {
     name: "FoundationDB",
@@ -191,10 +191,10 @@ for (const impl of impls) {
 describe("LMDB durability", () => {
   it("keeps committed data across close and reopen", async () => {
     const dir = tempDir();
-    const a = LmdbStore.open(dir);
+    const a = await LmdbStore.open(dir);
     await a.transact(async (tx) => tx.set(["durable"], bytes("yes")));
     await a.close();
-    const b = LmdbStore.open(dir);
+    const b = await LmdbStore.open(dir);
     expect(text(await b.transact((tx) => tx.get(["durable"])))).toBe("yes");
     await b.close();
   });

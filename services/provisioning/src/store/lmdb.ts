@@ -14,7 +14,7 @@
  * (FoundationDB's 5 s limit, kept here so code that passes on LMDB also fits FDB).
  */
 import { mkdirSync } from "node:fs";
-import { open, type Database, type RootDatabase } from "lmdb";
+import type { Database, RootDatabase } from "lmdb";
 import { counterBytes, KvRetryableError, readCounter, retryLoop, type KvEntry, type KvStore, type KvTransaction, type RangeOptions, type TransactOptions } from "./kv.js";
 import { pack, prefixRange, unpack, type Tuple } from "./tuple.js";
 
@@ -150,7 +150,12 @@ export class LmdbStore implements KvStore {
 
   private constructor(private readonly root: RootDatabase<Buffer, Buffer>) {}
 
-  static open(path: string): LmdbStore {
+  /**
+   * `lmdb` is loaded here, dynamically: it is the embedded default for local runs and tests, and
+   * the production image (FoundationDB) leaves it out.
+   */
+  static async open(path: string): Promise<LmdbStore> {
+    const { open } = await import("lmdb");
     mkdirSync(path, { recursive: true });
     const root = open<Buffer, Buffer>({ path, keyEncoding: "binary", encoding: "binary", compression: false });
     return new LmdbStore(root);
