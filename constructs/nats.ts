@@ -16,7 +16,7 @@ import {
   RESOLVER_SETTINGS,
   serverConfigMerge,
 } from "../services/nats-auth/server-config.js";
-import { goDuration, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig, type SwarmStreamKey } from "../services/nats-auth/streams.js";
+import { deadLetterStreamConfig, goDuration, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../services/nats-auth/streams.js";
 import { checkPublicKey } from "../services/nats-auth/sign.js";
 import { SyncedSecret } from "./external-secrets.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
@@ -318,9 +318,11 @@ export class Nats extends Construct {
       },
       dependsOn: [this.helm.release],
     });
-    const streams = swarmStreamConfigs(props.nats);
-    for (const key of Object.keys(streams) as SwarmStreamKey[]) {
-      const stream = streams[key];
+    const configs = swarmStreamConfigs(props.nats);
+    // The ingestor's dead-letter stream, replicated like the events it holds.
+    const streams: Record<string, SwarmStreamConfig> = { ...configs, "dead-letters": deadLetterStreamConfig(configs.events.num_replicas) };
+    for (const key of Object.keys(streams)) {
+      const stream = streams[key] as SwarmStreamConfig;
       const streamResource = new Manifest(this, `stream-${key}`, {
         manifest: {
           apiVersion: "jetstream.nats.io/v1beta2",

@@ -152,3 +152,38 @@ export function goDuration(nanos: number): string {
   }
   return seconds % SECONDS_PER_HOUR === 0 && seconds > 0 ? `${seconds / SECONDS_PER_HOUR}h` : `${seconds}s`;
 }
+
+/** How long refused events stay in the dead-letter stream for inspection and replay. */
+export const DEAD_LETTER_MAX_AGE_DAYS = 14;
+/** The dead-letter stream's size cap; it discards its oldest letters beyond it. */
+export const DEAD_LETTER_MAX_BYTES = 1024 ** 3;
+/** A redelivered poison message is stored once: the ingestor publishes with `Nats-Msg-Id` = its stream sequence. */
+const DEAD_LETTER_DUPLICATE_WINDOW_SECONDS = 120;
+
+/**
+ * `SWARM_EVENTS_DLQ`: events the ingestor refused, on `ingestor.dlq.<reason>`, their headers
+ * carrying the reason, original subject and stream sequence. Kept 14 days (1 GiB at most),
+ * replicated like the events stream. Created by NACK (constructs/nats.ts) in the cluster, and by
+ * the ingestor itself where it may (a local run).
+ */
+export function deadLetterStreamConfig(replicas: number): SwarmStreamConfig {
+  return {
+    name: DEAD_LETTER_STREAM,
+    description: "Events the ingestor refused: ingestor.dlq.<reason>, headers carry the reason, original subject and stream sequence",
+    subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}.*`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    max_age: DEAD_LETTER_MAX_AGE_DAYS * 24 * SECONDS_PER_HOUR * NANOS_PER_SECOND,
+    max_bytes: DEAD_LETTER_MAX_BYTES,
+    max_msgs: UNLIMITED,
+    max_msgs_per_subject: UNLIMITED,
+    max_msg_size: UNLIMITED,
+    max_consumers: UNLIMITED,
+    discard: DiscardPolicy.Old,
+    duplicate_window: DEAD_LETTER_DUPLICATE_WINDOW_SECONDS * NANOS_PER_SECOND,
+    deny_delete: true,
+    deny_purge: false,
+    allow_rollup_hdrs: false,
+  };
+}

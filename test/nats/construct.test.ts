@@ -9,7 +9,7 @@ import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-i
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -101,10 +101,21 @@ describe("Nats construct", () => {
     expect(JSON.parse(nack?.values[0] ?? "{}")).toEqual(JSON.parse(JSON.stringify(nackChartValues())));
   });
 
-  it("declares both streams as NACK Stream resources from streams.ts in the SWARM account", () => {
+  it("declares both streams and the ingestor's dead-letter stream as NACK Stream resources from streams.ts in the SWARM account", () => {
     const streams = manifests(stack, "Stream");
     const declared = swarmStreamConfigs(props.nats);
-    expect(streams.map((s) => s.spec?.name)).toEqual([declared.events.name, declared.jobs.name]);
+    expect(streams.map((s) => s.spec?.name).sort()).toEqual([declared.events.name, DEAD_LETTER_STREAM, declared.jobs.name].sort());
+    // Refused events: replicated like the events, kept 14 days, 1 GiB at most, never deleted with the stack.
+    expect(streams.find((s) => s.spec?.name === DEAD_LETTER_STREAM)?.spec).toMatchObject({
+      subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}.*`],
+      storage: "file",
+      replicas: props.nats.streams.events.replicas,
+      maxAge: `${DEAD_LETTER_MAX_AGE_DAYS * 24}h`,
+      maxBytes: DEAD_LETTER_MAX_BYTES,
+      retention: "limits",
+      account: NATS_NAMES.nackAccount,
+      preventDelete: true,
+    });
     for (const key of ["events", "jobs"] as const) {
       const c = props.nats.streams[key];
       expect(streams.find((s) => s.spec?.name === declared[key].name)?.spec).toMatchObject({

@@ -15,10 +15,10 @@
  * stops the loop without acking: the replica turns unready and says why ({@link EventConsumer.health}).
  */
 import { createHash } from "node:crypto";
-import { AckPolicy, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg, type StreamConfig } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { headers, nanos } from "@nats-io/transport-node";
 import pino from "pino";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, STREAM_NAMES, STREAM_SUBJECTS } from "../../nats-auth/streams.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, deadLetterStreamConfig, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamConfig } from "../../nats-auth/streams.js";
 import type { IngestorConfig, IngestorLogLevel } from "./config.js";
 import type { RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
@@ -40,25 +40,15 @@ export const DLQ_HEADERS = {
 } as const;
 
 const NANOS_PER_MS = 1_000_000n;
-const DLQ_MAX_AGE_DAYS = 14;
-const DUPLICATE_WINDOW_MS = 120_000;
 /** working() is sent this many times per AckWait while a batch is in the sink. */
 const PROGRESS_PER_ACK_WAIT = 3;
 const ACK_ACK_TIMEOUT_MS = 5_000;
 
-/** The dead-letter stream's configuration (file storage, kept 14 days, de-duplicated by stream sequence). */
-export function dlqStreamConfig(): Partial<StreamConfig> & Pick<StreamConfig, "name" | "subjects"> {
-  return {
-    name: DLQ_STREAM,
-    description: "Events the ingestor refused: ingestor.dlq.<reason>, headers carry the reason, original subject and stream sequence",
-    subjects: [`${DLQ_SUBJECT_PREFIX}.*`],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: DLQ_MAX_AGE_DAYS * 86_400 * 1_000_000_000,
-    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-  };
+/** The dead-letter stream on a single server (local runs, tests): 128 MiB. A cluster gets it from NACK, replicated, 1 GiB. */
+export function dlqStreamConfig(): SwarmStreamConfig {
+  return { ...deadLetterStreamConfig(1), max_bytes: LOCAL_DLQ_MAX_BYTES };
 }
+const LOCAL_DLQ_MAX_BYTES = 128 * 1024 * 1024;
 
 /** Creates or updates the DLQ stream and the durable consumer (idempotent; every replica may run it). */
 export async function ensureTopology(jsm: JetStreamManager, nats: IngestorConfig["nats"]): Promise<void> {
@@ -212,7 +202,15 @@ export class EventConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.state !== "failed") this.state = "stopping";
-    // Ends the pull; the messages already delivered are batched, inserted and acked.
+    // Ends the pull. First the subscription drains: the server drops its interest, and what is
+    // already on the wire still arrives and is batched, inserted and acked (closing at once would
+    // drop those messages, unacked until AckWait). nats.js keeps the subscription internal.
+    const sub = (this.messages as unknown as { sub?: { drain?: () => Promise<void> } } | undefined)?.sub;
+    try {
+      await sub?.drain?.();
+    } catch (error) {
+      this.log.warn({ err: String(error) }, "subscription drain failed; closing");
+    }
     await this.messages?.close();
     await this.loop;
     if (this.state !== "failed") this.state = "stopped";
