@@ -50,6 +50,12 @@ const roleArn = string({
   fix: 'write an IAM role ARN such as "arn:aws:iam::123456789012:role/platform-admin"',
 });
 const addonVersion = string({ pattern: /^v\d+\.\d+\.\d+-eksbuild\.\d+$/, fix: 'write an EKS add-on build such as "v1.12.1-eksbuild.2"' });
+/** A tag the deploy pipeline may write: letters, digits, `_`, `.`, `-`; 1-128 characters; not "latest". */
+export const IMAGE_TAG_PATTERN = /^(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const serviceImage = object({
+  repository: string({ pattern: /^[a-z0-9]+([._-][a-z0-9]+)*$/, fix: "name one of ecr.repositories" }),
+  tag: string({ pattern: IMAGE_TAG_PATTERN, fix: 'use an exact tag such as a release "0.1.0" or a commit SHA, never "latest"' }),
+});
 const chartVersion = string({ pattern: /^v?\d+\.\d+\.\d+(-[\w.]+)?$/, fix: 'pin an exact chart version such as "2.20.2" (no ranges)' });
 const logRetentionDays = oneOf(
   ["1", "3", "5", "7", "14", "30", "60", "90", "120", "150", "180", "365", "400", "545", "731", "1096", "1827", "2192", "2557", "2922", "3288", "3653"] as const,
@@ -157,6 +163,14 @@ const environmentSchema = object({
     keepTaggedImages: integer({ min: 1, max: 1000 }),
     untaggedExpiryDays: integer({ min: 1, max: 365 }),
   }),
+  /**
+   * The services' images: a repository of `ecr` and an exact tag (never `latest`). The deploy
+   * pipeline overrides every tag with ENCHANTED_IMAGE_TAG (the commit it built).
+   */
+  images: object({
+    ingestor: serviceImage,
+    provisioning: serviceImage,
+  }),
   charts: object({
     keda: chartVersion,
     nats: chartVersion,
@@ -255,6 +269,11 @@ export function checkEnvironment(raw: unknown, expectedName: string, out: IssueC
   checkNetwork(env, out);
   checkEks(env, out);
   checkDataPlane(env, out);
+  for (const [service, image] of Object.entries(env.images)) {
+    if (!env.ecr.repositories.includes(image.repository)) {
+      out.add(`images.${service}.repository`, image.repository, "is not a repository this environment's registry creates", `add it to ecr.repositories or use one of ${env.ecr.repositories.join(", ")}`);
+    }
+  }
   return out.issues.length === 0;
 }
 

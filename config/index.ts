@@ -34,11 +34,21 @@ export function validateTierCatalog(raw: unknown, source = "config/tiers.ts"): T
 }
 
 /** The validated config of one environment. */
-export function loadEnvironment(name: EnvironmentName): EnvironmentConfig {
+export function loadEnvironment(name: EnvironmentName, overrides: EnvironmentOverrides = {}): EnvironmentConfig {
   if (!ENVIRONMENT_NAMES.includes(name)) {
     throw new ConfigError("config", [{ path: "environment", value: name, problem: "unknown environment", fix: `use one of ${ENVIRONMENT_NAMES.join(", ")}` }]);
   }
-  return validateEnvironment(RAW_ENVIRONMENTS[name], name);
+  const raw = RAW_ENVIRONMENTS[name] as { images?: Record<string, { tag?: unknown }> };
+  if (overrides.imageTag === undefined || raw.images === undefined) return validateEnvironment(raw, name);
+  // The override is validated like the file's own value (images.<service>.tag).
+  const images = Object.fromEntries(Object.entries(raw.images).map(([service, image]) => [service, { ...image, tag: overrides.imageTag }]));
+  return validateEnvironment({ ...raw, images }, name, `config/environments/${name}.ts with ENCHANTED_IMAGE_TAG`);
+}
+
+/** What a pipeline may set on top of an environment file. */
+export interface EnvironmentOverrides {
+  /** Every service image's tag (the commit the pipeline built and pushed). */
+  readonly imageTag?: string;
 }
 
 /** The validated plan-tier catalog. */

@@ -53,6 +53,13 @@ export const HELM_CHARTS = {
 
 export type HelmChartName = keyof typeof HELM_CHARTS;
 
+/**
+ * The tag of this repository's service images (ingestor, provisioning) when no pipeline sets
+ * one: the release in package.json. CI builds and pushes images tagged with the commit SHA and
+ * synthesizes with ENCHANTED_IMAGE_TAG set to it (stacks/main.ts).
+ */
+export const SERVICE_IMAGE_TAG = "0.1.0";
+
 /** Terraform CLI and provider constraints written into every stack. */
 export const TERRAFORM_REQUIRED_VERSION = ">= 1.10.0";
 

@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, type EnvironmentConfig, type EnvironmentName, type TierCatalog } from "../config/index.js";
+import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, type EnvironmentConfig, type EnvironmentName, type EnvironmentOverrides, type TierCatalog } from "../config/index.js";
 import { FoundationStack } from "./foundation-stack.js";
 import { PlatformStack } from "./platform-stack.js";
 import { WorkloadsStack } from "./workloads-stack.js";
@@ -31,14 +31,19 @@ export function addEnvironment(scope: Construct, config: EnvironmentConfig, tier
     workerPools: platform.tenancy.workerPools,
     keycloakDatabase: platform.keycloak,
     kong: platform.kong,
+    repositoryUrls: foundation.registry.repositoryUrls,
+    tenantDataKey: foundation.keys.tenantData,
+    secretsKey: foundation.keys.secrets,
+    externalSecretsRole: { roleName: platform.externalSecrets.roleName, roleArn: platform.externalSecrets.roleArn },
+    foundationDbCidrs: platform.foundationDb.destinationCidrs,
   });
   workloads.addDependency(platform);
   return { foundation, platform, workloads };
 }
 
 /** Validated configs of the named environments (all by default); the first bad value throws. */
-export function loadEnvironments(only: readonly EnvironmentName[] = ENVIRONMENT_NAMES): EnvironmentConfig[] {
-  return only.map((name) => loadEnvironment(name));
+export function loadEnvironments(only: readonly EnvironmentName[] = ENVIRONMENT_NAMES, overrides: EnvironmentOverrides = {}): EnvironmentConfig[] {
+  return only.map((name) => loadEnvironment(name, overrides));
 }
 
 /** Adds the stacks of several environments (by default all, validated by `loadEnvironments`). */

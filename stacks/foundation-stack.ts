@@ -31,6 +31,7 @@ export class FoundationStack extends EnvironmentStack {
     readonly logs: KmsKey;
     readonly ecr: KmsKey;
     readonly secrets: KmsKey;
+    readonly tenantData: KmsKey;
   };
 
   constructor(scope: Construct, config: EnvironmentConfig) {
@@ -95,6 +96,13 @@ export class FoundationStack extends EnvironmentStack {
       secrets: new KmsKey(this, "secrets-key", {
         alias: `${prefix}-secrets`,
         description: `Secrets Manager secrets of ${prefix}`,
+        accountId: account,
+      }),
+      // Wraps every tenant's data key (provisioning: GenerateDataKey / Decrypt). It lives with
+      // the foundation, not with the service's stack: deleting it would crypto-shred every tenant.
+      tenantData: new KmsKey(this, "tenant-data-key", {
+        alias: `${prefix}-tenant-data`,
+        description: `Per-tenant data keys of ${prefix} (provisioning service)`,
         accountId: account,
       }),
     };

@@ -3,6 +3,8 @@
  * this file (through stacks/synth.cjs) and write `cdktf.out/stacks/<env>-<stack>/cdk.tf.json`.
  *
  * ENCHANTED_ENVIRONMENTS=dev,staging limits the app to some environments (default: all).
+ * ENCHANTED_IMAGE_TAG=<tag> sets the tag of every service image (CI: the commit it built and
+ * pushed); default: each environment's `images.<service>.tag`.
  * ENCHANTED_STACK_TRACES=1 keeps the stack traces cdktf records for every token and resource
  * (useful when a token fails to resolve; they cost about a fifth of the synth time).
  */
@@ -39,7 +41,8 @@ function withoutTokenStackTraces<T>(fn: () => T): T {
 
 try {
   // Validate every config before the App exists: a bad value must stop synth before anything is written.
-  const configs = loadEnvironments(selectedEnvironments());
+  const imageTag = process.env.ENCHANTED_IMAGE_TAG?.trim() || undefined;
+  const configs = loadEnvironments(selectedEnvironments(), imageTag === undefined ? {} : { imageTag });
   const tiers = loadTierCatalog();
   const stackTraces = process.env.ENCHANTED_STACK_TRACES === "1";
   withoutTokenStackTraces(() => {

@@ -56,6 +56,8 @@ export class PlatformStack extends KubernetesStack {
   readonly foundationDb: FoundationDbNetwork;
   readonly keycloak: KeycloakPlatform;
   readonly kong: KongGateway;
+  /** The External Secrets operator (its role assumes namespaced readers, e.g. provisioning's seeds). */
+  readonly externalSecrets: ExternalSecretsOperator;
 
   constructor(scope: Construct, props: PlatformStackProps) {
     super(scope, { config: props.config, kind: "platform", cluster: props.cluster });
@@ -78,7 +80,7 @@ export class PlatformStack extends KubernetesStack {
     const inNamespace = (ns: string) => [this.tenancy.namespace(ns)];
 
     new CertManager(this, "cert-manager", { version: config.charts.certManager, replicas: ha, dependsOn: inNamespace(NAMESPACES.certManager) });
-    const externalSecrets = new ExternalSecretsOperator(this, "external-secrets", {
+    const externalSecrets = (this.externalSecrets = new ExternalSecretsOperator(this, "external-secrets", {
       clusterName: props.cluster.clusterName,
       accountId: config.aws.accountId,
       region: config.aws.region,
@@ -93,7 +95,7 @@ export class PlatformStack extends KubernetesStack {
       version: config.charts.externalSecrets,
       replicas: ha,
       dependsOn: inNamespace(NAMESPACES.externalSecrets),
-    });
+    }));
     new Keda(this, "keda", { version: config.charts.keda, replicas: ha, dependsOn: inNamespace(NAMESPACES.keda) });
 
     new NackController(this, "nack", { version: config.charts.nack, dependsOn: inNamespace(NAMESPACES.nats) });

@@ -7,7 +7,10 @@ import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
 import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
 import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
+import { Ingestor } from "../constructs/ingestor.js";
+import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats.js";
+import { Provisioning } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { haReplicas } from "./environment-stack.js";
@@ -24,6 +27,23 @@ export interface WorkloadsStackProps {
   readonly keycloakDatabase: IKeycloakDatabase;
   /** The gateway of the platform stack (its counters and Redis endpoint). */
   readonly kong: IKongGateway;
+  /** ECR repository URL per service (foundation stack); the tags come from `config.images`. */
+  readonly repositoryUrls: Readonly<Record<string, string>>;
+  /** The CMK that wraps every tenant's data key (foundation stack). */
+  readonly tenantDataKey: IKmsKey;
+  /** The CMK of the platform's Secrets Manager secrets (foundation stack). */
+  readonly secretsKey: IKmsKey;
+  /** External Secrets' role (platform stack): it assumes provisioning's namespaced seed reader. */
+  readonly externalSecretsRole: { readonly roleName: string; readonly roleArn: string };
+  /** Where FoundationDB answers from the cluster (platform stack's `FoundationDbNetwork`). */
+  readonly foundationDbCidrs: readonly string[];
+}
+
+/** `<repository URL>:<tag>` of a service image from the foundation's registry and the config. */
+function imageOf(urls: Readonly<Record<string, string>>, image: { readonly repository: string; readonly tag: string }): string {
+  const url = urls[image.repository];
+  if (url === undefined) throw new Error(`images: repository "${image.repository}" is not in the registry (${Object.keys(urls).join(", ")}). Fix: add it to ecr.repositories.`);
+  return `${url}:${image.tag}`;
 }
 
 /**
@@ -38,6 +58,8 @@ export class WorkloadsStack extends KubernetesStack {
   readonly clickhouse: ClickHouse;
   readonly nats: Nats;
   readonly keycloak: Keycloak;
+  readonly ingestor: Ingestor;
+  readonly provisioning: Provisioning;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
     super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
@@ -87,6 +109,40 @@ export class WorkloadsStack extends KubernetesStack {
       store: this.secretStore,
       namespaces: FOUNDATIONDB_CLIENT_NAMESPACES,
       clusterFileSecretName: config.foundationDb.clusterFileSecretName,
+    });
+
+    this.ingestor = new Ingestor(this, "ingestor", {
+      image: imageOf(props.repositoryUrls, config.images.ingestor),
+      clickhouse: { url: this.clickhouse.httpUrl, ...this.clickhouse.ingestorCredentials },
+      nats: { clientUrl: this.nats.clientUrl, credsRemoteKey: this.nats.secretNames.cluster.platformCreds, issuer: this.ca },
+      secretStore: this.secretStore,
+      natsMonitoringEndpoint: this.nats.monitoringEndpoint,
+      natsAccount: config.nats.publicKeys.swarmAccount,
+      minReplicas: haReplicas(config),
+      dependsOn: [this.clickhouse.migration, ...this.nats.streamResources],
+    });
+
+    this.provisioning = new Provisioning(this, "provisioning", {
+      image: imageOf(props.repositoryUrls, config.images.provisioning),
+      name: `enchanted-${config.name}`,
+      accountId: config.aws.accountId,
+      region: config.aws.region,
+      clusterName: props.cluster.clusterName,
+      secretStore: this.secretStore,
+      oidcIssuer: issuerUrl(config.domains.auth),
+      oidcAudience: API_AUDIENCE,
+      keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, secretPrefix: keycloakSecretPrefix(config) },
+      natsAccount: config.nats.publicKeys.swarmAccount,
+      signingKeys: {
+        secretNames: this.nats.secretNames.seeds.swarmSigningKeys,
+        secretsKey: props.secretsKey,
+        externalSecretsRole: props.externalSecretsRole,
+      },
+      foundationDb: { destinationCidrs: props.foundationDbCidrs, ports: config.foundationDb.ports, clusterFileNamespaces: FOUNDATIONDB_CLIENT_NAMESPACES },
+      kmsEndpointCidrs: config.network.subnets.private,
+      tenantKey: props.tenantDataKey,
+      minReplicas: haReplicas(config),
+      dependsOn: [this.keycloak.helm.release],
     });
   }
 }

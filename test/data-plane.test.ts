@@ -4,6 +4,7 @@
  * settings profiles, Kubernetes ResourceQuotas, KEDA caps), follow a change of the catalog, and
  * nothing synthesized may grow with the number of pooled tenants or carry a secret.
  */
+import { INGESTOR_NAME } from "../constructs/ingestor.js";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadTierCatalog, PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../config/index.js";
 import { workerNamespace } from "../constructs/tenancy.js";
@@ -116,7 +117,10 @@ describe("infrastructure is O(tiers)", () => {
       const workloads = stacks[stackName(env, "workloads")] as SynthesizedStack;
       const platform = stacks[stackName(env, "platform")] as SynthesizedStack;
       const kinds = manifests(workloads).map((m) => m.kind as string);
-      expect(kinds.filter((k) => k === "ScaledObject")).toHaveLength(PLAN_TIER_NAMES.length);
+      // One per tier for the worker pools, plus the ingestor's (one per environment, not per tenant).
+      const scaled = manifests(workloads).filter((m) => m.kind === "ScaledObject").map((m) => m.metadata.name);
+      expect(scaled.filter((n) => n !== INGESTOR_NAME)).toHaveLength(PLAN_TIER_NAMES.length);
+      expect(scaled).toContain(INGESTOR_NAME);
       expect(kinds.filter((k) => k === "Consumer")).toHaveLength(PLAN_TIER_NAMES.length);
       expect(Object.keys(resourcesOf(platform, "kubernetes_resource_quota_v1"))).toHaveLength(PLAN_TIER_NAMES.length);
       const sql = JSON.stringify(resourcesOf(workloads, "kubernetes_config_map_v1"));

@@ -1,7 +1,7 @@
 /** Values every environment starts from; an environment file overrides what differs. */
 import type { EnvironmentName } from "../environment.js";
 import { ORGANIZATION, roleArn, stateBucketName } from "../organization.js";
-import { EKS_ADDON_VERSIONS, EKS_VERSION, HELM_CHARTS, type HelmChartName } from "../versions.js";
+import { EKS_ADDON_VERSIONS, EKS_VERSION, HELM_CHARTS, SERVICE_IMAGE_TAG, type HelmChartName } from "../versions.js";
 
 /** Pinned chart versions, as the environment config records them (a version per chart). */
 export function pinnedChartVersions(): Record<HelmChartName, string> {
@@ -24,6 +24,10 @@ export function baseEnvironment(env: EnvironmentName) {
       adminRoleArns: [roleArn(env, ORGANIZATION.deployRoleName), roleArn(env, ORGANIZATION.platformAdminRoleName)],
     },
     ecr: { repositories: ["ingestor", "provisioning"], keepTaggedImages: 50, untaggedExpiryDays: 7 },
+    images: {
+      ingestor: { repository: "ingestor", tag: SERVICE_IMAGE_TAG },
+      provisioning: { repository: "provisioning", tag: SERVICE_IMAGE_TAG },
+    },
     charts: pinnedChartVersions(),
     domains: {
       api: `api.${env === "prod" ? "" : `${env}.`}${ORGANIZATION.dnsZone}`,
