@@ -13,7 +13,7 @@
  * | `INGESTOR_CLICKHOUSE_PASSWORD` | `""` | its password (HTTP mode) |
  * | `INGESTOR_CHDB_PATH` | `./.data/chdb` | data directory of the embedded engine |
  * | `INGESTOR_BATCH_MAX_ROWS` | `5000` | rows per insert (at most) |
- * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert (8 MiB): a batch is inserted when it reaches this |
+ * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert (8 MiB): a batch is inserted before a message would take it past this |
  * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its first message arrived |
  * | `INGESTOR_MAX_INFLIGHT_BATCHES` | `2` | batches in the sink at once; the next fills meanwhile (1 = strictly one after another) |
  * | `INGESTOR_ACK_WAIT_MS` | `30000` | JetStream AckWait (redelivery after this without ack or progress) |

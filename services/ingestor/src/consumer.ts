@@ -157,24 +157,6 @@ export function batchToken(sequences: readonly number[]): string {
   return `${STREAM_NAMES.events}:${sorted[0] ?? 0}-${sorted[sorted.length - 1] ?? 0}:${sorted.length}:${hash}`;
 }
 
-/** Consecutive blocks of at most `maxBytes` of payload each (a larger single message is a block of its own). */
-export function splitByBytes(batch: readonly JsMsg[], maxBytes: number): JsMsg[][] {
-  const blocks: JsMsg[][] = [];
-  let block: JsMsg[] = [];
-  let bytes = 0;
-  for (const m of batch) {
-    if (block.length > 0 && bytes + m.data.byteLength > maxBytes) {
-      blocks.push(block);
-      block = [];
-      bytes = 0;
-    }
-    block.push(m);
-    bytes += m.data.byteLength;
-  }
-  if (block.length > 0) blocks.push(block);
-  return blocks;
-}
-
 export class EventConsumer {
   private state: ConsumerState = "starting";
   private lastError: string | undefined;
@@ -239,39 +221,31 @@ export class EventConsumer {
       const full = batch;
       batch = [];
       bytes = 0;
-      const done: Promise<void> = this.processAll(full).finally(() => inflight.delete(done));
+      const done: Promise<void> = this.process(full).finally(() => inflight.delete(done));
       inflight.add(done);
     };
     try {
       for await (const m of messages) {
         if (this.state === "failed") break; // not acked: redelivered to a healthy replica
+        metrics?.consumed.inc();
+        if (m.redelivered) metrics?.redelivered.inc();
+        // A batch is inserted when the next message would take it past maxBytes (a larger single
+        // message is a batch of its own), when it has maxRows, or when its first message is this old.
+        if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
         batch.push(m);
         bytes += m.data.byteLength;
-        metrics?.consumed.inc();
-        if (m.redelivered || m.info.deliveryCount > 1) metrics?.redelivered.inc();
-        // A batch is inserted when it is full by rows or bytes, or its first message is this old.
         if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
-        if (batch.length >= config.batch.maxRows || bytes >= config.batch.maxBytes) dispatch();
+        if (batch.length >= config.batch.maxRows) dispatch();
         while (inflight.size >= config.batch.maxInflight) await Promise.race(inflight);
       }
     } catch (error) {
       this.log.error({ err: String(error) }, "consume loop ended by an error");
     } finally {
-      if (this.state === "failed") {
-        if (timer !== undefined) clearTimeout(timer);
-        batch = []; // never inserted, never acked: redelivered after AckWait
-      } else {
-        dispatch(); // the partial batch in hand is inserted and acked before the loop ends
-      }
+      // The partial batch in hand is inserted and acked before the loop ends; after a permanent
+      // failure it is dropped instead: never acked, redelivered after AckWait.
+      if (this.state === "failed") clearTimeout(timer);
+      else dispatch();
       await Promise.all(inflight);
-    }
-  }
-
-  /** A batch in blocks of at most `maxBytes`, one insert each. */
-  private async processAll(batch: readonly JsMsg[]): Promise<void> {
-    for (const block of splitByBytes(batch, this.options.config.batch.maxBytes)) {
-      if (this.state === "failed") return;
-      await this.process(block);
     }
   }
 

@@ -57,14 +57,14 @@ function secondPrefix(seconds: number): string {
 /** Same text as `formatDateTime64(seconds * 10^6 + floor(nanos / 1000))`. */
 function dateTime64Micros(seconds: number, nanos: number): string {
   const micros = Math.floor(nanos / 1000);
-  return `${secondPrefix(seconds)}.${micros < 100_000 ? String(micros).padStart(6, "0") : micros}`;
+  return `${secondPrefix(seconds)}.${String(micros).padStart(6, "0")}`;
 }
 
 /** Same text as `formatDateTime64(ms * 1000).slice(0, 23)` for a non-negative `ms`. */
 function dateTime64Millis(ms: number): string {
   const whole = Math.trunc(ms);
   const rest = whole % 1000;
-  return `${secondPrefix((whole - rest) / 1000)}.${rest < 100 ? String(rest).padStart(3, "0") : rest}`;
+  return `${secondPrefix((whole - rest) / 1000)}.${String(rest).padStart(3, "0")}`;
 }
 
 /** A cursor over one message; `fail` set means "not canonical: use the exact path". */
