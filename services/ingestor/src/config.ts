@@ -29,6 +29,7 @@
  */
 import type { LevelWithSilent } from "pino";
 import { CLICKHOUSE_USERS } from "../../clickhouse-schema/names.js";
+import { envBoolean, envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 
 /** pino's levels, lowest-volume first; `silent` writes nothing. */
 export const INGESTOR_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LevelWithSilent[];
@@ -70,31 +71,12 @@ export class IngestorConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function text(env: Env, name: string, fallback: string): string {
-  const v = env[name];
-  return v === undefined || v.trim() === "" ? fallback : v.trim();
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const v = Number(raw.trim());
-  if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new IngestorConfigError(name, raw, `is not a whole number from ${min} to ${max}`, `set ${name} to an integer from ${min} to ${max}, or unset it for ${fallback}`);
-  }
-  return v;
-}
-
-function boolean(env: Env, name: string, fallback: boolean): boolean {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const v = raw.trim().toLowerCase();
-  if (v === "true" || v === "1") return true;
-  if (v === "false" || v === "0") return false;
-  throw new IngestorConfigError(name, raw, "is not a boolean", `set ${name} to true or false`);
-}
+const fail: EnvFail = (variable, value, problem, fix) => {
+  throw new IngestorConfigError(variable, value, problem, fix);
+};
+const text = (env: Env, name: string, fallback: string): string => envText(env, name) ?? fallback;
+const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => envInteger(env, name, fallback, min, max, fail);
+const boolean = (env: Env, name: string, fallback: boolean): boolean => envBoolean(env, name, fallback, fail);
 
 const DAY_MS = 86_400_000;
 

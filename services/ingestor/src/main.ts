@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
+import { exitOnSignals } from "../../runtime/shutdown.js";
 import { jetstream, jetstreamManager, type Consumer } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { STREAM_NAMES } from "../../nats-auth/streams.js";
@@ -121,29 +122,13 @@ async function main(): Promise<void> {
   }
   log.info({ consumer: config.nats.consumer, sink: config.clickhouse.kind, httpPort: running.httpPort }, "ingestor ready");
 
-  let shuttingDown = false;
-  const shutdown = (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "draining");
-    const timer = setTimeout(() => {
-      log.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out: exiting with unacked messages (they are redelivered)");
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    running.stop().then(
-      () => {
-        clearTimeout(timer);
-        log.info({ ...running.consumer.health() }, "stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: String(error) }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  exitOnSignals({
+    log,
+    timeoutMs: config.shutdownTimeoutMs,
+    stop: () => running.stop(),
+    stoppedFields: () => ({ ...running.consumer.health() }),
+    timedOutMessage: "shutdown timed out: exiting with unacked messages (they are redelivered)",
+  });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -28,6 +28,7 @@
  */
 import type { LevelWithSilent } from "pino";
 import { API_AUDIENCE, REALM_NAME } from "../../keycloak-realm/names.js";
+import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 
 export const PROVISIONING_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LevelWithSilent[];
 export type ProvisioningLogLevel = (typeof PROVISIONING_LOG_LEVELS)[number];
@@ -107,24 +108,12 @@ export class ProvisioningConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+const fail: EnvFail = (variable, value, problem, fix) => {
+  throw new ProvisioningConfigError(variable, value, problem, fix);
+};
+const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => envInteger(env, name, fallback, min, max, fail);
 
-function text(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === "" ? undefined : v.trim();
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = text(env, name);
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new ProvisioningConfigError(name, raw, `is not a whole number from ${min} to ${max}`, `set ${name} to an integer from ${min} to ${max}, or unset it for ${fallback}`);
-  }
-  return v;
-}
-
-function httpUrl(env: Env, name: string, value: string): string {
+function httpUrl(name: string, value: string): string {
   let url: URL;
   try {
     url = new URL(value);
@@ -135,7 +124,6 @@ function httpUrl(env: Env, name: string, value: string): string {
     throw new ProvisioningConfigError(name, value, "is not an http(s) URL", `set ${name} to an https:// URL`);
   }
   if (url.search || url.hash) throw new ProvisioningConfigError(name, value, "carries a query or fragment", `set ${name} without ? or #`);
-  void env;
   return value.replace(/\/+$/, "");
 }
 
@@ -144,50 +132,50 @@ function httpUrl(env: Env, name: string, value: string): string {
  * first bad value. The smallest valid env is `{ PROVISIONING_OIDC_ISSUER, PROVISIONING_KEYCLOAK: "off" }`.
  */
 export function loadProvisioningConfig(env: Env = process.env): ProvisioningConfig {
-  const logLevel = (text(env, "PROVISIONING_LOG_LEVEL") ?? PROVISIONING_DEFAULTS.logLevel) as ProvisioningLogLevel;
+  const logLevel = (envText(env, "PROVISIONING_LOG_LEVEL") ?? PROVISIONING_DEFAULTS.logLevel) as ProvisioningLogLevel;
   if (!PROVISIONING_LOG_LEVELS.includes(logLevel)) {
     throw new ProvisioningConfigError("PROVISIONING_LOG_LEVEL", logLevel, "is not a pino level", `use one of ${PROVISIONING_LOG_LEVELS.join(", ")}`);
   }
-  const lmdbPath = text(env, "PROVISIONING_LMDB_PATH") ?? PROVISIONING_DEFAULTS.lmdbPath;
-  const clusterFile = text(env, "PROVISIONING_FDB_CLUSTER_FILE");
+  const lmdbPath = envText(env, "PROVISIONING_LMDB_PATH") ?? PROVISIONING_DEFAULTS.lmdbPath;
+  const clusterFile = envText(env, "PROVISIONING_FDB_CLUSTER_FILE");
   const store: StoreConfig = clusterFile ? { kind: "fdb", clusterFile } : { kind: "lmdb", path: lmdbPath };
 
-  const issuerRaw = text(env, "PROVISIONING_OIDC_ISSUER");
+  const issuerRaw = envText(env, "PROVISIONING_OIDC_ISSUER");
   if (issuerRaw === undefined) {
     throw new ProvisioningConfigError("PROVISIONING_OIDC_ISSUER", undefined, "is required", "set it to the realm's issuer, e.g. https://auth.example.com/realms/enchanted");
   }
-  const issuer = httpUrl(env, "PROVISIONING_OIDC_ISSUER", issuerRaw);
-  const audience = text(env, "PROVISIONING_OIDC_AUDIENCE") ?? PROVISIONING_DEFAULTS.audience;
-  const jwksRaw = text(env, "PROVISIONING_JWKS_URL");
-  const jwksUrl = jwksRaw ? httpUrl(env, "PROVISIONING_JWKS_URL", jwksRaw) : `${issuer}/protocol/openid-connect/certs`;
+  const issuer = httpUrl("PROVISIONING_OIDC_ISSUER", issuerRaw);
+  const audience = envText(env, "PROVISIONING_OIDC_AUDIENCE") ?? PROVISIONING_DEFAULTS.audience;
+  const jwksRaw = envText(env, "PROVISIONING_JWKS_URL");
+  const jwksUrl = jwksRaw ? httpUrl("PROVISIONING_JWKS_URL", jwksRaw) : `${issuer}/protocol/openid-connect/certs`;
 
-  const keycloakSwitch = (text(env, "PROVISIONING_KEYCLOAK") ?? "on").toLowerCase();
+  const keycloakSwitch = (envText(env, "PROVISIONING_KEYCLOAK") ?? "on").toLowerCase();
   if (keycloakSwitch !== "on" && keycloakSwitch !== "off") {
     throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK", keycloakSwitch, "is neither on nor off", "unset it (on) or set off for local development without Keycloak");
   }
   let keycloak: KeycloakConfig = { kind: "off" };
   if (keycloakSwitch === "on") {
-    const url = text(env, "PROVISIONING_KEYCLOAK_URL");
+    const url = envText(env, "PROVISIONING_KEYCLOAK_URL");
     if (!url) throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK_URL", undefined, "is required", "set the Keycloak base URL (e.g. http://keycloak.keycloak:8080), or PROVISIONING_KEYCLOAK=off for local development");
-    const secretFile = text(env, "PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE");
+    const secretFile = envText(env, "PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE");
     if (!secretFile) throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE", undefined, "is required with Keycloak on", "mount the enchanted-provisioning client secret and set its path");
-    const realm = text(env, "PROVISIONING_KEYCLOAK_REALM") ?? PROVISIONING_DEFAULTS.realm;
+    const realm = envText(env, "PROVISIONING_KEYCLOAK_REALM") ?? PROVISIONING_DEFAULTS.realm;
     if (!/^[A-Za-z0-9_-]{1,100}$/.test(realm)) throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK_REALM", realm, "is not a realm name", "use letters, digits, '_' or '-'");
-    keycloak = { kind: "admin", url: httpUrl(env, "PROVISIONING_KEYCLOAK_URL", url), realm, clientSecretFile: secretFile };
+    keycloak = { kind: "admin", url: httpUrl("PROVISIONING_KEYCLOAK_URL", url), realm, clientSecretFile: secretFile };
   }
 
-  const kmsKeyId = text(env, "PROVISIONING_KMS_KEY_ID");
-  const kekFile = text(env, "PROVISIONING_LOCAL_KEK_FILE");
+  const kmsKeyId = envText(env, "PROVISIONING_KMS_KEY_ID");
+  const kekFile = envText(env, "PROVISIONING_LOCAL_KEK_FILE");
   if (kmsKeyId && !/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/.test(kmsKeyId)) {
     throw new ProvisioningConfigError("PROVISIONING_KMS_KEY_ID", kmsKeyId, "is not a KMS key id, key ARN, alias or alias ARN", "set the tenant-key CMK's ARN or alias/<name>");
   }
   if (!kmsKeyId && !kekFile && store.kind === "fdb") {
     throw new ProvisioningConfigError("PROVISIONING_KMS_KEY_ID", undefined, "is unset and so is PROVISIONING_LOCAL_KEK_FILE, on a shared FoundationDB store", "set PROVISIONING_KMS_KEY_ID (production) or PROVISIONING_LOCAL_KEK_FILE");
   }
-  const dataKeys: DataKeyConfig = kmsKeyId ? { kind: "kms", keyId: kmsKeyId, region: text(env, "PROVISIONING_AWS_REGION") } : { kind: "local", kekFile };
+  const dataKeys: DataKeyConfig = kmsKeyId ? { kind: "kms", keyId: kmsKeyId, region: envText(env, "PROVISIONING_AWS_REGION") } : { kind: "local", kekFile };
 
-  const signingKeysDir = text(env, "PROVISIONING_NATS_SIGNING_KEYS_DIR");
-  const account = text(env, "PROVISIONING_NATS_ACCOUNT");
+  const signingKeysDir = envText(env, "PROVISIONING_NATS_SIGNING_KEYS_DIR");
+  const account = envText(env, "PROVISIONING_NATS_ACCOUNT");
   if (account !== undefined && !/^A[A-Z2-7]{55}$/.test(account)) {
     throw new ProvisioningConfigError("PROVISIONING_NATS_ACCOUNT", account, "is not an account public key", "set the SWARM account's public key (A…, 56 characters)");
   }

@@ -11,6 +11,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { pino } from "pino";
+import { exitOnSignals } from "../../runtime/shutdown.js";
 import { loadProvisioningConfig, ProvisioningConfigError, type ProvisioningConfig } from "./config.js";
 import { startProvisioning, type RunningProvisioning } from "./service.js";
 
@@ -32,29 +33,7 @@ async function main(): Promise<void> {
   }
   log.info({ port: running.port, store: running.store.kind, keycloak: running.identity.enabled, dataKeys: running.dataKeys.kind }, "provisioning ready");
 
-  let shuttingDown = false;
-  const shutdown = (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "draining");
-    const timer = setTimeout(() => {
-      log.error({ timeoutMs: config.shutdownTimeoutMs }, "shutdown timed out");
-      process.exit(1);
-    }, config.shutdownTimeoutMs);
-    running.stop().then(
-      () => {
-        clearTimeout(timer);
-        log.info("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: String(error) }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  exitOnSignals({ log, timeoutMs: config.shutdownTimeoutMs, stop: () => running.stop() });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
