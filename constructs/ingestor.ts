@@ -1,5 +1,5 @@
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
-import { Token, type ITerraformDependable } from "cdktf";
+import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { loadIngestorConfig } from "../services/ingestor/src/config.js";
 import { STREAM_NAMES } from "../services/nats-auth/streams.js";
@@ -7,6 +7,19 @@ import dashboard from "../services/ingestor/dashboard.json" with { type: "json" 
 import { jetStreamLagTrigger } from "./keda.js";
 import { NATS_NAMES } from "./nats.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
+import {
+  addServiceAndDisruptionBudget,
+  checkPositive,
+  checkServiceImage,
+  checkServiceSizing,
+  containerResources,
+  heapLimitEnv,
+  httpProbes,
+  propFail,
+  TERMINATION_MARGIN_SECONDS,
+  zoneAndHostSpread,
+  type ServiceResources,
+} from "./service-workload.js";
 import { NAMESPACES, POLICY_LABELS, type ICertificateIssuer, type ISecretStore } from "./platform-interfaces.js";
 import { INGESTOR_METRICS } from "../services/ingestor/src/metrics.js";
 
@@ -32,23 +45,14 @@ const DEFAULT_MEMORY_REQUEST_MIB = 256;
 const DEFAULT_MEMORY_LIMIT_MIB = 512;
 /** V8's heap as a share of the memory limit: buffers and native memory need the rest. */
 const HEAP_SHARE = 0.75;
-/** Kubelet's grace beyond the service's own shutdown bound: its exit, logs, the endpoint removal. */
-const TERMINATION_MARGIN_SECONDS = 15;
 const CREDS_DIR = "/var/run/secrets/nats";
 const CA_DIR = "/var/run/secrets/nats-ca";
 const NATS_CREDS_SECRET = "ingestor-nats-creds";
 const NATS_CA_SECRET = "ingestor-nats-ca";
 const METRICS_PATH = "/metrics";
-const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
-export interface IngestorResources {
-  /** @default 250 */
-  readonly cpuRequestMillicores?: number;
-  /** @default 256 */
-  readonly memoryRequestMiB?: number;
-  /** Also sets V8's heap to 75 % of it. @default 512 */
-  readonly memoryLimitMiB?: number;
-}
+/** Requests and limits; the memory limit also sets V8's heap to 75 % of it. */
+export type IngestorResources = ServiceResources;
 
 /** What the ingestor needs of ClickHouse: `ClickHouse.httpUrl` and `ClickHouse.ingestorCredentials`. */
 export interface IngestorClickHouse {
@@ -126,33 +130,16 @@ function resolve(path: string, props: IngestorProps): Resolved {
     memoryLimitMiB: props.resources?.memoryLimitMiB ?? DEFAULT_MEMORY_LIMIT_MIB,
     shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? SERVICE_DEFAULTS.shutdownTimeoutMs / 1000,
   };
-  const fail = (prop: string, value: unknown, problem: string, fix: string): never => {
-    throw new Error(`${path}: ${prop} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
-  };
-  if (!Token.isUnresolved(props.image)) {
-    if (!IMAGE_PATTERN.test(props.image)) fail("image", props.image, "is not `<repository>:<tag>`", "pass the ECR repository URL and an exact tag, e.g. `<account>.dkr.ecr.<region>.amazonaws.com/ingestor:1.4.2`");
-    if (props.image.endsWith(":latest")) fail("image", props.image, "uses the mutable tag latest", "deploy an exact tag (a version or a commit SHA)");
-  }
+  const fail = propFail(path);
+  checkServiceImage(props.image, INGESTOR_NAME, fail);
   // Parse the consumer name the way the service does, so a bad one fails here, not in the pod.
   try {
     loadIngestorConfig({ INGESTOR_CONSUMER: r.consumer });
   } catch (error) {
     fail("consumer", r.consumer, `is refused by the service (${error instanceof Error ? error.message : String(error)})`, "use 1-64 letters, digits, '_' or '-'");
   }
-  const positive = (prop: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) fail(prop, v, "is not a positive integer", `set ${prop} to a whole number of at least 1`);
-  };
-  positive("minReplicas", r.minReplicas);
-  positive("maxReplicas", r.maxReplicas);
-  positive("lagThreshold", r.lagThreshold);
-  positive("resources.cpuRequestMillicores", r.cpuRequestMillicores);
-  positive("resources.memoryRequestMiB", r.memoryRequestMiB);
-  positive("resources.memoryLimitMiB", r.memoryLimitMiB);
-  positive("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds);
-  if (r.maxReplicas < r.minReplicas) fail("maxReplicas", r.maxReplicas, `is below minReplicas = ${r.minReplicas}`, "raise maxReplicas or lower minReplicas");
-  if (r.memoryLimitMiB < r.memoryRequestMiB) {
-    fail("resources.memoryLimitMiB", r.memoryLimitMiB, `is below resources.memoryRequestMiB = ${r.memoryRequestMiB}`, "set the limit at least as large as the request");
-  }
+  checkServiceSizing(r, fail);
+  checkPositive("lagThreshold", r.lagThreshold, fail);
   const namespaces = props.clickhouse.namespaces;
   if (namespaces && !namespaces.includes(r.namespace)) {
     fail("clickhouse.namespaces", namespaces, `does not contain the ingestor's namespace "${r.namespace}", so its password Secret is not synced there`, `add "${r.namespace}" to ClickHouse's ingestorNamespaces`);
@@ -228,14 +215,8 @@ export class Ingestor extends Construct {
       { name: "INGESTOR_HTTP_PORT", value: String(port) },
       { name: "INGESTOR_SHUTDOWN_TIMEOUT_MS", value: String(r.shutdownTimeoutSeconds * 1000) },
       { name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` },
-      { name: "NODE_OPTIONS", value: `--max-old-space-size=${Math.floor(r.memoryLimitMiB * HEAP_SHARE)}` },
+      heapLimitEnv(r.memoryLimitMiB, HEAP_SHARE),
     ];
-    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-      httpGet: { path, port: "http" },
-      periodSeconds,
-      timeoutSeconds: 2,
-      failureThreshold,
-    });
 
     this.deployment = new Manifest(this, "deployment", {
       manifest: {
@@ -256,10 +237,7 @@ export class Ingestor extends Construct {
               enableServiceLinks: false,
               terminationGracePeriodSeconds: r.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
               securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
-              topologySpreadConstraints: [
-                { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...APP_LABELS } } },
-                { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...APP_LABELS } } },
-              ],
+              topologySpreadConstraints: zoneAndHostSpread(APP_LABELS),
               containers: [
                 {
                   name: INGESTOR_NAME,
@@ -267,13 +245,8 @@ export class Ingestor extends Construct {
                   imagePullPolicy: "IfNotPresent",
                   ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
                   env,
-                  resources: {
-                    requests: { cpu: `${r.cpuRequestMillicores}m`, memory: `${r.memoryRequestMiB}Mi` },
-                    limits: { memory: `${r.memoryLimitMiB}Mi` },
-                  },
-                  startupProbe: probe("/healthz", 2, 30),
-                  livenessProbe: probe("/healthz", 10, 3),
-                  readinessProbe: probe("/readyz", 5, 2),
+                  resources: containerResources(r),
+                  ...httpProbes("/healthz", "/readyz"),
                   securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
                   volumeMounts: [
                     { name: "nats-creds", mountPath: CREDS_DIR, readOnly: true },
@@ -294,24 +267,8 @@ export class Ingestor extends Construct {
       dependsOn: [creds, ca, ...(props.dependsOn ?? [])],
     });
 
-    new Manifest(this, "service", {
-      manifest: {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
-        spec: { type: "ClusterIP", selector: { ...APP_LABELS }, ports: [{ name: "http-metrics", port, targetPort: "http", protocol: "TCP" }] },
-      },
-    });
-
-    new Manifest(this, "pdb", {
-      manifest: {
-        apiVersion: "policy/v1",
-        kind: "PodDisruptionBudget",
-        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
-        // One replica (dev) must still let nodes drain: it is redelivery-safe, not HA.
-        spec: { selector: { matchLabels: { ...APP_LABELS } }, ...(r.minReplicas > 1 ? { minAvailable: 1 } : { maxUnavailable: 1 }) },
-      },
-    });
+    // The metrics Service, and a PDB (one replica, dev, is redelivery-safe, not HA).
+    addServiceAndDisruptionBudget(this, { name: INGESTOR_NAME, namespace, labels: APP_LABELS, port, portName: "http-metrics", minReplicas: r.minReplicas });
 
     this.scaledObject = new Manifest(this, "scaledobject", {
       manifest: {

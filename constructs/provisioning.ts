@@ -13,6 +13,18 @@ import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSec
 import { KmsKey, type IKmsKey } from "./kms-key.js";
 import { PROVISIONING_API } from "./kong.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
+import {
+  addServiceAndDisruptionBudget,
+  checkServiceImage,
+  checkServiceSizing,
+  containerResources,
+  heapLimitEnv,
+  httpProbes,
+  propFail,
+  TERMINATION_MARGIN_SECONDS,
+  zoneAndHostSpread,
+  type ServiceResources,
+} from "./service-workload.js";
 import { NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
 
 /** Name of every Kubernetes object of the service (Deployment, Service, HPA, PDB, ServiceAccount, NetworkPolicy). */
@@ -56,19 +68,10 @@ const DEFAULTS = {
 } as const;
 /** V8's heap as a share of the memory limit: buffers and native memory (the FDB client) need the rest. */
 const HEAP_SHARE = 0.7;
-/** Kubelet's grace beyond the service's own shutdown bound. */
-const TERMINATION_MARGIN_SECONDS = 15;
-const IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
-export interface ProvisioningResources {
-  /** @default 250 */
-  readonly cpuRequestMillicores?: number;
-  /** @default 256 */
-  readonly memoryRequestMiB?: number;
-  /** Also sets V8's heap to 70 % of it. @default 512 */
-  readonly memoryLimitMiB?: number;
-}
+/** Requests and limits; the memory limit also sets V8's heap to 70 % of it. */
+export type ProvisioningResources = ServiceResources;
 
 /** What the service needs of Keycloak (`Keycloak.serviceUrl`, `Keycloak.namespace`). */
 export interface ProvisioningKeycloak {
@@ -172,12 +175,8 @@ interface Resolved {
   readonly audience: string;
 }
 
-type Fail = (prop: string, value: unknown, problem: string, fix: string) => never;
-
 function resolve(path: string, props: ProvisioningProps): Resolved {
-  const fail: Fail = (prop, value, problem, fix) => {
-    throw new Error(`${path}: ${prop} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
-  };
+  const fail = propFail(path);
   const r: Resolved = {
     minReplicas: props.minReplicas ?? DEFAULTS.minReplicas,
     maxReplicas: props.maxReplicas ?? DEFAULTS.maxReplicas,
@@ -192,25 +191,10 @@ function resolve(path: string, props: ProvisioningProps): Resolved {
     realm: props.keycloak.realm ?? REALM_NAME,
     audience: props.oidcAudience ?? PROVISIONING_DEFAULTS.audience,
   };
-  if (!Token.isUnresolved(props.image)) {
-    if (!IMAGE_PATTERN.test(props.image)) fail("image", props.image, "is not `<repository>:<tag>`", "pass the ECR repository URL and an exact tag, e.g. `<account>.dkr.ecr.<region>.amazonaws.com/provisioning:1.4.2`");
-    if (props.image.endsWith(":latest")) fail("image", props.image, "uses the mutable tag latest", "deploy an exact tag (a version or a commit SHA)");
-  }
-  const positive = (prop: string, v: number) => {
-    if (!Number.isInteger(v) || v < 1) fail(prop, v, "is not a positive integer", `set ${prop} to a whole number of at least 1`);
-  };
-  positive("minReplicas", r.minReplicas);
-  positive("maxReplicas", r.maxReplicas);
-  positive("resources.cpuRequestMillicores", r.cpuRequestMillicores);
-  positive("resources.memoryRequestMiB", r.memoryRequestMiB);
-  positive("resources.memoryLimitMiB", r.memoryLimitMiB);
-  positive("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds);
-  if (r.maxReplicas < r.minReplicas) fail("maxReplicas", r.maxReplicas, `is below minReplicas = ${r.minReplicas}`, "raise maxReplicas or lower minReplicas");
+  checkServiceImage(props.image, PROVISIONING_NAME, fail);
+  checkServiceSizing(r, fail);
   if (!Number.isInteger(r.targetCpuUtilization) || r.targetCpuUtilization < 10 || r.targetCpuUtilization > 100) {
     fail("targetCpuUtilization", r.targetCpuUtilization, "is not a percentage from 10 to 100", "use e.g. 70");
-  }
-  if (r.memoryLimitMiB < r.memoryRequestMiB) {
-    fail("resources.memoryLimitMiB", r.memoryLimitMiB, `is below resources.memoryRequestMiB = ${r.memoryRequestMiB}`, "set the limit at least as large as the request");
   }
   if (!PROVISIONING_LOG_LEVELS.includes(r.logLevel)) fail("logLevel", r.logLevel, "is not a pino level", `use one of ${PROVISIONING_LOG_LEVELS.join(", ")}`);
   const fdb = props.foundationDb;
@@ -421,13 +405,6 @@ export class Provisioning extends Construct {
       [POLICY_LABELS.foundationDbClient]: "true",
       [KEYCLOAK_CLIENT_LABEL]: "true",
     };
-    const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-      httpGet: { path, port: "http" },
-      periodSeconds,
-      timeoutSeconds: 2,
-      failureThreshold,
-    });
-    const spread = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...APP_LABELS } } });
     this.deployment = new Manifest(this, "deployment", {
       manifest: {
         apiVersion: "apps/v1",
@@ -449,7 +426,7 @@ export class Provisioning extends Construct {
               enableServiceLinks: false,
               terminationGracePeriodSeconds: r.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
               securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
-              topologySpreadConstraints: [spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")],
+              topologySpreadConstraints: zoneAndHostSpread(APP_LABELS),
               containers: [
                 {
                   name: PROVISIONING_NAME,
@@ -458,15 +435,10 @@ export class Provisioning extends Construct {
                   ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
                   env: [
                     ...Object.entries(environment).map(([name, value]) => ({ name, value })),
-                    { name: "NODE_OPTIONS", value: `--max-old-space-size=${Math.floor(r.memoryLimitMiB * HEAP_SHARE)}` },
+                    heapLimitEnv(r.memoryLimitMiB, HEAP_SHARE),
                   ],
-                  resources: {
-                    requests: { cpu: `${r.cpuRequestMillicores}m`, memory: `${r.memoryRequestMiB}Mi` },
-                    limits: { memory: `${r.memoryLimitMiB}Mi` },
-                  },
-                  startupProbe: probe(PROVISIONING_DEFAULTS.healthPath, 2, 30),
-                  livenessProbe: probe(PROVISIONING_DEFAULTS.healthPath, 10, 3),
-                  readinessProbe: probe(PROVISIONING_DEFAULTS.readyPath, 5, 2),
+                  resources: containerResources(r),
+                  ...httpProbes(PROVISIONING_DEFAULTS.healthPath, PROVISIONING_DEFAULTS.readyPath),
                   securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
                   volumeMounts: [
                     { name: "signing-keys", mountPath: PROVISIONING_PATHS.signingKeysDir, readOnly: true },
@@ -499,14 +471,8 @@ export class Provisioning extends Construct {
       dependsOn: [serviceAccount, association, seeds, clientSecret, ...(props.dependsOn ?? [])],
     });
 
-    new Manifest(this, "service", {
-      manifest: {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
-        spec: { type: "ClusterIP", selector: { ...APP_LABELS }, ports: [{ name: "http", port, targetPort: "http", protocol: "TCP" }] },
-      },
-    });
+    // The Service Kong routes to, and a PDB.
+    addServiceAndDisruptionBudget(this, { name: PROVISIONING_NAME, namespace, labels: APP_LABELS, port, portName: "http", minReplicas: r.minReplicas });
 
     new Manifest(this, "hpa", {
       manifest: {
@@ -524,15 +490,6 @@ export class Provisioning extends Construct {
       dependsOn: [this.deployment],
     });
 
-    new Manifest(this, "pdb", {
-      manifest: {
-        apiVersion: "policy/v1",
-        kind: "PodDisruptionBudget",
-        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
-        // One replica (dev) must still let nodes drain.
-        spec: { selector: { matchLabels: { ...APP_LABELS } }, ...(r.minReplicas > 1 ? { minAvailable: 1 } : { maxUnavailable: 1 }) },
-      },
-    });
 
     // The NetworkPolicy --------------------------------------------------------------------------
     const tcp = (p: number) => ({ port: p, protocol: "TCP" });

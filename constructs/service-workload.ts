@@ -1,0 +1,122 @@
+/**
+ * What the constructs of this repository's own services (Ingestor, Provisioning) share: the
+ * image and sizing checks, the pod pieces (probes, spread, resources, V8 heap) and the Service
+ * and PodDisruptionBudget every replicated HTTP service gets. Plain manifests, like the rest.
+ */
+import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
+import { Token } from "cdktf";
+import type { Construct } from "constructs";
+
+/** `<repository>:<tag>`: an exact tag, never a digest-less `latest`. */
+export const SERVICE_IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+/** Kubelet's grace beyond the service's own shutdown bound: its exit, logs, the endpoint removal. */
+export const TERMINATION_MARGIN_SECONDS = 15;
+
+export interface ServiceResources {
+  /** @default 250 */
+  readonly cpuRequestMillicores?: number;
+  /** @default 256 */
+  readonly memoryRequestMiB?: number;
+  /** Also sets V8's heap to the service's share of it. @default 512 */
+  readonly memoryLimitMiB?: number;
+}
+
+/** The resolved sizing every service construct checks. */
+export interface ServiceSizing {
+  readonly minReplicas: number;
+  readonly maxReplicas: number;
+  readonly cpuRequestMillicores: number;
+  readonly memoryRequestMiB: number;
+  readonly memoryLimitMiB: number;
+  readonly shutdownTimeoutSeconds: number;
+}
+
+/** Throws a construct error naming the prop, its value and the fix. */
+export type PropFail = (prop: string, value: unknown, problem: string, fix: string) => never;
+
+export function propFail(path: string): PropFail {
+  return (prop, value, problem, fix) => {
+    throw new Error(`${path}: ${prop} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
+  };
+}
+
+/** `image` (unless a token) is `<repository>:<exact tag>`; `repository` names the example. */
+export function checkServiceImage(image: string, repository: string, fail: PropFail): void {
+  if (Token.isUnresolved(image)) return;
+  if (!SERVICE_IMAGE_PATTERN.test(image)) fail("image", image, "is not `<repository>:<tag>`", `pass the ECR repository URL and an exact tag, e.g. \`<account>.dkr.ecr.<region>.amazonaws.com/${repository}:1.4.2\``);
+  if (image.endsWith(":latest")) fail("image", image, "uses the mutable tag latest", "deploy an exact tag (a version or a commit SHA)");
+}
+
+export function checkPositive(prop: string, value: number, fail: PropFail): void {
+  if (!Number.isInteger(value) || value < 1) fail(prop, value, "is not a positive integer", `set ${prop} to a whole number of at least 1`);
+}
+
+/** Replica bounds, resources and the shutdown bound: positive, max ≥ min, limit ≥ request. */
+export function checkServiceSizing(r: ServiceSizing, fail: PropFail): void {
+  checkPositive("minReplicas", r.minReplicas, fail);
+  checkPositive("maxReplicas", r.maxReplicas, fail);
+  checkPositive("resources.cpuRequestMillicores", r.cpuRequestMillicores, fail);
+  checkPositive("resources.memoryRequestMiB", r.memoryRequestMiB, fail);
+  checkPositive("resources.memoryLimitMiB", r.memoryLimitMiB, fail);
+  checkPositive("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds, fail);
+  if (r.maxReplicas < r.minReplicas) fail("maxReplicas", r.maxReplicas, `is below minReplicas = ${r.minReplicas}`, "raise maxReplicas or lower minReplicas");
+  if (r.memoryLimitMiB < r.memoryRequestMiB) {
+    fail("resources.memoryLimitMiB", r.memoryLimitMiB, `is below resources.memoryRequestMiB = ${r.memoryRequestMiB}`, "set the limit at least as large as the request");
+  }
+}
+
+/** Startup, liveness and readiness probes on the container's `http` port. */
+export function httpProbes(healthPath: string, readyPath: string) {
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({ httpGet: { path, port: "http" }, periodSeconds, timeoutSeconds: 2, failureThreshold });
+  return { startupProbe: probe(healthPath, 2, 30), livenessProbe: probe(healthPath, 10, 3), readinessProbe: probe(readyPath, 5, 2) };
+}
+
+/** Replicas spread over zones, then nodes (best effort). */
+export function zoneAndHostSpread(labels: Readonly<Record<string, string>>) {
+  const spread = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...labels } } });
+  return [spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")];
+}
+
+/** CPU and memory requested, memory limited (no CPU limit: throttling a service helps no one). */
+export function containerResources(r: Pick<ServiceSizing, "cpuRequestMillicores" | "memoryRequestMiB" | "memoryLimitMiB">) {
+  return { requests: { cpu: `${r.cpuRequestMillicores}m`, memory: `${r.memoryRequestMiB}Mi` }, limits: { memory: `${r.memoryLimitMiB}Mi` } };
+}
+
+/** `NODE_OPTIONS` sizing V8's heap to `share` of the memory limit (buffers and native memory need the rest). */
+export function heapLimitEnv(memoryLimitMiB: number, share: number) {
+  return { name: "NODE_OPTIONS", value: `--max-old-space-size=${Math.floor(memoryLimitMiB * share)}` };
+}
+
+export interface ServiceAndBudgetProps {
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly port: number;
+  /** The Service port's name (e.g. `http`, `http-metrics`); it targets the container port `http`. */
+  readonly portName: string;
+  readonly minReplicas: number;
+}
+
+/**
+ * The ClusterIP Service on the container's `http` port, and a PodDisruptionBudget: one replica
+ * always up when there are several; with one replica (dev) nodes must still drain.
+ */
+export function addServiceAndDisruptionBudget(scope: Construct, p: ServiceAndBudgetProps): void {
+  const metadata = { name: p.name, namespace: p.namespace, labels: { ...p.labels } };
+  new Manifest(scope, "service", {
+    manifest: {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata,
+      spec: { type: "ClusterIP", selector: { ...p.labels }, ports: [{ name: p.portName, port: p.port, targetPort: "http", protocol: "TCP" }] },
+    },
+  });
+  new Manifest(scope, "pdb", {
+    manifest: {
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata,
+      spec: { selector: { matchLabels: { ...p.labels } }, ...(p.minReplicas > 1 ? { minAvailable: 1 } : { maxUnavailable: 1 }) },
+    },
+  });
+}
