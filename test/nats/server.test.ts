@@ -10,16 +10,16 @@ import { join } from "node:path";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { createUser, fromSeed } from "@nats-io/nkeys";
-import { connect, credsAuthenticator, PermissionViolationError, type NatsConnection, type Status } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidTenantIdError, loadEnvironment, loadTierCatalog, type TierCatalog } from "../../config/index.js";
 import { natsAuthClaims, tenantConsumerName, tenantInboxPrefix } from "../../services/nats-auth/claims.js";
 import { mintTenantCredentials, type TenantCredentials } from "../../services/nats-auth/mint.js";
-import { AUTH_INCLUDE_FILE, AUTH_INCLUDE_PATH, renderAuthInclude, renderServerConfig } from "../../services/nats-auth/server-config.js";
+import { AUTH_INCLUDE_FILE, renderAuthInclude } from "../../services/nats-auth/server-config.js";
 import { pushAccountJwts } from "../../services/nats-auth/bootstrap.js";
 import { generateNatsSeeds, mintPlatformUser, mintSystemUser, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "../../services/nats-auth/sign.js";
 import { eventSubject, jobLane, jobSubject, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
-import { NatsServer, RawNatsConnection, requireNatsServer } from "../support/nats-server.js";
+import { collectErrors, DATA_PLANE_AUTH_FILE, RawNatsConnection, startDataPlaneServer, until, type NatsServer } from "../support/nats-server.js";
 
 const A = "tenant-a";
 const B = "tenant-b";
@@ -31,8 +31,7 @@ const nats = { ...env.nats, siloTenants: [SILO] };
 const tiers = loadTierCatalog();
 
 /** The chart's layout: nats.conf in one directory, the auth include in a sibling one. */
-const CONFIG_FILE = "nats-config/nats.conf";
-const AUTH_FILE = `nats-config/${AUTH_INCLUDE_PATH}`;
+const AUTH_FILE = DATA_PLANE_AUTH_FILE;
 
 let server: NatsServer;
 let signedAtStart: SignedNatsAuth;
@@ -56,20 +55,6 @@ function mintTenant(tenantId: string, tier: "free" | "pro" | "enterprise" = "fre
   return mintTenantCredentials({ tenantId, tier, signingKeySeed: seeds.swarmSigningKeys[tier], accountPublicKey: publicKeysOf(seeds).swarmAccount, expiresInSeconds: 600 });
 }
 
-/** Every server error the connection reports, as they arrive. */
-function collectErrors(nc: NatsConnection): Error[] {
-  const errors: Error[] = [];
-  void (async () => {
-    for await (const s of nc.status() as AsyncIterable<Status>) if (s.type === "error") errors.push(s.error);
-  })();
-  return errors;
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
-
 const token = () => randomBytes(6).toString("hex");
 const permissionErrors = (errors: Error[], operation: "publish" | "subscription") =>
   errors.filter((e): e is PermissionViolationError => e instanceof PermissionViolationError && e.operation === operation).map((e) => e.subject);
@@ -82,24 +67,9 @@ let ncA: NatsConnection;
 let ncB: NatsConnection;
 
 beforeAll(async () => {
-  requireNatsServer();
   seeds = generateNatsSeeds(nats.siloTenants);
   signedAtStart = await signNatsAuth(natsAuthClaims({ name: env.name, nats }, tiers, publicKeysOf(seeds)), seeds.operator);
-  server = await NatsServer.start({
-    configFile: CONFIG_FILE,
-    files: (layout) => ({
-      [CONFIG_FILE]: renderServerConfig({
-        serverName: "nats-test-0",
-        listen: `127.0.0.1:${layout.port}`,
-        monitorListen: `127.0.0.1:${layout.monitorPort}`,
-        storeDir: `${layout.root}/data`,
-        resolverDir: `${layout.root}/data/resolver`,
-        jetStreamStorageGiB: nats.storageGiB,
-        tiers,
-      }),
-      [AUTH_FILE]: renderAuthInclude(signedAtStart),
-    }),
-  });
+  server = await startDataPlaneServer({ serverName: "nats-test-0", signed: signedAtStart, tiers, jetStreamStorageGiB: nats.storageGiB });
   platform = await connectAs((await mintPlatformUser(seeds.swarmAccount)).creds, "platform");
   jsm = await jetstreamManager(platform);
   for (const stream of Object.values(swarmStreamConfigs(nats))) await jsm.streams.add(stream);

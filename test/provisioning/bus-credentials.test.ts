@@ -8,23 +8,20 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, credsAuthenticator, PermissionViolationError, type NatsConnection, type Status } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { pushAccountJwts } from "../../services/nats-auth/bootstrap.js";
 import { natsAuthClaims } from "../../services/nats-auth/claims.js";
-import { AUTH_INCLUDE_PATH, renderAuthInclude, renderServerConfig } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, mintSystemUser, publicKeysOf, signClaims, signNatsAuth, type NatsSeeds } from "../../services/nats-auth/sign.js";
 import { REALM_ROLES } from "../../services/keycloak-realm/names.js";
 import { withRevocations } from "../../services/provisioning/src/nats.js";
-import { NatsServer, requireNatsServer } from "../support/nats-server.js";
+import { collectErrors, startDataPlaneServer, until, type NatsServer } from "../support/nats-server.js";
 import { startHarness, type Harness } from "./harness.js";
 
 const env = loadEnvironment("dev");
 const tiers = loadTierCatalog();
-const CONFIG_FILE = "nats-config/nats.conf";
-const AUTH_FILE = `nats-config/${AUTH_INCLUDE_PATH}`;
 
 let server: NatsServer;
 let seeds: NatsSeeds;
@@ -46,40 +43,12 @@ async function connectWith(m: Minted, name: string): Promise<NatsConnection> {
   return nc;
 }
 
-function collectErrors(nc: NatsConnection): Error[] {
-  const errors: Error[] = [];
-  void (async () => {
-    for await (const s of nc.status() as AsyncIterable<Status>) if (s.type === "error") errors.push(s.error);
-  })();
-  return errors;
-}
-
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-}
-
 const tenants: Record<"A" | "B", { id: string; token: string }> = {} as never;
 
 beforeAll(async () => {
-  requireNatsServer();
   seeds = generateNatsSeeds([]);
   const signed = await signNatsAuth(natsAuthClaims({ name: env.name, nats: env.nats }, tiers, publicKeysOf(seeds)), seeds.operator);
-  server = await NatsServer.start({
-    configFile: CONFIG_FILE,
-    files: (layout) => ({
-      [CONFIG_FILE]: renderServerConfig({
-        serverName: "nats-provisioning-test",
-        listen: `127.0.0.1:${layout.port}`,
-        monitorListen: `127.0.0.1:${layout.monitorPort}`,
-        storeDir: `${layout.root}/data`,
-        resolverDir: `${layout.root}/data/resolver`,
-        jetStreamStorageGiB: env.nats.storageGiB,
-        tiers,
-      }),
-      [AUTH_FILE]: renderAuthInclude(signed),
-    }),
-  });
+  server = await startDataPlaneServer({ serverName: "nats-provisioning-test", signed, tiers, jetStreamStorageGiB: env.nats.storageGiB });
   keyDir = mkdtempSync(join(tmpdir(), "provisioning-signing-keys-"));
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(keyDir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });
   h = await startHarness({ keycloak: false, env: { PROVISIONING_NATS_SIGNING_KEYS_DIR: keyDir, PROVISIONING_NATS_ACCOUNT: publicKeysOf(seeds).swarmAccount, PROVISIONING_CREDENTIALS_TTL_SECONDS: "600" } });

@@ -4,6 +4,11 @@
  */
 import { Socket } from "node:net";
 import { fromSeed } from "@nats-io/nkeys";
+import type { NatsConnection, Status } from "@nats-io/transport-node";
+import type { TierCatalog } from "../../config/index.js";
+import { NatsServer, requireNatsServer } from "../../services/nats-auth/nats-server-process.js";
+import { AUTH_INCLUDE_PATH, renderAuthInclude, renderServerConfig } from "../../services/nats-auth/server-config.js";
+import type { SignedNatsAuth } from "../../services/nats-auth/sign.js";
 
 export * from "../../services/nats-auth/nats-server-process.js";
 
@@ -70,4 +75,43 @@ export class RawNatsConnection {
       await new Promise((r) => setTimeout(r, 10));
     }
   }
+}
+
+/** Where a data-plane server's files go, relative to its root (the chart's layout). */
+export const DATA_PLANE_CONFIG_FILE = "nats-config/nats.conf";
+export const DATA_PLANE_AUTH_FILE = `nats-config/${AUTH_INCLUDE_PATH}`;
+
+/** One nats-server running the data-plane configuration the chart ships: operator mode, `signed`'s JWTs, the tiers' limits. */
+export function startDataPlaneServer(o: { readonly serverName: string; readonly signed: SignedNatsAuth; readonly tiers: TierCatalog; readonly jetStreamStorageGiB: number }): Promise<NatsServer> {
+  requireNatsServer();
+  return NatsServer.start({
+    configFile: DATA_PLANE_CONFIG_FILE,
+    files: (layout) => ({
+      [DATA_PLANE_CONFIG_FILE]: renderServerConfig({
+        serverName: o.serverName,
+        listen: `127.0.0.1:${layout.port}`,
+        monitorListen: `127.0.0.1:${layout.monitorPort}`,
+        storeDir: `${layout.root}/data`,
+        resolverDir: `${layout.root}/data/resolver`,
+        jetStreamStorageGiB: o.jetStreamStorageGiB,
+        tiers: o.tiers,
+      }),
+      [DATA_PLANE_AUTH_FILE]: renderAuthInclude(o.signed),
+    }),
+  });
+}
+
+/** Every server error the connection reports, as they arrive. */
+export function collectErrors(nc: NatsConnection): Error[] {
+  const errors: Error[] = [];
+  void (async () => {
+    for await (const s of nc.status() as AsyncIterable<Status>) if (s.type === "error") errors.push(s.error);
+  })();
+  return errors;
+}
+
+/** Polls `condition` every 20 ms until true or `timeoutMs` passed (the caller asserts). */
+export async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }
