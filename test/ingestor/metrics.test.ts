@@ -50,6 +50,7 @@ function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<strin
     INGESTOR_FLUSH_INTERVAL_MS: "1000",
     INGESTOR_RETRY_INITIAL_MS: "50",
     INGESTOR_RETRY_MAX_MS: "400",
+    INGESTOR_PULL_EXPIRES_MS: "1000", // a SIGTERM waits out open pull requests: keep the idle stops short
     INGESTOR_HTTP_PORT: "0",
     ...extra,
   };

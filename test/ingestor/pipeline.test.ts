@@ -40,6 +40,7 @@ function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<strin
     INGESTOR_BATCH_MAX_ROWS: "5000",
     INGESTOR_RETRY_INITIAL_MS: "50",
     INGESTOR_RETRY_MAX_MS: "400",
+    INGESTOR_PULL_EXPIRES_MS: "1000", // a SIGTERM waits out open pull requests: keep the idle stops short
     INGESTOR_HTTP_PORT: "off",
     ...extra,
   };
@@ -97,6 +98,11 @@ describe("ingestor configuration", () => {
     expect(c.batch).toEqual({ maxRows: 5000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000, maxInflight: 2 });
     expect(c.clickhouse).toEqual({ kind: "embedded", path: "./.data/chdb" });
     expect(c.nats.maxDeliver).toBe(-1);
+    // A SIGTERM waits out the open pull requests, so their life follows the shutdown bound.
+    expect(c.nats.pullExpiresMs).toBe(5_000);
+    expect(loadIngestorConfig({ INGESTOR_SHUTDOWN_TIMEOUT_MS: "4000" }).nats.pullExpiresMs).toBe(2_000);
+    expect(loadIngestorConfig({ INGESTOR_SHUTDOWN_TIMEOUT_MS: "500" }).nats.pullExpiresMs).toBe(1_000);
+    expect(() => loadIngestorConfig({ INGESTOR_SHUTDOWN_TIMEOUT_MS: "4000", INGESTOR_PULL_EXPIRES_MS: "3000" })).toThrow(/INGESTOR_PULL_EXPIRES_MS = "3000" is more than half of INGESTOR_SHUTDOWN_TIMEOUT_MS = 4000.*Fix: set it to at most 2000/);
     expect(loadIngestorConfig({ INGESTOR_CLICKHOUSE_URL: "http://ch:8123" }).clickhouse).toMatchObject({ kind: "http", username: "swarm_ingestor" });
     for (const [name, value] of [
       ["INGESTOR_BATCH_MAX_ROWS", "lots"],
@@ -104,6 +110,7 @@ describe("ingestor configuration", () => {
       ["INGESTOR_CLICKHOUSE_URL", "ftp://x"],
       ["INGESTOR_BACKOFF_MS", "1000,2000"],
       ["INGESTOR_NATS_URL", "localhost"],
+      ["INGESTOR_PULL_EXPIRES_MS", "500"],
     ] as const) {
       let error: unknown;
       try {
@@ -337,6 +344,7 @@ describe("ingestor pipeline", () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     const firstSeq = (await jsm.streams.info(STREAM_NAMES.events)).state.last_seq + 1;
     const publishing = publishAll(js, events, 20);
+    publishing.catch(() => {}); // awaited below; a failed assertion before that must not leave it unhandled
     await until(async () => (await consumerInfo()).ack_floor.stream_seq >= firstSeq + 400, "some batches acked");
     const t0 = Date.now();
     const exit = await child.kill("SIGTERM");

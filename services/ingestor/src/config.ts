@@ -23,6 +23,7 @@
  * | `INGESTOR_RETRY_INITIAL_MS` | `200` | first wait after a transient insert failure (doubles each retry) |
  * | `INGESTOR_RETRY_MAX_MS` | `5000` | longest wait between insert retries |
  * | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: drain, flush and ack within this, else exit 1 |
+ * | `INGESTOR_PULL_EXPIRES_MS` | half the shutdown timeout, 1000-5000 | life of one pull request; a SIGTERM waits at most this for the open ones to end, so it must be at most half the shutdown timeout |
  * | `INGESTOR_HTTP_PORT` | `8080` | `/healthz` and `/readyz`; `0` = any free port, `off` = none |
  * | `INGESTOR_ENSURE_CONSUMER` | `true` | create/update the durable consumer and the DLQ stream at start |
  * | `INGESTOR_LOG_LEVEL` | `info` | lowest pino level written: fatal, error, warn, info, debug, trace or silent |
@@ -45,6 +46,8 @@ export interface IngestorConfig {
     readonly maxDeliver: number;
     readonly backoffMs: readonly number[];
     readonly maxAckPending: number;
+    /** Life of one pull request: at SIGTERM the open ones are let run out (at most this long), so no delivery is dropped. */
+    readonly pullExpiresMs: number;
   };
   readonly clickhouse: { readonly kind: "http"; readonly url: string; readonly username: string; readonly password: string } | { readonly kind: "embedded"; readonly path: string };
   readonly batch: { readonly maxRows: number; readonly maxBytes: number; readonly flushIntervalMs: number; readonly maxInflight: number };
@@ -140,6 +143,14 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
     throw new IngestorConfigError("INGESTOR_FLUSH_INTERVAL_MS", String(flushIntervalMs), `is not below INGESTOR_ACK_WAIT_MS = ${ackWaitMs}: messages would be redelivered while their batch fills`, "make the flush interval a fraction of the ack wait");
   }
 
+  const shutdownTimeoutMs = integer(env, "INGESTOR_SHUTDOWN_TIMEOUT_MS", 15_000, 100, 600_000);
+  // A SIGTERM stops asking for messages and takes what the open pull requests still deliver; they
+  // end within their expiry, which therefore has to fit in the shutdown bound with room to insert.
+  const pullExpiresMs = integer(env, "INGESTOR_PULL_EXPIRES_MS", Math.max(1_000, Math.min(5_000, Math.floor(shutdownTimeoutMs / 2))), 1_000, 60_000);
+  if (env["INGESTOR_PULL_EXPIRES_MS"] !== undefined && pullExpiresMs * 2 > shutdownTimeoutMs) {
+    throw new IngestorConfigError("INGESTOR_PULL_EXPIRES_MS", String(pullExpiresMs), `is more than half of INGESTOR_SHUTDOWN_TIMEOUT_MS = ${shutdownTimeoutMs}: a SIGTERM waits this long for the open pull requests, then still has to insert and ack`, `set it to at most ${Math.floor(shutdownTimeoutMs / 2)} or raise the shutdown timeout`);
+  }
+
   const httpRaw = text(env, "INGESTOR_HTTP_PORT", "8080");
   const httpPort = httpRaw.toLowerCase() === "off" ? undefined : integer(env, "INGESTOR_HTTP_PORT", 8080, 0, 65_535);
 
@@ -159,6 +170,7 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
       maxDeliver,
       backoffMs: backoff,
       maxAckPending: integer(env, "INGESTOR_MAX_ACK_PENDING", 20_000, 1, 10_000_000),
+      pullExpiresMs,
     },
     clickhouse,
     batch: {
@@ -168,7 +180,7 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
       maxInflight: integer(env, "INGESTOR_MAX_INFLIGHT_BATCHES", 2, 1, 16),
     },
     retry: { initialMs: retryInitial, maxMs: retryMax },
-    shutdownTimeoutMs: integer(env, "INGESTOR_SHUTDOWN_TIMEOUT_MS", 15_000, 100, 600_000),
+    shutdownTimeoutMs,
     httpPort,
     logLevel,
   };

@@ -142,13 +142,31 @@ export const jsonLogger: Logger = pinoLogger();
 export interface EventConsumerOptions {
   readonly js: JetStreamClient;
   readonly sink: Sink;
-  readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "ackWaitMs"> };
+  readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "ackWaitMs" | "pullExpiresMs"> };
   readonly log?: Logger;
   /** Counters and histograms of the loop; none: not measured. */
   readonly metrics?: IngestorMetrics;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** How long past the pull expiry a stop waits for the server's timeout notices before it drains. */
+const STOP_GRACE_MS = 1_000;
+
+/**
+ * Turns a continuous pull (nats.js `consume()`) into one that asks for nothing more: it ends by
+ * itself once the open pull requests are fulfilled or expire. nats.js 3 keeps the switch and
+ * the count of requested-but-undelivered messages internal; false when they are not there
+ * (the caller then drains instead), so a nats.js upgrade degrades, never hangs.
+ */
+function stopRefilling(messages: ConsumerMessages): boolean {
+  const internal = messages as unknown as { isConsume?: unknown; pending?: { msgs?: unknown; bytes?: unknown } };
+  if (typeof internal.isConsume !== "boolean" || typeof internal.pending?.msgs !== "number" || typeof internal.pending.bytes !== "number") return false;
+  internal.isConsume = false;
+  // Nothing requested and undelivered: no message will arrive to end the iterator, so end it now.
+  if (internal.pending.msgs === 0 && internal.pending.bytes === 0) void messages.close();
+  return true;
+}
 
 /** The insert deduplication token of a batch: its stream, then a hash of its sorted stream sequences. */
 export function batchToken(sequences: readonly number[]): string {
@@ -180,18 +198,34 @@ export class EventConsumer {
     return this.loop;
   }
 
-  /** Finishes the batch in hand (insert, ack), fetches no more, and resolves when the loop has ended. */
+  /**
+   * Asks for no more messages, inserts and acks everything already delivered, and resolves when
+   * the loop has ended.
+   *
+   * Unsubscribing from the pull's inbox would race the server: a message it sends just before it
+   * sees the unsubscribe is counted as delivered but dropped by the client, and waits out AckWait.
+   * So the pull stops refilling and the iterator ends by itself once every open pull request is
+   * fulfilled or has expired (`pullExpiresMs`). Only if that does not happen in time (or this
+   * nats.js cannot stop refilling) is the subscription drained and closed.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.state !== "failed") this.state = "stopping";
-    // Ends the pull. First the subscription drains: the server drops its interest, and what is
-    // already on the wire still arrives and is batched, inserted and acked (closing at once would
-    // drop those messages, unacked until AckWait). nats.js keeps the subscription internal.
-    const sub = (this.messages as unknown as { sub?: { drain?: () => Promise<void> } } | undefined)?.sub;
-    try {
-      await sub?.drain?.();
-    } catch (error) {
-      this.log.warn({ err: String(error) }, "subscription drain failed; closing");
+    const messages = this.messages;
+    if (messages !== undefined && this.state !== "failed") {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.options.config.nats.pullExpiresMs + STOP_GRACE_MS)));
+      const ended = stopRefilling(messages) && this.loop !== undefined ? await Promise.race([this.loop.then(() => true), deadline]) : false;
+      clearTimeout(timer);
+      if (!ended) {
+        this.log.warn({ pullExpiresMs: this.options.config.nats.pullExpiresMs }, "open pull requests did not end in time; draining the subscription");
+        const sub = (messages as unknown as { sub?: { drain?: () => Promise<void> } }).sub;
+        try {
+          await sub?.drain?.();
+        } catch (error) {
+          this.log.warn({ err: String(error) }, "subscription drain failed; closing");
+        }
+      }
     }
     await this.messages?.close();
     await this.loop;
@@ -205,7 +239,7 @@ export class EventConsumer {
     // the next batch fills while the previous ones are in the sink. Unacked messages are bounded
     // by the consumer's MaxAckPending (over all replicas) and by the in-flight limit below.
     const prefetch = config.batch.maxRows * (config.batch.maxInflight + 1);
-    const messages = await consumer.consume({ max_messages: prefetch });
+    const messages = await consumer.consume({ max_messages: prefetch, expires: config.nats.pullExpiresMs });
     this.messages = messages;
     if (this.stopping) await messages.close();
     if (!this.stopping) this.state = "running";

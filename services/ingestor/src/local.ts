@@ -146,7 +146,7 @@ export async function runLocal(): Promise<number> {
     for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
     progress(`ClickHouse schema applied to the embedded engine (chdb) in ${chdbPath}`);
 
-    const config = loadIngestorConfig({ INGESTOR_NATS_URL: server.url, INGESTOR_CHDB_PATH: chdbPath, INGESTOR_HTTP_PORT: "off" });
+    const config = loadIngestorConfig({ INGESTOR_NATS_URL: server.url, INGESTOR_CHDB_PATH: chdbPath, INGESTOR_HTTP_PORT: "off", INGESTOR_PULL_EXPIRES_MS: "1000" });
     const sink = new ClickHouseSink(client);
     const running = await startIngestor(config, quietLog, { insert: (rows, token) => sink.insert(rows, token), close: async () => {} });
     let stopped = false;
