@@ -36,7 +36,8 @@ import { ensureTopology, EventConsumer, type Logger } from "../../services/inges
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
-import { EncodedRows, openSink, type ClickHouseSink, type InsertRows, type Sink } from "../../services/ingestor/src/sink.js";
+import { RowBlock } from "../../services/ingestor/src/row-encoder.js";
+import { openSink, type ClickHouseSink, type InsertRows, type Sink } from "../../services/ingestor/src/sink.js";
 import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
 import { eventSubject, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 
@@ -201,7 +202,18 @@ async function naive(js: JetStreamClient, jsm: JetStreamManager, sink: ClickHous
   return done / seconds;
 }
 
-const TIMESTAMP_FIELD = /"timestamp":"([^"]+)"/;
+/** The `timestamp` column (the second) of every TabSeparated row of a block. */
+function blockTimestamps(block: RowBlock): string[] {
+  const text = block.bytes().toString("latin1");
+  const out: string[] = [];
+  for (let start = 0; start < text.length; ) {
+    const end = text.indexOf("\n", start);
+    const first = text.indexOf("\t", start);
+    out.push(text.slice(first + 1, text.indexOf("\t", first + 1)));
+    start = end + 1;
+  }
+  return out;
+}
 
 /** Latencies, in ms, of every live row: insert end − its event timestamp (= publish time). */
 class TimedSink implements Sink {
@@ -212,7 +224,7 @@ class TimedSink implements Sink {
     await this.inner.insert(rows, token);
     if (!this.recording) return;
     const end = Date.now();
-    const timestamps = rows instanceof EncodedRows ? rows.lines.map((line) => TIMESTAMP_FIELD.exec(line)?.[1] ?? "") : rows.map((r) => r.timestamp);
+    const timestamps = rows instanceof RowBlock ? blockTimestamps(rows) : rows.map((r) => r.timestamp);
     for (const t of timestamps) this.latencies.push(end - Date.parse(`${t.replace(" ", "T")}Z`));
   }
   close(): Promise<void> {

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
@@ -28,6 +28,8 @@ import { eventSubject } from "../../services/nats-auth/streams.js";
 import { decodeEvent, MAX_EVENT_BYTES, MAX_CLOCK_SKEW_MS, PROJECT_ID_PATTERN, type DecodeResult, type RejectReason } from "../../services/ingestor/src/event.js";
 import { AgentRoleSchema, DecisionSchema, type AgentRole, SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, generateEvent, typicalKind, type GenerateEventOptions } from "../../services/ingestor/src/generator.js";
+import { appendEvent, RowBlock } from "../../services/ingestor/src/row-encoder.js";
+import { ClickHouseSink } from "../../services/ingestor/src/sink.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR, rows } from "../support/chdb.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -351,5 +353,35 @@ describe("decoded rows in a real ClickHouse engine", () => {
     // Float32 comes back as its shortest decimal: compare as Float32 again.
     const readBack = stored.map(({ raw, ...row }) => ({ ...row, raw_proto_base64: raw, confidence_score: Math.fround(row.confidence_score) }));
     expect(readBack.sort(byId)).toEqual([...inserted].sort(byId));
+  });
+
+  it("store the ingestor's TabSeparated block as the same rows: text with tabs, newlines, backslashes and CR, raw_proto byte for byte", async () => {
+    const table = qualified(SWARM_EVENTS_TABLE);
+    const created = engine ?? EmbeddedClickHouse.create({ catalog: loadTierCatalog() });
+    engine = created;
+    const sent = Array.from({ length: 12 }, (_, i) => generateEvent(options({ kind: typicalKind(i), seed: 500 + i, isEncrypted: i === 5 })));
+    const tricky = fromBinary(SwarmEventSchema, sent[0] as Uint8Array);
+    tricky.eventId = "7f000000-0000-4000-8000-00000000beef";
+    tricky.payload = { case: "decision", value: create(DecisionSchema, { confidenceScore: 0.25, rationale: "tab\there\nnewline \\ backslash\r\n— ünïcode 🐝\r" }) };
+    sent.push(toBinary(SwarmEventSchema, tricky));
+    const block = new RowBlock();
+    for (const bytes of sent) expect(appendEvent(block, SUBJECT, bytes, META)).toEqual({ ok: true });
+    const expected = sent.map((bytes) => accepted(decodeEvent(SUBJECT, bytes, META)));
+
+    await created.as(ADMIN, async (client) => {
+      for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
+      await client.command({ query: `TRUNCATE TABLE ${table}` });
+    });
+    await created.as(INGESTOR, (client) => new ClickHouseSink(client).insert(block, "block-roundtrip"));
+    const stored = await created.as(ADMIN, (client) =>
+      rows<Omit<SwarmEventRow, "raw_proto_base64"> & { raw: string }>(client, {
+        query: `SELECT * EXCEPT (raw_proto), base64Encode(raw_proto) AS raw FROM ${table} FINAL`,
+      }),
+    );
+    const byId = (a: { event_id: string }, b: { event_id: string }) => (a.event_id < b.event_id ? -1 : 1);
+    const readBack = stored.map(({ raw, ...row }) => ({ ...row, raw_proto_base64: raw, confidence_score: Math.fround(row.confidence_score) }));
+    expect(readBack).toHaveLength(13);
+    expect(readBack.sort(byId)).toEqual([...expected].sort(byId));
+    expect(readBack.find((r) => r.event_id === tricky.eventId)?.rationale).toBe("tab\there\nnewline \\ backslash\r\n— ünïcode 🐝\r");
   });
 });

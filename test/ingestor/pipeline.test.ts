@@ -10,7 +10,7 @@ import { qualified, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../service
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { loadIngestorConfig, IngestorConfigError, type IngestorConfig } from "../../services/ingestor/src/config.js";
-import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, type Logger } from "../../services/ingestor/src/consumer.js";
+import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, parseDelivery, type Logger } from "../../services/ingestor/src/consumer.js";
 import { startIngestor } from "../../services/ingestor/src/main.js";
 import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
@@ -123,6 +123,18 @@ describe("ingestor configuration", () => {
       expect((error as Error).message).toContain(name);
     }
   });
+});
+
+describe("delivery info from the ack subject", () => {
+  it("reads the stream sequence, delivery count and stored time (to the millisecond, exactly) of both subject forms", () => {
+    expect(parseDelivery("$JS.ACK._.ACCHASH.SWARM_EVENTS.swarm-ingestor.2.1234.1200.1764072000123456789.17.Xy9")).toEqual({ streamSeq: 1234, deliveryCount: 2, timestampMs: 1764072000123 });
+    expect(parseDelivery("$JS.ACK.hub.ACCHASH.SWARM_EVENTS.swarm-ingestor.1.9007199254740991.1.1764072000999999999.0")).toEqual({ streamSeq: 9007199254740991, deliveryCount: 1, timestampMs: 1764072000999 });
+    expect(parseDelivery("$JS.ACK.SWARM_EVENTS.swarm-ingestor.1.55.54.1764072000000999999.0")).toEqual({ streamSeq: 55, deliveryCount: 1, timestampMs: 1764072000000 });
+    for (const bad of ["", "_INBOX.x", "$JS.ACK.a.b", "$JS.ACK.SWARM_EVENTS.c.1.x.1.1764072000000000000.0", "$JS.ACK._.H.S.c.1.2.3.4.", "$JS.ACK._.H.S.c.1.2.3.17640720000000000a0.0"]) {
+      expect(parseDelivery(bad), bad).toBeUndefined();
+    }
+  });
+
 });
 
 describe("ingestor pipeline", () => {
@@ -369,4 +381,17 @@ describe("ingestor pipeline", () => {
     const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, ids(events)));
     expect(result).toEqual({ rows: 3_000, distinct: 3_000, missing: 0, unexpected: 0 });
   }, 30_000);
+});
+
+// Last: its event stays in the stream (deletes are denied), after the tests that count every row.
+describe("delivery info of a real message", () => {
+  it("agrees with nats.js on a real delivery", async () => {
+    const [event] = makeEvents(["delivery-a"], 1, 77);
+    await publishAll(js, event ? [event] : []);
+    const consumer = await js.consumers.get(STREAM_NAMES.events);
+    const m = await consumer.next({ expires: 5_000 });
+    expect(m).not.toBeNull();
+    const reply = (m as unknown as { reply: string }).reply;
+    expect(parseDelivery(reply)).toEqual({ streamSeq: m?.info.streamSequence, deliveryCount: m?.info.deliveryCount, timestampMs: Number((m?.timestampNanos ?? 0n) / 1_000_000n) });
+  });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { decodeEvent, REJECT_REASONS } from "../../services/ingestor/src/event.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
-import { encodeEvent, encodeEventLine } from "../../services/ingestor/src/row-encoder.js";
+import { appendEvent, appendEventFast, RowBlock } from "../../services/ingestor/src/row-encoder.js";
 import { eventSubject } from "../../services/nats-auth/streams.js";
 
 const NOW = Date.parse("2026-11-25T12:00:00.000Z");
@@ -15,30 +15,67 @@ function event(i: number, overrides: Partial<Pick<SwarmEvent, "isEncrypted">> = 
   return buildEvent({ tenantId: "acme", projectId: "checkout", agentId: `coder-${i % 13}`, userId: `user-${i % 5}`, kind: typicalKind(i), now: new Date(NOW - (i % 5_000) * 997), seed: i, ...overrides });
 }
 
-/** The exact path's line, or the refusal. */
+/** The exact path's row as the block holds it (latin1: one character per byte), or the refusal. */
 function exact(subject: string, data: Uint8Array): string | { reason: string } {
   const r = decodeEvent(subject, data, META);
-  return r.ok ? JSON.stringify(r.row) : { reason: r.reason };
+  if (!r.ok) return { reason: r.reason };
+  const block = new RowBlock(16);
+  block.appendRow(r.row, data);
+  return block.bytes().toString("latin1");
+}
+
+/** The fast path's row (latin1), or undefined when it hands the message to the exact path. */
+function fast(subject: string, data: Uint8Array): string | undefined {
+  const block = new RowBlock(16);
+  const appended = appendEventFast(block, subject, data, META);
+  if (!appended) {
+    expect(block.byteLength).toBe(0); // nothing half-written
+    return undefined;
+  }
+  return block.bytes().toString("latin1");
+}
+
+/** Both paths through {@link appendEvent}: the row, or the refusal. */
+function either(subject: string, data: Uint8Array): { ok: true; row: string } | { ok: false; reason: string } {
+  const block = new RowBlock(16);
+  const result = appendEvent(block, subject, data, META);
+  return result.ok ? { ok: true, row: block.bytes().toString("latin1") } : { ok: false, reason: result.reason };
 }
 
 describe("row encoder: the fast path is a shortcut to the exact decoder's row", () => {
-  it("gives, byte for byte, JSON.stringify of decodeEvent's row for 3,000 generated events of every kind", () => {
-    let fast = 0;
+  it("writes, byte for byte, the exact path's TabSeparated row of decodeEvent's row for 3,000 generated events of every kind", () => {
+    let rows = 0;
+    const block = new RowBlock(16); // one block for all: it grows, and rows follow each other
+    let expected = "";
     for (let i = 0; i < 3_000; i++) {
       const bytes = toBinary(SwarmEventSchema, event(i, { isEncrypted: i % 11 === 0 }));
-      const line = encodeEventLine(SUBJECT, bytes, META);
-      expect(line).toBeDefined(); // canonical encodings never need the exact path
-      expect(line).toBe(exact(SUBJECT, bytes));
-      fast++;
+      const row = fast(SUBJECT, bytes);
+      expect(row).toBeDefined(); // canonical encodings never need the exact path
+      expect(row).toBe(exact(SUBJECT, bytes));
+      expect(appendEventFast(block, SUBJECT, bytes, META)).toBe(true);
+      expected += row;
+      rows++;
     }
-    expect(fast).toBe(3_000);
+    expect(rows).toBe(3_000);
+    expect(block.length).toBe(3_000);
+    expect(block.bytes().toString("latin1")).toBe(expected);
+    // One row per line, 17 columns each: no tab or newline of a value escaped its field.
+    const lines = expected.split("\n");
+    expect(lines.pop()).toBe("");
+    expect(lines).toHaveLength(3_000);
+    for (const line of lines) expect(line.split("\t")).toHaveLength(17);
   });
 
-  it("keeps text that needs JSON escaping exact (quotes, backslashes, newlines, non-ASCII)", () => {
+  it("escapes backslashes, tabs and newlines in text and keeps every other byte (quotes, CR, non-ASCII) as it is", () => {
     const e = event(0);
-    e.payload = { case: "decision", value: { ...(e.payload.value as object), rationale: 'said "no"\\\n\t— ünïcode 🐝 \u0001', confidenceScore: 0.5 } as never };
+    const rationale = 'said "no"\\\n\t— ünïcode 🐝 \u0001\r';
+    e.payload = { case: "decision", value: { ...(e.payload.value as object), rationale, confidenceScore: 0.5 } as never };
     const bytes = toBinary(SwarmEventSchema, e);
-    expect(encodeEventLine(SUBJECT, bytes, META)).toBe(exact(SUBJECT, bytes));
+    const row = fast(SUBJECT, bytes);
+    expect(row).toBe(exact(SUBJECT, bytes));
+    const columns = (row ?? "").split("\t");
+    expect(Buffer.from(columns[12] ?? "", "latin1").toString("utf8")).toBe('said "no"\\\\\\n\\t— ünïcode 🐝 \u0001\r');
+    expect(columns[11]).toBe("0.5");
   });
 
   it("never accepts what the exact decoder refuses, and agrees on every accepted row (random byte edits)", () => {
@@ -54,12 +91,12 @@ describe("row encoder: the fast path is a shortcut to the exact decoder's row", 
           for (const { at, byte } of edits) bytes[at % bytes.length] = byte;
           if (tail === "truncate") bytes = bytes.subarray(0, Math.max(0, bytes.length - 1 - (extra.length % 7)));
           if (tail === "append") bytes = Uint8Array.from([...bytes, ...extra]);
-          const line = encodeEventLine(SUBJECT, bytes, META);
-          if (line !== undefined) expect(exact(SUBJECT, bytes)).toBe(line);
-          const result = encodeEvent(SUBJECT, bytes, META);
+          const row = fast(SUBJECT, bytes);
+          if (row !== undefined) expect(exact(SUBJECT, bytes)).toBe(row);
+          const result = either(SUBJECT, bytes);
           const expected = exact(SUBJECT, bytes);
-          if (typeof expected === "string") expect(result).toEqual({ ok: true, line: expected });
-          else expect(result).toMatchObject({ ok: false, reason: expected.reason });
+          if (typeof expected === "string") expect(result).toEqual({ ok: true, row: expected });
+          else expect(result).toEqual({ ok: false, reason: expected.reason });
         },
       ),
       { numRuns: 3_000, seed: 20261125 },
@@ -71,23 +108,36 @@ describe("row encoder: the fast path is a shortcut to the exact decoder's row", 
     // Field 1 (event_id) once more at the end: protobuf's last-one-wins.
     const id = new TextEncoder().encode("0123abcd-0000-4000-8000-000000000001");
     const repeated = Uint8Array.from([...bytes, 0x0a, id.length, ...id]);
-    expect(encodeEventLine(SUBJECT, repeated, META)).toBeUndefined();
-    expect(encodeEvent(SUBJECT, repeated, META)).toEqual({ ok: true, line: exact(SUBJECT, repeated) });
-    expect(exact(SUBJECT, repeated)).toContain('"event_id":"0123abcd-0000-4000-8000-000000000001"');
+    expect(fast(SUBJECT, repeated)).toBeUndefined();
+    expect(either(SUBJECT, repeated)).toEqual({ ok: true, row: exact(SUBJECT, repeated) });
+    expect(exact(SUBJECT, repeated).toString().startsWith("0123abcd-0000-4000-8000-000000000001\t")).toBe(true);
     // Unknown field 15 (varint): skipped by protobuf, accepted with the same row.
     const unknown = Uint8Array.from([...bytes, 0x78, 0x01]);
-    expect(encodeEventLine(SUBJECT, unknown, META)).toBeUndefined();
-    expect(encodeEvent(SUBJECT, unknown, META)).toEqual({ ok: true, line: exact(SUBJECT, bytes).toString().replace(/"raw_proto_base64":"[^"]*"/, `"raw_proto_base64":"${Buffer.from(unknown).toString("base64")}"`) });
+    expect(fast(SUBJECT, unknown)).toBeUndefined();
+    // The same columns; raw_proto (the 16th) holds the bytes as received, unknown field included.
+    const known = exact(SUBJECT, bytes).toString().split("\t");
+    const withUnknown = either(SUBJECT, unknown);
+    expect(withUnknown.ok).toBe(true);
+    const columns = withUnknown.ok ? withUnknown.row.split("\t") : [];
+    expect(columns.filter((_, i) => i !== 15)).toEqual(known.filter((_, i) => i !== 15));
+    expect(columns[15]).toBe(`${known[15]}x\x01`);
   });
 
   it("refuses with the exact decoder's reason: tenant mismatch, bad subject, oversize, garbage", () => {
     const bytes = toBinary(SwarmEventSchema, event(2));
-    expect(encodeEvent(eventSubject("globex", "checkout"), bytes, META)).toMatchObject({ ok: false, reason: "tenant-mismatch" });
-    expect(encodeEvent("swarm.acme.events", bytes, META)).toMatchObject({ ok: false, reason: "bad-subject" });
-    expect(encodeEvent(SUBJECT, new Uint8Array(64 * 1024 + 1), META)).toMatchObject({ ok: false, reason: "oversize" });
-    expect(encodeEvent(SUBJECT, new Uint8Array(32).fill(0xff), META)).toMatchObject({ ok: false, reason: "undecodable" });
+    expect(either(eventSubject("globex", "checkout"), bytes)).toEqual({ ok: false, reason: "tenant-mismatch" });
+    expect(either("swarm.acme.events", bytes)).toEqual({ ok: false, reason: "bad-subject" });
+    expect(either(SUBJECT, new Uint8Array(64 * 1024 + 1))).toEqual({ ok: false, reason: "oversize" });
+    expect(either(SUBJECT, new Uint8Array(32).fill(0xff))).toEqual({ ok: false, reason: "undecodable" });
     const noPayload = create(SwarmEventSchema, { ...event(3), payload: { case: undefined } });
-    expect(encodeEvent(SUBJECT, toBinary(SwarmEventSchema, noPayload), META)).toMatchObject({ ok: false, reason: "missing-field" });
+    expect(either(SUBJECT, toBinary(SwarmEventSchema, noPayload))).toEqual({ ok: false, reason: "missing-field" });
+    // A refused message leaves the block as it was: the batch's other rows are intact.
+    const block = new RowBlock(16);
+    appendEvent(block, SUBJECT, bytes, META);
+    const before = block.bytes().toString("latin1");
+    expect(appendEvent(block, eventSubject("globex", "checkout"), bytes, META)).toMatchObject({ ok: false, reason: "tenant-mismatch" });
+    expect(block.bytes().toString("latin1")).toBe(before);
+    expect(block.length).toBe(1);
     expect(REJECT_REASONS).toContain("tenant-mismatch");
   });
 });

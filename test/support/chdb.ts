@@ -16,13 +16,9 @@ import { createClient, type ClickHouseClient } from "@clickhouse/client";
 import { drainPending, Session } from "chdb";
 import { createChdbConnection } from "chdb/connection";
 import type { TierCatalog } from "../../config/tiers.js";
+import { ChdbBlockConnection, type ChdbConnectionLike } from "../../services/ingestor/src/sink.js";
 import { embeddedServerConfigXml, embeddedUsersXml, type AccessOptions, type EmbeddedPrincipal } from "../../services/clickhouse-schema/index.js";
 
-/**
- * chdb types its Connection against @clickhouse/client-common 1.22, whose settings type differs
- * from the copy @clickhouse/client 1.23 bundles; the runtime contract is the one the hook defines.
- */
-type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
 
 export const ADMIN: EmbeddedPrincipal = { kind: "admin" };
 export const INGESTOR: EmbeddedPrincipal = { kind: "ingestor" };
@@ -67,7 +63,8 @@ export class EmbeddedClickHouse {
     const dataPath = join(this.root, "data");
     // The Session binds the engine to this configuration; the client's connection shares it.
     const session = new Session(dataPath, { connectionArgs: [`--config-file=${configPath}`] });
-    const client = createClient({ connection: createChdbConnection({ path: dataPath }) as unknown as ClientConnection });
+    // The ingestor's connection: chdb's, with the raw-bytes path for its TabSeparated blocks.
+    const client = createClient({ connection: new ChdbBlockConnection(createChdbConnection({ path: dataPath }) as unknown as ChdbConnectionLike) });
     try {
       return await fn(client);
     } finally {

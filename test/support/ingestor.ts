@@ -8,6 +8,7 @@
  * SIGKILL the process exactly between insert and ack. Nothing in the service knows about it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { Readable } from "node:stream";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
@@ -224,21 +225,23 @@ export class ClickHouseHttpFront {
         void (async () => {
           const params = new URL(req.url ?? "/", "http://front").searchParams;
           const query = params.get("query") ?? "";
-          const m = /^INSERT INTO (\S+)\s*\(([^)]*)\)\s*FORMAT JSONEachRow$/.exec(query.trim());
+          const m = /^INSERT INTO (\S+)\s*\(([^)]*)\)\s*FORMAT (JSONEachRow|TabSeparated)$/.exec(query.trim());
           if (req.method !== "POST" || !m) {
-            res.writeHead(400).end(`Code: 62. DB::Exception: the test front takes JSONEachRow inserts only, not ${JSON.stringify(query)}. (SYNTAX_ERROR)`);
+            res.writeHead(400).end(`Code: 62. DB::Exception: the test front takes JSONEachRow and TabSeparated inserts only, not ${JSON.stringify(query)}. (SYNTAX_ERROR)`);
             return;
           }
           const raw = Buffer.concat(chunks);
-          const body = (req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw).toString("utf8");
-          const values = body.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+          const body = req.headers["content-encoding"] === "gzip" ? gunzipSync(raw) : raw;
+          // TabSeparated goes on as bytes (raw_proto is binary); JSON rows as objects.
+          const values = m[3] === "TabSeparated" ? Readable.from([body], { objectMode: false }) : body.toString("utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+          const format = m[3] === "TabSeparated" ? "TabSeparated" : "JSONEachRow";
           const settings: Record<string, string> = {};
           for (const name of ["insert_deduplicate", "insert_deduplication_token", "distributed_foreground_insert"]) {
             const v = params.get(name);
             if (v !== null) settings[name] = v;
           }
           try {
-            await client.insert({ table: m[1] ?? "", columns: (m[2] ?? "").split(",").map((c) => c.trim().replace(/`/g, "")) as [string, ...string[]], values, format: "JSONEachRow", clickhouse_settings: settings });
+            await client.insert({ table: m[1] ?? "", columns: (m[2] ?? "").split(",").map((c) => c.trim().replace(/`/g, "")) as [string, ...string[]], values, format, clickhouse_settings: settings });
             if (front) front.inserts++;
             res.writeHead(200, { "content-type": "text/plain" }).end("");
           } catch (error) {

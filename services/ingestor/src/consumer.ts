@@ -2,7 +2,8 @@
  * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
  *
  * a continuous pull fills a batch (rows, bytes, flush interval; the next fills while up to
- * `maxInflight` batches are in the sink) → decode each message ({@link decodeEvent}) →
+ * `maxInflight` batches are in the sink) → check each message and write its row into the batch's
+ * insert body ({@link appendEvent}: every check of `decodeEvent`) →
  * dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`) → insert the
  * accepted rows in one block → ack them. A message is acked only after its row is stored, so
  * with any number of replicas no acked message lacks its row. A crash between insert and ack
@@ -22,8 +23,8 @@ import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, deadLetterStreamConfig,
 import type { IngestorConfig, IngestorLogLevel } from "./config.js";
 import type { RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
-import { encodeEvent } from "./row-encoder.js";
-import { classifySinkError, EncodedRows, type Sink, type SinkError } from "./sink.js";
+import { appendEvent, RowBlock } from "./row-encoder.js";
+import { classifySinkError, type Sink, type SinkError } from "./sink.js";
 
 /** The dead-letter stream of refused events (its name and subject root live with the other streams). */
 export const DLQ_STREAM = DEAD_LETTER_STREAM;
@@ -150,6 +151,66 @@ export interface EventConsumerOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A JetStream delivery as its ack subject states it. */
+export interface Delivery {
+  readonly streamSeq: number;
+  readonly deliveryCount: number;
+  /** When the stream stored the message, in whole milliseconds since the epoch. */
+  readonly timestampMs: number;
+}
+
+const DOT = 46;
+const ZERO = 48;
+const ACK_PREFIX = "$JS.ACK.";
+const dots = new Int32Array(16);
+
+/** The decimal number in `s[start, end)`, or NaN. */
+function decimal(s: string, start: number, end: number): number {
+  if (end <= start) return NaN;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = s.charCodeAt(i) - ZERO;
+    if (d < 0 || d > 9) return NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Reads a message's ack subject, `$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<stream
+ * seq>.<delivery seq>.<nanos>.<pending>[.<token>]` or the older form without domain and account,
+ * in one pass without splitting it (nats.js splits it into strings twice per message: for the
+ * delivery info and again for the timestamp). `undefined` when it is neither form.
+ */
+export function parseDelivery(reply: string): Delivery | undefined {
+  if (!reply.startsWith(ACK_PREFIX)) return undefined;
+  let count = 0;
+  for (let i = reply.indexOf(".", 0); i >= 0 && count < dots.length; i = reply.indexOf(".", i + 1)) dots[count++] = i;
+  // Tokens = dots + 1: 9 (old form) or at least 11; `first` is the index of the dot before <delivered>.
+  const tokens = count + 1;
+  const first = tokens === 9 ? 3 : tokens >= 11 ? 5 : -1;
+  if (first < 0 || reply.charCodeAt(reply.length - 1) === DOT) return undefined;
+  const at = (k: number) => (dots[first + k] as number) + 1;
+  const end = (k: number) => (first + k + 1 < count ? (dots[first + k + 1] as number) : reply.length);
+  const deliveryCount = decimal(reply, at(0), end(0));
+  const streamSeq = decimal(reply, at(1), end(1));
+  // Nanoseconds to whole milliseconds: drop the last six digits (exact; no float rounding).
+  const nanosEnd = end(3);
+  const timestampMs = nanosEnd - at(3) > 6 ? decimal(reply, at(3), nanosEnd - 6) : 0;
+  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSeq) || Number.isNaN(timestampMs) || Number.isNaN(decimal(reply, at(3), nanosEnd))) return undefined;
+  return { streamSeq, deliveryCount, timestampMs };
+}
+
+/** The delivery of `m`: from its ack subject, or from nats.js when the subject has another form. */
+function deliveryOf(m: JsMsg): Delivery {
+  // nats.js 3 exposes the ack subject as `reply` at runtime but not in the JsMsg type.
+  const reply = (m as JsMsg & { readonly reply?: unknown }).reply;
+  return (typeof reply === "string" ? parseDelivery(reply) : undefined) ?? { streamSeq: m.info.streamSequence, deliveryCount: m.info.deliveryCount, timestampMs: Number(m.timestampNanos / NANOS_PER_MS) };
+}
+
+/** Bytes of a row beyond its message's own: timestamps, enum names, separators. */
+const ROW_OVERHEAD_BYTES = 160;
+
 /** How long past the pull expiry a stop waits for the server's timeout notices before it drains. */
 const STOP_GRACE_MS = 1_000;
 
@@ -246,6 +307,7 @@ export class EventConsumer {
 
     const inflight = new Set<Promise<void>>();
     let batch: JsMsg[] = [];
+    let deliveries: Delivery[] = [];
     let bytes = 0;
     let timer: NodeJS.Timeout | undefined;
     const dispatch = () => {
@@ -253,20 +315,24 @@ export class EventConsumer {
       timer = undefined;
       if (batch.length === 0) return;
       const full = batch;
+      const fullDeliveries = deliveries;
       batch = [];
+      deliveries = [];
       bytes = 0;
-      const done: Promise<void> = this.process(full).finally(() => inflight.delete(done));
+      const done: Promise<void> = this.process(full, fullDeliveries).finally(() => inflight.delete(done));
       inflight.add(done);
     };
     try {
       for await (const m of messages) {
         if (this.state === "failed") break; // not acked: redelivered to a healthy replica
         metrics?.consumed.inc();
-        if (m.redelivered) metrics?.redelivered.inc();
+        const delivery = deliveryOf(m);
+        if (delivery.deliveryCount > 1) metrics?.redelivered.inc();
         // A batch is inserted when the next message would take it past maxBytes (a larger single
         // message is a batch of its own), when it has maxRows, or when its first message is this old.
         if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
         batch.push(m);
+        deliveries.push(delivery);
         bytes += m.data.byteLength;
         if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
         if (batch.length >= config.batch.maxRows) dispatch();
@@ -283,26 +349,31 @@ export class EventConsumer {
     }
   }
 
-  private async process(batch: readonly JsMsg[]): Promise<void> {
+  private async process(batch: readonly JsMsg[], deliveries: readonly Delivery[]): Promise<void> {
     const accepted: JsMsg[] = [];
-    const lines: string[] = [];
+    const sequences: number[] = [];
+    let bytes = 0;
+    for (const m of batch) bytes += m.data.byteLength;
+    // Room for every row without growing: raw bytes and text escaped (at most doubled) plus ids and times.
+    const rows = new RowBlock(2 * bytes + ROW_OVERHEAD_BYTES * batch.length);
     const deadLetters: Promise<void>[] = [];
-    for (const m of batch) {
-      const result = encodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / NANOS_PER_MS) });
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i] as JsMsg;
+      const delivery = deliveries[i] as Delivery;
+      const result = appendEvent(rows, m.subject, m.data, { streamTimestampMs: delivery.timestampMs });
       if (result.ok) {
         accepted.push(m);
-        lines.push(result.line);
+        sequences.push(delivery.streamSeq);
       } else {
         deadLetters.push(this.deadLetter(m, result.reason, result.detail));
       }
     }
     await Promise.all(deadLetters);
-    if (lines.length === 0) return;
-    const rows = new EncodedRows(lines);
+    if (rows.length === 0) return;
 
-    const token = batchToken(accepted.map((m) => m.seq));
+    const token = batchToken(sequences);
     this.options.metrics?.batchRows.observe(rows.length);
-    this.options.metrics?.batchBytes.observe(accepted.reduce((sum, m) => sum + m.data.byteLength, 0));
+    this.options.metrics?.batchBytes.observe(accepted.length === batch.length ? bytes : accepted.reduce((sum, m) => sum + m.data.byteLength, 0));
     const progress = setInterval(() => {
       for (const m of accepted) m.working();
     }, Math.max(100, Math.floor(this.options.config.nats.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
@@ -329,7 +400,7 @@ export class EventConsumer {
   }
 
   /** true: stored; false: a permanent failure (the consumer is now failed). */
-  private async insertWithRetry(rows: EncodedRows, token: string): Promise<boolean> {
+  private async insertWithRetry(rows: RowBlock, token: string): Promise<boolean> {
     const { sink, config, metrics } = this.options;
     for (let attempt = 0; ; attempt++) {
       const endTimer = metrics?.insertDuration.startTimer();

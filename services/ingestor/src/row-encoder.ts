@@ -1,23 +1,27 @@
 /**
- * The hot path of the ingestor: one message of `SWARM_EVENTS` straight to its `JSONEachRow` line,
- * with every check of {@link decodeEvent} and without the intermediate objects.
+ * The hot path of the ingestor: each message of `SWARM_EVENTS` straight into the insert body of
+ * its batch ({@link RowBlock}: TabSeparated, the serialized event as raw bytes), with every check
+ * of {@link decodeEvent} and without intermediate objects or per-row strings.
  *
- * {@link encodeEventLine} reads the protobuf wire format itself and applies the same checks in
+ * {@link appendEventFast} reads the protobuf wire format itself and applies the same checks in
  * the same order (size, subject, decode, required fields, id formats, values, tenant match). It
  * handles the canonical encoding every protobuf library writes: each field at most once, known
  * field numbers, expected wire types, ASCII ids. Anything else (a refusal, or a legal but unusual
- * encoding such as a repeated singular field or an unknown field) returns `undefined`, and the
- * caller runs {@link encodeEvent}, i.e. the exact {@link decodeEvent}, which accepts or refuses
- * with the reason. So the fast path can only ever be a shortcut to the row that
- * `JSON.stringify(decodeEvent(…).row)` produces; a test checks that, byte for byte, on generated
+ * encoding such as a repeated singular field or an unknown field) appends nothing, and
+ * {@link appendEvent} runs the exact {@link decodeEvent}, which accepts (its row is appended by
+ * {@link RowBlock.appendRow}) or refuses with the reason. So the fast path can only ever be a
+ * shortcut to the bytes the exact path writes; a test checks that, byte for byte, on generated
  * and mutated events.
  *
- * Why: at 80,000 events/s per replica, `fromBinary` + row object + `JSON.stringify` cost ~10 µs
- * of the single JavaScript thread per event; this costs ~2 µs.
+ * Why: the drain is CPU-bound on the JavaScript thread and the engine together. Against the
+ * previous design (a JSONEachRow string per row, joined per batch, `raw_proto` in base64) this
+ * drops the per-row strings (most of the garbage collection), the join and the base64 copy, and
+ * TabSeparated with raw bytes is the cheapest text format for ClickHouse to parse. Figures: the
+ * closing note of the ingestor issue and `npm run bench:ingest`.
  */
 import { isUtf8 } from "node:buffer";
 import { TENANT_ID_PATTERN } from "../../../config/tenancy.js";
-import { AGENT_ROLES } from "../../clickhouse-schema/table.js";
+import { AGENT_ROLES, SWARM_EVENTS_INSERT_COLUMNS, type SwarmEventRow } from "../../clickhouse-schema/table.js";
 import { PROJECT_ID_PATTERN, SUBJECT_ROOT } from "../../nats-auth/streams.js";
 import {
   ACTOR_ID_PATTERN,
@@ -42,29 +46,157 @@ const WIRE_VARINT = 0;
 const WIRE_I32 = 5;
 const WIRE_LEN = 2;
 
-/** `YYYY-MM-DD hh:mm:ss` of the last second formatted (events of one batch share seconds). */
-let cachedSecond = NaN;
-let cachedPrefix = "";
-function secondPrefix(seconds: number): string {
-  if (seconds !== cachedSecond) {
-    const iso = new Date(seconds * 1000).toISOString();
-    cachedPrefix = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
-    cachedSecond = seconds;
+/**
+ * `YYYY-MM-DD hh:mm:ss` of the last second it formatted: the events of one batch share a few
+ * seconds. One cache per column (event time, stream time), so the two do not evict each other.
+ */
+class SecondPrefix {
+  private second = NaN;
+  private prefix = "";
+  of(seconds: number): string {
+    if (seconds !== this.second) {
+      const iso = new Date(seconds * 1000).toISOString();
+      this.prefix = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+      this.second = seconds;
+    }
+    return this.prefix;
   }
-  return cachedPrefix;
 }
+const eventSecond = new SecondPrefix();
+const streamSecond = new SecondPrefix();
 
 /** Same text as `formatDateTime64(seconds * 10^6 + floor(nanos / 1000))`. */
 function dateTime64Micros(seconds: number, nanos: number): string {
   const micros = Math.floor(nanos / 1000);
-  return `${secondPrefix(seconds)}.${String(micros).padStart(6, "0")}`;
+  return `${eventSecond.of(seconds)}.${String(micros).padStart(6, "0")}`;
 }
 
 /** Same text as `formatDateTime64(ms * 1000).slice(0, 23)` for a non-negative `ms`. */
 function dateTime64Millis(ms: number): string {
   const whole = Math.trunc(ms);
   const rest = whole % 1000;
-  return `${secondPrefix((whole - rest) / 1000)}.${String(rest).padStart(3, "0")}`;
+  return `${streamSecond.of((whole - rest) / 1000)}.${String(rest).padStart(3, "0")}`;
+}
+
+/** The first index of `byte` in `src[from, end)`, or `end`. */
+function nextOf(src: Buffer, byte: number, from: number, end: number): number {
+  if (from >= end) return end;
+  const i = src.indexOf(byte, from);
+  return i < 0 || i > end ? end : i;
+}
+
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+const BACKSLASH = 0x5c;
+const LETTER_T = 0x74;
+const LETTER_N = 0x6e;
+
+/**
+ * Rows in the ingestor's insert format ({@link SWARM_EVENTS_BLOCK_FORMAT}: TabSeparated, columns
+ * {@link SWARM_EVENTS_BLOCK_COLUMNS}) in one growing buffer: the body of one insert. Text and the
+ * serialized event are copied as bytes, with TabSeparated's escapes for backslash, tab and
+ * newline, so no per-row string or base64 copy is made.
+ */
+export class RowBlock {
+  private buf: Buffer;
+  private pos = 0;
+  private rows = 0;
+
+  /** `capacity`: the expected size in bytes (it grows past it when needed). */
+  constructor(capacity = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(1024, capacity));
+  }
+
+  /** Rows in the block. */
+  get length(): number {
+    return this.rows;
+  }
+
+  get byteLength(): number {
+    return this.pos;
+  }
+
+  /** The body: every row, each ending in a newline. A view; do not append while it is in use. */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** Appends the row {@link decodeEvent} made of `raw` (the exact path; the fast path writes the same bytes). */
+  appendRow(row: SwarmEventRow, raw: Uint8Array): void {
+    let first = true;
+    for (const column of SWARM_EVENTS_INSERT_COLUMNS) {
+      if (!first) this.ascii("\t");
+      first = false;
+      if (column === "raw_proto_base64") {
+        this.escaped(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), 0, raw.byteLength);
+        continue;
+      }
+      const value: unknown = row[column];
+      if (typeof value === "string") {
+        const bytes = Buffer.from(value, "utf8");
+        this.escaped(bytes, 0, bytes.byteLength);
+      } else {
+        this.ascii(String(value));
+      }
+    }
+    this.endRow();
+  }
+
+  /** ASCII text without tab, newline or backslash (ids, timestamps, numbers, enum names). */
+  ascii(text: string): void {
+    this.ensure(text.length);
+    this.pos += this.buf.write(text, this.pos, "latin1");
+  }
+
+  /**
+   * Bytes `[start, end)` of `src`, escaped for TabSeparated: the runs between backslashes, tabs
+   * and newlines are copied natively (serialized events have a few of those bytes each).
+   */
+  escaped(src: Buffer, start: number, end: number): void {
+    this.ensure((end - start) * 2);
+    const out = this.buf;
+    let o = this.pos;
+    let from = start;
+    let tab = nextOf(src, TAB, from, end);
+    let newline = nextOf(src, NEWLINE, from, end);
+    let backslash = nextOf(src, BACKSLASH, from, end);
+    for (;;) {
+      const next = Math.min(tab, newline, backslash);
+      if (next > from) o += src.copy(out, o, from, next);
+      if (next === end) break;
+      out[o++] = BACKSLASH;
+      if (next === tab) {
+        out[o++] = LETTER_T;
+        tab = nextOf(src, TAB, next + 1, end);
+      } else if (next === newline) {
+        out[o++] = LETTER_N;
+        newline = nextOf(src, NEWLINE, next + 1, end);
+      } else {
+        out[o++] = BACKSLASH;
+        backslash = nextOf(src, BACKSLASH, next + 1, end);
+      }
+      from = next + 1;
+    }
+    this.pos = o;
+  }
+
+  tab(): void {
+    this.ensure(1);
+    this.buf[this.pos++] = TAB;
+  }
+
+  endRow(): void {
+    this.ensure(1);
+    this.buf[this.pos++] = NEWLINE;
+    this.rows++;
+  }
+
+  private ensure(bytes: number): void {
+    if (this.pos + bytes <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
+    this.buf.copy(grown, 0, 0, this.pos);
+    this.buf = grown;
+  }
 }
 
 /** A cursor over one message; `fail` set means "not canonical: use the exact path". */
@@ -112,20 +244,19 @@ function ascii(buf: Buffer, start: number, end: number): string {
 }
 
 const EMPTY = "";
-const NO_TEXT_JSON = '""';
 
 /**
- * The `JSONEachRow` line (no newline) of an acceptable event in canonical encoding, or
- * `undefined` when the exact path must decide.
+ * Appends the row of an acceptable event in canonical encoding to `block` and returns true, or
+ * returns false (appending nothing) when the exact path must decide.
  */
-export function encodeEventLine(subject: string, data: Uint8Array, meta: DecodeMeta): string | undefined {
-  if (data.byteLength > MAX_EVENT_BYTES) return undefined;
+export function appendEventFast(block: RowBlock, subject: string, data: Uint8Array, meta: DecodeMeta): boolean {
+  if (data.byteLength > MAX_EVENT_BYTES) return false;
   const tenantEnd = subject.indexOf(".", SUBJECT_PREFIX.length);
   const projectEnd = subject.length - SUBJECT_SUFFIX.length;
-  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || tenantEnd < 0 || tenantEnd >= projectEnd) return undefined;
+  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || tenantEnd < 0 || tenantEnd >= projectEnd) return false;
   const subjectTenant = subject.slice(SUBJECT_PREFIX.length, tenantEnd);
   const subjectProject = subject.slice(tenantEnd + 1, projectEnd);
-  if (!TENANT_ID_PATTERN.test(subjectTenant) || !PROJECT_ID_PATTERN.test(subjectProject)) return undefined;
+  if (!TENANT_ID_PATTERN.test(subjectTenant) || !PROJECT_ID_PATTERN.test(subjectProject)) return false;
 
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const r = new Reader(buf, 0, buf.length);
@@ -152,22 +283,22 @@ export function encodeEventLine(subject: string, data: Uint8Array, meta: DecodeM
 
   while (r.pos < r.end) {
     const tag = r.varint();
-    if (r.fail) return undefined;
+    if (r.fail) return false;
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     const bit = field <= 10 ? 1 << field : field >= 16 && field <= 18 ? 1 << (field - 5) : 0;
-    if (bit === 0 || (seen & bit) !== 0) return undefined;
+    if (bit === 0 || (seen & bit) !== 0) return false;
     seen |= bit;
     if (field === 5 || field === 10) {
-      if (wire !== WIRE_VARINT) return undefined;
+      if (wire !== WIRE_VARINT) return false;
       const v = r.varint();
       if (field === 5) role = v;
       else encrypted = v !== 0;
       continue;
     }
-    if (wire !== WIRE_LEN) return undefined;
+    if (wire !== WIRE_LEN) return false;
     const start = r.span();
-    if (r.fail) return undefined;
+    if (r.fail) return false;
     const end = r.pos;
     switch (field) {
       case 1:
@@ -179,13 +310,13 @@ export function encodeEventLine(subject: string, data: Uint8Array, meta: DecodeM
         while (t.pos < t.end) {
           const tTag = t.varint();
           const tField = tTag >>> 3;
-          if (t.fail || (tTag & 7) !== WIRE_VARINT || (tField !== 1 && tField !== 2) || (tSeen & tField) !== 0) return undefined;
+          if (t.fail || (tTag & 7) !== WIRE_VARINT || (tField !== 1 && tField !== 2) || (tSeen & tField) !== 0) return false;
           tSeen |= tField;
           const v = t.varint();
           if (tField === 1) seconds = v;
           else nanos = v;
         }
-        if (t.fail) return undefined;
+        if (t.fail) return false;
         if (seconds < 0) seconds = 0;
         break;
       }
@@ -210,38 +341,38 @@ export function encodeEventLine(subject: string, data: Uint8Array, meta: DecodeM
       case 16:
       case 17:
       case 18: {
-        if (payload !== 0) return undefined; // two payloads: the exact path applies oneof rules
+        if (payload !== 0) return false; // two payloads: the exact path applies oneof rules
         payload = field;
         const p = new Reader(buf, start, end);
         let pSeen = 0;
         while (p.pos < p.end) {
           const pTag = p.varint();
-          if (p.fail) return undefined;
+          if (p.fail) return false;
           const pField = Math.floor(pTag / 8);
           const pWire = pTag & 7;
           const repeatable = field === 16 && pField === 4; // Decision.alternatives
-          if (pField < 1 || pField > (field === 16 ? 4 : field === 17 ? 5 : 2)) return undefined;
-          if (!repeatable && (pSeen & (1 << pField)) !== 0) return undefined;
+          if (pField < 1 || pField > (field === 16 ? 4 : field === 17 ? 5 : 2)) return false;
+          if (!repeatable && (pSeen & (1 << pField)) !== 0) return false;
           pSeen |= 1 << pField;
           const isEnum = (field === 17 && pField === 4) || (field === 18 && pField === 1);
           const isFloat = field === 16 && pField === 1;
           if (isEnum) {
-            if (pWire !== WIRE_VARINT) return undefined;
+            if (pWire !== WIRE_VARINT) return false;
             p.varint();
-            if (p.fail) return undefined;
+            if (p.fail) return false;
             continue;
           }
           if (isFloat) {
-            if (pWire !== WIRE_I32 || p.pos + 4 > p.end) return undefined;
+            if (pWire !== WIRE_I32 || p.pos + 4 > p.end) return false;
             confidence = buf.readFloatLE(p.pos);
             p.pos += 4;
             continue;
           }
-          if (pWire !== WIRE_LEN) return undefined;
+          if (pWire !== WIRE_LEN) return false;
           const s = p.span();
-          if (p.fail) return undefined;
+          if (p.fail) return false;
           const e = p.pos;
-          if (!isUtf8(buf.subarray(s, e))) return undefined;
+          if (!isUtf8(buf.subarray(s, e))) return false;
           if (field === 16 && pField === 2) {
             rationaleStart = s;
             rationaleEnd = e;
@@ -256,42 +387,48 @@ export function encodeEventLine(subject: string, data: Uint8Array, meta: DecodeM
         break;
       }
       default:
-        return undefined;
+        return false;
     }
   }
-  if (r.fail) return undefined;
+  if (r.fail) return false;
 
   // Required fields, formats and values (the exact path words the refusals).
-  if ((seen & (1 << 2)) === 0 || payload === 0) return undefined;
-  if (!EVENT_ID_PATTERN.test(eventId) || !TENANT_ID_PATTERN.test(tenantId) || !PROJECT_ID_PATTERN.test(projectId)) return undefined;
-  if (!ACTOR_ID_PATTERN.test(agentId) || !ACTOR_ID_PATTERN.test(userId)) return undefined;
-  if (traceId !== EMPTY && !TRACE_ID_PATTERN.test(traceId)) return undefined;
-  if (spanId !== EMPTY && !SPAN_ID_PATTERN.test(spanId)) return undefined;
+  if ((seen & (1 << 2)) === 0 || payload === 0) return false;
+  if (!EVENT_ID_PATTERN.test(eventId) || !TENANT_ID_PATTERN.test(tenantId) || !PROJECT_ID_PATTERN.test(projectId)) return false;
+  if (!ACTOR_ID_PATTERN.test(agentId) || !ACTOR_ID_PATTERN.test(userId)) return false;
+  if (traceId !== EMPTY && !TRACE_ID_PATTERN.test(traceId)) return false;
+  if (spanId !== EMPTY && !SPAN_ID_PATTERN.test(spanId)) return false;
   const latestSeconds = Math.floor((meta.streamTimestampMs + MAX_CLOCK_SKEW_MS) / 1000);
-  if (seconds < EARLIEST_SECONDS || seconds > latestSeconds || nanos > MAX_NANOS) return undefined;
+  if (seconds < EARLIEST_SECONDS || seconds > latestSeconds || nanos > MAX_NANOS) return false;
   const agentRole = AGENT_ROLES[role];
-  if (agentRole === undefined) return undefined;
-  if (payload === 16 && !(confidence >= 0 && confidence <= 1)) return undefined;
-  if (tenantId !== subjectTenant || projectId !== subjectProject) return undefined;
+  if (agentRole === undefined) return false;
+  if (payload === 16 && !(confidence >= 0 && confidence <= 1)) return false;
+  if (tenantId !== subjectTenant || projectId !== subjectProject) return false;
 
-  const rationale = payload === 16 && !encrypted && rationaleEnd > rationaleStart ? JSON.stringify(buf.toString("utf8", rationaleStart, rationaleEnd)) : NO_TEXT_JSON;
-  const resource = payload === 17 && resourceEnd > resourceStart ? JSON.stringify(buf.toString("utf8", resourceStart, resourceEnd)) : NO_TEXT_JSON;
-  const hash = payload === 17 && hashEnd > hashStart ? JSON.stringify(buf.toString("utf8", hashStart, hashEnd)) : NO_TEXT_JSON;
   const eventType = payload === 16 ? "decision" : payload === 17 ? "state_change" : "system_signal";
-  // Ids matched ASCII patterns without quotes or backslashes: they need no JSON escaping.
-  return (
-    `{"event_id":"${eventId}","timestamp":"${dateTime64Micros(seconds, nanos)}","trace_id":"${traceId}","span_id":"${spanId}",` +
-    `"agent_role":"${agentRole}","agent_id":"${agentId}","tenant_id":"${tenantId}","user_id":"${userId}","project_id":"${projectId}",` +
-    `"is_encrypted":${encrypted},"event_type":"${eventType}","confidence_score":${payload === 16 ? JSON.stringify(confidence) : 0},` +
-    `"rationale":${rationale},"target_resource":${resource},"state_hash":${hash},` +
-    `"raw_proto_base64":"${buf.toString("base64")}","ingested_at":"${dateTime64Millis(meta.streamTimestampMs)}"}`
-  );
+  const confidenceText = payload === 16 ? String(confidence) : "0";
+  // Ids matched ASCII patterns without tab, newline or backslash: they need no escaping.
+  block.ascii(`${eventId}\t${dateTime64Micros(seconds, nanos)}\t${traceId}\t${spanId}\t${agentRole}\t${agentId}\t${tenantId}\t${userId}\t${projectId}\t${encrypted}\t${eventType}\t${confidenceText}\t`);
+  if (payload === 16 && !encrypted) block.escaped(buf, rationaleStart, rationaleEnd);
+  block.tab();
+  if (payload === 17) block.escaped(buf, resourceStart, resourceEnd);
+  block.tab();
+  if (payload === 17) block.escaped(buf, hashStart, hashEnd);
+  block.tab();
+  block.escaped(buf, 0, buf.length);
+  block.tab();
+  block.ascii(dateTime64Millis(meta.streamTimestampMs));
+  block.endRow();
+  return true;
 }
 
-/** One message's line for the insert, or why it is refused: the fast path, then the exact one. */
-export function encodeEvent(subject: string, data: Uint8Array, meta: DecodeMeta): { readonly ok: true; readonly line: string } | Rejected {
-  const line = encodeEventLine(subject, data, meta);
-  if (line !== undefined) return { ok: true, line };
+/** Appends one message's row to `block`, or says why it is refused: the fast path, then the exact one. */
+export function appendEvent(block: RowBlock, subject: string, data: Uint8Array, meta: DecodeMeta): { readonly ok: true } | Rejected {
+  if (appendEventFast(block, subject, data, meta)) return ACCEPTED;
   const result = decodeEvent(subject, data, meta);
-  return result.ok ? { ok: true, line: JSON.stringify(result.row) } : result;
+  if (!result.ok) return result;
+  block.appendRow(result.row, data);
+  return ACCEPTED;
 }
+
+const ACCEPTED = { ok: true } as const;

@@ -3,10 +3,21 @@
  * embedded chdb engine through `chdb/connection` by default), one insert per batch, each failure
  * classified as transient (retry, do not ack) or permanent (stop acking, become unready).
  */
+import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
-import { createClient, type ClickHouseClient } from "@clickhouse/client";
-import { qualified, SWARM_EVENTS_INSERT_COLUMNS, SWARM_EVENTS_INSERT_FORMAT, SWARM_EVENTS_INSERT_SETTINGS, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../clickhouse-schema/index.js";
+import { createClient, parseError, type ClickHouseClient } from "@clickhouse/client";
+import {
+  qualified,
+  SWARM_EVENTS_BLOCK_COLUMNS,
+  SWARM_EVENTS_BLOCK_FORMAT,
+  SWARM_EVENTS_INSERT_COLUMNS,
+  SWARM_EVENTS_INSERT_FORMAT,
+  SWARM_EVENTS_INSERT_SETTINGS,
+  SWARM_EVENTS_TABLE,
+  type SwarmEventRow,
+} from "../../clickhouse-schema/index.js";
 import type { IngestorConfig } from "./config.js";
+import { RowBlock } from "./row-encoder.js";
 
 /**
  * ClickHouse error codes that no retry can fix: the table, database or a column is missing, or
@@ -55,19 +66,8 @@ export function classifySinkError(error: unknown, table: string, rows: number): 
   return new SinkError(kind, code, `insert of ${rows} rows into ${table} failed (${kind}, code ${code}${type ? ` ${type}` : name ? ` ${name}` : ""}): ${what}. Fix: ${fix}.`, { cause: error });
 }
 
-/**
- * Rows already in the insert format ({@link SWARM_EVENTS_INSERT_FORMAT}, one line each), as the
- * consumer's hot path produces them (`row-encoder.ts`): no row objects, no second encoding.
- */
-export class EncodedRows {
-  constructor(readonly lines: readonly string[]) {}
-  get length(): number {
-    return this.lines.length;
-  }
-}
-
-/** What a sink inserts: row objects, or lines already encoded. */
-export type InsertRows = readonly SwarmEventRow[] | EncodedRows;
+/** What a sink inserts: row objects (JSONEachRow), or a block the consumer's hot path built. */
+export type InsertRows = readonly SwarmEventRow[] | RowBlock;
 
 /** What the consumer needs from a sink. */
 export interface Sink {
@@ -85,10 +85,13 @@ export interface Sink {
  * from the copy @clickhouse/client 1.23 bundles; the runtime contract is the one the hook defines.
  */
 type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
+type ConnInsertParams = Parameters<ClientConnection["insert"]>[0];
+type ConnInsertResult = Awaited<ReturnType<ClientConnection["insert"]>>;
 
 /** The `swarm_events` sink over any `@clickhouse/client`. */
 export class ClickHouseSink implements Sink {
-  private readonly columns = [...SWARM_EVENTS_INSERT_COLUMNS] as [string, ...string[]];
+  private readonly rowColumns = [...SWARM_EVENTS_INSERT_COLUMNS] as [string, ...string[]];
+  private readonly blockColumns = [...SWARM_EVENTS_BLOCK_COLUMNS] as [string, ...string[]];
   constructor(
     readonly client: ClickHouseClient,
     private readonly onClose: () => Promise<void> = async () => {},
@@ -99,21 +102,22 @@ export class ClickHouseSink implements Sink {
     if (rows.length === 0) return;
     const clickhouse_settings = { ...SWARM_EVENTS_INSERT_SETTINGS, insert_deduplication_token: token };
     try {
-      if (rows instanceof EncodedRows) {
-        // The lines are the body as they are: `exec` sends a byte stream after the statement.
-        const result = await this.client.exec({
-          query: `INSERT INTO ${this.table} (${this.columns.join(", ")}) FORMAT ${SWARM_EVENTS_INSERT_FORMAT}`,
-          values: Readable.from([rows.lines.join("\n")], { objectMode: false }),
+      if (rows instanceof RowBlock) {
+        // A raw format: the client sends the bytes as they are (HTTP body, or the engine's parser).
+        await this.client.insert({
+          table: this.table,
+          values: Readable.from([rows.bytes()], { objectMode: false }),
+          format: SWARM_EVENTS_BLOCK_FORMAT,
+          columns: this.blockColumns,
           clickhouse_settings,
         });
-        result.stream.destroy();
         return;
       }
       await this.client.insert({
         table: this.table,
         values: rows as SwarmEventRow[],
         format: SWARM_EVENTS_INSERT_FORMAT,
-        columns: this.columns,
+        columns: this.rowColumns,
         clickhouse_settings,
       });
     } catch (error) {
@@ -127,6 +131,70 @@ export class ClickHouseSink implements Sink {
   }
 }
 
+/** `INSERT INTO <table> (<columns>) FORMAT TabSeparated`, as `client.insert` writes it. */
+const BLOCK_INSERT = new RegExp(`^INSERT INTO ([A-Za-z0-9_.]+) \\(([A-Za-z0-9_, ]+)\\) FORMAT (${SWARM_EVENTS_BLOCK_FORMAT})$`);
+
+/** The part of chdb's connection this module uses beyond the Connection contract. */
+export interface ChdbConnectionLike extends ClientConnection {
+  readonly chdb: {
+    rawInsert(params: { table: string; columns: readonly string[]; format: string; values: Buffer; settings: Record<string, string | number | boolean> }): Promise<{ rowsWritten?: number; elapsed?: number }>;
+  };
+}
+
+/**
+ * `chdb/connection` for `createClient({ connection })`, with one change: an insert in
+ * {@link SWARM_EVENTS_BLOCK_FORMAT} goes to chdb's raw insert, which hands the bytes to the
+ * engine's parser without a copy. chdb's generic `insert` decodes the body to a string and
+ * appends it to the SQL text; that garbles raw bytes (`raw_proto`) and costs a copy of every
+ * batch on the JavaScript thread. Everything else is chdb's own connection, so the client is the
+ * same `@clickhouse/client` as in production and errors keep their ClickHouse codes.
+ */
+export class ChdbBlockConnection implements ClientConnection {
+  constructor(private readonly inner: ChdbConnectionLike) {}
+
+  ping(params: Parameters<ClientConnection["ping"]>[0]): ReturnType<ClientConnection["ping"]> {
+    return this.inner.ping(params);
+  }
+  query(params: Parameters<ClientConnection["query"]>[0]): ReturnType<ClientConnection["query"]> {
+    return this.inner.query(params);
+  }
+  command(params: Parameters<ClientConnection["command"]>[0]): ReturnType<ClientConnection["command"]> {
+    return this.inner.command(params);
+  }
+  exec(params: Parameters<ClientConnection["exec"]>[0]): ReturnType<ClientConnection["exec"]> {
+    return this.inner.exec(params);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  async insert(params: ConnInsertParams): Promise<ConnInsertResult> {
+    const match = BLOCK_INSERT.exec(params.query);
+    if (match === null || typeof params.values === "string") return this.inner.insert(params);
+    const chunks: Buffer[] = [];
+    for await (const chunk of params.values as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+    const values = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    const settings: Record<string, string | number | boolean> = {};
+    for (const [name, value] of Object.entries(params.clickhouse_settings ?? {})) {
+      if (typeof value === "string" || typeof value === "number" || typeof value === "boolean") settings[name] = value;
+    }
+    const query_id = params.query_id ?? randomUUID();
+    try {
+      const result = await this.inner.chdb.rawInsert({ table: match[1] as string, columns: (match[2] as string).split(", "), format: match[3] as string, values, settings });
+      const rows = String(result.rowsWritten ?? 0);
+      const summary = { read_rows: rows, read_bytes: String(values.byteLength), written_rows: rows, written_bytes: String(values.byteLength), result_rows: "0", result_bytes: "0", total_rows_to_read: "0", elapsed_ns: String(Math.round((result.elapsed ?? 0) * 1e9)) };
+      return { query_id, response_headers: {}, http_status_code: 200, summary } as ConnInsertResult;
+    } catch (error) {
+      // The engine's message carries `Code: N. DB::Exception: … (NAME)`: parsed into the
+      // ClickHouseError (with `code`) that the HTTP interface's errors are.
+      const message = error instanceof Error ? error.message : String(error);
+      const mapped = parseError(message);
+      if (mapped !== error) (mapped as Error & { cause?: unknown }).cause = error;
+      throw mapped;
+    }
+  }
+}
+
 /** The sink the configuration names: the HTTP interface, or the embedded engine on its data directory. */
 export async function openSink(config: IngestorConfig["clickhouse"]): Promise<ClickHouseSink> {
   if (config.kind === "http") {
@@ -136,7 +204,7 @@ export async function openSink(config: IngestorConfig["clickhouse"]): Promise<Cl
   const { createChdbConnection } = await import("chdb/connection");
   // The Session owns the engine on this directory for the life of the process.
   const session = new Session(config.path);
-  const client = createClient({ connection: createChdbConnection({ path: config.path }) as unknown as ClientConnection });
+  const client = createClient({ connection: new ChdbBlockConnection(createChdbConnection({ path: config.path }) as unknown as ChdbConnectionLike) });
   return new ClickHouseSink(client, async () => {
     session.close();
     await drainPending();
