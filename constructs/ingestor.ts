@@ -1,7 +1,7 @@
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { loadIngestorConfig } from "../services/ingestor/src/config.js";
+import { loadIngestorConfig, prefetchMessages } from "../services/ingestor/src/config.js";
 import { STREAM_NAMES } from "../services/nats-auth/streams.js";
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { jetStreamLagTrigger } from "./keda.js";
@@ -214,6 +214,8 @@ export class Ingestor extends Construct {
       { name: "INGESTOR_CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: props.clickhouse.secretName, key: props.clickhouse.passwordKey } } },
       { name: "INGESTOR_HTTP_PORT", value: String(port) },
       { name: "INGESTOR_SHUTDOWN_TIMEOUT_MS", value: String(r.shutdownTimeoutSeconds * 1000) },
+      // Shared by every replica: each of up to maxReplicas keeps its full prefetch in flight.
+      { name: "INGESTOR_MAX_ACK_PENDING", value: String(r.maxReplicas * prefetchMessages(SERVICE_DEFAULTS.batch)) },
       { name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` },
       heapLimitEnv(r.memoryLimitMiB, HEAP_SHARE),
     ];

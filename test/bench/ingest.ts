@@ -34,6 +34,7 @@ import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickho
 import { loadIngestorConfig, type IngestorConfig } from "../../services/ingestor/src/config.js";
 import { ensureTopology, EventConsumer, type Logger } from "../../services/ingestor/src/consumer.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
+import { createIngestorMetrics } from "../../services/ingestor/src/metrics.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
 import { RowBlock } from "../../services/ingestor/src/row-encoder.js";
@@ -166,7 +167,8 @@ async function countRows(sink: ClickHouseSink): Promise<{ rows: number; distinct
 /** The production consumer's run: rows/s from its start to the ack of the last message. */
 async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig): Promise<{ eps: number; consumer: EventConsumer }> {
   await ensureTopology(jsm, config.nats);
-  const consumer = new EventConsumer({ js, sink, config, log: silent });
+  // As in production: with its Prometheus metrics (the consumer-info gauges are read on scrape only).
+  const consumer = new EventConsumer({ js, sink, config, log: silent, metrics: createIngestorMetrics() });
   const start = performance.now();
   void consumer.start();
   await waitDrained(jsm, consumer, config.nats.consumer, EVENTS, 0, EVENTS);
@@ -278,7 +280,7 @@ async function main(): Promise<void> {
     progress(`naive: ${Math.round(naiveEps)} events/s`);
 
     await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
-    const live = new EventConsumer({ js, sink: timed, config, log: silent });
+    const live = new EventConsumer({ js, sink: timed, config, log: silent, metrics: createIngestorMetrics() });
     void live.start();
     timed.recording = true;
     progress(`live: ${LIVE_EPS} events/s for ${LIVE_SECONDS} s from a paced publisher`);

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { Ingestor, INGESTOR_METRIC_NAMES, type IngestorProps } from "../../constructs/ingestor.js";
 import { NATS_CLIENT_URL, NATS_MONITORING_ENDPOINT } from "../../constructs/nats.js";
 import { POLICY_LABELS } from "../../constructs/platform-interfaces.js";
+import { loadIngestorConfig, prefetchMessages } from "../../services/ingestor/src/config.js";
 import { resourcesOf, synthApp } from "../support/synth.js";
 
 const ACCOUNT = "ACZ4Y5WTEJ6PGEEJYMEXAMPLEACCOUNTKEYEXAMPLEKEYEXAMPLE00";
@@ -122,6 +123,13 @@ describe("Ingestor", () => {
       type: "nats-jetstream",
       metadata: { natsServerMonitoringEndpoint: NATS_MONITORING_ENDPOINT, account: ACCOUNT, stream: "SWARM_EVENTS", consumer: "swarm-ingestor", lagThreshold: "20000" },
     });
+  });
+
+  it("sizes MaxAckPending so every replica up to the KEDA cap keeps its full prefetch in flight", () => {
+    const maxReplicas = (out.byKind("ScaledObject").spec as Obj).maxReplicaCount as number;
+    const config = loadIngestorConfig(Object.fromEntries([...env.values()].filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string])));
+    expect(config.nats.maxAckPending).toBe(maxReplicas * prefetchMessages(config.batch));
+    expect(config.nats.maxAckPending).toBe(12 * 30_000);
   });
 
   it("ships a dashboard whose every query uses only the ingestor's metric names", () => {

@@ -95,7 +95,11 @@ afterAll(async () => {
 describe("ingestor configuration", () => {
   it("has documented defaults and names the variable of a bad value", () => {
     const c = loadIngestorConfig({});
-    expect(c.batch).toEqual({ maxRows: 5000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000, maxInflight: 2 });
+    expect(c.batch).toEqual({ maxRows: 10_000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000, maxInflight: 2 });
+    expect(c.nats.maxAckPending).toBe(100_000);
+    // MaxAckPending below one replica's prefetch would keep batches from filling.
+    expect(() => loadIngestorConfig({ INGESTOR_MAX_ACK_PENDING: "20000" })).toThrow(/INGESTOR_MAX_ACK_PENDING = "20000" is below one replica's prefetch of 30000 messages.*Fix: set it to at least 30000/);
+    expect(loadIngestorConfig({ INGESTOR_MAX_ACK_PENDING: "20000", INGESTOR_BATCH_MAX_ROWS: "5000" }).nats.maxAckPending).toBe(20_000);
     expect(c.clickhouse).toEqual({ kind: "embedded", path: "./.data/chdb" });
     expect(c.nats.maxDeliver).toBe(-1);
     // A SIGTERM waits out the open pull requests, so their life follows the shutdown bound.

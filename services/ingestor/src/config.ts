@@ -12,14 +12,14 @@
  * | `INGESTOR_CLICKHOUSE_USER` | `swarm_ingestor` | ClickHouse user (HTTP mode) |
  * | `INGESTOR_CLICKHOUSE_PASSWORD` | `""` | its password (HTTP mode) |
  * | `INGESTOR_CHDB_PATH` | `./.data/chdb` | data directory of the embedded engine |
- * | `INGESTOR_BATCH_MAX_ROWS` | `5000` | rows per insert (at most) |
+ * | `INGESTOR_BATCH_MAX_ROWS` | `10000` | rows per insert (at most) |
  * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert (8 MiB): a batch is inserted before a message would take it past this |
  * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its first message arrived |
  * | `INGESTOR_MAX_INFLIGHT_BATCHES` | `2` | batches in the sink at once; the next fills meanwhile (1 = strictly one after another) |
  * | `INGESTOR_ACK_WAIT_MS` | `30000` | JetStream AckWait (redelivery after this without ack or progress) |
  * | `INGESTOR_MAX_DELIVER` | `-1` | JetStream MaxDeliver; -1 = unlimited (a sink outage must never drop events) |
  * | `INGESTOR_BACKOFF_MS` | (none) | JetStream BackOff, comma-separated ms; needs MaxDeliver > its length |
- * | `INGESTOR_MAX_ACK_PENDING` | `20000` | JetStream MaxAckPending, over all replicas |
+ * | `INGESTOR_MAX_ACK_PENDING` | `100000` | JetStream MaxAckPending, over all replicas: at least one replica's prefetch, `INGESTOR_BATCH_MAX_ROWS` × (`INGESTOR_MAX_INFLIGHT_BATCHES` + 1); the construct sets max replicas × that |
  * | `INGESTOR_RETRY_INITIAL_MS` | `200` | first wait after a transient insert failure (doubles each retry) |
  * | `INGESTOR_RETRY_MAX_MS` | `5000` | longest wait between insert retries |
  * | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: drain, flush and ack within this, else exit 1 |
@@ -82,6 +82,14 @@ const integer = (env: Env, name: string, fallback: number, min: number, max: num
 const boolean = (env: Env, name: string, fallback: boolean): boolean => envBoolean(env, name, fallback, fail);
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Messages one replica pulls ahead of its acks: a full batch for each insert in flight and one
+ * filling. JetStream's MaxAckPending (shared by the replicas) must leave each this many.
+ */
+export function prefetchMessages(batch: { readonly maxRows: number; readonly maxInflight: number }): number {
+  return batch.maxRows * (batch.maxInflight + 1);
+}
 
 /** All options, from `env` (default `process.env`). Throws {@link IngestorConfigError} on the first bad value. */
 export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
@@ -151,6 +159,14 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
     throw new IngestorConfigError("INGESTOR_PULL_EXPIRES_MS", String(pullExpiresMs), `is more than half of INGESTOR_SHUTDOWN_TIMEOUT_MS = ${shutdownTimeoutMs}: a SIGTERM waits this long for the open pull requests, then still has to insert and ack`, `set it to at most ${Math.floor(shutdownTimeoutMs / 2)} or raise the shutdown timeout`);
   }
 
+  const maxRows = integer(env, "INGESTOR_BATCH_MAX_ROWS", 10_000, 1, 100_000);
+  const maxInflight = integer(env, "INGESTOR_MAX_INFLIGHT_BATCHES", 2, 1, 16);
+  const prefetch = prefetchMessages({ maxRows, maxInflight });
+  const maxAckPending = integer(env, "INGESTOR_MAX_ACK_PENDING", Math.max(100_000, prefetch), 1, 10_000_000);
+  if (maxAckPending < prefetch) {
+    throw new IngestorConfigError("INGESTOR_MAX_ACK_PENDING", String(maxAckPending), `is below one replica's prefetch of ${prefetch} messages (INGESTOR_BATCH_MAX_ROWS × (INGESTOR_MAX_INFLIGHT_BATCHES + 1)): batches would never fill and every insert would wait for the flush interval`, `set it to at least ${prefetch} per replica (max replicas × ${prefetch}), or lower the batch size`);
+  }
+
   const httpRaw = text(env, "INGESTOR_HTTP_PORT", "8080");
   const httpPort = httpRaw.toLowerCase() === "off" ? undefined : integer(env, "INGESTOR_HTTP_PORT", 8080, 0, 65_535);
 
@@ -169,15 +185,15 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
       ackWaitMs,
       maxDeliver,
       backoffMs: backoff,
-      maxAckPending: integer(env, "INGESTOR_MAX_ACK_PENDING", 20_000, 1, 10_000_000),
+      maxAckPending,
       pullExpiresMs,
     },
     clickhouse,
     batch: {
-      maxRows: integer(env, "INGESTOR_BATCH_MAX_ROWS", 5_000, 1, 100_000),
+      maxRows,
       maxBytes: integer(env, "INGESTOR_BATCH_MAX_BYTES", 8 * 1024 * 1024, 1_024, 256 * 1024 * 1024),
       flushIntervalMs,
-      maxInflight: integer(env, "INGESTOR_MAX_INFLIGHT_BATCHES", 2, 1, 16),
+      maxInflight,
     },
     retry: { initialMs: retryInitial, maxMs: retryMax },
     shutdownTimeoutMs,

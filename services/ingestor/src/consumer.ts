@@ -20,7 +20,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, 
 import { headers, nanos } from "@nats-io/transport-node";
 import pino from "pino";
 import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, deadLetterStreamConfig, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamConfig } from "../../nats-auth/streams.js";
-import type { IngestorConfig, IngestorLogLevel } from "./config.js";
+import { prefetchMessages, type IngestorConfig, type IngestorLogLevel } from "./config.js";
 import type { RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
 import { appendEvent, RowBlock } from "./row-encoder.js";
@@ -188,16 +188,19 @@ export function parseDelivery(reply: string): Delivery | undefined {
   for (let i = reply.indexOf(".", 0); i >= 0 && count < dots.length; i = reply.indexOf(".", i + 1)) dots[count++] = i;
   // Tokens = dots + 1: 9 (old form) or at least 11; `first` is the index of the dot before <delivered>.
   const tokens = count + 1;
+  // `first`: the index (in `dots`) of the dot before <delivered>; then <stream seq>, <delivery seq>, <nanos>.
   const first = tokens === 9 ? 3 : tokens >= 11 ? 5 : -1;
   if (first < 0 || reply.charCodeAt(reply.length - 1) === DOT) return undefined;
-  const at = (k: number) => (dots[first + k] as number) + 1;
-  const end = (k: number) => (first + k + 1 < count ? (dots[first + k + 1] as number) : reply.length);
-  const deliveryCount = decimal(reply, at(0), end(0));
-  const streamSeq = decimal(reply, at(1), end(1));
+  const d0 = dots[first] as number;
+  const d1 = dots[first + 1] as number;
+  const d2 = dots[first + 2] as number;
+  const d3 = dots[first + 3] as number;
+  const nanosEnd = first + 4 < count ? (dots[first + 4] as number) : reply.length;
+  const deliveryCount = decimal(reply, d0 + 1, d1);
+  const streamSeq = decimal(reply, d1 + 1, d2);
   // Nanoseconds to whole milliseconds: drop the last six digits (exact; no float rounding).
-  const nanosEnd = end(3);
-  const timestampMs = nanosEnd - at(3) > 6 ? decimal(reply, at(3), nanosEnd - 6) : 0;
-  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSeq) || Number.isNaN(timestampMs) || Number.isNaN(decimal(reply, at(3), nanosEnd))) return undefined;
+  const timestampMs = nanosEnd - (d3 + 1) > 6 ? decimal(reply, d3 + 1, nanosEnd - 6) : 0;
+  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSeq) || Number.isNaN(timestampMs) || Number.isNaN(decimal(reply, nanosEnd - 6, nanosEnd))) return undefined;
   return { streamSeq, deliveryCount, timestampMs };
 }
 
@@ -206,6 +209,49 @@ function deliveryOf(m: JsMsg): Delivery {
   // nats.js 3 exposes the ack subject as `reply` at runtime but not in the JsMsg type.
   const reply = (m as JsMsg & { readonly reply?: unknown }).reply;
   return (typeof reply === "string" ? parseDelivery(reply) : undefined) ?? { streamSeq: m.info.streamSequence, deliveryCount: m.info.deliveryCount, timestampMs: Number(m.timestampNanos / NANOS_PER_MS) };
+}
+
+/** What a JetStream ack is on the wire: `PUB <ack subject> 4` and the payload `+ACK`. */
+const ACK_COMMAND_TAIL = " 4\r\n+ACK\r\n";
+
+/** nats.js 3 internals used to write a batch's acks in one command; checked before use. */
+interface AckInternals {
+  readonly msg?: { readonly reply?: unknown; readonly publisher?: { sendCommand?: unknown; outMsgs?: unknown; outBytes?: unknown } };
+  didAck?: unknown;
+}
+
+/**
+ * Acks every message of `messages` except `skip` (explicit acks: each message its own `+ACK` to
+ * its ack subject, exactly what `m.ack()` sends). Written as one protocol command instead of one
+ * publish per message, which costs a string, an encode and a buffer append each: ~1 µs of the
+ * JavaScript thread per event at 70,000 events/s. Falls back to `m.ack()` when this nats.js does
+ * not have the internals (so an upgrade degrades, never breaks).
+ */
+function ackAllBut(messages: readonly JsMsg[], skip: JsMsg | undefined): void {
+  const publisher = (messages[0] as unknown as AckInternals | undefined)?.msg?.publisher;
+  const send = publisher?.sendCommand;
+  if (typeof send !== "function" || typeof publisher?.outMsgs !== "number" || typeof publisher.outBytes !== "number") {
+    for (const m of messages) if (m !== skip) m.ack();
+    return;
+  }
+  let command = "";
+  let count = 0;
+  for (const m of messages) {
+    if (m === skip) continue;
+    const internal = m as unknown as AckInternals;
+    const reply = internal.msg?.reply;
+    if (internal.didAck !== false || typeof reply !== "string" || internal.msg?.publisher !== publisher) {
+      m.ack(); // already acked (no-op), or not the shape this path knows
+      continue;
+    }
+    internal.didAck = true;
+    command += `PUB ${reply}${ACK_COMMAND_TAIL}`;
+    count++;
+  }
+  if (count === 0) return;
+  send.call(publisher, command);
+  (publisher as { outMsgs: number }).outMsgs += count;
+  (publisher as { outBytes: number }).outBytes += 4 * count;
 }
 
 /** Bytes of a row beyond its message's own: timestamps, enum names, separators. */
@@ -299,7 +345,7 @@ export class EventConsumer {
     // One continuous pull: the server streams up to `prefetch` messages ahead of the acks, so
     // the next batch fills while the previous ones are in the sink. Unacked messages are bounded
     // by the consumer's MaxAckPending (over all replicas) and by the in-flight limit below.
-    const prefetch = config.batch.maxRows * (config.batch.maxInflight + 1);
+    const prefetch = prefetchMessages(config.batch);
     const messages = await consumer.consume({ max_messages: prefetch, expires: config.nats.pullExpiresMs });
     this.messages = messages;
     if (this.stopping) await messages.close();
@@ -309,11 +355,15 @@ export class EventConsumer {
     let batch: JsMsg[] = [];
     let deliveries: Delivery[] = [];
     let bytes = 0;
+    let redelivered = 0; // of the batch in hand (counters move once per batch, not per message)
     let timer: NodeJS.Timeout | undefined;
     const dispatch = () => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       if (batch.length === 0) return;
+      metrics?.consumed.inc(batch.length);
+      if (redelivered > 0) metrics?.redelivered.inc(redelivered);
+      redelivered = 0;
       const full = batch;
       const fullDeliveries = deliveries;
       batch = [];
@@ -325,9 +375,8 @@ export class EventConsumer {
     try {
       for await (const m of messages) {
         if (this.state === "failed") break; // not acked: redelivered to a healthy replica
-        metrics?.consumed.inc();
         const delivery = deliveryOf(m);
-        if (delivery.deliveryCount > 1) metrics?.redelivered.inc();
+        if (delivery.deliveryCount > 1) redelivered++;
         // A batch is inserted when the next message would take it past maxBytes (a larger single
         // message is a batch of its own), when it has maxRows, or when its first message is this old.
         if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
@@ -357,10 +406,12 @@ export class EventConsumer {
     // Room for every row without growing: raw bytes and text escaped (at most doubled) plus ids and times.
     const rows = new RowBlock(2 * bytes + ROW_OVERHEAD_BYTES * batch.length);
     const deadLetters: Promise<void>[] = [];
+    const meta = { streamTimestampMs: 0 }; // one object for the batch: read before the next message
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i] as JsMsg;
       const delivery = deliveries[i] as Delivery;
-      const result = appendEvent(rows, m.subject, m.data, { streamTimestampMs: delivery.timestampMs });
+      meta.streamTimestampMs = delivery.timestampMs;
+      const result = appendEvent(rows, m.subject, m.data, meta);
       if (result.ok) {
         accepted.push(m);
         sequences.push(delivery.streamSeq);
@@ -384,7 +435,7 @@ export class EventConsumer {
       clearInterval(progress);
     }
     const last = accepted[accepted.length - 1];
-    for (const m of accepted) if (m !== last) m.ack();
+    ackAllBut(accepted, last);
     this.counters.batches++;
     this.counters.rowsInserted += rows.length;
     this.options.metrics?.inserted.inc(rows.length);

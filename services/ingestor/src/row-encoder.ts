@@ -85,6 +85,9 @@ function nextOf(src: Buffer, byte: number, from: number, end: number): number {
   return i < 0 || i > end ? end : i;
 }
 
+/** Runs up to this long are copied byte by byte: cheaper than `Buffer.copy`'s checks and call. */
+const SHORT_RUN = 256;
+
 const TAB = 0x09;
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
@@ -145,7 +148,8 @@ export class RowBlock {
   /** ASCII text without tab, newline or backslash (ids, timestamps, numbers, enum names). */
   ascii(text: string): void {
     this.ensure(text.length);
-    this.pos += this.buf.write(text, this.pos, "latin1");
+    // Buffer#latin1Write: what `write(text, pos, "latin1")` calls after its argument checks.
+    this.pos += (this.buf as Buffer & { latin1Write(text: string, offset: number): number }).latin1Write(text, this.pos);
   }
 
   /**
@@ -162,7 +166,11 @@ export class RowBlock {
     let backslash = nextOf(src, BACKSLASH, from, end);
     for (;;) {
       const next = Math.min(tab, newline, backslash);
-      if (next > from) o += src.copy(out, o, from, next);
+      if (next - from > SHORT_RUN) {
+        o += src.copy(out, o, from, next);
+      } else {
+        for (let i = from; i < next; i++) out[o++] = src[i] as number;
+      }
       if (next === end) break;
       out[o++] = BACKSLASH;
       if (next === tab) {
@@ -199,16 +207,22 @@ export class RowBlock {
   }
 }
 
-/** A cursor over one message; `fail` set means "not canonical: use the exact path". */
+/**
+ * A cursor over one message; `fail` set means "not canonical: use the exact path". Three are
+ * reused (the message, its timestamp, its payload): the fast path is not reentrant.
+ */
 class Reader {
-  pos: number;
+  buf: Buffer = Buffer.alloc(0);
+  pos = 0;
+  end = 0;
   fail = false;
-  constructor(
-    readonly buf: Buffer,
-    start: number,
-    readonly end: number,
-  ) {
+
+  reset(buf: Buffer, start: number, end: number): this {
+    this.buf = buf;
     this.pos = start;
+    this.end = end;
+    this.fail = false;
+    return this;
   }
 
   varint(): number {
@@ -245,6 +259,10 @@ function ascii(buf: Buffer, start: number, end: number): string {
 
 const EMPTY = "";
 
+const TOP = new Reader();
+const TIME = new Reader();
+const PAYLOAD = new Reader();
+
 /**
  * Appends the row of an acceptable event in canonical encoding to `block` and returns true, or
  * returns false (appending nothing) when the exact path must decide.
@@ -259,7 +277,7 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   if (!TENANT_ID_PATTERN.test(subjectTenant) || !PROJECT_ID_PATTERN.test(subjectProject)) return false;
 
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const r = new Reader(buf, 0, buf.length);
+  const r = TOP.reset(buf, 0, buf.length);
   let seen = 0; // bit per top-level field number 1-10, 16-18
   let eventId = EMPTY;
   let traceId = EMPTY;
@@ -305,7 +323,7 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
         eventId = ascii(buf, start, end);
         break;
       case 2: {
-        const t = new Reader(buf, start, end);
+        const t = TIME.reset(buf, start, end);
         let tSeen = 0;
         while (t.pos < t.end) {
           const tTag = t.varint();
@@ -343,7 +361,7 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
       case 18: {
         if (payload !== 0) return false; // two payloads: the exact path applies oneof rules
         payload = field;
-        const p = new Reader(buf, start, end);
+        const p = PAYLOAD.reset(buf, start, end);
         let pSeen = 0;
         while (p.pos < p.end) {
           const pTag = p.varint();
