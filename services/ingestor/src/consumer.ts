@@ -1,8 +1,8 @@
 /**
  * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
  *
- * a continuous pull hands each message to a callback that fills a batch (rows, bytes, flush
- * interval; the next fills while up to `maxInflight` batches are in the sink) → check each message and write its row into the batch's
+ * a continuous pull fills a batch (rows, bytes, flush interval; the next fills while up to
+ * `maxInflight` batches are in the sink) → check each message and write its row into the batch's
  * insert body ({@link appendEvent}: every check of `decodeEvent`) →
  * dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`) → insert the
  * accepted rows in one block → ack them. A message is acked only after its row is stored, so
@@ -342,28 +342,21 @@ export class EventConsumer {
   private async run(): Promise<void> {
     const { js, config, metrics } = this.options;
     const consumer = await js.consumers.get(STREAM_NAMES.events, config.nats.consumer);
+    // One continuous pull: the server streams up to `prefetch` messages ahead of the acks, so
+    // the next batch fills while the previous ones are in the sink. Unacked messages are bounded
+    // by the consumer's MaxAckPending (over all replicas) and by the in-flight limit below.
+    const prefetch = prefetchMessages(config.batch);
+    const messages = await consumer.consume({ max_messages: prefetch, expires: config.nats.pullExpiresMs });
+    this.messages = messages;
+    if (this.stopping) await messages.close();
+    if (!this.stopping) this.state = "running";
 
     const inflight = new Set<Promise<void>>();
-    /** Full batches waiting for one of the `maxInflight` insert slots, oldest first. */
-    const queued: { readonly batch: JsMsg[]; readonly deliveries: Delivery[] }[] = [];
     let batch: JsMsg[] = [];
     let deliveries: Delivery[] = [];
     let bytes = 0;
     let redelivered = 0; // of the batch in hand (counters move once per batch, not per message)
     let timer: NodeJS.Timeout | undefined;
-    const pump = () => {
-      // After a permanent failure nothing more is inserted: the queued messages are never acked
-      // and are redelivered to a healthy replica after AckWait.
-      if (this.state === "failed") queued.length = 0;
-      while (inflight.size < config.batch.maxInflight && queued.length > 0) {
-        const next = queued.shift() as (typeof queued)[number];
-        const done: Promise<void> = this.process(next.batch, next.deliveries).finally(() => {
-          inflight.delete(done);
-          pump();
-        });
-        inflight.add(done);
-      }
-    };
     const dispatch = () => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
@@ -371,44 +364,37 @@ export class EventConsumer {
       metrics?.consumed.inc(batch.length);
       if (redelivered > 0) metrics?.redelivered.inc(redelivered);
       redelivered = 0;
-      queued.push({ batch, deliveries });
+      const full = batch;
+      const fullDeliveries = deliveries;
       batch = [];
       deliveries = [];
       bytes = 0;
-      pump();
+      const done: Promise<void> = this.process(full, fullDeliveries).finally(() => inflight.delete(done));
+      inflight.add(done);
     };
-    const onMessage = (m: JsMsg) => {
-      if (this.state === "failed") return; // not acked: redelivered to a healthy replica
-      const delivery = deliveryOf(m);
-      if (delivery.deliveryCount > 1) redelivered++;
-      // A batch is inserted when the next message would take it past maxBytes (a larger single
-      // message is a batch of its own), when it has maxRows, or when its first message is this old.
-      if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
-      batch.push(m);
-      deliveries.push(delivery);
-      bytes += m.data.byteLength;
-      if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
-      if (batch.length >= config.batch.maxRows) dispatch();
-    };
-
-    // One continuous pull, its messages handed to `onMessage` as they arrive (no async iteration
-    // per message): the server streams up to `prefetch` messages ahead of the acks, so the next
-    // batch fills while the previous ones are in the sink. What this replica holds unacked is
-    // bounded by the consumer's MaxAckPending (shared by the replicas; the construct sizes it).
-    const messages = await consumer.consume({ max_messages: prefetchMessages(config.batch), expires: config.nats.pullExpiresMs, callback: onMessage });
-    this.messages = messages;
-    if (this.stopping) await messages.close();
-    if (!this.stopping) this.state = "running";
-    const ended = await messages.closed();
-    if (ended instanceof Error) this.log.error({ err: String(ended) }, "consume loop ended by an error");
-
-    // The partial batch in hand and the queued ones are inserted and acked before the loop ends;
-    // after a permanent failure they are dropped instead (redelivered after AckWait).
-    if (this.state === "failed") clearTimeout(timer);
-    else dispatch();
-    while (inflight.size > 0) {
-      await Promise.race(inflight);
-      pump();
+    try {
+      for await (const m of messages) {
+        if (this.state === "failed") break; // not acked: redelivered to a healthy replica
+        const delivery = deliveryOf(m);
+        if (delivery.deliveryCount > 1) redelivered++;
+        // A batch is inserted when the next message would take it past maxBytes (a larger single
+        // message is a batch of its own), when it has maxRows, or when its first message is this old.
+        if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
+        batch.push(m);
+        deliveries.push(delivery);
+        bytes += m.data.byteLength;
+        if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
+        if (batch.length >= config.batch.maxRows) dispatch();
+        while (inflight.size >= config.batch.maxInflight) await Promise.race(inflight);
+      }
+    } catch (error) {
+      this.log.error({ err: String(error) }, "consume loop ended by an error");
+    } finally {
+      // The partial batch in hand is inserted and acked before the loop ends; after a permanent
+      // failure it is dropped instead: never acked, redelivered after AckWait.
+      if (this.state === "failed") clearTimeout(timer);
+      else dispatch();
+      await Promise.all(inflight);
     }
   }
 
