@@ -183,14 +183,20 @@ function decimal(s: string, start: number, end: number): number {
  * delivery info and again for the timestamp). `undefined` when it is neither form.
  */
 export function parseDelivery(reply: string): Delivery | undefined {
-  if (!reply.startsWith(ACK_PREFIX)) return undefined;
+  const out = { streamSeq: 0, deliveryCount: 0, timestampMs: 0 };
+  return parseDeliveryInto(reply, out) ? out : undefined;
+}
+
+/** {@link parseDelivery} into `out` (no allocation per message); false when the subject has neither form. */
+function parseDeliveryInto(reply: string, out: { streamSeq: number; deliveryCount: number; timestampMs: number }): boolean {
+  if (!reply.startsWith(ACK_PREFIX)) return false;
   let count = 0;
   for (let i = reply.indexOf(".", 0); i >= 0 && count < dots.length; i = reply.indexOf(".", i + 1)) dots[count++] = i;
   // Tokens = dots + 1: 9 (old form) or at least 11; `first` is the index of the dot before <delivered>.
   const tokens = count + 1;
   // `first`: the index (in `dots`) of the dot before <delivered>; then <stream seq>, <delivery seq>, <nanos>.
   const first = tokens === 9 ? 3 : tokens >= 11 ? 5 : -1;
-  if (first < 0 || reply.charCodeAt(reply.length - 1) === DOT) return undefined;
+  if (first < 0 || reply.charCodeAt(reply.length - 1) === DOT) return false;
   const d0 = dots[first] as number;
   const d1 = dots[first + 1] as number;
   const d2 = dots[first + 2] as number;
@@ -200,15 +206,21 @@ export function parseDelivery(reply: string): Delivery | undefined {
   const streamSeq = decimal(reply, d1 + 1, d2);
   // Nanoseconds to whole milliseconds: drop the last six digits (exact; no float rounding).
   const timestampMs = nanosEnd - (d3 + 1) > 6 ? decimal(reply, d3 + 1, nanosEnd - 6) : 0;
-  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSeq) || Number.isNaN(timestampMs) || Number.isNaN(decimal(reply, nanosEnd - 6, nanosEnd))) return undefined;
-  return { streamSeq, deliveryCount, timestampMs };
+  if (Number.isNaN(deliveryCount) || Number.isNaN(streamSeq) || Number.isNaN(timestampMs) || Number.isNaN(decimal(reply, nanosEnd - 6, nanosEnd))) return false;
+  out.streamSeq = streamSeq;
+  out.deliveryCount = deliveryCount;
+  out.timestampMs = timestampMs;
+  return true;
 }
 
-/** The delivery of `m`: from its ack subject, or from nats.js when the subject has another form. */
-function deliveryOf(m: JsMsg): Delivery {
+/** The delivery of `m`, written into `out`: from its ack subject, or from nats.js when the subject has another form. */
+function deliveryOf(m: JsMsg, out: { streamSeq: number; deliveryCount: number; timestampMs: number }): void {
   // nats.js 3 exposes the ack subject as `reply` at runtime but not in the JsMsg type.
   const reply = (m as JsMsg & { readonly reply?: unknown }).reply;
-  return (typeof reply === "string" ? parseDelivery(reply) : undefined) ?? { streamSeq: m.info.streamSequence, deliveryCount: m.info.deliveryCount, timestampMs: Number(m.timestampNanos / NANOS_PER_MS) };
+  if (typeof reply === "string" && parseDeliveryInto(reply, out)) return;
+  out.streamSeq = m.info.streamSequence;
+  out.deliveryCount = m.info.deliveryCount;
+  out.timestampMs = Number(m.timestampNanos / NANOS_PER_MS);
 }
 
 /** What a JetStream ack is on the wire: `PUB <ack subject> 4` and the payload `+ACK`. */
@@ -353,7 +365,10 @@ export class EventConsumer {
 
     const inflight = new Set<Promise<void>>();
     let batch: JsMsg[] = [];
-    let deliveries: Delivery[] = [];
+    // The batch's stream sequences and stored times, by message index (numbers, not objects).
+    let sequences: number[] = [];
+    let storedMs: number[] = [];
+    const delivery = { streamSeq: 0, deliveryCount: 0, timestampMs: 0 };
     let bytes = 0;
     let redelivered = 0; // of the batch in hand (counters move once per batch, not per message)
     let timer: NodeJS.Timeout | undefined;
@@ -365,23 +380,26 @@ export class EventConsumer {
       if (redelivered > 0) metrics?.redelivered.inc(redelivered);
       redelivered = 0;
       const full = batch;
-      const fullDeliveries = deliveries;
+      const fullSequences = sequences;
+      const fullStoredMs = storedMs;
       batch = [];
-      deliveries = [];
+      sequences = [];
+      storedMs = [];
       bytes = 0;
-      const done: Promise<void> = this.process(full, fullDeliveries).finally(() => inflight.delete(done));
+      const done: Promise<void> = this.process(full, fullSequences, fullStoredMs).finally(() => inflight.delete(done));
       inflight.add(done);
     };
     try {
       for await (const m of messages) {
         if (this.state === "failed") break; // not acked: redelivered to a healthy replica
-        const delivery = deliveryOf(m);
+        deliveryOf(m, delivery);
         if (delivery.deliveryCount > 1) redelivered++;
         // A batch is inserted when the next message would take it past maxBytes (a larger single
         // message is a batch of its own), when it has maxRows, or when its first message is this old.
         if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
         batch.push(m);
-        deliveries.push(delivery);
+        sequences.push(delivery.streamSeq);
+        storedMs.push(delivery.timestampMs);
         bytes += m.data.byteLength;
         if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
         if (batch.length >= config.batch.maxRows) dispatch();
@@ -398,7 +416,7 @@ export class EventConsumer {
     }
   }
 
-  private async process(batch: readonly JsMsg[], deliveries: readonly Delivery[]): Promise<void> {
+  private async process(batch: readonly JsMsg[], batchSequences: readonly number[], storedMs: readonly number[]): Promise<void> {
     const accepted: JsMsg[] = [];
     const sequences: number[] = [];
     let bytes = 0;
@@ -409,12 +427,11 @@ export class EventConsumer {
     const meta = { streamTimestampMs: 0 }; // one object for the batch: read before the next message
     for (let i = 0; i < batch.length; i++) {
       const m = batch[i] as JsMsg;
-      const delivery = deliveries[i] as Delivery;
-      meta.streamTimestampMs = delivery.timestampMs;
+      meta.streamTimestampMs = storedMs[i] as number;
       const result = appendEvent(rows, m.subject, m.data, meta);
       if (result.ok) {
         accepted.push(m);
-        sequences.push(delivery.streamSeq);
+        sequences.push(batchSequences[i] as number);
       } else {
         deadLetters.push(this.deadLetter(m, result.reason, result.detail));
       }

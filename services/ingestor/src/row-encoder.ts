@@ -269,12 +269,12 @@ const PAYLOAD = new Reader();
  */
 export function appendEventFast(block: RowBlock, subject: string, data: Uint8Array, meta: DecodeMeta): boolean {
   if (data.byteLength > MAX_EVENT_BYTES) return false;
-  const tenantEnd = subject.indexOf(".", SUBJECT_PREFIX.length);
+  const tenantStart = SUBJECT_PREFIX.length;
+  const tenantEnd = subject.indexOf(".", tenantStart);
   const projectEnd = subject.length - SUBJECT_SUFFIX.length;
   if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || tenantEnd < 0 || tenantEnd >= projectEnd) return false;
-  const subjectTenant = subject.slice(SUBJECT_PREFIX.length, tenantEnd);
-  const subjectProject = subject.slice(tenantEnd + 1, projectEnd);
-  if (!TENANT_ID_PATTERN.test(subjectTenant) || !PROJECT_ID_PATTERN.test(subjectProject)) return false;
+  // The subject's tenant and project are not cut out and matched here: below, the payload's ids
+  // (which pass the same patterns) must equal them character for character, which implies it.
 
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const r = TOP.reset(buf, 0, buf.length);
@@ -421,7 +421,8 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   const agentRole = AGENT_ROLES[role];
   if (agentRole === undefined) return false;
   if (payload === 16 && !(confidence >= 0 && confidence <= 1)) return false;
-  if (tenantId !== subjectTenant || projectId !== subjectProject) return false;
+  if (tenantId.length !== tenantEnd - tenantStart || !subject.startsWith(tenantId, tenantStart)) return false;
+  if (projectId.length !== projectEnd - tenantEnd - 1 || !subject.startsWith(projectId, tenantEnd + 1)) return false;
 
   const eventType = payload === 16 ? "decision" : payload === 17 ? "state_change" : "system_signal";
   const confidenceText = payload === 16 ? String(confidence) : "0";
