@@ -64,9 +64,9 @@ async function consumerInfo() {
 const drained = (): Promise<boolean> => fixture.drained(CONSUMER);
 
 /** Runs the ingestor in this process on the engine, its sink running as the ingestor principal. */
-async function inProcess<T>(fn: (ctx: { config: IngestorConfig; log: ReturnType<typeof collectingLogger>; start: (sink?: (real: Sink) => Sink) => ReturnType<typeof startIngestor> }) => Promise<T>): Promise<T> {
+async function inProcess<T>(fn: (ctx: { config: IngestorConfig; log: ReturnType<typeof collectingLogger>; start: (sink?: (real: Sink) => Sink) => ReturnType<typeof startIngestor> }) => Promise<T>, env: Readonly<Record<string, string>> = {}): Promise<T> {
   return engine.as(INGESTOR, async (client) => {
-    const config = loadIngestorConfig(ingestorEnv());
+    const config = loadIngestorConfig(ingestorEnv(env));
     const log = collectingLogger();
     const real: Sink = { insert: (rows, token) => new ClickHouseSink(client).insert(rows, token), close: async () => {} };
     return fn({ config, log, start: (wrap) => startIngestor(config, log, wrap ? wrap(real) : real) });
@@ -199,6 +199,42 @@ describe("ingestor pipeline", () => {
     const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, good));
     expect(result).toEqual({ rows: 999, distinct: 999, missing: 0, unexpected: 0 });
   }, 30_000);
+
+  it("holds about one prefetch while its sink is stalled (nats.js pulls only as the loop takes messages), then lands every event once", async () => {
+    const tenants = ["hold-a", "hold-b"];
+    const events = makeEvents(tenants, 5_000, 21);
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const stalled = (real: Sink): Sink => ({
+      async insert(rows, token) {
+        await gate;
+        await real.insert(rows, token);
+      },
+      close: async () => {},
+    });
+    const ROWS = 200;
+    const prefetch = ROWS * 3; // maxRows × (maxInflight + 1)
+    await inProcess(
+      async ({ start }) => {
+        const running = await start(stalled);
+        await publishAll(js, events, 100);
+        // All 5,000 are in the stream and MaxAckPending (100,000) would let the server send them all.
+        await new Promise((r) => setTimeout(r, 1_000));
+        const stalledHealth = running.consumer.health();
+        release();
+        await until(drained, "all 5,000 acked after the sink came back", 30_000);
+        await running.stop();
+        expect(stalledHealth.rowsInserted).toBe(0);
+        expect(stalledHealth.backlogPeak).toBeGreaterThanOrEqual(2 * ROWS); // the two stalled batches, at least
+        expect(stalledHealth.backlogPeak).toBeLessThanOrEqual(2 * prefetch);
+        expect(running.consumer.health().backlogPeak).toBeLessThanOrEqual(2 * prefetch);
+      },
+      { INGESTOR_BATCH_MAX_ROWS: String(ROWS) },
+    );
+    expect((await consumerInfo()).num_ack_pending).toBe(0);
+    const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, ids(events)));
+    expect(result).toEqual({ rows: 5_000, distinct: 5_000, missing: 0, unexpected: 0 });
+  }, 60_000);
 
   it("(4) rides out a transient sink outage (failures before and after the write) without losing or doubling a row", async () => {
     const tenants = ["four-a", "four-b", "four-c"];

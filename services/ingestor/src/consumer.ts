@@ -115,6 +115,12 @@ export interface ConsumerHealth {
   readonly rowsInserted: number;
   readonly deadLettered: number;
   readonly insertRetries: number;
+  /**
+   * Most messages held unacked at once, seen while waiting for an insert slot: queued in nats.js,
+   * in the batch, in the sink. nats.js sends its next pull request only when the loop takes the
+   * queued messages, so this stays near one prefetch however slow the sink is.
+   */
+  readonly backlogPeak: number;
 }
 
 export interface Logger {
@@ -300,7 +306,7 @@ export class EventConsumer {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private messages: ConsumerMessages | undefined;
-  private counters = { batches: 0, rowsInserted: 0, deadLettered: 0, insertRetries: 0 };
+  private counters = { batches: 0, rowsInserted: 0, deadLettered: 0, insertRetries: 0, backlogPeak: 0 };
   private readonly log: Logger;
 
   constructor(private readonly options: EventConsumerOptions) {
@@ -364,6 +370,7 @@ export class EventConsumer {
     if (!this.stopping) this.state = "running";
 
     const inflight = new Set<Promise<void>>();
+    let inflightMessages = 0;
     let batch: JsMsg[] = [];
     // The batch's stream sequences and stored times, by message index (numbers, not objects).
     let sequences: number[] = [];
@@ -386,7 +393,11 @@ export class EventConsumer {
       sequences = [];
       storedMs = [];
       bytes = 0;
-      const done: Promise<void> = this.process(full, fullSequences, fullStoredMs).finally(() => inflight.delete(done));
+      inflightMessages += full.length;
+      const done: Promise<void> = this.process(full, fullSequences, fullStoredMs).finally(() => {
+        inflight.delete(done);
+        inflightMessages -= full.length;
+      });
       inflight.add(done);
     };
     try {
@@ -403,7 +414,11 @@ export class EventConsumer {
         bytes += m.data.byteLength;
         if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
         if (batch.length >= config.batch.maxRows) dispatch();
-        while (inflight.size >= config.batch.maxInflight) await Promise.race(inflight);
+        if (inflight.size >= config.batch.maxInflight) {
+          const held = messages.getPending() + batch.length + inflightMessages;
+          if (held > this.counters.backlogPeak) this.counters.backlogPeak = held;
+          while (inflight.size >= config.batch.maxInflight) await Promise.race(inflight);
+        }
       }
     } catch (error) {
       this.log.error({ err: String(error) }, "consume loop ended by an error");
