@@ -165,15 +165,43 @@ async function countRows(sink: ClickHouseSink): Promise<{ rows: number; distinct
 }
 
 /** The production consumer's run: rows/s from its start to the ack of the last message. */
-async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig): Promise<{ eps: number; consumer: EventConsumer }> {
+/** Where the drain's CPU went, in µs per event: the JavaScript thread (its event-loop active time), the rest of this process (the engine's threads, GC helpers), nats-server. */
+interface DrainCpu {
+  readonly jsThreadUs: number;
+  readonly engineUs: number;
+  readonly natsServerUs: number;
+}
+
+async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig, server: NatsServer): Promise<{ eps: number; consumer: EventConsumer; cpu: DrainCpu }> {
   await ensureTopology(jsm, config.nats);
   // As in production: with its Prometheus metrics (the consumer-info gauges are read on scrape only).
   const consumer = new EventConsumer({ js, sink, config, log: silent, metrics: createIngestorMetrics() });
   const start = performance.now();
+  const cpuBefore = process.cpuUsage();
+  const eluBefore = performance.eventLoopUtilization();
+  const natsBefore = natsServerCpuSeconds(server);
   void consumer.start();
   await waitDrained(jsm, consumer, config.nats.consumer, EVENTS, 0, EVENTS);
   const seconds = (performance.now() - start) / 1000;
-  return { eps: EVENTS / seconds, consumer };
+  const cpu = process.cpuUsage(cpuBefore);
+  const jsThreadSeconds = performance.eventLoopUtilization(eluBefore).active / 1000;
+  const processSeconds = (cpu.user + cpu.system) / 1e6;
+  const perEvent = (s: number) => Math.round((s / EVENTS) * 1e7) / 10;
+  return {
+    eps: EVENTS / seconds,
+    consumer,
+    cpu: { jsThreadUs: perEvent(jsThreadSeconds), engineUs: perEvent(Math.max(0, processSeconds - jsThreadSeconds)), natsServerUs: perEvent(natsServerCpuSeconds(server) - natsBefore) },
+  };
+}
+
+/** nats-server's CPU time so far (user + system), from /proc; NaN where there is none. */
+function natsServerCpuSeconds(server: NatsServer): number {
+  try {
+    const fields = readFileSync(`/proc/${server.pid ?? 0}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
 }
 
 /** The seed's design: decode each message, insert every 1,000 rows, then await each message's ack. */
@@ -268,9 +296,10 @@ async function main(): Promise<void> {
 
     progress(`drain: production consumer (batch ${config.batch.maxRows} rows / ${config.batch.maxBytes} bytes / ${config.batch.flushIntervalMs} ms)`);
     const timed = new TimedSink(sink);
-    const { eps: drainEps, consumer } = await drain(js, jsm, timed, config);
+    const { eps: drainEps, consumer, cpu } = await drain(js, jsm, timed, config, server);
     const drained = await countRows(sink);
     progress(`drain: ${Math.round(drainEps)} events/s; table holds ${drained.rows} rows, ${drained.distinct} distinct (expected ${EVENTS})`);
+    progress(`drain CPU per event: JavaScript thread ${cpu.jsThreadUs} µs, rest of the process (engine, GC helpers) ${cpu.engineUs} µs, nats-server ${cpu.natsServerUs} µs (2 cores = ${Math.round(2e6 / (cpu.jsThreadUs + cpu.engineUs + cpu.natsServerUs))} events/s at full use)`);
     if (drained.distinct !== EVENTS) throw new Error(`drain lost events: ${drained.distinct} distinct of ${EVENTS}`);
     await consumer.stop();
 
