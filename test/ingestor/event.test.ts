@@ -4,6 +4,7 @@
  * code, and the decoded rows in a real ClickHouse engine (chdb).
  */
 import { execFileSync } from "node:child_process";
+import { Readable } from "node:stream";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -353,6 +354,26 @@ describe("decoded rows in a real ClickHouse engine", () => {
     // Float32 comes back as its shortest decimal: compare as Float32 again.
     const readBack = stored.map(({ raw, ...row }) => ({ ...row, raw_proto_base64: raw, confidence_score: Math.fround(row.confidence_score) }));
     expect(readBack.sort(byId)).toEqual([...inserted].sort(byId));
+  });
+
+  it("round-trip every byte value through RowBlock's TabSeparated escaping (backslash, tab and newline only)", async () => {
+    const created = engine ?? EmbeddedClickHouse.create({ catalog: loadTierCatalog() });
+    engine = created;
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const samples = [all, Buffer.from("\\\t\n\r"), Buffer.from("ends with CR\r"), Buffer.alloc(0), Buffer.from(Array.from({ length: 600 }, (_, i) => [9, 10, 92][i % 3] as number))];
+    const block = new RowBlock(16);
+    samples.forEach((bytes, i) => {
+      block.ascii(String(i));
+      block.tab();
+      block.escaped(bytes, 0, bytes.length);
+      block.endRow();
+    });
+    const back = await created.as(ADMIN, async (client) => {
+      await client.command({ query: "CREATE TABLE IF NOT EXISTS default.escapes (id UInt32, b String) ENGINE = MergeTree ORDER BY id" });
+      await client.insert({ table: "default.escapes", columns: ["id", "b"], format: "TabSeparated", values: Readable.from([block.bytes()], { objectMode: false }) });
+      return rows<{ id: number; hex: string }>(client, { query: "SELECT id, hex(b) AS hex FROM default.escapes ORDER BY id" });
+    });
+    expect(back).toEqual(samples.map((bytes, id) => ({ id, hex: bytes.toString("hex").toUpperCase() })));
   });
 
   it("store the ingestor's TabSeparated block as the same rows: text with tabs, newlines, backslashes and CR, raw_proto byte for byte", async () => {
