@@ -27,33 +27,20 @@ import {
   scrapeMetrics,
   until,
 } from "../support/ingestor.js";
-import type { NatsServer } from "../support/nats-server.js";
-import { startPipelineFixture, type PipelineFixture } from "../support/pipeline.js";
+import { PIPELINE_CONSUMER, startPipelineFixture, type PipelineFixture } from "../support/pipeline.js";
 
 const FINAL = `${qualified(SWARM_EVENTS_TABLE)} FINAL`;
-const CONSUMER = "swarm-ingestor";
-const ACK_WAIT_MS = 2_000;
+const CONSUMER = PIPELINE_CONSUMER;
 const M = INGESTOR_METRIC_NAMES;
 
 let fixture: PipelineFixture;
-let server: NatsServer;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let engine: EmbeddedClickHouse;
 
+/** The environment every ingestor of this file runs with. */
 function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
-  return {
-    INGESTOR_NATS_URL: server.url,
-    INGESTOR_CONSUMER: CONSUMER,
-    INGESTOR_CHDB_PATH: `${engine.root}/data`,
-    INGESTOR_ACK_WAIT_MS: String(ACK_WAIT_MS),
-    INGESTOR_FLUSH_INTERVAL_MS: "1000",
-    INGESTOR_RETRY_INITIAL_MS: "50",
-    INGESTOR_RETRY_MAX_MS: "400",
-    INGESTOR_PULL_EXPIRES_MS: "1000", // a SIGTERM waits out open pull requests: keep the idle stops short
-    INGESTOR_HTTP_PORT: "0",
-    ...extra,
-  };
+  return fixture.ingestorEnv({ INGESTOR_HTTP_PORT: "0", ...extra });
 }
 
 /** Every message of the stream is delivered and acked (or terminated). */
@@ -61,7 +48,7 @@ const drained = (): Promise<boolean> => fixture.drained(CONSUMER);
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  ({ server, js, jsm, engine } = fixture);
+  ({ js, jsm, engine } = fixture);
 }, 30_000);
 
 afterAll(async () => {

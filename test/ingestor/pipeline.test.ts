@@ -10,50 +10,26 @@ import { qualified, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../service
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { loadIngestorConfig, IngestorConfigError, type IngestorConfig } from "../../services/ingestor/src/config.js";
-import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, parseDelivery, type Logger } from "../../services/ingestor/src/consumer.js";
+import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, parseDelivery } from "../../services/ingestor/src/consumer.js";
 import { startIngestor } from "../../services/ingestor/src/main.js";
 import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
-import { audit, INSERTED_MARKER, IngestorProcess, makeEvents, publishAll, until, type PublishedEvent } from "../support/ingestor.js";
-import type { NatsServer } from "../support/nats-server.js";
-import { startPipelineFixture, type PipelineFixture } from "../support/pipeline.js";
+import { audit, collectingLogger, INSERTED_MARKER, IngestorProcess, makeEvents, publishAll, until, type PublishedEvent } from "../support/ingestor.js";
+import { PIPELINE_ACK_WAIT_MS, PIPELINE_CONSUMER, startPipelineFixture, type PipelineFixture } from "../support/pipeline.js";
 
 const TABLE = qualified(SWARM_EVENTS_TABLE);
 const FINAL = `${TABLE} FINAL`;
-const CONSUMER = "swarm-ingestor";
-const ACK_WAIT_MS = 2_000;
+const CONSUMER = PIPELINE_CONSUMER;
+const ACK_WAIT_MS = PIPELINE_ACK_WAIT_MS;
 
 let fixture: PipelineFixture;
-let server: NatsServer;
 let js: JetStreamClient;
 let jsm: JetStreamManager;
 let engine: EmbeddedClickHouse;
 
 /** The environment every ingestor of this file runs with. */
 function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
-  return {
-    INGESTOR_NATS_URL: server.url,
-    INGESTOR_CONSUMER: CONSUMER,
-    INGESTOR_CHDB_PATH: `${engine.root}/data`,
-    INGESTOR_ACK_WAIT_MS: String(ACK_WAIT_MS),
-    INGESTOR_FLUSH_INTERVAL_MS: "1000",
-    INGESTOR_BATCH_MAX_ROWS: "5000",
-    INGESTOR_RETRY_INITIAL_MS: "50",
-    INGESTOR_RETRY_MAX_MS: "400",
-    INGESTOR_PULL_EXPIRES_MS: "1000", // a SIGTERM waits out open pull requests: keep the idle stops short
-    INGESTOR_HTTP_PORT: "off",
-    ...extra,
-  };
-}
-
-function collectingLogger(): Logger & { lines: { level: string; msg: string; fields: Record<string, unknown> }[] } {
-  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
-  return {
-    lines,
-    info: (fields, msg) => lines.push({ level: "info", msg, fields }),
-    warn: (fields, msg) => lines.push({ level: "warn", msg, fields }),
-    error: (fields, msg) => lines.push({ level: "error", msg, fields }),
-  };
+  return fixture.ingestorEnv({ INGESTOR_BATCH_MAX_ROWS: "5000", ...extra });
 }
 
 async function consumerInfo() {
@@ -85,7 +61,7 @@ function ids(events: readonly PublishedEvent[]): string[] {
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  ({ server, js, jsm, engine } = fixture);
+  ({ js, jsm, engine } = fixture);
 }, 30_000);
 
 afterAll(async () => {

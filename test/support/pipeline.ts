@@ -12,6 +12,11 @@ import { ADMIN, EmbeddedClickHouse } from "./chdb.js";
 import { addEventsStream, startJetStreamServer } from "./ingestor.js";
 import type { NatsServer } from "./nats-server.js";
 
+/** The durable consumer the pipeline tests' ingestors share. */
+export const PIPELINE_CONSUMER = "swarm-ingestor";
+/** A short AckWait, so redeliveries after a kill happen within a test. */
+export const PIPELINE_ACK_WAIT_MS = 2_000;
+
 export interface PipelineFixture {
   readonly server: NatsServer;
   readonly nc: NatsConnection;
@@ -20,6 +25,8 @@ export interface PipelineFixture {
   readonly engine: EmbeddedClickHouse;
   /** Every message of the events stream is delivered to `consumer` and acked (or terminated). */
   drained(consumer: string): Promise<boolean>;
+  /** The environment of an ingestor on this fixture (its nats-server and engine), plus `extra`. */
+  ingestorEnv(extra?: Readonly<Record<string, string>>): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -39,6 +46,18 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
     js,
     jsm,
     engine,
+    ingestorEnv: (extra = {}) => ({
+      INGESTOR_NATS_URL: server.url,
+      INGESTOR_CONSUMER: PIPELINE_CONSUMER,
+      INGESTOR_CHDB_PATH: `${engine.root}/data`,
+      INGESTOR_ACK_WAIT_MS: String(PIPELINE_ACK_WAIT_MS),
+      INGESTOR_FLUSH_INTERVAL_MS: "1000",
+      INGESTOR_RETRY_INITIAL_MS: "50",
+      INGESTOR_RETRY_MAX_MS: "400",
+      INGESTOR_PULL_EXPIRES_MS: "1000", // a SIGTERM waits out open pull requests: keep the idle stops short
+      INGESTOR_HTTP_PORT: "off",
+      ...extra,
+    }),
     async drained(consumer) {
       const [info, stream] = await Promise.all([jsm.consumers.info(STREAM_NAMES.events, consumer), jsm.streams.info(STREAM_NAMES.events)]);
       return info.num_pending === 0 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === stream.state.last_seq;
