@@ -389,12 +389,13 @@ export class EventConsumer {
       const full = batch;
       const fullSequences = sequences;
       const fullStoredMs = storedMs;
+      const fullBytes = bytes;
       batch = [];
       sequences = [];
       storedMs = [];
       bytes = 0;
       inflightMessages += full.length;
-      const done: Promise<void> = this.process(full, fullSequences, fullStoredMs).finally(() => {
+      const done: Promise<void> = this.process(full, fullSequences, fullStoredMs, fullBytes).finally(() => {
         inflight.delete(done);
         inflightMessages -= full.length;
       });
@@ -431,11 +432,11 @@ export class EventConsumer {
     }
   }
 
-  private async process(batch: readonly JsMsg[], batchSequences: readonly number[], storedMs: readonly number[]): Promise<void> {
+  /** `batchSequences`, `storedMs`: by message index; `bytes`: the batch's payload bytes. */
+  private async process(batch: readonly JsMsg[], batchSequences: readonly number[], storedMs: readonly number[], bytes: number): Promise<void> {
     const accepted: JsMsg[] = [];
     const sequences: number[] = [];
-    let bytes = 0;
-    for (const m of batch) bytes += m.data.byteLength;
+    let acceptedBytes = 0;
     // Room for every row without growing: raw bytes and text escaped (at most doubled) plus ids and times.
     const rows = new RowBlock(2 * bytes + ROW_OVERHEAD_BYTES * batch.length);
     const deadLetters: Promise<void>[] = [];
@@ -447,6 +448,7 @@ export class EventConsumer {
       if (result.ok) {
         accepted.push(m);
         sequences.push(batchSequences[i] as number);
+        acceptedBytes += m.data.byteLength;
       } else {
         deadLetters.push(this.deadLetter(m, result.reason, result.detail));
       }
@@ -456,7 +458,7 @@ export class EventConsumer {
 
     const token = batchToken(sequences);
     this.options.metrics?.batchRows.observe(rows.length);
-    this.options.metrics?.batchBytes.observe(accepted.length === batch.length ? bytes : accepted.reduce((sum, m) => sum + m.data.byteLength, 0));
+    this.options.metrics?.batchBytes.observe(acceptedBytes);
     const progress = setInterval(() => {
       for (const m of accepted) m.working();
     }, Math.max(100, Math.floor(this.options.config.nats.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
