@@ -12,11 +12,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient, type ClickHouseClient } from "@clickhouse/client";
-import { drainPending, Session } from "chdb";
-import { createChdbConnection } from "chdb/connection";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { drainPending } from "chdb";
 import type { TierCatalog } from "../../config/tiers.js";
-import { ChdbBlockConnection, type ChdbConnectionLike } from "../../services/ingestor/src/sink.js";
+import { openEmbeddedEngine } from "../../services/ingestor/src/sink.js";
 import { embeddedServerConfigXml, embeddedUsersXml, type AccessOptions, type EmbeddedPrincipal } from "../../services/clickhouse-schema/index.js";
 
 
@@ -61,16 +60,13 @@ export class EmbeddedClickHouse {
     writeFileSync(usersPath, embeddedUsersXml(principal, catalog, this.options.access ?? {}));
     writeFileSync(configPath, embeddedServerConfigXml(usersPath));
     const dataPath = join(this.root, "data");
-    // The Session binds the engine to this configuration; the client's connection shares it.
-    const session = new Session(dataPath, { connectionArgs: [`--config-file=${configPath}`] });
-    // The ingestor's connection: chdb's, with the raw-bytes path for its TabSeparated blocks.
-    const client = createClient({ connection: new ChdbBlockConnection(createChdbConnection({ path: dataPath }) as unknown as ChdbConnectionLike) });
+    // The engine on this configuration, with the ingestor's connection (TabSeparated blocks as bytes).
+    const engine = await openEmbeddedEngine(dataPath, [`--config-file=${configPath}`]);
     try {
-      return await fn(client);
+      return await fn(engine.client);
     } finally {
-      await client.close();
-      session.close();
-      await drainPending();
+      await engine.client.close();
+      await engine.release();
       this.busy = false;
     }
   }

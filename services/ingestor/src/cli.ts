@@ -24,10 +24,11 @@
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import type { ClickHouseClient } from "@clickhouse/client";
 import { InvalidTenantIdError, assertTenantId } from "../../../config/tenancy.js";
 import { crashContextQuery, hallucinationLoopsQuery, type BoundQuery, type CrashContextRow, type HallucinationLoopRow } from "../../clickhouse-schema/queries.js";
 import { IngestorConfigError, loadIngestorConfig, type IngestorConfig } from "./config.js";
+import { openClickHouse } from "./sink.js";
 
 /** A command-line argument the CLI cannot run with. */
 export class CliUsageError extends Error {
@@ -245,12 +246,6 @@ export function renderResult(result: CommandResult): string {
   return result.command === "crash-context" ? formatTable(result.rows, CRASH_CONTEXT_COLUMNS) : formatTable(result.rows, LOOP_COLUMNS);
 }
 
-/**
- * chdb types its Connection against @clickhouse/client-common 1.22, whose settings type differs
- * from the copy @clickhouse/client 1.23 bundles; the runtime contract is the one the hook defines.
- */
-type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
-
 export interface QueryTarget {
   readonly client: ClickHouseClient;
   close(): Promise<void>;
@@ -258,23 +253,15 @@ export interface QueryTarget {
 
 /** A client on the store the ingestor writes to (as sink.ts opens it). */
 export async function openQueryTarget(config: IngestorConfig["clickhouse"]): Promise<QueryTarget> {
-  if (config.kind === "http") {
-    const client = createClient({ url: config.url, username: config.username, password: config.password, request_timeout: 60_000 });
-    return { client, close: () => client.close() };
-  }
-  if (!existsSync(config.path)) {
+  if (config.kind === "embedded" && !existsSync(config.path)) {
     throw new IngestorConfigError("INGESTOR_CHDB_PATH", config.path, "does not exist", "point it at the ingestor's chdb directory (or set INGESTOR_CLICKHOUSE_URL); `npm run local` shows a whole run");
   }
-  const { Session, drainPending } = await import("chdb");
-  const { createChdbConnection } = await import("chdb/connection");
-  const session = new Session(config.path);
-  const client = createClient({ connection: createChdbConnection({ path: config.path }) as unknown as ClientConnection });
+  const store = await openClickHouse(config);
   return {
-    client,
+    client: store.client,
     async close() {
-      await client.close();
-      session.close();
-      await drainPending();
+      await store.client.close();
+      await store.release();
     },
   };
 }

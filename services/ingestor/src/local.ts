@@ -11,11 +11,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { createClient } from "@clickhouse/client";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { drainPending, Session } from "chdb";
-import { createChdbConnection } from "chdb/connection";
 import { loadEnvironment } from "../../../config/index.js";
 import { requireNatsServer, startJetStreamServer, type NatsServer } from "../../nats-auth/nats-server-process.js";
 import type { EventType } from "../../clickhouse-schema/table.js";
@@ -27,7 +24,7 @@ import type { Logger } from "./consumer.js";
 import { ChangeKind, SignalKind, SwarmEventSchema, SystemSignalSchema } from "./gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "./generator.js";
 import { startIngestor } from "./main.js";
-import { ClickHouseSink } from "./sink.js";
+import { ClickHouseSink, openEmbeddedEngine } from "./sink.js";
 
 /** The tenants, their one project each, and the agents of every tenant. */
 export const LOCAL_TENANTS = ["acme", "globex", "initech", "umbrella"] as const;
@@ -108,12 +105,6 @@ const quietLog: Logger = {
   error: (fields, msg) => process.stderr.write(`  ingestor error: ${msg} ${JSON.stringify(fields)}\n`),
 };
 
-/**
- * chdb types its Connection against @clickhouse/client-common 1.22, whose settings type differs
- * from the copy @clickhouse/client 1.23 bundles; the runtime contract is the one the hook defines.
- */
-type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[0]>["connection"]>;
-
 export async function runLocal(): Promise<number> {
   const started = Date.now();
   try {
@@ -136,12 +127,11 @@ export async function runLocal(): Promise<number> {
     const chdbPath = mkdtempSync(join(tmpdir(), "enchanted-local-chdb-"));
     cleanups.push(() => rmSync(chdbPath, { recursive: true, force: true }));
     // One engine session for the whole run: the schema, the ingestor's sink and the queries share it.
-    const session = new Session(chdbPath);
-    const client = createClient({ connection: createChdbConnection({ path: chdbPath }) as unknown as ClientConnection });
+    const engine = await openEmbeddedEngine(chdbPath);
+    const client = engine.client;
     cleanups.push(async () => {
       await client.close();
-      session.close();
-      await drainPending();
+      await engine.release();
     });
     for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
     progress(`ClickHouse schema applied to the embedded engine (chdb) in ${chdbPath}`);

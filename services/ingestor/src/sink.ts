@@ -195,18 +195,45 @@ export class ChdbBlockConnection implements ClientConnection {
   }
 }
 
-/** The sink the configuration names: the HTTP interface, or the embedded engine on its data directory. */
-export async function openSink(config: IngestorConfig["clickhouse"]): Promise<ClickHouseSink> {
-  if (config.kind === "http") {
-    return new ClickHouseSink(createClient({ url: config.url, username: config.username, password: config.password, request_timeout: 60_000 }));
-  }
+/** A client on a store, and what else has to be closed after the client (the embedded engine). */
+export interface ClickHouseHandle {
+  readonly client: ClickHouseClient;
+  /** Closes the engine (nothing over HTTP); call after `client.close()`. */
+  release(): Promise<void>;
+}
+
+/**
+ * Opens the embedded engine (chdb) on `path` for the life of the returned handle, with a client
+ * whose connection is chdb's behind {@link ChdbBlockConnection}: every embedded client (the sink,
+ * the query CLI, `npm run local`, tests) sends TabSeparated blocks as bytes. chdb is imported
+ * here, when asked for, so the production image (HTTP only) never loads it. `connectionArgs`:
+ * extra engine arguments (e.g. `--config-file=…`).
+ */
+export async function openEmbeddedEngine(path: string, connectionArgs: readonly string[] = []): Promise<ClickHouseHandle> {
   const { Session, drainPending } = await import("chdb");
   const { createChdbConnection } = await import("chdb/connection");
-  // The Session owns the engine on this directory for the life of the process.
-  const session = new Session(config.path);
-  const client = createClient({ connection: new ChdbBlockConnection(createChdbConnection({ path: config.path }) as unknown as ChdbConnectionLike) });
-  return new ClickHouseSink(client, async () => {
-    session.close();
-    await drainPending();
-  });
+  // The Session binds the engine to this directory (and configuration); the connection shares it.
+  const session = connectionArgs.length > 0 ? new Session(path, { connectionArgs: [...connectionArgs] }) : new Session(path);
+  const client = createClient({ connection: new ChdbBlockConnection(createChdbConnection({ path }) as unknown as ChdbConnectionLike) });
+  return {
+    client,
+    async release() {
+      session.close();
+      await drainPending();
+    },
+  };
+}
+
+/** A client on the store the configuration names: the HTTP interface, or the embedded engine. */
+export async function openClickHouse(config: IngestorConfig["clickhouse"]): Promise<ClickHouseHandle> {
+  if (config.kind === "http") {
+    return { client: createClient({ url: config.url, username: config.username, password: config.password, request_timeout: 60_000 }), release: async () => {} };
+  }
+  return openEmbeddedEngine(config.path);
+}
+
+/** The sink the configuration names: the HTTP interface, or the embedded engine on its data directory. */
+export async function openSink(config: IngestorConfig["clickhouse"]): Promise<ClickHouseSink> {
+  const store = await openClickHouse(config);
+  return new ClickHouseSink(store.client, () => store.release());
 }
