@@ -19,6 +19,7 @@ import {
   TERMINATION_MARGIN_SECONDS,
   zoneAndHostSpread,
   type ServiceResources,
+  resolveServiceSizing,
 } from "./service-workload.js";
 import { NAMESPACES, POLICY_LABELS, type ICertificateIssuer, type ISecretStore } from "./platform-interfaces.js";
 import { INGESTOR_METRICS } from "../services/ingestor/src/metrics.js";
@@ -37,12 +38,7 @@ const APP_LABELS = { "app.kubernetes.io/name": INGESTOR_NAME, "app.kubernetes.io
 /** The service's own defaults (port, consumer, shutdown bound), read from its config loader. */
 const SERVICE_DEFAULTS = loadIngestorConfig({});
 const DEFAULT_HTTP_PORT = SERVICE_DEFAULTS.httpPort ?? 8080;
-const DEFAULT_MIN_REPLICAS = 2;
-const DEFAULT_MAX_REPLICAS = 10;
 const DEFAULT_LAG_THRESHOLD = 10_000;
-const DEFAULT_CPU_REQUEST_MILLICORES = 250;
-const DEFAULT_MEMORY_REQUEST_MIB = 256;
-const DEFAULT_MEMORY_LIMIT_MIB = 512;
 /** V8's heap as a share of the memory limit: buffers and native memory need the rest. */
 const HEAP_SHARE = 0.75;
 const CREDS_DIR = "/var/run/secrets/nats";
@@ -122,12 +118,8 @@ function resolve(path: string, props: IngestorProps): Resolved {
   const r: Resolved = {
     namespace: props.namespace ?? NAMESPACES.platform,
     consumer: props.consumer ?? SERVICE_DEFAULTS.nats.consumer,
-    minReplicas: props.minReplicas ?? DEFAULT_MIN_REPLICAS,
-    maxReplicas: props.maxReplicas ?? DEFAULT_MAX_REPLICAS,
+    ...resolveServiceSizing(props),
     lagThreshold: props.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
-    cpuRequestMillicores: props.resources?.cpuRequestMillicores ?? DEFAULT_CPU_REQUEST_MILLICORES,
-    memoryRequestMiB: props.resources?.memoryRequestMiB ?? DEFAULT_MEMORY_REQUEST_MIB,
-    memoryLimitMiB: props.resources?.memoryLimitMiB ?? DEFAULT_MEMORY_LIMIT_MIB,
     shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? SERVICE_DEFAULTS.shutdownTimeoutMs / 1000,
   };
   const fail = propFail(path);

@@ -24,6 +24,7 @@ import {
   TERMINATION_MARGIN_SECONDS,
   zoneAndHostSpread,
   type ServiceResources,
+  resolveServiceSizing,
 } from "./service-workload.js";
 import { NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
 
@@ -58,14 +59,8 @@ export const POD_IDENTITY_AGENT = { cidr: "169.254.170.23/32", port: 80 } as con
 export const PROVISIONING_KMS_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"] as const;
 
 const APP_LABELS = { "app.kubernetes.io/name": PROVISIONING_NAME, "app.kubernetes.io/part-of": "enchanted" } as const;
-const DEFAULTS = {
-  minReplicas: 2,
-  maxReplicas: 10,
-  targetCpuUtilization: 70,
-  cpuRequestMillicores: 250,
-  memoryRequestMiB: 256,
-  memoryLimitMiB: 512,
-} as const;
+/** The HPA's CPU target unless the props set one. */
+const DEFAULT_TARGET_CPU_UTILIZATION = 70;
 /** V8's heap as a share of the memory limit: buffers and native memory (the FDB client) need the rest. */
 const HEAP_SHARE = 0.7;
 const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
@@ -178,12 +173,8 @@ interface Resolved {
 function resolve(path: string, props: ProvisioningProps): Resolved {
   const fail = propFail(path);
   const r: Resolved = {
-    minReplicas: props.minReplicas ?? DEFAULTS.minReplicas,
-    maxReplicas: props.maxReplicas ?? DEFAULTS.maxReplicas,
-    targetCpuUtilization: props.targetCpuUtilization ?? DEFAULTS.targetCpuUtilization,
-    cpuRequestMillicores: props.resources?.cpuRequestMillicores ?? DEFAULTS.cpuRequestMillicores,
-    memoryRequestMiB: props.resources?.memoryRequestMiB ?? DEFAULTS.memoryRequestMiB,
-    memoryLimitMiB: props.resources?.memoryLimitMiB ?? DEFAULTS.memoryLimitMiB,
+    ...resolveServiceSizing(props),
+    targetCpuUtilization: props.targetCpuUtilization ?? DEFAULT_TARGET_CPU_UTILIZATION,
     logLevel: props.logLevel ?? PROVISIONING_DEFAULTS.logLevel,
     bodyLimitBytes: props.bodyLimitBytes ?? PROVISIONING_DEFAULTS.bodyLimitBytes,
     credentialsTtlSeconds: props.credentialsTtlSeconds ?? PROVISIONING_DEFAULTS.credentialsTtlSeconds,

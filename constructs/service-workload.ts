@@ -21,6 +21,21 @@ export interface ServiceResources {
   readonly memoryLimitMiB?: number;
 }
 
+/** Replicas and resources of a service whose props leave them out (the doc defaults above). */
+export const SERVICE_SIZING_DEFAULTS = { minReplicas: 2, maxReplicas: 10, cpuRequestMillicores: 250, memoryRequestMiB: 256, memoryLimitMiB: 512 } as const;
+
+/** A service's replicas and resources: its props, else {@link SERVICE_SIZING_DEFAULTS}. */
+export function resolveServiceSizing(props: { readonly minReplicas?: number; readonly maxReplicas?: number; readonly resources?: ServiceResources }): Omit<ServiceSizing, "shutdownTimeoutSeconds"> {
+  const d = SERVICE_SIZING_DEFAULTS;
+  return {
+    minReplicas: props.minReplicas ?? d.minReplicas,
+    maxReplicas: props.maxReplicas ?? d.maxReplicas,
+    cpuRequestMillicores: props.resources?.cpuRequestMillicores ?? d.cpuRequestMillicores,
+    memoryRequestMiB: props.resources?.memoryRequestMiB ?? d.memoryRequestMiB,
+    memoryLimitMiB: props.resources?.memoryLimitMiB ?? d.memoryLimitMiB,
+  };
+}
+
 /** The resolved sizing every service construct checks. */
 export interface ServiceSizing {
   readonly minReplicas: number;
