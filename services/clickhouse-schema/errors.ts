@@ -1,16 +1,9 @@
+import { FieldError } from "../runtime/errors.js";
+
 /** Thrown for an argument the event store's SQL cannot be built from. */
-export class ClickHouseSchemaError extends Error {
+export class ClickHouseSchemaError extends FieldError {
   override readonly name = "ClickHouseSchemaError";
   readonly code = "E_CLICKHOUSE_SCHEMA";
-  constructor(
-    readonly field: string,
-    readonly value: unknown,
-    problem: string,
-    fix: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`, options);
-  }
 }
 
 /** Returns `value` if it is an integer in [min, max]; throws a {@link ClickHouseSchemaError} naming `field` otherwise. */

@@ -7,6 +7,7 @@
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { FieldError } from "../runtime/errors.js";
 import {
   ADMIN_ROLES,
   API_AUDIENCE,
@@ -208,16 +209,11 @@ export interface RealmRepresentation {
 }
 
 /** Thrown for a realm option that cannot be used. */
-export class RealmConfigError extends Error {
+export class RealmConfigError extends FieldError {
   override readonly name = "RealmConfigError";
   readonly code = "E_REALM_CONFIG";
-  constructor(
-    readonly field: string,
-    readonly value: unknown,
-    problem: string,
-    fix: string,
-  ) {
-    super(`realmConfig: ${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
+  constructor(field: string, value: unknown, problem: string, fix: string) {
+    super(field, value, problem, fix, { context: "realmConfig: " });
   }
 }
 

@@ -31,6 +31,7 @@
 import type { LevelWithSilent } from "pino";
 import { CLICKHOUSE_USERS } from "../../clickhouse-schema/names.js";
 import { envBoolean, envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
+import { FieldError } from "../../runtime/errors.js";
 
 /** pino's levels, lowest-volume first; `silent` writes nothing. */
 export const INGESTOR_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LevelWithSilent[];
@@ -60,17 +61,13 @@ export interface IngestorConfig {
 }
 
 /** A configuration variable with a value the ingestor cannot run with. */
-export class IngestorConfigError extends Error {
+export class IngestorConfigError extends FieldError {
   override readonly name = "IngestorConfigError";
   readonly code = "E_INGESTOR_CONFIG";
-  constructor(
-    readonly variable: string,
-    readonly value: string,
-    problem: string,
-    fix: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${variable} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`, options);
+  declare readonly value: string;
+  /** The environment variable. */
+  get variable(): string {
+    return this.field;
   }
 }
 

@@ -20,6 +20,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, 
 import { headers, nanos } from "@nats-io/transport-node";
 import pino from "pino";
 import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, deadLetterStreamConfig, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamConfig } from "../../nats-auth/streams.js";
+import { FieldError } from "../../runtime/errors.js";
 import { prefetchMessages, type IngestorConfig, type IngestorLogLevel } from "./config.js";
 import type { RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
@@ -90,18 +91,9 @@ export async function ensureTopology(jsm: JetStreamManager, nats: IngestorConfig
 }
 
 /** A dependency the ingestor cannot start without. */
-export class IngestorStartError extends Error {
+export class IngestorStartError extends FieldError {
   override readonly name = "IngestorStartError";
   readonly code = "E_INGESTOR_START";
-  constructor(
-    readonly field: string,
-    readonly value: string,
-    problem: string,
-    fix: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`, options);
-  }
 }
 
 export type ConsumerState = "starting" | "running" | "retrying" | "failed" | "stopping" | "stopped";
