@@ -121,20 +121,14 @@ export interface IdempotencyRecord {
   readonly createdAt: string;
 }
 
+/** The fields of a {@link TenantRecord} a caller sees, in answer order. */
+const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "organization", "dataKey"] as const satisfies readonly (keyof TenantRecord)[];
+
 /** What a caller sees of a tenant. */
-export interface TenantView {
-  readonly id: string;
-  readonly slug: string;
-  readonly name: string;
-  readonly planTier: PlanTierName;
-  readonly status: TenantStatus;
-  readonly createdAt: string;
-  readonly organization: EffectState;
-  readonly dataKey: EffectState;
-}
+export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>;
 
 export function tenantView(t: TenantRecord): TenantView {
-  return { id: t.id, slug: t.slug, name: t.name, planTier: t.planTier, status: t.status, createdAt: t.createdAt, organization: t.organization, dataKey: t.dataKey };
+  return Object.fromEntries(TENANT_VIEW_FIELDS.map((f) => [f, t[f]])) as TenantView;
 }
 
 export const keys = {
