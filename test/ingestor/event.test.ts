@@ -30,7 +30,7 @@ import { decodeEvent, MAX_EVENT_BYTES, MAX_CLOCK_SKEW_MS, PROJECT_ID_PATTERN, ty
 import { AgentRoleSchema, DecisionSchema, type AgentRole, SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, generateEvent, typicalKind, type GenerateEventOptions } from "../../services/ingestor/src/generator.js";
 import { appendEvent, RowBlock } from "../../services/ingestor/src/row-encoder.js";
-import { ClickHouseSink } from "../../services/ingestor/src/sink.js";
+import { ClickHouseSink, INSERT_SPOOL_DIR } from "../../services/ingestor/src/sink.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR, rows } from "../support/chdb.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -404,5 +404,32 @@ describe("decoded rows in a real ClickHouse engine", () => {
     expect(readBack).toHaveLength(13);
     expect(readBack.sort(byId)).toEqual([...expected].sort(byId));
     expect(readBack.find((r) => r.event_id === tricky.eventId)?.rationale).toBe("tab\there\nnewline \\ backslash\r\n— ünïcode 🐝\r");
+  });
+  it("go into the embedded engine from a spool file: one token stores a block once, another token a second copy, a missing table fails with its code, and no file is left", async () => {
+    const table = qualified(SWARM_EVENTS_TABLE);
+    const created = engine ?? EmbeddedClickHouse.create({ catalog: loadTierCatalog() });
+    engine = created;
+    const block = new RowBlock();
+    for (let i = 0; i < 20; i++) expect(appendEvent(block, SUBJECT, generateEvent(options({ kind: typicalKind(i), seed: 900 + i })), META)).toEqual({ ok: true });
+    await created.as(ADMIN, async (client) => {
+      for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
+      await client.command({ query: `TRUNCATE TABLE ${table}` });
+    });
+    const missing = await created.as(INGESTOR, async (client) => {
+      const sink = new ClickHouseSink(client);
+      await sink.insert(block, "spool-a");
+      await sink.insert(block, "spool-a"); // a redelivered batch: dropped by its token
+      await sink.insert(block, "spool-b"); // the same rows under another token: a second copy
+      return new ClickHouseSink(client, undefined, `${table}_missing`).insert(block, "spool-c").then(
+        () => undefined,
+        (e: unknown) => e as { kind: string; clickhouseCode: string },
+      );
+    });
+    expect(missing).toMatchObject({ kind: "permanent", clickhouseCode: "60" });
+    const counts = await created.as(ADMIN, (client) =>
+      rows<{ copies: number | string; events: number | string }>(client, { query: `SELECT (SELECT count() FROM ${table}) AS copies, (SELECT count() FROM ${table} FINAL) AS events` }),
+    );
+    expect(counts.map((c) => ({ copies: Number(c.copies), events: Number(c.events) }))).toEqual([{ copies: 40, events: 20 }]);
+    expect(readdirSync(join(created.root, "data", INSERT_SPOOL_DIR))).toEqual([]);
   });
 });
