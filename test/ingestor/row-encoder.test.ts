@@ -4,7 +4,9 @@ import { describe, expect, it } from "vitest";
 import { decodeEvent, REJECT_REASONS } from "../../services/ingestor/src/event.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
-import { appendEvent, appendEventFast, RowBlock } from "../../services/ingestor/src/row-encoder.js";
+import { appendEvent, appendEventFast, isActorIdBytes, isEventIdBytes, isHexIdBytes, isProjectIdBytes, isTenantIdBytes, RowBlock } from "../../services/ingestor/src/row-encoder.js";
+import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
+import { ACTOR_ID_PATTERN, EVENT_ID_PATTERN, PROJECT_ID_PATTERN, SPAN_ID_PATTERN, TRACE_ID_PATTERN } from "../../services/ingestor/src/event.js";
 import { eventSubject } from "../../services/nats-auth/streams.js";
 
 const NOW = Date.parse("2026-11-25T12:00:00.000Z");
@@ -140,4 +142,40 @@ describe("row encoder: the fast path is a shortcut to the exact decoder's row", 
     expect(block.length).toBe(1);
     expect(REJECT_REASONS).toContain("tenant-mismatch");
   });
+});
+
+describe("row encoder: the byte-level id checks are the id patterns", () => {
+  const checks: [string, RegExp, (b: Buffer, start: number, end: number) => boolean][] = [
+    ["event_id", EVENT_ID_PATTERN, isEventIdBytes],
+    ["tenant_id", TENANT_ID_PATTERN, isTenantIdBytes],
+    ["project_id", PROJECT_ID_PATTERN, isProjectIdBytes],
+    ["agent_id / user_id", ACTOR_ID_PATTERN, isActorIdBytes],
+    ["trace_id", TRACE_ID_PATTERN, (b, s, e) => isHexIdBytes(b, s, e, 32)],
+    ["span_id", SPAN_ID_PATTERN, (b, s, e) => isHexIdBytes(b, s, e, 16)],
+  ];
+  // Every class edge of the patterns, plus bytes no pattern takes (space, controls, DEL, Latin-1).
+  const alphabet = [..."0189afgzAFGZ-_.:@/ \t\n\u0000\u007f\u00e9\u00ff`{[^~"];
+  const pick = (i: number) => alphabet[i % alphabet.length] as string;
+  const uuidLike = fc.array(fc.constantFrom(..."0123456789abcdefA-g"), { minLength: 34, maxLength: 38 }).map((cs) => cs.join(""));
+
+  for (const [name, pattern, check] of checks) {
+    it(`${name}: agrees with ${pattern.source} on 20,000 generated strings and at every length 0-130, inside a larger buffer`, () => {
+      const agree = (text: string) => {
+        const padded = Buffer.from(`x${text}\u00ff`, "latin1"); // the id sits at an offset, as in a message
+        expect({ text, ok: check(padded, 1, padded.length - 1) }).toEqual({ text, ok: pattern.test(text) });
+      };
+      fc.assert(
+        fc.property(fc.oneof(fc.array(fc.nat(), { maxLength: 140 }).map((xs) => xs.map(pick).join("")), fc.string({ maxLength: 70 }).filter((t) => [...t].every((c) => c.charCodeAt(0) < 256)), uuidLike), agree),
+        { numRuns: 20_000, seed: 20261126 },
+      );
+      let accepted = 0;
+      for (let n = 0; n <= 130; n++) {
+        for (const text of ["a".repeat(n), `a${"-".repeat(Math.max(0, n - 2))}${n > 1 ? "a" : ""}`.slice(0, n), "0".repeat(n), "f".repeat(n), `${"0".repeat(8)}-${"0".repeat(4)}-${"0".repeat(4)}-${"0".repeat(4)}-${"0".repeat(12)}`.slice(0, n)]) {
+          agree(text);
+          if (pattern.test(text)) accepted++;
+        }
+      }
+      expect(accepted).toBeGreaterThan(0); // the boundary set reaches both answers
+    });
+  }
 });

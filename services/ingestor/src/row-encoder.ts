@@ -20,21 +20,9 @@
  * closing note of the ingestor issue and `npm run bench:ingest`.
  */
 import { isUtf8 } from "node:buffer";
-import { TENANT_ID_PATTERN } from "../../../config/tenancy.js";
 import { AGENT_ROLES, SWARM_EVENTS_INSERT_COLUMNS, type SwarmEventRow } from "../../clickhouse-schema/table.js";
-import { PROJECT_ID_PATTERN, SUBJECT_ROOT } from "../../nats-auth/streams.js";
-import {
-  ACTOR_ID_PATTERN,
-  decodeEvent,
-  EARLIEST_EVENT_SECONDS,
-  EVENT_ID_PATTERN,
-  MAX_CLOCK_SKEW_MS,
-  MAX_EVENT_BYTES,
-  SPAN_ID_PATTERN,
-  TRACE_ID_PATTERN,
-  type DecodeMeta,
-  type Rejected,
-} from "./event.js";
+import { SUBJECT_ROOT } from "../../nats-auth/streams.js";
+import { decodeEvent, EARLIEST_EVENT_SECONDS, MAX_CLOCK_SKEW_MS, MAX_EVENT_BYTES, type DecodeMeta, type Rejected } from "./event.js";
 
 const SUBJECT_PREFIX = `${SUBJECT_ROOT}.`;
 const SUBJECT_SUFFIX = ".events";
@@ -47,52 +35,42 @@ const WIRE_I32 = 5;
 const WIRE_LEN = 2;
 
 /**
- * `YYYY-MM-DD hh:mm:ss` of the last second it formatted: the events of one batch share a few
- * seconds. One cache per column (event time, stream time), so the two do not evict each other.
+ * `YYYY-MM-DD hh:mm:ss` (UTC) of the last second it formatted, as bytes: the events of one batch
+ * share a few seconds. One cache per column (event time, stream time), so the two do not evict
+ * each other.
  */
 class SecondPrefix {
   private second = NaN;
-  private prefix = "";
-  of(seconds: number): string {
+  private readonly bytes = Buffer.alloc(19);
+  of(seconds: number): Buffer {
     if (seconds !== this.second) {
-      const iso = new Date(seconds * 1000).toISOString();
-      this.prefix = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+      const iso = new Date(seconds * 1000).toISOString(); // YYYY-MM-DDThh:mm:ss.sssZ
+      for (let i = 0; i < 19; i++) this.bytes[i] = i === 10 ? 0x20 : iso.charCodeAt(i);
       this.second = seconds;
     }
-    return this.prefix;
+    return this.bytes;
   }
 }
 const eventSecond = new SecondPrefix();
 const streamSecond = new SecondPrefix();
-
-/** Same text as `formatDateTime64(seconds * 10^6 + floor(nanos / 1000))`. */
-function dateTime64Micros(seconds: number, nanos: number): string {
-  const micros = Math.floor(nanos / 1000);
-  return `${eventSecond.of(seconds)}.${String(micros).padStart(6, "0")}`;
-}
-
-/** Same text as `formatDateTime64(ms * 1000).slice(0, 23)` for a non-negative `ms`. */
-function dateTime64Millis(ms: number): string {
-  const whole = Math.trunc(ms);
-  const rest = whole % 1000;
-  return `${streamSecond.of((whole - rest) / 1000)}.${String(rest).padStart(3, "0")}`;
-}
-
-/** The first index of `byte` in `src[from, end)`, or `end`. */
-function nextOf(src: Buffer, byte: number, from: number, end: number): number {
-  if (from >= end) return end;
-  const i = src.indexOf(byte, from);
-  return i < 0 || i > end ? end : i;
-}
-
-/** Runs up to this long are copied byte by byte: cheaper than `Buffer.copy`'s checks and call. */
-const SHORT_RUN = 256;
 
 const TAB = 0x09;
 const NEWLINE = 0x0a;
 const BACKSLASH = 0x5c;
 const LETTER_T = 0x74;
 const LETTER_N = 0x6e;
+const DOT = 0x2e;
+const ZERO = 0x30;
+
+/** Longest row {@link appendEventFast} writes for an event of `n` bytes: every byte of the event at most twice as raw_proto, its text at most twice more, its ids once more, plus the fixed columns. */
+const fastRowBound = (n: number) => 5 * n + 128;
+
+// Buffers, like the messages and the block: one array type keeps the copy loops monomorphic.
+const latin1Bytes = (text: string) => Buffer.from(text, "latin1");
+const ROLE_BYTES = AGENT_ROLES.map(latin1Bytes);
+const TYPE_BYTES = { 16: latin1Bytes("decision"), 17: latin1Bytes("state_change"), 18: latin1Bytes("system_signal") } as const;
+const TRUE_BYTES = latin1Bytes("true");
+const FALSE_BYTES = latin1Bytes("false");
 
 /**
  * Rows in the ingestor's insert format ({@link SWARM_EVENTS_BLOCK_FORMAT}: TabSeparated, columns
@@ -124,6 +102,12 @@ export class RowBlock {
     return this.buf.subarray(0, this.pos);
   }
 
+  /** Empties the block, keeping its buffer (for the next batch, once the insert of this one is over). */
+  clear(): void {
+    this.pos = 0;
+    this.rows = 0;
+  }
+
   /** Appends the row {@link decodeEvent} made of `raw` (the exact path; the fast path writes the same bytes). */
   appendRow(row: SwarmEventRow, raw: Uint8Array): void {
     let first = true;
@@ -131,7 +115,7 @@ export class RowBlock {
       if (!first) this.ascii("\t");
       first = false;
       if (column === "raw_proto_base64") {
-        this.escaped(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength), 0, raw.byteLength);
+        this.escaped(raw, 0, raw.byteLength);
         continue;
       }
       const value: unknown = row[column];
@@ -152,40 +136,10 @@ export class RowBlock {
     this.pos += (this.buf as Buffer & { latin1Write(text: string, offset: number): number }).latin1Write(text, this.pos);
   }
 
-  /**
-   * Bytes `[start, end)` of `src`, escaped for TabSeparated: the runs between backslashes, tabs
-   * and newlines are copied natively (serialized events have a few of those bytes each).
-   */
-  escaped(src: Buffer, start: number, end: number): void {
+  /** Bytes `[start, end)` of `src`, escaped for TabSeparated (backslash, tab and newline; every other byte as it is). */
+  escaped(src: Uint8Array, start: number, end: number): void {
     this.ensure((end - start) * 2);
-    const out = this.buf;
-    let o = this.pos;
-    let from = start;
-    let tab = nextOf(src, TAB, from, end);
-    let newline = nextOf(src, NEWLINE, from, end);
-    let backslash = nextOf(src, BACKSLASH, from, end);
-    for (;;) {
-      const next = Math.min(tab, newline, backslash);
-      if (next - from > SHORT_RUN) {
-        o += src.copy(out, o, from, next);
-      } else {
-        for (let i = from; i < next; i++) out[o++] = src[i] as number;
-      }
-      if (next === end) break;
-      out[o++] = BACKSLASH;
-      if (next === tab) {
-        out[o++] = LETTER_T;
-        tab = nextOf(src, TAB, next + 1, end);
-      } else if (next === newline) {
-        out[o++] = LETTER_N;
-        newline = nextOf(src, NEWLINE, next + 1, end);
-      } else {
-        out[o++] = BACKSLASH;
-        backslash = nextOf(src, BACKSLASH, next + 1, end);
-      }
-      from = next + 1;
-    }
-    this.pos = o;
+    this.pos = copyEscaped(this.buf, this.pos, asBuffer(src), start, end);
   }
 
   tab(): void {
@@ -199,12 +153,216 @@ export class RowBlock {
     this.rows++;
   }
 
+  /** The row of a checked canonical event ({@link appendEventFast}), written byte by byte. */
+  appendParsed(e: ParsedEvent, src: Buffer, streamTimestampMs: number): void {
+    this.ensure(fastRowBound(src.length));
+    const out = this.buf;
+    let o = this.pos;
+    o = copy(out, o, src, e.eventIdStart, e.eventIdEnd);
+    out[o++] = TAB;
+    o = copy(out, o, eventSecond.of(e.seconds), 0, 19);
+    out[o++] = DOT;
+    o = digits(out, o, Math.floor(e.nanos / 1000), 6);
+    out[o++] = TAB;
+    o = copy(out, o, src, e.traceStart, e.traceEnd);
+    out[o++] = TAB;
+    o = copy(out, o, src, e.spanStart, e.spanEnd);
+    out[o++] = TAB;
+    const role = ROLE_BYTES[e.role] as Buffer;
+    o = copy(out, o, role, 0, role.length);
+    out[o++] = TAB;
+    o = copy(out, o, src, e.agentStart, e.agentEnd);
+    out[o++] = TAB;
+    o = copy(out, o, src, e.tenantStart, e.tenantEnd);
+    out[o++] = TAB;
+    o = copy(out, o, src, e.userStart, e.userEnd);
+    out[o++] = TAB;
+    o = copy(out, o, src, e.projectStart, e.projectEnd);
+    out[o++] = TAB;
+    const encrypted = e.encrypted ? TRUE_BYTES : FALSE_BYTES;
+    o = copy(out, o, encrypted, 0, encrypted.length);
+    out[o++] = TAB;
+    const type = TYPE_BYTES[e.payload];
+    o = copy(out, o, type, 0, type.length);
+    out[o++] = TAB;
+    if (e.payload === 16) {
+      const text = String(e.confidence); // same as the exact path's String(Float32 value)
+      for (let i = 0; i < text.length; i++) out[o++] = text.charCodeAt(i);
+    } else {
+      out[o++] = ZERO;
+    }
+    out[o++] = TAB;
+    if (e.payload === 16 && !e.encrypted) o = copyEscaped(out, o, src, e.rationaleStart, e.rationaleEnd);
+    out[o++] = TAB;
+    if (e.payload === 17) o = copyEscaped(out, o, src, e.resourceStart, e.resourceEnd);
+    out[o++] = TAB;
+    if (e.payload === 17) o = copyEscaped(out, o, src, e.hashStart, e.hashEnd);
+    out[o++] = TAB;
+    o = copyEscaped(out, o, src, 0, src.length);
+    out[o++] = TAB;
+    const ms = Math.trunc(streamTimestampMs);
+    const msRest = ms % 1000;
+    o = copy(out, o, streamSecond.of((ms - msRest) / 1000), 0, 19);
+    out[o++] = DOT;
+    o = digits(out, o, msRest, 3);
+    out[o++] = NEWLINE;
+    this.pos = o;
+    this.rows++;
+  }
+
   private ensure(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
     const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + bytes));
     this.buf.copy(grown, 0, 0, this.pos);
     this.buf = grown;
   }
+}
+
+/**
+ * Runs up to this long are copied byte by byte, longer ones by `Buffer#copy` (memcpy): below it
+ * the native call costs more than the loop. Measured on generated events: 32 bytes.
+ */
+const SHORT_RUN = 32;
+
+/** Copies `src[start, end)` to `out` at `o`; returns the new end. */
+function copy(out: Buffer, o: number, src: Buffer, start: number, end: number): number {
+  if (end - start > SHORT_RUN) return o + src.copy(out, o, start, end);
+  for (let i = start; i < end; i++) out[o++] = src[i] as number;
+  return o;
+}
+
+/** The first index of `byte` in `src[from, end)`, or `end`. */
+function nextOf(src: Buffer, byte: number, from: number, end: number): number {
+  if (from >= end) return end;
+  const i = src.indexOf(byte, from);
+  return i < 0 || i > end ? end : i;
+}
+
+/**
+ * Copies `src[start, end)` to `out` at `o` with TabSeparated's escapes (backslash, tab, newline);
+ * returns the new end. The runs between those bytes are found and copied natively (`indexOf`,
+ * `copy`): twice as fast as a JavaScript loop over every byte, and a serialized event has only a
+ * few of them (protobuf tags and lengths of 9, 10 and 92).
+ */
+function copyEscaped(out: Buffer, o: number, src: Buffer, start: number, end: number): number {
+  let from = start;
+  let tab = nextOf(src, TAB, from, end);
+  let newline = nextOf(src, NEWLINE, from, end);
+  let backslash = nextOf(src, BACKSLASH, from, end);
+  for (;;) {
+    const next = Math.min(tab, newline, backslash);
+    o = copy(out, o, src, from, next);
+    if (next === end) return o;
+    out[o++] = BACKSLASH;
+    if (next === tab) {
+      out[o++] = LETTER_T;
+      tab = nextOf(src, TAB, next + 1, end);
+    } else if (next === newline) {
+      out[o++] = LETTER_N;
+      newline = nextOf(src, NEWLINE, next + 1, end);
+    } else {
+      out[o++] = BACKSLASH;
+      backslash = nextOf(src, BACKSLASH, next + 1, end);
+    }
+    from = next + 1;
+  }
+}
+
+/** `value` (0 ≤ value < 10^width) as exactly `width` decimal digits, zero-padded; returns the new end. */
+function digits(out: Uint8Array, o: number, value: number, width: number): number {
+  let v = value;
+  for (let i = o + width - 1; i >= o; i--) {
+    out[i] = ZERO + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return o + width;
+}
+
+// -------------------------------------------------------------------------------------------
+// Byte-level forms of the id patterns (event.ts, config/tenancy.ts, nats-auth/streams.ts): the
+// fast path checks ids in the message's bytes without making strings. A test holds each one to
+// its pattern on generated and boundary inputs. Non-ASCII bytes are in no class, as in the patterns.
+// -------------------------------------------------------------------------------------------
+const HEX = 1; // [0-9a-f]
+const TENANT_END = 2; // [a-z0-9]
+const TENANT_MID = 4; // [a-z0-9-]
+const PROJECT = 8; // [A-Za-z0-9_-]
+const ACTOR_FIRST = 16; // [A-Za-z0-9]
+const ACTOR = 32; // [A-Za-z0-9_.:@-]
+const CLASSES = new Uint8Array(256);
+for (let b = 0; b < 128; b++) {
+  const c = String.fromCharCode(b);
+  const classes: [number, RegExp][] = [
+    [HEX, /[0-9a-f]/],
+    [TENANT_END, /[a-z0-9]/],
+    [TENANT_MID, /[a-z0-9-]/],
+    [PROJECT, /[A-Za-z0-9_-]/],
+    [ACTOR_FIRST, /[A-Za-z0-9]/],
+    [ACTOR, /[A-Za-z0-9_.:@-]/],
+  ];
+  for (const [bit, pattern] of classes) if (pattern.test(c)) CLASSES[b] = (CLASSES[b] as number) | bit;
+}
+
+function allOf(src: Uint8Array, start: number, end: number, cls: number): boolean {
+  for (let i = start; i < end; i++) if (((CLASSES[src[i] as number] as number) & cls) === 0) return false;
+  return true;
+}
+
+/** {@link EVENT_ID_PATTERN}: a canonical lower-case UUID. */
+export function isEventIdBytes(src: Uint8Array, start: number, end: number): boolean {
+  if (end - start !== 36) return false;
+  for (let i = 0; i < 36; i++) {
+    const b = src[start + i] as number;
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (b !== 0x2d) return false;
+    } else if (((CLASSES[b] as number) & HEX) === 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** {@link TENANT_ID_PATTERN}: 3-63 of [a-z0-9-], first and last not a hyphen. */
+export function isTenantIdBytes(src: Uint8Array, start: number, end: number): boolean {
+  const n = end - start;
+  if (n < 3 || n > 63) return false;
+  if (((CLASSES[src[start] as number] as number) & TENANT_END) === 0 || ((CLASSES[src[end - 1] as number] as number) & TENANT_END) === 0) return false;
+  return allOf(src, start + 1, end - 1, TENANT_MID);
+}
+
+/** {@link PROJECT_ID_PATTERN}: 1-128 of [A-Za-z0-9_-]. */
+export function isProjectIdBytes(src: Uint8Array, start: number, end: number): boolean {
+  const n = end - start;
+  return n >= 1 && n <= 128 && allOf(src, start, end, PROJECT);
+}
+
+/** {@link ACTOR_ID_PATTERN}: 1-128 of [A-Za-z0-9_.:@-], starting with a letter or digit. */
+export function isActorIdBytes(src: Uint8Array, start: number, end: number): boolean {
+  const n = end - start;
+  return n >= 1 && n <= 128 && ((CLASSES[src[start] as number] as number) & ACTOR_FIRST) !== 0 && allOf(src, start + 1, end, ACTOR);
+}
+
+/** {@link TRACE_ID_PATTERN} (`length` 32) and {@link SPAN_ID_PATTERN} (16): lower-case hex. */
+export function isHexIdBytes(src: Uint8Array, start: number, end: number, length: number): boolean {
+  return end - start === length && allOf(src, start, end, HEX);
+}
+
+/** `bytes` as a Buffer (nats.js hands over Buffers; a plain Uint8Array gets a Buffer view). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return bytes instanceof Buffer ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Valid UTF-8: ASCII checked here, anything else by the native check. */
+function isUtf8Text(src: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if ((src[i] as number) >= 0x80) return isUtf8(src.subarray(start, end));
+  return true;
+}
+
+/** `s[start, end)` equals the bytes `src[from, to)` (ASCII ids: one character per byte). */
+function sameText(s: string, start: number, end: number, src: Uint8Array, from: number, to: number): boolean {
+  if (end - start !== to - from) return false;
+  for (let i = 0; i < to - from; i++) if (s.charCodeAt(start + i) !== src[from + i]) return false;
+  return true;
 }
 
 /**
@@ -252,20 +410,55 @@ class Reader {
   }
 }
 
-/** ASCII text (ids); non-ASCII bytes become characters that no id pattern accepts. */
-function ascii(buf: Buffer, start: number, end: number): string {
-  return buf.toString("latin1", start, end);
+/** Where a canonical event's fields are in its bytes, and its scalar values: one, reused (the fast path is not reentrant). */
+class ParsedEvent {
+  eventIdStart = 0;
+  eventIdEnd = 0;
+  traceStart = 0;
+  traceEnd = 0;
+  spanStart = 0;
+  spanEnd = 0;
+  agentStart = 0;
+  agentEnd = 0;
+  tenantStart = 0;
+  tenantEnd = 0;
+  userStart = 0;
+  userEnd = 0;
+  projectStart = 0;
+  projectEnd = 0;
+  role = 0;
+  encrypted = false;
+  seconds = 0;
+  nanos = 0;
+  /** 16 decision, 17 state change, 18 system signal. */
+  payload: 16 | 17 | 18 = 16;
+  confidence = 0;
+  rationaleStart = 0;
+  rationaleEnd = 0;
+  resourceStart = 0;
+  resourceEnd = 0;
+  hashStart = 0;
+  hashEnd = 0;
 }
-
-const EMPTY = "";
 
 const TOP = new Reader();
 const TIME = new Reader();
 const PAYLOAD = new Reader();
+const PARSED = new ParsedEvent();
+/** Float32 from its 4 little-endian bytes, without a DataView per message. */
+const FLOAT_BYTES = new Uint8Array(4);
+const FLOAT = new Float32Array(FLOAT_BYTES.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function float32(src: Uint8Array, at: number): number {
+  for (let i = 0; i < 4; i++) FLOAT_BYTES[LITTLE_ENDIAN ? i : 3 - i] = src[at + i] as number;
+  return FLOAT[0] as number;
+}
 
 /**
  * Appends the row of an acceptable event in canonical encoding to `block` and returns true, or
- * returns false (appending nothing) when the exact path must decide.
+ * returns false (appending nothing) when the exact path must decide. Works on the message's
+ * bytes: no string, object or buffer view is made for an event of plain ASCII text.
  */
 export function appendEventFast(block: RowBlock, subject: string, data: Uint8Array, meta: DecodeMeta): boolean {
   if (data.byteLength > MAX_EVENT_BYTES) return false;
@@ -276,28 +469,19 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   // The subject's tenant and project are not cut out and matched here: below, the payload's ids
   // (which pass the same patterns) must equal them character for character, which implies it.
 
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const buf = asBuffer(data);
   const r = TOP.reset(buf, 0, buf.length);
+  const e = PARSED;
   let seen = 0; // bit per top-level field number 1-10, 16-18
-  let eventId = EMPTY;
-  let traceId = EMPTY;
-  let spanId = EMPTY;
-  let agentId = EMPTY;
-  let tenantId = EMPTY;
-  let userId = EMPTY;
-  let projectId = EMPTY;
-  let role = 0;
-  let encrypted = false;
+  e.eventIdStart = e.eventIdEnd = e.traceStart = e.traceEnd = e.spanStart = e.spanEnd = 0;
+  e.agentStart = e.agentEnd = e.tenantStart = e.tenantEnd = e.userStart = e.userEnd = e.projectStart = e.projectEnd = 0;
+  e.rationaleStart = e.rationaleEnd = e.resourceStart = e.resourceEnd = e.hashStart = e.hashEnd = 0;
+  e.role = 0;
+  e.encrypted = false;
+  e.confidence = 0;
   let seconds = -1;
   let nanos = 0;
   let payload = 0; // 16 decision, 17 state change, 18 system signal
-  let confidence = 0;
-  let rationaleStart = 0;
-  let rationaleEnd = 0;
-  let resourceStart = 0;
-  let resourceEnd = 0;
-  let hashStart = 0;
-  let hashEnd = 0;
 
   while (r.pos < r.end) {
     const tag = r.varint();
@@ -310,8 +494,8 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
     if (field === 5 || field === 10) {
       if (wire !== WIRE_VARINT) return false;
       const v = r.varint();
-      if (field === 5) role = v;
-      else encrypted = v !== 0;
+      if (field === 5) e.role = v;
+      else e.encrypted = v !== 0;
       continue;
     }
     if (wire !== WIRE_LEN) return false;
@@ -320,7 +504,8 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
     const end = r.pos;
     switch (field) {
       case 1:
-        eventId = ascii(buf, start, end);
+        e.eventIdStart = start;
+        e.eventIdEnd = end;
         break;
       case 2: {
         const t = TIME.reset(buf, start, end);
@@ -339,22 +524,28 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
         break;
       }
       case 3:
-        traceId = ascii(buf, start, end);
+        e.traceStart = start;
+        e.traceEnd = end;
         break;
       case 4:
-        spanId = ascii(buf, start, end);
+        e.spanStart = start;
+        e.spanEnd = end;
         break;
       case 6:
-        agentId = ascii(buf, start, end);
+        e.agentStart = start;
+        e.agentEnd = end;
         break;
       case 7:
-        tenantId = ascii(buf, start, end);
+        e.tenantStart = start;
+        e.tenantEnd = end;
         break;
       case 8:
-        userId = ascii(buf, start, end);
+        e.userStart = start;
+        e.userEnd = end;
         break;
       case 9:
-        projectId = ascii(buf, start, end);
+        e.projectStart = start;
+        e.projectEnd = end;
         break;
       case 16:
       case 17:
@@ -382,24 +573,24 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
           }
           if (isFloat) {
             if (pWire !== WIRE_I32 || p.pos + 4 > p.end) return false;
-            confidence = buf.readFloatLE(p.pos);
+            e.confidence = float32(buf, p.pos);
             p.pos += 4;
             continue;
           }
           if (pWire !== WIRE_LEN) return false;
           const s = p.span();
           if (p.fail) return false;
-          const e = p.pos;
-          if (!isUtf8(buf.subarray(s, e))) return false;
+          const pe = p.pos;
+          if (!isUtf8Text(buf, s, pe)) return false;
           if (field === 16 && pField === 2) {
-            rationaleStart = s;
-            rationaleEnd = e;
+            e.rationaleStart = s;
+            e.rationaleEnd = pe;
           } else if (field === 17 && pField === 1) {
-            resourceStart = s;
-            resourceEnd = e;
+            e.resourceStart = s;
+            e.resourceEnd = pe;
           } else if (field === 17 && pField === 2) {
-            hashStart = s;
-            hashEnd = e;
+            e.hashStart = s;
+            e.hashEnd = pe;
           }
         }
         break;
@@ -412,32 +603,22 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
 
   // Required fields, formats and values (the exact path words the refusals).
   if ((seen & (1 << 2)) === 0 || payload === 0) return false;
-  if (!EVENT_ID_PATTERN.test(eventId) || !TENANT_ID_PATTERN.test(tenantId) || !PROJECT_ID_PATTERN.test(projectId)) return false;
-  if (!ACTOR_ID_PATTERN.test(agentId) || !ACTOR_ID_PATTERN.test(userId)) return false;
-  if (traceId !== EMPTY && !TRACE_ID_PATTERN.test(traceId)) return false;
-  if (spanId !== EMPTY && !SPAN_ID_PATTERN.test(spanId)) return false;
+  if (!isEventIdBytes(buf, e.eventIdStart, e.eventIdEnd) || !isTenantIdBytes(buf, e.tenantStart, e.tenantEnd) || !isProjectIdBytes(buf, e.projectStart, e.projectEnd)) return false;
+  if (!isActorIdBytes(buf, e.agentStart, e.agentEnd) || !isActorIdBytes(buf, e.userStart, e.userEnd)) return false;
+  if (e.traceEnd !== e.traceStart && !isHexIdBytes(buf, e.traceStart, e.traceEnd, 32)) return false;
+  if (e.spanEnd !== e.spanStart && !isHexIdBytes(buf, e.spanStart, e.spanEnd, 16)) return false;
   const latestSeconds = Math.floor((meta.streamTimestampMs + MAX_CLOCK_SKEW_MS) / 1000);
   if (seconds < EARLIEST_SECONDS || seconds > latestSeconds || nanos > MAX_NANOS) return false;
-  const agentRole = AGENT_ROLES[role];
-  if (agentRole === undefined) return false;
-  if (payload === 16 && !(confidence >= 0 && confidence <= 1)) return false;
-  if (tenantId.length !== tenantEnd - tenantStart || !subject.startsWith(tenantId, tenantStart)) return false;
-  if (projectId.length !== projectEnd - tenantEnd - 1 || !subject.startsWith(projectId, tenantEnd + 1)) return false;
+  if (e.role >= AGENT_ROLES.length) return false;
+  if (payload === 16 && !(e.confidence >= 0 && e.confidence <= 1)) return false;
+  if (!sameText(subject, tenantStart, tenantEnd, buf, e.tenantStart, e.tenantEnd)) return false;
+  if (!sameText(subject, tenantEnd + 1, projectEnd, buf, e.projectStart, e.projectEnd)) return false;
 
-  const eventType = payload === 16 ? "decision" : payload === 17 ? "state_change" : "system_signal";
-  const confidenceText = payload === 16 ? String(confidence) : "0";
-  // Ids matched ASCII patterns without tab, newline or backslash: they need no escaping.
-  block.ascii(`${eventId}\t${dateTime64Micros(seconds, nanos)}\t${traceId}\t${spanId}\t${agentRole}\t${agentId}\t${tenantId}\t${userId}\t${projectId}\t${encrypted}\t${eventType}\t${confidenceText}\t`);
-  if (payload === 16 && !encrypted) block.escaped(buf, rationaleStart, rationaleEnd);
-  block.tab();
-  if (payload === 17) block.escaped(buf, resourceStart, resourceEnd);
-  block.tab();
-  if (payload === 17) block.escaped(buf, hashStart, hashEnd);
-  block.tab();
-  block.escaped(buf, 0, buf.length);
-  block.tab();
-  block.ascii(dateTime64Millis(meta.streamTimestampMs));
-  block.endRow();
+  e.seconds = seconds;
+  e.nanos = nanos;
+  e.payload = payload as 16 | 17 | 18;
+  // Ids matched ASCII patterns without tab, newline or backslash: they are copied unescaped.
+  block.appendParsed(e, buf, meta.streamTimestampMs);
   return true;
 }
 
