@@ -19,9 +19,10 @@
  * `{"drain_eps","naive_eps","ratio","live_eps","live_p99_ms","rss_mb"}` where `rss_mb` is this
  * process's peak resident memory (consumer and engine); nats-server's is printed apart.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -57,6 +58,8 @@ const LIVE_TICK_MS = 10;
 /** Distinct live event bodies; each publish gives one a fresh id and timestamp. */
 const LIVE_TEMPLATES = 10_000;
 const DRAIN_TIMEOUT_MS = 600_000;
+/** BENCH_PROFILE_DRAIN=<file.cpuprofile>: a CPU profile of the JavaScript thread during the drain only (for Chrome DevTools / speedscope). */
+const PROFILE_DRAIN = process.env["BENCH_PROFILE_DRAIN"] ?? "";
 
 const progress = (line: string) => process.stdout.write(`» ${line}\n`);
 const silent: Logger = { info: () => {}, warn: () => {}, error: (fields, msg) => process.stderr.write(`${msg} ${JSON.stringify(fields)}\n`) };
@@ -164,6 +167,23 @@ async function countRows(sink: ClickHouseSink): Promise<{ rows: number; distinct
   return { rows: Number(row?.rows ?? 0), distinct: Number(row?.distinct ?? 0) };
 }
 
+/** Starts V8's sampling profiler on this thread; `stop(file)` writes the profile and returns its path. */
+async function startCpuProfile(): Promise<{ stop(file: string): Promise<string> }> {
+  const session = new Session();
+  session.connect();
+  const post = <T>(method: string, params?: object) => new Promise<T>((resolve, reject) => session.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result as T))));
+  await post("Profiler.enable");
+  await post("Profiler.start");
+  return {
+    async stop(file) {
+      const { profile } = await post<{ profile: object }>("Profiler.stop");
+      session.disconnect();
+      writeFileSync(file, JSON.stringify(profile));
+      return resolvePath(file);
+    },
+  };
+}
+
 /** The production consumer's run: rows/s from its start to the ack of the last message. */
 /** Where the drain's CPU went, in µs per event: the JavaScript thread (its event-loop active time), the rest of this process (the engine's threads, GC helpers), nats-server. */
 interface DrainCpu {
@@ -180,9 +200,11 @@ async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, con
   const cpuBefore = process.cpuUsage();
   const eluBefore = performance.eventLoopUtilization();
   const natsBefore = natsServerCpuSeconds(server);
+  const profiler = PROFILE_DRAIN ? await startCpuProfile() : undefined;
   void consumer.start();
   await waitDrained(jsm, consumer, config.nats.consumer, EVENTS, 0, EVENTS);
   const seconds = (performance.now() - start) / 1000;
+  if (profiler) progress(`drain: CPU profile of the JavaScript thread written to ${await profiler.stop(PROFILE_DRAIN)}`);
   const cpu = process.cpuUsage(cpuBefore);
   const jsThreadSeconds = performance.eventLoopUtilization(eluBefore).active / 1000;
   const processSeconds = (cpu.user + cpu.system) / 1e6;
