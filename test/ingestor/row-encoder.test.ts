@@ -105,6 +105,21 @@ describe("row encoder: the fast path is a shortcut to the exact decoder's row", 
     );
   });
 
+  it("writes the longest rows (text of nothing but escaped bytes, 128-character ids, the longest confidence) whole into a block that starts at 16 bytes", () => {
+    const e = event(7);
+    e.agentId = `a${"b".repeat(127)}`;
+    e.userId = `u${".".repeat(127)}`;
+    const rationale = "\t\n\\".repeat(6_000);
+    e.payload = { case: "decision", value: { ...(e.payload.value as object), rationale, confidenceScore: Math.fround(1e-45) } as never };
+    const bytes = toBinary(SwarmEventSchema, e);
+    const block = new RowBlock(16);
+    for (let i = 0; i < 3; i++) expect(appendEventFast(block, SUBJECT, bytes, META)).toBe(true);
+    const row = exact(SUBJECT, bytes);
+    expect(typeof row).toBe("string");
+    expect(block.bytes().toString("latin1")).toBe(String(row).repeat(3));
+    expect(String(row).split("\t")[11]).toBe("1.401298464324817e-45");
+  });
+
   it("hands legal but unusual encodings (a repeated field, an unknown field) to the exact decoder, which decides", () => {
     const bytes = toBinary(SwarmEventSchema, event(1));
     // Field 1 (event_id) once more at the end: protobuf's last-one-wins.

@@ -62,8 +62,8 @@ const LETTER_N = 0x6e;
 const DOT = 0x2e;
 const ZERO = 0x30;
 
-/** Longest row {@link appendEventFast} writes for an event of `n` bytes: every byte of the event at most twice as raw_proto, its text at most twice more, its ids once more, plus the fixed columns. */
-const fastRowBound = (n: number) => 5 * n + 128;
+/** Longest row {@link appendEventFast} writes for an event of `n` bytes: every byte of the event at most twice as raw_proto, its text at most twice more, its ids once more, plus the fixed columns (times, enum names, the confidence, separators: under 128 bytes; 256 to be safe). */
+const fastRowBound = (n: number) => 5 * n + 256;
 
 // Buffers, like the messages and the block: one array type keeps the copy loops monomorphic.
 const latin1Bytes = (text: string) => Buffer.from(text, "latin1");
