@@ -196,10 +196,10 @@ export class ChdbBlockConnection implements ClientConnection {
       if (!SETTING_NAME.test(name)) throw new Error(`insert setting ${JSON.stringify(name)} is not a setting name. Fix: use ClickHouse setting names (letters, digits, underscores).`);
       settings.push(`${name} = ${settingLiteral(value)}`);
     }
-    const file = join(this.spoolDir, `${query_id.replace(/[^A-Za-z0-9_-]/g, "_")}.tsv`);
+    const file = join(this.spoolDir, `${randomUUID()}.tsv`);
     const query = `INSERT INTO ${match[1] as string} (${match[2] as string}) FROM INFILE ${quoteString(file)}${settings.length > 0 ? ` SETTINGS ${settings.join(", ")}` : ""} FORMAT ${match[3] as string}`;
-    await writeWhole(file, values);
     try {
+      await writeWhole(file, values); // inside the try: a partly written file is removed too
       const result = await this.inner.command({ query, query_id, ...(params.abort_signal ? { abort_signal: params.abort_signal } : {}) } as Parameters<ClientConnection["command"]>[0]);
       return { query_id, response_headers: {}, http_status_code: 200, summary: result.summary ?? insertSummary(0, values.byteLength, 0) } as ConnInsertResult;
     } finally {
