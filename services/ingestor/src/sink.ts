@@ -77,7 +77,8 @@ export interface Sink {
   /**
    * Inserts `rows` in one block. `token` is the batch's `insert_deduplication_token`: the same
    * token with the same rows is inserted once. Resolves when the rows are stored; rejects with a
-   * {@link SinkError}.
+   * {@link SinkError}. A {@link RowBlock} is the caller's again once this settles (the consumer
+   * reuses its buffer for a later batch): keep no reference to it or to its bytes.
    */
   insert(rows: InsertRows, token: string): Promise<void>;
   close(): Promise<void>;
