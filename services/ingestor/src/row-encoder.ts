@@ -20,9 +20,11 @@
  * closing note of the ingestor issue and `npm run bench:ingest`.
  */
 import { isUtf8 } from "node:buffer";
+import { ScalarType, type DescField } from "@bufbuild/protobuf";
 import { AGENT_ROLES, SWARM_EVENTS_INSERT_COLUMNS, type SwarmEventRow } from "../../clickhouse-schema/table.js";
 import { SUBJECT_ROOT } from "../../nats-auth/streams.js";
 import { decodeEvent, EARLIEST_EVENT_SECONDS, MAX_CLOCK_SKEW_MS, MAX_EVENT_BYTES, type DecodeMeta, type Rejected } from "./event.js";
+import { DecisionSchema, StateChangeSchema, SwarmEventSchema } from "./gen/enchanted/events/v1/events_pb.js";
 
 const SUBJECT_PREFIX = `${SUBJECT_ROOT}.`;
 const SUBJECT_SUFFIX = ".events";
@@ -33,6 +35,57 @@ const MAX_VARINT_BYTES = 7;
 const WIRE_VARINT = 0;
 const WIRE_I32 = 5;
 const WIRE_LEN = 2;
+
+// Field numbers, from the generated schema: events.proto is their one home.
+const EVENT = SwarmEventSchema.field;
+const F_EVENT_ID = EVENT.eventId.number;
+const F_TIMESTAMP = EVENT.timestamp.number;
+const F_TRACE_ID = EVENT.traceId.number;
+const F_SPAN_ID = EVENT.spanId.number;
+const F_AGENT_ROLE = EVENT.agentRole.number;
+const F_AGENT_ID = EVENT.agentId.number;
+const F_TENANT_ID = EVENT.tenantId.number;
+const F_USER_ID = EVENT.userId.number;
+const F_PROJECT_ID = EVENT.projectId.number;
+const F_IS_ENCRYPTED = EVENT.isEncrypted.number;
+const F_DECISION = EVENT.decision.number;
+const F_STATE_CHANGE = EVENT.stateChange.number;
+const F_CONFIDENCE = DecisionSchema.field.confidenceScore.number;
+const F_RATIONALE = DecisionSchema.field.rationale.number;
+const F_TARGET_RESOURCE = StateChangeSchema.field.targetResource.number;
+const F_STATE_HASH = StateChangeSchema.field.stateHash.number;
+/** `google.protobuf.Timestamp`'s fields. */
+const F_SECONDS = 1;
+const F_NANOS = 2;
+
+/** What the fast path reads of a message's fields, by field number ({@link NO_FIELD}: not a field, hand over to the exact path). */
+const NO_FIELD = 0;
+const TEXT = 1; // string
+const TEXT_LIST = 2; // repeated string
+const ENUM = 3;
+const FLOAT32 = 4;
+const OTHER = 5; // every other field (bool, a message): SwarmEvent's are read by their own code below
+
+function kindOf(f: DescField): number {
+  if (f.fieldKind === "enum") return ENUM;
+  if (f.fieldKind === "list") return f.listKind === "scalar" && f.scalar === ScalarType.STRING ? TEXT_LIST : OTHER;
+  if (f.fieldKind !== "scalar") return OTHER;
+  return f.scalar === ScalarType.STRING ? TEXT : f.scalar === ScalarType.FLOAT ? FLOAT32 : OTHER;
+}
+
+/** `value(field)` at each field's number: a table indexed by field number. */
+function byNumber<T>(fields: readonly DescField[], value: (f: DescField) => T): (T | undefined)[] {
+  if (fields.some((f) => f.number > 30)) throw new Error("field numbers above 30 do not fit the fast path's bit sets");
+  const table: (T | undefined)[] = [];
+  for (const f of fields) table[f.number] = value(f);
+  return table;
+}
+
+const EVENT_FIELDS = byNumber(SwarmEventSchema.fields, kindOf);
+/** The fields of SwarmEvent's `payload` oneof. */
+const PAYLOAD_ONEOF = EVENT.decision.oneof?.fields ?? [];
+/** Each payload message's field kinds, by the payload's field number. */
+const PAYLOAD_FIELDS = byNumber(PAYLOAD_ONEOF, (f) => (f.message ? byNumber(f.message.fields, kindOf) : undefined));
 
 /**
  * `YYYY-MM-DD hh:mm:ss` (UTC) of the last second it formatted, as bytes: the events of one batch
@@ -68,7 +121,8 @@ const fastRowBound = (n: number) => 5 * n + 256;
 // Buffers, like the messages and the block: one array type keeps the copy loops monomorphic.
 const latin1Bytes = (text: string) => Buffer.from(text, "latin1");
 const ROLE_BYTES = AGENT_ROLES.map(latin1Bytes);
-const TYPE_BYTES = { 16: latin1Bytes("decision"), 17: latin1Bytes("state_change"), 18: latin1Bytes("system_signal") } as const;
+/** `event_type` by the payload's field number: the payload field's name (EVENT_TYPES of table.ts). */
+const TYPE_BYTES = byNumber(PAYLOAD_ONEOF, (f) => latin1Bytes(f.name));
 const TRUE_BYTES = latin1Bytes("true");
 const FALSE_BYTES = latin1Bytes("false");
 
@@ -158,45 +212,45 @@ export class RowBlock {
     this.ensure(fastRowBound(src.length));
     const out = this.buf;
     let o = this.pos;
-    o = copy(out, o, src, e.eventIdStart, e.eventIdEnd);
+    o = copySpan(out, o, src, e, F_EVENT_ID);
     out[o++] = TAB;
     o = copy(out, o, eventSecond.of(e.seconds), 0, 19);
     out[o++] = DOT;
     o = digits(out, o, Math.floor(e.nanos / 1000), 6);
     out[o++] = TAB;
-    o = copy(out, o, src, e.traceStart, e.traceEnd);
+    o = copySpan(out, o, src, e, F_TRACE_ID);
     out[o++] = TAB;
-    o = copy(out, o, src, e.spanStart, e.spanEnd);
+    o = copySpan(out, o, src, e, F_SPAN_ID);
     out[o++] = TAB;
     const role = ROLE_BYTES[e.role] as Buffer;
     o = copy(out, o, role, 0, role.length);
     out[o++] = TAB;
-    o = copy(out, o, src, e.agentStart, e.agentEnd);
+    o = copySpan(out, o, src, e, F_AGENT_ID);
     out[o++] = TAB;
-    o = copy(out, o, src, e.tenantStart, e.tenantEnd);
+    o = copySpan(out, o, src, e, F_TENANT_ID);
     out[o++] = TAB;
-    o = copy(out, o, src, e.userStart, e.userEnd);
+    o = copySpan(out, o, src, e, F_USER_ID);
     out[o++] = TAB;
-    o = copy(out, o, src, e.projectStart, e.projectEnd);
+    o = copySpan(out, o, src, e, F_PROJECT_ID);
     out[o++] = TAB;
     const encrypted = e.encrypted ? TRUE_BYTES : FALSE_BYTES;
     o = copy(out, o, encrypted, 0, encrypted.length);
     out[o++] = TAB;
-    const type = TYPE_BYTES[e.payload];
+    const type = TYPE_BYTES[e.payload] as Buffer;
     o = copy(out, o, type, 0, type.length);
     out[o++] = TAB;
-    if (e.payload === 16) {
+    if (e.payload === F_DECISION) {
       const text = String(e.confidence); // same as the exact path's String(Float32 value)
       for (let i = 0; i < text.length; i++) out[o++] = text.charCodeAt(i);
     } else {
       out[o++] = ZERO;
     }
     out[o++] = TAB;
-    if (e.payload === 16 && !e.encrypted) o = copyEscaped(out, o, src, e.rationaleStart, e.rationaleEnd);
+    if (e.payload === F_DECISION && !e.encrypted) o = copyEscaped(out, o, src, e.rationaleStart, e.rationaleEnd);
     out[o++] = TAB;
-    if (e.payload === 17) o = copyEscaped(out, o, src, e.resourceStart, e.resourceEnd);
+    if (e.payload === F_STATE_CHANGE) o = copyEscaped(out, o, src, e.resourceStart, e.resourceEnd);
     out[o++] = TAB;
-    if (e.payload === 17) o = copyEscaped(out, o, src, e.hashStart, e.hashEnd);
+    if (e.payload === F_STATE_CHANGE) o = copyEscaped(out, o, src, e.hashStart, e.hashEnd);
     out[o++] = TAB;
     o = copyEscaped(out, o, src, 0, src.length);
     out[o++] = TAB;
@@ -229,6 +283,11 @@ function copy(out: Buffer, o: number, src: Buffer, start: number, end: number): 
   if (end - start > SHORT_RUN) return o + src.copy(out, o, start, end);
   for (let i = start; i < end; i++) out[o++] = src[i] as number;
   return o;
+}
+
+/** Copies the string field `field` of the parsed event (its bytes in `src`) to `out` at `o`; returns the new end. */
+function copySpan(out: Buffer, o: number, src: Buffer, e: ParsedEvent, field: number): number {
+  return copy(out, o, src, e.start[field] as number, e.end[field] as number);
 }
 
 /** The first index of `byte` in `src[from, end)`, or `end`. */
@@ -412,26 +471,15 @@ class Reader {
 
 /** Where a canonical event's fields are in its bytes, and its scalar values: one, reused (the fast path is not reentrant). */
 class ParsedEvent {
-  eventIdStart = 0;
-  eventIdEnd = 0;
-  traceStart = 0;
-  traceEnd = 0;
-  spanStart = 0;
-  spanEnd = 0;
-  agentStart = 0;
-  agentEnd = 0;
-  tenantStart = 0;
-  tenantEnd = 0;
-  userStart = 0;
-  userEnd = 0;
-  projectStart = 0;
-  projectEnd = 0;
+  /** `[start, end)` of each string field of SwarmEvent in the message, by field number (0 and 0: absent). */
+  readonly start = new Int32Array(EVENT_FIELDS.length);
+  readonly end = new Int32Array(EVENT_FIELDS.length);
   role = 0;
   encrypted = false;
   seconds = 0;
   nanos = 0;
-  /** 16 decision, 17 state change, 18 system signal. */
-  payload: 16 | 17 | 18 = 16;
+  /** The payload's field number (decision, state change or system signal). */
+  payload = 0;
   confidence = 0;
   rationaleStart = 0;
   rationaleEnd = 0;
@@ -472,29 +520,29 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   const buf = asBuffer(data);
   const r = TOP.reset(buf, 0, buf.length);
   const e = PARSED;
-  let seen = 0; // bit per top-level field number 1-10, 16-18
-  e.eventIdStart = e.eventIdEnd = e.traceStart = e.traceEnd = e.spanStart = e.spanEnd = 0;
-  e.agentStart = e.agentEnd = e.tenantStart = e.tenantEnd = e.userStart = e.userEnd = e.projectStart = e.projectEnd = 0;
+  let seen = 0; // bit per top-level field number
+  e.start.fill(0);
+  e.end.fill(0);
   e.rationaleStart = e.rationaleEnd = e.resourceStart = e.resourceEnd = e.hashStart = e.hashEnd = 0;
   e.role = 0;
   e.encrypted = false;
   e.confidence = 0;
   let seconds = -1;
   let nanos = 0;
-  let payload = 0; // 16 decision, 17 state change, 18 system signal
+  let payload = 0; // the payload's field number
 
   while (r.pos < r.end) {
     const tag = r.varint();
     if (r.fail) return false;
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
-    const bit = field <= 10 ? 1 << field : field >= 16 && field <= 18 ? 1 << (field - 5) : 0;
-    if (bit === 0 || (seen & bit) !== 0) return false;
-    seen |= bit;
-    if (field === 5 || field === 10) {
+    const kind = EVENT_FIELDS[field] ?? NO_FIELD; // out of range, or a gap in the numbers: not a field
+    if (kind === NO_FIELD || (seen & (1 << field)) !== 0) return false;
+    seen |= 1 << field;
+    if (field === F_AGENT_ROLE || field === F_IS_ENCRYPTED) {
       if (wire !== WIRE_VARINT) return false;
       const v = r.varint();
-      if (field === 5) e.role = v;
+      if (field === F_AGENT_ROLE) e.role = v;
       else e.encrypted = v !== 0;
       continue;
     }
@@ -502,121 +550,88 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
     const start = r.span();
     if (r.fail) return false;
     const end = r.pos;
-    switch (field) {
-      case 1:
-        e.eventIdStart = start;
-        e.eventIdEnd = end;
-        break;
-      case 2: {
-        const t = TIME.reset(buf, start, end);
-        let tSeen = 0;
-        while (t.pos < t.end) {
-          const tTag = t.varint();
-          const tField = tTag >>> 3;
-          if (t.fail || (tTag & 7) !== WIRE_VARINT || (tField !== 1 && tField !== 2) || (tSeen & tField) !== 0) return false;
-          tSeen |= tField;
-          const v = t.varint();
-          if (tField === 1) seconds = v;
-          else nanos = v;
-        }
-        if (t.fail) return false;
-        if (seconds < 0) seconds = 0;
-        break;
+    if (kind === TEXT) {
+      e.start[field] = start;
+      e.end[field] = end;
+    } else if (field === F_TIMESTAMP) {
+      const t = TIME.reset(buf, start, end);
+      let tSeen = 0;
+      while (t.pos < t.end) {
+        const tTag = t.varint();
+        const tField = tTag >>> 3;
+        if (t.fail || (tTag & 7) !== WIRE_VARINT || (tField !== F_SECONDS && tField !== F_NANOS) || (tSeen & (1 << tField)) !== 0) return false;
+        tSeen |= 1 << tField;
+        const v = t.varint();
+        if (tField === F_SECONDS) seconds = v;
+        else nanos = v;
       }
-      case 3:
-        e.traceStart = start;
-        e.traceEnd = end;
-        break;
-      case 4:
-        e.spanStart = start;
-        e.spanEnd = end;
-        break;
-      case 6:
-        e.agentStart = start;
-        e.agentEnd = end;
-        break;
-      case 7:
-        e.tenantStart = start;
-        e.tenantEnd = end;
-        break;
-      case 8:
-        e.userStart = start;
-        e.userEnd = end;
-        break;
-      case 9:
-        e.projectStart = start;
-        e.projectEnd = end;
-        break;
-      case 16:
-      case 17:
-      case 18: {
-        if (payload !== 0) return false; // two payloads: the exact path applies oneof rules
-        payload = field;
-        const p = PAYLOAD.reset(buf, start, end);
-        let pSeen = 0;
-        while (p.pos < p.end) {
-          const pTag = p.varint();
+      if (t.fail) return false;
+      if (seconds < 0) seconds = 0;
+    } else {
+      const fields = PAYLOAD_FIELDS[field];
+      if (fields === undefined || payload !== 0) return false; // not a payload, or two: the exact path applies oneof rules
+      payload = field;
+      const p = PAYLOAD.reset(buf, start, end);
+      let pSeen = 0;
+      while (p.pos < p.end) {
+        const pTag = p.varint();
+        if (p.fail) return false;
+        const pField = Math.floor(pTag / 8);
+        const pWire = pTag & 7;
+        const pKind = fields[pField] ?? NO_FIELD;
+        if (pKind === NO_FIELD || pKind === OTHER) return false;
+        if (pKind !== TEXT_LIST && (pSeen & (1 << pField)) !== 0) return false;
+        pSeen |= 1 << pField;
+        if (pKind === ENUM) {
+          if (pWire !== WIRE_VARINT) return false;
+          p.varint();
           if (p.fail) return false;
-          const pField = Math.floor(pTag / 8);
-          const pWire = pTag & 7;
-          const repeatable = field === 16 && pField === 4; // Decision.alternatives
-          if (pField < 1 || pField > (field === 16 ? 4 : field === 17 ? 5 : 2)) return false;
-          if (!repeatable && (pSeen & (1 << pField)) !== 0) return false;
-          pSeen |= 1 << pField;
-          const isEnum = (field === 17 && pField === 4) || (field === 18 && pField === 1);
-          const isFloat = field === 16 && pField === 1;
-          if (isEnum) {
-            if (pWire !== WIRE_VARINT) return false;
-            p.varint();
-            if (p.fail) return false;
-            continue;
-          }
-          if (isFloat) {
-            if (pWire !== WIRE_I32 || p.pos + 4 > p.end) return false;
-            e.confidence = float32(buf, p.pos);
-            p.pos += 4;
-            continue;
-          }
-          if (pWire !== WIRE_LEN) return false;
-          const s = p.span();
-          if (p.fail) return false;
-          const pe = p.pos;
-          if (!isUtf8Text(buf, s, pe)) return false;
-          if (field === 16 && pField === 2) {
-            e.rationaleStart = s;
-            e.rationaleEnd = pe;
-          } else if (field === 17 && pField === 1) {
-            e.resourceStart = s;
-            e.resourceEnd = pe;
-          } else if (field === 17 && pField === 2) {
-            e.hashStart = s;
-            e.hashEnd = pe;
-          }
+          continue;
         }
-        break;
+        if (pKind === FLOAT32) {
+          if (pWire !== WIRE_I32 || p.pos + 4 > p.end) return false;
+          if (field === F_DECISION && pField === F_CONFIDENCE) e.confidence = float32(buf, p.pos);
+          p.pos += 4;
+          continue;
+        }
+        if (pWire !== WIRE_LEN) return false;
+        const s = p.span();
+        if (p.fail) return false;
+        const pe = p.pos;
+        if (!isUtf8Text(buf, s, pe)) return false;
+        if (field === F_DECISION && pField === F_RATIONALE) {
+          e.rationaleStart = s;
+          e.rationaleEnd = pe;
+        } else if (field === F_STATE_CHANGE && pField === F_TARGET_RESOURCE) {
+          e.resourceStart = s;
+          e.resourceEnd = pe;
+        } else if (field === F_STATE_CHANGE && pField === F_STATE_HASH) {
+          e.hashStart = s;
+          e.hashEnd = pe;
+        }
       }
-      default:
-        return false;
     }
   }
   if (r.fail) return false;
 
   // Required fields, formats and values (the exact path words the refusals).
-  if ((seen & (1 << 2)) === 0 || payload === 0) return false;
-  if (!isEventIdBytes(buf, e.eventIdStart, e.eventIdEnd) || !isTenantIdBytes(buf, e.tenantStart, e.tenantEnd) || !isProjectIdBytes(buf, e.projectStart, e.projectEnd)) return false;
-  if (!isActorIdBytes(buf, e.agentStart, e.agentEnd) || !isActorIdBytes(buf, e.userStart, e.userEnd)) return false;
-  if (e.traceEnd !== e.traceStart && !isHexIdBytes(buf, e.traceStart, e.traceEnd, 32)) return false;
-  if (e.spanEnd !== e.spanStart && !isHexIdBytes(buf, e.spanStart, e.spanEnd, 16)) return false;
+  if ((seen & (1 << F_TIMESTAMP)) === 0 || payload === 0) return false;
+  const { start: at, end: to } = e;
+  if (!isEventIdBytes(buf, at[F_EVENT_ID] as number, to[F_EVENT_ID] as number) || !isTenantIdBytes(buf, at[F_TENANT_ID] as number, to[F_TENANT_ID] as number)) return false;
+  if (!isProjectIdBytes(buf, at[F_PROJECT_ID] as number, to[F_PROJECT_ID] as number)) return false;
+  if (!isActorIdBytes(buf, at[F_AGENT_ID] as number, to[F_AGENT_ID] as number) || !isActorIdBytes(buf, at[F_USER_ID] as number, to[F_USER_ID] as number)) return false;
+  if (to[F_TRACE_ID] !== at[F_TRACE_ID] && !isHexIdBytes(buf, at[F_TRACE_ID] as number, to[F_TRACE_ID] as number, 32)) return false;
+  if (to[F_SPAN_ID] !== at[F_SPAN_ID] && !isHexIdBytes(buf, at[F_SPAN_ID] as number, to[F_SPAN_ID] as number, 16)) return false;
   const latestSeconds = Math.floor((meta.streamTimestampMs + MAX_CLOCK_SKEW_MS) / 1000);
   if (seconds < EARLIEST_SECONDS || seconds > latestSeconds || nanos > MAX_NANOS) return false;
   if (e.role >= AGENT_ROLES.length) return false;
-  if (payload === 16 && !(e.confidence >= 0 && e.confidence <= 1)) return false;
-  if (!sameText(subject, tenantStart, tenantEnd, buf, e.tenantStart, e.tenantEnd)) return false;
-  if (!sameText(subject, tenantEnd + 1, projectEnd, buf, e.projectStart, e.projectEnd)) return false;
+  if (payload === F_DECISION && !(e.confidence >= 0 && e.confidence <= 1)) return false;
+  if (!sameText(subject, tenantStart, tenantEnd, buf, at[F_TENANT_ID] as number, to[F_TENANT_ID] as number)) return false;
+  if (!sameText(subject, tenantEnd + 1, projectEnd, buf, at[F_PROJECT_ID] as number, to[F_PROJECT_ID] as number)) return false;
 
   e.seconds = seconds;
   e.nanos = nanos;
-  e.payload = payload as 16 | 17 | 18;
+  e.payload = payload;
   // Ids matched ASCII patterns without tab, newline or backslash: they are copied unescaped.
   block.appendParsed(e, buf, meta.streamTimestampMs);
   return true;
