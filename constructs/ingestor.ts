@@ -6,18 +6,13 @@ import { STREAM_NAMES } from "../services/nats-auth/streams.js";
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { jetStreamLagTrigger } from "./keda.js";
 import { NATS_NAMES } from "./nats.js";
-import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 import {
   addServiceAndDisruptionBudget,
+  addServiceDeployment,
   checkPositive,
   checkServiceImage,
   checkServiceSizing,
-  containerResources,
-  heapLimitEnv,
-  httpProbes,
   propFail,
-  TERMINATION_MARGIN_SECONDS,
-  zoneAndHostSpread,
   type ServiceResources,
   resolveServiceSizing,
 } from "./service-workload.js";
@@ -209,55 +204,25 @@ export class Ingestor extends Construct {
       // Shared by every replica: each of up to maxReplicas keeps its full prefetch in flight.
       { name: "INGESTOR_MAX_ACK_PENDING", value: String(r.maxReplicas * prefetchMessages(SERVICE_DEFAULTS.batch)) },
       { name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` },
-      heapLimitEnv(r.memoryLimitMiB, HEAP_SHARE),
     ];
 
-    this.deployment = new Manifest(this, "deployment", {
-      manifest: {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
-        spec: {
-          // No `replicas`: KEDA's HPA owns the count; setting it here would fight it on every apply.
-          selector: { matchLabels: { ...APP_LABELS } },
-          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-          template: {
-            metadata: {
-              labels: podLabels,
-              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": METRICS_PATH },
-            },
-            spec: {
-              automountServiceAccountToken: false,
-              enableServiceLinks: false,
-              terminationGracePeriodSeconds: r.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
-              securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
-              topologySpreadConstraints: zoneAndHostSpread(APP_LABELS),
-              containers: [
-                {
-                  name: INGESTOR_NAME,
-                  image: props.image,
-                  imagePullPolicy: "IfNotPresent",
-                  ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-                  env,
-                  resources: containerResources(r),
-                  ...httpProbes("/healthz", "/readyz"),
-                  securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
-                  volumeMounts: [
-                    { name: "nats-creds", mountPath: CREDS_DIR, readOnly: true },
-                    { name: "nats-ca", mountPath: CA_DIR, readOnly: true },
-                    { name: "tmp", mountPath: "/tmp" },
-                  ],
-                },
-              ],
-              volumes: [
-                { name: "nats-creds", secret: { secretName: NATS_CREDS_SECRET, defaultMode: 0o440 } },
-                { name: "nats-ca", secret: { secretName: NATS_CA_SECRET, items: [{ key: "ca.crt", path: "ca.crt" }] } },
-                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
-              ],
-            },
-          },
-        },
-      },
+    this.deployment = addServiceDeployment(this, {
+      name: INGESTOR_NAME,
+      namespace,
+      labels: APP_LABELS,
+      podLabels,
+      image: props.image,
+      port,
+      metricsPath: METRICS_PATH,
+      healthPath: "/healthz",
+      readyPath: "/readyz",
+      sizing: r,
+      heapShare: HEAP_SHARE,
+      env,
+      secretVolumes: [
+        { name: "nats-creds", mountPath: CREDS_DIR, secret: { secretName: NATS_CREDS_SECRET, defaultMode: 0o440 } },
+        { name: "nats-ca", mountPath: CA_DIR, secret: { secretName: NATS_CA_SECRET, items: [{ key: "ca.crt", path: "ca.crt" }] } },
+      ],
       dependsOn: [creds, ca, ...(props.dependsOn ?? [])],
     });
 

@@ -12,17 +12,12 @@ import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak.js";
 import { KmsKey, type IKmsKey } from "./kms-key.js";
 import { PROVISIONING_API } from "./kong.js";
-import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 import {
   addServiceAndDisruptionBudget,
+  addServiceDeployment,
   checkServiceImage,
   checkServiceSizing,
-  containerResources,
-  heapLimitEnv,
-  httpProbes,
   propFail,
-  TERMINATION_MARGIN_SECONDS,
-  zoneAndHostSpread,
   type ServiceResources,
   resolveServiceSizing,
 } from "./service-workload.js";
@@ -396,68 +391,38 @@ export class Provisioning extends Construct {
       [POLICY_LABELS.foundationDbClient]: "true",
       [KEYCLOAK_CLIENT_LABEL]: "true",
     };
-    this.deployment = new Manifest(this, "deployment", {
-      manifest: {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: PROVISIONING_NAME, namespace, labels: { ...APP_LABELS } },
-        spec: {
-          // No `replicas`: the HorizontalPodAutoscaler owns the count.
-          selector: { matchLabels: { ...APP_LABELS } },
-          strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-          template: {
-            metadata: {
-              labels: podLabels,
-              annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(port), "prometheus.io/path": PROVISIONING_DEFAULTS.metricsPath },
-            },
-            spec: {
-              serviceAccountName: PROVISIONING_NAME,
-              // No Kubernetes API token; the Pod Identity webhook mounts its own AWS token.
-              automountServiceAccountToken: false,
-              enableServiceLinks: false,
-              terminationGracePeriodSeconds: r.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
-              securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
-              topologySpreadConstraints: zoneAndHostSpread(APP_LABELS),
-              containers: [
-                {
-                  name: PROVISIONING_NAME,
-                  image: props.image,
-                  imagePullPolicy: "IfNotPresent",
-                  ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
-                  env: [
-                    ...Object.entries(environment).map(([name, value]) => ({ name, value })),
-                    heapLimitEnv(r.memoryLimitMiB, HEAP_SHARE),
-                  ],
-                  resources: containerResources(r),
-                  ...httpProbes(PROVISIONING_DEFAULTS.healthPath, PROVISIONING_DEFAULTS.readyPath),
-                  securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
-                  volumeMounts: [
-                    { name: "signing-keys", mountPath: PROVISIONING_PATHS.signingKeysDir, readOnly: true },
-                    { name: "keycloak-client", mountPath: dirOf(PROVISIONING_PATHS.keycloakClientSecret), readOnly: true },
-                    { name: "foundationdb", mountPath: dirOf(PROVISIONING_PATHS.fdbClusterFile), readOnly: true },
-                    { name: "tmp", mountPath: "/tmp" },
-                  ],
-                },
-              ],
-              volumes: [
-                {
-                  name: "signing-keys",
-                  secret: { secretName: PROVISIONING_SECRETS.signingKeys, defaultMode: 0o440, items: PLAN_TIER_NAMES.map((t) => ({ key: `${t}.seed`, path: `${t}.seed` })) },
-                },
-                {
-                  name: "keycloak-client",
-                  secret: { secretName: PROVISIONING_SECRETS.keycloakClient, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.keycloakClientKey, path: PROVISIONING_SECRETS.keycloakClientKey }] },
-                },
-                {
-                  name: "foundationdb",
-                  secret: { secretName: FDB_CLUSTER_FILE_SECRET, defaultMode: 0o440, items: [{ key: FDB_CLUSTER_FILE_KEY, path: FDB_CLUSTER_FILE_KEY }] },
-                },
-                { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
-              ],
-            },
-          },
+    this.deployment = addServiceDeployment(this, {
+      name: PROVISIONING_NAME,
+      namespace,
+      labels: APP_LABELS,
+      podLabels,
+      image: props.image,
+      port,
+      metricsPath: PROVISIONING_DEFAULTS.metricsPath,
+      healthPath: PROVISIONING_DEFAULTS.healthPath,
+      readyPath: PROVISIONING_DEFAULTS.readyPath,
+      sizing: r,
+      heapShare: HEAP_SHARE,
+      env: Object.entries(environment).map(([name, value]) => ({ name, value })),
+      secretVolumes: [
+        {
+          name: "signing-keys",
+          mountPath: PROVISIONING_PATHS.signingKeysDir,
+          secret: { secretName: PROVISIONING_SECRETS.signingKeys, defaultMode: 0o440, items: PLAN_TIER_NAMES.map((t) => ({ key: `${t}.seed`, path: `${t}.seed` })) },
         },
-      },
+        {
+          name: "keycloak-client",
+          mountPath: dirOf(PROVISIONING_PATHS.keycloakClientSecret),
+          secret: { secretName: PROVISIONING_SECRETS.keycloakClient, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.keycloakClientKey, path: PROVISIONING_SECRETS.keycloakClientKey }] },
+        },
+        {
+          name: "foundationdb",
+          mountPath: dirOf(PROVISIONING_PATHS.fdbClusterFile),
+          secret: { secretName: FDB_CLUSTER_FILE_SECRET, defaultMode: 0o440, items: [{ key: FDB_CLUSTER_FILE_KEY, path: FDB_CLUSTER_FILE_KEY }] },
+        },
+      ],
+      // The pod's AWS credentials come from its ServiceAccount's Pod Identity association.
+      serviceAccountName: PROVISIONING_NAME,
       // The association must exist before a pod is created, or the pod gets no AWS credentials.
       dependsOn: [serviceAccount, association, seeds, clientSecret, ...(props.dependsOn ?? [])],
     });

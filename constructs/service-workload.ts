@@ -1,11 +1,12 @@
 /**
  * What the constructs of this repository's own services (Ingestor, Provisioning) share: the
- * image and sizing checks, the pod pieces (probes, spread, resources, V8 heap) and the Service
- * and PodDisruptionBudget every replicated HTTP service gets. Plain manifests, like the rest.
+ * image and sizing checks, the restricted Deployment (probes, spread, resources, V8 heap) and the
+ * Service and PodDisruptionBudget every replicated HTTP service gets. Plain manifests, like the rest.
  */
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
-import { Token } from "cdktf";
+import { Token, type ITerraformDependable } from "cdktf";
 import type { Construct } from "constructs";
+import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 
 /** `<repository>:<tag>`: an exact tag, never a digest-less `latest`. */
 export const SERVICE_IMAGE_PATTERN = /^[a-z0-9][a-z0-9._/:-]*[a-z0-9]:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -81,24 +82,24 @@ export function checkServiceSizing(r: ServiceSizing, fail: PropFail): void {
 }
 
 /** Startup, liveness and readiness probes on the container's `http` port. */
-export function httpProbes(healthPath: string, readyPath: string) {
+function httpProbes(healthPath: string, readyPath: string) {
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({ httpGet: { path, port: "http" }, periodSeconds, timeoutSeconds: 2, failureThreshold });
   return { startupProbe: probe(healthPath, 2, 30), livenessProbe: probe(healthPath, 10, 3), readinessProbe: probe(readyPath, 5, 2) };
 }
 
 /** Replicas spread over zones, then nodes (best effort). */
-export function zoneAndHostSpread(labels: Readonly<Record<string, string>>) {
+function zoneAndHostSpread(labels: Readonly<Record<string, string>>) {
   const spread = (topologyKey: string) => ({ maxSkew: 1, topologyKey, whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: { ...labels } } });
   return [spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")];
 }
 
 /** CPU and memory requested, memory limited (no CPU limit: throttling a service helps no one). */
-export function containerResources(r: Pick<ServiceSizing, "cpuRequestMillicores" | "memoryRequestMiB" | "memoryLimitMiB">) {
+function containerResources(r: Pick<ServiceSizing, "cpuRequestMillicores" | "memoryRequestMiB" | "memoryLimitMiB">) {
   return { requests: { cpu: `${r.cpuRequestMillicores}m`, memory: `${r.memoryRequestMiB}Mi` }, limits: { memory: `${r.memoryLimitMiB}Mi` } };
 }
 
 /** `NODE_OPTIONS` sizing V8's heap to `share` of the memory limit (buffers and native memory need the rest). */
-export function heapLimitEnv(memoryLimitMiB: number, share: number) {
+function heapLimitEnv(memoryLimitMiB: number, share: number) {
   return { name: "NODE_OPTIONS", value: `--max-old-space-size=${Math.floor(memoryLimitMiB * share)}` };
 }
 
@@ -133,5 +134,87 @@ export function addServiceAndDisruptionBudget(scope: Construct, p: ServiceAndBud
       metadata,
       spec: { selector: { matchLabels: { ...p.labels } }, ...(p.minReplicas > 1 ? { minAvailable: 1 } : { maxUnavailable: 1 }) },
     },
+  });
+}
+
+/** A Secret mounted read-only into the service's container. */
+export interface SecretVolume {
+  readonly name: string;
+  readonly mountPath: string;
+  /** The pod volume's `secret` (`secretName`, `items`, `defaultMode`). */
+  readonly secret: Readonly<Record<string, unknown>>;
+}
+
+export interface ServiceDeploymentProps {
+  readonly name: string;
+  readonly namespace: string;
+  /** The app labels: the Deployment's, its selector's and the spread's. */
+  readonly labels: Readonly<Record<string, string>>;
+  /** The pods' labels: the app labels and those other namespaces' policies admit clients by. */
+  readonly podLabels: Readonly<Record<string, string>>;
+  readonly image: string;
+  /** The container's `http` port: probes, metrics and the Service. */
+  readonly port: number;
+  readonly metricsPath: string;
+  readonly healthPath: string;
+  readonly readyPath: string;
+  readonly sizing: ServiceSizing;
+  /** V8's heap as a share of the memory limit (`NODE_OPTIONS`, added after `env`). */
+  readonly heapShare: number;
+  readonly env: readonly Readonly<Record<string, unknown>>[];
+  /** Mounted read-only, in this order; a writable `/tmp` (64 MiB) follows them. */
+  readonly secretVolumes: readonly SecretVolume[];
+  /** @default - the namespace's default ServiceAccount (with no API token either way) */
+  readonly serviceAccountName?: string;
+  readonly dependsOn: readonly ITerraformDependable[];
+}
+
+/**
+ * The service's Deployment: restricted pod and container, read-only root filesystem but `/tmp`,
+ * no Kubernetes API token, replicas spread over zones and nodes, surge-only rolling updates, the
+ * kubelet's grace {@link TERMINATION_MARGIN_SECONDS} beyond the service's shutdown bound, and
+ * Prometheus scrape annotations. No `replicas`: an autoscaler (KEDA's or an HPA) owns the count,
+ * and setting it here would fight it on every apply.
+ */
+export function addServiceDeployment(scope: Construct, p: ServiceDeploymentProps): Manifest {
+  return new Manifest(scope, "deployment", {
+    manifest: {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: p.name, namespace: p.namespace, labels: { ...p.labels } },
+      spec: {
+        selector: { matchLabels: { ...p.labels } },
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          metadata: {
+            labels: { ...p.podLabels },
+            annotations: { "prometheus.io/scrape": "true", "prometheus.io/port": String(p.port), "prometheus.io/path": p.metricsPath },
+          },
+          spec: {
+            ...(p.serviceAccountName !== undefined ? { serviceAccountName: p.serviceAccountName } : {}),
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds: p.sizing.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,
+            securityContext: { ...RESTRICTED_POD_SECURITY_CONTEXT },
+            topologySpreadConstraints: zoneAndHostSpread(p.labels),
+            containers: [
+              {
+                name: p.name,
+                image: p.image,
+                imagePullPolicy: "IfNotPresent",
+                ports: [{ name: "http", containerPort: p.port, protocol: "TCP" }],
+                env: [...p.env, heapLimitEnv(p.sizing.memoryLimitMiB, p.heapShare)],
+                resources: containerResources(p.sizing),
+                ...httpProbes(p.healthPath, p.readyPath),
+                securityContext: { ...RESTRICTED_CONTAINER_SECURITY_CONTEXT },
+                volumeMounts: [...p.secretVolumes.map((v) => ({ name: v.name, mountPath: v.mountPath, readOnly: true })), { name: "tmp", mountPath: "/tmp" }],
+              },
+            ],
+            volumes: [...p.secretVolumes.map((v) => ({ name: v.name, secret: { ...v.secret } })), { name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+          },
+        },
+      },
+    },
+    dependsOn: [...p.dependsOn],
   });
 }
