@@ -170,27 +170,55 @@ export interface SyncedSecretProps {
   readonly refreshInterval?: string;
 }
 
-/** An ExternalSecret: a Kubernetes Secret kept in sync with a Secrets Manager secret. */
+/** An ExternalSecret's contents (see {@link addExternalSecret}). */
+export interface ExternalSecretSpec {
+  /** The Kubernetes Secret to create (also the ExternalSecret's name). */
+  readonly secretName: string;
+  readonly namespace: string;
+  /** The store the values are read through (a ClusterSecretStore, or a namespace's own SecretStore). */
+  readonly store: { readonly storeName: string; readonly storeKind: string };
+  /** Each key of the Secret and the Secrets Manager name (and JSON property) its value comes from. */
+  readonly data: readonly { readonly secretKey: string; readonly remoteKey: string; readonly property?: string }[];
+  /** @default - none */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** @default "1h" */
+  readonly refreshInterval?: string;
+  /** Terraform waits until the Secret exists (for pods that must not start without it). @default false */
+  readonly waitUntilReady?: boolean;
+  /** @default - none */
+  readonly dependsOn?: readonly ITerraformDependable[];
+}
+
+/** An ExternalSecret manifest in `scope` under `id`: a Kubernetes Secret kept in sync with Secrets Manager. */
+export function addExternalSecret(scope: Construct, id: string, spec: ExternalSecretSpec): Manifest {
+  return new Manifest(scope, id, {
+    manifest: {
+      apiVersion: "external-secrets.io/v1",
+      kind: "ExternalSecret",
+      metadata: { name: spec.secretName, namespace: spec.namespace, ...(spec.labels ? { labels: { ...spec.labels } } : {}) },
+      spec: {
+        refreshInterval: spec.refreshInterval ?? "1h",
+        secretStoreRef: { name: spec.store.storeName, kind: spec.store.storeKind },
+        target: { name: spec.secretName, creationPolicy: "Owner", deletionPolicy: "Retain" },
+        data: spec.data.map((d) => ({ secretKey: d.secretKey, remoteRef: { key: d.remoteKey, ...(d.property ? { property: d.property } : {}) } })),
+      },
+    },
+    ...(spec.waitUntilReady ? { wait: { condition: [{ type: "Ready", status: "True" }] } } : {}),
+    ...(spec.dependsOn ? { dependsOn: [...spec.dependsOn] } : {}),
+  });
+}
+
+/** An ExternalSecret: a Kubernetes Secret kept in sync with one Secrets Manager secret. */
 export class SyncedSecret extends Construct {
   readonly secretName: string;
   constructor(scope: Construct, id: string, props: SyncedSecretProps) {
     super(scope, id);
-    const data = props.data ?? [{ secretKey: "value" }];
-    new Manifest(this, "external-secret", {
-      manifest: {
-        apiVersion: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: { name: props.secretName, namespace: props.namespace },
-        spec: {
-          refreshInterval: props.refreshInterval ?? "1h",
-          secretStoreRef: { name: props.store.storeName, kind: props.store.storeKind },
-          target: { name: props.secretName, creationPolicy: "Owner", deletionPolicy: "Retain" },
-          data: data.map((d) => ({
-            secretKey: d.secretKey,
-            remoteRef: { key: props.remoteKey, ...(d.property ? { property: d.property } : {}) },
-          })),
-        },
-      },
+    addExternalSecret(this, "external-secret", {
+      secretName: props.secretName,
+      namespace: props.namespace,
+      store: props.store,
+      data: (props.data ?? [{ secretKey: "value" }]).map((d) => ({ ...d, remoteKey: props.remoteKey })),
+      ...(props.refreshInterval !== undefined ? { refreshInterval: props.refreshInterval } : {}),
     });
     this.secretName = props.secretName;
   }

@@ -4,6 +4,7 @@ import { Construct } from "constructs";
 import { loadIngestorConfig, prefetchMessages } from "../services/ingestor/src/config.js";
 import { STREAM_NAMES } from "../services/nats-auth/streams.js";
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
+import { addExternalSecret } from "./external-secrets.js";
 import { jetStreamLagTrigger } from "./keda.js";
 import { NATS_NAMES } from "./nats.js";
 import {
@@ -158,20 +159,13 @@ export class Ingestor extends Construct {
     this.consumer = r.consumer;
     this.metricsUrl = `http://${INGESTOR_NAME}.${namespace}.svc:${port}${METRICS_PATH}`;
 
-    const creds = new Manifest(this, "nats-creds", {
-      manifest: {
-        apiVersion: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: { name: NATS_CREDS_SECRET, namespace },
-        spec: {
-          refreshInterval: "1h",
-          secretStoreRef: { name: props.secretStore.storeName, kind: props.secretStore.storeKind },
-          target: { name: NATS_CREDS_SECRET, creationPolicy: "Owner", deletionPolicy: "Retain" },
-          data: [{ secretKey: NATS_NAMES.platformCredsKey, remoteRef: { key: props.nats.credsRemoteKey } }],
-        },
-      },
+    const creds = addExternalSecret(this, "nats-creds", {
+      secretName: NATS_CREDS_SECRET,
+      namespace,
+      store: props.secretStore,
+      data: [{ secretKey: NATS_NAMES.platformCredsKey, remoteKey: props.nats.credsRemoteKey }],
       // Ready once the Secret exists: the pods never start without their creds.
-      wait: { condition: [{ type: "Ready", status: "True" }] },
+      waitUntilReady: true,
     });
     // A client certificate from the servers' issuer: its Secret carries the CA (`ca.crt`) the
     // ingestor verifies the servers with (NODE_EXTRA_CA_CERTS), in the ingestor's namespace.

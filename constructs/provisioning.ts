@@ -7,6 +7,7 @@ import { Construct } from "constructs";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../config/tiers.js";
 import { REALM_NAME } from "../services/keycloak-realm/names.js";
 import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_LOG_LEVELS, type ProvisioningLogLevel } from "../services/provisioning/src/config.js";
+import { addExternalSecret } from "./external-secrets.js";
 import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-connectivity.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak.js";
@@ -330,36 +331,24 @@ export class Provisioning extends Construct {
         spec: { provider: { aws: { service: "SecretsManager", region: props.region, role: this.signingKeyReaderRole.arn } } },
       },
     });
-    const externalSecret = (id: string, secretName: string, storeRef: { name: string; kind: string }, data: { secretKey: string; key: string }[], dependsOn: ITerraformDependable[] = []) =>
-      new Manifest(this, id, {
-        manifest: {
-          apiVersion: "external-secrets.io/v1",
-          kind: "ExternalSecret",
-          metadata: { name: secretName, namespace, labels: { ...APP_LABELS } },
-          spec: {
-            refreshInterval: "1h",
-            secretStoreRef: storeRef,
-            target: { name: secretName, creationPolicy: "Owner", deletionPolicy: "Retain" },
-            data: data.map((d) => ({ secretKey: d.secretKey, remoteRef: { key: d.key } })),
-          },
-        },
-        // Ready once the Secret exists: the pods never start without their files.
-        wait: { condition: [{ type: "Ready", status: "True" }] },
-        dependsOn,
-      });
-    const seeds = externalSecret(
-      "signing-keys",
-      PROVISIONING_SECRETS.signingKeys,
-      { name: SIGNING_KEY_STORE, kind: "SecretStore" },
-      PLAN_TIER_NAMES.map((tier) => ({ secretKey: `${tier}.seed`, key: props.signingKeys.secretNames[tier] })),
-      [signingKeyStore],
-    );
-    const clientSecret = externalSecret(
-      "keycloak-client",
-      PROVISIONING_SECRETS.keycloakClient,
-      { name: props.secretStore.storeName, kind: props.secretStore.storeKind },
-      [{ secretKey: PROVISIONING_SECRETS.keycloakClientKey, key: keycloakSecrets(props.keycloak.secretPrefix).provisioningClient.remoteKey }],
-    );
+    const seeds = addExternalSecret(this, "signing-keys", {
+      secretName: PROVISIONING_SECRETS.signingKeys,
+      namespace,
+      store: { storeName: SIGNING_KEY_STORE, storeKind: "SecretStore" },
+      data: PLAN_TIER_NAMES.map((tier) => ({ secretKey: `${tier}.seed`, remoteKey: props.signingKeys.secretNames[tier] })),
+      labels: APP_LABELS,
+      // Ready once the Secret exists: the pods never start without their files.
+      waitUntilReady: true,
+      dependsOn: [signingKeyStore],
+    });
+    const clientSecret = addExternalSecret(this, "keycloak-client", {
+      secretName: PROVISIONING_SECRETS.keycloakClient,
+      namespace,
+      store: props.secretStore,
+      data: [{ secretKey: PROVISIONING_SECRETS.keycloakClientKey, remoteKey: keycloakSecrets(props.keycloak.secretPrefix).provisioningClient.remoteKey }],
+      labels: APP_LABELS,
+      waitUntilReady: true,
+    });
 
     // The Deployment ----------------------------------------------------------------------------
     const keycloakUrl = props.keycloak.serviceUrl.replace(/\/+$/, "");
