@@ -19,7 +19,7 @@ import type { IKmsKey } from "./kms-key.js";
 import type { INetwork } from "./network.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 
-import { NAMESPACES, type ISecretStore } from "./platform-interfaces.js";
+import { namespacePeer, NAMESPACES, type ISecretStore } from "./platform-interfaces.js";
 
 /** The keycloakx chart: repository, name and pinned version (config/versions.ts). */
 export const KEYCLOAK_CHART = HELM_CHARTS.keycloakx;
@@ -511,7 +511,7 @@ export class Keycloak extends Construct {
             {
               from: [
                 { podSelector: { matchLabels: { [KEYCLOAK_CLIENT_LABEL]: "true" } } },
-                ...(props.clientNamespaces ?? []).map((n) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": n } } })),
+                ...(props.clientNamespaces ?? []).map((n) => namespacePeer(n)),
                 ...proxyCidrs.map((cidr) => ({ ipBlock: { cidr } })),
               ],
               ports: [{ port: String(KEYCLOAK_PORTS.http), protocol: "TCP" }],

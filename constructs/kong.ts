@@ -38,7 +38,7 @@ import { TENANT_GATE_PLUGIN, tenantGateConfig, tenantGateSources } from "../serv
 import type { IKmsKey } from "./kms-key.js";
 import { ManagedSecret, SyncedSecret } from "./external-secrets.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
-import { NAMESPACES, PORTS, type ISecretStore, GATEWAY_NAMESPACE } from "./platform-interfaces.js";
+import { namespacePeer, NAMESPACES, PORTS, type ISecretStore, GATEWAY_NAMESPACE } from "./platform-interfaces.js";
 import { GATEWAY_LOAD_BALANCER_TAG } from "./policy/rules/no-public-ingress.js";
 
 /** Kong's `ingress` chart (controller + gateway subcharts): repository, name and pinned version. */
@@ -466,12 +466,11 @@ export class KongGateway extends Construct implements IKongGateway {
     const policy = (name: string, spec: NetworkPolicyV1Spec, ns: string = KONG_NAMESPACE) =>
       new NetworkPolicyV1(this, `netpol-${ns}-${name}`, { metadata: { name, namespace: ns }, spec, dependsOn: [namespace, ...(props.dependsOn ?? [])] });
     const tcp = (port: number) => ({ port: String(port), protocol: "TCP" });
-    const inNamespace = (ns: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } } });
     policy("default-deny", { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
     policy("allow-dns", {
       podSelector: {},
       policyTypes: ["Egress"],
-      egress: [{ to: [{ ...inNamespace("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: String(PORTS.dns), protocol: "UDP" }, tcp(PORTS.dns)] }],
+      egress: [{ to: [{ ...namespacePeer("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: String(PORTS.dns), protocol: "UDP" }, tcp(PORTS.dns)] }],
     });
     policy("allow-gateway", {
       podSelector: {},
@@ -480,11 +479,11 @@ export class KongGateway extends Construct implements IKongGateway {
         // The NLB (ip targets) from its VPC addresses: the TLS proxy and the health check.
         { from: [{ ipBlock: { cidr: props.vpcCidr } }], ports: [tcp(KONG_PORTS.proxyTls), tcp(KONG_PORTS.status)] },
         // The controller configures the gateways through the admin API inside the namespace.
-        { from: [inNamespace(KONG_NAMESPACE)] },
+        { from: [namespacePeer(KONG_NAMESPACE)] },
       ],
       egress: [
-        { to: [inNamespace(KONG_NAMESPACE)] },
-        { to: [inNamespace(PROVISIONING_API.namespace)], ports: [tcp(PROVISIONING_API.port)] },
+        { to: [namespacePeer(KONG_NAMESPACE)] },
+        { to: [namespacePeer(PROVISIONING_API.namespace)], ports: [tcp(PROVISIONING_API.port)] },
         // The Kubernetes API (private endpoint in the VPC) for the controller; Redis in the data subnets.
         { to: [{ ipBlock: { cidr: props.vpcCidr } }], ports: [tcp(PORTS.https), tcp(REDIS_PORT)] },
       ],
@@ -494,7 +493,7 @@ export class KongGateway extends Construct implements IKongGateway {
       {
         podSelector: {},
         policyTypes: ["Ingress"],
-        ingress: [{ from: [inNamespace(KONG_NAMESPACE)], ports: [tcp(PROVISIONING_API.port)] }],
+        ingress: [{ from: [namespacePeer(KONG_NAMESPACE)], ports: [tcp(PROVISIONING_API.port)] }],
       },
       PROVISIONING_API.namespace,
     );

@@ -16,6 +16,14 @@ export const NAMESPACES = {
 /** Namespace of the API gateway; created by the gateway construct itself (constructs/kong.ts). */
 export const GATEWAY_NAMESPACE = "kong";
 
+/** The label Kubernetes sets on every namespace to its name: what NetworkPolicies select a namespace by. */
+export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
+
+/** A NetworkPolicy peer: every pod of namespace `namespace` (add a `podSelector` to narrow it). */
+export function namespacePeer(namespace: string): { namespaceSelector: { matchLabels: Record<string, string> } } {
+  return { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } };
+}
+
 /** Labels NetworkPolicies select on; pods carry them to be allowed somewhere. */
 export const POLICY_LABELS = {
   /** Pods that may reach the FoundationDB cluster (egress to its CIDR and ports). */

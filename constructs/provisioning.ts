@@ -22,7 +22,7 @@ import {
   type ServiceResources,
   resolveServiceSizing,
 } from "./service-workload.js";
-import { NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
+import { namespacePeer, NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
 
 /** Name of every Kubernetes object of the service (Deployment, Service, HPA, PDB, ServiceAccount, NetworkPolicy). */
 export const PROVISIONING_NAME = PROVISIONING_API.service;
@@ -59,7 +59,6 @@ const APP_LABELS = { "app.kubernetes.io/name": PROVISIONING_NAME, "app.kubernete
 const DEFAULT_TARGET_CPU_UTILIZATION = 70;
 /** V8's heap as a share of the memory limit: buffers and native memory (the FDB client) need the rest. */
 const HEAP_SHARE = 0.7;
-const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
 /** Requests and limits; the memory limit also sets V8's heap to 70 % of it. */
 export type ProvisioningResources = ServiceResources;
@@ -435,10 +434,8 @@ export class Provisioning extends Construct {
       dependsOn: [this.deployment],
     });
 
-
     // The NetworkPolicy --------------------------------------------------------------------------
     const tcp = (p: number) => ({ port: p, protocol: "TCP" });
-    const inNamespace = (ns: string) => ({ namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: ns } } });
     const scraper = props.metricsScraper;
     new Manifest(this, "network-policy", {
       manifest: {
@@ -450,15 +447,15 @@ export class Provisioning extends Construct {
           policyTypes: ["Ingress", "Egress"],
           // Kong's ingress on 8080: `allow-kong-gateway` (constructs/kong.ts).
           ingress: scraper
-            ? [{ from: [{ ...inNamespace(scraper.namespace), ...(scraper.podLabels ? { podSelector: { matchLabels: { ...scraper.podLabels } } } : {}) }], ports: [tcp(port)] }]
+            ? [{ from: [{ ...namespacePeer(scraper.namespace), ...(scraper.podLabels ? { podSelector: { matchLabels: { ...scraper.podLabels } } } : {}) }], ports: [tcp(port)] }]
             : [],
           egress: [
-            { to: [{ ...inNamespace("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: PORTS.dns, protocol: "UDP" }, tcp(PORTS.dns)] },
+            { to: [{ ...namespacePeer("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: PORTS.dns, protocol: "UDP" }, tcp(PORTS.dns)] },
             { to: props.foundationDb.destinationCidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: props.foundationDb.ports.map(tcp) },
-            { to: [{ ...inNamespace(props.keycloak.namespace), podSelector: { matchLabels: { ...KEYCLOAK_POD_LABELS } } }], ports: [tcp(KEYCLOAK_PORTS.http)] },
+            { to: [{ ...namespacePeer(props.keycloak.namespace), podSelector: { matchLabels: { ...KEYCLOAK_POD_LABELS } } }], ports: [tcp(KEYCLOAK_PORTS.http)] },
             { to: props.kmsEndpointCidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(PORTS.https)] },
             { to: [{ ipBlock: { cidr: POD_IDENTITY_AGENT.cidr } }], ports: [tcp(POD_IDENTITY_AGENT.port)] },
-            { to: [inNamespace(NAMESPACES.nats)], ports: [tcp(PORTS.natsClient)] },
+            { to: [namespacePeer(NAMESPACES.nats)], ports: [tcp(PORTS.natsClient)] },
           ],
         },
       },

@@ -10,7 +10,7 @@ import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } f
 import { jobLane, STREAM_NAMES } from "../services/nats-auth/streams.js";
 import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
 import { NACK_SELECTOR } from "./nats.js";
-import { NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
+import { namespacePeer, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
 
 
 /** Namespace of a plan tier's pooled worker pool. */
@@ -35,12 +35,11 @@ type Peer = { readonly namespace?: string; readonly podLabels?: Readonly<Record<
 type Port = { readonly port: number; readonly protocol?: "TCP" | "UDP" };
 type Rule = { readonly peers?: readonly Peer[]; readonly ports?: readonly Port[] };
 
-const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
 function peerOf(p: Peer) {
   if (p.cidr) return { ipBlock: { cidr: p.cidr } };
   return {
-    ...(p.namespace ? { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: p.namespace } } } : { namespaceSelector: {} }),
+    ...(p.namespace ? namespacePeer(p.namespace) : { namespaceSelector: {} }),
     ...(p.podLabels ? { podSelector: { matchLabels: { ...p.podLabels } } } : {}),
   };
 }
