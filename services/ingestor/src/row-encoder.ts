@@ -166,7 +166,7 @@ export class RowBlock {
   appendRow(row: SwarmEventRow, raw: Uint8Array): void {
     let first = true;
     for (const column of SWARM_EVENTS_INSERT_COLUMNS) {
-      if (!first) this.ascii("\t");
+      if (!first) this.tab();
       first = false;
       if (column === "raw_proto_base64") {
         this.escaped(raw, 0, raw.byteLength);
