@@ -6,6 +6,7 @@
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Token, type ITerraformDependable } from "cdktf";
 import type { Construct } from "constructs";
+import type { PropFail } from "./core/validation.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 
 /** `<repository>:<tag>`: an exact tag, never a digest-less `latest`. */
@@ -47,14 +48,7 @@ export interface ServiceSizing {
   readonly shutdownTimeoutSeconds: number;
 }
 
-/** Throws a construct error naming the prop, its value and the fix. */
-export type PropFail = (prop: string, value: unknown, problem: string, fix: string) => never;
-
-export function propFail(path: string): PropFail {
-  return (prop, value, problem, fix) => {
-    throw new Error(`${path}: ${prop} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}.`);
-  };
-}
+export { propFail, type PropFail } from "./core/validation.js";
 
 /** `image` (unless a token) is `<repository>:<exact tag>`; `repository` names the example. */
 export function checkServiceImage(image: string, repository: string, fail: PropFail): void {
