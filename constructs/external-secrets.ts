@@ -181,6 +181,12 @@ export interface ExternalSecretSpec {
   readonly data: readonly { readonly secretKey: string; readonly remoteKey: string; readonly property?: string }[];
   /** @default - none */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * Shapes the Secret (External Secrets' `target.template`): labels it carries and literal keys
+   * merged beside the synced ones, e.g. a Kong credential's `key` and `algorithm`.
+   * @default - the synced keys only, no labels
+   */
+  readonly template?: { readonly labels?: Readonly<Record<string, string>>; readonly data?: Readonly<Record<string, string>> };
   /** @default "1h" */
   readonly refreshInterval?: string;
   /** Terraform waits until the Secret exists (for pods that must not start without it). @default false */
@@ -199,7 +205,20 @@ export function addExternalSecret(scope: Construct, id: string, spec: ExternalSe
       spec: {
         refreshInterval: spec.refreshInterval ?? "1h",
         secretStoreRef: { name: spec.store.storeName, kind: spec.store.storeKind },
-        target: { name: spec.secretName, creationPolicy: "Owner", deletionPolicy: "Retain" },
+        target: {
+          name: spec.secretName,
+          creationPolicy: "Owner",
+          deletionPolicy: "Retain",
+          ...(spec.template
+            ? {
+                template: {
+                  mergePolicy: "Merge",
+                  ...(spec.template.labels ? { metadata: { labels: { ...spec.template.labels } } } : {}),
+                  ...(spec.template.data ? { data: { ...spec.template.data } } : {}),
+                },
+              }
+            : {}),
+        },
         data: spec.data.map((d) => ({ secretKey: d.secretKey, remoteRef: { key: d.remoteKey, ...(d.property ? { property: d.property } : {}) } })),
       },
     },

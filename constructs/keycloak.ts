@@ -19,7 +19,8 @@ import type { IKmsKey } from "./kms-key.js";
 import type { INetwork } from "./network.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
 
-import { namespacePeer, NAMESPACES, type ISecretStore } from "./platform-interfaces.js";
+import { namespacePeer } from "./k8s/network-policy.js";
+import { NAMESPACES, type ISecretStore } from "./platform-interfaces.js";
 
 /** The keycloakx chart: repository, name and pinned version (config/versions.ts). */
 export const KEYCLOAK_CHART = HELM_CHARTS.keycloakx;

@@ -38,7 +38,8 @@ import { TENANT_GATE_PLUGIN, tenantGateConfig, tenantGateSources } from "../serv
 import type { IKmsKey } from "./kms-key.js";
 import { ManagedSecret, SyncedSecret } from "./external-secrets.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "./pinned-helm-release.js";
-import { namespacePeer, NAMESPACES, PORTS, type ISecretStore, GATEWAY_NAMESPACE } from "./platform-interfaces.js";
+import { namespacePeer } from "./k8s/network-policy.js";
+import { NAMESPACES, PORTS, type ISecretStore, GATEWAY_NAMESPACE } from "./platform-interfaces.js";
 import { GATEWAY_LOAD_BALANCER_TAG } from "./policy/rules/no-public-ingress.js";
 
 /** Kong's `ingress` chart (controller + gateway subcharts): repository, name and pinned version. */

@@ -19,11 +19,6 @@ export const GATEWAY_NAMESPACE = "kong";
 /** The label Kubernetes sets on every namespace to its name: what NetworkPolicies select a namespace by. */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 
-/** A NetworkPolicy peer: every pod of namespace `namespace` (add a `podSelector` to narrow it). */
-export function namespacePeer(namespace: string): { namespaceSelector: { matchLabels: Record<string, string> } } {
-  return { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } };
-}
-
 /** Labels NetworkPolicies select on; pods carry them to be allowed somewhere. */
 export const POLICY_LABELS = {
   /** Pods that may reach the FoundationDB cluster (egress to its CIDR and ports). */
@@ -47,6 +42,9 @@ export const PORTS = {
   /** Admission webhooks and the KEDA metrics API, called by the EKS control plane. */
   webhooks: [9443, 10250, 6443],
 } as const;
+
+/** The ports a ClickHouse client may use: HTTP(S) and the native protocol, plain and TLS. */
+export const CLICKHOUSE_CLIENT_PORTS = [PORTS.clickhouseHttp, PORTS.clickhouseHttps, PORTS.clickhouseNative, PORTS.clickhouseNativeTls] as const;
 
 /** A store External Secrets reads AWS Secrets Manager through. */
 export interface ISecretStore {

@@ -22,7 +22,8 @@ import {
   type ServiceResources,
   resolveServiceSizing,
 } from "./service-workload.js";
-import { namespacePeer, NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
+import { namespacePeer } from "./k8s/network-policy.js";
+import { NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
 
 /** Name of every Kubernetes object of the service (Deployment, Service, HPA, PDB, ServiceAccount, NetworkPolicy). */
 export const PROVISIONING_NAME = PROVISIONING_API.service;

@@ -1,16 +1,17 @@
 import { LimitRangeV1 } from "@cdktf/provider-kubernetes/lib/limit-range-v1/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
-import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
-import { NetworkPolicyV1, type NetworkPolicyV1SpecEgress, type NetworkPolicyV1SpecIngress } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
+import type { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
 import { ResourceQuotaV1 } from "@cdktf/provider-kubernetes/lib/resource-quota-v1/index.js";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { assertTenantId } from "../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../config/tiers.js";
 import { jobLane, STREAM_NAMES } from "../services/nats-auth/streams.js";
+import { ValidationError } from "./core/validation.js";
+import { addRestrictedNamespace } from "./k8s/namespace.js";
+import { addDefaultDeny, addDnsEgress, addNetworkPolicy, type Labels, type NetworkPeer, type NetworkPolicyProps } from "./k8s/network-policy.js";
 import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
-import { NACK_SELECTOR } from "./nats.js";
-import { namespacePeer, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
+import { CLICKHOUSE_CLIENT_PORTS, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
 
 
 /** Namespace of a plan tier's pooled worker pool. */
@@ -29,23 +30,6 @@ export const WORKER_DEPLOYMENT = "workers";
 /** The durable JetStream consumer a tier's worker pool reads its job lane from. */
 export function workerConsumer(tier: PlanTierName): string {
   return `workers-${tier}`;
-}
-
-type Peer = { readonly namespace?: string; readonly podLabels?: Readonly<Record<string, string>>; readonly cidr?: string };
-type Port = { readonly port: number; readonly protocol?: "TCP" | "UDP" };
-type Rule = { readonly peers?: readonly Peer[]; readonly ports?: readonly Port[] };
-
-
-function peerOf(p: Peer) {
-  if (p.cidr) return { ipBlock: { cidr: p.cidr } };
-  return {
-    ...(p.namespace ? namespacePeer(p.namespace) : { namespaceSelector: {} }),
-    ...(p.podLabels ? { podSelector: { matchLabels: { ...p.podLabels } } } : {}),
-  };
-}
-
-function portsOf(ports: readonly Port[] | undefined) {
-  return (ports ?? []).map((p) => ({ port: String(p.port), protocol: p.protocol ?? "TCP" }));
 }
 
 export interface TenancyProps {
@@ -82,87 +66,39 @@ export class Tenancy extends Construct {
     this.namespaces = all;
 
     for (const ns of all) {
-      const kind = pools.some((p) => p.namespace === ns) ? "workers" : "platform";
-      const resource = new NamespaceV1(this, `ns-${ns}`, {
-        metadata: {
-          name: ns,
-          labels: {
-            "pod-security.kubernetes.io/enforce": "restricted",
-            "pod-security.kubernetes.io/enforce-version": "latest",
-            "pod-security.kubernetes.io/audit": "restricted",
-            "pod-security.kubernetes.io/warn": "restricted",
-            "enchanted.io/namespace-kind": kind,
-          },
-        },
-      });
+      const resource = addRestrictedNamespace(this, `ns-${ns}`, { name: ns, kind: pools.some((p) => p.namespace === ns) ? "workers" : "platform" });
       this.namespaceResources.set(ns, resource);
-      this.policy(ns, "default-deny", {}, { ingress: [], egress: [] });
-      this.policy(ns, "allow-dns", {}, {
-        egress: [{ peers: [{ namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } }], ports: [{ port: PORTS.dns, protocol: "UDP" }, { port: PORTS.dns }] }],
-      });
+      addDefaultDeny(this, `${ns}-default-deny`, ns, [resource]);
+      addDnsEgress(this, `${ns}-allow-dns`, ns, [resource]);
     }
 
     // Operators: the Kubernetes API and AWS APIs (443), and webhook calls from the control plane.
     for (const ns of operatorNamespaces) {
       this.policy(ns, "allow-operator", {}, {
-        egress: [{ ports: [{ port: PORTS.https }] }],
-        ingress: [{ peers: [{ cidr: props.vpcCidr }], ports: PORTS.webhooks.map((port) => ({ port })) }],
+        egress: [{ ports: [PORTS.https] }],
+        ingress: [{ peers: [{ cidr: props.vpcCidr }], ports: PORTS.webhooks }],
       });
     }
     // KEDA reads JetStream consumer lag from the NATS monitoring endpoint.
     this.policy(NAMESPACES.keda, "allow-nats-monitoring", KEDA_OPERATOR_SELECTOR, {
-      egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [{ port: PORTS.natsMonitoring }] }],
+      egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [PORTS.natsMonitoring] }],
     });
 
-    // NATS: clients that carry the label, every worker pool, its own cluster routes, KEDA on 8222.
-    const natsClients: Peer[] = [
-      { podLabels: { [POLICY_LABELS.natsClient]: "true" } },
-      ...pools.map((p) => ({ namespace: p.namespace })),
-    ];
-    this.policy(NAMESPACES.nats, "allow-nats", {}, {
-      ingress: [
-        { peers: natsClients, ports: [{ port: PORTS.natsClient }] },
-        { peers: [{ namespace: NAMESPACES.nats }] },
-        { peers: [{ namespace: NAMESPACES.keda, podLabels: KEDA_OPERATOR_SELECTOR }], ports: [{ port: PORTS.natsMonitoring }] },
-      ],
-      egress: [{ peers: [{ namespace: NAMESPACES.nats }] }],
-    });
-
-    // NACK manages streams and consumers through the Kubernetes API.
-    this.policy(NAMESPACES.nats, "allow-nack-kubernetes-api", NACK_SELECTOR, { egress: [{ ports: [{ port: PORTS.https }] }] });
-
-    // ClickHouse: labelled clients on the HTTP and native ports; replicas and Keeper talk freely
-    // inside the namespace; the operator reaches the Kubernetes API.
-    this.policy(NAMESPACES.clickhouse, "allow-clickhouse", {}, {
-      ingress: [
-        {
-          peers: [{ podLabels: { [POLICY_LABELS.clickhouseClient]: "true" } }],
-          ports: [PORTS.clickhouseHttp, PORTS.clickhouseHttps, PORTS.clickhouseNative, PORTS.clickhouseNativeTls].map((port) => ({ port })),
-        },
-        { peers: [{ namespace: NAMESPACES.clickhouse }] },
-      ],
-      egress: [{ peers: [{ namespace: NAMESPACES.clickhouse }] }, { ports: [{ port: PORTS.https }] }],
-    });
-
-    // Labelled clients anywhere may open connections to NATS and ClickHouse.
+    // Labelled clients anywhere may open connections to NATS and ClickHouse (who may come in is
+    // the servers' own policy: Nats.allowFrom, ClickHouse.allowFrom).
     for (const ns of all) {
       this.policy(ns, "allow-nats-clients", { [POLICY_LABELS.natsClient]: "true" }, {
-        egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [{ port: PORTS.natsClient }] }],
+        egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [PORTS.natsClient] }],
       });
     }
     this.policy(NAMESPACES.platform, "allow-clickhouse-clients", { [POLICY_LABELS.clickhouseClient]: "true" }, {
-      egress: [
-        {
-          peers: [{ namespace: NAMESPACES.clickhouse }],
-          ports: [PORTS.clickhouseHttp, PORTS.clickhouseHttps, PORTS.clickhouseNative, PORTS.clickhouseNativeTls].map((port) => ({ port })),
-        },
-      ],
+      egress: [{ peers: [{ namespace: NAMESPACES.clickhouse }], ports: CLICKHOUSE_CLIENT_PORTS }],
     });
 
     // Worker pools: jobs come from NATS only; the tier's quota and container defaults.
     for (const p of pools) {
       this.policy(p.namespace, "allow-workers-to-nats", {}, {
-        egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [{ port: PORTS.natsClient }] }],
+        egress: [{ peers: [{ namespace: NAMESPACES.nats }], ports: [PORTS.natsClient] }],
       });
       this.quota(p.namespace, props.tiers[p.tier]);
     }
@@ -171,27 +107,17 @@ export class Tenancy extends Construct {
   /** The Namespace resource, for `dependsOn` of things created in it. */
   namespace(name: string): NamespaceV1 {
     const ns = this.namespaceResources.get(name);
-    if (!ns) throw new Error(`Tenancy: namespace "${name}" is not managed here. Fix: use one of ${[...this.namespaceResources.keys()].join(", ")}.`);
+    if (!ns) throw new ValidationError(this, "namespace", name, "is not managed here", `use one of ${[...this.namespaceResources.keys()].join(", ")}`);
     return ns;
   }
 
-  private policy(
-    namespace: string,
-    name: string,
-    podLabels: Readonly<Record<string, string>>,
-    rules: { readonly ingress?: readonly Rule[]; readonly egress?: readonly Rule[] },
-  ): void {
-    const policyTypes = [...(rules.ingress ? ["Ingress"] : []), ...(rules.egress ? ["Egress"] : [])];
-    new NetworkPolicyV1(this, `${namespace}-${name}`, {
-      metadata: { name, namespace },
-      spec: {
-        podSelector: Object.keys(podLabels).length ? { matchLabels: { ...podLabels } } : {},
-        policyTypes,
-        ...(rules.ingress ? { ingress: rules.ingress.map((r): NetworkPolicyV1SpecIngress => ({ ...(r.peers ? { from: r.peers.map(peerOf) } : {}), ...(r.ports ? { ports: portsOf(r.ports) } : {}) })) } : {}),
-        ...(rules.egress ? { egress: rules.egress.map((r): NetworkPolicyV1SpecEgress => ({ ...(r.peers ? { to: r.peers.map(peerOf) } : {}), ...(r.ports ? { ports: portsOf(r.ports) } : {}) })) } : {}),
-      },
-      dependsOn: [this.namespace(namespace)],
-    });
+  /** The peers every worker pool is: what NATS admits on its client port besides labelled clients. */
+  get workerPoolPeers(): NetworkPeer[] {
+    return this.workerPools.map((p) => ({ namespace: p.namespace }));
+  }
+
+  private policy(namespace: string, name: string, podLabels: Labels, rules: Pick<NetworkPolicyProps, "ingress" | "egress">): void {
+    addNetworkPolicy(this, `${namespace}-${name}`, { name, namespace, podLabels, ...rules, dependsOn: [this.namespace(namespace)] });
   }
 
   private quota(namespace: string, tier: PlanTier): void {
