@@ -6,7 +6,7 @@
  */
 export * from "./aws-load-balancer-controller.js";
 export * from "./cert-manager.js";
-export * from "./clickhouse.js";
+export * from "./clickhouse/index.js";
 export * from "./container-registry.js";
 export * from "./eks-cluster.js";
 export * from "./external-secrets.js";

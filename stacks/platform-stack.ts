@@ -3,7 +3,7 @@ import type { Construct } from "constructs";
 import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
 import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller.js";
 import { CertManager } from "../constructs/cert-manager.js";
-import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse.js";
+import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";

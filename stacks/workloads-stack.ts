@@ -1,7 +1,7 @@
 import type { Construct } from "constructs";
 import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
 import { InternalCa } from "../constructs/cert-manager.js";
-import { ClickHouse } from "../constructs/clickhouse.js";
+import { ClickHouse } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
@@ -10,6 +10,7 @@ import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constru
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats.js";
+import { POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { Provisioning } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
@@ -85,6 +86,8 @@ export class WorkloadsStack extends KubernetesStack {
       dependsOn: this.nats.streamResources,
     });
     this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
+    // Pods labelled as ClickHouse clients, in any namespace (their own namespace lets them out).
+    this.clickhouse.allowFrom({ anyNamespace: true, podLabels: { [POLICY_LABELS.clickhouseClient]: "true" } });
     this.keycloak = new Keycloak(this, "keycloak", {
       realm: realmConfig(config),
       authDomain: config.domains.auth,

@@ -19,7 +19,7 @@ import {
   keeperInstallationManifest,
   resolveClickHouseProps,
   type ClickHouseProps,
-} from "../../constructs/clickhouse.js";
+} from "../../constructs/clickhouse/index.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES, POLICY_LABELS, type ISecretStore } from "../../constructs/platform-interfaces.js";
 import { migrationSql, sqlScript } from "../../services/clickhouse-schema/index.js";
 
