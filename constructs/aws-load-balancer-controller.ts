@@ -2,6 +2,7 @@ import { EksPodIdentityAssociation } from "@cdktf/provider-aws/lib/eks-pod-ident
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { Token, type ITerraformDependable } from "cdktf";
+import { propFail } from "./core/validation.js";
 import { Construct } from "constructs";
 import { HELM_CHARTS } from "../config/versions.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
@@ -382,22 +383,19 @@ export class AwsLoadBalancerController extends Construct {
   }
 
   private validate(props: AwsLoadBalancerControllerProps, replicas: number, roleName: string): void {
-    const where = `AwsLoadBalancerController ${this.node.path}`;
-    if (!Number.isInteger(replicas) || replicas < 1) {
-      throw new Error(`${where}: replicas = ${replicas} is not a positive integer. Fix: use 1 (dev) or 2 (one leader and one standby webhook server).`);
-    }
-    if (!Token.isUnresolved(props.accountId) && !/^\d{12}$/.test(props.accountId)) {
-      throw new Error(`${where}: accountId = "${props.accountId}" is not a 12-digit AWS account id. Fix: pass config.aws.accountId.`);
-    }
+    const fail = propFail(this);
+    if (!Number.isInteger(replicas) || replicas < 1) fail("replicas", replicas, "is not a positive integer", "use 1 (dev) or 2 (one leader and one standby webhook server)");
+    if (!Token.isUnresolved(props.accountId) && !/^\d{12}$/.test(props.accountId)) fail("accountId", props.accountId, "is not a 12-digit AWS account id", "pass config.aws.accountId");
     if (!Token.isUnresolved(props.region) && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(props.region)) {
-      throw new Error(`${where}: region = "${props.region}" is not an AWS region name. Fix: pass config.aws.region (e.g. "eu-west-1").`);
+      fail("region", props.region, "is not an AWS region name", 'pass config.aws.region (e.g. "eu-west-1")');
     }
-    if (!Token.isUnresolved(props.vpcId) && !/^vpc-[0-9a-f]{8,17}$/.test(props.vpcId)) {
-      throw new Error(`${where}: vpcId = "${props.vpcId}" is not a VPC id. Fix: pass the network's vpcId (vpc-…).`);
-    }
+    if (!Token.isUnresolved(props.vpcId) && !/^vpc-[0-9a-f]{8,17}$/.test(props.vpcId)) fail("vpcId", props.vpcId, "is not a VPC id", "pass the network's vpcId (vpc-…)");
     if (!Token.isUnresolved(roleName) && roleName.length > MAX_ROLE_NAME_LENGTH) {
-      throw new Error(
-        `${where}: clusterName = "${props.clusterName}" makes the role name "${roleName}" ${roleName.length} characters long, over IAM's ${MAX_ROLE_NAME_LENGTH}. Fix: use a cluster name of at most ${MAX_ROLE_NAME_LENGTH - roleName.length + props.clusterName.length} characters.`,
+      fail(
+        "clusterName",
+        props.clusterName,
+        `makes the role name "${roleName}" ${roleName.length} characters long, over IAM's ${MAX_ROLE_NAME_LENGTH}`,
+        `use a cluster name of at most ${MAX_ROLE_NAME_LENGTH - roleName.length + props.clusterName.length} characters`,
       );
     }
   }

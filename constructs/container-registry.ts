@@ -1,5 +1,6 @@
 import { EcrLifecyclePolicy } from "@cdktf/provider-aws/lib/ecr-lifecycle-policy/index.js";
 import { EcrRepository } from "@cdktf/provider-aws/lib/ecr-repository/index.js";
+import { propFail } from "./core/validation.js";
 import { Construct } from "constructs";
 import type { IKmsKey } from "./kms-key.js";
 
@@ -31,12 +32,9 @@ export class ContainerRegistry extends Construct {
     super(scope, id);
     const keepTagged = props.keepTaggedImages ?? DEFAULT_KEEP_TAGGED_IMAGES;
     const untaggedDays = props.untaggedExpiryDays ?? DEFAULT_UNTAGGED_EXPIRY_DAYS;
-    if (!Number.isInteger(keepTagged) || keepTagged < 1) {
-      throw new Error(`ContainerRegistry ${this.node.path}: keepTaggedImages = ${keepTagged} must be a positive integer. Fix: keep at least 1 image so a rollback target exists.`);
-    }
-    if (!Number.isInteger(untaggedDays) || untaggedDays < 1) {
-      throw new Error(`ContainerRegistry ${this.node.path}: untaggedExpiryDays = ${untaggedDays} must be a positive integer. Fix: use 1 or more days.`);
-    }
+    const fail = propFail(this);
+    if (!Number.isInteger(keepTagged) || keepTagged < 1) fail("keepTaggedImages", keepTagged, "must be a positive integer", "keep at least 1 image so a rollback target exists");
+    if (!Number.isInteger(untaggedDays) || untaggedDays < 1) fail("untaggedExpiryDays", untaggedDays, "must be a positive integer", "use 1 or more days");
     const urls: Record<string, string> = {};
     const arns: Record<string, string> = {};
     for (const service of props.repositories) {

@@ -9,7 +9,8 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js"
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js";
 import { LaunchTemplate } from "@cdktf/provider-aws/lib/launch-template/index.js";
 import { Token, type ITerraformDependable } from "cdktf";
-import { Construct } from "constructs";
+import { propFail } from "./core/validation.js";
+import { Construct, type IConstruct } from "constructs";
 import { parseCidr } from "../config/cidr.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import { KMS_USE_ACTIONS, type IKmsKey } from "./kms-key.js";
@@ -113,7 +114,7 @@ export class EksCluster extends Construct implements IEksCluster {
     const publicAccessCidrs = [...(props.publicAccessCidrs ?? [])];
     const logRetentionDays = props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS;
     const serviceIpv4Cidr = props.serviceIpv4Cidr ?? DEFAULT_SERVICE_CIDR;
-    checkProps(this.node.path, props, publicAccessCidrs);
+    checkProps(this, props, publicAccessCidrs);
     const name = props.clusterName;
 
     // Control plane -----------------------------------------------------------------------
@@ -292,10 +293,8 @@ export class EksCluster extends Construct implements IEksCluster {
   }
 }
 
-function checkProps(path: string, props: EksClusterProps, publicAccessCidrs: readonly string[]): void {
-  const fail = (field: string, value: unknown, problem: string, fix: string): never => {
-    throw new Error(`EksCluster ${path}: ${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}`);
-  };
+function checkProps(scope: IConstruct, props: EksClusterProps, publicAccessCidrs: readonly string[]): void {
+  const fail = propFail(scope);
   if (!/^1\.\d{2}$/.test(props.version)) fail("version", props.version, "is not a Kubernetes minor", 'use e.g. "1.33"');
   publicAccessCidrs.forEach((c, i) => {
     const parsed = parseCidr(c);

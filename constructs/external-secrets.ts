@@ -4,6 +4,7 @@ import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js"
 import { SecretsmanagerSecret } from "@cdktf/provider-aws/lib/secretsmanager-secret/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
+import { ValidationError } from "./core/validation.js";
 import { Construct } from "constructs";
 import { HELM_CHARTS } from "../config/versions.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
@@ -57,7 +58,7 @@ export class ExternalSecretsOperator extends Construct {
   constructor(scope: Construct, id: string, props: ExternalSecretsOperatorProps) {
     super(scope, id);
     if (props.secretPrefixes.length === 0) {
-      throw new Error(`ExternalSecretsOperator ${this.node.path}: secretPrefixes is empty. Fix: list the Secrets Manager prefixes the platform syncs (e.g. "enchanted/prod/nats").`);
+      throw new ValidationError(this, "secretPrefixes", props.secretPrefixes, "is empty", 'list the Secrets Manager prefixes the platform syncs (e.g. "enchanted/prod/nats")');
     }
     const role = new IamRole(this, "role", {
       name: `${props.clusterName}-external-secrets`,

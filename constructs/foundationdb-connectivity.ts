@@ -5,7 +5,8 @@ import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint/index.js";
 import { VpcPeeringConnection } from "@cdktf/provider-aws/lib/vpc-peering-connection/index.js";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule/index.js";
 import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
-import { Construct } from "constructs";
+import { propFail } from "./core/validation.js";
+import { Construct, type IConstruct } from "constructs";
 import { parseCidr } from "../config/cidr.js";
 import type { FoundationDbPeer } from "../config/environment.js";
 import { ManagedSecret, SyncedSecret } from "./external-secrets.js";
@@ -49,7 +50,7 @@ export class FoundationDbNetwork extends Construct {
 
   constructor(scope: Construct, id: string, props: FoundationDbNetworkProps) {
     super(scope, id);
-    checkProps(this.node.path, props);
+    checkProps(this, props);
     const peer = props.peer;
     switch (peer.kind) {
       case "vpc-peering": {
@@ -181,10 +182,8 @@ export class FoundationDbClusterFile extends Construct {
   }
 }
 
-function checkProps(path: string, props: FoundationDbNetworkProps): void {
-  const fail = (field: string, value: unknown, problem: string, fix: string): never => {
-    throw new Error(`FoundationDbNetwork ${path}: ${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}`);
-  };
+function checkProps(scope: IConstruct, props: FoundationDbNetworkProps): void {
+  const fail = propFail(scope);
   if (!parseCidr(props.cidr)) fail("cidr", props.cidr, "is not an IPv4 CIDR", 'use the cluster\'s range, e.g. "10.200.0.0/16"');
   if (props.ports.length === 0) fail("ports", props.ports, "is empty", "list the FoundationDB server ports, e.g. [4500]");
   for (const port of props.ports) {

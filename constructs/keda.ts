@@ -1,4 +1,5 @@
 import type { ITerraformDependable } from "cdktf";
+import { ValidationError, type PropScope } from "./core/validation.js";
 import { Construct } from "constructs";
 import { HELM_CHARTS } from "../config/versions.js";
 import { PinnedHelmRelease } from "./pinned-helm-release.js";
@@ -19,11 +20,9 @@ const DEFAULT_REPLICAS = 2;
 export const KEDA_OPERATOR_SELECTOR = { "app.kubernetes.io/name": "keda-operator" } as const;
 
 /** The KEDA chart's values: HA, restricted security contexts, PDBs. Pure, for tests. */
-export function kedaChartValues(props: KedaProps = {}): Record<string, unknown> {
+export function kedaChartValues(props: KedaProps = {}, scope: PropScope = "Keda"): Record<string, unknown> {
   const replicas = props.replicas ?? DEFAULT_REPLICAS;
-  if (!Number.isInteger(replicas) || replicas < 1) {
-    throw new Error(`Keda: replicas = ${replicas} must be a positive integer. Fix: use 1 (dev) or 2.`);
-  }
+  if (!Number.isInteger(replicas) || replicas < 1) throw new ValidationError(scope, "replicas", replicas, "must be a positive integer", "use 1 (dev) or 2");
   const pdb = replicas > 1 ? { minAvailable: 1 } : {};
   const container = {
     capabilities: { drop: ["ALL"] },
@@ -87,9 +86,9 @@ export interface JetStreamLagTriggerProps {
 }
 
 /** A KEDA `nats-jetstream` trigger on one consumer's lag (used by worker pools and the ingestor). */
-export function jetStreamLagTrigger(props: JetStreamLagTriggerProps): Record<string, unknown> {
+export function jetStreamLagTrigger(props: JetStreamLagTriggerProps, scope: PropScope = "jetStreamLagTrigger"): Record<string, unknown> {
   if (!Number.isInteger(props.lagThreshold) || props.lagThreshold < 1) {
-    throw new Error(`jetStreamLagTrigger: lagThreshold = ${props.lagThreshold} must be a positive integer. Fix: set the tier's workers.scaling.lagThreshold.`);
+    throw new ValidationError(scope, "lagThreshold", props.lagThreshold, "must be a positive integer", "set the tier's workers.scaling.lagThreshold");
   }
   return {
     type: "nats-jetstream",

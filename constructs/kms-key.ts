@@ -1,5 +1,6 @@
 import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias/index.js";
 import { KmsKey as AwsKmsKey } from "@cdktf/provider-aws/lib/kms-key/index.js";
+import { propFail } from "./core/validation.js";
 import { Construct } from "constructs";
 
 /** What other constructs need to know of a customer-managed KMS key. */
@@ -47,14 +48,11 @@ export class KmsKey extends Construct implements IKmsKey {
     super(scope, id);
     const deletionWindowDays = props.deletionWindowDays ?? DEFAULT_DELETION_WINDOW_DAYS;
     const rotationPeriodDays = props.rotationPeriodDays ?? DEFAULT_ROTATION_PERIOD_DAYS;
-    if (deletionWindowDays < 7 || deletionWindowDays > 30) {
-      throw new Error(`KmsKey ${this.node.path}: deletionWindowDays = ${deletionWindowDays} is outside 7-30. Fix: use 7 to 30 days (AWS limits).`);
-    }
-    if (rotationPeriodDays < 90 || rotationPeriodDays > 2560) {
-      throw new Error(`KmsKey ${this.node.path}: rotationPeriodDays = ${rotationPeriodDays} is outside 90-2560. Fix: use 90 to 2560 days (AWS limits).`);
-    }
+    const fail = propFail(this);
+    if (deletionWindowDays < 7 || deletionWindowDays > 30) fail("deletionWindowDays", deletionWindowDays, "is outside 7-30", "use 7 to 30 days (AWS limits)");
+    if (rotationPeriodDays < 90 || rotationPeriodDays > 2560) fail("rotationPeriodDays", rotationPeriodDays, "is outside 90-2560", "use 90 to 2560 days (AWS limits)");
     if (!/^[a-zA-Z0-9/_-]{1,250}$/.test(props.alias) || props.alias.startsWith("aws/")) {
-      throw new Error(`KmsKey ${this.node.path}: alias = "${props.alias}" is not a valid customer alias. Fix: use letters, digits, "/", "_" and "-", not starting with "aws/".`);
+      fail("alias", props.alias, "is not a valid customer alias", 'use letters, digits, "/", "_" and "-", not starting with "aws/"');
     }
 
     const policy = {

@@ -16,7 +16,8 @@ import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint/index.js";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule/index.js";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { Fn, Token } from "cdktf";
-import { Construct } from "constructs";
+import { propFail } from "./core/validation.js";
+import { Construct, type IConstruct } from "constructs";
 import { contains, overlaps, parseCidr } from "../config/cidr.js";
 import { serviceTrustPolicy } from "./iam.js";
 import type { IKmsKey } from "./kms-key.js";
@@ -90,7 +91,7 @@ export class Network extends Construct implements INetwork {
     const natMode = props.natGateways ?? "one-per-az";
     const interfaceEndpoints = [...(props.interfaceEndpoints ?? DEFAULT_INTERFACE_ENDPOINTS)];
     const retentionDays = props.flowLogRetentionDays ?? DEFAULT_FLOW_LOG_RETENTION_DAYS;
-    checkProps(this.node.path, props);
+    checkProps(this, props);
     const name = props.name;
     const tag = (suffix: string, extra: Record<string, string> = {}) => ({ Name: `${name}-${suffix}`, ...extra });
 
@@ -244,10 +245,8 @@ export class Network extends Construct implements INetwork {
   }
 }
 
-function checkProps(path: string, props: NetworkProps): void {
-  const fail = (field: string, value: unknown, problem: string, fix: string): never => {
-    throw new Error(`Network ${path}: ${field} = ${JSON.stringify(value)} ${problem}. Fix: ${fix}`);
-  };
+function checkProps(scope: IConstruct, props: NetworkProps): void {
+  const fail = propFail(scope);
   if (!Number.isInteger(props.azCount) || props.azCount < 2 || props.azCount > 6) {
     fail("azCount", props.azCount, "is outside 2-6", "use 2 to 6 availability zones");
   }

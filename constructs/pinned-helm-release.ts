@@ -1,5 +1,6 @@
 import { Release } from "@cdktf/provider-helm/lib/release/index.js";
 import type { ITerraformDependable } from "cdktf";
+import { ValidationError } from "./core/validation.js";
 import { Construct } from "constructs";
 import type { HelmChartPin } from "../config/versions.js";
 
@@ -35,7 +36,7 @@ export class PinnedHelmRelease extends Construct {
     super(scope, id);
     const version = props.version ?? props.chart.version;
     if (!/^v?\d+\.\d+\.\d+(-[\w.]+)?$/.test(version)) {
-      throw new Error(`PinnedHelmRelease ${this.node.path}: version = "${version}" is not an exact version. Fix: pin a release such as "2.20.2", never a range.`);
+      throw new ValidationError(this, "version", version, "is not an exact version", 'pin a release such as "2.20.2", never a range');
     }
     this.release = new Release(this, "release", {
       name: props.releaseName,
