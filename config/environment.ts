@@ -251,6 +251,20 @@ const environmentSchema = object({
     /** Secrets Manager name prefix of the ClickHouse users' passwords. */
     secretPrefix: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,400}$/, fix: 'use a Secrets Manager path such as "enchanted/prod/clickhouse"' }),
   }),
+  /**
+   * Replicas of the platform's stateless controllers and services: the operators, Keycloak,
+   * Kong, and the minimum of the ingestor and the provisioning service. 1 saves cost (dev); 2 or
+   * more survive a node or a zone.
+   */
+  platformReplicas: integer({ min: 1, max: 5, fix: "use 1 (no availability, dev) or 2 and more" }),
+  /** The API gateway. */
+  gateway: object({
+    /**
+     * Where Kong keeps the per-tenant rate-limit counters: `local` to each Kong pod (the limits
+     * then hold per pod), or `redis`, shared by every pod in an ElastiCache Redis this stack creates.
+     */
+    rateLimitCounters: oneOf(["local", "redis"] as const, 'use "redis" where several Kong pods must share one limit, "local" for a single-pod dev gateway'),
+  }),
   /** Whether this environment may be destroyed without a second thought (dev). */
   ephemeral: boolean(),
 });

@@ -20,11 +20,6 @@ export function stateKey(config: EnvironmentConfig, kind: StackKind): string {
   return `${config.stateBackend.keyPrefix}/${stackName(config.name, kind)}.tfstate`;
 }
 
-/** Replicas of the platform's stateless controllers and services: one in dev, two elsewhere. */
-export function haReplicas(config: EnvironmentConfig): number {
-  return config.name === "dev" ? 1 : 2;
-}
-
 export interface EnvironmentStackProps {
   readonly config: EnvironmentConfig;
   readonly kind: StackKind;

@@ -16,7 +16,6 @@ import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../constructs/platform-interfaces.js";
 import { Tenancy } from "../constructs/tenancy.js";
-import { haReplicas } from "./environment-stack.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 
 export interface PlatformStackProps {
@@ -76,7 +75,7 @@ export class PlatformStack extends KubernetesStack {
     });
 
     this.tenancy = new Tenancy(this, "tenancy", { tiers, siloTenants: config.nats.siloTenants, vpcCidr: config.network.vpcCidr });
-    const ha = haReplicas(config);
+    const ha = config.platformReplicas;
     const inNamespace = (ns: string) => [this.tenancy.namespace(ns)];
 
     new CertManager(this, "cert-manager", { version: config.charts.certManager, replicas: ha, dependsOn: inNamespace(NAMESPACES.certManager) });
@@ -144,10 +143,10 @@ export class PlatformStack extends KubernetesStack {
       replicas: ha,
       version: config.charts.kongIngress,
       dependsOn: [this.tenancy.namespace(NAMESPACES.platform), loadBalancerController.helm.release],
-      // Shared counters in staging and prod: every Kong pod counts against the same window.
-      ...(config.name === "dev"
-        ? {}
-        : { redis: { dataSubnetIds: props.network.dataSubnetIds, privateSubnetCidrs: config.network.subnets.private, key: props.secretsKey } }),
+      // Shared counters: every Kong pod counts against the same window.
+      ...(config.gateway.rateLimitCounters === "redis"
+        ? { redis: { dataSubnetIds: props.network.dataSubnetIds, privateSubnetCidrs: config.network.subnets.private, key: props.secretsKey } }
+        : {}),
     });
 
     this.foundationDb = new FoundationDbNetwork(this, "foundationdb", {

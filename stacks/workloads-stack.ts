@@ -14,7 +14,6 @@ import { POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { Provisioning } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
-import { haReplicas } from "./environment-stack.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, keycloakSecretPrefix } from "./platform-stack.js";
 
@@ -95,7 +94,7 @@ export class WorkloadsStack extends KubernetesStack {
       secretStore: this.secretStore,
       secretPrefix: keycloakSecretPrefix(config),
       databaseCidrs: config.network.subnets.data,
-      replicas: haReplicas(config),
+      replicas: config.platformReplicas,
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
       clientNamespaces: [KONG_NAMESPACE],
@@ -121,7 +120,7 @@ export class WorkloadsStack extends KubernetesStack {
       secretStore: this.secretStore,
       natsMonitoringEndpoint: this.nats.monitoringEndpoint,
       natsAccount: config.nats.publicKeys.swarmAccount,
-      minReplicas: haReplicas(config),
+      minReplicas: config.platformReplicas,
       dependsOn: [this.clickhouse.migration, ...this.nats.streamResources],
     });
 
@@ -144,7 +143,7 @@ export class WorkloadsStack extends KubernetesStack {
       foundationDb: { destinationCidrs: props.foundationDbCidrs, ports: config.foundationDb.ports, clusterFileNamespaces: FOUNDATIONDB_CLIENT_NAMESPACES },
       kmsEndpointCidrs: config.network.subnets.private,
       tenantKey: props.tenantDataKey,
-      minReplicas: haReplicas(config),
+      minReplicas: config.platformReplicas,
       dependsOn: [this.keycloak.helm.release],
     });
   }

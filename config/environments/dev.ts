@@ -69,5 +69,7 @@ export const dev = {
     },
   },
   clickhouse: { shards: 1, replicas: 1, keeperReplicas: 1, storageGiB: 50, keeperStorageGiB: 5, eventTtlDays: 30, secretPrefix: "enchanted/dev/clickhouse" },
+  platformReplicas: 1,
+  gateway: { rateLimitCounters: "local" },
   ephemeral: true,
 };

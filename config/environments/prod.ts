@@ -80,5 +80,7 @@ export const prod = {
     },
   },
   clickhouse: { shards: 3, replicas: 2, keeperReplicas: 3, storageGiB: 2_000, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
+  platformReplicas: 2,
+  gateway: { rateLimitCounters: "redis" },
   ephemeral: false,
 };

@@ -78,5 +78,7 @@ export const staging = {
     },
   },
   clickhouse: { shards: 1, replicas: 2, keeperReplicas: 3, storageGiB: 200, keeperStorageGiB: 10, eventTtlDays: 90, secretPrefix: "enchanted/staging/clickhouse" },
+  platformReplicas: 2,
+  gateway: { rateLimitCounters: "redis" },
   ephemeral: false,
 };
