@@ -4,8 +4,8 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
 import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint/index.js";
 import { VpcPeeringConnection } from "@cdktf/provider-aws/lib/vpc-peering-connection/index.js";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule/index.js";
-import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
 import { propFail } from "./core/validation.js";
+import { addNetworkPolicy } from "./k8s/network-policy.js";
 import { Construct, type IConstruct } from "constructs";
 import { parseCidr } from "../config/cidr.js";
 import type { FoundationDbPeer } from "../config/environment.js";
@@ -143,18 +143,11 @@ export class FoundationDbClientAccess extends Construct {
   constructor(scope: Construct, id: string, props: FoundationDbClientAccessProps) {
     super(scope, id);
     for (const namespace of props.namespaces) {
-      new NetworkPolicyV1(this, `${namespace}-egress`, {
-        metadata: { name: "allow-foundationdb", namespace },
-        spec: {
-          podSelector: { matchLabels: { [POLICY_LABELS.foundationDbClient]: "true" } },
-          policyTypes: ["Egress"],
-          egress: [
-            {
-              to: props.destinationCidrs.map((cidr) => ({ ipBlock: { cidr } })),
-              ports: props.ports.map((port) => ({ port: String(port), protocol: "TCP" })),
-            },
-          ],
-        },
+      addNetworkPolicy(this, `${namespace}-egress`, {
+        name: "allow-foundationdb",
+        namespace,
+        podLabels: { [POLICY_LABELS.foundationDbClient]: "true" },
+        egress: [{ peers: props.destinationCidrs.map((cidr) => ({ cidr })), ports: props.ports }],
       });
     }
   }
