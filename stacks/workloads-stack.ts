@@ -1,6 +1,7 @@
 import type { Construct } from "constructs";
 import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
 import { InternalCa } from "../constructs/cert-manager.js";
+import { ValidationError } from "../constructs/core/validation.js";
 import { ClickHouse } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
@@ -42,7 +43,7 @@ export interface WorkloadsStackProps {
 /** `<repository URL>:<tag>` of a service image from the foundation's registry and the config. */
 function imageOf(urls: Readonly<Record<string, string>>, image: { readonly repository: string; readonly tag: string }): string {
   const url = urls[image.repository];
-  if (url === undefined) throw new Error(`images: repository "${image.repository}" is not in the registry (${Object.keys(urls).join(", ")}). Fix: add it to ecr.repositories.`);
+  if (url === undefined) throw new ValidationError("images", "repository", image.repository, `is not in the registry (${Object.keys(urls).join(", ")})`, "add it to ecr.repositories");
   return `${url}:${image.tag}`;
 }
 
