@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
 import { InternalCa } from "../constructs/cert-manager.js";
 import { ClickHouse } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
@@ -15,7 +15,7 @@ import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { haReplicas } from "./environment-stack.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
-import { FOUNDATIONDB_CLIENT_NAMESPACES, keycloakSecretPrefix } from "./platform-stack.js";
+import { FOUNDATIONDB_CLIENT_NAMESPACES } from "./platform-stack.js";
 
 export interface WorkloadsStackProps {
   readonly config: EnvironmentConfig;
