@@ -8,6 +8,7 @@ export * from "./aws-load-balancer-controller.js";
 export * from "./cert-manager.js";
 export * from "./clickhouse.js";
 export * from "./container-registry.js";
+export * from "./database/aurora-postgresql.js";
 export * from "./eks-cluster.js";
 export * from "./external-secrets.js";
 export * from "./foundationdb-connectivity.js";
