@@ -15,7 +15,7 @@ export * from "./foundationdb-connectivity.js";
 export * from "./iam.js";
 export * from "./ingestor.js";
 export * from "./keda.js";
-export * from "./keycloak.js";
+export * from "./keycloak/index.js";
 export * from "./kms-key.js";
 export * from "./kong.js";
 export * from "./nats.js";

@@ -10,7 +10,7 @@ import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_LOG_LEVELS,
 import { addExternalSecret } from "./external-secrets.js";
 import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-connectivity.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
-import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak.js";
+import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak/index.js";
 import { KmsKey, type IKmsKey } from "./kms-key.js";
 import { PROVISIONING_API } from "./kong.js";
 import {

@@ -8,7 +8,7 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
-import { KeycloakPlatform } from "../constructs/keycloak.js";
+import { KeycloakPlatform } from "../constructs/keycloak/index.js";
 import { KongGateway } from "../constructs/kong.js";
 import { NackController } from "../constructs/nats.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";

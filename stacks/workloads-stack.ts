@@ -5,7 +5,7 @@ import { ClickHouse } from "../constructs/clickhouse.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
-import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
+import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
 import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";

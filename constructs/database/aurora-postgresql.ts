@@ -1,7 +1,7 @@
 /**
  * An application's own Aurora PostgreSQL cluster (Serverless v2), private and encrypted, whose
- * master password RDS generates, keeps in Secrets Manager and rotates. The application's names
- * and engine pins are props.
+ * master password RDS generates, keeps in Secrets Manager and rotates. Keycloak's database is one
+ * (keycloak/platform.ts); the application's names and engine pins are props.
  */
 import { DbSubnetGroup } from "@cdktf/provider-aws/lib/db-subnet-group/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";

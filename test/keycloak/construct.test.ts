@@ -17,7 +17,7 @@ import {
   KeycloakPlatform,
   keycloakSecrets,
   realmDocument,
-} from "../../constructs/keycloak.js";
+} from "../../constructs/keycloak/index.js";
 import type { IKmsKey } from "../../constructs/kms-key.js";
 import type { INetwork } from "../../constructs/network.js";
 import { NAMESPACES, type ISecretStore } from "../../constructs/platform-interfaces.js";
