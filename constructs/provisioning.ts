@@ -68,7 +68,7 @@ export type ProvisioningResources = ServiceResources;
 export interface ProvisioningKeycloak {
   /** In-cluster base URL, `http://keycloak-http.<ns>.svc.cluster.local` (`PROVISIONING_KEYCLOAK_URL`; JWKS are fetched here too). */
   readonly serviceUrl: string;
-  /** Namespace of the Keycloak pods (egress peer). If it is not the service's, add the service's namespace to Keycloak's `clientNamespaces`. */
+  /** Namespace of the Keycloak pods (egress peer). If it is not the service's, admit the service with `keycloak.allowFrom({ namespace })`. */
   readonly namespace: string;
   /** Secrets Manager prefix of Keycloak's secrets (`keycloakSecretPrefix(config)`); the client secret is `<prefix>/provisioning-client-secret`. */
   readonly secretPrefix: string;

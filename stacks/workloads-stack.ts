@@ -95,8 +95,9 @@ export class WorkloadsStack extends KubernetesStack {
       replicas: haReplicas(config),
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
-      clientNamespaces: [KONG_NAMESPACE],
     });
+    this.keycloak.allowFrom({ namespace: KONG_NAMESPACE });
+    this.keycloak.allowFrom(config.network.subnets.public.map((cidr) => ({ cidr })));
     new KongGatewayRoutes(this, "kong", {
       tiers: props.tiers,
       gateway: props.kong,

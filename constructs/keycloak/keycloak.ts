@@ -42,9 +42,11 @@ export interface KeycloakProps {
   readonly version?: string;
   /** @default NAMESPACES.platform */
   readonly namespace?: string;
-  /** Namespaces whose pods may call Keycloak on 8080 (the gateway's). @default [] */
-  readonly clientNamespaces?: readonly string[];
-  /** Ranges that reach Keycloak on 8080 and whose X-Forwarded-* headers it trusts (load balancer subnets). @default [] */
+  /**
+   * Ranges whose X-Forwarded-* headers Keycloak trusts (the load balancer subnets). Trust only:
+   * they reach Keycloak once admitted with {@link Keycloak.allowFrom}.
+   * @default []
+   */
   readonly proxyCidrs?: readonly string[];
   /** @default 1000 */
   readonly cpuMillicores?: number;
@@ -141,11 +143,7 @@ export class Keycloak extends Construct {
       ],
       dependsOn,
     });
-    this.allowFrom([
-      { podLabels: { [KEYCLOAK_CLIENT_LABEL]: "true" } },
-      ...(props.clientNamespaces ?? []).map((namespace) => ({ namespace })),
-      ...proxyCidrs.map((cidr) => ({ cidr })),
-    ]);
+    this.allowFrom({ podLabels: { [KEYCLOAK_CLIENT_LABEL]: "true" } });
     const policies = [
       this.access.policy,
       addNetworkPolicy(this, "policy-clients", {
