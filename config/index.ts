@@ -13,6 +13,7 @@ export * from "./environment.js";
 export * from "./tiers.js";
 export * from "./versions.js";
 export * from "./tenancy.js";
+export * from "./names.js";
 export { ConfigError, formatIssue, type ConfigIssue } from "./schema.js";
 export { ORGANIZATION } from "./organization.js";
 

@@ -10,7 +10,7 @@ import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_LOG_LEVELS,
 import { addExternalSecret } from "./external-secrets.js";
 import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-connectivity.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
-import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak.js";
+import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak/index.js";
 import { KmsKey, type IKmsKey } from "./kms-key.js";
 import { PROVISIONING_API } from "./kong.js";
 import {
@@ -68,7 +68,7 @@ export type ProvisioningResources = ServiceResources;
 export interface ProvisioningKeycloak {
   /** In-cluster base URL, `http://keycloak-http.<ns>.svc.cluster.local` (`PROVISIONING_KEYCLOAK_URL`; JWKS are fetched here too). */
   readonly serviceUrl: string;
-  /** Namespace of the Keycloak pods (egress peer). If it is not the service's, add the service's namespace to Keycloak's `clientNamespaces`. */
+  /** Namespace of the Keycloak pods (egress peer). If it is not the service's, admit the service with `keycloak.allowFrom({ namespace })`. */
   readonly namespace: string;
   /** Secrets Manager prefix of Keycloak's secrets (`keycloakSecretPrefix(config)`); the client secret is `<prefix>/provisioning-client-secret`. */
   readonly secretPrefix: string;

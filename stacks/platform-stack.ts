@@ -1,6 +1,6 @@
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import type { Construct } from "constructs";
-import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
 import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller.js";
 import { CertManager } from "../constructs/cert-manager.js";
 import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse/index.js";
@@ -8,7 +8,7 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
-import { KeycloakPlatform } from "../constructs/keycloak.js";
+import { KeycloakPlatform } from "../constructs/keycloak/index.js";
 import { KongGateway } from "../constructs/kong.js";
 import { NackController } from "../constructs/nats.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
@@ -30,11 +30,6 @@ export interface PlatformStackProps {
 
 /** The default StorageClass: encrypted gp3 with the environment's EBS key. */
 export const DEFAULT_STORAGE_CLASS = ENCRYPTED_STORAGE_CLASS;
-
-/** Secrets Manager prefix of Keycloak's own secrets (client secrets, SMTP). */
-export function keycloakSecretPrefix(config: EnvironmentConfig): string {
-  return `enchanted/${config.name}/keycloak`;
-}
 
 /** Secrets Manager prefix of the gateway's secrets (realm public key, Redis auth token). */
 export function kongSecretPrefix(config: EnvironmentConfig): string {

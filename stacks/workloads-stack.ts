@@ -1,12 +1,12 @@
 import type { Construct } from "constructs";
-import type { EnvironmentConfig, TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
 import { InternalCa } from "../constructs/cert-manager.js";
 import { ValidationError } from "../constructs/core/validation.js";
 import { ClickHouse } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
-import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
+import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
 import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
@@ -16,7 +16,7 @@ import { Provisioning } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
-import { FOUNDATIONDB_CLIENT_NAMESPACES, keycloakSecretPrefix } from "./platform-stack.js";
+import { FOUNDATIONDB_CLIENT_NAMESPACES } from "./platform-stack.js";
 
 export interface WorkloadsStackProps {
   readonly config: EnvironmentConfig;
@@ -98,8 +98,9 @@ export class WorkloadsStack extends KubernetesStack {
       replicas: config.platformReplicas,
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
-      clientNamespaces: [KONG_NAMESPACE],
     });
+    this.keycloak.allowFrom({ namespace: KONG_NAMESPACE });
+    this.keycloak.allowFrom(config.network.subnets.public.map((cidr) => ({ cidr })));
     new KongGatewayRoutes(this, "kong", {
       tiers: props.tiers,
       gateway: props.kong,

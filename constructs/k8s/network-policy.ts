@@ -123,6 +123,12 @@ export interface WorkloadAccessProps {
   readonly egress?: readonly NetworkRule[];
   /** @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
+  /**
+   * Construct id of the NetworkPolicy. With the WorkloadAccess's own id `Default` (which logical
+   * ids leave out), a policy that an owner wrote itself before keeps its Terraform address.
+   * @default "policy"
+   */
+  readonly policyId?: string;
 }
 
 /**
@@ -139,7 +145,7 @@ export class WorkloadAccess extends Construct {
   constructor(scope: Construct, id: string, props: WorkloadAccessProps) {
     super(scope, id);
     this.props = { ...props };
-    this.policy = addNetworkPolicy(this, "policy", { ...this.specProps(), name: props.name, namespace: props.namespace, ...(props.dependsOn ? { dependsOn: props.dependsOn } : {}) });
+    this.policy = addNetworkPolicy(this, props.policyId ?? "policy", { ...this.specProps(), name: props.name, namespace: props.namespace, ...(props.dependsOn ? { dependsOn: props.dependsOn } : {}) });
   }
 
   /** Lets `peers` in on `ports` (the owner's default ports unless given). */

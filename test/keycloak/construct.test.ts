@@ -11,14 +11,16 @@ import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, KEYCLOAK_PINS, loadEnvironment, type EnvironmentName } from "../../config/index.js";
 import {
   Keycloak,
+  KEYCLOAK_CLIENT_LABEL,
   KEYCLOAK_DB_SECRET,
   KEYCLOAK_POD_LABELS,
   keycloakChartValues,
   KeycloakPlatform,
   keycloakSecrets,
   realmDocument,
-} from "../../constructs/keycloak.js";
+} from "../../constructs/keycloak/index.js";
 import type { IKmsKey } from "../../constructs/kms-key.js";
+import { KONG_NAMESPACE } from "../../constructs/kong.js";
 import type { INetwork } from "../../constructs/network.js";
 import { NAMESPACES, type ISecretStore } from "../../constructs/platform-interfaces.js";
 import { evaluatePolicy, type SynthesizedStackJson } from "../../constructs/policy/index.js";
@@ -64,7 +66,7 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       instances: env === "dev" ? 1 : 2,
       deletionProtection: !config.ephemeral,
     });
-    new Keycloak(stack, "keycloak", {
+    const keycloak = new Keycloak(stack, "keycloak", {
       realm: realmConfig(config),
       authDomain: config.domains.auth,
       database: db,
@@ -75,6 +77,8 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
     });
+    keycloak.allowFrom({ namespace: KONG_NAMESPACE });
+    keycloak.allowFrom(config.network.subnets.public.map((cidr) => ({ cidr })));
   });
   const stack = stacks["keycloak-test"] as SynthesizedStack;
   synthCache.set(env, stack);
@@ -285,6 +289,24 @@ describe.each(ENVIRONMENT_NAMES)("%s: Keycloak in the cluster", (env) => {
       ports: [{ port: "5432", protocol: "TCP" }],
     });
     expect(policy?.spec.ingress[0].ports).toEqual([{ port: "8080", protocol: "TCP" }]);
+  });
+
+  it("lets in on 8080, in one rule, its labelled clients, then whoever allowFrom admitted, then JGroups from the other replicas", () => {
+    const policy = (Object.values(resourcesOf(stack, "kubernetes_network_policy_v1")) as Json[]).find((p) => p.metadata.name === "keycloak");
+    const ingress = policy?.spec.ingress as Json[];
+    expect(ingress).toHaveLength(2);
+    expect(ingress[0]?.from).toEqual([
+      { pod_selector: { match_labels: { [KEYCLOAK_CLIENT_LABEL]: "true" } } },
+      { namespace_selector: { match_labels: { "kubernetes.io/metadata.name": KONG_NAMESPACE } } },
+      ...config.network.subnets.public.map((cidr) => ({ ip_block: { cidr } })),
+    ]);
+    expect(ingress[1]).toEqual({
+      from: [{ pod_selector: { match_labels: { ...KEYCLOAK_POD_LABELS } } }],
+      ports: [
+        { port: "7800", protocol: "TCP" },
+        { port: "57800", protocol: "TCP" },
+      ],
+    });
   });
 });
 

@@ -2,7 +2,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
-import { KEYCLOAK_POD_LABELS, KEYCLOAK_CLIENT_LABEL, keycloakServiceUrl } from "../../constructs/keycloak.js";
+import { KEYCLOAK_POD_LABELS, KEYCLOAK_CLIENT_LABEL, keycloakServiceUrl } from "../../constructs/keycloak/index.js";
 import { PROVISIONING_API } from "../../constructs/kong.js";
 import { NAMESPACES, POLICY_LABELS } from "../../constructs/platform-interfaces.js";
 import { evaluateStack } from "../../constructs/policy/index.js";

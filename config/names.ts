@@ -1,0 +1,10 @@
+/**
+ * Names derived from an environment's config that more than one stack uses: each stack takes
+ * them from here, never from another stack's module.
+ */
+import type { EnvironmentConfig } from "./environment.js";
+
+/** Secrets Manager prefix of Keycloak's own secrets (client secrets, SMTP). */
+export function keycloakSecretPrefix(config: EnvironmentConfig): string {
+  return `enchanted/${config.name}/keycloak`;
+}
