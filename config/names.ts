@@ -8,3 +8,8 @@ import type { EnvironmentConfig } from "./environment.js";
 export function keycloakSecretPrefix(config: EnvironmentConfig): string {
   return `enchanted/${config.name}/keycloak`;
 }
+
+/** Secrets Manager prefix of the gateway's secrets (realm public key, Redis auth token). */
+export function kongSecretPrefix(config: EnvironmentConfig): string {
+  return `enchanted/${config.name}/kong`;
+}

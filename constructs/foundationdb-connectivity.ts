@@ -11,7 +11,7 @@ import { parseCidr } from "../config/cidr.js";
 import type { FoundationDbPeer } from "../config/environment.js";
 import { ManagedSecret, SyncedSecret } from "./external-secrets.js";
 import type { IKmsKey } from "./kms-key.js";
-import { POLICY_LABELS, type ISecretStore } from "./platform-interfaces.js";
+import { NAMESPACES, POLICY_LABELS, type ISecretStore } from "./platform-interfaces.js";
 
 /** Kubernetes Secret (in each client namespace) holding the cluster file under this key. */
 export const FDB_CLUSTER_FILE_SECRET = "foundationdb-cluster-file";
@@ -126,6 +126,9 @@ export class FoundationDbNetwork extends Construct {
     });
   }
 }
+
+/** Namespaces whose pods use FoundationDB (the provisioning service runs in `platform`): the client policy and the cluster file go there. */
+export const FOUNDATIONDB_CLIENT_NAMESPACES = [NAMESPACES.platform] as const;
 
 export interface FoundationDbClientAccessProps {
   /** Namespaces whose labelled pods use FoundationDB. */

@@ -1,12 +1,12 @@
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import type { Construct } from "constructs";
-import { keycloakSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, kongSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
 import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller.js";
 import { CertManager } from "../constructs/cert-manager.js";
 import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
-import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
+import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak/index.js";
 import { KongGateway } from "../constructs/kong.js";
@@ -30,14 +30,6 @@ export interface PlatformStackProps {
 
 /** The default StorageClass: encrypted gp3 with the environment's EBS key. */
 export const DEFAULT_STORAGE_CLASS = ENCRYPTED_STORAGE_CLASS;
-
-/** Secrets Manager prefix of the gateway's secrets (realm public key, Redis auth token). */
-export function kongSecretPrefix(config: EnvironmentConfig): string {
-  return `enchanted/${config.name}/kong`;
-}
-
-/** Namespaces whose pods may use FoundationDB (the provisioning service runs in `platform`). */
-export const FOUNDATIONDB_CLIENT_NAMESPACES = [NAMESPACES.platform] as const;
 
 /**
  * `<env>-platform`: the cluster's shared machinery. Namespaces with Pod Security, default-deny

@@ -5,7 +5,7 @@ import { ValidationError } from "../constructs/core/validation.js";
 import { ClickHouse } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
-import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
+import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
 import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
 import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
 import { Ingestor } from "../constructs/ingestor.js";
@@ -16,7 +16,6 @@ import { Provisioning } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
-import { FOUNDATIONDB_CLIENT_NAMESPACES } from "./platform-stack.js";
 
 export interface WorkloadsStackProps {
   readonly config: EnvironmentConfig;
