@@ -16,7 +16,7 @@ export * from "./ingestor.js";
 export * from "./keda.js";
 export * from "./keycloak.js";
 export * from "./kms-key.js";
-export * from "./kong.js";
+export * from "./gateway/index.js";
 export * from "./nats.js";
 export * from "./network.js";
 export * from "./pinned-helm-release.js";

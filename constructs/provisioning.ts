@@ -12,7 +12,7 @@ import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-co
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak.js";
 import { KmsKey, type IKmsKey } from "./kms-key.js";
-import { PROVISIONING_API } from "./kong.js";
+import { PROVISIONING_API } from "./gateway/index.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,

@@ -9,7 +9,7 @@ import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-s
 import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak.js";
-import { KongGateway } from "../constructs/kong.js";
+import { KongGateway } from "../constructs/gateway/index.js";
 import { NackController } from "../constructs/nats.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";

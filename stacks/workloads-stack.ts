@@ -6,7 +6,7 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
 import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
-import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
+import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/gateway/index.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats.js";

@@ -3,7 +3,7 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_CLIENT_LABEL, keycloakServiceUrl } from "../../constructs/keycloak.js";
-import { PROVISIONING_API } from "../../constructs/kong.js";
+import { PROVISIONING_API } from "../../constructs/gateway/index.js";
 import { NAMESPACES, POLICY_LABELS } from "../../constructs/platform-interfaces.js";
 import { evaluateStack } from "../../constructs/policy/index.js";
 import { Provisioning, type ProvisioningProps } from "../../constructs/provisioning.js";
