@@ -20,6 +20,7 @@ export * from "./gateway/index.js";
 export * from "./nats.js";
 export * from "./network.js";
 export * from "./pinned-helm-release.js";
+export * from "./redis/elasticache-redis.js";
 export * from "./platform-interfaces.js";
 export * from "./tenancy.js";
 export * from "./policy/index.js";
