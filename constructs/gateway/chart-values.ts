@@ -5,6 +5,7 @@
  */
 import { PLAN_TIER_NAMES, type TierCatalog } from "../../config/tiers.js";
 import { TENANT_GATE_PLUGIN } from "../../services/kong-plugins/tenant-gate.js";
+import { propFail, type PropScope } from "../core/validation.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "../pinned-helm-release.js";
 import { KONG_INGRESS_CLASS, KONG_PORTS, TENANT_GATE_CONFIGMAP } from "./names.js";
 
@@ -52,14 +53,16 @@ export function nlbServiceAnnotations(props: Pick<KongChartValuesProps, "certifi
 /**
  * The `ingress` chart's values: `controller` (KIC only) and `gateway` (DB-less Kong with the
  * tenant-gate plugin), restricted security contexts, PDBs, an NLB with only the TLS port.
+ * `scope` names the caller in errors (a construct, or this builder's name).
  */
-export function kongChartValues(props: KongChartValuesProps): Record<string, unknown> {
+export function kongChartValues(props: KongChartValuesProps, scope: PropScope = "kongChartValues"): Record<string, unknown> {
+  const fail = propFail(scope);
   const replicas = props.replicas ?? DEFAULT_REPLICAS;
   if (!Number.isInteger(replicas) || replicas < 1) {
-    throw new Error(`kongChartValues: replicas = ${replicas} must be a positive integer. Fix: use 1 (dev) or 2 or more.`);
+    fail("replicas", replicas, "must be a positive integer", "use 1, or 2 or more to keep serving while a pod is replaced");
   }
   if (!Number.isInteger(props.maxRequestBodyKiB) || props.maxRequestBodyKiB < 1) {
-    throw new Error(`kongChartValues: maxRequestBodyKiB = ${props.maxRequestBodyKiB} must be a positive integer. Fix: use the largest tier's maxRequestBodyKiB.`);
+    fail("maxRequestBodyKiB", props.maxRequestBodyKiB, "must be a positive integer", "use the largest tier's maxRequestBodyKiB");
   }
   const pdb = { enabled: replicas > 1, maxUnavailable: 1 };
   const container = { enabled: true, ...RESTRICTED_CONTAINER_SECURITY_CONTEXT, runAsUser: 1000, runAsGroup: 1000 };

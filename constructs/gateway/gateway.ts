@@ -12,6 +12,7 @@ import { Fn, type ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import type { TierCatalog } from "../../config/tiers.js";
 import { tenantGateSources } from "../../services/kong-plugins/tenant-gate.js";
+import { propFail } from "../core/validation.js";
 import { namespacePeer } from "../k8s/network-policy.js";
 import type { IKmsKey } from "../kms-key.js";
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
@@ -24,7 +25,6 @@ import { KONG_CHART, KONG_NAMESPACE, KONG_PORTS, KONG_RELEASE_NAME, kongSecretNa
 /** The only backend published: the provisioning service's API. */
 export const PROVISIONING_API = { namespace: NAMESPACES.platform, service: "provisioning", port: 8080, pathPrefix: "/v1/" } as const;
 
-const DEFAULT_REPLICAS = 2;
 
 /** Where the counters of the tenant-gate plugin live. */
 export type KongRateLimitCounters = "local" | "redis";
@@ -100,14 +100,14 @@ export class KongGateway extends Construct implements IKongGateway {
 
   constructor(scope: Construct, id: string, props: KongGatewayProps) {
     super(scope, id);
-    const replicas = props.replicas ?? DEFAULT_REPLICAS;
+    const fail = propFail(this);
     const largest = largestTierBodyKiB(props.tiers);
     this.maxRequestBodyKiB = props.maxRequestBodyKiB ?? largest;
     if (this.maxRequestBodyKiB < largest) {
-      throw new Error(`KongGateway ${this.node.path}: maxRequestBodyKiB = ${this.maxRequestBodyKiB} is below the largest tier's maxRequestBodyKiB (${largest}), which could never be reached. Fix: raise it to ${largest} or more, or leave it unset.`);
+      fail("maxRequestBodyKiB", this.maxRequestBodyKiB, `is below the largest tier's maxRequestBodyKiB (${largest}), which could never be reached`, `raise it to ${largest} or more, or leave it unset`);
     }
     if (!/^[A-Za-z0-9/_+=.@-]{1,400}$/.test(props.secretPrefix)) {
-      throw new Error(`KongGateway ${this.node.path}: secretPrefix = "${props.secretPrefix}" is not a Secrets Manager path. Fix: use a prefix such as "enchanted/prod/kong".`);
+      fail("secretPrefix", props.secretPrefix, "is not a Secrets Manager path", 'use a prefix such as "enchanted/prod/kong"');
     }
     this.secretPrefix = props.secretPrefix;
     this.counters = props.redis ? "redis" : "local";
@@ -169,13 +169,16 @@ export class KongGateway extends Construct implements IKongGateway {
       releaseName: KONG_RELEASE_NAME,
       namespace: KONG_NAMESPACE,
       dependsOn: [namespace, lua, ...waitFor],
-      values: kongChartValues({
-        replicas,
-        certificateArn: this.certificate.arn,
-        securityGroupId: this.loadBalancerSecurityGroup.id,
-        publicSubnetIds: Fn.join(",", [...props.publicSubnetIds]),
-        maxRequestBodyKiB: this.maxRequestBodyKiB,
-      }),
+      values: kongChartValues(
+        {
+          ...(props.replicas !== undefined ? { replicas: props.replicas } : {}),
+          certificateArn: this.certificate.arn,
+          securityGroupId: this.loadBalancerSecurityGroup.id,
+          publicSubnetIds: Fn.join(",", [...props.publicSubnetIds]),
+          maxRequestBodyKiB: this.maxRequestBodyKiB,
+        },
+        this,
+      ),
     });
   }
 

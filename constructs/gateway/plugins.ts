@@ -12,6 +12,7 @@
  */
 import { Token } from "cdktf";
 import { TENANT_GATE_PLUGIN, tenantGateConfig } from "../../services/kong-plugins/tenant-gate.js";
+import { propFail, type PropScope } from "../core/validation.js";
 import { CORRELATION_ID_HEADER, KONG_INGRESS_CLASS, KONG_NAMESPACE, KONG_PLUGIN_NAMES, KONG_SECRETS } from "./names.js";
 import type { KongGatewayRoutesProps } from "./routes.js";
 
@@ -28,18 +29,22 @@ export interface KongClusterPluginManifest {
   readonly configPatches?: readonly unknown[];
 }
 
-/** The global plugins every route runs (pure, for tests). */
-export function kongGlobalPlugins(props: KongGatewayRoutesProps): KongClusterPluginManifest[] {
+/**
+ * The global plugins every route runs (pure, for tests). `scope` names the caller in errors (a
+ * construct, or this builder's name).
+ */
+export function kongGlobalPlugins(props: KongGatewayRoutesProps, scope: PropScope = "kongGlobalPlugins"): KongClusterPluginManifest[] {
+  const fail = propFail(scope);
   const maxLifetime = props.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
   if (!Number.isInteger(maxLifetime) || maxLifetime < 60 || maxLifetime > 86_400) {
-    throw new Error(`KongGatewayRoutes: maxTokenLifetimeSeconds = ${maxLifetime} must be 60 to 86400. Fix: match the realm's access token lifespan (default 300) with some slack.`);
+    fail("maxTokenLifetimeSeconds", maxLifetime, "must be 60 to 86400", "match the realm's access token lifespan (default 300) with some slack");
   }
   if (!/^https:\/\/[^/]+\/realms\/[^/]+$/.test(props.issuer) && !Token.isUnresolved(props.issuer)) {
-    throw new Error(`KongGatewayRoutes: issuer = "${props.issuer}" is not a Keycloak realm issuer. Fix: use "https://<auth domain>/realms/<realm>".`);
+    fail("issuer", props.issuer, "is not a Keycloak realm issuer", 'use "https://<auth domain>/realms/<realm>"');
   }
   const g = props.gateway;
   if (g.counters === "redis" && !g.redisHost) {
-    throw new Error(`KongGatewayRoutes: the gateway counts in Redis but has no redisHost. Fix: pass the KongGateway built with redis props.`);
+    fail("gateway.redisHost", g.redisHost, "is missing: the gateway counts in Redis but has no redisHost", "pass the KongGateway built with redis props");
   }
   const plugin = (name: string, kongPlugin: string, config: Record<string, unknown>, extra: Record<string, unknown> = {}): KongClusterPluginManifest => ({
     apiVersion: "configuration.konghq.com/v1",

@@ -40,7 +40,7 @@ export class KongGatewayRoutes extends Construct {
   constructor(scope: Construct, id: string, props: KongGatewayRoutesProps) {
     super(scope, id);
     const secrets = kongSecretNames(props.gateway.secretPrefix);
-    this.plugins = kongGlobalPlugins(props);
+    this.plugins = kongGlobalPlugins(props, this);
     const pluginResources = this.plugins.map((manifest) => new Manifest(this, `plugin-${manifest.metadata.name}`, { manifest: manifest as unknown as Record<string, unknown> }));
 
     // The realm's key as a jwt credential: key = issuer, RS256, PEM from Secrets Manager.
