@@ -6,21 +6,20 @@
 import type { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate/index.js";
 import type { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
 import { ConfigMapV1 } from "@cdktf/provider-kubernetes/lib/config-map-v1/index.js";
-import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
-import { NetworkPolicyV1, type NetworkPolicyV1Spec } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
 import { Fn, type ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import type { TierCatalog } from "../../config/tiers.js";
 import { tenantGateSources } from "../../services/kong-plugins/tenant-gate.js";
 import { propFail } from "../core/validation.js";
-import { namespacePeer } from "../k8s/network-policy.js";
+import { addRestrictedNamespace } from "../k8s/namespace.js";
 import type { IKmsKey } from "../kms-key.js";
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
-import { NAMESPACES, PORTS } from "../platform-interfaces.js";
-import { addElastiCacheRedis, REDIS_PORT } from "../redis/elasticache-redis.js";
+import { NAMESPACES } from "../platform-interfaces.js";
+import { addElastiCacheRedis } from "../redis/elasticache-redis.js";
 import { kongChartValues, largestTierBodyKiB } from "./chart-values.js";
 import { addGatewayEdge } from "./edge.js";
-import { KONG_CHART, KONG_NAMESPACE, KONG_PORTS, KONG_RELEASE_NAME, kongSecretNames, TENANT_GATE_CONFIGMAP } from "./names.js";
+import { KONG_CHART, KONG_NAMESPACE, KONG_RELEASE_NAME, kongSecretNames, TENANT_GATE_CONFIGMAP } from "./names.js";
+import { addKongNetworkPolicies } from "./network-policies.js";
 
 /** The only backend published: the provisioning service's API. */
 export const PROVISIONING_API = { namespace: NAMESPACES.platform, service: "provisioning", port: 8080, pathPrefix: "/v1/" } as const;
@@ -144,19 +143,8 @@ export class KongGateway extends Construct implements IKongGateway {
     }
 
     // --- Kubernetes: namespace, NetworkPolicies, the plugin's Lua, the chart --------------------
-    const namespace = new NamespaceV1(this, "namespace", {
-      metadata: {
-        name: KONG_NAMESPACE,
-        labels: {
-          "pod-security.kubernetes.io/enforce": "restricted",
-          "pod-security.kubernetes.io/enforce-version": "latest",
-          "pod-security.kubernetes.io/audit": "restricted",
-          "pod-security.kubernetes.io/warn": "restricted",
-          "enchanted.io/namespace-kind": "platform",
-        },
-      },
-    });
-    this.networkPolicies(namespace, props);
+    const namespace = addRestrictedNamespace(this, "namespace", { name: KONG_NAMESPACE, kind: "platform" });
+    addKongNetworkPolicies(this, { vpcCidr: props.vpcCidr, dependsOn: [namespace, ...(props.dependsOn ?? [])] });
     const lua = new ConfigMapV1(this, "tenant-gate-lua", {
       metadata: { name: TENANT_GATE_CONFIGMAP, namespace: KONG_NAMESPACE },
       data: tenantGateSources(),
@@ -180,42 +168,5 @@ export class KongGateway extends Construct implements IKongGateway {
         this,
       ),
     });
-  }
-
-  private networkPolicies(namespace: NamespaceV1, props: KongGatewayProps): void {
-    const policy = (name: string, spec: NetworkPolicyV1Spec, ns: string = KONG_NAMESPACE) =>
-      new NetworkPolicyV1(this, `netpol-${ns}-${name}`, { metadata: { name, namespace: ns }, spec, dependsOn: [namespace, ...(props.dependsOn ?? [])] });
-    const tcp = (port: number) => ({ port: String(port), protocol: "TCP" });
-    policy("default-deny", { podSelector: {}, policyTypes: ["Ingress", "Egress"] });
-    policy("allow-dns", {
-      podSelector: {},
-      policyTypes: ["Egress"],
-      egress: [{ to: [{ ...namespacePeer("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: String(PORTS.dns), protocol: "UDP" }, tcp(PORTS.dns)] }],
-    });
-    policy("allow-gateway", {
-      podSelector: {},
-      policyTypes: ["Ingress", "Egress"],
-      ingress: [
-        // The NLB (ip targets) from its VPC addresses: the TLS proxy and the health check.
-        { from: [{ ipBlock: { cidr: props.vpcCidr } }], ports: [tcp(KONG_PORTS.proxyTls), tcp(KONG_PORTS.status)] },
-        // The controller configures the gateways through the admin API inside the namespace.
-        { from: [namespacePeer(KONG_NAMESPACE)] },
-      ],
-      egress: [
-        { to: [namespacePeer(KONG_NAMESPACE)] },
-        { to: [namespacePeer(PROVISIONING_API.namespace)], ports: [tcp(PROVISIONING_API.port)] },
-        // The Kubernetes API (private endpoint in the VPC) for the controller; Redis in the data subnets.
-        { to: [{ ipBlock: { cidr: props.vpcCidr } }], ports: [tcp(PORTS.https), tcp(REDIS_PORT)] },
-      ],
-    });
-    policy(
-      "allow-kong-gateway",
-      {
-        podSelector: {},
-        policyTypes: ["Ingress"],
-        ingress: [{ from: [namespacePeer(KONG_NAMESPACE)], ports: [tcp(PROVISIONING_API.port)] }],
-      },
-      PROVISIONING_API.namespace,
-    );
   }
 }

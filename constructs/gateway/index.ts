@@ -11,6 +11,7 @@
 export * from "./names.js";
 export * from "./chart-values.js";
 export * from "./edge.js";
+export * from "./network-policies.js";
 export * from "./plugins.js";
 export * from "./gateway.js";
 export * from "./routes.js";

@@ -1,0 +1,55 @@
+/**
+ * The `kong` namespace's NetworkPolicies: default deny, DNS, and the gateway's own traffic: the NLB
+ * in, the controller to the admin API inside the namespace, the Kubernetes API and Redis in the
+ * VPC, and the backends it routes to.
+ */
+import type { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
+import type { ITerraformDependable } from "cdktf";
+import type { Construct } from "constructs";
+import { addDefaultDeny, addDnsEgress, addNetworkPolicy } from "../k8s/network-policy.js";
+import { NAMESPACES, PORTS } from "../platform-interfaces.js";
+import { REDIS_PORT } from "../redis/elasticache-redis.js";
+import { PROVISIONING_API } from "./gateway.js";
+import { KONG_NAMESPACE, KONG_PORTS } from "./names.js";
+
+export interface KongNetworkPoliciesProps {
+  /** The VPC's range: the NLB's addresses, the Kubernetes API's private endpoint, Redis. */
+  readonly vpcCidr: string;
+  /** The namespace and whatever else the policies wait for. */
+  readonly dependsOn: readonly ITerraformDependable[];
+}
+
+/** Adds the policies to `scope` as `netpol-<namespace>-<name>`. */
+export function addKongNetworkPolicies(scope: Construct, props: KongNetworkPoliciesProps): NetworkPolicyV1[] {
+  const id = (name: string, namespace: string = KONG_NAMESPACE) => `netpol-${namespace}-${name}`;
+  const dependsOn = props.dependsOn;
+  const vpc = { cidr: props.vpcCidr };
+  const gateway = { namespace: KONG_NAMESPACE };
+  return [
+    addDefaultDeny(scope, id("default-deny"), KONG_NAMESPACE, dependsOn),
+    addDnsEgress(scope, id("allow-dns"), KONG_NAMESPACE, dependsOn),
+    addNetworkPolicy(scope, id("allow-gateway"), {
+      name: "allow-gateway",
+      namespace: KONG_NAMESPACE,
+      ingress: [
+        // The NLB (ip targets) from its VPC addresses: the TLS proxy and the health check.
+        { peers: [vpc], ports: [KONG_PORTS.proxyTls, KONG_PORTS.status] },
+        // The controller configures the gateways through the admin API inside the namespace.
+        { peers: [gateway] },
+      ],
+      egress: [
+        { peers: [gateway] },
+        { peers: [{ namespace: PROVISIONING_API.namespace }], ports: [PROVISIONING_API.port] },
+        // The Kubernetes API (private endpoint in the VPC) for the controller; Redis in the data subnets.
+        { peers: [vpc], ports: [PORTS.https, REDIS_PORT] },
+      ],
+      dependsOn,
+    }),
+    addNetworkPolicy(scope, id("allow-kong-gateway", NAMESPACES.platform), {
+      name: "allow-kong-gateway",
+      namespace: PROVISIONING_API.namespace,
+      ingress: [{ peers: [gateway], ports: [PROVISIONING_API.port] }],
+      dependsOn,
+    }),
+  ];
+}
