@@ -7,7 +7,7 @@ import { IngressV1 } from "@cdktf/provider-kubernetes/lib/ingress-v1/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Construct } from "constructs";
 import type { TierCatalog } from "../../config/tiers.js";
-import { SyncedSecret } from "../external-secrets.js";
+import { addExternalSecret, SyncedSecret } from "../external-secrets.js";
 import type { ISecretStore } from "../platform-interfaces.js";
 import { type IKongGateway, PROVISIONING_API } from "./gateway.js";
 import { KONG_INGRESS_CLASS, KONG_NAMESPACE, KONG_SECRETS, kongSecretNames } from "./names.js";
@@ -44,26 +44,13 @@ export class KongGatewayRoutes extends Construct {
     const pluginResources = this.plugins.map((manifest) => new Manifest(this, `plugin-${manifest.metadata.name}`, { manifest: manifest as unknown as Record<string, unknown> }));
 
     // The realm's key as a jwt credential: key = issuer, RS256, PEM from Secrets Manager.
-    new Manifest(this, "realm-credential", {
-      manifest: {
-        apiVersion: "external-secrets.io/v1",
-        kind: "ExternalSecret",
-        metadata: { name: KONG_SECRETS.realmCredential, namespace: KONG_NAMESPACE },
-        spec: {
-          refreshInterval: "15m",
-          secretStoreRef: { name: props.secretStore.storeName, kind: props.secretStore.storeKind },
-          target: {
-            name: KONG_SECRETS.realmCredential,
-            creationPolicy: "Owner",
-            template: {
-              mergePolicy: "Merge",
-              metadata: { labels: { "konghq.com/credential": "jwt" } },
-              data: { key: props.issuer, algorithm: "RS256" },
-            },
-          },
-          data: [{ secretKey: "rsa_public_key", remoteRef: { key: secrets.realmPublicKey } }],
-        },
-      },
+    addExternalSecret(this, "realm-credential", {
+      secretName: KONG_SECRETS.realmCredential,
+      namespace: KONG_NAMESPACE,
+      store: props.secretStore,
+      data: [{ secretKey: "rsa_public_key", remoteKey: secrets.realmPublicKey }],
+      template: { labels: { "konghq.com/credential": "jwt" }, data: { key: props.issuer, algorithm: "RS256" } },
+      refreshInterval: "15m",
     });
     const consumer = new Manifest(this, "realm-consumer", {
       manifest: {
