@@ -11,6 +11,7 @@ import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak.js";
 import { KongGateway } from "../constructs/gateway/index.js";
 import { NackController } from "../constructs/nats.js";
+import { PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";
@@ -141,6 +142,7 @@ export class PlatformStack extends KubernetesStack {
       publicSubnetIds: props.network.publicSubnetIds,
       secretPrefix: kongSecretPrefix(config),
       secretsKey: props.secretsKey,
+      backends: [PROVISIONING_ENDPOINT],
       replicas: ha,
       version: config.charts.kongIngress,
       dependsOn: [this.tenancy.namespace(NAMESPACES.platform), loadBalancerController.helm.release],

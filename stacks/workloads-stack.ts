@@ -10,7 +10,7 @@ import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constru
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats.js";
-import { Provisioning } from "../constructs/provisioning.js";
+import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { haReplicas } from "./environment-stack.js";
@@ -104,6 +104,7 @@ export class WorkloadsStack extends KubernetesStack {
       apiDomain: config.domains.api,
       issuer: issuerUrl(config.domains.auth),
       audience: API_AUDIENCE,
+      route: PROVISIONING_ENDPOINT,
     });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,

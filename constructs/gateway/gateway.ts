@@ -12,18 +12,14 @@ import type { TierCatalog } from "../../config/tiers.js";
 import { tenantGateSources } from "../../services/kong-plugins/tenant-gate.js";
 import { propFail } from "../core/validation.js";
 import { addRestrictedNamespace } from "../k8s/namespace.js";
+import type { NetworkPeer } from "../k8s/network-policy.js";
 import type { IKmsKey } from "../kms-key.js";
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
-import { NAMESPACES } from "../platform-interfaces.js";
 import { addElastiCacheRedis } from "../redis/elasticache-redis.js";
 import { kongChartValues, largestTierBodyKiB } from "./chart-values.js";
 import { addGatewayEdge } from "./edge.js";
 import { KONG_CHART, KONG_NAMESPACE, KONG_RELEASE_NAME, kongSecretNames, TENANT_GATE_CONFIGMAP } from "./names.js";
-import { addKongNetworkPolicies } from "./network-policies.js";
-
-/** The only backend published: the provisioning service's API. */
-export const PROVISIONING_API = { namespace: NAMESPACES.platform, service: "provisioning", port: 8080, pathPrefix: "/v1/" } as const;
-
+import { addKongNetworkPolicies, KONG_GATEWAY_PEER, type KongBackend } from "./network-policies.js";
 
 /** Where the counters of the tenant-gate plugin live. */
 export type KongRateLimitCounters = "local" | "redis";
@@ -57,7 +53,12 @@ export interface KongGatewayProps {
   readonly secretPrefix: string;
   /** Key of the gateway's Secrets Manager secrets. */
   readonly secretsKey: IKmsKey;
-  /** Shared rate-limit counters in ElastiCache Redis (staging, prod). @default - local counters per Kong pod (dev) */
+  /**
+   * The services the gateway forwards to (namespace and port): its egress opens to these only.
+   * Each backend's owner admits the gateway in its own namespace (`allowFrom(gateway.peer)`).
+   */
+  readonly backends: readonly KongBackend[];
+  /** Shared rate-limit counters in ElastiCache Redis, counted by every Kong pod together. @default - local counters in each Kong pod */
   readonly redis?: KongRedisProps;
   /**
    * Public Route 53 zone of `apiDomain`: DNS validation records and a validation wait are created.
@@ -70,23 +71,26 @@ export interface KongGatewayProps {
   readonly maxRequestBodyKiB?: number;
   /** Chart version from the environment's config. @default KONG_CHART.version */
   readonly version?: string;
-  /** Resources the release and the NetworkPolicies wait for (the `platform` namespace, the AWS Load Balancer Controller). @default - none */
+  /** Resources the release and the NetworkPolicies wait for (e.g. the AWS Load Balancer Controller). @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
 }
 
 /** Connection facts the workloads part needs (cross-stack references). */
 export interface IKongGateway {
   readonly counters: KongRateLimitCounters;
-  /** Primary endpoint of the Redis replication group. @default - none in dev */
+  /** Primary endpoint of the Redis replication group. @default - none with local counters */
   readonly redisHost?: string;
   readonly maxRequestBodyKiB: number;
   readonly secretPrefix: string;
+  /** The gateway's pods, for the owners of its backends to admit (`allowFrom(peer)`). */
+  readonly peer: NetworkPeer;
 }
 
 /**
  * The gateway's platform part: the NLB's security group (the only 0.0.0.0/0 ingress, tcp 443),
- * the ACM certificate, Redis in staging/prod, the `kong` namespace with its NetworkPolicies, the
- * plugin's Lua and the chart (which installs Kong's CRDs for the workloads part).
+ * the ACM certificate, Redis when shared counters are asked for, the `kong` namespace with its
+ * NetworkPolicies, the plugin's Lua and the chart (which installs Kong's CRDs for the workloads
+ * part). It writes nothing into its backends' namespaces: their owners admit {@link peer}.
  */
 export class KongGateway extends Construct implements IKongGateway {
   readonly helm: PinnedHelmRelease;
@@ -96,6 +100,7 @@ export class KongGateway extends Construct implements IKongGateway {
   readonly redisHost?: string;
   readonly maxRequestBodyKiB: number;
   readonly secretPrefix: string;
+  readonly peer: NetworkPeer = KONG_GATEWAY_PEER;
 
   constructor(scope: Construct, id: string, props: KongGatewayProps) {
     super(scope, id);
@@ -108,6 +113,11 @@ export class KongGateway extends Construct implements IKongGateway {
     if (!/^[A-Za-z0-9/_+=.@-]{1,400}$/.test(props.secretPrefix)) {
       fail("secretPrefix", props.secretPrefix, "is not a Secrets Manager path", 'use a prefix such as "enchanted/prod/kong"');
     }
+    for (const [i, backend] of props.backends.entries()) {
+      if (!Number.isInteger(backend.port) || backend.port < 1 || backend.port > 65_535) {
+        fail(`backends[${i}].port`, backend.port, "is not a TCP port", "use the backend Service's port (1 to 65535)");
+      }
+    }
     this.secretPrefix = props.secretPrefix;
     this.counters = props.redis ? "redis" : "local";
 
@@ -117,7 +127,7 @@ export class KongGateway extends Construct implements IKongGateway {
     this.certificate = edge.certificate;
     const waitFor: ITerraformDependable[] = [...(props.dependsOn ?? []), ...(edge.certificateValidation ? [edge.certificateValidation] : [])];
 
-    // --- Shared counters: ElastiCache Redis with TLS and an auth token (staging, prod) ----------
+    // --- Shared counters: ElastiCache Redis with TLS and an auth token -------------------------
     if (props.redis) {
       const redis = props.redis;
       this.redisHost = addElastiCacheRedis(this, "redis", {
@@ -144,7 +154,7 @@ export class KongGateway extends Construct implements IKongGateway {
 
     // --- Kubernetes: namespace, NetworkPolicies, the plugin's Lua, the chart --------------------
     const namespace = addRestrictedNamespace(this, "namespace", { name: KONG_NAMESPACE, kind: "platform" });
-    addKongNetworkPolicies(this, { vpcCidr: props.vpcCidr, dependsOn: [namespace, ...(props.dependsOn ?? [])] });
+    addKongNetworkPolicies(this, { vpcCidr: props.vpcCidr, backends: props.backends, dependsOn: [namespace, ...(props.dependsOn ?? [])] });
     const lua = new ConfigMapV1(this, "tenant-gate-lua", {
       metadata: { name: TENANT_GATE_CONFIGMAP, namespace: KONG_NAMESPACE },
       data: tenantGateSources(),

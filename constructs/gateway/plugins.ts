@@ -11,12 +11,25 @@
  * Nothing here is per tenant: the config is O(tiers).
  */
 import { Token } from "cdktf";
+import type { TierCatalog } from "../../config/tiers.js";
 import { TENANT_GATE_PLUGIN, tenantGateConfig } from "../../services/kong-plugins/tenant-gate.js";
 import { propFail, type PropScope } from "../core/validation.js";
 import { CORRELATION_ID_HEADER, KONG_INGRESS_CLASS, KONG_NAMESPACE, KONG_PLUGIN_NAMES, KONG_SECRETS } from "./names.js";
-import type { KongGatewayRoutesProps } from "./routes.js";
+import type { IKongGateway } from "./gateway.js";
 
 const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 3600;
+
+export interface KongGlobalPluginsProps {
+  readonly tiers: TierCatalog;
+  /** The gateway's counters (and Redis endpoint) and body cap. */
+  readonly gateway: Pick<IKongGateway, "counters" | "redisHost" | "maxRequestBodyKiB">;
+  /** The realm's issuer, `https://<auth domain>/realms/<realm>` (Keycloak's `iss`). */
+  readonly issuer: string;
+  /** The audience the API's access tokens carry (Keycloak audience mapper). */
+  readonly audience: string;
+  /** Longest token lifetime accepted (`exp` - now), the jwt plugin's `maximum_expiration`. @default 3600 */
+  readonly maxTokenLifetimeSeconds?: number;
+}
 
 /** A KongClusterPlugin, global (every route), as synthesized. */
 export interface KongClusterPluginManifest {
@@ -33,7 +46,7 @@ export interface KongClusterPluginManifest {
  * The global plugins every route runs (pure, for tests). `scope` names the caller in errors (a
  * construct, or this builder's name).
  */
-export function kongGlobalPlugins(props: KongGatewayRoutesProps, scope: PropScope = "kongGlobalPlugins"): KongClusterPluginManifest[] {
+export function kongGlobalPlugins(props: KongGlobalPluginsProps, scope: PropScope = "kongGlobalPlugins"): KongClusterPluginManifest[] {
   const fail = propFail(scope);
   const maxLifetime = props.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
   if (!Number.isInteger(maxLifetime) || maxLifetime < 60 || maxLifetime > 86_400) {

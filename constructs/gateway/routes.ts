@@ -6,32 +6,39 @@
 import { IngressV1 } from "@cdktf/provider-kubernetes/lib/ingress-v1/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Construct } from "constructs";
-import type { TierCatalog } from "../../config/tiers.js";
+import { propFail } from "../core/validation.js";
 import { addExternalSecret, SyncedSecret } from "../external-secrets.js";
 import type { ISecretStore } from "../platform-interfaces.js";
-import { type IKongGateway, PROVISIONING_API } from "./gateway.js";
+import type { IKongGateway } from "./gateway.js";
 import { KONG_INGRESS_CLASS, KONG_NAMESPACE, KONG_SECRETS, kongSecretNames } from "./names.js";
-import { type KongClusterPluginManifest, kongGlobalPlugins } from "./plugins.js";
+import { type KongClusterPluginManifest, kongGlobalPlugins, type KongGlobalPluginsProps } from "./plugins.js";
 
-export interface KongGatewayRoutesProps {
-  readonly tiers: TierCatalog;
+/** The service a route publishes: `https://<apiDomain><pathPrefix>...` to `<service>:<port>` in `<namespace>`. */
+export interface KongRoute {
+  readonly namespace: string;
+  readonly service: string;
+  readonly port: number;
+  /** E.g. `/v1/`: matched as a prefix, passed on unstripped. */
+  readonly pathPrefix: string;
+}
+
+export interface KongGatewayRoutesProps extends KongGlobalPluginsProps {
   /** The platform part (or the same facts through cross-stack references). */
   readonly gateway: IKongGateway;
   readonly secretStore: ISecretStore;
   /** The public API host name (`config.domains.api`). */
   readonly apiDomain: string;
-  /** The realm's issuer, `https://<auth domain>/realms/<realm>` (Keycloak's `iss`). */
-  readonly issuer: string;
-  /** The audience the API's access tokens carry (Keycloak audience mapper). */
-  readonly audience: string;
-  /** Longest token lifetime accepted (`exp` - now), the jwt plugin's `maximum_expiration`. @default 3600 */
-  readonly maxTokenLifetimeSeconds?: number;
+  /**
+   * The routed service (one of the platform part's backends). Its Ingress, `<service>-api`, is in
+   * the service's namespace (an Ingress names a Service of its own namespace).
+   */
+  readonly route: KongRoute;
 }
 
 /**
  * The gateway's workloads part: the global plugins, ONE consumer for the Keycloak realm with its
  * RS256 key synced from Secrets Manager, the Redis token synced for the plugin, and the Ingress of
- * the provisioning API under `/v1/` (the only public route).
+ * the routed service under its path prefix (the only public route).
  */
 export class KongGatewayRoutes extends Construct {
   readonly plugins: readonly KongClusterPluginManifest[];
@@ -39,6 +46,10 @@ export class KongGatewayRoutes extends Construct {
 
   constructor(scope: Construct, id: string, props: KongGatewayRoutesProps) {
     super(scope, id);
+    const fail = propFail(this);
+    const route = props.route;
+    if (!route.pathPrefix.startsWith("/")) fail("route.pathPrefix", route.pathPrefix, "does not start with /", 'use a path such as "/v1/"');
+    if (!Number.isInteger(route.port) || route.port < 1 || route.port > 65_535) fail("route.port", route.port, "is not a TCP port", "use the Service's port (1 to 65535)");
     const secrets = kongSecretNames(props.gateway.secretPrefix);
     this.plugins = kongGlobalPlugins(props, this);
     const pluginResources = this.plugins.map((manifest) => new Manifest(this, `plugin-${manifest.metadata.name}`, { manifest: manifest as unknown as Record<string, unknown> }));
@@ -71,10 +82,11 @@ export class KongGatewayRoutes extends Construct {
       });
     }
 
-    this.ingress = new IngressV1(this, "provisioning-api", {
+    const ingressName = `${route.service}-api`;
+    this.ingress = new IngressV1(this, ingressName, {
       metadata: {
-        name: "provisioning-api",
-        namespace: PROVISIONING_API.namespace,
+        name: ingressName,
+        namespace: route.namespace,
         annotations: { "konghq.com/protocols": "https", "konghq.com/strip-path": "false" },
       },
       spec: {
@@ -85,9 +97,9 @@ export class KongGatewayRoutes extends Construct {
             http: {
               path: [
                 {
-                  path: PROVISIONING_API.pathPrefix,
+                  path: route.pathPrefix,
                   pathType: "Prefix",
-                  backend: { service: { name: PROVISIONING_API.service, port: { number: PROVISIONING_API.port } } },
+                  backend: { service: { name: route.service, port: { number: route.port } } },
                 },
               ],
             },
