@@ -13,7 +13,7 @@ export const NAMESPACES = {
   platform: "platform",
 } as const;
 
-/** Namespace of the API gateway; created by the gateway construct itself (constructs/kong.ts). */
+/** Namespace of the API gateway; created by the gateway construct itself (constructs/gateway/). */
 export const GATEWAY_NAMESPACE = "kong";
 
 /** The label Kubernetes sets on every namespace to its name: what NetworkPolicies select a namespace by. */

@@ -12,7 +12,6 @@ import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-co
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS, KEYCLOAK_CLIENT_LABEL, keycloakSecrets } from "./keycloak/index.js";
 import { KmsKey, type IKmsKey } from "./kms-key.js";
-import { PROVISIONING_API } from "./kong.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,
@@ -25,10 +24,17 @@ import {
 import { namespacePeer } from "./k8s/network-policy.js";
 import { NAMESPACES, POLICY_LABELS, PORTS, type ISecretStore } from "./platform-interfaces.js";
 
+/**
+ * The provisioning API as the gateway reaches it: the Service `provisioning:8080` in `platform`,
+ * published under `/v1/`. The stacks pass it to Kong (`KongGateway.backends`, `KongGatewayRoutes.route`).
+ */
+// TODO(contract): the port's one home is services/provisioning/contract.ts; take it from there.
+export const PROVISIONING_ENDPOINT = { namespace: NAMESPACES.platform, service: "provisioning", port: 8080, pathPrefix: "/v1/" } as const;
+
 /** Name of every Kubernetes object of the service (Deployment, Service, HPA, PDB, ServiceAccount, NetworkPolicy). */
-export const PROVISIONING_NAME = PROVISIONING_API.service;
+export const PROVISIONING_NAME = PROVISIONING_ENDPOINT.service;
 /** The namespace Kong's `/v1/` Ingress and its `allow-kong-gateway` NetworkPolicy are in. */
-export const PROVISIONING_NAMESPACE = PROVISIONING_API.namespace;
+export const PROVISIONING_NAMESPACE = PROVISIONING_ENDPOINT.namespace;
 
 /** Kubernetes Secrets the construct syncs (External Secrets) and mounts. */
 export const PROVISIONING_SECRETS = {
@@ -242,7 +248,7 @@ export class Provisioning extends Construct {
   readonly signingKeyReaderRole: IamRole;
   readonly namespace = PROVISIONING_NAMESPACE;
   /** In-cluster URL of the API (what Kong routes `/v1/` to). */
-  readonly serviceUrl = `http://${PROVISIONING_NAME}.${PROVISIONING_NAMESPACE}.svc.cluster.local:${PROVISIONING_API.port}`;
+  readonly serviceUrl = `http://${PROVISIONING_NAME}.${PROVISIONING_NAMESPACE}.svc.cluster.local:${PROVISIONING_ENDPOINT.port}`;
   /** Environment variables of the container (name → literal value). */
   readonly environment: Readonly<Record<string, string>>;
 
@@ -250,7 +256,7 @@ export class Provisioning extends Construct {
     super(scope, id);
     const r = resolve(this.node.path, props);
     const namespace = PROVISIONING_NAMESPACE;
-    const port = PROVISIONING_API.port;
+    const port = PROVISIONING_ENDPOINT.port;
 
     // AWS: the tenant-key CMK, the pod's role and its Pod Identity association --------------------
     this.tenantKey =

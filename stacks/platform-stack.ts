@@ -9,8 +9,9 @@ import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-s
 import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak/index.js";
-import { KongGateway } from "../constructs/kong.js";
+import { KongGateway } from "../constructs/gateway/index.js";
 import { NackController } from "../constructs/nats.js";
+import { PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";
@@ -127,6 +128,7 @@ export class PlatformStack extends KubernetesStack {
       publicSubnetIds: props.network.publicSubnetIds,
       secretPrefix: kongSecretPrefix(config),
       secretsKey: props.secretsKey,
+      backends: [PROVISIONING_ENDPOINT],
       replicas: ha,
       version: config.charts.kongIngress,
       dependsOn: [this.tenancy.namespace(NAMESPACES.platform), loadBalancerController.helm.release],

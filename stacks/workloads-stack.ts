@@ -7,12 +7,12 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
 import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
-import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
+import { KongGatewayRoutes, type IKongGateway } from "../constructs/gateway/index.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats.js";
 import { POLICY_LABELS } from "../constructs/platform-interfaces.js";
-import { Provisioning } from "../constructs/provisioning.js";
+import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
@@ -98,7 +98,7 @@ export class WorkloadsStack extends KubernetesStack {
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
     });
-    this.keycloak.allowFrom({ namespace: KONG_NAMESPACE });
+    this.keycloak.allowFrom(props.kong.peer);
     this.keycloak.allowFrom(config.network.subnets.public.map((cidr) => ({ cidr })));
     new KongGatewayRoutes(this, "kong", {
       tiers: props.tiers,
@@ -107,6 +107,7 @@ export class WorkloadsStack extends KubernetesStack {
       apiDomain: config.domains.api,
       issuer: issuerUrl(config.domains.auth),
       audience: API_AUDIENCE,
+      route: PROVISIONING_ENDPOINT,
     });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,

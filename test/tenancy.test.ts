@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, RAW_ENVIRONMENTS, validateEnvironment } from "../config/index.js";
 import { kedaChartValues } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
-import { KONG_NAMESPACE } from "../constructs/kong.js";
+import { KONG_NAMESPACE } from "../constructs/gateway/index.js";
 import { siloNamespace, workerNamespace } from "../constructs/tenancy.js";
 import { addEnvironment } from "../stacks/app.js";
 import { resourcesOf, stackOf, synthApp, type SynthesizedStack } from "./support/synth.js";
@@ -24,7 +24,7 @@ describe.each(ENVIRONMENT_NAMES)("%s tenancy", (env) => {
 
   it("creates the platform and per-tier worker namespaces with Pod Security restricted enforced", () => {
     const namespaces = Object.values(resourcesOf(platform(), "kubernetes_namespace_v1")).map((n) => n.metadata as { name: string; labels: Record<string, string> });
-    // The gateway's namespace is created by its construct (constructs/kong.ts), with the same labels.
+    // The gateway's namespace is created by its construct (constructs/gateway/), with the same labels.
     expect(namespaces.map((n) => n.name).sort()).toEqual([...Object.values(NAMESPACES), ...PLAN_TIER_NAMES.map(workerNamespace), KONG_NAMESPACE].sort());
     for (const n of namespaces) {
       expect(n.labels).toMatchObject({

@@ -20,7 +20,7 @@ import {
   realmDocument,
 } from "../../constructs/keycloak/index.js";
 import type { IKmsKey } from "../../constructs/kms-key.js";
-import { KONG_NAMESPACE } from "../../constructs/kong.js";
+import { KONG_NAMESPACE } from "../../constructs/gateway/index.js";
 import type { INetwork } from "../../constructs/network.js";
 import { NAMESPACES, type ISecretStore } from "../../constructs/platform-interfaces.js";
 import { evaluatePolicy, type SynthesizedStackJson } from "../../constructs/policy/index.js";

@@ -19,9 +19,9 @@ import {
   kongChartValues,
   kongGlobalPlugins,
   largestTierBodyKiB,
-  PROVISIONING_API,
   TENANT_GATE_CONFIGMAP,
-} from "../../constructs/kong.js";
+} from "../../constructs/gateway/index.js";
+import { PROVISIONING_ENDPOINT } from "../../constructs/provisioning.js";
 import { evaluatePolicy, GATEWAY_LOAD_BALANCER_TAG } from "../../constructs/policy/index.js";
 import { TENANT_CLAIM, tenantGateSources } from "../../services/kong-plugins/tenant-gate.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
@@ -53,6 +53,7 @@ function synthGateway(env: EnvironmentName): Synth {
       publicSubnetIds: config.network.subnets.public.map((_, i) => `subnet-public${i}`),
       secretPrefix: `enchanted/${env}/kong`,
       secretsKey: key,
+      backends: [PROVISIONING_ENDPOINT],
       replicas: env === "dev" ? 1 : 2,
       ...(env === "dev"
         ? {}
@@ -68,6 +69,7 @@ function synthGateway(env: EnvironmentName): Synth {
       apiDomain: config.domains.api,
       issuer: issuerUrl(config.domains.auth),
       audience: AUDIENCE,
+      route: PROVISIONING_ENDPOINT,
     });
   });
   return { platform: stacks["platform"] as SynthesizedStack, workloads: stacks["workloads"] as SynthesizedStack };
@@ -110,10 +112,10 @@ describe.each(ENVIRONMENT_NAMES)("%s: Kong gateway", (env) => {
     expect(spec.rule).toEqual([
       {
         host: config.domains.api,
-        http: { path: [{ path: "/v1/", path_type: "Prefix", backend: { service: { name: PROVISIONING_API.service, port: { number: PROVISIONING_API.port } } } }] },
+        http: { path: [{ path: "/v1/", path_type: "Prefix", backend: { service: { name: PROVISIONING_ENDPOINT.service, port: { number: PROVISIONING_ENDPOINT.port } } } }] },
       },
     ]);
-    expect(ingresses[0]?.metadata.namespace).toBe(PROVISIONING_API.namespace);
+    expect(ingresses[0]?.metadata.namespace).toBe(PROVISIONING_ENDPOINT.namespace);
   });
 
   it("every public route has token verification, the tenant-gate rate limit and a size limit", () => {
@@ -251,7 +253,7 @@ describe("kongChartValues / kongGlobalPlugins", () => {
   it("rejects bad props with the fix", () => {
     expect(() => kongChartValues({ ...base, replicas: 0 })).toThrow(/replicas = 0/);
     const gateway = { counters: "redis" as const, maxRequestBodyKiB: 8192, secretPrefix: "enchanted/dev/kong" };
-    expect(() => kongGlobalPlugins({ tiers, gateway, secretStore, apiDomain: "api.example.com", issuer: "https://auth.example.com/realms/x", audience: "a" })).toThrow(/no redisHost/);
-    expect(() => kongGlobalPlugins({ tiers, gateway: { ...gateway, counters: "local" }, secretStore, apiDomain: "api.example.com", issuer: "http://auth", audience: "a" })).toThrow(/issuer/);
+    expect(() => kongGlobalPlugins({ tiers, gateway, issuer: "https://auth.example.com/realms/x", audience: "a" })).toThrow(/no redisHost/);
+    expect(() => kongGlobalPlugins({ tiers, gateway: { ...gateway, counters: "local" }, issuer: "http://auth", audience: "a" })).toThrow(/issuer/);
   });
 });

@@ -3,10 +3,9 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_CLIENT_LABEL, keycloakServiceUrl } from "../../constructs/keycloak/index.js";
-import { PROVISIONING_API } from "../../constructs/kong.js";
 import { NAMESPACES, POLICY_LABELS } from "../../constructs/platform-interfaces.js";
 import { evaluateStack } from "../../constructs/policy/index.js";
-import { Provisioning, type ProvisioningProps } from "../../constructs/provisioning.js";
+import { Provisioning, PROVISIONING_ENDPOINT, type ProvisioningProps } from "../../constructs/provisioning.js";
 import { PROVISIONING_ENV_VARS } from "../../services/provisioning/src/config.js";
 import { natsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { issuerUrl } from "../../services/keycloak-realm/names.js";
@@ -114,10 +113,10 @@ describe("Provisioning", () => {
 
   it("is the Service Kong's /v1/ route resolves to", () => {
     const service = out.one("Service");
-    expect(service.metadata).toMatchObject({ name: PROVISIONING_API.service, namespace: PROVISIONING_API.namespace });
-    expect(service.spec.ports).toEqual([{ name: "http", port: PROVISIONING_API.port, targetPort: "http", protocol: "TCP" }]);
+    expect(service.metadata).toMatchObject({ name: PROVISIONING_ENDPOINT.service, namespace: PROVISIONING_ENDPOINT.namespace });
+    expect(service.spec.ports).toEqual([{ name: "http", port: PROVISIONING_ENDPOINT.port, targetPort: "http", protocol: "TCP" }]);
     expect(service.spec.selector).toEqual(deployment.spec.selector.matchLabels);
-    expect(deployment.metadata.namespace).toBe(PROVISIONING_API.namespace);
+    expect(deployment.metadata.namespace).toBe(PROVISIONING_ENDPOINT.namespace);
   });
 
   it("sets every variable of the service contract, only variables the service reads, and no literal secret", () => {
