@@ -2,10 +2,8 @@
 import type { RdsCluster } from "@cdktf/provider-aws/lib/rds-cluster/index.js";
 import { Construct } from "constructs";
 import { KEYCLOAK_PINS } from "../../config/versions.js";
-import { AuroraPostgres } from "../database/aurora-postgresql.js";
+import { AuroraPostgres, type AuroraPostgresProps } from "../database/aurora-postgresql.js";
 import { ManagedSecret } from "../external-secrets.js";
-import type { IKmsKey } from "../kms-key.js";
-import type { INetwork } from "../network.js";
 import { BOOTSTRAP_ADMIN_CLIENT_ID, KEYCLOAK_DATABASE, KEYCLOAK_PORTS, keycloakSecrets } from "./names.js";
 
 /** What the workloads part needs of the database (cross-stack references). */
@@ -18,14 +16,12 @@ export interface IKeycloakDatabase {
   readonly masterUserSecretArn: string;
 }
 
-export interface KeycloakPlatformProps {
-  /** Name of the cluster and prefix of its resources, e.g. `enchanted-prod-keycloak`. */
-  readonly name: string;
-  readonly network: INetwork;
-  /** CIDRs of the private (node and pod) subnets: the only sources allowed on 5432. */
-  readonly clientCidrs: readonly string[];
-  /** Customer key for storage, the master-user secret and Performance Insights. */
-  readonly key: IKmsKey;
+/** Keycloak's database (the name, network, client ranges, key and sizing of {@link AuroraPostgresProps}) and its secrets. */
+export interface KeycloakPlatformProps
+  extends Pick<
+    AuroraPostgresProps,
+    "name" | "network" | "clientCidrs" | "key" | "instances" | "minCapacityAcu" | "maxCapacityAcu" | "backupRetentionDays" | "deletionProtection" | "iamAuthentication"
+  > {
   /** Secrets Manager prefix of the secrets of {@link keycloakSecrets}, e.g. `enchanted/prod/keycloak`. */
   readonly secretPrefix: string;
   /**
@@ -33,18 +29,6 @@ export interface KeycloakPlatformProps {
    * External Secrets operator's.
    */
   readonly secretReaderRoleNames: readonly string[];
-  /** Cluster instances: a writer plus readers in other AZs. @default 2 */
-  readonly instances?: number;
-  /** Serverless v2 capacity. @default 0.5 */
-  readonly minCapacityAcu?: number;
-  /** @default 8 */
-  readonly maxCapacityAcu?: number;
-  /** Days of automated backups. @default 14 */
-  readonly backupRetentionDays?: number;
-  /** Blocks deletion of the cluster and takes a final snapshot. @default true */
-  readonly deletionProtection?: boolean;
-  /** Allows IAM database authentication next to the password. @default false */
-  readonly iamAuthentication?: boolean;
   /** @default KEYCLOAK_PINS.auroraPostgresqlVersion */
   readonly engineVersion?: string;
 }
