@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { Ingestor, INGESTOR_METRIC_NAMES, type IngestorProps } from "../../constructs/ingestor.js";
 import { NATS_CLIENT_URL, NATS_MONITORING_ENDPOINT } from "../../constructs/nats.js";
 import { POLICY_LABELS } from "../../constructs/platform-interfaces.js";
+import { INGESTOR_ENV } from "../../services/ingestor/contract.js";
 import { loadIngestorConfig, prefetchMessages } from "../../services/ingestor/src/config.js";
 import { resourcesOf, synthApp } from "../support/synth.js";
 
@@ -89,14 +90,21 @@ describe("Ingestor", () => {
   });
 
   it("configures only variables the service reads, the password from a secretKeyRef and no literal secret", () => {
-    const configSource = readFileSync(new URL("../../services/ingestor/src/config.ts", import.meta.url), "utf8");
-    for (const name of env.keys()) if (name.startsWith("INGESTOR_")) expect(configSource, name).toContain(`"${name}"`);
+    // The service reads exactly the variables of its contract (src/config.ts reads each through INGESTOR_ENV).
+    const read = new Set<string>(Object.values(INGESTOR_ENV));
+    for (const name of env.keys()) if (name.startsWith("INGESTOR_")) expect(read, name).toContain(name);
     expect(env.get("INGESTOR_CLICKHOUSE_PASSWORD")).toEqual({ name: "INGESTOR_CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: PASSWORD_SECRET, key: "password" } } });
     expect(env.get("INGESTOR_CONSUMER")?.value).toBe("swarm-ingestor");
     expect(env.get("INGESTOR_NATS_URL")?.value).toBe(NATS_CLIENT_URL);
     expect(env.get("INGESTOR_NATS_CREDS")?.value).toBe("/var/run/secrets/nats/platform.creds");
     for (const e of env.values()) if (/PASSWORD|CREDS|TOKEN|SECRET/.test(e.name as string) && e.value !== undefined) expect(e.value).toMatch(/^\/var\/run\/secrets\//);
     expect(out.text).not.toMatch(/"kind": "Secret"|stringData/);
+  });
+
+  it("takes every variable name from the service's contract, which the service's config reads too (no second spelling)", () => {
+    const configSource = readFileSync(new URL("../../services/ingestor/src/config.ts", import.meta.url), "utf8");
+    expect(configSource).not.toMatch(/"INGESTOR_[A-Z_]+"/);
+    expect(configSource).toContain('from "../contract.js"');
   });
 
   it("syncs the NATS creds from Secrets Manager and mounts them with the internal CA", () => {
