@@ -105,6 +105,10 @@ describe("Ingestor", () => {
     const configSource = readFileSync(new URL("../../services/ingestor/src/config.ts", import.meta.url), "utf8");
     expect(configSource).not.toMatch(/"INGESTOR_[A-Z_]+"/);
     expect(configSource).toContain('from "../contract.js"');
+    // The construct builds from the contract and runs no service code at synth.
+    const construct = readFileSync(new URL("../../constructs/ingestor.ts", import.meta.url), "utf8");
+    expect(construct).not.toMatch(/services\/ingestor\/src\//);
+    expect(construct).toContain("services/ingestor/contract.js");
   });
 
   it("syncs the NATS creds from Secrets Manager and mounts them with the internal CA", () => {
