@@ -17,7 +17,7 @@ export * from "./keda.js";
 export * from "./keycloak.js";
 export * from "./kms-key.js";
 export * from "./kong.js";
-export * from "./nats.js";
+export * from "./nats/index.js";
 export * from "./network.js";
 export * from "./pinned-helm-release.js";
 export * from "./platform-interfaces.js";

@@ -16,7 +16,7 @@ import {
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { addExternalSecret } from "./external-secrets.js";
 import { jetStreamLagTrigger } from "./keda.js";
-import { NATS_NAMES } from "./nats.js";
+import { NATS_NAMES } from "./nats/index.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,

@@ -9,7 +9,7 @@ import { assertTenantId } from "../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../config/tiers.js";
 import { jobLane, STREAM_NAMES } from "../services/nats-auth/streams.js";
 import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
-import { NACK_SELECTOR } from "./nats.js";
+import { NACK_SELECTOR } from "./nats/index.js";
 import { namespacePeer, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
 
 

@@ -10,7 +10,7 @@ import { FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/fou
 import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak.js";
 import { KongGateway } from "../constructs/kong.js";
-import { NackController } from "../constructs/nats.js";
+import { NackController } from "../constructs/nats/index.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";

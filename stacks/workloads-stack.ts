@@ -9,7 +9,7 @@ import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak.js";
 import { KONG_NAMESPACE, KongGatewayRoutes, type IKongGateway } from "../constructs/kong.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
-import { Nats } from "../constructs/nats.js";
+import { Nats } from "../constructs/nats/index.js";
 import { Provisioning } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";

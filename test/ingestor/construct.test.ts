@@ -3,7 +3,7 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { Ingestor, INGESTOR_METRIC_NAMES, type IngestorProps } from "../../constructs/ingestor.js";
-import { NATS_CLIENT_URL, NATS_MONITORING_ENDPOINT } from "../../constructs/nats.js";
+import { NATS_CLIENT_URL, NATS_MONITORING_ENDPOINT } from "../../constructs/nats/index.js";
 import { POLICY_LABELS } from "../../constructs/platform-interfaces.js";
 import { INGESTOR_ENV } from "../../services/ingestor/contract.js";
 import { loadIngestorConfig, prefetchMessages } from "../../services/ingestor/src/config.js";

@@ -4,7 +4,8 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
-import { Nats, NackController, nackChartValues, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats.js";
+import { Nats, NackController, nackChartValues, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
+import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
@@ -171,6 +172,9 @@ describe("Nats construct", () => {
     expect(bad({ nats: { ...prod, storageGiB: 100 } })).toThrow(/nats\.storageGiB = 100 .*Fix: raise nats\.storageGiB/);
     expect(bad({ publicKeys: { ...keys, swarmAccount: keys.operator } })).toThrow(/publicKeys\.swarmAccount = "O.*Fix: copy the public keys/);
     expect(bad({ publicKeys: { ...keys, silos: {} } })).toThrow(/publicKeys\.silos\.acme-corp/);
+    // The constructs' one error class, its message starting with the construct's path.
+    expect(bad({ memoryLimitMiB: 100 })).toThrow(ValidationError);
+    expect(bad({ memoryLimitMiB: 100 })).toThrow(/^nats-test\/nats: memoryLimitMiB = 100 is below 512\. Fix: give each server at least 512 MiB\.$/);
   });
 
   it("uses placeholder keys in the claims until nats:bootstrap has run", () => {

@@ -1,0 +1,47 @@
+/**
+ * NACK resource specs (jetstream.nats.io/v1beta2) from the JetStream declarations of
+ * services/nats-auth: the one place a stream's or a consumer's configuration becomes a NACK spec.
+ */
+import { goDuration, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
+
+/** The API version of every NACK resource the constructs create. */
+export const NACK_API_VERSION = "jetstream.nats.io/v1beta2";
+
+/** Where a NACK resource connects and what it may do to the JetStream object. */
+export interface NackResourceOptions {
+  /** The NACK `Account` resource the controller connects through (`Nats.nackAccountName`). */
+  readonly account: string;
+  /** Keep the JetStream object when the resource is deleted. */
+  readonly preventDelete: boolean;
+}
+
+/** A NACK `Stream` spec from a stream's configuration. */
+export function nackStreamSpec(stream: SwarmStreamConfig, options: NackResourceOptions): Record<string, unknown> {
+  return {
+    name: stream.name,
+    description: stream.description,
+    subjects: [...stream.subjects],
+    retention: stream.retention,
+    storage: stream.storage,
+    replicas: stream.num_replicas,
+    maxAge: goDuration(stream.max_age),
+    maxBytes: stream.max_bytes,
+    maxMsgs: stream.max_msgs,
+    maxMsgsPerSubject: stream.max_msgs_per_subject,
+    maxMsgSize: stream.max_msg_size,
+    maxConsumers: stream.max_consumers,
+    discard: stream.discard,
+    duplicateWindow: goDuration(stream.duplicate_window),
+    denyDelete: stream.deny_delete,
+    denyPurge: stream.deny_purge,
+    allowRollup: stream.allow_rollup_hdrs,
+    account: options.account,
+    preventDelete: options.preventDelete,
+    preventUpdate: false,
+  };
+}
+
+/** The Kubernetes name of a stream's NACK resource: `SWARM_EVENTS` → `swarm-events`. */
+export function nackResourceName(jetStreamName: string): string {
+  return jetStreamName.toLowerCase().replace(/_/g, "-");
+}
