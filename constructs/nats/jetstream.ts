@@ -2,6 +2,7 @@
  * NACK resource specs (jetstream.nats.io/v1beta2) from the JetStream declarations of
  * services/nats-auth: the one place a stream's or a consumer's configuration becomes a NACK spec.
  */
+import type { SwarmConsumerConfig } from "../../services/nats-auth/consumers.js";
 import { goDuration, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
 
 /** The API version of every NACK resource the constructs create. */
@@ -38,6 +39,25 @@ export function nackStreamSpec(stream: SwarmStreamConfig, options: NackResourceO
     account: options.account,
     preventDelete: options.preventDelete,
     preventUpdate: false,
+  };
+}
+
+/**
+ * A NACK `Consumer` spec from a consumer's declaration (services/nats-auth/consumers.ts): a
+ * durable pull consumer on its stream, every setting of the declaration explicit.
+ */
+export function nackConsumerSpec(consumer: SwarmConsumerConfig, options: NackResourceOptions): Record<string, unknown> {
+  return {
+    account: options.account,
+    streamName: consumer.stream,
+    durableName: consumer.durable_name,
+    filterSubject: consumer.filter_subject,
+    ackPolicy: consumer.ack_policy,
+    deliverPolicy: consumer.deliver_policy,
+    ackWait: goDuration(consumer.ack_wait, { minutes: true }),
+    maxDeliver: consumer.max_deliver,
+    maxAckPending: consumer.max_ack_pending,
+    preventDelete: options.preventDelete,
   };
 }
 

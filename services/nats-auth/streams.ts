@@ -50,6 +50,7 @@ export type SwarmStreamConfig = Pick<
 
 const NANOS_PER_SECOND = 1_000_000_000;
 const SECONDS_PER_HOUR = 3_600;
+const SECONDS_PER_MINUTE = 60;
 const BYTES_PER_GIB = 1024 ** 3;
 /** JetStream's "no limit". */
 const UNLIMITED = -1;
@@ -106,13 +107,29 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
   };
 }
 
-/** A duration in nanoseconds as Go's `time.Duration` text (`168h`, `120s`), the form NACK takes. */
-export function goDuration(nanos: number): string {
+/**
+ * A duration in nanoseconds as Go's `time.Duration` text, the form NACK takes: whole hours as
+ * `168h`, else seconds (`120s`); with `minutes`, whole minutes as `5m` too (consumer specs; the
+ * streams' durations keep the two units they were always written in).
+ */
+export function goDuration(nanos: number, options: { readonly minutes?: boolean } = {}): string {
   const seconds = nanos / NANOS_PER_SECOND;
   if (!Number.isInteger(seconds) || seconds < 0) {
     throw new RangeError(`duration = ${nanos} ns is not a whole number of seconds. Fix: declare durations in whole seconds.`);
   }
-  return seconds % SECONDS_PER_HOUR === 0 && seconds > 0 ? `${seconds / SECONDS_PER_HOUR}h` : `${seconds}s`;
+  if (seconds % SECONDS_PER_HOUR === 0 && seconds > 0) return `${seconds / SECONDS_PER_HOUR}h`;
+  if (options.minutes && seconds % SECONDS_PER_MINUTE === 0 && seconds > 0) return `${seconds / SECONDS_PER_MINUTE}m`;
+  return `${seconds}s`;
+}
+
+/** Go's `time.Duration` text of whole seconds (`5m`, `1h30m`, `90s`) in nanoseconds; `field` names it in the error. */
+export function parseGoDuration(text: string, field: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (text === "" || !m) {
+    throw new RangeError(`${field} = ${JSON.stringify(text)} is not a duration of whole seconds. Fix: write it as Go does, e.g. "30s", "5m" or "1h".`);
+  }
+  const [hours, minutes, seconds] = [m[1], m[2], m[3]].map((v) => Number(v ?? 0)) as [number, number, number];
+  return (hours * SECONDS_PER_HOUR + minutes * SECONDS_PER_MINUTE + seconds) * NANOS_PER_SECOND;
 }
 
 /** How long refused events stay in the dead-letter stream for inspection and replay. */

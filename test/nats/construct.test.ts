@@ -4,13 +4,16 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
-import { Nats, NackController, nackChartValues, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
+import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
+import { workerConsumer } from "../../constructs/tenancy.js";
+import { workerConsumerConfig } from "../../services/nats-auth/consumers.js";
+import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -181,5 +184,36 @@ describe("Nats construct", () => {
     const placeholder = synthNats(propsFor("dev"));
     expect(placeholder.text).toContain("UNSET-swarm-account-run-nats-bootstrap");
     expect(placeholder.text).not.toMatch(SEED_PATTERN);
+  });
+});
+
+describe("NACK consumer specs", () => {
+  it("writes a worker pool's declared consumer as NACK takes it, durations as Go writes them", () => {
+    expect(nackConsumerSpec(workerConsumerConfig("pro", tiers), { account: NATS_NAMES.nackAccount, preventDelete: true })).toEqual({
+      account: "swarm",
+      streamName: "SWARM_JOBS",
+      durableName: workerConsumerName("pro"),
+      filterSubject: "swarm.*.jobs.pro",
+      ackPolicy: "explicit",
+      deliverPolicy: "all",
+      ackWait: "5m",
+      maxDeliver: 5,
+      maxAckPending: tiers.pro.bus.maxAckPending,
+      preventDelete: true,
+    });
+    // One name for a tier's consumer: the declaration's is the one KEDA's trigger and the resource use.
+    for (const tier of PLAN_TIER_NAMES) expect(workerConsumer(tier)).toBe(workerConsumerName(tier));
+    expect(nackConsumerSpec(workerConsumerConfig("free", tiers, { ackWait: "90s", maxDeliver: -1 }), { account: "a", preventDelete: false })).toMatchObject({ ackWait: "90s", maxDeliver: -1 });
+  });
+
+  it("reads and writes Go durations of whole seconds, and refuses others naming the fix", () => {
+    expect(parseGoDuration("5m", "ackWait")).toBe(300e9);
+    expect(parseGoDuration("1h30m", "ackWait")).toBe(5_400e9);
+    expect(goDuration(300e9, { minutes: true })).toBe("5m");
+    expect(goDuration(300e9)).toBe("300s");
+    expect(goDuration(7_200e9, { minutes: true })).toBe("2h");
+    expect(goDuration(30e9, { minutes: true })).toBe("30s");
+    expect(() => parseGoDuration("5 minutes", "ackWait")).toThrow(/ackWait = "5 minutes" is not a duration of whole seconds\. Fix: write it as Go does/);
+    expect(() => workerConsumerConfig("free", tiers, { maxDeliver: 0 })).toThrow(/maxDeliver = 0 .*Fix:/);
   });
 });
