@@ -8,7 +8,7 @@
  * `src/config.ts` reads every variable through {@link INGESTOR_ENV}.
  */
 import { CLICKHOUSE_USERS } from "../clickhouse-schema/names.js";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, STREAM_NAMES, STREAM_SUBJECTS } from "../nats-auth/jetstream-names.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, DEAD_LETTER_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS } from "../nats-auth/jetstream-names.js";
 
 /** The port of `/healthz`, `/readyz` and `/metrics` (the container's `http` port). */
 export const INGESTOR_HTTP_PORT = 8080;
@@ -123,7 +123,13 @@ export const INGESTOR_JETSTREAM = {
   filterSubject: STREAM_SUBJECTS.events,
   /** The stream it publishes refused events to, on `ingestor.dlq.<reason>`. */
   writes: DEAD_LETTER_STREAM,
+  /** What that stream must capture. */
+  deadLetterSubjects: DEAD_LETTER_SUBJECTS,
   deadLetterSubjectPrefix: DEAD_LETTER_SUBJECT_PREFIX,
+  /** Its durable consumer's AckWait: redelivery after this without an ack or a progress signal. */
+  ackWaitMs: 30_000,
+  /** Its durable consumer's MaxDeliver: unlimited, so a sink outage never drops an event. */
+  maxDeliver: -1,
 } as const;
 
 /**

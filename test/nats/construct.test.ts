@@ -6,14 +6,15 @@ import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
 import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
 import { workerConsumer } from "../../constructs/tenancy.js";
-import { workerConsumerConfig } from "../../services/nats-auth/consumers.js";
+import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
+import { LOCAL_INGESTOR_REPLICAS, topologyDeclarations } from "../../services/nats-auth/topology.js";
 import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -215,5 +216,42 @@ describe("NACK consumer specs", () => {
     expect(goDuration(30e9, { minutes: true })).toBe("30s");
     expect(() => parseGoDuration("5 minutes", "ackWait")).toThrow(/ackWait = "5 minutes" is not a duration of whole seconds\. Fix: write it as Go does/);
     expect(() => workerConsumerConfig("free", tiers, { maxDeliver: 0 })).toThrow(/maxDeliver = 0 .*Fix:/);
+  });
+});
+
+describe("the topology's one declaration", () => {
+  it("is what NACK gets, capped and single-replica where createTopology runs on one server", () => {
+    const nats = loadEnvironment("prod").nats;
+    const full = topologyDeclarations({ nats, workers: { tiers } });
+    expect(full.streams.map((s) => s.name)).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs, DEAD_LETTER_STREAM]);
+    expect(full.streams[0]).toEqual(swarmStreamConfigs(nats).events);
+    expect(full.consumers.map((c) => `${c.stream}/${c.durable_name}`)).toEqual([
+      `${STREAM_NAMES.events}/swarm-ingestor`,
+      ...PLAN_TIER_NAMES.map((t) => `${STREAM_NAMES.jobs}/${workerConsumerName(t)}`),
+    ]);
+    expect(full.consumers[0]).toEqual(ingestorConsumerConfig({ maxReplicas: LOCAL_INGESTOR_REPLICAS }));
+    const local = topologyDeclarations({ nats, replicas: 1, streams: ["events", "deadLetters"], maxBytes: { events: 1024 }, ingestor: { name: "local", ackWaitMs: 2_000 } });
+    expect(local.streams.map((s) => [s.name, s.num_replicas, s.max_bytes])).toEqual([
+      [STREAM_NAMES.events, 1, 1024],
+      [DEAD_LETTER_STREAM, 1, DEAD_LETTER_MAX_BYTES],
+    ]);
+    expect(local.consumers).toEqual([{ ...ingestorConsumerConfig({ name: "local", maxReplicas: LOCAL_INGESTOR_REPLICAS }), ack_wait: 2_000_000_000 }]);
+    expect(topologyDeclarations({ nats, ingestor: false }).consumers).toEqual([]);
+  });
+
+  it("declares the ingestor's consumer with what the ingestor needs, and refuses what it would refuse", () => {
+    expect(ingestorConsumerConfig({ maxReplicas: 3 })).toEqual({
+      stream: STREAM_NAMES.events,
+      durable_name: "swarm-ingestor",
+      filter_subject: "swarm.*.*.events",
+      ack_policy: "explicit",
+      deliver_policy: "all",
+      ack_wait: 30e9,
+      max_deliver: -1,
+      max_ack_pending: 3 * 30_000,
+    });
+    expect(() => ingestorConsumerConfig({ name: "a.b", maxReplicas: 1 })).toThrow(/name = "a\.b" is not a durable consumer name the ingestor accepts\. Fix: use 1-64/);
+    expect(() => ingestorConsumerConfig({ maxReplicas: 0 })).toThrow(/maxReplicas = 0 is not a positive whole number/);
+    expect(() => ingestorConsumerConfig({ maxReplicas: 1, ackWaitMs: 1_500 })).toThrow(/ackWaitMs = 1500 is not a whole number of seconds/);
   });
 });
