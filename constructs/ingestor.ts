@@ -1,6 +1,7 @@
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
+import { ingestorConsumerConfig } from "../services/nats-auth/consumers.js";
 import {
   DEFAULT_PREFETCH_MESSAGES,
   INGESTOR_CONSUMER_NAME_PATTERN,
@@ -16,7 +17,7 @@ import {
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { addExternalSecret } from "./external-secrets.js";
 import { jetStreamLagTrigger } from "./keda.js";
-import { NATS_NAMES } from "./nats/index.js";
+import { NACK_API_VERSION, nackConsumerSpec, nackResourceName, NATS_NAMES, NATS_NAMESPACE } from "./nats/index.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,
@@ -66,6 +67,10 @@ export interface IngestorClickHouse {
 export interface IngestorNats {
   /** `nats://…:4222`; the server requires TLS. */
   readonly clientUrl: string;
+  /** NACK's `Account` resource the durable consumer is created through (`Nats.nackAccountName`). @default "swarm" (NATS_NAMES.nackAccount) */
+  readonly nackAccount?: string;
+  /** NACK's `Stream` resources (`Nats.streamResources`): the consumer's waits for them. @default - none */
+  readonly streamResources?: readonly ITerraformDependable[];
   /** Secrets Manager name of the platform user's `.creds` (`Nats.secretNames.cluster.platformCreds`). */
   readonly credsRemoteKey: string;
   /** Issuer of the servers' certificates: a Certificate from it puts its `ca.crt` into the ingestor's namespace. */
@@ -83,7 +88,10 @@ export interface IngestorProps {
   readonly natsMonitoringEndpoint: string;
   /** Public key of the account owning `SWARM_EVENTS` (KEDA's `account`). */
   readonly natsAccount: string;
-  /** Durable consumer on `SWARM_EVENTS`, shared by every replica. @default "swarm-ingestor" (the service's default) */
+  /**
+   * Durable consumer on `SWARM_EVENTS`, shared by every replica: declared here (a NACK `Consumer`
+   * from `ingestorConsumerConfig`), checked by the service at start. @default "swarm-ingestor" (the service's default)
+   */
   readonly consumer?: string;
   /** @default 2 */
   readonly minReplicas?: number;
@@ -143,15 +151,18 @@ function resolve(path: string, props: IngestorProps): Resolved {
 }
 
 /**
- * The ingestor (SWARM_EVENTS → ClickHouse) in the workloads stack: a restricted, read-only
- * Deployment spread over zones, a PodDisruptionBudget, a KEDA ScaledObject on its consumer's lag,
- * a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials come from
+ * The ingestor (SWARM_EVENTS → ClickHouse) in the workloads stack: its durable consumer (a NACK
+ * `Consumer` from `ingestorConsumerConfig`: the service only checks it at start), a restricted,
+ * read-only Deployment spread over zones, a PodDisruptionBudget, a KEDA ScaledObject on its
+ * consumer's lag, a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials come from
  * Secrets Manager (NATS creds) and from the Secret ClickHouse syncs (its password). Plain
  * manifests: the typed Kubernetes resources load megabytes of generated code on every synth.
  */
 export class Ingestor extends Construct {
   readonly deployment: Manifest;
   readonly scaledObject: Manifest;
+  /** The NACK `Consumer` of {@link consumer}. */
+  readonly consumerResource: Manifest;
   readonly namespace: string;
   readonly consumer: string;
   /** `http://<service>:<port>/metrics`. */
@@ -165,6 +176,21 @@ export class Ingestor extends Construct {
     this.namespace = namespace;
     this.consumer = r.consumer;
     this.metricsUrl = `http://${INGESTOR_NAME}.${namespace}.svc:${port}${INGESTOR_HTTP_PATHS.metrics}`;
+
+    // The durable consumer, shared by every replica: each of up to maxReplicas keeps its full
+    // prefetch (the service's default batch) in flight. NACK creates it; the service only checks it.
+    this.consumerResource = new Manifest(this, "consumer", {
+      manifest: {
+        apiVersion: NACK_API_VERSION,
+        kind: "Consumer",
+        metadata: { name: nackResourceName(r.consumer), namespace: NATS_NAMESPACE },
+        spec: nackConsumerSpec(ingestorConsumerConfig({ name: r.consumer, maxReplicas: r.maxReplicas, prefetchMessages: DEFAULT_PREFETCH_MESSAGES }), {
+          account: props.nats.nackAccount ?? NATS_NAMES.nackAccount,
+          preventDelete: true,
+        }),
+      },
+      ...(props.nats.streamResources ? { dependsOn: [...props.nats.streamResources] } : {}),
+    });
 
     const creds = addExternalSecret(this, "nats-creds", {
       secretName: NATS_CREDS_SECRET,
@@ -203,8 +229,6 @@ export class Ingestor extends Construct {
       { name: V.clickhousePassword, valueFrom: { secretKeyRef: { name: props.clickhouse.secretName, key: props.clickhouse.passwordKey } } },
       { name: V.httpPort, value: String(port) },
       { name: V.shutdownTimeoutMs, value: String(r.shutdownTimeoutSeconds * 1000) },
-      // Shared by every replica: each of up to maxReplicas keeps its full prefetch in flight.
-      { name: V.maxAckPending, value: String(r.maxReplicas * DEFAULT_PREFETCH_MESSAGES) },
       { name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` },
     ];
 

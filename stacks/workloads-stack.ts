@@ -114,7 +114,13 @@ export class WorkloadsStack extends KubernetesStack {
     this.ingestor = new Ingestor(this, "ingestor", {
       image: imageOf(props.repositoryUrls, config.images.ingestor),
       clickhouse: { url: this.clickhouse.httpUrl, ...this.clickhouse.ingestorCredentials },
-      nats: { clientUrl: this.nats.clientUrl, credsRemoteKey: this.nats.secretNames.cluster.platformCreds, issuer: this.ca },
+      nats: {
+        clientUrl: this.nats.clientUrl,
+        credsRemoteKey: this.nats.secretNames.cluster.platformCreds,
+        issuer: this.ca,
+        nackAccount: this.nats.nackAccountName,
+        streamResources: this.nats.streamResources,
+      },
       secretStore: this.secretStore,
       natsMonitoringEndpoint: this.nats.monitoringEndpoint,
       natsAccount: config.nats.publicKeys.swarmAccount,

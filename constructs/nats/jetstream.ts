@@ -61,7 +61,7 @@ export function nackConsumerSpec(consumer: SwarmConsumerConfig, options: NackRes
   };
 }
 
-/** The Kubernetes name of a stream's NACK resource: `SWARM_EVENTS` → `swarm-events`. */
+/** The Kubernetes name of a stream's or a consumer's NACK resource: `SWARM_EVENTS` → `swarm-events`. */
 export function nackResourceName(jetStreamName: string): string {
   return jetStreamName.toLowerCase().replace(/_/g, "-");
 }

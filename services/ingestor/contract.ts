@@ -1,7 +1,8 @@
 /**
  * The ingestor's contract with whatever deploys it: its HTTP port and paths, the environment
  * variables it reads (names, defaults and bounds), its Prometheus metric names, and the JetStream
- * topology it needs (the streams it reads and writes, its durable consumer's name and settings).
+ * topology it needs (the streams it reads and writes, its durable consumer's default name, name
+ * pattern and settings).
  *
  * Dependency-free: it imports only other name modules, never an npm package or service code, so
  * `constructs/ingestor.ts` builds the Deployment from it without loading the service, and
@@ -36,16 +37,11 @@ export const INGESTOR_ENV = {
   batchMaxBytes: "INGESTOR_BATCH_MAX_BYTES",
   flushIntervalMs: "INGESTOR_FLUSH_INTERVAL_MS",
   maxInflightBatches: "INGESTOR_MAX_INFLIGHT_BATCHES",
-  ackWaitMs: "INGESTOR_ACK_WAIT_MS",
-  maxDeliver: "INGESTOR_MAX_DELIVER",
-  backoffMs: "INGESTOR_BACKOFF_MS",
-  maxAckPending: "INGESTOR_MAX_ACK_PENDING",
   retryInitialMs: "INGESTOR_RETRY_INITIAL_MS",
   retryMaxMs: "INGESTOR_RETRY_MAX_MS",
   shutdownTimeoutMs: "INGESTOR_SHUTDOWN_TIMEOUT_MS",
   pullExpiresMs: "INGESTOR_PULL_EXPIRES_MS",
   httpPort: "INGESTOR_HTTP_PORT",
-  ensureConsumer: "INGESTOR_ENSURE_CONSUMER",
   logLevel: "INGESTOR_LOG_LEVEL",
 } as const;
 
@@ -71,17 +67,12 @@ export const INGESTOR_DEFAULTS = {
   batchMaxBytes: 8 * 1024 * 1024,
   flushIntervalMs: 1_000,
   maxInflightBatches: 2,
-  ackWaitMs: 30_000,
-  maxDeliver: -1,
-  backoffMs: "",
-  maxAckPending: 100_000,
   retryInitialMs: 200,
   retryMaxMs: 5_000,
   shutdownTimeoutMs: 15_000,
   httpPort: INGESTOR_HTTP_PORT,
-  ensureConsumer: true,
   logLevel: "info",
-} as const satisfies Partial<Record<keyof typeof INGESTOR_ENV, string | number | boolean>> & { readonly logLevel: IngestorLogLevel };
+} as const satisfies Partial<Record<keyof typeof INGESTOR_ENV, string | number>> & { readonly logLevel: IngestorLogLevel };
 
 /** Inclusive bounds of the whole-number variables. */
 export const INGESTOR_LIMITS = {
@@ -89,9 +80,6 @@ export const INGESTOR_LIMITS = {
   batchMaxBytes: { min: 1_024, max: 256 * 1024 * 1024 },
   flushIntervalMs: { min: 10, max: 60_000 },
   maxInflightBatches: { min: 1, max: 16 },
-  ackWaitMs: { min: 1_000, max: 3_600_000 },
-  maxDeliver: { min: -1, max: 1_000_000 },
-  maxAckPending: { min: 1, max: 10_000_000 },
   retryInitialMs: { min: 1, max: 60_000 },
   retryMaxMs: { min: 1, max: 600_000 },
   shutdownTimeoutMs: { min: 100, max: 600_000 },
@@ -115,7 +103,25 @@ export function prefetchMessages(batch: { readonly maxRows: number; readonly max
 /** {@link prefetchMessages} of the default batch: 30,000. */
 export const DEFAULT_PREFETCH_MESSAGES = prefetchMessages({ maxRows: INGESTOR_DEFAULTS.batchMaxRows, maxInflight: INGESTOR_DEFAULTS.maxInflightBatches });
 
-/** The JetStream topology the ingestor uses. */
+/**
+ * Variables earlier versions read to create the durable consumer and the dead-letter stream at
+ * start. The topology is now declared in `services/nats-auth/consumers.ts` (created by NACK in a
+ * cluster, by `createTopology` locally) and only checked at start; the loader refuses these, so a
+ * stale setting is not silently ignored.
+ */
+export const INGESTOR_REMOVED_ENV = {
+  INGESTOR_ACK_WAIT_MS: "the consumer's ack_wait (ingestorConsumerConfig's ackWaitMs)",
+  INGESTOR_MAX_DELIVER: "the consumer's max_deliver (always -1)",
+  INGESTOR_BACKOFF_MS: "the consumer's backoff (none: redelivery after ack_wait)",
+  INGESTOR_MAX_ACK_PENDING: "the consumer's max_ack_pending (ingestorConsumerConfig's maxReplicas × prefetch)",
+  INGESTOR_ENSURE_CONSUMER: "nothing: the ingestor never creates its consumer or the dead-letter stream",
+} as const;
+
+/**
+ * The JetStream topology the ingestor needs. It creates none of it: NACK (in a cluster) and
+ * `createTopology` (locally) create it from the declarations of `services/nats-auth`, built on
+ * these values, and the ingestor checks at start that it is there with the settings it needs.
+ */
 export const INGESTOR_JETSTREAM = {
   /** The stream it consumes. */
   reads: STREAM_NAMES.events,

@@ -18,20 +18,32 @@
  * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert (8 MiB): a batch is inserted before a message would take it past this |
  * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its first message arrived |
  * | `INGESTOR_MAX_INFLIGHT_BATCHES` | `2` | batches in the sink at once; the next fills meanwhile (1 = strictly one after another) |
- * | `INGESTOR_ACK_WAIT_MS` | `30000` | JetStream AckWait (redelivery after this without ack or progress) |
- * | `INGESTOR_MAX_DELIVER` | `-1` | JetStream MaxDeliver; -1 = unlimited (a sink outage must never drop events) |
- * | `INGESTOR_BACKOFF_MS` | (none) | JetStream BackOff, comma-separated ms; needs MaxDeliver > its length |
- * | `INGESTOR_MAX_ACK_PENDING` | `100000` | JetStream MaxAckPending, over all replicas: at least one replica's prefetch, `INGESTOR_BATCH_MAX_ROWS` × (`INGESTOR_MAX_INFLIGHT_BATCHES` + 1); the construct sets max replicas × that |
  * | `INGESTOR_RETRY_INITIAL_MS` | `200` | first wait after a transient insert failure (doubles each retry) |
  * | `INGESTOR_RETRY_MAX_MS` | `5000` | longest wait between insert retries |
  * | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: drain, flush and ack within this, else exit 1 |
  * | `INGESTOR_PULL_EXPIRES_MS` | half the shutdown timeout, 1000-5000 | life of one pull request; a SIGTERM waits at most this for the open ones to end, so it must be at most half the shutdown timeout |
  * | `INGESTOR_HTTP_PORT` | `8080` | `/healthz` and `/readyz`; `0` = any free port, `off` = none |
- * | `INGESTOR_ENSURE_CONSUMER` | `true` | create/update the durable consumer and the DLQ stream at start |
  * | `INGESTOR_LOG_LEVEL` | `info` | lowest pino level written: fatal, error, warn, info, debug, trace or silent |
+ *
+ * The JetStream topology is not configured here: the durable consumer (`INGESTOR_CONSUMER`) and
+ * the dead-letter stream are declared in `services/nats-auth` (`ingestorConsumerConfig`,
+ * `deadLetterStreamConfig`), created by NACK in a cluster (the Ingestor construct's `Consumer`,
+ * the Nats construct's `Stream`s) and by `createTopology` locally, and only checked at start
+ * (`./topology.ts`). What replaced the variables that served their creation:
+ *
+ * | removed variable | replaced by |
+ * |---|---|
+ * | `INGESTOR_ACK_WAIT_MS` | the consumer's `ack_wait` (declared 30 s); the ingestor reads it at start for its progress signals and checks it is above `INGESTOR_FLUSH_INTERVAL_MS` |
+ * | `INGESTOR_MAX_DELIVER` | the consumer's `max_deliver`, declared -1 (unlimited) and checked at start |
+ * | `INGESTOR_BACKOFF_MS` | none: a message is redelivered after `ack_wait` |
+ * | `INGESTOR_MAX_ACK_PENDING` | the consumer's `max_ack_pending`, declared max replicas × the default prefetch; checked at start to be at least this replica's prefetch, `INGESTOR_BATCH_MAX_ROWS` × (`INGESTOR_MAX_INFLIGHT_BATCHES` + 1) |
+ * | `INGESTOR_ENSURE_CONSUMER` | none: the ingestor never creates or updates its consumer or the dead-letter stream |
+ *
+ * Setting a removed variable is refused (`INGESTOR_REMOVED_ENV`), so a stale setting is never
+ * silently ignored.
  */
 import type { LevelWithSilent } from "pino";
-import { envBoolean, envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
+import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 import { FieldError } from "../../runtime/errors.js";
 import {
   INGESTOR_CONSUMER_NAME_PATTERN,
@@ -40,6 +52,7 @@ import {
   INGESTOR_ENV as V,
   INGESTOR_LIMITS as L,
   INGESTOR_LOG_LEVELS,
+  INGESTOR_REMOVED_ENV,
   prefetchMessages,
   type IngestorLogLevel,
 } from "../contract.js";
@@ -52,12 +65,8 @@ export interface IngestorConfig {
   readonly nats: {
     readonly servers: readonly string[];
     readonly credsFile: string | undefined;
+    /** The durable consumer on `SWARM_EVENTS`; it must exist (see the table above). */
     readonly consumer: string;
-    readonly ensureConsumer: boolean;
-    readonly ackWaitMs: number;
-    readonly maxDeliver: number;
-    readonly backoffMs: readonly number[];
-    readonly maxAckPending: number;
     /** Life of one pull request: at SIGTERM the open ones are let run out (at most this long), so no delivery is dropped. */
     readonly pullExpiresMs: number;
   };
@@ -89,12 +98,15 @@ const text = (env: Env, name: string, fallback: string): string => envText(env, 
 const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => envInteger(env, name, fallback, min, max, fail);
 /** A whole-number variable of {@link INGESTOR_LIMITS}, its default from the contract unless `fallback`. */
 const bounded = (env: Env, key: keyof typeof L, fallback: number): number => integer(env, V[key], fallback, L[key].min, L[key].max);
-const boolean = (env: Env, name: string, fallback: boolean): boolean => envBoolean(env, name, fallback, fail);
-
-const DAY_MS = 86_400_000;
 
 /** All options, from `env` (default `process.env`). Throws {@link IngestorConfigError} on the first bad value. */
 export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
+  for (const [variable, replacement] of Object.entries(INGESTOR_REMOVED_ENV)) {
+    const value = envText(env, variable);
+    if (value !== undefined) {
+      throw new IngestorConfigError(variable, value, `is no longer read: the durable consumer and the dead-letter stream are declared (services/nats-auth/consumers.ts) and only checked at start; its place is taken by ${replacement}`, `unset ${variable}, and change the declaration if the setting must differ`);
+    }
+  }
   const servers = text(env, V.natsUrl, D.natsUrl)
     .split(",")
     .map((s) => s.trim())
@@ -108,21 +120,6 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
   const consumer = text(env, V.consumer, D.consumer);
   if (!INGESTOR_CONSUMER_NAME_PATTERN.test(consumer)) {
     throw new IngestorConfigError(V.consumer, consumer, "is not a valid durable consumer name", INGESTOR_CONSUMER_NAME_RULE);
-  }
-
-  const maxDeliver = bounded(env, "maxDeliver", D.maxDeliver);
-  if (maxDeliver === 0) throw new IngestorConfigError(V.maxDeliver, "0", "delivers nothing", "use -1 (unlimited) or a positive number");
-  const backoffRaw = text(env, V.backoffMs, D.backoffMs);
-  const backoffMs = backoffRaw === "" ? [] : backoffRaw.split(",").map((s) => s.trim());
-  const backoff = backoffMs.map((s) => {
-    const v = Number(s);
-    if (!/^\d+$/.test(s) || v < 1 || v > DAY_MS) {
-      throw new IngestorConfigError(V.backoffMs, backoffRaw, `has ${JSON.stringify(s)}, not a duration in ms from 1 to ${DAY_MS}`, "use comma-separated milliseconds, e.g. 1000,5000,30000");
-    }
-    return v;
-  });
-  if (backoff.length > 0 && (maxDeliver === -1 || maxDeliver <= backoff.length)) {
-    throw new IngestorConfigError(V.backoffMs, backoffRaw, `has ${backoff.length} steps but ${V.maxDeliver} = ${maxDeliver} is not larger (JetStream refuses it)`, `set ${V.maxDeliver} above the number of steps, or unset ${V.backoffMs}`);
   }
 
   const url = text(env, V.clickhouseUrl, "");
@@ -147,11 +144,8 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
   if (retryMax < retryInitial) {
     throw new IngestorConfigError(V.retryMaxMs, String(retryMax), `is less than ${V.retryInitialMs} = ${retryInitial}`, "set it at least as large");
   }
-  const ackWaitMs = bounded(env, "ackWaitMs", D.ackWaitMs);
+  // Below the consumer's AckWait, or messages would be redelivered while their batch fills: checked at start (./topology.ts).
   const flushIntervalMs = bounded(env, "flushIntervalMs", D.flushIntervalMs);
-  if (flushIntervalMs >= ackWaitMs) {
-    throw new IngestorConfigError(V.flushIntervalMs, String(flushIntervalMs), `is not below ${V.ackWaitMs} = ${ackWaitMs}: messages would be redelivered while their batch fills`, "make the flush interval a fraction of the ack wait");
-  }
 
   const shutdownTimeoutMs = bounded(env, "shutdownTimeoutMs", D.shutdownTimeoutMs);
   // A SIGTERM stops asking for messages and takes what the open pull requests still deliver; they
@@ -163,11 +157,7 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
 
   const maxRows = bounded(env, "batchMaxRows", D.batchMaxRows);
   const maxInflight = bounded(env, "maxInflightBatches", D.maxInflightBatches);
-  const prefetch = prefetchMessages({ maxRows, maxInflight });
-  const maxAckPending = bounded(env, "maxAckPending", Math.max(D.maxAckPending, prefetch));
-  if (maxAckPending < prefetch) {
-    throw new IngestorConfigError(V.maxAckPending, String(maxAckPending), `is below one replica's prefetch of ${prefetch} messages (${V.batchMaxRows} × (${V.maxInflightBatches} + 1)): batches would never fill and every insert would wait for the flush interval`, `set it to at least ${prefetch} per replica (max replicas × ${prefetch}), or lower the batch size`);
-  }
+  // The consumer's MaxAckPending must leave this replica its prefetch: checked at start (./topology.ts).
 
   const httpRaw = text(env, V.httpPort, String(D.httpPort));
   const httpPort = httpRaw.toLowerCase() === "off" ? undefined : bounded(env, "httpPort", D.httpPort);
@@ -183,11 +173,6 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
       servers,
       credsFile,
       consumer,
-      ensureConsumer: boolean(env, V.ensureConsumer, D.ensureConsumer),
-      ackWaitMs,
-      maxDeliver,
-      backoffMs: backoff,
-      maxAckPending,
       pullExpiresMs,
     },
     clickhouse,
