@@ -192,7 +192,7 @@ describe("NACK consumer specs", () => {
   it("writes a worker pool's declared consumer as NACK takes it, durations as Go writes them", () => {
     expect(nackConsumerSpec(workerConsumerConfig("pro", tiers), { account: NATS_NAMES.nackAccount, preventDelete: true })).toEqual({
       account: "swarm",
-      streamName: "SWARM_JOBS",
+      streamName: STREAM_NAMES.jobs,
       durableName: workerConsumerName("pro"),
       filterSubject: "swarm.*.jobs.pro",
       ackPolicy: "explicit",
