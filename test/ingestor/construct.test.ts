@@ -10,6 +10,7 @@ import { INGESTOR_ENV, INGESTOR_REMOVED_ENV } from "../../services/ingestor/cont
 import { ingestorConsumerConfig } from "../../services/nats-auth/consumers.js";
 import { STREAM_NAMES } from "../../services/nats-auth/jetstream-names.js";
 import { loadIngestorConfig, prefetchMessages } from "../../services/ingestor/src/config.js";
+import { runtimeImports } from "../support/imports.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const ACCOUNT = "ACZ4Y5WTEJ6PGEEJYMEXAMPLEACCOUNTKEYEXAMPLEKEYEXAMPLE00";
@@ -108,6 +109,10 @@ describe("Ingestor", () => {
     const configSource = readFileSync(new URL("../../services/ingestor/src/config.ts", import.meta.url), "utf8");
     expect(configSource).not.toMatch(/"INGESTOR_[A-Z_]+"/);
     expect(configSource).toContain('from "../contract.js"');
+    // The contract loads no npm package and no service code: only other name modules.
+    const contract = runtimeImports("services/ingestor/contract.ts");
+    expect(contract.packages).toEqual([]);
+    for (const file of contract.files) expect(file, file).not.toMatch(/\/src\//);
     // The construct builds from the contract and runs no service code at synth.
     const construct = readFileSync(new URL("../../constructs/ingestor.ts", import.meta.url), "utf8");
     expect(construct).not.toMatch(/services\/ingestor\/src\//);

@@ -12,6 +12,7 @@ import { ValidationError } from "../../constructs/core/validation.js";
 import { PROVISIONING_ENV_VARS } from "../../services/provisioning/contract.js";
 import { natsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { issuerUrl } from "../../services/keycloak-realm/names.js";
+import { runtimeImports } from "../support/imports.js";
 import { resourcesOf, synthApp } from "../support/synth.js";
 
 const ACCOUNT_ID = "123456789012";
@@ -291,6 +292,10 @@ describe("Provisioning", () => {
   });
 
   it("builds from the service's contract, never from the service's code", () => {
+    // The contract loads no npm package and no service code: only other name modules.
+    const contract = runtimeImports("services/provisioning/contract.ts");
+    expect(contract.packages).toEqual([]);
+    for (const file of contract.files) expect(file, file).not.toMatch(/\/src\//);
     const source = readFileSync(new URL("../../constructs/provisioning.ts", import.meta.url), "utf8");
     expect(source).not.toMatch(/services\/provisioning\/src\//);
     expect(source).toContain("services/provisioning/contract.js");
