@@ -154,9 +154,9 @@ function resolve(path: string, props: IngestorProps): Resolved {
  * The ingestor (SWARM_EVENTS → ClickHouse) in the workloads stack: its durable consumer (a NACK
  * `Consumer` from `ingestorConsumerConfig`: the service only checks it at start), a restricted,
  * read-only Deployment spread over zones, a PodDisruptionBudget, a KEDA ScaledObject on its
- * consumer's lag, a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials come from
- * Secrets Manager (NATS creds) and from the Secret ClickHouse syncs (its password). Plain
- * manifests: the typed Kubernetes resources load megabytes of generated code on every synth.
+ * consumer's lag, a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials
+ * come from Secrets Manager (NATS creds) and from the Secret ClickHouse syncs (its password).
+ * Plain manifests: the typed Kubernetes resources load megabytes of generated code on every synth.
  */
 export class Ingestor extends Construct {
   readonly deployment: Manifest;
