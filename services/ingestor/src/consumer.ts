@@ -46,6 +46,7 @@ const NANOS_PER_MS = 1_000_000n;
 const PROGRESS_PER_ACK_WAIT = 3;
 const ACK_ACK_TIMEOUT_MS = 5_000;
 
+/** The start check's error (./topology.ts), where it was exported before the check moved there. */
 export { IngestorStartError };
 
 export type ConsumerState = "starting" | "running" | "retrying" | "failed" | "stopping" | "stopped";
