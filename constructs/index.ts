@@ -18,7 +18,7 @@ export * from "./keda.js";
 export * from "./keycloak/index.js";
 export * from "./kms-key.js";
 export * from "./gateway/index.js";
-export * from "./nats.js";
+export * from "./nats/index.js";
 export * from "./network.js";
 export * from "./pinned-helm-release.js";
 export * from "./redis/elasticache-redis.js";

@@ -1,12 +1,23 @@
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { loadIngestorConfig, prefetchMessages } from "../services/ingestor/src/config.js";
-import { STREAM_NAMES } from "../services/nats-auth/streams.js";
+import { ingestorConsumerConfig } from "../services/nats-auth/consumers.js";
+import {
+  DEFAULT_PREFETCH_MESSAGES,
+  INGESTOR_CONSUMER_NAME_PATTERN,
+  INGESTOR_CONSUMER_NAME_RULE,
+  INGESTOR_DEFAULTS,
+  INGESTOR_ENV,
+  INGESTOR_HTTP_PATHS,
+  INGESTOR_HTTP_PORT,
+  INGESTOR_JETSTREAM,
+  INGESTOR_LIMITS,
+  INGESTOR_METRICS,
+} from "../services/ingestor/contract.js";
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { addExternalSecret } from "./external-secrets.js";
 import { jetStreamLagTrigger } from "./keda.js";
-import { NATS_NAMES } from "./nats.js";
+import { NACK_API_VERSION, nackConsumerSpec, nackResourceName, NATS_NAMES, NATS_NAMESPACE } from "./nats/index.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,
@@ -18,12 +29,11 @@ import {
   resolveServiceSizing,
 } from "./service-workload.js";
 import { NAMESPACES, POLICY_LABELS, type ICertificateIssuer, type ISecretStore } from "./platform-interfaces.js";
-import { INGESTOR_METRICS } from "../services/ingestor/src/metrics.js";
 
 /**
- * The ingestor's Prometheus metrics, whose one home is the service (it ships without
- * `constructs/`). The dashboard (`services/ingestor/dashboard.json`) queries only these.
- * Histograms are exposed with Prometheus' `_bucket`, `_sum` and `_count` series.
+ * The ingestor's Prometheus metrics, whose one home is the service's contract
+ * (`services/ingestor/contract.ts`). The dashboard (`services/ingestor/dashboard.json`) queries
+ * only these. Histograms are exposed with Prometheus' `_bucket`, `_sum` and `_count` series.
  */
 export const INGESTOR_METRIC_NAMES = INGESTOR_METRICS;
 
@@ -31,9 +41,6 @@ export const INGESTOR_METRIC_NAMES = INGESTOR_METRICS;
 export const INGESTOR_NAME = "ingestor";
 const APP_LABELS = { "app.kubernetes.io/name": INGESTOR_NAME, "app.kubernetes.io/part-of": "enchanted" } as const;
 
-/** The service's own defaults (port, consumer, shutdown bound), read from its config loader. */
-const SERVICE_DEFAULTS = loadIngestorConfig({});
-const DEFAULT_HTTP_PORT = SERVICE_DEFAULTS.httpPort ?? 8080;
 const DEFAULT_LAG_THRESHOLD = 10_000;
 /** V8's heap as a share of the memory limit: buffers and native memory need the rest. */
 const HEAP_SHARE = 0.75;
@@ -41,7 +48,6 @@ const CREDS_DIR = "/var/run/secrets/nats";
 const CA_DIR = "/var/run/secrets/nats-ca";
 const NATS_CREDS_SECRET = "ingestor-nats-creds";
 const NATS_CA_SECRET = "ingestor-nats-ca";
-const METRICS_PATH = "/metrics";
 
 /** Requests and limits; the memory limit also sets V8's heap to 75 % of it. */
 export type IngestorResources = ServiceResources;
@@ -61,6 +67,10 @@ export interface IngestorClickHouse {
 export interface IngestorNats {
   /** `nats://…:4222`; the server requires TLS. */
   readonly clientUrl: string;
+  /** NACK's `Account` resource the durable consumer is created through (`Nats.nackAccountName`). @default "swarm" (NATS_NAMES.nackAccount) */
+  readonly nackAccount?: string;
+  /** NACK's `Stream` resources (`Nats.streamResources`): the consumer's waits for them. @default - none */
+  readonly streamResources?: readonly ITerraformDependable[];
   /** Secrets Manager name of the platform user's `.creds` (`Nats.secretNames.cluster.platformCreds`). */
   readonly credsRemoteKey: string;
   /** Issuer of the servers' certificates: a Certificate from it puts its `ca.crt` into the ingestor's namespace. */
@@ -78,7 +88,10 @@ export interface IngestorProps {
   readonly natsMonitoringEndpoint: string;
   /** Public key of the account owning `SWARM_EVENTS` (KEDA's `account`). */
   readonly natsAccount: string;
-  /** Durable consumer on `SWARM_EVENTS`, shared by every replica. @default "swarm-ingestor" (the service's default) */
+  /**
+   * Durable consumer on `SWARM_EVENTS`, shared by every replica: declared here (a NACK `Consumer`
+   * from `ingestorConsumerConfig`), checked by the service at start. @default "swarm-ingestor" (the service's default)
+   */
   readonly consumer?: string;
   /** @default 2 */
   readonly minReplicas?: number;
@@ -113,20 +126,22 @@ interface Resolved {
 function resolve(path: string, props: IngestorProps): Resolved {
   const r: Resolved = {
     namespace: props.namespace ?? NAMESPACES.platform,
-    consumer: props.consumer ?? SERVICE_DEFAULTS.nats.consumer,
+    consumer: props.consumer ?? INGESTOR_DEFAULTS.consumer,
     ...resolveServiceSizing(props),
     lagThreshold: props.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
-    shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? SERVICE_DEFAULTS.shutdownTimeoutMs / 1000,
+    shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? INGESTOR_DEFAULTS.shutdownTimeoutMs / 1000,
   };
   const fail = propFail(path);
   checkServiceImage(props.image, INGESTOR_NAME, fail);
-  // Parse the consumer name the way the service does, so a bad one fails here, not in the pod.
-  try {
-    loadIngestorConfig({ INGESTOR_CONSUMER: r.consumer });
-  } catch (error) {
-    fail("consumer", r.consumer, `is refused by the service (${error instanceof Error ? error.message : String(error)})`, "use 1-64 letters, digits, '_' or '-'");
+  // The service's contract says what it accepts, so a bad value fails here, not in the pod.
+  if (!INGESTOR_CONSUMER_NAME_PATTERN.test(r.consumer)) {
+    fail("consumer", r.consumer, `is not a durable consumer name the ingestor accepts (${INGESTOR_ENV.consumer} must match ${INGESTOR_CONSUMER_NAME_PATTERN.source})`, INGESTOR_CONSUMER_NAME_RULE);
   }
   checkServiceSizing(r, fail);
+  const shutdown = INGESTOR_LIMITS.shutdownTimeoutMs;
+  if (r.shutdownTimeoutSeconds * 1000 > shutdown.max) {
+    fail("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds, `exceeds the ingestor's bound of ${shutdown.max / 1000} s (${INGESTOR_ENV.shutdownTimeoutMs})`, `use at most ${shutdown.max / 1000}`);
+  }
   checkPositive("lagThreshold", r.lagThreshold, fail);
   const namespaces = props.clickhouse.namespaces;
   if (namespaces && !namespaces.includes(r.namespace)) {
@@ -136,15 +151,18 @@ function resolve(path: string, props: IngestorProps): Resolved {
 }
 
 /**
- * The ingestor (SWARM_EVENTS → ClickHouse) in the workloads stack: a restricted, read-only
- * Deployment spread over zones, a PodDisruptionBudget, a KEDA ScaledObject on its consumer's lag,
- * a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials come from
- * Secrets Manager (NATS creds) and from the Secret ClickHouse syncs (its password). Plain
- * manifests: the typed Kubernetes resources load megabytes of generated code on every synth.
+ * The ingestor (SWARM_EVENTS → ClickHouse) in the workloads stack: its durable consumer (a NACK
+ * `Consumer` from `ingestorConsumerConfig`: the service only checks it at start), a restricted,
+ * read-only Deployment spread over zones, a PodDisruptionBudget, a KEDA ScaledObject on its
+ * consumer's lag, a metrics Service scraped by Prometheus and its Grafana dashboard. Credentials
+ * come from Secrets Manager (NATS creds) and from the Secret ClickHouse syncs (its password).
+ * Plain manifests: the typed Kubernetes resources load megabytes of generated code on every synth.
  */
 export class Ingestor extends Construct {
   readonly deployment: Manifest;
   readonly scaledObject: Manifest;
+  /** The NACK `Consumer` of {@link consumer}. */
+  readonly consumerResource: Manifest;
   readonly namespace: string;
   readonly consumer: string;
   /** `http://<service>:<port>/metrics`. */
@@ -154,10 +172,25 @@ export class Ingestor extends Construct {
     super(scope, id);
     const r = resolve(this.node.path, props);
     const namespace = r.namespace;
-    const port = DEFAULT_HTTP_PORT;
+    const port = INGESTOR_HTTP_PORT;
     this.namespace = namespace;
     this.consumer = r.consumer;
-    this.metricsUrl = `http://${INGESTOR_NAME}.${namespace}.svc:${port}${METRICS_PATH}`;
+    this.metricsUrl = `http://${INGESTOR_NAME}.${namespace}.svc:${port}${INGESTOR_HTTP_PATHS.metrics}`;
+
+    // The durable consumer, shared by every replica: each of up to maxReplicas keeps its full
+    // prefetch (the service's default batch) in flight. NACK creates it; the service only checks it.
+    this.consumerResource = new Manifest(this, "consumer", {
+      manifest: {
+        apiVersion: NACK_API_VERSION,
+        kind: "Consumer",
+        metadata: { name: nackResourceName(r.consumer), namespace: NATS_NAMESPACE },
+        spec: nackConsumerSpec(ingestorConsumerConfig({ name: r.consumer, maxReplicas: r.maxReplicas, prefetchMessages: DEFAULT_PREFETCH_MESSAGES }), {
+          account: props.nats.nackAccount ?? NATS_NAMES.nackAccount,
+          preventDelete: true,
+        }),
+      },
+      ...(props.nats.streamResources ? { dependsOn: [...props.nats.streamResources] } : {}),
+    });
 
     const creds = addExternalSecret(this, "nats-creds", {
       secretName: NATS_CREDS_SECRET,
@@ -186,17 +219,16 @@ export class Ingestor extends Construct {
     });
 
     const podLabels = { ...APP_LABELS, [POLICY_LABELS.natsClient]: "true", [POLICY_LABELS.clickhouseClient]: "true" };
+    const V = INGESTOR_ENV;
     const env = [
-      { name: "INGESTOR_NATS_URL", value: props.nats.clientUrl },
-      { name: "INGESTOR_NATS_CREDS", value: `${CREDS_DIR}/${NATS_NAMES.platformCredsKey}` },
-      { name: "INGESTOR_CONSUMER", value: r.consumer },
-      { name: "INGESTOR_CLICKHOUSE_URL", value: props.clickhouse.url },
-      { name: "INGESTOR_CLICKHOUSE_USER", value: props.clickhouse.username },
-      { name: "INGESTOR_CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: props.clickhouse.secretName, key: props.clickhouse.passwordKey } } },
-      { name: "INGESTOR_HTTP_PORT", value: String(port) },
-      { name: "INGESTOR_SHUTDOWN_TIMEOUT_MS", value: String(r.shutdownTimeoutSeconds * 1000) },
-      // Shared by every replica: each of up to maxReplicas keeps its full prefetch in flight.
-      { name: "INGESTOR_MAX_ACK_PENDING", value: String(r.maxReplicas * prefetchMessages(SERVICE_DEFAULTS.batch)) },
+      { name: V.natsUrl, value: props.nats.clientUrl },
+      { name: V.natsCreds, value: `${CREDS_DIR}/${NATS_NAMES.platformCredsKey}` },
+      { name: V.consumer, value: r.consumer },
+      { name: V.clickhouseUrl, value: props.clickhouse.url },
+      { name: V.clickhouseUser, value: props.clickhouse.username },
+      { name: V.clickhousePassword, valueFrom: { secretKeyRef: { name: props.clickhouse.secretName, key: props.clickhouse.passwordKey } } },
+      { name: V.httpPort, value: String(port) },
+      { name: V.shutdownTimeoutMs, value: String(r.shutdownTimeoutSeconds * 1000) },
       { name: "NODE_EXTRA_CA_CERTS", value: `${CA_DIR}/ca.crt` },
     ];
 
@@ -207,9 +239,9 @@ export class Ingestor extends Construct {
       podLabels,
       image: props.image,
       port,
-      metricsPath: METRICS_PATH,
-      healthPath: "/healthz",
-      readyPath: "/readyz",
+      metricsPath: INGESTOR_HTTP_PATHS.metrics,
+      healthPath: INGESTOR_HTTP_PATHS.health,
+      readyPath: INGESTOR_HTTP_PATHS.ready,
       sizing: r,
       heapShare: HEAP_SHARE,
       env,
@@ -238,7 +270,7 @@ export class Ingestor extends Construct {
             jetStreamLagTrigger({
               monitoringEndpoint: props.natsMonitoringEndpoint,
               account: props.natsAccount,
-              stream: STREAM_NAMES.events,
+              stream: INGESTOR_JETSTREAM.reads,
               consumer: r.consumer,
               lagThreshold: r.lagThreshold,
             }),

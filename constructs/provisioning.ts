@@ -6,7 +6,19 @@ import { Token, type ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../config/tiers.js";
 import { REALM_NAME } from "../services/keycloak-realm/names.js";
-import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_LOG_LEVELS, type ProvisioningLogLevel } from "../services/provisioning/src/config.js";
+import {
+  httpUrlProblem,
+  KEYCLOAK_REALM_PATTERN,
+  KMS_KEY_ID_PATTERN,
+  NATS_ACCOUNT_PUBLIC_KEY_PATTERN,
+  PROVISIONING_DEFAULTS,
+  PROVISIONING_ENV,
+  PROVISIONING_HTTP_PATHS,
+  PROVISIONING_HTTP_PORT,
+  PROVISIONING_LIMITS,
+  PROVISIONING_LOG_LEVELS,
+  type ProvisioningLogLevel,
+} from "../services/provisioning/contract.js";
 import { addExternalSecret } from "./external-secrets.js";
 import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "./foundationdb-connectivity.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "./iam.js";
@@ -18,6 +30,7 @@ import {
   checkServiceImage,
   checkServiceSizing,
   propFail,
+  type PropFail,
   type ServiceResources,
   resolveServiceSizing,
 } from "./service-workload.js";
@@ -201,18 +214,44 @@ function resolve(path: string, props: ProvisioningProps): Resolved {
   for (const tier of PLAN_TIER_NAMES) {
     if (!props.signingKeys.secretNames[tier]) fail(`signingKeys.secretNames.${tier}`, undefined, "is missing", "pass natsSecretNames(...).seeds.swarmSigningKeys");
   }
+  checkServiceContract(props, r, fail);
   return r;
 }
 
-/** Stand-ins of the right shape for values only Terraform knows, so the service's own loader can check the rest. */
-const TOKEN_STAND_INS: Readonly<Record<string, string>> = {
-  PROVISIONING_KMS_KEY_ID: "alias/stand-in",
-  PROVISIONING_AWS_REGION: "eu-west-1",
-  PROVISIONING_OIDC_ISSUER: "https://auth.example.com/realms/enchanted",
-  PROVISIONING_JWKS_URL: "http://keycloak.example/realms/enchanted/protocol/openid-connect/certs",
-  PROVISIONING_KEYCLOAK_URL: "http://keycloak.example",
-  PROVISIONING_NATS_ACCOUNT: `A${"A".repeat(55)}`,
-};
+/**
+ * What the service would refuse at start, checked here against its contract (patterns and bounds
+ * of `services/provisioning/contract.ts`), so a bad value fails synth, not the pod. Values only
+ * Terraform knows (tokens) are left to the service.
+ */
+function checkServiceContract(props: ProvisioningProps, r: Resolved, fail: PropFail): void {
+  const V = PROVISIONING_ENV;
+  const known = (value: string) => !Token.isUnresolved(value);
+  if (known(props.natsAccount) && !NATS_ACCOUNT_PUBLIC_KEY_PATTERN.test(props.natsAccount)) {
+    fail("natsAccount", props.natsAccount, `is not an account public key (${V.natsAccount} must match ${NATS_ACCOUNT_PUBLIC_KEY_PATTERN.source})`, "pass the SWARM account's public key (A…, 56 characters), config.nats.publicKeys.swarmAccount as nats:bootstrap printed it");
+  }
+  for (const [prop, value, variable] of [
+    ["oidcIssuer", props.oidcIssuer, V.oidcIssuer],
+    ["keycloak.serviceUrl", props.keycloak.serviceUrl, V.keycloakUrl],
+  ] as const) {
+    const problem = known(value) ? httpUrlProblem(value) : undefined;
+    if (problem !== undefined) fail(prop, value, `${problem} (the service reads it as ${variable})`, "pass an http(s) URL without ? or #");
+  }
+  if (!KEYCLOAK_REALM_PATTERN.test(r.realm)) fail("keycloak.realm", r.realm, `is not a realm name (${V.keycloakRealm} must match ${KEYCLOAK_REALM_PATTERN.source})`, "use letters, digits, '_' or '-'");
+  const keyArn = props.tenantKey?.keyArn;
+  if (keyArn !== undefined && known(keyArn) && !KMS_KEY_ID_PATTERN.test(keyArn)) {
+    fail("tenantKey.keyArn", keyArn, `is not a KMS key id, key ARN, alias or alias ARN (${V.kmsKeyId})`, "pass the tenant-key CMK's ARN");
+  }
+  const L = PROVISIONING_LIMITS;
+  for (const [prop, value, limit, unit] of [
+    ["bodyLimitBytes", r.bodyLimitBytes, L.bodyLimitBytes, 1],
+    ["credentialsTtlSeconds", r.credentialsTtlSeconds, L.credentialsTtlSeconds, 1],
+    ["shutdownTimeoutSeconds", r.shutdownTimeoutSeconds, L.shutdownTimeoutMs, 1000],
+  ] as const) {
+    const min = Math.ceil(limit.min / unit);
+    const max = Math.floor(limit.max / unit);
+    if (!Number.isInteger(value) || value < min || value > max) fail(prop, value, `is not a whole number from ${min} to ${max}, the service's bounds`, `use ${min} to ${max}`);
+  }
+}
 
 /**
  * The provisioning service (registration and the tenant lifecycle) in the workloads stack.
@@ -248,7 +287,7 @@ export class Provisioning extends Construct {
   readonly signingKeyReaderRole: IamRole;
   readonly namespace = PROVISIONING_NAMESPACE;
   /** In-cluster URL of the API (what Kong routes `/v1/` to). */
-  readonly serviceUrl = `http://${PROVISIONING_NAME}.${PROVISIONING_NAMESPACE}.svc.cluster.local:${PROVISIONING_ENDPOINT.port}`;
+  readonly serviceUrl = `http://${PROVISIONING_NAME}.${PROVISIONING_NAMESPACE}.svc.cluster.local:${PROVISIONING_HTTP_PORT}`;
   /** Environment variables of the container (name → literal value). */
   readonly environment: Readonly<Record<string, string>>;
 
@@ -256,7 +295,7 @@ export class Provisioning extends Construct {
     super(scope, id);
     const r = resolve(this.node.path, props);
     const namespace = PROVISIONING_NAMESPACE;
-    const port = PROVISIONING_ENDPOINT.port;
+    const port = PROVISIONING_HTTP_PORT;
 
     // AWS: the tenant-key CMK, the pod's role and its Pod Identity association --------------------
     this.tenantKey =
@@ -358,26 +397,26 @@ export class Provisioning extends Construct {
 
     // The Deployment ----------------------------------------------------------------------------
     const keycloakUrl = props.keycloak.serviceUrl.replace(/\/+$/, "");
+    const V = PROVISIONING_ENV;
     const environment: Record<string, string> = {
-      PROVISIONING_HTTP_PORT: String(port),
-      PROVISIONING_LOG_LEVEL: r.logLevel,
-      PROVISIONING_BODY_LIMIT_BYTES: String(r.bodyLimitBytes),
-      PROVISIONING_FDB_CLUSTER_FILE: PROVISIONING_PATHS.fdbClusterFile,
-      PROVISIONING_OIDC_ISSUER: props.oidcIssuer,
-      PROVISIONING_OIDC_AUDIENCE: r.audience,
+      [V.httpPort]: String(port),
+      [V.logLevel]: r.logLevel,
+      [V.bodyLimitBytes]: String(r.bodyLimitBytes),
+      [V.fdbClusterFile]: PROVISIONING_PATHS.fdbClusterFile,
+      [V.oidcIssuer]: props.oidcIssuer,
+      [V.oidcAudience]: r.audience,
       // In-cluster: the egress policy does not reach the public auth domain.
-      PROVISIONING_JWKS_URL: `${keycloakUrl}/realms/${r.realm}/protocol/openid-connect/certs`,
-      PROVISIONING_KEYCLOAK_URL: keycloakUrl,
-      PROVISIONING_KEYCLOAK_REALM: r.realm,
-      PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: PROVISIONING_PATHS.keycloakClientSecret,
-      PROVISIONING_KMS_KEY_ID: this.tenantKey.keyArn,
-      PROVISIONING_AWS_REGION: props.region,
-      PROVISIONING_NATS_SIGNING_KEYS_DIR: PROVISIONING_PATHS.signingKeysDir,
-      PROVISIONING_NATS_ACCOUNT: props.natsAccount,
-      PROVISIONING_CREDENTIALS_TTL_SECONDS: String(r.credentialsTtlSeconds),
-      PROVISIONING_SHUTDOWN_TIMEOUT_MS: String(r.shutdownTimeoutSeconds * 1000),
+      [V.jwksUrl]: `${keycloakUrl}/realms/${r.realm}/protocol/openid-connect/certs`,
+      [V.keycloakUrl]: keycloakUrl,
+      [V.keycloakRealm]: r.realm,
+      [V.keycloakClientSecretFile]: PROVISIONING_PATHS.keycloakClientSecret,
+      [V.kmsKeyId]: this.tenantKey.keyArn,
+      [V.awsRegion]: props.region,
+      [V.natsSigningKeysDir]: PROVISIONING_PATHS.signingKeysDir,
+      [V.natsAccount]: props.natsAccount,
+      [V.credentialsTtlSeconds]: String(r.credentialsTtlSeconds),
+      [V.shutdownTimeoutMs]: String(r.shutdownTimeoutSeconds * 1000),
     };
-    checkWithService(this.node.path, environment);
     this.environment = environment;
 
     const podLabels = {
@@ -393,9 +432,9 @@ export class Provisioning extends Construct {
       podLabels,
       image: props.image,
       port,
-      metricsPath: PROVISIONING_DEFAULTS.metricsPath,
-      healthPath: PROVISIONING_DEFAULTS.healthPath,
-      readyPath: PROVISIONING_DEFAULTS.readyPath,
+      metricsPath: PROVISIONING_HTTP_PATHS.metrics,
+      healthPath: PROVISIONING_HTTP_PATHS.health,
+      readyPath: PROVISIONING_HTTP_PATHS.ready,
       sizing: r,
       heapShare: HEAP_SHARE,
       env: Object.entries(environment).map(([name, value]) => ({ name, value })),
@@ -477,14 +516,4 @@ function secretArn(region: string, accountId: string, name: string): string {
 
 function dirOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/"));
-}
-
-/** Runs the service's own config loader over the environment, so a value it refuses fails synth, not the pod. */
-function checkWithService(path: string, environment: Readonly<Record<string, string>>): void {
-  const env = Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, Token.isUnresolved(v) ? (TOKEN_STAND_INS[k] ?? v) : v]));
-  try {
-    loadProvisioningConfig(env);
-  } catch (error) {
-    throw new Error(`${path}: the provisioning service refuses its environment: ${error instanceof Error ? error.message : String(error)}`);
-  }
 }

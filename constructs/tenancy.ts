@@ -6,11 +6,13 @@ import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { assertTenantId } from "../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../config/tiers.js";
-import { jobLane, STREAM_NAMES } from "../services/nats-auth/streams.js";
+import { workerConsumerConfig } from "../services/nats-auth/consumers.js";
+import { STREAM_NAMES } from "../services/nats-auth/streams.js";
 import { ValidationError } from "./core/validation.js";
 import { addRestrictedNamespace } from "./k8s/namespace.js";
 import { addDefaultDeny, addDnsEgress, addNetworkPolicy, type Labels, type NetworkPeer, type NetworkPolicyProps } from "./k8s/network-policy.js";
 import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
+import { nackConsumerSpec } from "./nats/index.js";
 import { CLICKHOUSE_CLIENT_PORTS, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
 
 
@@ -192,18 +194,7 @@ export class WorkerPoolScaling extends Construct {
           apiVersion: "jetstream.nats.io/v1beta2",
           kind: "Consumer",
           metadata: { name: workerConsumer(tier), namespace: NAMESPACES.nats },
-          spec: {
-            account: props.nackAccount,
-            streamName: STREAM_NAMES.jobs,
-            durableName: workerConsumer(tier),
-            filterSubject: jobLane(tier),
-            ackPolicy: "explicit",
-            deliverPolicy: "all",
-            ackWait: props.ackWait ?? "5m",
-            maxDeliver: props.maxDeliver ?? 5,
-            maxAckPending: props.tiers[tier].bus.maxAckPending,
-            preventDelete: true,
-          },
+          spec: nackConsumerSpec(workerConsumerConfig(tier, props.tiers, { ackWait: props.ackWait, maxDeliver: props.maxDeliver }), { account: props.nackAccount, preventDelete: true }),
         },
         ...(props.dependsOn ? { dependsOn: [...props.dependsOn] } : {}),
       });

@@ -10,7 +10,7 @@ import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClientAccess, FoundationDbN
 import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak/index.js";
 import { KongGateway } from "../constructs/gateway/index.js";
-import { NackController } from "../constructs/nats.js";
+import { NackController } from "../constructs/nats/index.js";
 import { PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";

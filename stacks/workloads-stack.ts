@@ -10,7 +10,7 @@ import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak/index.j
 import { KongGatewayRoutes, type IKongGateway } from "../constructs/gateway/index.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
-import { Nats } from "../constructs/nats.js";
+import { Nats } from "../constructs/nats/index.js";
 import { POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
@@ -118,7 +118,13 @@ export class WorkloadsStack extends KubernetesStack {
     this.ingestor = new Ingestor(this, "ingestor", {
       image: imageOf(props.repositoryUrls, config.images.ingestor),
       clickhouse: { url: this.clickhouse.httpUrl, ...this.clickhouse.ingestorCredentials },
-      nats: { clientUrl: this.nats.clientUrl, credsRemoteKey: this.nats.secretNames.cluster.platformCreds, issuer: this.ca },
+      nats: {
+        clientUrl: this.nats.clientUrl,
+        credsRemoteKey: this.nats.secretNames.cluster.platformCreds,
+        issuer: this.ca,
+        nackAccount: this.nats.nackAccountName,
+        streamResources: this.nats.streamResources,
+      },
       secretStore: this.secretStore,
       natsMonitoringEndpoint: this.nats.monitoringEndpoint,
       natsAccount: config.nats.publicKeys.swarmAccount,

@@ -5,6 +5,7 @@
  * nothing synthesized may grow with the number of pooled tenants or carry a secret.
  */
 import { INGESTOR_NAME } from "../constructs/ingestor.js";
+import { INGESTOR_DEFAULTS } from "../services/ingestor/contract.js";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadTierCatalog, PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../config/index.js";
 import { workerNamespace } from "../constructs/tenancy.js";
@@ -121,7 +122,11 @@ describe("infrastructure is O(tiers)", () => {
       const scaled = manifests(workloads).filter((m) => m.kind === "ScaledObject").map((m) => m.metadata.name);
       expect(scaled.filter((n) => n !== INGESTOR_NAME)).toHaveLength(PLAN_TIER_NAMES.length);
       expect(scaled).toContain(INGESTOR_NAME);
-      expect(kinds.filter((k) => k === "Consumer")).toHaveLength(PLAN_TIER_NAMES.length);
+      // The same for the NACK Consumers: one per tier, plus the ingestor's durable consumer.
+      const consumers = manifests(workloads).filter((m) => m.kind === "Consumer").map((m) => m.spec.durableName);
+      expect(consumers.filter((n) => n !== INGESTOR_DEFAULTS.consumer)).toHaveLength(PLAN_TIER_NAMES.length);
+      expect(kinds.filter((k) => k === "Consumer")).toHaveLength(PLAN_TIER_NAMES.length + 1);
+      expect(consumers).toContain(INGESTOR_DEFAULTS.consumer);
       expect(Object.keys(resourcesOf(platform, "kubernetes_resource_quota_v1"))).toHaveLength(PLAN_TIER_NAMES.length);
       const sql = JSON.stringify(resourcesOf(workloads, "kubernetes_config_map_v1"));
       expect(sql.match(/CREATE QUOTA OR REPLACE/g)).toHaveLength(PLAN_TIER_NAMES.length);

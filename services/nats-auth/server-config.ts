@@ -1,7 +1,7 @@
 /**
  * nats-server configuration: the auth include (operator, system account, resolver preload) and
  * the settings the platform adds to the NATS chart's configuration. Pure functions; the chart's
- * values (constructs/nats.ts) and the tests' real nats-server use the same pieces, rendered the
+ * values (constructs/nats/) and the tests' real nats-server use the same pieces, rendered the
  * way the chart renders them (JSON with `include` directives), so what the tests start is what
  * the cluster runs. Every option here is known to nats-server 2.9 and to the chart's 2.14.
  */

@@ -1,64 +1,26 @@
 /**
  * The JetStream streams of the event bus, declared from the environment's config: the one home
- * of their names, subjects and retention. NACK's `Stream` resources (constructs/nats.ts), the
- * tests and the services build from these objects; nothing else types a stream name or subject.
+ * of their retention. Their names and subjects live in `jetstream-names.ts` (re-exported here).
+ * NACK's `Stream` resources (constructs/nats/), `createTopology` (topology.ts: local runs, tests)
+ * and the services build from these objects; nothing else types a stream name or subject.
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
-import { assertTenantId } from "../../config/tenancy.js";
-import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
 
-/** Stream names. */
-export const STREAM_NAMES = {
-  events: "SWARM_EVENTS",
-  jobs: "SWARM_JOBS",
-} as const;
-
-export type SwarmStreamKey = keyof typeof STREAM_NAMES;
-
-/**
- * The ingestor's dead-letter stream and its subject root, `ingestor.dlq.<reason>`: outside the
- * `swarm.` root, where every tenant may publish under its own id (a tenant named `dlq` could
- * otherwise write dead letters).
- */
-export const DEAD_LETTER_STREAM = "SWARM_EVENTS_DLQ";
-export const DEAD_LETTER_SUBJECT_PREFIX = "ingestor.dlq";
-
-/** Root token of every tenant subject: `swarm.<tenant>.…`. */
-export const SUBJECT_ROOT = "swarm";
-
-/**
- * The job lane of a plan tier: `swarm.*.jobs.<tier>`. Jobs carry their tenant's tier as the last
- * token so that each tier's worker pool can own a consumer on the work-queue stream (JetStream
- * refuses overlapping consumers on a work queue, and `swarm.<tenant>.jobs` alone says nothing of
- * the tier). A tenant cannot pick its lane: its tier's signing key denies the other lanes.
- */
-export function jobLane(tier: PlanTierName): string {
-  return `${SUBJECT_ROOT}.*.jobs.${tier}`;
-}
-
-/** Subjects each stream captures: `swarm.{tenant_id}.{project_id}.events`, and one job lane per tier. */
-export const STREAM_SUBJECTS = {
-  events: `${SUBJECT_ROOT}.*.*.events`,
-  jobs: PLAN_TIER_NAMES.map(jobLane),
-} as const;
-
-/** What a project id may look like: one subject token (the ingestor checks payloads against it too). */
-export const PROJECT_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
-
-/** The subject a tenant's project publishes agent events to. */
-export function eventSubject(tenantId: string, projectId: string): string {
-  assertTenantId(tenantId);
-  if (!PROJECT_ID_PATTERN.test(projectId)) {
-    throw new RangeError(`projectId = ${JSON.stringify(projectId)} is not one subject token. Fix: use 1-128 letters, digits, "_" or "-".`);
-  }
-  return `${SUBJECT_ROOT}.${tenantId}.${projectId}.events`;
-}
-
-/** The subject a tenant of `tier` publishes jobs to: `swarm.<tenant>.jobs.<tier>`. */
-export function jobSubject(tenantId: string, tier: PlanTierName): string {
-  return `${SUBJECT_ROOT}.${assertTenantId(tenantId)}.jobs.${tier}`;
-}
+export {
+  DEAD_LETTER_STREAM,
+  DEAD_LETTER_SUBJECT_PREFIX,
+  DEAD_LETTER_SUBJECTS,
+  eventSubject,
+  jobLane,
+  jobSubject,
+  PROJECT_ID_PATTERN,
+  STREAM_NAMES,
+  STREAM_SUBJECTS,
+  SUBJECT_ROOT,
+  type SwarmStreamKey,
+} from "./jetstream-names.js";
 
 /**
  * The fields of a stream's configuration this platform sets: every one explicit, so a change of
@@ -88,6 +50,7 @@ export type SwarmStreamConfig = Pick<
 
 const NANOS_PER_SECOND = 1_000_000_000;
 const SECONDS_PER_HOUR = 3_600;
+const SECONDS_PER_MINUTE = 60;
 const BYTES_PER_GIB = 1024 ** 3;
 /** JetStream's "no limit". */
 const UNLIMITED = -1;
@@ -144,13 +107,29 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
   };
 }
 
-/** A duration in nanoseconds as Go's `time.Duration` text (`168h`, `120s`), the form NACK takes. */
-export function goDuration(nanos: number): string {
+/**
+ * A duration in nanoseconds as Go's `time.Duration` text, the form NACK takes: whole hours as
+ * `168h`, else seconds (`120s`); with `minutes`, whole minutes as `5m` too (consumer specs; the
+ * streams' durations keep the two units they were always written in).
+ */
+export function goDuration(nanos: number, options: { readonly minutes?: boolean } = {}): string {
   const seconds = nanos / NANOS_PER_SECOND;
   if (!Number.isInteger(seconds) || seconds < 0) {
     throw new RangeError(`duration = ${nanos} ns is not a whole number of seconds. Fix: declare durations in whole seconds.`);
   }
-  return seconds % SECONDS_PER_HOUR === 0 && seconds > 0 ? `${seconds / SECONDS_PER_HOUR}h` : `${seconds}s`;
+  if (seconds % SECONDS_PER_HOUR === 0 && seconds > 0) return `${seconds / SECONDS_PER_HOUR}h`;
+  if (options.minutes && seconds % SECONDS_PER_MINUTE === 0 && seconds > 0) return `${seconds / SECONDS_PER_MINUTE}m`;
+  return `${seconds}s`;
+}
+
+/** Go's `time.Duration` text of whole seconds (`5m`, `1h30m`, `90s`) in nanoseconds; `field` names it in the error. */
+export function parseGoDuration(text: string, field: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (text === "" || !m) {
+    throw new RangeError(`${field} = ${JSON.stringify(text)} is not a duration of whole seconds. Fix: write it as Go does, e.g. "30s", "5m" or "1h".`);
+  }
+  const [hours, minutes, seconds] = [m[1], m[2], m[3]].map((v) => Number(v ?? 0)) as [number, number, number];
+  return (hours * SECONDS_PER_HOUR + minutes * SECONDS_PER_MINUTE + seconds) * NANOS_PER_SECOND;
 }
 
 /** How long refused events stay in the dead-letter stream for inspection and replay. */
@@ -163,14 +142,14 @@ const DEAD_LETTER_DUPLICATE_WINDOW_SECONDS = 120;
 /**
  * `SWARM_EVENTS_DLQ`: events the ingestor refused, on `ingestor.dlq.<reason>`, their headers
  * carrying the reason, original subject and stream sequence. Kept 14 days (1 GiB at most),
- * replicated like the events stream. Created by NACK (constructs/nats.ts) in the cluster, and by
- * the ingestor itself where it may (a local run).
+ * replicated like the events stream. Created by NACK (constructs/nats/) in the cluster and by
+ * `createTopology` (topology.ts) on a local server; the ingestor only checks that it exists.
  */
 export function deadLetterStreamConfig(replicas: number): SwarmStreamConfig {
   return {
     name: DEAD_LETTER_STREAM,
     description: "Events the ingestor refused: ingestor.dlq.<reason>, headers carry the reason, original subject and stream sequence",
-    subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}.*`],
+    subjects: [DEAD_LETTER_SUBJECTS],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     num_replicas: replicas,

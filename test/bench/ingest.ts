@@ -33,7 +33,8 @@ import { loadEnvironment } from "../../config/index.js";
 import type { SwarmEventRow } from "../../services/clickhouse-schema/table.js";
 import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
 import { loadIngestorConfig, type IngestorConfig } from "../../services/ingestor/src/config.js";
-import { ensureTopology, EventConsumer, type Logger } from "../../services/ingestor/src/consumer.js";
+import { EventConsumer, type Logger } from "../../services/ingestor/src/consumer.js";
+import { checkTopology } from "../../services/ingestor/src/topology.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { createIngestorMetrics } from "../../services/ingestor/src/metrics.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
@@ -41,7 +42,8 @@ import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.j
 import { RowBlock } from "../../services/ingestor/src/row-encoder.js";
 import { openSink, type ClickHouseSink, type InsertRows, type Sink } from "../../services/ingestor/src/sink.js";
 import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
-import { eventSubject, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { eventSubject, STREAM_NAMES } from "../../services/nats-auth/streams.js";
+import { createTopology } from "../../services/nats-auth/topology.js";
 
 const EVENTS = Number(process.env["BENCH_EVENTS"] ?? 500_000);
 const NAIVE_EVENTS = Math.min(EVENTS, Number(process.env["BENCH_NAIVE_EVENTS"] ?? 100_000));
@@ -192,10 +194,9 @@ interface DrainCpu {
   readonly natsServerUs: number;
 }
 
-async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig, server: NatsServer): Promise<{ eps: number; consumer: EventConsumer; cpu: DrainCpu }> {
-  await ensureTopology(jsm, config.nats);
+async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig, ackWaitMs: number, server: NatsServer): Promise<{ eps: number; consumer: EventConsumer; cpu: DrainCpu }> {
   // As in production: with its Prometheus metrics (the consumer-info gauges are read on scrape only).
-  const consumer = new EventConsumer({ js, sink, config, log: silent, metrics: createIngestorMetrics() });
+  const consumer = new EventConsumer({ js, sink, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
   const start = performance.now();
   const cpuBefore = process.cpuUsage();
   const eluBefore = performance.eventLoopUtilization();
@@ -308,8 +309,16 @@ async function main(): Promise<void> {
   const config = loadIngestorConfig({ INGESTOR_CHDB_PATH: join(dataDir, "chdb"), INGESTOR_HTTP_PORT: "off", INGESTOR_CONSUMER: "bench-ingestor" });
   const sink = await openSink(config.clickhouse);
   try {
-    const events = swarmStreamConfigs(loadEnvironment("dev").nats).events;
-    await jsm.streams.add({ ...events, num_replicas: 1, max_bytes: 3 * 1024 * 1024 * 1024 });
+    // The ingestor's topology as NACK creates it in a cluster, on one server: no job stream.
+    await createTopology(jsm, {
+      nats: loadEnvironment("dev").nats,
+      replicas: 1,
+      streams: ["events", "deadLetters"],
+      maxBytes: { events: 3 * 1024 * 1024 * 1024, deadLetters: 128 * 1024 * 1024 },
+      ingestor: { name: config.nats.consumer },
+    });
+    // What the ingestor checks at start, and the consumer's AckWait for the loop's progress signals.
+    const { ackWaitMs } = await checkTopology(jsm, config);
     for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await sink.client.command({ query: statement });
 
     progress(`publishing ${EVENTS} events (${TENANTS} tenants, ${AGENTS} agents) to ${STREAM_NAMES.events} on ${server.url}`);
@@ -318,7 +327,7 @@ async function main(): Promise<void> {
 
     progress(`drain: production consumer (batch ${config.batch.maxRows} rows / ${config.batch.maxBytes} bytes / ${config.batch.flushIntervalMs} ms)`);
     const timed = new TimedSink(sink);
-    const { eps: drainEps, consumer, cpu } = await drain(js, jsm, timed, config, server);
+    const { eps: drainEps, consumer, cpu } = await drain(js, jsm, timed, config, ackWaitMs, server);
     const drained = await countRows(sink);
     progress(`drain: ${Math.round(drainEps)} events/s; table holds ${drained.rows} rows, ${drained.distinct} distinct (expected ${EVENTS})`);
     progress(`drain CPU per event: JavaScript thread ${cpu.jsThreadUs} µs, rest of the process (engine, GC helpers) ${cpu.engineUs} µs, nats-server ${cpu.natsServerUs} µs (2 cores = ${Math.round(2e6 / (cpu.jsThreadUs + cpu.engineUs + cpu.natsServerUs))} events/s at full use)`);
@@ -331,7 +340,7 @@ async function main(): Promise<void> {
     progress(`naive: ${Math.round(naiveEps)} events/s`);
 
     await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
-    const live = new EventConsumer({ js, sink: timed, config, log: silent, metrics: createIngestorMetrics() });
+    const live = new EventConsumer({ js, sink: timed, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
     void live.start();
     timed.recording = true;
     progress(`live: ${LIVE_EPS} events/s for ${LIVE_SECONDS} s from a paced publisher`);

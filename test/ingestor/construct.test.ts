@@ -1,12 +1,17 @@
 import { readFileSync } from "node:fs";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
-import { TerraformStack } from "cdktf";
+import { TerraformLocal, TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { Ingestor, INGESTOR_METRIC_NAMES, type IngestorProps } from "../../constructs/ingestor.js";
-import { NATS_CLIENT_URL, NATS_MONITORING_ENDPOINT } from "../../constructs/nats.js";
-import { POLICY_LABELS } from "../../constructs/platform-interfaces.js";
+import { ValidationError } from "../../constructs/core/validation.js";
+import { nackConsumerSpec, NATS_CLIENT_URL, NATS_MONITORING_ENDPOINT, NATS_NAMES } from "../../constructs/nats/index.js";
+import { NAMESPACES, POLICY_LABELS } from "../../constructs/platform-interfaces.js";
+import { INGESTOR_ENV, INGESTOR_REMOVED_ENV } from "../../services/ingestor/contract.js";
+import { ingestorConsumerConfig } from "../../services/nats-auth/consumers.js";
+import { STREAM_NAMES } from "../../services/nats-auth/jetstream-names.js";
 import { loadIngestorConfig, prefetchMessages } from "../../services/ingestor/src/config.js";
-import { resourcesOf, synthApp } from "../support/synth.js";
+import { runtimeImports } from "../support/imports.js";
+import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const ACCOUNT = "ACZ4Y5WTEJ6PGEEJYMEXAMPLEACCOUNTKEYEXAMPLEKEYEXAMPLE00";
 const IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ingestor:1.4.2";
@@ -89,14 +94,29 @@ describe("Ingestor", () => {
   });
 
   it("configures only variables the service reads, the password from a secretKeyRef and no literal secret", () => {
-    const configSource = readFileSync(new URL("../../services/ingestor/src/config.ts", import.meta.url), "utf8");
-    for (const name of env.keys()) if (name.startsWith("INGESTOR_")) expect(configSource, name).toContain(`"${name}"`);
+    // The service reads exactly the variables of its contract (src/config.ts reads each through INGESTOR_ENV).
+    const read = new Set<string>(Object.values(INGESTOR_ENV));
+    for (const name of env.keys()) if (name.startsWith("INGESTOR_")) expect(read, name).toContain(name);
     expect(env.get("INGESTOR_CLICKHOUSE_PASSWORD")).toEqual({ name: "INGESTOR_CLICKHOUSE_PASSWORD", valueFrom: { secretKeyRef: { name: PASSWORD_SECRET, key: "password" } } });
     expect(env.get("INGESTOR_CONSUMER")?.value).toBe("swarm-ingestor");
     expect(env.get("INGESTOR_NATS_URL")?.value).toBe(NATS_CLIENT_URL);
     expect(env.get("INGESTOR_NATS_CREDS")?.value).toBe("/var/run/secrets/nats/platform.creds");
     for (const e of env.values()) if (/PASSWORD|CREDS|TOKEN|SECRET/.test(e.name as string) && e.value !== undefined) expect(e.value).toMatch(/^\/var\/run\/secrets\//);
     expect(out.text).not.toMatch(/"kind": "Secret"|stringData/);
+  });
+
+  it("takes every variable name from the service's contract, which the service's config reads too (no second spelling)", () => {
+    const configSource = readFileSync(new URL("../../services/ingestor/src/config.ts", import.meta.url), "utf8");
+    expect(configSource).not.toMatch(/"INGESTOR_[A-Z_]+"/);
+    expect(configSource).toContain('from "../contract.js"');
+    // The contract loads no npm package and no service code: only other name modules.
+    const contract = runtimeImports("services/ingestor/contract.ts");
+    expect(contract.packages).toEqual([]);
+    for (const file of contract.files) expect(file, file).not.toMatch(/\/src\//);
+    // The construct builds from the contract and runs no service code at synth.
+    const construct = readFileSync(new URL("../../constructs/ingestor.ts", import.meta.url), "utf8");
+    expect(construct).not.toMatch(/services\/ingestor\/src\//);
+    expect(construct).toContain("services/ingestor/contract.js");
   });
 
   it("syncs the NATS creds from Secrets Manager and mounts them with the internal CA", () => {
@@ -121,15 +141,43 @@ describe("Ingestor", () => {
     expect(spec.triggers).toHaveLength(1);
     expect(spec.triggers[0]).toMatchObject({
       type: "nats-jetstream",
-      metadata: { natsServerMonitoringEndpoint: NATS_MONITORING_ENDPOINT, account: ACCOUNT, stream: "SWARM_EVENTS", consumer: "swarm-ingestor", lagThreshold: "20000" },
+      metadata: { natsServerMonitoringEndpoint: NATS_MONITORING_ENDPOINT, account: ACCOUNT, stream: STREAM_NAMES.events, consumer: "swarm-ingestor", lagThreshold: "20000" },
     });
   });
 
   it("sizes MaxAckPending so every replica up to the KEDA cap keeps its full prefetch in flight", () => {
+    // MaxAckPending is the declared consumer's now (no longer a variable): read it from the NACK
+    // Consumer, and the prefetch from the configuration the Deployment's variables give the service.
     const maxReplicas = (out.byKind("ScaledObject").spec as Obj).maxReplicaCount as number;
     const config = loadIngestorConfig(Object.fromEntries([...env.values()].filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string])));
-    expect(config.nats.maxAckPending).toBe(maxReplicas * prefetchMessages(config.batch));
-    expect(config.nats.maxAckPending).toBe(12 * 30_000);
+    const maxAckPending = out.byKind("Consumer").spec.maxAckPending as number;
+    expect(maxAckPending).toBe(maxReplicas * prefetchMessages(config.batch));
+    expect(maxAckPending).toBe(12 * 30_000);
+  });
+
+  it("declares its durable consumer as a NACK Consumer from the one declaration, after the streams, and the service's env has no creation variable", () => {
+    const consumer = out.byKind("Consumer");
+    expect(consumer.metadata).toEqual({ name: "swarm-ingestor", namespace: NAMESPACES.nats });
+    expect(consumer.spec).toEqual(nackConsumerSpec(ingestorConsumerConfig({ name: "swarm-ingestor", maxReplicas: 12 }), { account: NATS_NAMES.nackAccount, preventDelete: true }));
+    expect(consumer.spec).toMatchObject({ streamName: STREAM_NAMES.events, durableName: "swarm-ingestor", filterSubject: "swarm.*.*.events", ackPolicy: "explicit", deliverPolicy: "all", ackWait: "30s", maxDeliver: -1 });
+    // The KEDA trigger reads the lag of the same consumer.
+    expect(out.byKind("ScaledObject").spec.triggers[0].metadata.consumer).toBe(consumer.spec.durableName);
+    for (const name of Object.keys(INGESTOR_REMOVED_ENV)) expect(env.has(name), name).toBe(false);
+    // With the Nats construct's streams and NACK account given, it waits for the streams.
+    const withStreams = synthApp((app) => {
+      const stack = new TerraformStack(app, "test");
+      new KubernetesProvider(stack, "k8s", {});
+      const streams = [new TerraformLocal(stack, "streams", "x")];
+      new Ingestor(stack, "ingestor", { ...baseProps, nats: { ...baseProps.nats, nackAccount: "other", streamResources: streams } });
+    })["test"];
+    const resource = Object.values(resourcesOf(withStreams as SynthesizedStack, "kubernetes_manifest")).find((r) => (r.manifest as Obj).kind === "Consumer") as Obj;
+    expect(resource.depends_on).toEqual(["local.streams"]);
+    expect(resource.manifest.spec.account).toBe("other");
+  });
+
+  it("refuses a consumer name the service would refuse, naming the prop and the fix", () => {
+    expect(() => synth({ ...baseProps, consumer: "swarm.ingestor" })).toThrow(ValidationError);
+    expect(() => synth({ ...baseProps, consumer: "swarm.ingestor" })).toThrow(/^test\/ingestor: consumer = "swarm\.ingestor" is not a durable consumer name the ingestor accepts .*Fix: use 1-64 letters, digits, '_' or '-'\.$/);
   });
 
   it("ships a dashboard whose every query uses only the ingestor's metric names", () => {

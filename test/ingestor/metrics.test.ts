@@ -127,7 +127,7 @@ describe("ingestor metrics and logs", () => {
     await engine.as(INGESTOR, async (client) => {
       const front = await ClickHouseHttpFront.start(client);
       const env = ingestorEnv({ INGESTOR_CLICKHOUSE_URL: front.url, INGESTOR_CLICKHOUSE_PASSWORD: "", INGESTOR_BATCH_MAX_ROWS: "200", INGESTOR_SHUTDOWN_TIMEOUT_MS: "5000" });
-      // Started together: both ensure the topology on the same durable consumer.
+      // Started together: both check the topology and share the one durable consumer.
       const replicas = [IngestorProcess.spawn(env), IngestorProcess.spawn(env)] as const;
       try {
         await Promise.all(replicas.map((r) => r.waitFor("ingestor ready")));

@@ -4,7 +4,7 @@
  * child process that is SIGKILLed and SIGTERMed. Every scenario uses its own tenants, and the
  * exactly-once audit (rows = distinct = expected, nothing missing) runs on `swarm_events FINAL`.
  */
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { qualified, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
@@ -12,6 +12,9 @@ import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { loadIngestorConfig, IngestorConfigError, type IngestorConfig } from "../../services/ingestor/src/config.js";
 import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, parseDelivery } from "../../services/ingestor/src/consumer.js";
 import { startIngestor } from "../../services/ingestor/src/main.js";
+import { checkTopology, IngestorStartError } from "../../services/ingestor/src/topology.js";
+import { ingestorConsumerConfig } from "../../services/nats-auth/consumers.js";
+import { addConsumer, LOCAL_INGESTOR_REPLICAS } from "../../services/nats-auth/topology.js";
 import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
 import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
 import { audit, collectingLogger, INSERTED_MARKER, IngestorProcess, makeEvents, publishAll, until, type PublishedEvent } from "../support/ingestor.js";
@@ -72,12 +75,11 @@ describe("ingestor configuration", () => {
   it("has documented defaults and names the variable of a bad value", () => {
     const c = loadIngestorConfig({});
     expect(c.batch).toEqual({ maxRows: 10_000, maxBytes: 8 * 1024 * 1024, flushIntervalMs: 1000, maxInflight: 2 });
-    expect(c.nats.maxAckPending).toBe(100_000);
-    // MaxAckPending below one replica's prefetch would keep batches from filling.
-    expect(() => loadIngestorConfig({ INGESTOR_MAX_ACK_PENDING: "20000" })).toThrow(/INGESTOR_MAX_ACK_PENDING = "20000" is below one replica's prefetch of 30000 messages.*Fix: set it to at least 30000/);
-    expect(loadIngestorConfig({ INGESTOR_MAX_ACK_PENDING: "20000", INGESTOR_BATCH_MAX_ROWS: "5000" }).nats.maxAckPending).toBe(20_000);
+    // MaxAckPending and MaxDeliver are the declared consumer's (no longer variables): room for
+    // each replica's prefetch, and unlimited deliveries. The start check's refusals are below.
+    expect(ingestorConsumerConfig({ maxReplicas: LOCAL_INGESTOR_REPLICAS }).max_ack_pending).toBe(LOCAL_INGESTOR_REPLICAS * 30_000);
     expect(c.clickhouse).toEqual({ kind: "embedded", path: "./.data/chdb" });
-    expect(c.nats.maxDeliver).toBe(-1);
+    expect(ingestorConsumerConfig({ maxReplicas: 1 }).max_deliver).toBe(-1);
     // A SIGTERM waits out the open pull requests, so their life follows the shutdown bound.
     expect(c.nats.pullExpiresMs).toBe(5_000);
     expect(loadIngestorConfig({ INGESTOR_SHUTDOWN_TIMEOUT_MS: "4000" }).nats.pullExpiresMs).toBe(2_000);
@@ -91,6 +93,9 @@ describe("ingestor configuration", () => {
       ["INGESTOR_BACKOFF_MS", "1000,2000"],
       ["INGESTOR_NATS_URL", "localhost"],
       ["INGESTOR_PULL_EXPIRES_MS", "500"],
+      // Variables that served the consumer's creation are refused, not silently ignored.
+      ["INGESTOR_MAX_ACK_PENDING", "20000"],
+      ["INGESTOR_ENSURE_CONSUMER", "true"],
     ] as const) {
       let error: unknown;
       try {
@@ -102,6 +107,53 @@ describe("ingestor configuration", () => {
       expect((error as IngestorConfigError).variable).toBe(name);
       expect((error as Error).message).toContain(name);
     }
+  });
+});
+
+describe("the start check of the JetStream topology (the ingestor creates none of it)", () => {
+  const stub: Sink = { insert: async () => {}, close: async () => {} };
+
+  it("refuses a removed creation variable, naming what replaced it", () => {
+    expect(() => loadIngestorConfig({ INGESTOR_ACK_WAIT_MS: "30000" })).toThrow(/INGESTOR_ACK_WAIT_MS = "30000" is no longer read: .*the consumer's ack_wait.*Fix: unset INGESTOR_ACK_WAIT_MS/);
+  });
+
+  it("refuses to start when its durable consumer is missing, naming the consumer and the fix, and creates nothing", async () => {
+    const log = collectingLogger();
+    const start = startIngestor(loadIngestorConfig(ingestorEnv({ INGESTOR_CONSUMER: "undeclared-ingestor" })), log, stub);
+    await expect(start).rejects.toBeInstanceOf(IngestorStartError);
+    await expect(start).rejects.toThrow(/^consumer = "undeclared-ingestor" does not exist on SWARM_EVENTS \(the ingestor no longer creates it\)\. Fix: create it from ingestorConsumerConfig: the Ingestor construct's NACK Consumer in a cluster, createTopology\(jsm, \{ ingestor: \{ name: "undeclared-ingestor" \} \}\) locally/);
+    await expect(jsm.consumers.info(STREAM_NAMES.events, "undeclared-ingestor")).rejects.toThrow(/consumer not found/);
+  });
+
+  it("exits 1 as a process when its consumer is missing, with the same message", async () => {
+    const child = IngestorProcess.spawn(ingestorEnv({ INGESTOR_CONSUMER: "undeclared-child" }));
+    expect(await child.wait()).toEqual({ code: 1, signal: null });
+    expect(child.output).toContain('"msg":"start failed"');
+    expect(child.output).toMatch(/consumer = \\"undeclared-child\\" does not exist on SWARM_EVENTS/);
+  }, 20_000);
+
+  it("refuses a consumer with a setting it cannot run with, naming the consumer, the setting and the fix, and changes nothing", async () => {
+    const declared = (name: string) => ingestorConsumerConfig({ name, maxReplicas: 1 });
+    await addConsumer(jsm, { ...declared("ack-all"), ack_policy: AckPolicy.All });
+    await expect(startIngestor(loadIngestorConfig(ingestorEnv({ INGESTOR_CONSUMER: "ack-all" })), collectingLogger(), stub)).rejects.toThrow(
+      /^consumer ack-all on SWARM_EVENTS: ack_policy = "all" is not explicit: .*\. Fix: recreate it with ack_policy explicit; the consumer is declared by ingestorConsumerConfig/,
+    );
+    expect((await jsm.consumers.info(STREAM_NAMES.events, "ack-all")).config.ack_policy).toBe(AckPolicy.All);
+
+    // MaxAckPending below one replica's prefetch would keep batches from filling.
+    await addConsumer(jsm, { ...declared("small-pending"), max_ack_pending: 20_000 });
+    await expect(checkTopology(jsm, loadIngestorConfig({ INGESTOR_CONSUMER: "small-pending" }))).rejects.toThrow(
+      /consumer small-pending on SWARM_EVENTS: max_ack_pending = 20000 is below this replica's prefetch of 30000 messages.*Fix: declare it for the replicas that share it \(max replicas × 30000\)/,
+    );
+    expect((await checkTopology(jsm, loadIngestorConfig({ INGESTOR_CONSUMER: "small-pending", INGESTOR_BATCH_MAX_ROWS: "5000" }))).maxAckPending).toBe(20_000);
+
+    // An AckWait not above the flush interval would redeliver messages while their batch fills.
+    await addConsumer(jsm, { ...declared("short-ack-wait"), ack_wait: 1_000_000_000 });
+    await expect(checkTopology(jsm, loadIngestorConfig({ INGESTOR_CONSUMER: "short-ack-wait", INGESTOR_FLUSH_INTERVAL_MS: "1000" }))).rejects.toThrow(
+      /consumer short-ack-wait on SWARM_EVENTS: ack_wait = "1000 ms" is not above INGESTOR_FLUSH_INTERVAL_MS = 1000/,
+    );
+    expect((await checkTopology(jsm, loadIngestorConfig({ INGESTOR_CONSUMER: "short-ack-wait", INGESTOR_FLUSH_INTERVAL_MS: "200" }))).ackWaitMs).toBe(1_000);
+    for (const name of ["ack-all", "small-pending", "short-ack-wait"]) await jsm.consumers.delete(STREAM_NAMES.events, name);
   });
 });
 
@@ -194,7 +246,7 @@ describe("ingestor pipeline", () => {
       async ({ start }) => {
         const running = await start(stalled);
         await publishAll(js, events, 100);
-        // All 5,000 are in the stream and MaxAckPending (100,000) would let the server send them all.
+        // All 5,000 are in the stream and the consumer's MaxAckPending (120,000) would let the server send them all.
         await new Promise((r) => setTimeout(r, 1_000));
         const stalledHealth = running.consumer.health();
         release();

@@ -4,12 +4,17 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
-import { Nats, NackController, nackChartValues, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats.js";
+import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
+import { workerConsumer } from "../../constructs/tenancy.js";
+import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
+import { LOCAL_INGESTOR_REPLICAS, topologyDeclarations } from "../../services/nats-auth/topology.js";
+import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
+import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -171,11 +176,82 @@ describe("Nats construct", () => {
     expect(bad({ nats: { ...prod, storageGiB: 100 } })).toThrow(/nats\.storageGiB = 100 .*Fix: raise nats\.storageGiB/);
     expect(bad({ publicKeys: { ...keys, swarmAccount: keys.operator } })).toThrow(/publicKeys\.swarmAccount = "O.*Fix: copy the public keys/);
     expect(bad({ publicKeys: { ...keys, silos: {} } })).toThrow(/publicKeys\.silos\.acme-corp/);
+    // The constructs' one error class, its message starting with the construct's path.
+    expect(bad({ memoryLimitMiB: 100 })).toThrow(ValidationError);
+    expect(bad({ memoryLimitMiB: 100 })).toThrow(/^nats-test\/nats: memoryLimitMiB = 100 is below 512\. Fix: give each server at least 512 MiB\.$/);
   });
 
   it("uses placeholder keys in the claims until nats:bootstrap has run", () => {
     const placeholder = synthNats(propsFor("dev"));
     expect(placeholder.text).toContain("UNSET-swarm-account-run-nats-bootstrap");
     expect(placeholder.text).not.toMatch(SEED_PATTERN);
+  });
+});
+
+describe("NACK consumer specs", () => {
+  it("writes a worker pool's declared consumer as NACK takes it, durations as Go writes them", () => {
+    expect(nackConsumerSpec(workerConsumerConfig("pro", tiers), { account: NATS_NAMES.nackAccount, preventDelete: true })).toEqual({
+      account: "swarm",
+      streamName: STREAM_NAMES.jobs,
+      durableName: workerConsumerName("pro"),
+      filterSubject: "swarm.*.jobs.pro",
+      ackPolicy: "explicit",
+      deliverPolicy: "all",
+      ackWait: "5m",
+      maxDeliver: 5,
+      maxAckPending: tiers.pro.bus.maxAckPending,
+      preventDelete: true,
+    });
+    // One name for a tier's consumer: the declaration's is the one KEDA's trigger and the resource use.
+    for (const tier of PLAN_TIER_NAMES) expect(workerConsumer(tier)).toBe(workerConsumerName(tier));
+    expect(nackConsumerSpec(workerConsumerConfig("free", tiers, { ackWait: "90s", maxDeliver: -1 }), { account: "a", preventDelete: false })).toMatchObject({ ackWait: "90s", maxDeliver: -1 });
+  });
+
+  it("reads and writes Go durations of whole seconds, and refuses others naming the fix", () => {
+    expect(parseGoDuration("5m", "ackWait")).toBe(300e9);
+    expect(parseGoDuration("1h30m", "ackWait")).toBe(5_400e9);
+    expect(goDuration(300e9, { minutes: true })).toBe("5m");
+    expect(goDuration(300e9)).toBe("300s");
+    expect(goDuration(7_200e9, { minutes: true })).toBe("2h");
+    expect(goDuration(30e9, { minutes: true })).toBe("30s");
+    expect(() => parseGoDuration("5 minutes", "ackWait")).toThrow(/ackWait = "5 minutes" is not a duration of whole seconds\. Fix: write it as Go does/);
+    expect(() => workerConsumerConfig("free", tiers, { maxDeliver: 0 })).toThrow(/maxDeliver = 0 .*Fix:/);
+  });
+});
+
+describe("the topology's one declaration", () => {
+  it("is what NACK gets, capped and single-replica where createTopology runs on one server", () => {
+    const nats = loadEnvironment("prod").nats;
+    const full = topologyDeclarations({ nats, workers: { tiers } });
+    expect(full.streams.map((s) => s.name)).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs, DEAD_LETTER_STREAM]);
+    expect(full.streams[0]).toEqual(swarmStreamConfigs(nats).events);
+    expect(full.consumers.map((c) => `${c.stream}/${c.durable_name}`)).toEqual([
+      `${STREAM_NAMES.events}/swarm-ingestor`,
+      ...PLAN_TIER_NAMES.map((t) => `${STREAM_NAMES.jobs}/${workerConsumerName(t)}`),
+    ]);
+    expect(full.consumers[0]).toEqual(ingestorConsumerConfig({ maxReplicas: LOCAL_INGESTOR_REPLICAS }));
+    const local = topologyDeclarations({ nats, replicas: 1, streams: ["events", "deadLetters"], maxBytes: { events: 1024 }, ingestor: { name: "local", ackWaitMs: 2_000 } });
+    expect(local.streams.map((s) => [s.name, s.num_replicas, s.max_bytes])).toEqual([
+      [STREAM_NAMES.events, 1, 1024],
+      [DEAD_LETTER_STREAM, 1, DEAD_LETTER_MAX_BYTES],
+    ]);
+    expect(local.consumers).toEqual([{ ...ingestorConsumerConfig({ name: "local", maxReplicas: LOCAL_INGESTOR_REPLICAS }), ack_wait: 2_000_000_000 }]);
+    expect(topologyDeclarations({ nats, ingestor: false }).consumers).toEqual([]);
+  });
+
+  it("declares the ingestor's consumer with what the ingestor needs, and refuses what it would refuse", () => {
+    expect(ingestorConsumerConfig({ maxReplicas: 3 })).toEqual({
+      stream: STREAM_NAMES.events,
+      durable_name: "swarm-ingestor",
+      filter_subject: "swarm.*.*.events",
+      ack_policy: "explicit",
+      deliver_policy: "all",
+      ack_wait: 30e9,
+      max_deliver: -1,
+      max_ack_pending: 3 * 30_000,
+    });
+    expect(() => ingestorConsumerConfig({ name: "a.b", maxReplicas: 1 })).toThrow(/name = "a\.b" is not a durable consumer name the ingestor accepts\. Fix: use 1-64/);
+    expect(() => ingestorConsumerConfig({ maxReplicas: 0 })).toThrow(/maxReplicas = 0 is not a positive whole number/);
+    expect(() => ingestorConsumerConfig({ maxReplicas: 1, ackWaitMs: 1_500 })).toThrow(/ackWaitMs = 1500 is not a whole number of seconds/);
   });
 });

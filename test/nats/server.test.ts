@@ -12,13 +12,15 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { connect, credsAuthenticator, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InvalidTenantIdError, loadEnvironment, loadTierCatalog, type TierCatalog } from "../../config/index.js";
+import { InvalidTenantIdError, loadEnvironment, loadTierCatalog, type PlanTierName, type TierCatalog } from "../../config/index.js";
 import { natsAuthClaims, tenantConsumerName, tenantInboxPrefix } from "../../services/nats-auth/claims.js";
 import { mintTenantCredentials, type TenantCredentials } from "../../services/nats-auth/mint.js";
 import { AUTH_INCLUDE_FILE, renderAuthInclude } from "../../services/nats-auth/server-config.js";
 import { pushAccountJwts } from "../../services/nats-auth/bootstrap.js";
 import { generateNatsSeeds, mintPlatformUser, mintSystemUser, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "../../services/nats-auth/sign.js";
+import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { eventSubject, jobLane, jobSubject, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { createTopology } from "../../services/nats-auth/topology.js";
 import { collectErrors, DATA_PLANE_AUTH_FILE, RawNatsConnection, startDataPlaneServer, until, type NatsServer } from "../support/nats-server.js";
 
 const A = "tenant-a";
@@ -72,7 +74,8 @@ beforeAll(async () => {
   server = await startDataPlaneServer({ serverName: "nats-test-0", signed: signedAtStart, tiers, jetStreamStorageGiB: nats.storageGiB });
   platform = await connectAs((await mintPlatformUser(seeds.swarmAccount)).creds, "platform");
   jsm = await jetstreamManager(platform);
-  for (const stream of Object.values(swarmStreamConfigs(nats))) await jsm.streams.add(stream);
+  // The whole topology as NACK creates it in the cluster: the streams, the ingestor's and the worker pools' consumers.
+  await createTopology(jsm, { nats, workers: { tiers } });
   credsA = await mintTenant(A);
   credsB = await mintTenant(B);
   ncA = await connectAs(credsA, A);
@@ -110,9 +113,8 @@ describe("nats-server with the generated operator-mode configuration", () => {
     const pro = await mintTenant("tenant-pro", "pro");
     const ncPro = await connectAs(pro, "tenant-pro");
     const errors = collectErrors(ncA);
-    for (const tier of ["free", "pro"] as const) {
-      await jsm.consumers.add(STREAM_NAMES.jobs, { durable_name: `workers-${tier}`, filter_subject: jobLane(tier), ack_policy: AckPolicy.Explicit });
-    }
+    // The tiers' worker consumers are the declared ones (createTopology in beforeAll), each on its lane.
+    for (const tier of ["free", "pro"] as const) expect((await jsm.consumers.info(STREAM_NAMES.jobs, workerConsumerName(tier))).config.filter_subject).toBe(jobLane(tier));
     ncA.publish(jobSubject(A, "free"), "a-job");
     ncA.publish(jobSubject(A, "enterprise"), "a-jumps-the-queue");
     ncA.publish(jobSubject(A, "pro"), "a-jumps-the-queue");
@@ -121,8 +123,8 @@ describe("nats-server with the generated operator-mode configuration", () => {
     await until(() => errors.length >= 2);
     expect(permissionErrors(errors, "publish").sort()).toEqual([jobSubject(A, "enterprise"), jobSubject(A, "pro")].sort());
     const js = jetstream(platform);
-    const take = async (tier: string) => {
-      const c = await js.consumers.get(STREAM_NAMES.jobs, `workers-${tier}`);
+    const take = async (tier: PlanTierName) => {
+      const c = await js.consumers.get(STREAM_NAMES.jobs, workerConsumerName(tier));
       const pending = (await c.info()).num_pending;
       const batch = await c.fetch({ max_messages: pending, expires: 1_000 });
       const got: string[] = [];
@@ -134,7 +136,6 @@ describe("nats-server with the generated operator-mode configuration", () => {
     };
     expect(await take("free")).toEqual(["a-job"]);
     expect(await take("pro")).toEqual(["pro-job"]);
-    for (const tier of ["free", "pro"]) await jsm.consumers.delete(STREAM_NAMES.jobs, `workers-${tier}`);
   });
 
   it("lets a tenant publish to its project's events and read them back through its own consumer", async () => {

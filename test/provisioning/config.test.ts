@@ -1,4 +1,5 @@
 /** The configuration loader: defaults, the exact variable names, errors naming variable, value and fix. */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { API_AUDIENCE, REALM_NAME } from "../../services/keycloak-realm/names.js";
 import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_ENV_VARS, ProvisioningConfigError } from "../../services/provisioning/src/config.js";
@@ -83,5 +84,11 @@ describe("KMS data keys", () => {
     expect(wrapped).toMatchObject({ provider: "kms", ciphertext: Buffer.from([1, 2, 3]).toString("base64") });
     expect(JSON.stringify(wrapped)).not.toContain(Buffer.from(new Uint8Array(32).fill(9)).toString("base64"));
     expect([...plaintext].every((b) => b === 0)).toBe(true);
+  });
+
+  it("spells no variable name of its own: every one comes from the service's contract", () => {
+    const source = readFileSync(new URL("../../services/provisioning/src/config.ts", import.meta.url), "utf8");
+    expect(source).not.toMatch(/"PROVISIONING_[A-Z_]+"/);
+    expect(source).toContain('from "../contract.js"');
   });
 });

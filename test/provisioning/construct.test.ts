@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { TerraformStack } from "cdktf";
@@ -6,9 +7,11 @@ import { KEYCLOAK_POD_LABELS, KEYCLOAK_CLIENT_LABEL, keycloakServiceUrl } from "
 import { NAMESPACES, POLICY_LABELS } from "../../constructs/platform-interfaces.js";
 import { evaluateStack } from "../../constructs/policy/index.js";
 import { Provisioning, PROVISIONING_ENDPOINT, type ProvisioningProps } from "../../constructs/provisioning.js";
-import { PROVISIONING_ENV_VARS } from "../../services/provisioning/src/config.js";
+import { ValidationError } from "../../constructs/core/validation.js";
+import { PROVISIONING_ENV_VARS } from "../../services/provisioning/contract.js";
 import { natsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { issuerUrl } from "../../services/keycloak-realm/names.js";
+import { runtimeImports } from "../support/imports.js";
 import { resourcesOf, synthApp } from "../support/synth.js";
 
 const ACCOUNT_ID = "123456789012";
@@ -274,7 +277,26 @@ describe("Provisioning", () => {
     expect(() => synth({ ...baseProps, kmsEndpointCidrs: [] })).toThrow(/kmsEndpointCidrs = \[\] is empty/);
   });
 
-  it("refuses values the service's own config loader refuses", () => {
-    expect(() => synth({ ...baseProps, natsAccount: "not-a-key" })).toThrow(/refuses its environment: PROVISIONING_NATS_ACCOUNT = "not-a-key"/);
+  it("refuses, itself, values the service's contract says the service would refuse, naming the prop and the fix", () => {
+    let error: unknown;
+    try {
+      synth({ ...baseProps, natsAccount: "not-a-key" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toMatch(/^test\/provisioning: natsAccount = "not-a-key" is not an account public key \(PROVISIONING_NATS_ACCOUNT must match .*\)\. Fix: pass the SWARM account's public key/);
+    expect(() => synth({ ...baseProps, oidcIssuer: "ftp://auth.example.com/realms/enchanted" })).toThrow(/oidcIssuer = "ftp:.*" is not an http\(s\) URL .*Fix: pass an http\(s\) URL/);
+    expect(() => synth({ ...baseProps, credentialsTtlSeconds: 30 })).toThrow(/credentialsTtlSeconds = 30 is not a whole number from 60 to 86400.*Fix: use 60 to 86400/);
+  });
+
+  it("builds from the service's contract, never from the service's code", () => {
+    // The contract loads no npm package and no service code: only other name modules.
+    const contract = runtimeImports("services/provisioning/contract.ts");
+    expect(contract.packages).toEqual([]);
+    for (const file of contract.files) expect(file, file).not.toMatch(/\/src\//);
+    const source = readFileSync(new URL("../../constructs/provisioning.ts", import.meta.url), "utf8");
+    expect(source).not.toMatch(/services\/provisioning\/src\//);
+    expect(source).toContain("services/provisioning/contract.js");
   });
 });

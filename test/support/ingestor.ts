@@ -1,6 +1,6 @@
 /**
- * Helpers for the ingestor pipeline tests: a plain JetStream nats-server, the events stream,
- * event publishing with known ids, the ingestor as a child process, and the exactly-once audit.
+ * Helpers for the ingestor pipeline tests: a plain JetStream nats-server, event publishing with
+ * known ids, the ingestor as a child process, and the exactly-once audit.
  *
  * Also a preload hook for the child (`node --import tsx --import ./test/support/ingestor.ts …`):
  * with `INGESTOR_TEST_PAUSE_AFTER_INSERT_MS` set, every successful insert prints
@@ -15,10 +15,9 @@ import { gunzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { Logger } from "../../services/ingestor/src/consumer.js";
-import { loadEnvironment } from "../../config/index.js";
-import { eventSubject, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { eventSubject } from "../../services/nats-auth/jetstream-names.js";
 import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
 import { ClickHouseSink } from "../../services/ingestor/src/sink.js";
@@ -38,12 +37,6 @@ if (pauseMs > 0) {
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 export { startJetStreamServer } from "../../services/nats-auth/nats-server-process.js";
-
-/** SWARM_EVENTS as the dev environment declares it, on one server. */
-export async function addEventsStream(jsm: JetStreamManager): Promise<void> {
-  const events = swarmStreamConfigs(loadEnvironment("dev").nats).events;
-  await jsm.streams.add({ ...events, num_replicas: 1, max_bytes: 512 * 1024 * 1024 });
-}
 
 export interface PublishedEvent {
   readonly eventId: string;

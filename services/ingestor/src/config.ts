@@ -1,7 +1,9 @@
 /**
  * The ingestor's configuration: every option read from the environment in ONE function,
  * {@link loadIngestorConfig}, validated at start. A bad value stops the service with an
- * {@link IngestorConfigError} naming the variable, the value and the fix.
+ * {@link IngestorConfigError} naming the variable, the value and the fix. The names, defaults
+ * and bounds are the service's contract (`../contract.ts`: `INGESTOR_ENV`, `INGESTOR_DEFAULTS`,
+ * `INGESTOR_LIMITS`), which the Kubernetes construct reads too; this table documents them.
  *
  * | variable | default | meaning |
  * |---|---|---|
@@ -16,37 +18,55 @@
  * | `INGESTOR_BATCH_MAX_BYTES` | `8388608` | payload bytes per insert (8 MiB): a batch is inserted before a message would take it past this |
  * | `INGESTOR_FLUSH_INTERVAL_MS` | `1000` | a batch is inserted at the latest this long after its first message arrived |
  * | `INGESTOR_MAX_INFLIGHT_BATCHES` | `2` | batches in the sink at once; the next fills meanwhile (1 = strictly one after another) |
- * | `INGESTOR_ACK_WAIT_MS` | `30000` | JetStream AckWait (redelivery after this without ack or progress) |
- * | `INGESTOR_MAX_DELIVER` | `-1` | JetStream MaxDeliver; -1 = unlimited (a sink outage must never drop events) |
- * | `INGESTOR_BACKOFF_MS` | (none) | JetStream BackOff, comma-separated ms; needs MaxDeliver > its length |
- * | `INGESTOR_MAX_ACK_PENDING` | `100000` | JetStream MaxAckPending, over all replicas: at least one replica's prefetch, `INGESTOR_BATCH_MAX_ROWS` × (`INGESTOR_MAX_INFLIGHT_BATCHES` + 1); the construct sets max replicas × that |
  * | `INGESTOR_RETRY_INITIAL_MS` | `200` | first wait after a transient insert failure (doubles each retry) |
  * | `INGESTOR_RETRY_MAX_MS` | `5000` | longest wait between insert retries |
  * | `INGESTOR_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: drain, flush and ack within this, else exit 1 |
  * | `INGESTOR_PULL_EXPIRES_MS` | half the shutdown timeout, 1000-5000 | life of one pull request; a SIGTERM waits at most this for the open ones to end, so it must be at most half the shutdown timeout |
  * | `INGESTOR_HTTP_PORT` | `8080` | `/healthz` and `/readyz`; `0` = any free port, `off` = none |
- * | `INGESTOR_ENSURE_CONSUMER` | `true` | create/update the durable consumer and the DLQ stream at start |
  * | `INGESTOR_LOG_LEVEL` | `info` | lowest pino level written: fatal, error, warn, info, debug, trace or silent |
+ *
+ * The JetStream topology is not configured here: the durable consumer (`INGESTOR_CONSUMER`) and
+ * the dead-letter stream are declared in `services/nats-auth` (`ingestorConsumerConfig`,
+ * `deadLetterStreamConfig`), created by NACK in a cluster (the Ingestor construct's `Consumer`,
+ * the Nats construct's `Stream`s) and by `createTopology` locally, and only checked at start
+ * (`./topology.ts`). What replaced the variables that served their creation:
+ *
+ * | removed variable | replaced by |
+ * |---|---|
+ * | `INGESTOR_ACK_WAIT_MS` | the consumer's `ack_wait` (declared 30 s); the ingestor reads it at start for its progress signals and checks it is above `INGESTOR_FLUSH_INTERVAL_MS` |
+ * | `INGESTOR_MAX_DELIVER` | the consumer's `max_deliver`, declared -1 (unlimited) and checked at start |
+ * | `INGESTOR_BACKOFF_MS` | none: a message is redelivered after `ack_wait` |
+ * | `INGESTOR_MAX_ACK_PENDING` | the consumer's `max_ack_pending`, declared max replicas × the default prefetch; checked at start to be at least this replica's prefetch, `INGESTOR_BATCH_MAX_ROWS` × (`INGESTOR_MAX_INFLIGHT_BATCHES` + 1) |
+ * | `INGESTOR_ENSURE_CONSUMER` | none: the ingestor never creates or updates its consumer or the dead-letter stream |
+ *
+ * Setting a removed variable is refused (`INGESTOR_REMOVED_ENV`), so a stale setting is never
+ * silently ignored.
  */
 import type { LevelWithSilent } from "pino";
-import { CLICKHOUSE_USERS } from "../../clickhouse-schema/names.js";
-import { envBoolean, envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
+import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 import { FieldError } from "../../runtime/errors.js";
+import {
+  INGESTOR_CONSUMER_NAME_PATTERN,
+  INGESTOR_CONSUMER_NAME_RULE,
+  INGESTOR_DEFAULTS as D,
+  INGESTOR_ENV as V,
+  INGESTOR_LIMITS as L,
+  INGESTOR_LOG_LEVELS,
+  INGESTOR_REMOVED_ENV,
+  prefetchMessages,
+  type IngestorLogLevel,
+} from "../contract.js";
 
-/** pino's levels, lowest-volume first; `silent` writes nothing. */
-export const INGESTOR_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LevelWithSilent[];
-export type IngestorLogLevel = (typeof INGESTOR_LOG_LEVELS)[number];
+export { INGESTOR_LOG_LEVELS, prefetchMessages, type IngestorLogLevel };
+/** The contract's levels are pino's (a type check only). */
+INGESTOR_LOG_LEVELS satisfies readonly LevelWithSilent[];
 
 export interface IngestorConfig {
   readonly nats: {
     readonly servers: readonly string[];
     readonly credsFile: string | undefined;
+    /** The durable consumer on `SWARM_EVENTS`; it must exist (see the table above). */
     readonly consumer: string;
-    readonly ensureConsumer: boolean;
-    readonly ackWaitMs: number;
-    readonly maxDeliver: number;
-    readonly backoffMs: readonly number[];
-    readonly maxAckPending: number;
     /** Life of one pull request: at SIGTERM the open ones are let run out (at most this long), so no delivery is dropped. */
     readonly pullExpiresMs: number;
   };
@@ -76,101 +96,76 @@ const fail: EnvFail = (variable, value, problem, fix) => {
 };
 const text = (env: Env, name: string, fallback: string): string => envText(env, name) ?? fallback;
 const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => envInteger(env, name, fallback, min, max, fail);
-const boolean = (env: Env, name: string, fallback: boolean): boolean => envBoolean(env, name, fallback, fail);
-
-const DAY_MS = 86_400_000;
-
-/**
- * Messages one replica pulls ahead of its acks: a full batch for each insert in flight and one
- * filling. JetStream's MaxAckPending (shared by the replicas) must leave each this many.
- */
-export function prefetchMessages(batch: { readonly maxRows: number; readonly maxInflight: number }): number {
-  return batch.maxRows * (batch.maxInflight + 1);
-}
+/** A whole-number variable of {@link INGESTOR_LIMITS}, its default from the contract unless `fallback`. */
+const bounded = (env: Env, key: keyof typeof L, fallback: number): number => integer(env, V[key], fallback, L[key].min, L[key].max);
 
 /** All options, from `env` (default `process.env`). Throws {@link IngestorConfigError} on the first bad value. */
 export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
-  const servers = text(env, "INGESTOR_NATS_URL", "nats://127.0.0.1:4222")
+  for (const [variable, replacement] of Object.entries(INGESTOR_REMOVED_ENV)) {
+    const value = envText(env, variable);
+    if (value !== undefined) {
+      throw new IngestorConfigError(variable, value, `is no longer read: the durable consumer and the dead-letter stream are declared (services/nats-auth/consumers.ts) and only checked at start; its place is taken by ${replacement}`, `unset ${variable}, and change the declaration if the setting must differ`);
+    }
+  }
+  const servers = text(env, V.natsUrl, D.natsUrl)
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
   for (const s of servers) {
     if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(s)) {
-      throw new IngestorConfigError("INGESTOR_NATS_URL", s, "is not a NATS URL", "use nats://host:port (comma-separate several)");
+      throw new IngestorConfigError(V.natsUrl, s, "is not a NATS URL", "use nats://host:port (comma-separate several)");
     }
   }
-  const credsFile = env["INGESTOR_NATS_CREDS"]?.trim() || undefined;
-  const consumer = text(env, "INGESTOR_CONSUMER", "swarm-ingestor");
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(consumer)) {
-    throw new IngestorConfigError("INGESTOR_CONSUMER", consumer, "is not a valid durable consumer name", "use 1-64 letters, digits, '_' or '-'");
+  const credsFile = env[V.natsCreds]?.trim() || undefined;
+  const consumer = text(env, V.consumer, D.consumer);
+  if (!INGESTOR_CONSUMER_NAME_PATTERN.test(consumer)) {
+    throw new IngestorConfigError(V.consumer, consumer, "is not a valid durable consumer name", INGESTOR_CONSUMER_NAME_RULE);
   }
 
-  const maxDeliver = integer(env, "INGESTOR_MAX_DELIVER", -1, -1, 1_000_000);
-  if (maxDeliver === 0) throw new IngestorConfigError("INGESTOR_MAX_DELIVER", "0", "delivers nothing", "use -1 (unlimited) or a positive number");
-  const backoffRaw = text(env, "INGESTOR_BACKOFF_MS", "");
-  const backoffMs = backoffRaw === "" ? [] : backoffRaw.split(",").map((s) => s.trim());
-  const backoff = backoffMs.map((s) => {
-    const v = Number(s);
-    if (!/^\d+$/.test(s) || v < 1 || v > DAY_MS) {
-      throw new IngestorConfigError("INGESTOR_BACKOFF_MS", backoffRaw, `has ${JSON.stringify(s)}, not a duration in ms from 1 to ${DAY_MS}`, "use comma-separated milliseconds, e.g. 1000,5000,30000");
-    }
-    return v;
-  });
-  if (backoff.length > 0 && (maxDeliver === -1 || maxDeliver <= backoff.length)) {
-    throw new IngestorConfigError("INGESTOR_BACKOFF_MS", backoffRaw, `has ${backoff.length} steps but INGESTOR_MAX_DELIVER = ${maxDeliver} is not larger (JetStream refuses it)`, "set INGESTOR_MAX_DELIVER above the number of steps, or unset INGESTOR_BACKOFF_MS");
-  }
-
-  const url = text(env, "INGESTOR_CLICKHOUSE_URL", "");
+  const url = text(env, V.clickhouseUrl, "");
   let clickhouse: IngestorConfig["clickhouse"];
   if (url !== "") {
     let parsed: URL;
     try {
       parsed = new URL(url);
     } catch (cause) {
-      throw new IngestorConfigError("INGESTOR_CLICKHOUSE_URL", url, "is not a URL", "use http(s)://host:8123, or unset it for the embedded engine", { cause });
+      throw new IngestorConfigError(V.clickhouseUrl, url, "is not a URL", "use http(s)://host:8123, or unset it for the embedded engine", { cause });
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      throw new IngestorConfigError("INGESTOR_CLICKHOUSE_URL", url, "is not an http(s) URL", "use http(s)://host:8123, or unset it for the embedded engine");
+      throw new IngestorConfigError(V.clickhouseUrl, url, "is not an http(s) URL", "use http(s)://host:8123, or unset it for the embedded engine");
     }
-    clickhouse = { kind: "http", url, username: text(env, "INGESTOR_CLICKHOUSE_USER", CLICKHOUSE_USERS.ingestor), password: env["INGESTOR_CLICKHOUSE_PASSWORD"] ?? "" };
+    clickhouse = { kind: "http", url, username: text(env, V.clickhouseUser, D.clickhouseUser), password: env[V.clickhousePassword] ?? D.clickhousePassword };
   } else {
-    clickhouse = { kind: "embedded", path: text(env, "INGESTOR_CHDB_PATH", "./.data/chdb") };
+    clickhouse = { kind: "embedded", path: text(env, V.chdbPath, D.chdbPath) };
   }
 
-  const retryInitial = integer(env, "INGESTOR_RETRY_INITIAL_MS", 200, 1, 60_000);
-  const retryMax = integer(env, "INGESTOR_RETRY_MAX_MS", 5_000, 1, 600_000);
+  const retryInitial = bounded(env, "retryInitialMs", D.retryInitialMs);
+  const retryMax = bounded(env, "retryMaxMs", D.retryMaxMs);
   if (retryMax < retryInitial) {
-    throw new IngestorConfigError("INGESTOR_RETRY_MAX_MS", String(retryMax), `is less than INGESTOR_RETRY_INITIAL_MS = ${retryInitial}`, "set it at least as large");
+    throw new IngestorConfigError(V.retryMaxMs, String(retryMax), `is less than ${V.retryInitialMs} = ${retryInitial}`, "set it at least as large");
   }
-  const ackWaitMs = integer(env, "INGESTOR_ACK_WAIT_MS", 30_000, 1_000, 3_600_000);
-  const flushIntervalMs = integer(env, "INGESTOR_FLUSH_INTERVAL_MS", 1_000, 10, 60_000);
-  if (flushIntervalMs >= ackWaitMs) {
-    throw new IngestorConfigError("INGESTOR_FLUSH_INTERVAL_MS", String(flushIntervalMs), `is not below INGESTOR_ACK_WAIT_MS = ${ackWaitMs}: messages would be redelivered while their batch fills`, "make the flush interval a fraction of the ack wait");
-  }
+  // Below the consumer's AckWait, or messages would be redelivered while their batch fills: checked at start (./topology.ts).
+  const flushIntervalMs = bounded(env, "flushIntervalMs", D.flushIntervalMs);
 
-  const shutdownTimeoutMs = integer(env, "INGESTOR_SHUTDOWN_TIMEOUT_MS", 15_000, 100, 600_000);
+  const shutdownTimeoutMs = bounded(env, "shutdownTimeoutMs", D.shutdownTimeoutMs);
   // A SIGTERM stops asking for messages and takes what the open pull requests still deliver; they
   // end within their expiry, which therefore has to fit in the shutdown bound with room to insert.
-  const pullExpiresMs = integer(env, "INGESTOR_PULL_EXPIRES_MS", Math.max(1_000, Math.min(5_000, Math.floor(shutdownTimeoutMs / 2))), 1_000, 60_000);
-  if (env["INGESTOR_PULL_EXPIRES_MS"] !== undefined && pullExpiresMs * 2 > shutdownTimeoutMs) {
-    throw new IngestorConfigError("INGESTOR_PULL_EXPIRES_MS", String(pullExpiresMs), `is more than half of INGESTOR_SHUTDOWN_TIMEOUT_MS = ${shutdownTimeoutMs}: a SIGTERM waits this long for the open pull requests, then still has to insert and ack`, `set it to at most ${Math.floor(shutdownTimeoutMs / 2)} or raise the shutdown timeout`);
+  const pullExpiresMs = bounded(env, "pullExpiresMs", Math.max(1_000, Math.min(5_000, Math.floor(shutdownTimeoutMs / 2))));
+  if (env[V.pullExpiresMs] !== undefined && pullExpiresMs * 2 > shutdownTimeoutMs) {
+    throw new IngestorConfigError(V.pullExpiresMs, String(pullExpiresMs), `is more than half of ${V.shutdownTimeoutMs} = ${shutdownTimeoutMs}: a SIGTERM waits this long for the open pull requests, then still has to insert and ack`, `set it to at most ${Math.floor(shutdownTimeoutMs / 2)} or raise the shutdown timeout`);
   }
 
-  const maxRows = integer(env, "INGESTOR_BATCH_MAX_ROWS", 10_000, 1, 100_000);
-  const maxInflight = integer(env, "INGESTOR_MAX_INFLIGHT_BATCHES", 2, 1, 16);
-  const prefetch = prefetchMessages({ maxRows, maxInflight });
-  const maxAckPending = integer(env, "INGESTOR_MAX_ACK_PENDING", Math.max(100_000, prefetch), 1, 10_000_000);
-  if (maxAckPending < prefetch) {
-    throw new IngestorConfigError("INGESTOR_MAX_ACK_PENDING", String(maxAckPending), `is below one replica's prefetch of ${prefetch} messages (INGESTOR_BATCH_MAX_ROWS × (INGESTOR_MAX_INFLIGHT_BATCHES + 1)): batches would never fill and every insert would wait for the flush interval`, `set it to at least ${prefetch} per replica (max replicas × ${prefetch}), or lower the batch size`);
-  }
+  const maxRows = bounded(env, "batchMaxRows", D.batchMaxRows);
+  const maxInflight = bounded(env, "maxInflightBatches", D.maxInflightBatches);
+  // The consumer's MaxAckPending must leave this replica its prefetch: checked at start (./topology.ts).
 
-  const httpRaw = text(env, "INGESTOR_HTTP_PORT", "8080");
-  const httpPort = httpRaw.toLowerCase() === "off" ? undefined : integer(env, "INGESTOR_HTTP_PORT", 8080, 0, 65_535);
+  const httpRaw = text(env, V.httpPort, String(D.httpPort));
+  const httpPort = httpRaw.toLowerCase() === "off" ? undefined : bounded(env, "httpPort", D.httpPort);
 
-  const logLevelRaw = text(env, "INGESTOR_LOG_LEVEL", "info").toLowerCase();
+  const logLevelRaw = text(env, V.logLevel, D.logLevel).toLowerCase();
   const logLevel = INGESTOR_LOG_LEVELS.find((l) => l === logLevelRaw);
   if (logLevel === undefined) {
-    throw new IngestorConfigError("INGESTOR_LOG_LEVEL", env["INGESTOR_LOG_LEVEL"] ?? "", "is not a log level", `use one of ${INGESTOR_LOG_LEVELS.join(", ")}, or unset it for info`);
+    throw new IngestorConfigError(V.logLevel, env[V.logLevel] ?? "", "is not a log level", `use one of ${INGESTOR_LOG_LEVELS.join(", ")}, or unset it for info`);
   }
 
   return {
@@ -178,17 +173,12 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
       servers,
       credsFile,
       consumer,
-      ensureConsumer: boolean(env, "INGESTOR_ENSURE_CONSUMER", true),
-      ackWaitMs,
-      maxDeliver,
-      backoffMs: backoff,
-      maxAckPending,
       pullExpiresMs,
     },
     clickhouse,
     batch: {
       maxRows,
-      maxBytes: integer(env, "INGESTOR_BATCH_MAX_BYTES", 8 * 1024 * 1024, 1_024, 256 * 1024 * 1024),
+      maxBytes: bounded(env, "batchMaxBytes", D.batchMaxBytes),
       flushIntervalMs,
       maxInflight,
     },

@@ -16,16 +16,16 @@
  * stops the loop without acking: the replica turns unready and says why ({@link EventConsumer.health}).
  */
 import { createHash } from "node:crypto";
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
-import { headers, nanos } from "@nats-io/transport-node";
+import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import { headers } from "@nats-io/transport-node";
 import pino from "pino";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, deadLetterStreamConfig, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamConfig } from "../../nats-auth/streams.js";
-import { FieldError } from "../../runtime/errors.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, STREAM_NAMES } from "../../nats-auth/jetstream-names.js";
 import { prefetchMessages, type IngestorConfig, type IngestorLogLevel } from "./config.js";
 import type { RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
 import { appendEvent, RowBlock } from "./row-encoder.js";
 import { classifySinkError, type Sink, type SinkError } from "./sink.js";
+import { IngestorStartError } from "./topology.js";
 
 /** The dead-letter stream of refused events (its name and subject root live with the other streams). */
 export const DLQ_STREAM = DEAD_LETTER_STREAM;
@@ -46,55 +46,8 @@ const NANOS_PER_MS = 1_000_000n;
 const PROGRESS_PER_ACK_WAIT = 3;
 const ACK_ACK_TIMEOUT_MS = 5_000;
 
-/** The dead-letter stream on a single server (local runs, tests): 128 MiB. A cluster gets it from NACK, replicated, 1 GiB. */
-export function dlqStreamConfig(): SwarmStreamConfig {
-  return { ...deadLetterStreamConfig(1), max_bytes: LOCAL_DLQ_MAX_BYTES };
-}
-const LOCAL_DLQ_MAX_BYTES = 128 * 1024 * 1024;
-
-/** Creates or updates the DLQ stream and the durable consumer (idempotent; every replica may run it). */
-export async function ensureTopology(jsm: JetStreamManager, nats: IngestorConfig["nats"]): Promise<void> {
-  try {
-    await jsm.streams.info(STREAM_NAMES.events);
-  } catch (cause) {
-    throw new IngestorStartError("stream", STREAM_NAMES.events, "is not reachable", "create the SWARM_EVENTS stream (NACK, swarmStreamConfigs) and check the ingestor's NATS permissions", { cause });
-  }
-  const dlq = dlqStreamConfig();
-  try {
-    await jsm.streams.info(DLQ_STREAM);
-  } catch {
-    try {
-      await jsm.streams.add(dlq);
-    } catch {
-      await jsm.streams.info(DLQ_STREAM); // another replica created it meanwhile
-    }
-  }
-  const config = {
-    durable_name: nats.consumer,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    filter_subject: STREAM_SUBJECTS.events,
-    ack_wait: nanos(nats.ackWaitMs),
-    max_deliver: nats.maxDeliver,
-    max_ack_pending: nats.maxAckPending,
-    ...(nats.backoffMs.length > 0 ? { backoff: nats.backoffMs.map((ms) => nanos(ms)) } : {}),
-  };
-  try {
-    await jsm.consumers.add(STREAM_NAMES.events, config);
-  } catch (addError) {
-    try {
-      await jsm.consumers.update(STREAM_NAMES.events, nats.consumer, config);
-    } catch (cause) {
-      throw new IngestorStartError("consumer", nats.consumer, `can be neither created nor updated on ${STREAM_NAMES.events} (${String(addError)})`, "check the ingestor's JetStream permissions and the consumer's immutable fields", { cause });
-    }
-  }
-}
-
-/** A dependency the ingestor cannot start without. */
-export class IngestorStartError extends FieldError {
-  override readonly name = "IngestorStartError";
-  readonly code = "E_INGESTOR_START";
-}
+/** The start check's error (./topology.ts), where it was exported before the check moved there. */
+export { IngestorStartError };
 
 export type ConsumerState = "starting" | "running" | "retrying" | "failed" | "stopping" | "stopped";
 
@@ -141,7 +94,9 @@ export const jsonLogger: Logger = pinoLogger();
 export interface EventConsumerOptions {
   readonly js: JetStreamClient;
   readonly sink: Sink;
-  readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "ackWaitMs" | "pullExpiresMs"> };
+  readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "pullExpiresMs"> };
+  /** The durable consumer's AckWait, as `checkTopology` read it at start: progress signals keep a batch in the sink from being redelivered. */
+  readonly ackWaitMs: number;
   readonly log?: Logger;
   /** Counters and histograms of the loop; none: not measured. */
   readonly metrics?: IngestorMetrics;
@@ -464,7 +419,7 @@ export class EventConsumer {
     this.options.metrics?.batchBytes.observe(acceptedBytes);
     const progress = setInterval(() => {
       for (const m of accepted) m.working();
-    }, Math.max(100, Math.floor(this.options.config.nats.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
+    }, Math.max(100, Math.floor(this.options.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
     try {
       const stored = await this.insertWithRetry(rows, token);
       if (!stored) return; // permanent failure: nothing is acked, the messages are redelivered elsewhere

@@ -1,7 +1,8 @@
 /**
  * `npm run local`: the whole pipeline on one machine, in one command. Starts a plain JetStream
- * `nats-server` on a free loopback port (temporary directory), creates the streams as the dev
- * environment declares them, applies the event-store schema to an embedded engine (chdb) in a
+ * `nats-server` on a free loopback port (temporary directory), creates the streams and the
+ * ingestor's durable consumer as the dev environment declares them (`createTopology`, from the
+ * declarations NACK creates in a cluster), applies the event-store schema to an embedded engine (chdb) in a
  * temporary directory, runs the ingestor in this process, publishes a realistic mix of agent
  * events for several tenants (with a crash and hallucination loops), waits until the consumer
  * has acked every message, prints the two questions' answers for one tenant (and proves that
@@ -11,13 +12,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { loadEnvironment } from "../../../config/index.js";
 import { requireNatsServer, startJetStreamServer, type NatsServer } from "../../nats-auth/nats-server-process.js";
 import type { EventType } from "../../clickhouse-schema/table.js";
 import { schemaSql } from "../../clickhouse-schema/index.js";
-import { eventSubject, STREAM_NAMES, swarmStreamConfigs } from "../../nats-auth/streams.js";
+import { DEAD_LETTER_STREAM, eventSubject, STREAM_NAMES } from "../../nats-auth/jetstream-names.js";
+import { createTopology } from "../../nats-auth/topology.js";
 import { renderResult, runCommand, type CrashContextCommand, type LoopsCommand } from "./cli.js";
 import { loadIngestorConfig } from "./config.js";
 import type { Logger } from "./consumer.js";
@@ -45,8 +47,9 @@ const LOOPS: readonly { tenant: string; agent: string; resource: string; times: 
 const PUBLISH_WINDOW = 100;
 const PUBLISH_PAUSE_MS = 100;
 const DRAIN_TIMEOUT_MS = 20_000;
-/** The stream limits of a laptop: the dev config's sizes, capped to what the temporary server allows. */
-const LOCAL_MAX_BYTES = 256 * 1024 * 1024;
+/** The stream limits of a laptop: the dev config's sizes, capped to what the temporary server allows (1 GiB). */
+const MiB = 1024 * 1024;
+const LOCAL_MAX_BYTES = { events: 256 * MiB, jobs: 256 * MiB, deadLetters: 128 * MiB } as const;
 
 const progress = (line: string) => process.stdout.write(`» ${line}\n`);
 
@@ -93,12 +96,6 @@ export function localEvents(now: Date): { events: Published[]; crashAt: Date } {
   return { events, crashAt };
 }
 
-async function createStreams(jsm: JetStreamManager): Promise<void> {
-  for (const stream of Object.values(swarmStreamConfigs(loadEnvironment("dev").nats))) {
-    await jsm.streams.add({ ...stream, num_replicas: 1, max_bytes: Math.min(stream.max_bytes ?? LOCAL_MAX_BYTES, LOCAL_MAX_BYTES) });
-  }
-}
-
 const quietLog: Logger = {
   info: () => {},
   warn: (fields, msg) => process.stdout.write(`  ingestor warn: ${msg} ${JSON.stringify(fields)}\n`),
@@ -121,8 +118,9 @@ export async function runLocal(): Promise<number> {
     const nc = await connect({ servers: server.url, name: "local-publisher" });
     cleanups.push(() => nc.close());
     const jsm = await jetstreamManager(nc);
-    await createStreams(jsm);
-    progress(`streams ${Object.values(STREAM_NAMES).join(", ")} created from the dev config`);
+    // The ingestor's consumer gets its default name, the one the ingestor's configuration below uses.
+    await createTopology(jsm, { nats: loadEnvironment("dev").nats, replicas: 1, maxBytes: LOCAL_MAX_BYTES });
+    progress(`streams ${[...Object.values(STREAM_NAMES), DEAD_LETTER_STREAM].join(", ")} and the ingestor's durable consumer created from their declarations (dev config)`);
 
     const chdbPath = mkdtempSync(join(tmpdir(), "enchanted-local-chdb-"));
     cleanups.push(() => rmSync(chdbPath, { recursive: true, force: true }));

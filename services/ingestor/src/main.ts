@@ -2,7 +2,9 @@
  * The ingestor's entry point: `node --import tsx services/ingestor/src/main.ts`.
  *
  * Resolves the configuration (exit 2 on a bad value, naming the variable), connects to NATS,
- * ensures the DLQ stream and the durable consumer, opens the sink and runs the loop, with
+ * checks that the streams and the durable consumer exist with the settings it needs (exit 1
+ * naming the resource, the setting and the fix: it creates none of them, see ./topology.ts),
+ * opens the sink and runs the loop, with
  * `/healthz` (alive), `/readyz` (ready to take work) and `/metrics` (Prometheus, {@link createIngestorMetrics})
  * on `INGESTOR_HTTP_PORT`; logs are pino JSON lines on stdout at `INGESTOR_LOG_LEVEL`.
  * SIGTERM / SIGINT: fetch no more, insert and ack the batch in hand, drain the NATS connection,
@@ -16,9 +18,10 @@ import { pathToFileURL } from "node:url";
 import { exitOnSignals } from "../../runtime/shutdown.js";
 import { jetstream, jetstreamManager, type Consumer } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { STREAM_NAMES } from "../../nats-auth/streams.js";
+import { STREAM_NAMES } from "../../nats-auth/jetstream-names.js";
 import { IngestorConfigError, loadIngestorConfig, type IngestorConfig } from "./config.js";
-import { ensureTopology, EventConsumer, jsonLogger, pinoLogger, type Logger } from "./consumer.js";
+import { EventConsumer, jsonLogger, pinoLogger, type Logger } from "./consumer.js";
+import { checkTopology, type CheckedTopology } from "./topology.js";
 import { createIngestorMetrics, type IngestorMetrics } from "./metrics.js";
 import { openSink, type Sink } from "./sink.js";
 
@@ -40,8 +43,9 @@ export async function startIngestor(config: IngestorConfig, log: Logger = pinoLo
     ...(config.nats.credsFile ? { authenticator: credsAuthenticator(readFileSync(config.nats.credsFile)) } : {}),
   });
   const sink = sinkOverride ?? (await openSink(config.clickhouse));
+  let topology: CheckedTopology;
   try {
-    if (config.nats.ensureConsumer) await ensureTopology(await jetstreamManager(nc), config.nats);
+    topology = await checkTopology(await jetstreamManager(nc), config);
   } catch (error) {
     await nc.close();
     await sink.close();
@@ -59,7 +63,7 @@ export async function startIngestor(config: IngestorConfig, log: Logger = pinoLo
       throw error;
     }
   });
-  const consumer = new EventConsumer({ js, sink, config, log, metrics });
+  const consumer = new EventConsumer({ js, sink, config, ackWaitMs: topology.ackWaitMs, log, metrics });
   const loop = consumer.start().catch((error: unknown) => {
     log.error({ err: String(error) }, "consumer loop crashed");
   });

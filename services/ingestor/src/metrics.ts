@@ -1,7 +1,7 @@
 /**
  * The ingestor's Prometheus metrics, on a Registry of their own (not prom-client's global one).
- * {@link INGESTOR_METRICS} is the one home of their names: constructs/ingestor.ts (scrape
- * annotations) and the dashboard use exactly these.
+ * {@link INGESTOR_METRICS} (from the service's contract, `../contract.ts`) is the one home of
+ * their names: constructs/ingestor.ts and the dashboard use exactly these.
  *
  * The consumer's pending and ack-pending gauges are read from JetStream's consumer info at
  * scrape time (at most once per {@link CONSUMER_INFO_TTL_MS}); a failed read keeps the last values.
@@ -9,21 +9,10 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RejectReason } from "./event.js";
 import type { SinkFailureKind } from "./sink.js";
+import { INGESTOR_METRICS } from "../contract.js";
 
-/** Names, types and help texts of every series the ingestor exports. */
-export const INGESTOR_METRICS = {
-  consumed: { name: "ingestor_messages_consumed_total", type: "counter", help: "Messages fetched from the consumer." },
-  inserted: { name: "ingestor_rows_inserted_total", type: "counter", help: "Rows inserted into ClickHouse (then acked)." },
-  deadLettered: { name: "ingestor_messages_dead_lettered_total", type: "counter", help: "Messages moved to the DLQ stream, by reason." },
-  redelivered: { name: "ingestor_messages_redelivered_total", type: "counter", help: "Messages received with a delivery count above 1." },
-  batchRows: { name: "ingestor_batch_rows", type: "histogram", help: "Rows per insert block." },
-  batchBytes: { name: "ingestor_batch_bytes", type: "histogram", help: "Payload bytes per insert block." },
-  insertDuration: { name: "ingestor_insert_duration_seconds", type: "histogram", help: "Duration of one insert attempt, failed ones included (its _count counts attempts)." },
-  insertErrors: { name: "ingestor_insert_errors_total", type: "counter", help: "Failed inserts, by kind (transient, permanent)." },
-  consumerPending: { name: "ingestor_consumer_pending_messages", type: "gauge", help: "Messages on the stream not yet delivered to the consumer (its lag)." },
-  consumerAckPending: { name: "ingestor_consumer_ack_pending_messages", type: "gauge", help: "Messages delivered and not yet acked." },
-  lastInsert: { name: "ingestor_last_insert_success_timestamp_seconds", type: "gauge", help: "Unix time of the last successful insert." },
-} as const satisfies Record<string, { readonly name: `ingestor_${string}`; readonly type: "counter" | "gauge" | "histogram"; readonly help: string }>;
+/** Names, types and help texts of every series the ingestor exports (their home: the contract). */
+export { INGESTOR_METRICS };
 
 /** Buckets of {@link INGESTOR_METRICS.batchRows}: up to the largest `INGESTOR_BATCH_MAX_ROWS` (100,000). */
 export const BATCH_ROWS_BUCKETS = [1, 10, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000];

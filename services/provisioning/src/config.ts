@@ -1,8 +1,9 @@
 /**
  * The provisioning service's configuration: every option read from the environment in ONE
  * function, {@link loadProvisioningConfig}, validated at start. A bad value stops the service with
- * a {@link ProvisioningConfigError} naming the variable, the value and the fix. The Kubernetes
- * construct sets exactly these variables (and reads {@link PROVISIONING_DEFAULTS}).
+ * a {@link ProvisioningConfigError} naming the variable, the value and the fix. The names,
+ * defaults, bounds and value shapes are the service's contract (`../contract.ts`), which the
+ * Kubernetes construct reads too (it sets only these variables); this table documents them.
  *
  * | variable | default | meaning |
  * |---|---|---|
@@ -27,49 +28,23 @@
  * | `PROVISIONING_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: finish requests in flight and the outbox batch within this, else exit 1 |
  */
 import type { LevelWithSilent } from "pino";
-import { API_AUDIENCE, REALM_NAME } from "../../keycloak-realm/names.js";
 import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
+import {
+  httpUrlProblem,
+  KEYCLOAK_REALM_PATTERN,
+  KMS_KEY_ID_PATTERN,
+  NATS_ACCOUNT_PUBLIC_KEY_PATTERN,
+  PROVISIONING_DEFAULTS,
+  PROVISIONING_ENV as V,
+  PROVISIONING_ENV_VARS,
+  PROVISIONING_LIMITS as L,
+  PROVISIONING_LOG_LEVELS,
+  type ProvisioningLogLevel,
+} from "../contract.js";
 
-export const PROVISIONING_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const satisfies readonly LevelWithSilent[];
-export type ProvisioningLogLevel = (typeof PROVISIONING_LOG_LEVELS)[number];
-
-/** Defaults, for the construct (port, probes) and for {@link loadProvisioningConfig}. */
-export const PROVISIONING_DEFAULTS = {
-  httpPort: 8080,
-  logLevel: "info",
-  bodyLimitBytes: 16_384,
-  lmdbPath: "./.data/provisioning",
-  audience: API_AUDIENCE,
-  realm: REALM_NAME,
-  credentialsTtlSeconds: 3_600,
-  shutdownTimeoutMs: 15_000,
-  healthPath: "/healthz",
-  readyPath: "/readyz",
-  metricsPath: "/metrics",
-} as const;
-
-/** Every variable {@link loadProvisioningConfig} reads (the construct sets only these). */
-export const PROVISIONING_ENV_VARS = [
-  "PROVISIONING_HTTP_PORT",
-  "PROVISIONING_LOG_LEVEL",
-  "PROVISIONING_BODY_LIMIT_BYTES",
-  "PROVISIONING_LMDB_PATH",
-  "PROVISIONING_FDB_CLUSTER_FILE",
-  "PROVISIONING_OIDC_ISSUER",
-  "PROVISIONING_OIDC_AUDIENCE",
-  "PROVISIONING_JWKS_URL",
-  "PROVISIONING_KEYCLOAK",
-  "PROVISIONING_KEYCLOAK_URL",
-  "PROVISIONING_KEYCLOAK_REALM",
-  "PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE",
-  "PROVISIONING_KMS_KEY_ID",
-  "PROVISIONING_AWS_REGION",
-  "PROVISIONING_LOCAL_KEK_FILE",
-  "PROVISIONING_NATS_SIGNING_KEYS_DIR",
-  "PROVISIONING_NATS_ACCOUNT",
-  "PROVISIONING_CREDENTIALS_TTL_SECONDS",
-  "PROVISIONING_SHUTDOWN_TIMEOUT_MS",
-] as const;
+export { PROVISIONING_DEFAULTS, PROVISIONING_ENV_VARS, PROVISIONING_LOG_LEVELS, type ProvisioningLogLevel };
+/** The contract's levels are pino's (a type check only). */
+PROVISIONING_LOG_LEVELS satisfies readonly LevelWithSilent[];
 
 export type StoreConfig = { readonly kind: "lmdb"; readonly path: string } | { readonly kind: "fdb"; readonly clusterFile: string };
 export type KeycloakConfig =
@@ -111,19 +86,15 @@ export class ProvisioningConfigError extends Error {
 const fail: EnvFail = (variable, value, problem, fix) => {
   throw new ProvisioningConfigError(variable, value, problem, fix);
 };
-const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => envInteger(env, name, fallback, min, max, fail);
+/** A whole-number variable of {@link PROVISIONING_LIMITS} (`PROVISIONING_LIMITS` in the contract). */
+const integer = (env: Env, key: keyof typeof L, fallback: number): number => envInteger(env, V[key], fallback, L[key].min, L[key].max, fail);
 
 function httpUrl(name: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ProvisioningConfigError(name, value, "is not a URL", `set ${name} to an http(s) URL`);
+  const problem = httpUrlProblem(value);
+  if (problem !== undefined) {
+    const fix = problem === "is not a URL" ? `set ${name} to an http(s) URL` : problem === "is not an http(s) URL" ? `set ${name} to an https:// URL` : `set ${name} without ? or #`;
+    throw new ProvisioningConfigError(name, value, problem, fix);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new ProvisioningConfigError(name, value, "is not an http(s) URL", `set ${name} to an https:// URL`);
-  }
-  if (url.search || url.hash) throw new ProvisioningConfigError(name, value, "carries a query or fragment", `set ${name} without ? or #`);
   return value.replace(/\/+$/, "");
 }
 
@@ -132,68 +103,68 @@ function httpUrl(name: string, value: string): string {
  * first bad value. The smallest valid env is `{ PROVISIONING_OIDC_ISSUER, PROVISIONING_KEYCLOAK: "off" }`.
  */
 export function loadProvisioningConfig(env: Env = process.env): ProvisioningConfig {
-  const logLevel = (envText(env, "PROVISIONING_LOG_LEVEL") ?? PROVISIONING_DEFAULTS.logLevel) as ProvisioningLogLevel;
+  const logLevel = (envText(env, V.logLevel) ?? PROVISIONING_DEFAULTS.logLevel) as ProvisioningLogLevel;
   if (!PROVISIONING_LOG_LEVELS.includes(logLevel)) {
-    throw new ProvisioningConfigError("PROVISIONING_LOG_LEVEL", logLevel, "is not a pino level", `use one of ${PROVISIONING_LOG_LEVELS.join(", ")}`);
+    throw new ProvisioningConfigError(V.logLevel, logLevel, "is not a pino level", `use one of ${PROVISIONING_LOG_LEVELS.join(", ")}`);
   }
-  const lmdbPath = envText(env, "PROVISIONING_LMDB_PATH") ?? PROVISIONING_DEFAULTS.lmdbPath;
-  const clusterFile = envText(env, "PROVISIONING_FDB_CLUSTER_FILE");
+  const lmdbPath = envText(env, V.lmdbPath) ?? PROVISIONING_DEFAULTS.lmdbPath;
+  const clusterFile = envText(env, V.fdbClusterFile);
   const store: StoreConfig = clusterFile ? { kind: "fdb", clusterFile } : { kind: "lmdb", path: lmdbPath };
 
-  const issuerRaw = envText(env, "PROVISIONING_OIDC_ISSUER");
+  const issuerRaw = envText(env, V.oidcIssuer);
   if (issuerRaw === undefined) {
-    throw new ProvisioningConfigError("PROVISIONING_OIDC_ISSUER", undefined, "is required", "set it to the realm's issuer, e.g. https://auth.example.com/realms/enchanted");
+    throw new ProvisioningConfigError(V.oidcIssuer, undefined, "is required", "set it to the realm's issuer, e.g. https://auth.example.com/realms/enchanted");
   }
-  const issuer = httpUrl("PROVISIONING_OIDC_ISSUER", issuerRaw);
-  const audience = envText(env, "PROVISIONING_OIDC_AUDIENCE") ?? PROVISIONING_DEFAULTS.audience;
-  const jwksRaw = envText(env, "PROVISIONING_JWKS_URL");
-  const jwksUrl = jwksRaw ? httpUrl("PROVISIONING_JWKS_URL", jwksRaw) : `${issuer}/protocol/openid-connect/certs`;
+  const issuer = httpUrl(V.oidcIssuer, issuerRaw);
+  const audience = envText(env, V.oidcAudience) ?? PROVISIONING_DEFAULTS.audience;
+  const jwksRaw = envText(env, V.jwksUrl);
+  const jwksUrl = jwksRaw ? httpUrl(V.jwksUrl, jwksRaw) : `${issuer}/protocol/openid-connect/certs`;
 
-  const keycloakSwitch = (envText(env, "PROVISIONING_KEYCLOAK") ?? "on").toLowerCase();
+  const keycloakSwitch = (envText(env, V.keycloak) ?? "on").toLowerCase();
   if (keycloakSwitch !== "on" && keycloakSwitch !== "off") {
-    throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK", keycloakSwitch, "is neither on nor off", "unset it (on) or set off for local development without Keycloak");
+    throw new ProvisioningConfigError(V.keycloak, keycloakSwitch, "is neither on nor off", "unset it (on) or set off for local development without Keycloak");
   }
   let keycloak: KeycloakConfig = { kind: "off" };
   if (keycloakSwitch === "on") {
-    const url = envText(env, "PROVISIONING_KEYCLOAK_URL");
-    if (!url) throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK_URL", undefined, "is required", "set the Keycloak base URL (e.g. http://keycloak.keycloak:8080), or PROVISIONING_KEYCLOAK=off for local development");
-    const secretFile = envText(env, "PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE");
-    if (!secretFile) throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE", undefined, "is required with Keycloak on", "mount the enchanted-provisioning client secret and set its path");
-    const realm = envText(env, "PROVISIONING_KEYCLOAK_REALM") ?? PROVISIONING_DEFAULTS.realm;
-    if (!/^[A-Za-z0-9_-]{1,100}$/.test(realm)) throw new ProvisioningConfigError("PROVISIONING_KEYCLOAK_REALM", realm, "is not a realm name", "use letters, digits, '_' or '-'");
-    keycloak = { kind: "admin", url: httpUrl("PROVISIONING_KEYCLOAK_URL", url), realm, clientSecretFile: secretFile };
+    const url = envText(env, V.keycloakUrl);
+    if (!url) throw new ProvisioningConfigError(V.keycloakUrl, undefined, "is required", `set the Keycloak base URL (e.g. http://keycloak.keycloak:8080), or ${V.keycloak}=off for local development`);
+    const secretFile = envText(env, V.keycloakClientSecretFile);
+    if (!secretFile) throw new ProvisioningConfigError(V.keycloakClientSecretFile, undefined, "is required with Keycloak on", "mount the enchanted-provisioning client secret and set its path");
+    const realm = envText(env, V.keycloakRealm) ?? PROVISIONING_DEFAULTS.realm;
+    if (!KEYCLOAK_REALM_PATTERN.test(realm)) throw new ProvisioningConfigError(V.keycloakRealm, realm, "is not a realm name", "use letters, digits, '_' or '-'");
+    keycloak = { kind: "admin", url: httpUrl(V.keycloakUrl, url), realm, clientSecretFile: secretFile };
   }
 
-  const kmsKeyId = envText(env, "PROVISIONING_KMS_KEY_ID");
-  const kekFile = envText(env, "PROVISIONING_LOCAL_KEK_FILE");
-  if (kmsKeyId && !/^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/.test(kmsKeyId)) {
-    throw new ProvisioningConfigError("PROVISIONING_KMS_KEY_ID", kmsKeyId, "is not a KMS key id, key ARN, alias or alias ARN", "set the tenant-key CMK's ARN or alias/<name>");
+  const kmsKeyId = envText(env, V.kmsKeyId);
+  const kekFile = envText(env, V.localKekFile);
+  if (kmsKeyId && !KMS_KEY_ID_PATTERN.test(kmsKeyId)) {
+    throw new ProvisioningConfigError(V.kmsKeyId, kmsKeyId, "is not a KMS key id, key ARN, alias or alias ARN", "set the tenant-key CMK's ARN or alias/<name>");
   }
   if (!kmsKeyId && !kekFile && store.kind === "fdb") {
-    throw new ProvisioningConfigError("PROVISIONING_KMS_KEY_ID", undefined, "is unset and so is PROVISIONING_LOCAL_KEK_FILE, on a shared FoundationDB store", "set PROVISIONING_KMS_KEY_ID (production) or PROVISIONING_LOCAL_KEK_FILE");
+    throw new ProvisioningConfigError(V.kmsKeyId, undefined, `is unset and so is ${V.localKekFile}, on a shared FoundationDB store`, `set ${V.kmsKeyId} (production) or ${V.localKekFile}`);
   }
-  const dataKeys: DataKeyConfig = kmsKeyId ? { kind: "kms", keyId: kmsKeyId, region: envText(env, "PROVISIONING_AWS_REGION") } : { kind: "local", kekFile };
+  const dataKeys: DataKeyConfig = kmsKeyId ? { kind: "kms", keyId: kmsKeyId, region: envText(env, V.awsRegion) } : { kind: "local", kekFile };
 
-  const signingKeysDir = envText(env, "PROVISIONING_NATS_SIGNING_KEYS_DIR");
-  const account = envText(env, "PROVISIONING_NATS_ACCOUNT");
-  if (account !== undefined && !/^A[A-Z2-7]{55}$/.test(account)) {
-    throw new ProvisioningConfigError("PROVISIONING_NATS_ACCOUNT", account, "is not an account public key", "set the SWARM account's public key (A…, 56 characters)");
+  const signingKeysDir = envText(env, V.natsSigningKeysDir);
+  const account = envText(env, V.natsAccount);
+  if (account !== undefined && !NATS_ACCOUNT_PUBLIC_KEY_PATTERN.test(account)) {
+    throw new ProvisioningConfigError(V.natsAccount, account, "is not an account public key", "set the SWARM account's public key (A…, 56 characters)");
   }
   if (signingKeysDir && !account) {
-    throw new ProvisioningConfigError("PROVISIONING_NATS_ACCOUNT", undefined, "is required when PROVISIONING_NATS_SIGNING_KEYS_DIR is set", "set the SWARM account's public key (A…)");
+    throw new ProvisioningConfigError(V.natsAccount, undefined, `is required when ${V.natsSigningKeysDir} is set`, "set the SWARM account's public key (A…)");
   }
 
   return {
-    httpPort: integer(env, "PROVISIONING_HTTP_PORT", PROVISIONING_DEFAULTS.httpPort, 0, 65_535),
+    httpPort: integer(env, "httpPort", PROVISIONING_DEFAULTS.httpPort),
     logLevel,
-    bodyLimitBytes: integer(env, "PROVISIONING_BODY_LIMIT_BYTES", PROVISIONING_DEFAULTS.bodyLimitBytes, 256, 1_048_576),
+    bodyLimitBytes: integer(env, "bodyLimitBytes", PROVISIONING_DEFAULTS.bodyLimitBytes),
     store,
     lmdbPath,
     oidc: { issuer, audience, jwksUrl },
     keycloak,
     dataKeys,
     nats: { signingKeysDir, account },
-    credentialsTtlSeconds: integer(env, "PROVISIONING_CREDENTIALS_TTL_SECONDS", PROVISIONING_DEFAULTS.credentialsTtlSeconds, 60, 86_400),
-    shutdownTimeoutMs: integer(env, "PROVISIONING_SHUTDOWN_TIMEOUT_MS", PROVISIONING_DEFAULTS.shutdownTimeoutMs, 100, 600_000),
+    credentialsTtlSeconds: integer(env, "credentialsTtlSeconds", PROVISIONING_DEFAULTS.credentialsTtlSeconds),
+    shutdownTimeoutMs: integer(env, "shutdownTimeoutMs", PROVISIONING_DEFAULTS.shutdownTimeoutMs),
   };
 }

@@ -1,19 +1,11 @@
 /**
  * The provisioning service's Prometheus metrics on a registry of their own. {@link PROVISIONING_METRICS}
- * is the one home of their names.
+ * (from the service's contract, `../contract.ts`) is the one home of their names.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { PROVISIONING_METRICS } from "../contract.js";
 
-export const PROVISIONING_METRICS = {
-  requests: { name: "provisioning_http_requests_total", help: "HTTP requests, by route, method and status." },
-  duration: { name: "provisioning_http_request_duration_seconds", help: "HTTP request duration, by route and method." },
-  tenantsCreated: { name: "provisioning_tenants_created_total", help: "Tenants created (not counting idempotent replays)." },
-  tenantsOffboarded: { name: "provisioning_tenants_offboarded_total", help: "Tenants offboarded." },
-  credentialsMinted: { name: "provisioning_bus_credentials_minted_total", help: "Bus credentials minted." },
-  outboxApplied: { name: "provisioning_outbox_applied_total", help: "Outbox effects applied, by kind." },
-  outboxFailed: { name: "provisioning_outbox_failures_total", help: "Failed outbox attempts (retried), by kind." },
-  outboxReady: { name: "provisioning_outbox_ready_entries", help: "Outbox entries ready at the worker's last poll." },
-} as const;
+export { PROVISIONING_METRICS };
 
 export interface ProvisioningMetrics {
   readonly registry: Registry;

@@ -1,0 +1,10 @@
+/**
+ * The event bus's constructs, one concept per file: `names` (what they create and where it is
+ * reached), `chart-values` (the NATS chart), `jetstream` (NACK stream and consumer specs),
+ * `nats` (the {@link Nats} construct) and `nack-controller` (NACK and its CRDs).
+ */
+export * from "./chart-values.js";
+export * from "./jetstream.js";
+export * from "./nack-controller.js";
+export * from "./names.js";
+export * from "./nats.js";

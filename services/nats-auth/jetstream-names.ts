@@ -1,0 +1,67 @@
+/**
+ * Names of the event bus's JetStream topology: the one home of every stream name, subject and
+ * consumer name. Dependency-free (no npm package), so the services' contracts and the constructs
+ * can import it without loading a NATS client; `streams.ts` (the stream declarations) and
+ * `consumers.ts` (the consumer declarations) re-export and build on these.
+ */
+import { assertTenantId } from "../../config/tenancy.js";
+import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+
+/** Stream names. */
+export const STREAM_NAMES = {
+  events: "SWARM_EVENTS",
+  jobs: "SWARM_JOBS",
+} as const;
+
+export type SwarmStreamKey = keyof typeof STREAM_NAMES;
+
+/**
+ * The ingestor's dead-letter stream and its subject root, `ingestor.dlq.<reason>`: outside the
+ * `swarm.` root, where every tenant may publish under its own id (a tenant named `dlq` could
+ * otherwise write dead letters).
+ */
+export const DEAD_LETTER_STREAM = "SWARM_EVENTS_DLQ";
+export const DEAD_LETTER_SUBJECT_PREFIX = "ingestor.dlq";
+/** What the dead-letter stream captures: `ingestor.dlq.<reason>`. */
+export const DEAD_LETTER_SUBJECTS = `${DEAD_LETTER_SUBJECT_PREFIX}.*`;
+
+/** Root token of every tenant subject: `swarm.<tenant>.…`. */
+export const SUBJECT_ROOT = "swarm";
+
+/**
+ * The job lane of a plan tier: `swarm.*.jobs.<tier>`. Jobs carry their tenant's tier as the last
+ * token so that each tier's worker pool can own a consumer on the work-queue stream (JetStream
+ * refuses overlapping consumers on a work queue, and `swarm.<tenant>.jobs` alone says nothing of
+ * the tier). A tenant cannot pick its lane: its tier's signing key denies the other lanes.
+ */
+export function jobLane(tier: PlanTierName): string {
+  return `${SUBJECT_ROOT}.*.jobs.${tier}`;
+}
+
+/** Subjects each stream captures: `swarm.{tenant_id}.{project_id}.events`, and one job lane per tier. */
+export const STREAM_SUBJECTS = {
+  events: `${SUBJECT_ROOT}.*.*.events`,
+  jobs: PLAN_TIER_NAMES.map(jobLane),
+} as const;
+
+/** The durable consumer a pooled tier's worker pool reads its job lane of `SWARM_JOBS` from. */
+export function workerConsumerName(tier: PlanTierName): string {
+  return `workers-${tier}`;
+}
+
+/** What a project id may look like: one subject token (the ingestor checks payloads against it too). */
+export const PROJECT_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** The subject a tenant's project publishes agent events to. */
+export function eventSubject(tenantId: string, projectId: string): string {
+  assertTenantId(tenantId);
+  if (!PROJECT_ID_PATTERN.test(projectId)) {
+    throw new RangeError(`projectId = ${JSON.stringify(projectId)} is not one subject token. Fix: use 1-128 letters, digits, "_" or "-".`);
+  }
+  return `${SUBJECT_ROOT}.${tenantId}.${projectId}.events`;
+}
+
+/** The subject a tenant of `tier` publishes jobs to: `swarm.<tenant>.jobs.<tier>`. */
+export function jobSubject(tenantId: string, tier: PlanTierName): string {
+  return `${SUBJECT_ROOT}.${assertTenantId(tenantId)}.jobs.${tier}`;
+}

@@ -1,0 +1,108 @@
+/**
+ * The provisioning service's contract with whatever deploys it: its HTTP port and paths, the
+ * environment variables it reads (names, defaults, bounds and the shapes of their values) and
+ * its Prometheus metric names.
+ *
+ * Dependency-free: it imports only other name modules, never an npm package or service code, so
+ * `constructs/provisioning.ts` checks its props against it without loading the service, and
+ * `src/config.ts` reads every variable through {@link PROVISIONING_ENV}.
+ */
+import { API_AUDIENCE, REALM_NAME } from "../keycloak-realm/names.js";
+
+/** The port of the API, `/healthz`, `/readyz` and `/metrics` (the container's `http` port). */
+export const PROVISIONING_HTTP_PORT = 8080;
+
+/** Paths served on {@link PROVISIONING_HTTP_PORT} besides the API under `/v1/`. */
+export const PROVISIONING_HTTP_PATHS = {
+  health: "/healthz",
+  ready: "/readyz",
+  metrics: "/metrics",
+} as const;
+
+/** Every environment variable the service reads, by role. Nothing else is read. */
+export const PROVISIONING_ENV = {
+  httpPort: "PROVISIONING_HTTP_PORT",
+  logLevel: "PROVISIONING_LOG_LEVEL",
+  bodyLimitBytes: "PROVISIONING_BODY_LIMIT_BYTES",
+  lmdbPath: "PROVISIONING_LMDB_PATH",
+  fdbClusterFile: "PROVISIONING_FDB_CLUSTER_FILE",
+  oidcIssuer: "PROVISIONING_OIDC_ISSUER",
+  oidcAudience: "PROVISIONING_OIDC_AUDIENCE",
+  jwksUrl: "PROVISIONING_JWKS_URL",
+  keycloak: "PROVISIONING_KEYCLOAK",
+  keycloakUrl: "PROVISIONING_KEYCLOAK_URL",
+  keycloakRealm: "PROVISIONING_KEYCLOAK_REALM",
+  keycloakClientSecretFile: "PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE",
+  kmsKeyId: "PROVISIONING_KMS_KEY_ID",
+  awsRegion: "PROVISIONING_AWS_REGION",
+  localKekFile: "PROVISIONING_LOCAL_KEK_FILE",
+  natsSigningKeysDir: "PROVISIONING_NATS_SIGNING_KEYS_DIR",
+  natsAccount: "PROVISIONING_NATS_ACCOUNT",
+  credentialsTtlSeconds: "PROVISIONING_CREDENTIALS_TTL_SECONDS",
+  shutdownTimeoutMs: "PROVISIONING_SHUTDOWN_TIMEOUT_MS",
+} as const;
+
+/** The names of {@link PROVISIONING_ENV}. */
+export type ProvisioningEnvVar = (typeof PROVISIONING_ENV)[keyof typeof PROVISIONING_ENV];
+
+/** Every variable the service reads (the construct sets only these). */
+export const PROVISIONING_ENV_VARS: readonly ProvisioningEnvVar[] = Object.values(PROVISIONING_ENV);
+
+/** pino's levels, lowest-volume first; `silent` writes nothing (`src/config.ts` checks them against pino's type). */
+export const PROVISIONING_LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type ProvisioningLogLevel = (typeof PROVISIONING_LOG_LEVELS)[number];
+
+/** Defaults of the variables (and the probe paths), for the construct and for the service's loader. */
+export const PROVISIONING_DEFAULTS = {
+  httpPort: PROVISIONING_HTTP_PORT,
+  logLevel: "info",
+  bodyLimitBytes: 16_384,
+  lmdbPath: "./.data/provisioning",
+  audience: API_AUDIENCE,
+  realm: REALM_NAME,
+  credentialsTtlSeconds: 3_600,
+  shutdownTimeoutMs: 15_000,
+  healthPath: PROVISIONING_HTTP_PATHS.health,
+  readyPath: PROVISIONING_HTTP_PATHS.ready,
+  metricsPath: PROVISIONING_HTTP_PATHS.metrics,
+} as const satisfies { readonly logLevel: ProvisioningLogLevel } & Record<string, string | number>;
+
+/** Inclusive bounds of the whole-number variables. */
+export const PROVISIONING_LIMITS = {
+  httpPort: { min: 0, max: 65_535 },
+  bodyLimitBytes: { min: 256, max: 1_048_576 },
+  credentialsTtlSeconds: { min: 60, max: 86_400 },
+  shutdownTimeoutMs: { min: 100, max: 600_000 },
+} as const satisfies Partial<Record<keyof typeof PROVISIONING_ENV, { readonly min: number; readonly max: number }>>;
+
+/** `PROVISIONING_NATS_ACCOUNT`: an account public nkey, `A` and 55 base32 characters. */
+export const NATS_ACCOUNT_PUBLIC_KEY_PATTERN = /^A[A-Z2-7]{55}$/;
+/** `PROVISIONING_KMS_KEY_ID`: a key id, key ARN, alias or alias ARN. */
+export const KMS_KEY_ID_PATTERN = /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/;
+/** `PROVISIONING_KEYCLOAK_REALM`: a realm name. */
+export const KEYCLOAK_REALM_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
+
+/** Why a value is not an http(s) URL the service accepts (issuer, JWKS, Keycloak), or undefined when it is. */
+export function httpUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return "is not a URL";
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return "is not an http(s) URL";
+  if (url.search || url.hash) return "carries a query or fragment";
+  return undefined;
+}
+
+/** Names and help texts of every Prometheus series the service exports: the one home of these names. */
+export const PROVISIONING_METRICS = {
+  requests: { name: "provisioning_http_requests_total", help: "HTTP requests, by route, method and status." },
+  duration: { name: "provisioning_http_request_duration_seconds", help: "HTTP request duration, by route and method." },
+  tenantsCreated: { name: "provisioning_tenants_created_total", help: "Tenants created (not counting idempotent replays)." },
+  tenantsOffboarded: { name: "provisioning_tenants_offboarded_total", help: "Tenants offboarded." },
+  credentialsMinted: { name: "provisioning_bus_credentials_minted_total", help: "Bus credentials minted." },
+  outboxApplied: { name: "provisioning_outbox_applied_total", help: "Outbox effects applied, by kind." },
+  outboxFailed: { name: "provisioning_outbox_failures_total", help: "Failed outbox attempts (retried), by kind." },
+  outboxReady: { name: "provisioning_outbox_ready_entries", help: "Outbox entries ready at the worker's last poll." },
+} as const satisfies Record<string, { readonly name: `provisioning_${string}`; readonly help: string }>;
