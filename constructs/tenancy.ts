@@ -10,7 +10,7 @@ import { workerConsumerConfig } from "../services/nats-auth/consumers.js";
 import { STREAM_NAMES } from "../services/nats-auth/streams.js";
 import { ValidationError } from "./core/validation.js";
 import { addRestrictedNamespace } from "./k8s/namespace.js";
-import { addDefaultDeny, addDnsEgress, addNetworkPolicy, type Labels, type NetworkPeer, type NetworkPolicyProps } from "./k8s/network-policy.js";
+import { addDefaultDeny, addDnsEgress, addNetworkPolicy, type Labels, type NetworkPolicyProps } from "./k8s/network-policy.js";
 import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
 import { nackConsumerSpec } from "./nats/index.js";
 import { CLICKHOUSE_CLIENT_PORTS, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
@@ -111,11 +111,6 @@ export class Tenancy extends Construct {
     const ns = this.namespaceResources.get(name);
     if (!ns) throw new ValidationError(this, "namespace", name, "is not managed here", `use one of ${[...this.namespaceResources.keys()].join(", ")}`);
     return ns;
-  }
-
-  /** The peers every worker pool is: what NATS admits on its client port besides labelled clients. */
-  get workerPoolPeers(): NetworkPeer[] {
-    return this.workerPools.map((p) => ({ namespace: p.namespace }));
   }
 
   private policy(namespace: string, name: string, podLabels: Labels, rules: Pick<NetworkPolicyProps, "ingress" | "egress">): void {

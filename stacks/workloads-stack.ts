@@ -11,7 +11,9 @@ import { KongGatewayRoutes, type IKongGateway } from "../constructs/gateway/inde
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats/index.js";
-import { POLICY_LABELS } from "../constructs/platform-interfaces.js";
+import { labelledClients } from "../constructs/k8s/network-policy.js";
+import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
+import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
@@ -76,6 +78,10 @@ export class WorkloadsStack extends KubernetesStack {
       publicKeys: config.nats.publicKeys,
       retainStreamsOnDelete: !config.ephemeral,
     });
+    // Who may reach NATS: pods labelled as its clients anywhere, every worker pool, and KEDA on
+    // the monitoring port (consumer lag).
+    this.nats.allowFrom([labelledClients(POLICY_LABELS.natsClient), ...props.workerPools.map((p) => ({ namespace: p.namespace }))]);
+    this.nats.allowFrom({ namespace: NAMESPACES.keda, podLabels: KEDA_OPERATOR_SELECTOR }, [this.nats.ports.monitoring]);
     new WorkerPoolScaling(this, "worker-pools", {
       tiers: props.tiers,
       pools: props.workerPools,
@@ -86,7 +92,7 @@ export class WorkloadsStack extends KubernetesStack {
     });
     this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
     // Pods labelled as ClickHouse clients, in any namespace (their own namespace lets them out).
-    this.clickhouse.allowFrom({ anyNamespace: true, podLabels: { [POLICY_LABELS.clickhouseClient]: "true" } });
+    this.clickhouse.allowFrom(labelledClients(POLICY_LABELS.clickhouseClient));
     this.keycloak = new Keycloak(this, "keycloak", {
       realm: realmConfig(config),
       authDomain: config.domains.auth,

@@ -58,6 +58,11 @@ export function namespacePeer(namespace: string): { namespaceSelector: { matchLa
   return { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } };
 }
 
+/** Pods carrying `label=true`, in any namespace: the clients a server admits by label (their own namespace lets them out). */
+export function labelledClients(label: string): NetworkPeer {
+  return { anyNamespace: true, podLabels: { [label]: "true" } };
+}
+
 function peerOf(p: NetworkPeer) {
   if ("cidr" in p) return { ipBlock: { cidr: p.cidr } };
   const pods = p.podLabels ? { podSelector: { matchLabels: { ...p.podLabels } } } : {};

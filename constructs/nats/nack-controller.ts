@@ -5,8 +5,10 @@
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { HELM_CHARTS } from "../../config/versions.js";
+import { addNetworkPolicy } from "../k8s/network-policy.js";
 import { PinnedHelmRelease, RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "../pinned-helm-release.js";
-import { NATS_NAMES, NATS_NAMESPACE, NATS_UID } from "./names.js";
+import { PORTS } from "../platform-interfaces.js";
+import { NACK_SELECTOR, NATS_NAMES, NATS_NAMESPACE, NATS_UID } from "./names.js";
 
 export interface NackControllerProps {
   /** Chart version from the environment's config (`charts.nack`). @default HELM_CHARTS.nack.version */
@@ -34,7 +36,8 @@ export function nackChartValues(): Record<string, unknown> {
 
 /**
  * NACK, the JetStream controller, and its CRDs (platform stack: the workloads stack's `Stream`,
- * `Consumer` and `Account` resources need the CRDs when Terraform plans).
+ * `Consumer` and `Account` resources need the CRDs when Terraform plans), and its way out of the
+ * default-deny namespace to the Kubernetes API (443); NATS itself admits it (same namespace).
  */
 export class NackController extends Construct {
   readonly helm: PinnedHelmRelease;
@@ -46,6 +49,13 @@ export class NackController extends Construct {
       releaseName: NATS_NAMES.nackRelease,
       namespace: NATS_NAMESPACE,
       values: nackChartValues(),
+      ...(props.dependsOn ? { dependsOn: props.dependsOn } : {}),
+    });
+    addNetworkPolicy(this, "allow-kubernetes-api", {
+      name: "allow-nack-kubernetes-api",
+      namespace: NATS_NAMESPACE,
+      podLabels: NACK_SELECTOR,
+      egress: [{ ports: [PORTS.https] }],
       ...(props.dependsOn ? { dependsOn: props.dependsOn } : {}),
     });
   }

@@ -15,8 +15,9 @@ import { checkPublicKey } from "../../services/nats-auth/sign.js";
 import { deadLetterStreamConfig, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
 import { propFail, type PropFail } from "../core/validation.js";
 import { SyncedSecret } from "../external-secrets.js";
+import { WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/network-policy.js";
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
-import type { ICertificateIssuer, ISecretStore } from "../platform-interfaces.js";
+import { PORTS, type ICertificateIssuer, type ISecretStore } from "../platform-interfaces.js";
 import { DEFAULT_NATS_CPU_REQUEST_MILLICORES, DEFAULT_NATS_MEMORY_LIMIT_MIB, natsChartValues, type NatsChartValuesProps } from "./chart-values.js";
 import { NACK_API_VERSION, nackResourceName, nackStreamSpec } from "./jetstream.js";
 import { NATS_CLIENT_URL, NATS_HEADLESS_HOST, NATS_MONITORING_ENDPOINT, NATS_NAMES, NATS_NAMESPACE, NATS_SERVICE_HOST } from "./names.js";
@@ -89,9 +90,20 @@ export class Nats extends Construct {
   /** Secrets Manager names (the stack creates them; other namespaces sync the platform creds from them). */
   readonly secretNames: NatsSecretNames;
   readonly helm: PinnedHelmRelease;
+  /** The client port (4222) and the monitoring port (8222, `/jsz` for KEDA). */
+  readonly ports = { client: PORTS.natsClient, monitoring: PORTS.natsMonitoring } as const;
+  private readonly access: WorkloadAccess;
 
   constructor(scope: Construct, id: string, props: NatsProps) {
     super(scope, id);
+    // Who may connect: the servers' routes and NACK inside the namespace; clients by allowFrom.
+    this.access = new WorkloadAccess(this, "access", {
+      name: "allow-nats",
+      namespace,
+      defaultPorts: [PORTS.natsClient],
+      ownIngress: [{ peers: [{ namespace }] }],
+      egress: [{ peers: [{ namespace }] }],
+    });
     const siloTenants = [...props.nats.siloTenants];
     checkProps(propFail(this), props, siloTenants);
     const retainStreams = props.retainStreamsOnDelete ?? true;
@@ -186,6 +198,11 @@ export class Nats extends Construct {
       });
       this.streamResources.push(streamResource);
     }
+  }
+
+  /** Lets `peers` connect to the NATS client port (or `ports`, e.g. {@link ports}.monitoring for KEDA). */
+  allowFrom(peers: NetworkPeer | readonly NetworkPeer[], ports: readonly NetworkPort[] = [PORTS.natsClient]): void {
+    this.access.allowFrom(peers, ports);
   }
 }
 
