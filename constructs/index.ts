@@ -21,6 +21,7 @@ export * from "./gateway/index.js";
 export * from "./nats/index.js";
 export * from "./network.js";
 export * from "./pinned-helm-release.js";
+export * from "./provisioning/index.js";
 export * from "./redis/elasticache-redis.js";
 export * from "./platform-interfaces.js";
 export * from "./tenancy.js";

@@ -11,7 +11,7 @@ import { Keda } from "../constructs/keda.js";
 import { KeycloakPlatform } from "../constructs/keycloak/index.js";
 import { KongGateway } from "../constructs/gateway/index.js";
 import { NackController } from "../constructs/nats/index.js";
-import { PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
+import { PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";

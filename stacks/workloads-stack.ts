@@ -14,7 +14,7 @@ import { Nats } from "../constructs/nats/index.js";
 import { labelledClients } from "../constructs/k8s/network-policy.js";
 import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
-import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning.js";
+import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
@@ -147,7 +147,7 @@ export class WorkloadsStack extends KubernetesStack {
       secretStore: this.secretStore,
       oidcIssuer: issuerUrl(config.domains.auth),
       oidcAudience: API_AUDIENCE,
-      keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, secretPrefix: keycloakSecretPrefix(config) },
+      keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, podLabels: this.keycloak.podLabels, port: this.keycloak.port, secretPrefix: keycloakSecretPrefix(config) },
       natsAccount: config.nats.publicKeys.swarmAccount,
       signingKeys: {
         secretNames: this.nats.secretNames.seeds.swarmSigningKeys,
@@ -160,5 +160,7 @@ export class WorkloadsStack extends KubernetesStack {
       minReplicas: config.platformReplicas,
       dependsOn: [this.keycloak.helm.release],
     });
+    // The gateway routes /v1/ to it.
+    this.provisioning.allowFrom(props.kong.peer);
   }
 }

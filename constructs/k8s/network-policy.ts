@@ -39,6 +39,8 @@ export interface NetworkPolicyProps {
   readonly namespace: string;
   /** The pods it applies to. @default - every pod of the namespace */
   readonly podLabels?: Labels;
+  /** Labels of the NetworkPolicy object itself. @default - none */
+  readonly labels?: Labels;
   /** Ingress rules; an empty list denies all ingress. @default - the policy does not restrict ingress */
   readonly ingress?: readonly NetworkRule[];
   /** Egress rules; an empty list denies all egress. @default - the policy does not restrict egress */
@@ -97,7 +99,7 @@ export function networkPolicySpec(props: Pick<NetworkPolicyProps, "podLabels" | 
 /** A NetworkPolicy in `scope` under `id`. */
 export function addNetworkPolicy(scope: Construct, id: string, props: NetworkPolicyProps): NetworkPolicyV1 {
   return new NetworkPolicyV1(scope, id, {
-    metadata: { name: props.name, namespace: props.namespace },
+    metadata: { name: props.name, namespace: props.namespace, ...(props.labels ? { labels: { ...props.labels } } : {}) },
     spec: networkPolicySpec(props),
     ...(props.dependsOn ? { dependsOn: [...props.dependsOn] } : {}),
   });
@@ -120,6 +122,8 @@ export interface WorkloadAccessProps {
   readonly namespace: string;
   /** The owner's pods. @default - every pod of the namespace */
   readonly podLabels?: Labels;
+  /** Labels of the NetworkPolicy object. @default - none */
+  readonly labels?: Labels;
   /** The ports a peer is let in on when {@link WorkloadAccess.allowFrom} names none (aws-cdk's `defaultPort`). */
   readonly defaultPorts: readonly NetworkPort[];
   /** Rules the owner always needs (its own cluster traffic), after the peers it admits. @default [] */
@@ -150,7 +154,7 @@ export class WorkloadAccess extends Construct {
   constructor(scope: Construct, id: string, props: WorkloadAccessProps) {
     super(scope, id);
     this.props = { ...props };
-    this.policy = addNetworkPolicy(this, props.policyId ?? "policy", { ...this.specProps(), name: props.name, namespace: props.namespace, ...(props.dependsOn ? { dependsOn: props.dependsOn } : {}) });
+    this.policy = addNetworkPolicy(this, props.policyId ?? "policy", { ...this.specProps(), name: props.name, namespace: props.namespace, ...(props.labels ? { labels: props.labels } : {}), ...(props.dependsOn ? { dependsOn: props.dependsOn } : {}) });
   }
 
   /** Lets `peers` in on `ports` (the owner's default ports unless given). */

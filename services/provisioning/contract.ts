@@ -12,7 +12,10 @@ import { API_AUDIENCE, REALM_NAME } from "../keycloak-realm/names.js";
 /** The port of the API, `/healthz`, `/readyz` and `/metrics` (the container's `http` port). */
 export const PROVISIONING_HTTP_PORT = 8080;
 
-/** Paths served on {@link PROVISIONING_HTTP_PORT} besides the API under `/v1/`. */
+/** The API's path prefix: every route of the tenant lifecycle is under it (and only those are published). */
+export const PROVISIONING_API_PREFIX = "/v1/";
+
+/** Paths served on {@link PROVISIONING_HTTP_PORT} besides the API under {@link PROVISIONING_API_PREFIX}. */
 export const PROVISIONING_HTTP_PATHS = {
   health: "/healthz",
   ready: "/readyz",

@@ -21,7 +21,7 @@ import {
   largestTierBodyKiB,
   TENANT_GATE_CONFIGMAP,
 } from "../../constructs/gateway/index.js";
-import { PROVISIONING_ENDPOINT } from "../../constructs/provisioning.js";
+import { PROVISIONING_ENDPOINT } from "../../constructs/provisioning/index.js";
 import { evaluatePolicy, GATEWAY_LOAD_BALANCER_TAG } from "../../constructs/policy/index.js";
 import { TENANT_CLAIM, tenantGateSources } from "../../services/kong-plugins/tenant-gate.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";

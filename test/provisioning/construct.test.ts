@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { TerraformStack } from "cdktf";
@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { KEYCLOAK_POD_LABELS, KEYCLOAK_CLIENT_LABEL, keycloakServiceUrl } from "../../constructs/keycloak/index.js";
 import { NAMESPACES, POLICY_LABELS } from "../../constructs/platform-interfaces.js";
 import { evaluateStack } from "../../constructs/policy/index.js";
-import { Provisioning, PROVISIONING_ENDPOINT, type ProvisioningProps } from "../../constructs/provisioning.js";
+import { Provisioning, PROVISIONING_ENDPOINT, type ProvisioningProps } from "../../constructs/provisioning/index.js";
 import { ValidationError } from "../../constructs/core/validation.js";
 import { PROVISIONING_ENV_VARS } from "../../services/provisioning/contract.js";
 import { natsSecretNames } from "../../services/nats-auth/secret-names.js";
@@ -71,7 +71,13 @@ function synth(props: ProvisioningProps = baseProps) {
   };
   const policies = Object.values(resourcesOf(stack, "aws_iam_role_policy")).map((p) => ({ role: p.role as string, doc: JSON.parse(p.policy as string) as Obj }));
   const roles = Object.entries(resourcesOf(stack, "aws_iam_role")).map(([id, r]) => ({ id, name: r.name as string, trust: JSON.parse(r.assume_role_policy as string) as Obj }));
-  return { stack, text: stack.text, manifests, byKind, one, policies, roles, policyFindings };
+  // The service's own NetworkPolicy (the typed kubernetes_network_policy_v1 every policy is written as).
+  const networkPolicies = Object.values(resourcesOf(stack, "kubernetes_network_policy_v1")) as Obj[];
+  const networkPolicy = (): Obj => {
+    expect(networkPolicies, "NetworkPolicy").toHaveLength(1);
+    return networkPolicies[0] as Obj;
+  };
+  return { stack, text: stack.text, manifests, byKind, one, networkPolicy, policies, roles, policyFindings };
 }
 
 const out = synth();
@@ -219,21 +225,21 @@ describe("Provisioning", () => {
   });
 
   it("allows egress only to DNS, FoundationDB, Keycloak, the KMS endpoint, the Pod Identity Agent and NATS", () => {
-    const policy = out.one("NetworkPolicy");
+    const policy = out.networkPolicy();
     expect(policy.metadata).toMatchObject({ name: "provisioning", namespace: "platform" });
-    expect(policy.spec.podSelector).toEqual({ matchLabels: deployment.spec.selector.matchLabels });
-    expect(policy.spec.policyTypes).toEqual(["Ingress", "Egress"]);
-    const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+    expect(policy.spec.pod_selector).toEqual({ match_labels: deployment.spec.selector.matchLabels });
+    expect(policy.spec.policy_types).toEqual(["Ingress", "Egress"]);
+    const ns = (name: string) => ({ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": name } } });
     expect(policy.spec.egress).toEqual([
-      { to: [{ ...ns("kube-system"), podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }], ports: [{ port: 53, protocol: "UDP" }, { port: 53, protocol: "TCP" }] },
-      { to: [{ ipBlock: { cidr: FDB_CIDR } }], ports: [{ port: 4500, protocol: "TCP" }, { port: 4501, protocol: "TCP" }] },
-      { to: [{ ...ns("platform"), podSelector: { matchLabels: { ...KEYCLOAK_POD_LABELS } } }], ports: [{ port: 8080, protocol: "TCP" }] },
-      { to: PRIVATE_CIDRS.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ port: 443, protocol: "TCP" }] },
-      { to: [{ ipBlock: { cidr: "169.254.170.23/32" } }], ports: [{ port: 80, protocol: "TCP" }] },
-      { to: [ns("nats")], ports: [{ port: 4222, protocol: "TCP" }] },
+      { to: [{ ...ns("kube-system"), pod_selector: { match_labels: { "k8s-app": "kube-dns" } } }], ports: [{ port: "53", protocol: "UDP" }, { port: "53", protocol: "TCP" }] },
+      { to: [{ ip_block: { cidr: FDB_CIDR } }], ports: [{ port: "4500", protocol: "TCP" }, { port: "4501", protocol: "TCP" }] },
+      { to: [{ ...ns("platform"), pod_selector: { match_labels: { ...KEYCLOAK_POD_LABELS } } }], ports: [{ port: "8080", protocol: "TCP" }] },
+      { to: PRIVATE_CIDRS.map((cidr) => ({ ip_block: { cidr } })), ports: [{ port: "443", protocol: "TCP" }] },
+      { to: [{ ip_block: { cidr: "169.254.170.23/32" } }], ports: [{ port: "80", protocol: "TCP" }] },
+      { to: [ns("nats")], ports: [{ port: "4222", protocol: "TCP" }] },
     ]);
-    // Ingress: the scraper only (Kong's is kong.ts's allow-kong-gateway).
-    expect(policy.spec.ingress).toEqual([{ from: [{ ...ns("monitoring"), podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } } }], ports: [{ port: 8080, protocol: "TCP" }] }]);
+    // Ingress: the scraper only (the gateway is admitted by the stack: provisioning.allowFrom(kong.peer)).
+    expect(policy.spec.ingress).toEqual([{ from: [{ ...ns("monitoring"), pod_selector: { match_labels: { "app.kubernetes.io/name": "prometheus" } } }], ports: [{ port: "8080", protocol: "TCP" }] }]);
     const labels = deployment.spec.template.metadata.labels as Obj;
     for (const label of [POLICY_LABELS.natsClient, POLICY_LABELS.foundationDbClient, KEYCLOAK_CLIENT_LABEL]) expect(labels[label], label).toBe("true");
     expect(labels[POLICY_LABELS.clickhouseClient]).toBeUndefined();
@@ -258,7 +264,7 @@ describe("Provisioning", () => {
     const { metricsScraper: _, minReplicas: __, maxReplicas: ___, ...rest } = baseProps;
     const d = synth(rest);
     expect(d.one("HorizontalPodAutoscaler").spec).toMatchObject({ minReplicas: 2, maxReplicas: 10 });
-    expect(d.one("NetworkPolicy").spec.ingress).toEqual([]);
+    expect(d.networkPolicy().spec.ingress).toEqual([]);
     expect(synth({ ...baseProps, minReplicas: 1 }).one("PodDisruptionBudget").spec).toMatchObject({ maxUnavailable: 1 });
   });
 
@@ -295,8 +301,9 @@ describe("Provisioning", () => {
     const contract = runtimeImports("services/provisioning/contract.ts");
     expect(contract.packages).toEqual([]);
     for (const file of contract.files) expect(file, file).not.toMatch(/\/src\//);
-    const source = readFileSync(new URL("../../constructs/provisioning.ts", import.meta.url), "utf8");
-    expect(source).not.toMatch(/services\/provisioning\/src\//);
-    expect(source).toContain("services/provisioning/contract.js");
+    const dir = new URL("../../constructs/provisioning/", import.meta.url);
+    const sources = readdirSync(dir).map((f) => readFileSync(new URL(f, dir), "utf8"));
+    for (const source of sources) expect(source).not.toMatch(/services\/provisioning\/src\//);
+    expect(sources.some((source) => source.includes("services/provisioning/contract.js"))).toBe(true);
   });
 });
