@@ -4,7 +4,7 @@
  * rule pack (applyPolicyPack, suppressPolicyRule). The constructs take plain props and never
  * read this repository's config. Import providers by deep path, never the package root.
  */
-export * from "./aws-load-balancer-controller.js";
+export * from "./aws-load-balancer-controller/index.js";
 export * from "./cert-manager.js";
 export * from "./clickhouse/index.js";
 export * from "./container-registry.js";

@@ -1,7 +1,7 @@
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import type { Construct } from "constructs";
 import { keycloakSecretPrefix, kongSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
-import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller.js";
+import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller/index.js";
 import { CertManager } from "../constructs/cert-manager.js";
 import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";

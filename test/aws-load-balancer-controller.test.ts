@@ -10,7 +10,7 @@ import {
   AwsLoadBalancerController,
   awsLoadBalancerControllerChartValues,
   type AwsLoadBalancerControllerProps,
-} from "../constructs/aws-load-balancer-controller.js";
+} from "../constructs/aws-load-balancer-controller/index.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "../constructs/pinned-helm-release.js";
 import { applyPolicyPack, evaluateStack, UNSCOPABLE_ACTION_PATTERNS } from "../constructs/policy/index.js";
 import { actionCoveredBy } from "../constructs/policy/rules/iam-no-wildcard-resource-for-scopable-actions.js";
