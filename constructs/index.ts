@@ -25,4 +25,5 @@ export * from "./provisioning/index.js";
 export * from "./redis/elasticache-redis.js";
 export * from "./platform-interfaces.js";
 export * from "./tenancy.js";
+export * from "./worker-pools.js";
 export * from "./policy/index.js";

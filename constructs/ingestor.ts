@@ -17,7 +17,7 @@ import {
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { addExternalSecret } from "./external-secrets.js";
 import { jetStreamLagTrigger } from "./keda.js";
-import { NACK_API_VERSION, nackConsumerSpec, nackResourceName, NATS_NAMES, NATS_NAMESPACE } from "./nats/index.js";
+import { addNackConsumer, NATS_NAMES } from "./nats/index.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,
@@ -179,17 +179,10 @@ export class Ingestor extends Construct {
 
     // The durable consumer, shared by every replica: each of up to maxReplicas keeps its full
     // prefetch (the service's default batch) in flight. NACK creates it; the service only checks it.
-    this.consumerResource = new Manifest(this, "consumer", {
-      manifest: {
-        apiVersion: NACK_API_VERSION,
-        kind: "Consumer",
-        metadata: { name: nackResourceName(r.consumer), namespace: NATS_NAMESPACE },
-        spec: nackConsumerSpec(ingestorConsumerConfig({ name: r.consumer, maxReplicas: r.maxReplicas, prefetchMessages: DEFAULT_PREFETCH_MESSAGES }), {
-          account: props.nats.nackAccount ?? NATS_NAMES.nackAccount,
-          preventDelete: true,
-        }),
-      },
-      ...(props.nats.streamResources ? { dependsOn: [...props.nats.streamResources] } : {}),
+    this.consumerResource = addNackConsumer(this, "consumer", ingestorConsumerConfig({ name: r.consumer, maxReplicas: r.maxReplicas, prefetchMessages: DEFAULT_PREFETCH_MESSAGES }), {
+      account: props.nats.nackAccount ?? NATS_NAMES.nackAccount,
+      preventDelete: true,
+      ...(props.nats.streamResources ? { dependsOn: props.nats.streamResources } : {}),
     });
 
     const creds = addExternalSecret(this, "nats-creds", {

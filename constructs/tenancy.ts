@@ -1,38 +1,14 @@
 import { LimitRangeV1 } from "@cdktf/provider-kubernetes/lib/limit-range-v1/index.js";
-import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
 import { ResourceQuotaV1 } from "@cdktf/provider-kubernetes/lib/resource-quota-v1/index.js";
-import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import { assertTenantId } from "../config/tenancy.js";
-import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../config/tiers.js";
-import { workerConsumerConfig } from "../services/nats-auth/consumers.js";
-import { STREAM_NAMES } from "../services/nats-auth/streams.js";
+import { PLAN_TIER_NAMES, type PlanTier, type TierCatalog } from "../config/tiers.js";
 import { ValidationError } from "./core/validation.js";
 import { addRestrictedNamespace } from "./k8s/namespace.js";
 import { addDefaultDeny, addDnsEgress, addNetworkPolicy, type Labels, type NetworkPolicyProps } from "./k8s/network-policy.js";
-import { jetStreamLagTrigger, KEDA_OPERATOR_SELECTOR } from "./keda.js";
-import { nackConsumerSpec } from "./nats/index.js";
+import { KEDA_OPERATOR_SELECTOR } from "./keda.js";
 import { CLICKHOUSE_CLIENT_PORTS, NAMESPACES, POLICY_LABELS, PORTS } from "./platform-interfaces.js";
-
-
-/** Namespace of a plan tier's pooled worker pool. */
-export function workerNamespace(tier: PlanTierName): string {
-  return `workers-${tier}`;
-}
-
-/** Namespace of a siloed enterprise tenant's own worker pool. */
-export function siloNamespace(tenantId: string): string {
-  return `tenant-${assertTenantId(tenantId, "siloTenants[]")}`;
-}
-
-/** Name of the worker Deployment in every worker namespace (deployed by the agent runtime). */
-export const WORKER_DEPLOYMENT = "workers";
-
-/** The durable JetStream consumer a tier's worker pool reads its job lane from. */
-export function workerConsumer(tier: PlanTierName): string {
-  return `workers-${tier}`;
-}
+import { siloNamespace, workerNamespace, type WorkerPool } from "./worker-pools.js";
 
 export interface TenancyProps {
   /** The plan-tier catalog: one worker pool, quota and limit range per tier. */
@@ -51,7 +27,7 @@ export interface TenancyProps {
  */
 export class Tenancy extends Construct {
   /** Worker pool namespace by pool name (a tier, or a silo tenant id). */
-  readonly workerPools: readonly { readonly pool: string; readonly namespace: string; readonly tier: PlanTierName }[];
+  readonly workerPools: readonly WorkerPool[];
   readonly namespaces: readonly string[];
   private readonly namespaceResources = new Map<string, NamespaceV1>();
 
@@ -147,76 +123,5 @@ export class Tenancy extends Construct {
       },
       dependsOn: [this.namespace(namespace)],
     });
-  }
-}
-
-export interface WorkerPoolScalingProps {
-  readonly tiers: TierCatalog;
-  /** The pools of {@link Tenancy.workerPools}. */
-  readonly pools: Tenancy["workerPools"];
-  /** NATS monitoring `host:port`, where KEDA reads consumer lag. */
-  readonly natsMonitoringEndpoint: string;
-  /** Public key of the NATS account that owns `SWARM_JOBS` (KEDA's `account`). */
-  readonly natsAccount: string;
-  /** Name of the NACK `Account` resource the consumers are created through. */
-  readonly nackAccount: string;
-  /** Ack wait of a job before it is redelivered. @default "5m" */
-  readonly ackWait?: string;
-  /** Deliveries before a job is given up. @default 5 */
-  readonly maxDeliver?: number;
-  /** Seconds between KEDA's lag checks. @default 15 */
-  readonly pollingIntervalSeconds?: number;
-  /** Seconds without lag before a pool scales to its minimum. @default 300 */
-  readonly cooldownPeriodSeconds?: number;
-  /** @default - none */
-  readonly dependsOn?: readonly ITerraformDependable[];
-}
-
-/**
- * Per pooled tier: a durable consumer on the tier's job lane of `SWARM_JOBS` (a NACK `Consumer`)
- * and a KEDA ScaledObject that scales the tier's worker Deployment on that consumer's lag, with
- * the tier's replica caps and lag threshold from the catalog. Custom resources: workloads stack.
- * Silo tenants' pools live in their own NATS accounts and are not scaled from the pooled stream.
- */
-export class WorkerPoolScaling extends Construct {
-  constructor(scope: Construct, id: string, props: WorkerPoolScalingProps) {
-    super(scope, id);
-    for (const p of props.pools.filter((pool) => pool.pool === pool.tier)) {
-      const tier = p.tier;
-      const scaling = props.tiers[tier].workers.scaling;
-      const consumer = new Manifest(this, `${tier}-consumer`, {
-        manifest: {
-          apiVersion: "jetstream.nats.io/v1beta2",
-          kind: "Consumer",
-          metadata: { name: workerConsumer(tier), namespace: NAMESPACES.nats },
-          spec: nackConsumerSpec(workerConsumerConfig(tier, props.tiers, { ackWait: props.ackWait, maxDeliver: props.maxDeliver }), { account: props.nackAccount, preventDelete: true }),
-        },
-        ...(props.dependsOn ? { dependsOn: [...props.dependsOn] } : {}),
-      });
-      new Manifest(this, `${tier}-scaledobject`, {
-        manifest: {
-          apiVersion: "keda.sh/v1alpha1",
-          kind: "ScaledObject",
-          metadata: { name: WORKER_DEPLOYMENT, namespace: p.namespace, labels: { "enchanted.io/plan-tier": tier } },
-          spec: {
-            scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: WORKER_DEPLOYMENT },
-            minReplicaCount: scaling.minReplicaCount,
-            maxReplicaCount: scaling.maxReplicaCount,
-            pollingInterval: props.pollingIntervalSeconds ?? 15,
-            cooldownPeriod: props.cooldownPeriodSeconds ?? 300,
-            triggers: [
-              jetStreamLagTrigger({
-                monitoringEndpoint: props.natsMonitoringEndpoint,
-                account: props.natsAccount,
-                stream: STREAM_NAMES.jobs,
-                consumer: workerConsumer(tier),
-                lagThreshold: scaling.lagThreshold,
-              }),
-            ],
-          },
-        },
-        dependsOn: [consumer],
-      });
-    }
   }
 }

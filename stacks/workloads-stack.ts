@@ -16,7 +16,7 @@ import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
-import { WorkerPoolScaling, type Tenancy } from "../constructs/tenancy.js";
+import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 
 export interface WorkloadsStackProps {
@@ -24,7 +24,7 @@ export interface WorkloadsStackProps {
   readonly tiers: TierCatalog;
   readonly cluster: IEksCluster;
   /** The worker pools the platform stack created namespaces for. */
-  readonly workerPools: Tenancy["workerPools"];
+  readonly workerPools: readonly WorkerPool[];
   /** Keycloak's Aurora cluster from the platform stack (cross-stack references). */
   readonly keycloakDatabase: IKeycloakDatabase;
   /** The gateway of the platform stack (its counters and Redis endpoint). */

@@ -8,7 +8,7 @@ import { INGESTOR_NAME } from "../constructs/ingestor.js";
 import { INGESTOR_DEFAULTS } from "../services/ingestor/contract.js";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadTierCatalog, PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../config/index.js";
-import { workerNamespace } from "../constructs/tenancy.js";
+import { workerNamespace } from "../constructs/worker-pools.js";
 import { addAllEnvironments, loadEnvironments } from "../stacks/app.js";
 import { STACK_KINDS, stackName } from "../stacks/environment-stack.js";
 import { resourcesOf, synthAllEnvironments, synthApp, type SynthesizedStack } from "./support/synth.js";

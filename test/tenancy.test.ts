@@ -4,7 +4,7 @@ import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, R
 import { kedaChartValues } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { KONG_NAMESPACE } from "../constructs/gateway/index.js";
-import { siloNamespace, workerNamespace } from "../constructs/tenancy.js";
+import { siloNamespace, workerNamespace } from "../constructs/worker-pools.js";
 import { addEnvironment } from "../stacks/app.js";
 import { resourcesOf, stackOf, synthApp, type SynthesizedStack } from "./support/synth.js";
 

@@ -2,8 +2,12 @@
  * NACK resource specs (jetstream.nats.io/v1beta2) from the JetStream declarations of
  * services/nats-auth: the one place a stream's or a consumer's configuration becomes a NACK spec.
  */
+import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
+import type { ITerraformDependable } from "cdktf";
+import type { Construct } from "constructs";
 import type { SwarmConsumerConfig } from "../../services/nats-auth/consumers.js";
 import { goDuration, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
+import { NATS_NAMESPACE } from "./names.js";
 
 /** The API version of every NACK resource the constructs create. */
 export const NACK_API_VERSION = "jetstream.nats.io/v1beta2";
@@ -64,4 +68,27 @@ export function nackConsumerSpec(consumer: SwarmConsumerConfig, options: NackRes
 /** The Kubernetes name of a stream's or a consumer's NACK resource: `SWARM_EVENTS` → `swarm-events`. */
 export function nackResourceName(jetStreamName: string): string {
   return jetStreamName.toLowerCase().replace(/_/g, "-");
+}
+
+/** What a NACK resource waits for (the `Account`, the streams a consumer reads). */
+export interface NackResourceDependencies {
+  /** @default - none */
+  readonly dependsOn?: readonly ITerraformDependable[];
+}
+
+function nackResource(scope: Construct, id: string, kind: "Stream" | "Consumer", name: string, spec: Record<string, unknown>, deps: NackResourceDependencies): Manifest {
+  return new Manifest(scope, id, {
+    manifest: { apiVersion: NACK_API_VERSION, kind, metadata: { name: nackResourceName(name), namespace: NATS_NAMESPACE }, spec },
+    ...(deps.dependsOn ? { dependsOn: [...deps.dependsOn] } : {}),
+  });
+}
+
+/** A NACK `Stream` resource in the NATS namespace, from the stream's declaration. */
+export function addNackStream(scope: Construct, id: string, stream: SwarmStreamConfig, options: NackResourceOptions & NackResourceDependencies): Manifest {
+  return nackResource(scope, id, "Stream", stream.name, nackStreamSpec(stream, options), options);
+}
+
+/** A NACK `Consumer` resource in the NATS namespace, from the consumer's declaration. */
+export function addNackConsumer(scope: Construct, id: string, consumer: SwarmConsumerConfig, options: NackResourceOptions & NackResourceDependencies): Manifest {
+  return nackResource(scope, id, "Consumer", consumer.durable_name, nackConsumerSpec(consumer, options), options);
 }

@@ -19,7 +19,7 @@ import { WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/netwo
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
 import { PORTS, type ICertificateIssuer, type ISecretStore } from "../platform-interfaces.js";
 import { DEFAULT_NATS_CPU_REQUEST_MILLICORES, DEFAULT_NATS_MEMORY_LIMIT_MIB, natsChartValues, type NatsChartValuesProps } from "./chart-values.js";
-import { NACK_API_VERSION, nackResourceName, nackStreamSpec } from "./jetstream.js";
+import { addNackStream, NACK_API_VERSION } from "./jetstream.js";
 import { NATS_CLIENT_URL, NATS_HEADLESS_HOST, NATS_MONITORING_ENDPOINT, NATS_NAMES, NATS_NAMESPACE, NATS_SERVICE_HOST } from "./names.js";
 
 const MIN_MEMORY_LIMIT_MIB = 512;
@@ -187,15 +187,7 @@ export class Nats extends Construct {
     const streams: Record<string, SwarmStreamConfig> = { ...configs, "dead-letters": deadLetterStreamConfig(configs.events.num_replicas) };
     for (const key of Object.keys(streams)) {
       const stream = streams[key] as SwarmStreamConfig;
-      const streamResource = new Manifest(this, `stream-${key}`, {
-        manifest: {
-          apiVersion: NACK_API_VERSION,
-          kind: "Stream",
-          metadata: { name: nackResourceName(stream.name), namespace },
-          spec: nackStreamSpec(stream, { account: NATS_NAMES.nackAccount, preventDelete: retainStreams }),
-        },
-        dependsOn: [account],
-      });
+      const streamResource = addNackStream(this, `stream-${key}`, stream, { account: NATS_NAMES.nackAccount, preventDelete: retainStreams, dependsOn: [account] });
       this.streamResources.push(streamResource);
     }
   }

@@ -5,7 +5,7 @@ import { TerraformStack } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
 import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
-import { workerConsumer } from "../../constructs/tenancy.js";
+import { workerConsumer } from "../../constructs/worker-pools.js";
 import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
 import { LOCAL_INGESTOR_REPLICAS, topologyDeclarations } from "../../services/nats-auth/topology.js";
 import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
