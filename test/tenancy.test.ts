@@ -61,7 +61,8 @@ describe.each(ENVIRONMENT_NAMES)("%s tenancy", (env) => {
   });
 
   it("opens NATS client port only to labelled clients and worker pools", () => {
-    const nats = (byNamespace(platform(), "kubernetes_network_policy_v1").get(NAMESPACES.nats) ?? []).find(
+    // NATS's own policy (Nats.allowFrom), in the stack NATS is deployed by.
+    const nats = (byNamespace(stackOf(env, "workloads"), "kubernetes_network_policy_v1").get(NAMESPACES.nats) ?? []).find(
       (p) => (p.metadata as { name: string }).name === "allow-nats",
     );
     const [clients] = (nats?.spec as { ingress: { from: Record<string, unknown>[]; ports: unknown[] }[] }).ingress;
@@ -70,6 +71,27 @@ describe.each(ENVIRONMENT_NAMES)("%s tenancy", (env) => {
     for (const tier of PLAN_TIER_NAMES) {
       expect(clients?.from).toContainEqual({ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": workerNamespace(tier) } } });
     }
+  });
+
+  it("lets the gateway reach the provisioning API and Keycloak on their HTTP port, and no other platform pod (their owners admit it)", () => {
+    const fromKong = { namespace_selector: { match_labels: { "kubernetes.io/metadata.name": KONG_NAMESPACE } } };
+    const platformPolicies = [...(byNamespace(stackOf(env, "platform"), "kubernetes_network_policy_v1").get(NAMESPACES.platform) ?? []), ...(byNamespace(stackOf(env, "workloads"), "kubernetes_network_policy_v1").get(NAMESPACES.platform) ?? [])];
+    const admitting = platformPolicies.filter((p) => ((p.spec as { ingress?: { from?: unknown[] }[] }).ingress ?? []).some((r) => (r.from ?? []).some((f) => JSON.stringify(f) === JSON.stringify(fromKong))));
+    expect(admitting.map((p) => (p.metadata as { name: string }).name).sort()).toEqual(["keycloak", "provisioning"]);
+    for (const p of admitting) {
+      const spec = p.spec as { pod_selector: { match_labels?: Record<string, string> }; ingress: { from?: unknown[]; ports?: unknown[] }[] };
+      // Each selects only its own pods, and admits the gateway on 8080 alone.
+      expect(Object.keys(spec.pod_selector.match_labels ?? {})).not.toHaveLength(0);
+      const rule = spec.ingress.find((r) => (r.from ?? []).some((f) => JSON.stringify(f) === JSON.stringify(fromKong)));
+      expect(rule?.ports).toEqual([{ port: "8080", protocol: "TCP" }]);
+    }
+  });
+
+  it("lets KEDA read the NATS monitoring port, and only that", () => {
+    const nats = (byNamespace(stackOf(env, "workloads"), "kubernetes_network_policy_v1").get(NAMESPACES.nats) ?? []).find((p) => (p.metadata as { name: string }).name === "allow-nats");
+    const rules = (nats?.spec as { ingress: { from?: { namespace_selector?: { match_labels?: Record<string, string> } }[]; ports?: unknown[] }[] }).ingress;
+    const keda = rules.filter((r) => (r.from ?? []).some((f) => f.namespace_selector?.match_labels?.["kubernetes.io/metadata.name"] === NAMESPACES.keda));
+    expect(keda.map((r) => r.ports)).toEqual([[{ port: "8222", protocol: "TCP" }]]);
   });
 
   it("gives every tier's worker namespace the tier's ResourceQuota and LimitRange, identical to the catalog", () => {
