@@ -242,7 +242,8 @@ export class Ingestor extends Construct {
         { name: "nats-creds", mountPath: CREDS_DIR, secret: { secretName: NATS_CREDS_SECRET, defaultMode: 0o440 } },
         { name: "nats-ca", mountPath: CA_DIR, secret: { secretName: NATS_CA_SECRET, items: [{ key: "ca.crt", path: "ca.crt" }] } },
       ],
-      dependsOn: [creds, ca, ...(props.dependsOn ?? [])],
+      // The service refuses to start without its consumer: create that first.
+      dependsOn: [creds, ca, this.consumerResource, ...(props.dependsOn ?? [])],
     });
 
     // The metrics Service, and a PDB (one replica, dev, is redelivery-safe, not HA).

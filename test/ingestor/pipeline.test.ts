@@ -255,7 +255,13 @@ describe("ingestor pipeline", () => {
         expect(stalledHealth.rowsInserted).toBe(0);
         expect(stalledHealth.backlogPeak).toBeGreaterThanOrEqual(2 * ROWS); // the two stalled batches, at least
         expect(stalledHealth.backlogPeak).toBeLessThanOrEqual(2 * prefetch);
-        expect(running.consumer.health().backlogPeak).toBeLessThanOrEqual(2 * prefetch);
+        // Running at full speed after the stall, a replica holds at most what nats.js has asked
+        // for and not yet delivered (one prefetch: it re-asks for up to max_messages − pending),
+        // what it received and the loop has not taken yet (at most one more prefetch: its next
+        // request goes out only when the loop reaches it), and the batches filling and in flight
+        // (one more prefetch). Measured: 1,353–1,354 on this suite's machine, at this commit and
+        // at the one before, so 2 × prefetch was too tight a bound for the drain.
+        expect(running.consumer.health().backlogPeak).toBeLessThanOrEqual(3 * prefetch);
       },
       { INGESTOR_BATCH_MAX_ROWS: String(ROWS) },
     );
