@@ -28,6 +28,14 @@ export interface HelmChartPin {
 }
 
 /**
+ * The nats-server the tests and `npm run local` run: the NATS chart's appVersion (chart
+ * {@link HELM_CHARTS}.nats 2.14.2 deploys nats-server 2.14.2), so the bus is tested on the server
+ * the cluster runs. Move it with the chart. `.ci/install-system-deps` builds exactly this version
+ * from the Go module proxy and reads it from this line (keep it one line, a plain `"x.y.z"`).
+ */
+export const NATS_SERVER_VERSION = "2.14.2";
+
+/**
  * Every Helm chart the platform stacks install. Values keys of each chart are checked against
  * that exact version's `values.yaml` by the construct that installs it.
  */

@@ -1,24 +1,52 @@
 /**
- * A real nats-server as a local process (the Debian package's binary), for tests and for
- * `npm run local`: started on free loopback ports with a configuration written into a fresh
- * temporary directory, stopped (and the directory removed) by {@link NatsServer.stop}.
+ * A real nats-server as a local process, for tests and for `npm run local`: the version pinned
+ * in config/versions.ts ({@link NATS_SERVER_VERSION}, the NATS chart's appVersion), built by
+ * `.ci/install-system-deps` into a cache outside the repo. Started on free loopback ports with a
+ * configuration written into a fresh temporary directory, stopped (and the directory removed) by
+ * {@link NatsServer.stop}.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { NATS_SERVER_VERSION } from "../../config/versions.js";
 
-const BINARY = "nats-server";
 const READY_TIMEOUT_MS = 10_000;
 
-/** Fails with the install command when the binary is missing. */
-export function requireNatsServer(): string {
-  const probe = spawnSync(BINARY, ["--version"], { encoding: "utf8" });
+/** Overrides where the nats-server binary is found (it must still be the pinned version). */
+export const NATS_SERVER_ENV = "ENCHANTED_NATS_SERVER";
+
+const INSTALL_HINT = "Install it with: bash .ci/install-system-deps (builds it with Go, cached)";
+
+/** Where `.ci/install-system-deps` puts the pinned nats-server. */
+export function natsServerCachePath(env: NodeJS.ProcessEnv = process.env): string {
+  const cacheHome = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+  return join(cacheHome, "enchanted", "nats-server", NATS_SERVER_VERSION, "nats-server");
+}
+
+/** The nats-server binary: `$ENCHANTED_NATS_SERVER`, else the cache path of the pinned version. */
+export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  return env[NATS_SERVER_ENV] || natsServerCachePath(env);
+}
+
+/**
+ * The binary to run, after checking that it reports exactly the pinned version; fails with how
+ * to install it otherwise (no fallback to another nats-server, such as one on PATH).
+ */
+export function requireNatsServer(env: NodeJS.ProcessEnv = process.env): string {
+  const binary = natsServerBinary(env);
+  const from = env[NATS_SERVER_ENV] ? `${NATS_SERVER_ENV}=${binary}` : binary;
+  const expected = `nats-server: v${NATS_SERVER_VERSION}`;
+  const probe = spawnSync(binary, ["--version"], { encoding: "utf8" });
   if (probe.error || probe.status !== 0) {
-    throw new Error(`${BINARY} is not on PATH (${probe.error?.message ?? probe.stderr}). Fix: apt-get install -y nats-server`);
+    throw new Error(`nats-server ${NATS_SERVER_VERSION} not found at ${from} (${probe.error?.message ?? probe.stderr.trim()}). ${INSTALL_HINT}`);
   }
-  return probe.stdout.trim();
+  const reported = probe.stdout.trim();
+  if (reported !== expected) {
+    throw new Error(`${from} reports "${reported}", the tests need "${expected}" (config/versions.ts NATS_SERVER_VERSION). ${INSTALL_HINT}`);
+  }
+  return binary;
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. */
@@ -87,7 +115,7 @@ export class NatsServer {
   }
 
   static async start(options: StartNatsServerOptions): Promise<NatsServer> {
-    requireNatsServer();
+    const binary = requireNatsServer();
     const root = mkdtempSync(join(tmpdir(), "enchanted-nats-"));
     try {
       const layout: NatsServerLayout = { root, port: await freePort(), monitorPort: await freePort() };
@@ -97,7 +125,7 @@ export class NatsServer {
         writeFileSync(path, text, { mode: 0o600 });
       }
       const logFile = join(root, "nats-server.log");
-      const child = spawn(BINARY, ["--config", join(root, options.configFile), "--log", logFile], { stdio: "ignore" });
+      const child = spawn(binary, ["--config", join(root, options.configFile), "--log", logFile], { stdio: "ignore" });
       const server = new NatsServer(layout, child, logFile);
       await server.waitHealthy();
       return server;

@@ -15,6 +15,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { loadEnvironment } from "../../../config/index.js";
+import { NATS_SERVER_VERSION } from "../../../config/versions.js";
 import { requireNatsServer, startJetStreamServer, type NatsServer } from "../../nats-auth/nats-server-process.js";
 import type { EventType } from "../../clickhouse-schema/table.js";
 import { schemaSql } from "../../clickhouse-schema/index.js";
@@ -105,9 +106,9 @@ const quietLog: Logger = {
 export async function runLocal(): Promise<number> {
   const started = Date.now();
   try {
-    progress(`nats-server: ${requireNatsServer()}`);
-  } catch {
-    process.stderr.write("nats-server is not installed (not on PATH). Install it with:\n  apt-get install -y nats-server\n");
+    progress(`nats-server ${NATS_SERVER_VERSION}: ${requireNatsServer()}`);
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
   }
   const cleanups: (() => Promise<void> | void)[] = [];
