@@ -75,6 +75,17 @@ describe("workflow files", () => {
     }
   });
 
+  it.each(files)("%s sets up Go before .ci/install-system-deps (it builds the pinned nats-server)", (file) => {
+    for (const [id, job] of Object.entries(wf(file).jobs)) {
+      const list = job.steps ?? [];
+      const install = list.findIndex((s) => s.run?.includes(".ci/install-system-deps"));
+      if (install < 0) continue;
+      const setupGo = list.findIndex((s) => s.uses?.startsWith("actions/setup-go@"));
+      expect(setupGo, `${file} job ${id}: actions/setup-go before install-system-deps`).toBeGreaterThanOrEqual(0);
+      expect(setupGo, `${file} job ${id}: actions/setup-go before install-system-deps`).toBeLessThan(install);
+    }
+  });
+
   it.each(files)("%s runs only the repository's own scripts (npm run <script> in package.json, bash .ci/<file> that exists)", (file) => {
     const all = runs(wf(file)).map(repoCommands);
     for (const { npmRun, ci } of all) {
