@@ -65,8 +65,9 @@ export const TENANT_TEMPLATE = `{{tag(${TENANT_TAG})}}`;
 /**
  * Inbox prefix of a tenant's connections (nats.js `inboxPrefix`): replies to its requests,
  * JetStream publish acks and pulled messages arrive under it. The tenant id is a whole subject
- * token: nats-server 2.9 expands a template only when it fills a whole token
- * (`_INBOX_{{tag(tenant)}}` stays literal and denies everything).
+ * token, like every template here: nats-server 2.9 expanded a template only when it filled a
+ * whole token (`_INBOX_{{tag(tenant)}}` stayed literal and denied everything); 2.14, which the
+ * chart and the tests run, also expands one inside a token, and whole tokens work on both.
  */
 export function tenantInboxPrefix(tenantId: string): string {
   return `_INBOX.${assertTenantId(tenantId)}`;

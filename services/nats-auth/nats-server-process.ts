@@ -44,7 +44,7 @@ export function requireNatsServer(env: NodeJS.ProcessEnv = process.env): string 
   }
   const reported = probe.stdout.trim();
   if (reported !== expected) {
-    throw new Error(`${from} reports "${reported}", the tests need "${expected}" (config/versions.ts NATS_SERVER_VERSION). ${INSTALL_HINT}`);
+    throw new Error(`${from} reports "${reported}", expected "${expected}" (config/versions.ts NATS_SERVER_VERSION). ${INSTALL_HINT}`);
   }
   return binary;
 }

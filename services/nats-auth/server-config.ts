@@ -3,7 +3,7 @@
  * the settings the platform adds to the NATS chart's configuration. Pure functions; the chart's
  * values (constructs/nats/) and the tests' real nats-server use the same pieces, rendered the
  * way the chart renders them (JSON with `include` directives), so what the tests start is what
- * the cluster runs. Every option here is known to nats-server 2.9 and to the chart's 2.14.
+ * the cluster runs, on the chart's nats-server version (config/versions.ts NATS_SERVER_VERSION).
  */
 import { posix } from "node:path";
 import { PLAN_TIER_NAMES, type TierCatalog } from "../../config/tiers.js";

@@ -1,5 +1,5 @@
 /**
- * The bus's tenant isolation and limits, proven against a real nats-server (the Debian package)
+ * The bus's tenant isolation and limits, proven against a real nats-server (the chart's version)
  * running the configuration, claims and credentials this repository generates: the same claims
  * functions, signing code and server-config rendering that `nats:bootstrap` and the chart use,
  * with throwaway keys.

@@ -489,7 +489,7 @@ export class EventConsumer {
       this.log.warn({ err: String(error), seq: m.seq, reason }, "dead-letter publish failed");
       return;
     }
-    m.term(); // no reason text: nats-server 2.9 does not take one; the DLQ carries it
+    m.term(); // no reason text: the dead-letter message carries the reason
     this.counters.deadLettered++;
     this.options.metrics?.deadLetter(reason);
     this.log.warn({ seq: m.seq, subject: m.subject, reason, detail }, "event dead-lettered");
