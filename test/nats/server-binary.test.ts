@@ -31,6 +31,13 @@ describe("the pinned nats-server", () => {
     expect(matching).toEqual([`export const NATS_SERVER_VERSION = "${NATS_SERVER_VERSION}";`]);
   });
 
+  it("is the version the README says the first command builds", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const said = [...readme.matchAll(/nats-server(?:\/v2@v|\/| )(\d+\.\d+\.\d+)/g)].map((m) => m[1]);
+    expect(said.length).toBeGreaterThan(0);
+    for (const version of said) expect(version).toBe(NATS_SERVER_VERSION);
+  });
+
   it("has the NATS chart's minor (the chart's appVersion is the server the cluster runs)", () => {
     expect(NATS_SERVER_VERSION.split(".").slice(0, 2)).toEqual(HELM_CHARTS.nats.version.split(".").slice(0, 2));
   });
