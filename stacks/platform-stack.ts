@@ -103,6 +103,7 @@ export class PlatformStack extends KubernetesStack {
       network: props.network,
       clientCidrs: config.network.subnets.private,
       key: props.secretsKey,
+      accountId: config.aws.accountId,
       secretPrefix: keycloakSecretPrefix(config),
       secretReaderRoleNames: [externalSecrets.roleName],
       instances: ha,
