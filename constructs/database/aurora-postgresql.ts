@@ -3,6 +3,7 @@
  * master password RDS generates, keeps in Secrets Manager and rotates. Keycloak's database is one
  * (keycloak/platform.ts); the application's names and engine pins are props.
  */
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { DbSubnetGroup } from "@cdktf/provider-aws/lib/db-subnet-group/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
@@ -33,6 +34,11 @@ export interface AuroraPostgresProps {
   readonly key: IKmsKey;
   /** The AWS account, the only one on whose behalf RDS may assume the enhanced-monitoring role. */
   readonly accountId: string;
+  /**
+   * Where the PostgreSQL log goes: the CloudWatch Logs group RDS exports it to is created here
+   * first, encrypted with this key (one CloudWatch Logs may use) and kept this many days.
+   */
+  readonly logs: { readonly key: IKmsKey; readonly retentionDays: number };
   /** The database Aurora creates, e.g. `keycloak`. */
   readonly databaseName: string;
   /** The master user Aurora creates (its password is RDS-managed). */
@@ -89,7 +95,8 @@ const ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/Ama
  * reachable on its port from the client CIDRs only, never public, TLS-only; the master password
  * generated, stored and rotated by RDS in Secrets Manager (encrypted with the same key) and
  * readable by the named roles; automated backups, deletion protection, encrypted Performance
- * Insights and Enhanced Monitoring on every instance.
+ * Insights and Enhanced Monitoring on every instance; the PostgreSQL log exported to an encrypted
+ * log group with a retention.
  */
 export class AuroraPostgres extends Construct {
   readonly cluster: RdsCluster;
@@ -141,6 +148,14 @@ export class AuroraPostgres extends Construct {
       parameter: [{ name: "rds.force_ssl", value: "1" }],
     });
 
+    // RDS exports the PostgreSQL log here; creating the group first gives it a key and a retention
+    // (RDS would create it unencrypted, kept forever).
+    const logGroup = new CloudwatchLogGroup(this, "postgresql-logs", {
+      name: `/aws/rds/cluster/${props.name}/postgresql`,
+      retentionInDays: props.logs.retentionDays,
+      kmsKeyId: props.logs.key.keyArn,
+    });
+
     this.cluster = new RdsCluster(this, "cluster", {
       clusterIdentifier: props.name,
       engine: "aurora-postgresql",
@@ -167,7 +182,9 @@ export class AuroraPostgres extends Construct {
       skipFinalSnapshot: !deletionProtection,
       ...(deletionProtection ? { finalSnapshotIdentifier: `${props.name}-final` } : {}),
       iamDatabaseAuthenticationEnabled: props.iamAuthentication ?? DEFAULTS.iamAuthentication,
+      enabledCloudwatchLogsExports: ["postgresql"],
       tags: { Name: props.name },
+      dependsOn: [logGroup],
     });
     // Enhanced Monitoring: OS metrics (CPU steal, memory, processes) of every instance, which
     // Performance Insights does not show; RDS publishes them with this role.

@@ -20,7 +20,7 @@ export interface IKeycloakDatabase {
 export interface KeycloakPlatformProps
   extends Pick<
     AuroraPostgresProps,
-    "name" | "network" | "clientCidrs" | "key" | "accountId" | "instances" | "minCapacityAcu" | "maxCapacityAcu" | "backupRetentionDays" | "deletionProtection" | "iamAuthentication"
+    "name" | "network" | "clientCidrs" | "key" | "accountId" | "logs" | "instances" | "minCapacityAcu" | "maxCapacityAcu" | "backupRetentionDays" | "deletionProtection" | "iamAuthentication"
   > {
   /** Secrets Manager prefix of the secrets of {@link keycloakSecrets}, e.g. `enchanted/prod/keycloak`. */
   readonly secretPrefix: string;
@@ -70,6 +70,7 @@ export class KeycloakPlatform extends Construct implements IKeycloakDatabase {
       clientCidrs: props.clientCidrs,
       key: props.key,
       accountId: props.accountId,
+      logs: props.logs,
       databaseName: KEYCLOAK_DATABASE.name,
       username: KEYCLOAK_DATABASE.username,
       engineVersion: props.engineVersion ?? KEYCLOAK_PINS.auroraPostgresqlVersion,

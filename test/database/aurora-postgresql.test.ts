@@ -26,6 +26,7 @@ const PROPS: AuroraPostgresProps = {
   clientCidrs: ["10.0.32.0/19"],
   key: { keyArn: "arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-1111-2222-3333-444455556666", aliasName: "alias/team-x" },
   accountId: "111122223333",
+  logs: { key: { keyArn: "arn:aws:kms:eu-west-1:111122223333:key/logs", aliasName: "alias/team-x-logs" }, retentionDays: 30 },
   databaseName: "orders",
   username: "orders",
   engineVersion: "16.8",
@@ -72,6 +73,15 @@ describe("AuroraPostgres", () => {
     const instances = Object.values(resourcesOf(stack, "aws_rds_cluster_instance")) as Json[];
     expect(instances).toHaveLength(2);
     for (const instance of instances) expect(instance).toMatchObject({ monitoring_interval: 60, monitoring_role_arn: expect.stringMatching(/^\$\{aws_iam_role\..*\.arn\}$/) });
+  });
+
+  it("exports the PostgreSQL log to a log group it creates first, encrypted and with a retention", () => {
+    const stack = synth();
+    const group = only(stack, "aws_cloudwatch_log_group");
+    expect(group).toMatchObject({ name: "/aws/rds/cluster/team-x-orders/postgresql", retention_in_days: 30, kms_key_id: "arn:aws:kms:eu-west-1:111122223333:key/logs" });
+    const cluster = only(stack, "aws_rds_cluster");
+    expect(cluster.enabled_cloudwatch_logs_exports).toEqual(["postgresql"]);
+    expect(cluster.depends_on).toEqual([expect.stringMatching(/^aws_cloudwatch_log_group\./)]);
   });
 
   it("names the construct path, the prop and the fix when a prop is refused", () => {
