@@ -36,7 +36,7 @@ export function findCheckov(env: NodeJS.ProcessEnv = process.env): string {
   const version = pinnedCheckovVersion();
   const executable = join(checkovVenv(version, env), "bin", "checkov");
   if (!existsSync(executable)) {
-    throw new ScanError(`checkov ${version} is not installed (looked for ${executable})`, "install it with `bash .ci/install-system-deps` (a virtualenv outside the repository; about 2 minutes the first time)");
+    throw new ScanError(`checkov ${version} is not installed (looked for ${executable})`, "install it with `bash .ci/install-system-deps` (a virtualenv outside the repository; 1 to 2 minutes the first time)");
   }
   return executable;
 }
