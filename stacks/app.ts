@@ -23,6 +23,7 @@ export function addEnvironment(scope: Construct, config: EnvironmentConfig, tier
     network: foundation.network,
     ebsKey: foundation.keys.ebs,
     secretsKey: foundation.keys.secrets,
+    logsKey: foundation.keys.logs,
   });
   const workloads = new WorkloadsStack(scope, {
     config,

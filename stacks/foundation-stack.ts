@@ -49,7 +49,7 @@ export class FoundationStack extends EnvironmentStack {
       }),
       logs: new KmsKey(this, "logs-key", {
         alias: `${prefix}-logs`,
-        description: `CloudWatch Logs of ${prefix} (control plane, VPC flow logs)`,
+        description: `CloudWatch Logs of ${prefix} (control plane, VPC flow logs, Keycloak database)`,
         accountId: account,
         statements: [
           {

@@ -27,6 +27,8 @@ export interface PlatformStackProps {
   readonly network: INetwork;
   readonly ebsKey: IKmsKey;
   readonly secretsKey: IKmsKey;
+  /** The foundation's CloudWatch Logs key (Keycloak's database log). */
+  readonly logsKey: IKmsKey;
 }
 
 /** The default StorageClass: encrypted gp3 with the environment's EBS key. */
@@ -103,6 +105,9 @@ export class PlatformStack extends KubernetesStack {
       network: props.network,
       clientCidrs: config.network.subnets.private,
       key: props.secretsKey,
+      accountId: config.aws.accountId,
+      // The environment's log retention, the same as the EKS control-plane logs'.
+      logs: { key: props.logsKey, retentionDays: Number(config.eks.logRetentionDays) },
       secretPrefix: keycloakSecretPrefix(config),
       secretReaderRoleNames: [externalSecrets.roleName],
       instances: ha,

@@ -94,6 +94,18 @@ describe("workflow files", () => {
     }
   });
 
+  it("pull requests, main and .ci/run scan the synthesized stacks with checkov after synth", () => {
+    for (const file of ["pull-request.yml", "main.yml"]) {
+      const check = (wf(file).jobs.check?.steps ?? []).map((s) => s.run ?? "");
+      const synthAt = check.findIndex((r) => r.includes("npm run synth"));
+      expect(synthAt, file).toBeGreaterThanOrEqual(0);
+      expect(check.findIndex((r) => r.includes("npm run scan")), file).toBeGreaterThan(synthAt);
+      expect(check.findIndex((r) => r.includes("bash .ci/install-system-deps")), file).toBeLessThan(synthAt);
+    }
+    const ciRun = readFileSync(join(ROOT, ".ci", "run"), "utf8");
+    expect(ciRun.indexOf("npm run scan")).toBeGreaterThan(ciRun.indexOf("npm run synth"));
+  });
+
   it("every workflow limits concurrency; a deploy is never cancelled half-way", () => {
     expect(wf("pull-request.yml").concurrency?.group).toContain("github.event.pull_request.number");
     expect(wf("main.yml").concurrency?.["cancel-in-progress"]).toBe(false);
@@ -103,7 +115,7 @@ describe("workflow files", () => {
   it("pull requests: install with the repo's scripts, typecheck, test, synth, then the diff as ONE comment found by its marker", () => {
     const w = wf("pull-request.yml");
     const check = (w.jobs.check?.steps ?? []).map((s) => s.run ?? "").join("\n");
-    for (const command of ["bash .ci/install-system-deps", "npm ci", "npm run typecheck", "npm test", "npm run synth"]) expect(check).toContain(command);
+    for (const command of ["bash .ci/install-system-deps", "npm ci", "npm run typecheck", "npm test", "npm run synth", "npm run scan"]) expect(check).toContain(command);
     const diffJob = w.jobs["synth-diff"] as Job;
     const checkout = diffJob.steps?.find((s) => s.uses?.startsWith("actions/checkout@"));
     expect(checkout?.with?.["fetch-depth"]).toBe(0);

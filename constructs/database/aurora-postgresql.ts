@@ -3,8 +3,11 @@
  * master password RDS generates, keeps in Secrets Manager and rotates. Keycloak's database is one
  * (keycloak/platform.ts); the application's names and engine pins are props.
  */
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { DbSubnetGroup } from "@cdktf/provider-aws/lib/db-subnet-group/index.js";
+import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js";
 import { RdsCluster } from "@cdktf/provider-aws/lib/rds-cluster/index.js";
 import { RdsClusterInstance } from "@cdktf/provider-aws/lib/rds-cluster-instance/index.js";
 import { RdsClusterParameterGroup } from "@cdktf/provider-aws/lib/rds-cluster-parameter-group/index.js";
@@ -13,6 +16,7 @@ import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-securit
 import { Token } from "cdktf";
 import { Construct } from "constructs";
 import { propFail } from "../core/validation.js";
+import { serviceTrustPolicy } from "../iam.js";
 import type { IKmsKey } from "../kms-key.js";
 import type { INetwork } from "../network.js";
 
@@ -28,6 +32,13 @@ export interface AuroraPostgresProps {
   readonly clientCidrs: readonly string[];
   /** Customer key for storage, the master-user secret and Performance Insights. */
   readonly key: IKmsKey;
+  /** The AWS account, the only one on whose behalf RDS may assume the enhanced-monitoring role. */
+  readonly accountId: string;
+  /**
+   * Where the PostgreSQL log goes: the CloudWatch Logs group RDS exports it to is created here
+   * first, encrypted with this key (one CloudWatch Logs may use) and kept this many days.
+   */
+  readonly logs: { readonly key: IKmsKey; readonly retentionDays: number };
   /** The database Aurora creates, e.g. `keycloak`. */
   readonly databaseName: string;
   /** The master user Aurora creates (its password is RDS-managed). */
@@ -74,13 +85,18 @@ const DEFAULTS = {
 } as const;
 /** Days Performance Insights keeps data (the free tier). */
 const PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7;
+/** Seconds between Enhanced Monitoring samples (the OS metrics Performance Insights lacks). */
+const ENHANCED_MONITORING_INTERVAL_SECONDS = 60;
+/** AWS's managed policy for the Enhanced Monitoring role: writes the RDSOSMetrics log group only. */
+const ENHANCED_MONITORING_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole";
 
 /**
  * Aurora PostgreSQL (Serverless v2): encrypted with the customer key, in the data subnets,
  * reachable on its port from the client CIDRs only, never public, TLS-only; the master password
  * generated, stored and rotated by RDS in Secrets Manager (encrypted with the same key) and
  * readable by the named roles; automated backups, deletion protection, encrypted Performance
- * Insights on every instance.
+ * Insights and Enhanced Monitoring on every instance; the PostgreSQL log exported to an encrypted
+ * log group with a retention.
  */
 export class AuroraPostgres extends Construct {
   readonly cluster: RdsCluster;
@@ -132,6 +148,14 @@ export class AuroraPostgres extends Construct {
       parameter: [{ name: "rds.force_ssl", value: "1" }],
     });
 
+    // RDS exports the PostgreSQL log here; creating the group first gives it a key and a retention
+    // (RDS would create it unencrypted, kept forever).
+    const logGroup = new CloudwatchLogGroup(this, "postgresql-logs", {
+      name: `/aws/rds/cluster/${props.name}/postgresql`,
+      retentionInDays: props.logs.retentionDays,
+      kmsKeyId: props.logs.key.keyArn,
+    });
+
     this.cluster = new RdsCluster(this, "cluster", {
       clusterIdentifier: props.name,
       engine: "aurora-postgresql",
@@ -158,8 +182,18 @@ export class AuroraPostgres extends Construct {
       skipFinalSnapshot: !deletionProtection,
       ...(deletionProtection ? { finalSnapshotIdentifier: `${props.name}-final` } : {}),
       iamDatabaseAuthenticationEnabled: props.iamAuthentication ?? DEFAULTS.iamAuthentication,
+      enabledCloudwatchLogsExports: ["postgresql"],
       tags: { Name: props.name },
+      dependsOn: [logGroup],
     });
+    // Enhanced Monitoring: OS metrics (CPU steal, memory, processes) of every instance, which
+    // Performance Insights does not show; RDS publishes them with this role.
+    const monitoringRole = new IamRole(this, "monitoring-role", {
+      name: `${props.name}-rds-monitoring`,
+      description: `RDS Enhanced Monitoring of ${props.name}`,
+      assumeRolePolicy: serviceTrustPolicy("monitoring.rds.amazonaws.com", props.accountId),
+    });
+    new IamRolePolicyAttachment(this, "monitoring-policy", { role: monitoringRole.name, policyArn: ENHANCED_MONITORING_POLICY_ARN });
     for (let i = 0; i < instances; i++) {
       new RdsClusterInstance(this, `instance-${i}`, {
         identifier: `${props.name}-${i}`,
@@ -173,6 +207,8 @@ export class AuroraPostgres extends Construct {
         performanceInsightsEnabled: true,
         performanceInsightsKmsKeyId: props.key.keyArn,
         performanceInsightsRetentionPeriod: PERFORMANCE_INSIGHTS_RETENTION_DAYS,
+        monitoringInterval: ENHANCED_MONITORING_INTERVAL_SECONDS,
+        monitoringRoleArn: monitoringRole.arn,
         promotionTier: i,
         tags: { Name: `${props.name}-${i}` },
       });

@@ -20,7 +20,7 @@ export interface IKeycloakDatabase {
 export interface KeycloakPlatformProps
   extends Pick<
     AuroraPostgresProps,
-    "name" | "network" | "clientCidrs" | "key" | "instances" | "minCapacityAcu" | "maxCapacityAcu" | "backupRetentionDays" | "deletionProtection" | "iamAuthentication"
+    "name" | "network" | "clientCidrs" | "key" | "accountId" | "logs" | "instances" | "minCapacityAcu" | "maxCapacityAcu" | "backupRetentionDays" | "deletionProtection" | "iamAuthentication"
   > {
   /** Secrets Manager prefix of the secrets of {@link keycloakSecrets}, e.g. `enchanted/prod/keycloak`. */
   readonly secretPrefix: string;
@@ -69,6 +69,8 @@ export class KeycloakPlatform extends Construct implements IKeycloakDatabase {
       network: props.network,
       clientCidrs: props.clientCidrs,
       key: props.key,
+      accountId: props.accountId,
+      logs: props.logs,
       databaseName: KEYCLOAK_DATABASE.name,
       username: KEYCLOAK_DATABASE.username,
       engineVersion: props.engineVersion ?? KEYCLOAK_PINS.auroraPostgresqlVersion,

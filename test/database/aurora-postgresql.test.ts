@@ -25,6 +25,8 @@ const PROPS: AuroraPostgresProps = {
   network: NETWORK,
   clientCidrs: ["10.0.32.0/19"],
   key: { keyArn: "arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-1111-2222-3333-444455556666", aliasName: "alias/team-x" },
+  accountId: "111122223333",
+  logs: { key: { keyArn: "arn:aws:kms:eu-west-1:111122223333:key/logs", aliasName: "alias/team-x-logs" }, retentionDays: 30 },
   databaseName: "orders",
   username: "orders",
   engineVersion: "16.8",
@@ -59,6 +61,27 @@ describe("AuroraPostgres", () => {
     expect(doc.Statement[0]?.Sid).toBe("ReadMasterUserSecret");
     expect(doc.Statement[0]?.Resource).toHaveLength(1);
     expect((doc.Statement[0]?.Resource as string[])[0]).toMatch(/master_user_secret\[0\]\.secret_arn/);
+  });
+
+  it("turns on Enhanced Monitoring on every instance, with a role only RDS of this account assumes", () => {
+    const stack = synth({ instances: 2 });
+    const role = only(stack, "aws_iam_role");
+    expect(JSON.parse(role.assume_role_policy as string).Statement).toEqual([
+      { Effect: "Allow", Principal: { Service: "monitoring.rds.amazonaws.com" }, Action: "sts:AssumeRole", Condition: { StringEquals: { "aws:SourceAccount": "111122223333" } } },
+    ]);
+    expect(only(stack, "aws_iam_role_policy_attachment").policy_arn).toBe("arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole");
+    const instances = Object.values(resourcesOf(stack, "aws_rds_cluster_instance")) as Json[];
+    expect(instances).toHaveLength(2);
+    for (const instance of instances) expect(instance).toMatchObject({ monitoring_interval: 60, monitoring_role_arn: expect.stringMatching(/^\$\{aws_iam_role\..*\.arn\}$/) });
+  });
+
+  it("exports the PostgreSQL log to a log group it creates first, encrypted and with a retention", () => {
+    const stack = synth();
+    const group = only(stack, "aws_cloudwatch_log_group");
+    expect(group).toMatchObject({ name: "/aws/rds/cluster/team-x-orders/postgresql", retention_in_days: 30, kms_key_id: "arn:aws:kms:eu-west-1:111122223333:key/logs" });
+    const cluster = only(stack, "aws_rds_cluster");
+    expect(cluster.enabled_cloudwatch_logs_exports).toEqual(["postgresql"]);
+    expect(cluster.depends_on).toEqual([expect.stringMatching(/^aws_cloudwatch_log_group\./)]);
   });
 
   it("names the construct path, the prop and the fix when a prop is refused", () => {

@@ -61,6 +61,8 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       network: networkOf(env),
       clientCidrs: config.network.subnets.private,
       key: KEY,
+      accountId: config.aws.accountId,
+      logs: { key: KEY, retentionDays: 30 },
       secretPrefix,
       secretReaderRoleNames: [ESO_ROLE],
       instances: env === "dev" ? 1 : 2,
@@ -324,7 +326,7 @@ describe("prop checks", () => {
     expect(() =>
       synthApp((app) => {
         const stack = new TerraformStack(app, "bad");
-        new KeycloakPlatform(stack, "db", { name: "bad-keycloak", network: networkOf("dev"), clientCidrs: [], key: KEY, secretPrefix: "p", secretReaderRoleNames: [ESO_ROLE] });
+        new KeycloakPlatform(stack, "db", { name: "bad-keycloak", network: networkOf("dev"), clientCidrs: [], key: KEY, accountId: "111122223333", logs: { key: KEY, retentionDays: 30 }, secretPrefix: "p", secretReaderRoleNames: [ESO_ROLE] });
       }),
     ).toThrow(/clientCidrs = \[\] is empty/);
   });
