@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { REALM_ROLES, TENANT_CLAIM } from "../../services/keycloak-realm/names.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
 import { startHarness, type Harness } from "./harness.js";
@@ -43,14 +44,14 @@ beforeAll(async () => {
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(dir, `${t}.seed`), seeds.swarmSigningKeys[t]);
   h = await startHarness({ env: { PROVISIONING_NATS_SIGNING_KEYS_DIR: dir, PROVISIONING_NATS_ACCOUNT: publicKeysOf(seeds).swarmAccount } });
   for (const [i, slug] of ["alpha-co", "beta-co", "gamma-co"].entries()) {
-    const user = h.kc.addUser().id;
+    const user = (await h.addUser()).id;
     const token = await h.kc.userToken(user);
     const res = await h.request("POST", "/v1/tenants", { token, body: { name: `Tenant ${i}`, slug, planTier: PLAN_TIER_NAMES[i] } });
     expect(res.status).toBe(201);
     const id = (res.body as { tenant: { id: string } }).tenant.id;
     tenants.push({ id, user, token: await h.kc.userToken(user, { tenantId: id }) });
   }
-});
+}, KEYCLOAK_WAIT_MS);
 afterAll(async () => {
   await h?.stop();
   rmSync(keyDir, { recursive: true, force: true });
