@@ -83,7 +83,7 @@ describe("Keycloak adapter (real Keycloak)", () => {
     // Missing users: nothing to set.
     await admin.setUserTenantAttributes("00000000-0000-0000-0000-000000000000", "tenant-two", "pro");
     await expect(admin.addMember("no-such-org", user.id)).rejects.toBeInstanceOf(KeycloakError);
-    // Keycloak's user profile refuses a tenant id the platform would never issue (the stand-in accepted anything).
+    // Keycloak's user profile refuses a tenant id the platform would never issue (the former hand-written stand-in accepted anything).
     await expect(admin.setUserTenantAttributes(user.id, "Not A Tenant!", "pro")).rejects.toMatchObject({ status: 400, retryable: false });
     await expect(admin.setUserTenantAttributes(user.id, "tenant-two", "platinum")).rejects.toMatchObject({ status: 400 });
   });

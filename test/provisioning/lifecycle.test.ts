@@ -34,7 +34,7 @@ afterAll(async () => {
 describe("tenant lifecycle", () => {
   it("creates, provisions exactly the side effects, changes plan and offboards", async () => {
     const user = (await h.addUser());
-    const token = await h.kc.userToken(user.id);
+    const token = await h.tokens.userToken(user.id);
     const created = await h.request("POST", "/v1/tenants", { token, body: { name: "Acme Robotics", slug: "acme-robotics", planTier: "free" } });
     expect(created.status).toBe(201);
     const tenant = (created.body as { tenant: { id: string; slug: string; planTier: string } }).tenant;
@@ -70,7 +70,7 @@ describe("tenant lifecycle", () => {
     // Plan change: the tenant's own admin may not; a platform admin may.
     const denied = await h.request("PUT", `/v1/tenants/${tenant.id}/plan`, { token, body: { planTier: "pro" } });
     expect(denied.status).toBe(403);
-    const admin = await h.kc.userToken((await h.addUser()).id, { roles: [REALM_ROLES.platformAdmin] });
+    const admin = await h.tokens.userToken((await h.addUser()).id, { roles: [REALM_ROLES.platformAdmin] });
     const changed = await h.request("PATCH", `/v1/tenants/${tenant.id}/plan`, { token: admin, body: { planTier: "pro" } });
     expect(changed.status).toBe(200);
     expect((await h.request("GET", `/v1/tenants/${tenant.id}/limits`, { token })).body).toMatchObject({ planTier: "pro", limits: { gateway: PLAN_TIERS.pro.gateway } });
