@@ -175,13 +175,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   return async () => {
     const stopping = Date.now();
-    await Promise.race([ready, new Promise((r) => setTimeout(r, 1_000).unref())]);
+    // Timers stay referenced: the child is unref'd, and a pending promise alone does not keep the process alive.
+    const within = (ms: number, what: Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      return Promise.race([what, new Promise((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+    };
+    await within(1_000, ready);
     kill("SIGTERM");
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once("exit", () => resolve());
     });
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await within(10_000, exited);
     kill("SIGKILL");
     process.off("exit", onExit);
     rmSync(dir, { recursive: true, force: true });
