@@ -86,6 +86,12 @@ export const CONTAINER_IMAGES = {
  * chart's Keycloak 26.5.x. Aurora PostgreSQL 16 is a Keycloak 26 supported database.
  */
 export const KEYCLOAK_PINS = {
+  /**
+   * The Keycloak release the keycloakx chart above runs (its appVersion). The tests run the same
+   * release: `.ci/install-keycloak` reads this line (keep it `server: "x.y.z",`) and fetches
+   * `org.keycloak:keycloak-quarkus-dist` of it with Maven.
+   */
+  server: "26.5.6",
   configCliImage: "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4",
   auroraPostgresqlVersion: "16.8",
   auroraParameterGroupFamily: "aurora-postgresql16",

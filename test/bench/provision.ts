@@ -4,7 +4,7 @@
  * cached) on every request, a store transaction per call, the outbox written with each tenant and
  * applied by the worker (a wrapped data key per tenant, local KEK), bus credentials minted with
  * the tier's signing key. Keycloak's Admin API is off (PROVISIONING_KEYCLOAK=off: its effects are
- * recorded as skipped); the fake Keycloak only serves the issuer's JWKS.
+ * recorded as skipped); the local token issuer (test/support/token-issuer.ts) only serves the JWKS.
  *
  * The service runs in a child process (this file with `--serve`, started like `npm run
  * provisioning`), the load generator here, over real HTTP with keep-alive:
@@ -25,7 +25,7 @@ import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { FakeKeycloak } from "../support/keycloak-admin.js";
+import { LocalTokenIssuer } from "../support/token-issuer.js";
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -78,7 +78,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const kc = await FakeKeycloak.start();
+  const kc = await LocalTokenIssuer.start();
   const dir = mkdtempSync(join(tmpdir(), "bench-provision-"));
   const seeds = generateNatsSeeds([]);
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(dir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });

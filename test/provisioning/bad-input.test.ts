@@ -17,8 +17,8 @@ let ownTenant: string;
 
 beforeAll(async () => {
   h = await startHarness({ keycloak: false, env: keysEnv.env });
-  const user = h.kc.addUser();
-  token = await h.kc.userToken(user.id);
+  const user = h.tokens.addUser();
+  token = await h.tokens.userToken(user.id);
   const res = await h.request("POST", "/v1/tenants", { token, body: { name: "Fuzz Target", slug: "fuzz-target", planTier: "free" } });
   ownTenant = (res.body as { tenant: { id: string } }).tenant.id;
 });

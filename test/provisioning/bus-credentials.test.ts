@@ -53,8 +53,8 @@ beforeAll(async () => {
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(keyDir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });
   h = await startHarness({ keycloak: false, env: { PROVISIONING_NATS_SIGNING_KEYS_DIR: keyDir, PROVISIONING_NATS_ACCOUNT: publicKeysOf(seeds).swarmAccount, PROVISIONING_CREDENTIALS_TTL_SECONDS: "600" } });
   for (const [name, slug] of [["A", "tenant-a-co"], ["B", "tenant-b-co"]] as const) {
-    const user = h.kc.addUser().id;
-    const token = await h.kc.userToken(user);
+    const user = h.tokens.addUser().id;
+    const token = await h.tokens.userToken(user);
     const res = await h.request("POST", "/v1/tenants", { token, body: { name, slug, planTier: "free" } });
     expect(res.status).toBe(201);
     tenants[name] = { id: (res.body as { tenant: { id: string } }).tenant.id, token };
@@ -125,7 +125,7 @@ describe("bus credentials against a real nats-server with the data-plane configu
     const again = await h.request("POST", `/v1/tenants/${tenants.A.id}/bus-credentials`, { token: tenants.A.token, body: {} });
     expect(again.status).toBe(404);
 
-    const admin = await h.kc.userToken(h.kc.addUser().id, { roles: [REALM_ROLES.platformAdmin] });
+    const admin = await h.tokens.userToken(h.tokens.addUser().id, { roles: [REALM_ROLES.platformAdmin] });
     let revocations: Record<string, number> = {};
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && !revocations[a.publicKey]) {

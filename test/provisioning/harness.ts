@@ -1,7 +1,15 @@
 /**
  * Starts the provisioning service for a test the way main.ts does (the config loader, real HTTP on
- * a free loopback port, a real LMDB store in a temporary directory, real token verification
- * against the fake Keycloak's JWKS over HTTP), optionally with a fault-injecting store.
+ * a free loopback port, a real LMDB store in a temporary directory), optionally with a
+ * fault-injecting store.
+ *
+ * - Keycloak's Admin API: the run's real Keycloak (test/support/keycloak-global-setup.ts, realm
+ *   applied as production applies it), reached through a fault-injecting proxy
+ *   ({@link Harness.proxy}); {@link Harness.addUser} creates real users there. With
+ *   `keycloak: false` the service runs with PROVISIONING_KEYCLOAK=off.
+ * - User access tokens: minted by the local token issuer of test/support/token-issuer.ts
+ *   ({@link Harness.tokens}), whose JWKS the service verifies over HTTP; the tests need tokens a real
+ *   server will not issue on demand (expired, foreign key, wrong issuer or audience, any roles).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,10 +21,19 @@ import { loadProvisioningConfig, type ProvisioningConfig } from "../../services/
 import { startProvisioning, type ProvisioningOverrides, type RunningProvisioning } from "../../services/provisioning/src/service.js";
 import { FaultyStore, type FaultRates } from "../../services/provisioning/src/store/faults.js";
 import { LmdbStore } from "../../services/provisioning/src/store/lmdb.js";
-import { FakeKeycloak } from "../support/keycloak-admin.js";
+import { LocalTokenIssuer } from "../support/token-issuer.js";
+import { AdminClient, createRegisteredUser, keycloakServer, provisioningClientSecret } from "../support/keycloak.js";
+import { KeycloakFaultProxy } from "../support/keycloak-fault-proxy.js";
 
 export interface Harness {
-  readonly kc: FakeKeycloak;
+  /** The token issuer the service trusts (user access tokens). */
+  readonly tokens: LocalTokenIssuer;
+  /** The fault-injecting proxy in front of the real Keycloak (undefined with `keycloak: false`). */
+  readonly proxy: KeycloakFaultProxy | undefined;
+  /** The real Keycloak's admin (bootstrap admin client), for assertions. */
+  readonly admin: AdminClient | undefined;
+  /** A user: in the real Keycloak when it is on (as registration leaves it), else only a token subject. */
+  addUser(): Promise<{ readonly id: string }>;
   readonly svc: RunningProvisioning;
   readonly config: ProvisioningConfig;
   readonly dir: string;
@@ -45,16 +62,19 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
-  const kc = await FakeKeycloak.start();
+  const tokens = await LocalTokenIssuer.start();
+  const real = o.keycloak === false ? undefined : await keycloakServer();
+  const proxy = real ? await KeycloakFaultProxy.start(real.url) : undefined;
+  const admin = real ? AdminClient.bootstrap(real) : undefined;
   const dir = mkdtempSync(join(tmpdir(), "provisioning-test-"));
   const secretFile = join(dir, "client-secret");
-  writeFileSync(secretFile, kc.clientSecret, { mode: 0o600 });
+  writeFileSync(secretFile, real ? provisioningClientSecret(real) : "unused: PROVISIONING_KEYCLOAK=off", { mode: 0o600 });
   const config = loadProvisioningConfig({
     PROVISIONING_HTTP_PORT: "0",
     PROVISIONING_LOG_LEVEL: "silent",
     PROVISIONING_LMDB_PATH: join(dir, "store"),
-    PROVISIONING_OIDC_ISSUER: kc.issuer,
-    ...(o.keycloak === false ? { PROVISIONING_KEYCLOAK: "off" } : { PROVISIONING_KEYCLOAK_URL: kc.url, PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: secretFile }),
+    PROVISIONING_OIDC_ISSUER: tokens.issuer,
+    ...(o.keycloak === false ? { PROVISIONING_KEYCLOAK: "off" } : { PROVISIONING_KEYCLOAK_URL: proxy!.url, PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: secretFile }),
     ...o.env,
   });
   let faulty: FaultyStore | undefined;
@@ -65,7 +85,12 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   }
   const svc = await startProvisioning(config, overrides);
   return {
-    kc,
+    tokens,
+    proxy,
+    admin,
+    async addUser() {
+      return admin ? { id: (await createRegisteredUser(admin)).id } : tokens.addUser();
+    },
     svc,
     config,
     dir,
@@ -88,7 +113,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async stop() {
       await svc.stop();
       if (faulty) await faulty.close().catch(() => undefined);
-      await kc.stop();
+      await tokens.stop();
+      await proxy?.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { REALM_ROLES, TENANT_CLAIM } from "../../services/keycloak-realm/names.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
 import { startHarness, type Harness } from "./harness.js";
@@ -43,14 +44,14 @@ beforeAll(async () => {
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(dir, `${t}.seed`), seeds.swarmSigningKeys[t]);
   h = await startHarness({ env: { PROVISIONING_NATS_SIGNING_KEYS_DIR: dir, PROVISIONING_NATS_ACCOUNT: publicKeysOf(seeds).swarmAccount } });
   for (const [i, slug] of ["alpha-co", "beta-co", "gamma-co"].entries()) {
-    const user = h.kc.addUser().id;
-    const token = await h.kc.userToken(user);
+    const user = (await h.addUser()).id;
+    const token = await h.tokens.userToken(user);
     const res = await h.request("POST", "/v1/tenants", { token, body: { name: `Tenant ${i}`, slug, planTier: PLAN_TIER_NAMES[i] } });
     expect(res.status).toBe(201);
     const id = (res.body as { tenant: { id: string } }).tenant.id;
-    tenants.push({ id, user, token: await h.kc.userToken(user, { tenantId: id }) });
+    tenants.push({ id, user, token: await h.tokens.userToken(user, { tenantId: id }) });
   }
-});
+}, KEYCLOAK_WAIT_MS);
 afterAll(async () => {
   await h?.stop();
   rmSync(keyDir, { recursive: true, force: true });
@@ -102,15 +103,15 @@ describe("tenant isolation matrix", () => {
     const [header, payload, signature] = valid.split(".") as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
     const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
-    const jwks = (await (await fetch(h.kc.jwksUrl)).json()) as { keys: { n: string }[] };
+    const jwks = (await (await fetch(h.tokens.jwksUrl)).json()) as { keys: { n: string }[] };
     const forged: Record<string, string> = {
       "altered tenant_id claim": `${header}.${b64({ ...claims, [TENANT_CLAIM]: victim.id })}.${signature}`,
       "altered subject": `${header}.${b64({ ...claims, sub: victim.user })}.${signature}`,
       "alg=none": `${b64({ alg: "none", typ: "JWT" })}.${b64({ ...claims, sub: victim.user })}.`,
-      expired: await h.kc.userToken(attacker.user, { expiresIn: -60 }),
-      "wrong issuer": await h.kc.userToken(attacker.user, { issuer: "https://evil.example/realms/enchanted" }),
-      "wrong key": await h.kc.userToken(attacker.user, { foreignKey: true }),
-      "wrong audience": await h.kc.userToken(attacker.user, { audience: "account" }),
+      expired: await h.tokens.userToken(attacker.user, { expiresIn: -60 }),
+      "wrong issuer": await h.tokens.userToken(attacker.user, { issuer: "https://evil.example/realms/enchanted" }),
+      "wrong key": await h.tokens.userToken(attacker.user, { foreignKey: true }),
+      "wrong audience": await h.tokens.userToken(attacker.user, { audience: "account" }),
       "HS256 keyed with the public key": await new SignJWT({ ...claims }).setProtectedHeader({ alg: "HS256", kid: (JSON.parse(Buffer.from(header, "base64url").toString()) as { kid: string }).kid }).sign(Buffer.from(jwks.keys[0]!.n, "base64url")),
       "platform-admin role added": `${header}.${b64({ ...claims, realm_access: { roles: [REALM_ROLES.platformAdmin] } })}.${signature}`,
       garbage: "not-a-jwt",

@@ -1,5 +1,5 @@
 /**
- * The tenant lifecycle end to end against the fake Keycloak: create (outbox → Organization with
+ * The tenant lifecycle end to end against the real Keycloak (Admin API through the fault proxy): create (outbox → Organization with
  * attributes, membership, user attributes, tenant-admin role, a wrapped data key), read, plan
  * change (platform admin only), offboarding (credentials refused, key shredded, organization
  * removed, event deletion queued, slug reserved forever).
@@ -10,20 +10,31 @@ import { PLAN_TIER_ATTRIBUTE, REALM_ROLES, TENANT_ATTRIBUTE } from "../../servic
 import { keys } from "../../services/provisioning/src/control-plane.js";
 import { LocalKekProvider } from "../../services/provisioning/src/datakeys.js";
 import { getJson } from "../../services/provisioning/src/store/kv.js";
+import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { eventually, startHarness, type Harness } from "./harness.js";
+
+interface Org {
+  id: string;
+  alias: string;
+  attributes?: Record<string, string[]>;
+}
 
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness();
-});
+}, KEYCLOAK_WAIT_MS);
+
+const R = "/enchanted";
+const orgsBySlug = (slug: string) => h.admin!.get<Org[]>(`${R}/organizations?search=${slug}&exact=true&briefRepresentation=false`);
+const userAttributes = async (id: string) => (await h.admin!.get<{ attributes?: Record<string, string[]> }>(`${R}/users/${id}`)).attributes ?? {};
 afterAll(async () => {
   await h?.stop();
 });
 
 describe("tenant lifecycle", () => {
   it("creates, provisions exactly the side effects, changes plan and offboards", async () => {
-    const user = h.kc.addUser();
-    const token = await h.kc.userToken(user.id);
+    const user = (await h.addUser());
+    const token = await h.tokens.userToken(user.id);
     const created = await h.request("POST", "/v1/tenants", { token, body: { name: "Acme Robotics", slug: "acme-robotics", planTier: "free" } });
     expect(created.status).toBe(201);
     const tenant = (created.body as { tenant: { id: string; slug: string; planTier: string } }).tenant;
@@ -34,12 +45,12 @@ describe("tenant lifecycle", () => {
       const t = await h.svc.plane.tenant(tenant.id);
       return t?.organization === "ready" && t.dataKey === "ready";
     }, 15_000, "the outbox to provision the tenant");
-    const orgs = [...h.kc.organizations.values()];
+    const orgs = await orgsBySlug("acme-robotics");
     expect(orgs).toHaveLength(1);
     expect(orgs[0]).toMatchObject({ alias: "acme-robotics", attributes: { [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] } });
-    expect(h.kc.members.get(orgs[0]!.id)?.has(user.id)).toBe(true);
-    expect(user.attributes).toEqual({ [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] });
-    expect(h.kc.roleMappings.get(user.id)?.has(REALM_ROLES.tenantAdmin)).toBe(true);
+    expect((await h.admin!.get<{ id: string }[]>(`${R}/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
+    expect(await userAttributes(user.id)).toEqual({ [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] });
+    expect((await h.admin!.get<{ name: string }[]>(`${R}/users/${user.id}/role-mappings/realm`)).map((r) => r.name)).toContain(REALM_ROLES.tenantAdmin);
 
     // Only the wrapped key is stored, and it unwraps (AES-256-GCM, bound to the tenant id).
     const wrapped = await h.svc.plane.wrappedKey(tenant.id);
@@ -59,11 +70,11 @@ describe("tenant lifecycle", () => {
     // Plan change: the tenant's own admin may not; a platform admin may.
     const denied = await h.request("PUT", `/v1/tenants/${tenant.id}/plan`, { token, body: { planTier: "pro" } });
     expect(denied.status).toBe(403);
-    const admin = await h.kc.userToken(h.kc.addUser().id, { roles: [REALM_ROLES.platformAdmin] });
+    const admin = await h.tokens.userToken((await h.addUser()).id, { roles: [REALM_ROLES.platformAdmin] });
     const changed = await h.request("PATCH", `/v1/tenants/${tenant.id}/plan`, { token: admin, body: { planTier: "pro" } });
     expect(changed.status).toBe(200);
     expect((await h.request("GET", `/v1/tenants/${tenant.id}/limits`, { token })).body).toMatchObject({ planTier: "pro", limits: { gateway: PLAN_TIERS.pro.gateway } });
-    await eventually(() => orgs[0]!.attributes[PLAN_TIER_ATTRIBUTE]?.[0] === "pro" && user.attributes[PLAN_TIER_ATTRIBUTE]?.[0] === "pro", 15_000, "the plan tier in Keycloak");
+    await eventually(async () => (await orgsBySlug("acme-robotics"))[0]?.attributes?.[PLAN_TIER_ATTRIBUTE]?.[0] === "pro" && (await userAttributes(user.id))[PLAN_TIER_ATTRIBUTE]?.[0] === "pro", 15_000, "the plan tier in Keycloak");
 
     // Usage: atomic counters.
     expect((await h.request("GET", `/v1/tenants/${tenant.id}/usage`, { token })).body).toMatchObject({ usage: { members: 1, bus_credentials_minted: 0 } });
@@ -74,7 +85,7 @@ describe("tenant lifecycle", () => {
     expect(await h.svc.plane.wrappedKey(tenant.id)).toBeUndefined();
     expect((await h.request("GET", `/v1/tenants/${tenant.id}`, { token })).status).toBe(404);
     expect((await h.request("POST", `/v1/tenants/${tenant.id}/bus-credentials`, { token, body: {} })).status).toBe(404);
-    await eventually(() => h.kc.organizations.size === 0 && user.attributes[TENANT_ATTRIBUTE] === undefined, 15_000, "the organization's removal");
+    await eventually(async () => (await orgsBySlug("acme-robotics")).length === 0 && (await userAttributes(user.id))[TENANT_ATTRIBUTE] === undefined, 15_000, "the organization's removal");
     await eventually(async () => (await h.svc.store.transact((tx) => getJson(tx, keys.eventDeletion(tenant.id)))) !== undefined, 15_000, "the event deletion to be queued");
     const deletion = await h.svc.store.transact((tx) => getJson<{ statements: string[] }>(tx, keys.eventDeletion(tenant.id)));
     expect(deletion?.statements).toEqual([`DELETE FROM enchanted.swarm_events WHERE tenant_id = '${tenant.id}'`]);
