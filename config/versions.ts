@@ -81,9 +81,9 @@ export const CONTAINER_IMAGES = {
 } as const;
 
 /**
- * Identity (Keycloak): what the keycloakx chart does not pin. keycloak-config-cli is built per
- * Keycloak release (`<cli>-<keycloak>` tags); this build targets 26.5.4, the closest to the
- * chart's Keycloak 26.5.x. Aurora PostgreSQL 16 is a Keycloak 26 supported database.
+ * Identity (Keycloak): what the keycloakx chart does not pin. The realm is applied by the
+ * platform's own realm program (services/keycloak-realm/apply-main.ts, in the provisioning image),
+ * so no third-party importer is pinned. Aurora PostgreSQL 16 is a Keycloak 26 supported database.
  */
 export const KEYCLOAK_PINS = {
   /**
@@ -92,7 +92,6 @@ export const KEYCLOAK_PINS = {
    * `org.keycloak:keycloak-quarkus-dist` of it with Maven.
    */
   server: "26.5.6",
-  configCliImage: "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4",
   auroraPostgresqlVersion: "16.8",
   auroraParameterGroupFamily: "aurora-postgresql16",
 } as const;

@@ -93,7 +93,10 @@ export class WorkloadsStack extends KubernetesStack {
     this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
     // Pods labelled as ClickHouse clients, in any namespace (their own namespace lets them out).
     this.clickhouse.allowFrom(labelledClients(POLICY_LABELS.clickhouseClient));
+    const provisioningImage = imageOf(props.repositoryUrls, config.images.provisioning);
     this.keycloak = new Keycloak(this, "keycloak", {
+      // The realm Job runs the realm program the provisioning image carries.
+      realmApplyImage: provisioningImage,
       realm: realmConfig(config),
       authDomain: config.domains.auth,
       database: props.keycloakDatabase,
@@ -139,7 +142,7 @@ export class WorkloadsStack extends KubernetesStack {
     });
 
     this.provisioning = new Provisioning(this, "provisioning", {
-      image: imageOf(props.repositoryUrls, config.images.provisioning),
+      image: provisioningImage,
       name: `enchanted-${config.name}`,
       accountId: config.aws.accountId,
       region: config.aws.region,

@@ -42,7 +42,7 @@ export function keycloakChartValues(input: KeycloakChartInput): Record<string, u
   const env = [
     { name: "KC_HOSTNAME", value: `https://${input.authDomain}` },
     { name: "KC_HOSTNAME_STRICT", value: "true" },
-    // In-cluster callers (keycloak-config-cli, provisioning) use the Service; tokens keep the public issuer.
+    // In-cluster callers (the realm Job, provisioning) use the Service; tokens keep the public issuer.
     { name: "KC_HOSTNAME_BACKCHANNEL_DYNAMIC", value: "true" },
     ...(input.trustedProxyCidrs.length > 0 ? [{ name: "KC_PROXY_TRUSTED_ADDRESSES", value: input.trustedProxyCidrs.join(",") }] : []),
     { name: "KC_DB_URL_PROPERTIES", value: "?sslmode=require" },

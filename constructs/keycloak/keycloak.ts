@@ -8,12 +8,12 @@ import { propFail } from "../core/validation.js";
 import { addExternalSecret } from "../external-secrets.js";
 import { addNetworkPolicy, WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/network-policy.js";
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
+import { checkServiceImage } from "../service-workload.js";
 import { NAMESPACES, type ISecretStore } from "../platform-interfaces.js";
 import { keycloakChartValues } from "./chart-values.js";
 import {
   KEYCLOAK_CHART,
   KEYCLOAK_CLIENT_LABEL,
-  KEYCLOAK_CONFIG_CLI_IMAGE,
   KEYCLOAK_DB_SECRET,
   KEYCLOAK_POD_LABELS,
   KEYCLOAK_PORTS,
@@ -25,7 +25,7 @@ import type { IKeycloakDatabase } from "./platform.js";
 import { addRealmImport } from "./realm-import.js";
 
 export interface KeycloakProps {
-  /** The realm representation keycloak-config-cli applies (`realmConfig(config)`). */
+  /** The realm representation the realm Job applies (`realmConfig(config)`). */
   readonly realm: RealmRepresentation;
   /** `domains.auth`. */
   readonly authDomain: string;
@@ -52,8 +52,11 @@ export interface KeycloakProps {
   readonly cpuMillicores?: number;
   /** @default 2048 */
   readonly memoryMiB?: number;
-  /** @default KEYCLOAK_CONFIG_CLI_IMAGE */
-  readonly configCliImage?: string;
+  /**
+   * The provisioning service's image (`<repository>:<tag>`): the realm Job runs its realm program
+   * (`dist/realm-apply.js`, services/keycloak-realm/apply-main.ts).
+   */
+  readonly realmApplyImage: string;
   /** Resources everything here waits for (the namespace, the secret store). @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
 }
@@ -65,7 +68,7 @@ const DB_SECRET_REFRESH = "15m";
 /**
  * Keycloak in the cluster: its credentials synced from Secrets Manager (the RDS-managed database
  * secret by ARN, refreshed every 15 minutes), NetworkPolicies that open exactly what it needs in
- * the default-deny namespace, the keycloakx chart, and a keycloak-config-cli Job that applies the
+ * the default-deny namespace, the keycloakx chart, and a Job (the platform's realm program) that applies the
  * realm from a ConfigMap whenever the realm or the image changes. Lives in the workloads stack:
  * the chart must start after the ExternalSecrets (custom resources) have produced its Secrets.
  *
@@ -90,8 +93,9 @@ export class Keycloak extends Construct {
     const replicas = props.replicas ?? DEFAULTS.replicas;
     const ns = props.namespace ?? NAMESPACES.platform;
     const proxyCidrs = [...(props.proxyCidrs ?? [])];
-    const image = props.configCliImage ?? KEYCLOAK_CONFIG_CLI_IMAGE;
+    const image = props.realmApplyImage;
     const fail = propFail(this);
+    checkServiceImage(image, "provisioning", fail);
     if (!Token.isUnresolved(replicas) && (!Number.isInteger(replicas) || replicas < 1 || replicas > 10)) {
       fail("replicas", replicas, "is not 1 to 10", "run 1 replica in dev and 2 or more elsewhere");
     }

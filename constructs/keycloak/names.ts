@@ -1,15 +1,13 @@
 /**
- * Keycloak's names: the pinned chart and config-cli image, the release and its pod labels, ports,
+ * Keycloak's names: the pinned chart, the release and its pod labels, ports,
  * the database it uses, the Secrets it reads and where they come from, and the label of pods that
  * may call it. Everything else in this folder, and callers elsewhere, take them from here.
  */
-import { HELM_CHARTS, KEYCLOAK_PINS } from "../../config/versions.js";
+import { HELM_CHARTS } from "../../config/versions.js";
 import { NAMESPACES } from "../platform-interfaces.js";
 
 /** The keycloakx chart: repository, name and pinned version (config/versions.ts). */
 export const KEYCLOAK_CHART = HELM_CHARTS.keycloakx;
-/** keycloak-config-cli, pinned to a build for the chart's Keycloak line. */
-export const KEYCLOAK_CONFIG_CLI_IMAGE = KEYCLOAK_PINS.configCliImage;
 
 /** Release and `fullnameOverride`: the StatefulSet is `keycloak`, its Service `keycloak-http`. */
 export const KEYCLOAK_RELEASE = "keycloak";
@@ -32,7 +30,7 @@ export const KEYCLOAK_PORTS = {
 /** The database and master user Keycloak uses (Aurora creates both). */
 export const KEYCLOAK_DATABASE = { name: "keycloak", username: "keycloak" } as const;
 
-/** Client id of the bootstrap admin service account in the master realm, which keycloak-config-cli signs in as. */
+/** Client id of the bootstrap admin service account in the master realm, which the realm Job signs in as. */
 export const BOOTSTRAP_ADMIN_CLIENT_ID = "enchanted-bootstrap-admin";
 
 /** Label of pods that may call Keycloak's HTTP port (the realm Job; any other in-cluster client). */

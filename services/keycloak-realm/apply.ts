@@ -1,7 +1,7 @@
 /**
  * Applies the realm representation ({@link realmConfig}) to a running Keycloak 26 over its Admin
- * REST API, idempotently: what keycloak-config-cli does with the realm JSON in production
- * (constructs/keycloak/realm-import.ts), for the subset of the format the realm uses. It signs in
+ * REST API, idempotently, for the subset of the format the realm uses: the realm Job in production
+ * (apply-main.ts, constructs/keycloak/realm-import.ts) and the tests run it. It signs in
  * the same way the Job does (client credentials of the bootstrap admin client in `master`),
  * substitutes the same `$(env:NAME)` variables (an undefined one is an error) and then:
  *

@@ -65,8 +65,7 @@ export const REALM_MANAGEMENT_CLIENT = "realm-management";
 export const BROWSER_FLOW = "browser-admin-otp";
 
 /**
- * Environment variables keycloak-config-cli substitutes (`$(env:NAME)`) into the realm when it
- * applies it: secrets never appear in the realm JSON, the ConfigMap or Terraform.
+ * Environment variables the realm apply (`applyRealm`) substitutes (`$(env:NAME)`) into the realm: secrets never appear in the realm JSON, the ConfigMap or Terraform.
  */
 export const REALM_VARIABLES = {
   provisioningClientSecret: "PROVISIONING_CLIENT_SECRET",
@@ -74,7 +73,22 @@ export const REALM_VARIABLES = {
   smtpPassword: "SMTP_PASSWORD",
 } as const;
 
-/** A keycloak-config-cli variable reference. */
+/**
+ * The realm Job's environment (`apply-main.ts`, run by the Job of constructs/keycloak/realm-import.ts
+ * and by the tests): where Keycloak is, how to sign in (client credentials of the bootstrap admin
+ * client in `master`), the realm file, and how long to wait for Keycloak to answer. The names are
+ * keycloak-config-cli's, whose job this is.
+ */
+export const REALM_APPLY_ENV = {
+  url: "KEYCLOAK_URL",
+  loginRealm: "KEYCLOAK_LOGINREALM",
+  clientId: "KEYCLOAK_CLIENTID",
+  clientSecret: "KEYCLOAK_CLIENTSECRET",
+  file: "REALM_FILE",
+  availabilityTimeoutSeconds: "KEYCLOAK_AVAILABILITY_TIMEOUT_SECONDS",
+} as const;
+
+/** A realm variable reference (`$(env:NAME)`, keycloak-config-cli's syntax, which applyRealm substitutes). */
 export function realmVariable(name: string): string {
   return `$(env:${name})`;
 }

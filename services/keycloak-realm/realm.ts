@@ -1,6 +1,6 @@
 /**
  * The realm, as data: one pure function from an environment's config to the realm
- * representation that keycloak-config-cli applies (Keycloak's own realm JSON format, plus its
+ * representation the realm program applies (Keycloak's own realm JSON format, plus its
  * `userProfile` key). Nothing here is per tenant: tenants are Organizations and users, which the
  * provisioning service creates at run time.
  */
@@ -155,7 +155,7 @@ export interface UserRepresentation {
   readonly clientRoles: Readonly<Record<string, readonly string[]>>;
 }
 
-/** The realm representation keycloak-config-cli imports. */
+/** The realm representation the realm program (apply-main.ts, applyRealm) applies. */
 export interface RealmRepresentation {
   readonly realm: string;
   readonly displayName: string;
@@ -396,7 +396,7 @@ export function userProfileAttributes(): UserProfileAttribute[] {
  * client, the provisioning service's confidential client with exactly
  * {@link PROVISIONING_ADMIN_ROLES}, and the `enchanted-tenant` scope that puts `tenant_id`,
  * `plan_tier` and `aud: api` into access tokens. Secrets are `$(env:...)` references that
- * keycloak-config-cli fills in from its environment.
+ * the realm program fills in from its environment.
  */
 export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): RealmRepresentation {
   const origin = checkOrigin(options.webAppOrigin ?? `https://${env.domains.api}`);

@@ -3,13 +3,19 @@
  * (the shared `enchanted` realm stays as the global setup applied it): it creates the realm, a
  * repeat changes nothing that matters, and it repairs drift the way a re-run of the Job must.
  */
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { realmDocument } from "../../constructs/keycloak/index.js";
 import { loadEnvironment } from "../../config/index.js";
 import { applyRealm, RealmApplyError } from "../../services/keycloak-realm/apply.js";
 import {
   PLAN_TIER_ATTRIBUTE,
   PROVISIONING_CLIENT_ID,
   REALM_MANAGEMENT_CLIENT,
+  REALM_APPLY_ENV,
   REALM_VARIABLES,
   TENANT_ATTRIBUTE,
   TENANT_CLAIM,
@@ -110,4 +116,55 @@ describe("applyRealm", () => {
     expect(token.status).toBe(200);
     await admin.call("DELETE", R);
   });
+});
+
+describe("the realm Job's program (services/keycloak-realm/apply-main.ts)", () => {
+  const JOB_REALM = "enchanted-job-test";
+  const run = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(process.execPath, ["--import", "tsx", "services/keycloak-realm/apply-main.ts"], {
+        cwd: new URL("../..", import.meta.url),
+        env: { PATH: process.env["PATH"] ?? "", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+      child.on("close", (code) => resolve({ code, output }));
+    });
+  const jobEnv = (file: string, overrides: Record<string, string> = {}) => ({
+    ...server.variables,
+    [REALM_APPLY_ENV.url]: server.url,
+    [REALM_APPLY_ENV.clientId]: server.adminClientId,
+    [REALM_APPLY_ENV.clientSecret]: server.adminClientSecret,
+    [REALM_APPLY_ENV.file]: file,
+    [REALM_APPLY_ENV.availabilityTimeoutSeconds]: "10",
+    ...overrides,
+  });
+  let file: string;
+
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), "realm-job-"));
+    file = join(dir, "realm.json");
+    writeFileSync(file, realmDocument({ ...realmConfig(loadEnvironment("dev")), realm: JOB_REALM }));
+  });
+
+  it("applies the realm file as a process with the Job's environment, and exits 0", async () => {
+    const result = await run(jobEnv(file));
+    expect(result.output).toMatch(/realm apply: done \(created/);
+    expect(result.code).toBe(0);
+    expect((await admin.call("GET", `/${JOB_REALM}`)).status).toBe(200);
+    await admin.call("DELETE", `/${JOB_REALM}`);
+  }, 120_000);
+
+  it("exits 1 naming the refusal when the admin client's secret is wrong, and 2 naming a missing variable", async () => {
+    const refused = await run(jobEnv(file, { [REALM_APPLY_ENV.clientSecret]: "not-the-secret" }));
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/realm apply: .*(401|unauthorized|invalid_client)/i);
+    expect((await admin.call("GET", `/${JOB_REALM}`)).status).toBe(404);
+    const { [REALM_APPLY_ENV.url]: _url, ...noUrl } = jobEnv(file);
+    const missing = await run(noUrl);
+    expect(missing.code).toBe(2);
+    expect(missing.output).toMatch(/KEYCLOAK_URL is not set\. Fix:/);
+  }, 120_000);
 });

@@ -17,6 +17,7 @@ import {
   keycloakChartValues,
   KeycloakPlatform,
   keycloakSecrets,
+  REALM_APPLY_COMMAND,
   realmDocument,
 } from "../../constructs/keycloak/index.js";
 import type { IKmsKey } from "../../constructs/kms-key.js";
@@ -25,11 +26,13 @@ import type { INetwork } from "../../constructs/network.js";
 import { NAMESPACES, type ISecretStore } from "../../constructs/platform-interfaces.js";
 import { evaluatePolicy, type SynthesizedStackJson } from "../../constructs/policy/index.js";
 import { realmConfig } from "../../services/keycloak-realm/index.js";
+import { REALM_APPLY_ENV } from "../../services/keycloak-realm/names.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 type Json = Record<string, any>;
 const KEY: IKmsKey = { keyArn: "arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-1111-2222-3333-444455556666", aliasName: "alias/enchanted-secrets" };
 const STORE: ISecretStore = { storeName: "aws-secrets-manager", storeKind: "ClusterSecretStore" };
+const REALM_APPLY_IMAGE = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/enchanted/provisioning:0.1.0";
 const ESO_ROLE = "enchanted-dev-external-secrets";
 
 function networkOf(env: EnvironmentName): INetwork {
@@ -69,6 +72,7 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       deletionProtection: !config.ephemeral,
     });
     const keycloak = new Keycloak(stack, "keycloak", {
+      realmApplyImage: REALM_APPLY_IMAGE,
       realm: realmConfig(config),
       authDomain: config.domains.auth,
       database: db,
@@ -267,16 +271,16 @@ describe.each(ENVIRONMENT_NAMES)("%s: Keycloak in the cluster", (env) => {
     expect(es.spec.data[0].remoteRef.key).toMatch(/master_user_secret\[0\]\.secret_arn/);
   });
 
-  it("applies the realm from a ConfigMap with the pinned keycloak-config-cli, secrets from Secrets", () => {
+  it("applies the realm from a ConfigMap with the platform's realm program (the provisioning image), secrets from Secrets", () => {
     const cm = one(stack, "kubernetes_config_map_v1");
     expect(cm.data["realm.json"]).toBe(realmDocument(realmConfig(config)));
     const jobResource = (Object.values(resourcesOf(stack, "kubernetes_manifest")) as Json[]).find((m) => m.manifest.kind === "Job") as Json;
     const job = jobResource.manifest;
     const container = job.spec.template.spec.containers[0];
-    expect(container.image).toBe(KEYCLOAK_PINS.configCliImage);
-    expect(container.image).toMatch(/:\d+\.\d+\.\d+-\d+\.\d+\.\d+$/);
+    expect(container.image).toBe(REALM_APPLY_IMAGE);
+    expect(container.command).toEqual([...REALM_APPLY_COMMAND]);
     const env = new Map((container.env as Json[]).map((e) => [e.name, e]));
-    expect(env.get("IMPORT_VARSUBSTITUTION_ENABLED")?.value).toBe("true");
+    expect(env.get(REALM_APPLY_ENV.file)?.value).toBe("/config/realm.json");
     expect(env.get("PROVISIONING_CLIENT_SECRET")?.valueFrom.secretKeyRef).toEqual({ name: "keycloak-provisioning-client", key: "client-secret" });
     expect(env.get("KEYCLOAK_CLIENTSECRET")?.valueFrom.secretKeyRef).toEqual({ name: "keycloak-bootstrap-admin", key: "client-secret" });
     expect(jobResource.wait).toEqual({ condition: [{ type: "Complete", status: "True" }] });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { REALM_APPLY_COMMAND } from "../../constructs/keycloak/index.js";
 import { instructionsOf, nodeEvalScript, readDockerfile, type DockerfileStage } from "../support/dockerfile.js";
 
 const dockerfile = readDockerfile(new URL("../../services/provisioning/Dockerfile", import.meta.url));
@@ -111,8 +112,15 @@ describe("provisioning Dockerfile", () => {
       "--from=deps /app/package.json ./package.json",
       "--from=deps /app/node_modules ./node_modules",
       "--from=build /build/dist/main.js ./dist/main.js",
+      "--from=build /build/dist/realm-apply.js ./dist/realm-apply.js",
     ]);
     expect(finalStage?.instructions.find((i) => i.keyword === "ENV")?.args).toBe("NODE_ENV=production");
+  });
+
+  it("carries the realm program Keycloak's realm Job runs, bundled whole, at the path the construct runs", () => {
+    expect(runs(stageNamed("build")).join("\n")).toMatch(/esbuild services\/keycloak-realm\/apply-main\.ts --bundle --platform=node --format=esm --target=node20 --outfile=dist\/realm-apply\.js/);
+    const workdir = final("WORKDIR").at(-1)?.args.trim();
+    expect(REALM_APPLY_COMMAND).toEqual(["node", `${workdir}/dist/realm-apply.js`]);
   });
 
   it("generates the runtime package list from the bundle's imports: no dev tools, no chdb, no lmdb, the binding apart", () => {

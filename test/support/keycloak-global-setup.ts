@@ -4,9 +4,10 @@
  *
  * - `kc.sh start-dev` on free loopback ports (HTTP and management), H2 `dev-file` database and
  *   transaction logs in a temporary directory (removed at the end), a bootstrap admin user and a
- *   bootstrap admin client (client credentials, as production's keycloak-config-cli Job uses);
- * - the realm (`realmConfig` of the dev environment) applied by `applyRealm`
- *   (services/keycloak-realm/apply.ts) with the same variables the Job substitutes;
+ *   bootstrap admin client (client credentials, as production's realm Job uses);
+ * - the realm (`realmConfig` of the dev environment) applied by the realm Job's program
+ *   (`runRealmApply` of services/keycloak-realm/apply-main.ts, which runs `applyRealm` of
+ *   services/keycloak-realm/apply.ts) with the environment and the variables the Job gets;
  * - test files get the URL and credentials through `inject("keycloak")` and wait for
  *   {@link KeycloakTestServer.statusFile} (test/support/keycloak.ts): the server starts while the
  *   other files already run, so the start adds little to the wall time of `npm test`.
@@ -22,7 +23,9 @@ import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { loadEnvironment } from "../../config/index.js";
 import { KEYCLOAK_PINS } from "../../config/versions.js";
-import { applyRealm } from "../../services/keycloak-realm/apply.js";
+import { runRealmApply } from "../../services/keycloak-realm/apply-main.js";
+import { REALM_APPLY_ENV } from "../../services/keycloak-realm/names.js";
+import { realmDocument } from "../../constructs/keycloak/realm-import.js";
 import { REALM_VARIABLES } from "../../services/keycloak-realm/names.js";
 import { realmConfig } from "../../services/keycloak-realm/realm.js";
 
@@ -33,7 +36,7 @@ export interface KeycloakTestServer {
   /** Bootstrap admin user of `master` (admin console, password grant through admin-cli). */
   readonly adminUser: string;
   readonly adminPassword: string;
-  /** Bootstrap admin client of `master` (client credentials): what keycloak-config-cli signs in with. */
+  /** Bootstrap admin client of `master` (client credentials): what the realm Job signs in with. */
   readonly adminClientId: string;
   readonly adminClientSecret: string;
   /** The realm's variables (`PROVISIONING_CLIENT_SECRET`, …) as the Job gets them. */
@@ -163,7 +166,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await waitReady(server.managementUrl, server.url, child, logFile, 240_000);
       const startMs = Date.now() - started;
       const applied = Date.now();
-      await applyRealm(realmConfig(loadEnvironment("dev")), { url: server.url, clientId: server.adminClientId, clientSecret: server.adminClientSecret, variables: server.variables });
+      // Exactly as the realm Job does it: its program, its environment, the realm file it mounts.
+      const realmFile = join(dir, "realm.json");
+      writeFileSync(realmFile, realmDocument(realmConfig(loadEnvironment("dev"))));
+      const lines: string[] = [];
+      const code = await runRealmApply(
+        {
+          ...server.variables,
+          [REALM_APPLY_ENV.url]: server.url,
+          [REALM_APPLY_ENV.clientId]: server.adminClientId,
+          [REALM_APPLY_ENV.clientSecret]: server.adminClientSecret,
+          [REALM_APPLY_ENV.file]: realmFile,
+          [REALM_APPLY_ENV.availabilityTimeoutSeconds]: "60",
+        },
+        (line) => lines.push(line),
+      );
+      if (code !== 0) throw new Error(`the realm Job's program exited ${code}: ${lines.join(" | ")}`);
       const applyMs = Date.now() - applied;
       console.log(`keycloak ${version}: ready on ${server.url} after ${(startMs / 1000).toFixed(1)} s, realm applied in ${(applyMs / 1000).toFixed(1)} s`);
       writeFileSync(server.statusFile, JSON.stringify({ ok: true, startMs, applyMs }));
