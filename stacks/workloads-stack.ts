@@ -96,7 +96,7 @@ export class WorkloadsStack extends KubernetesStack {
     const provisioningImage = imageOf(props.repositoryUrls, config.images.provisioning);
     this.keycloak = new Keycloak(this, "keycloak", {
       // The realm Job runs the realm program the provisioning image carries.
-      realmApplyImage: provisioningImage,
+      realmApply: { image: provisioningImage, tag: config.images.provisioning.tag },
       realm: realmConfig(config),
       authDomain: config.domains.auth,
       database: props.keycloakDatabase,

@@ -34,6 +34,12 @@ export interface ConfigJobProps {
   /** The file: its name in the ConfigMap, its content, and the directory it is mounted at (volume `volume`). */
   readonly file: { readonly name: string; readonly content: string; readonly volume: string; readonly mountPath: string };
   readonly image: string;
+  /**
+   * What names the program besides the file, for the digest: a change makes a new Job. Give the
+   * image's tag when the image holds a token (a repository URL from another stack), whose text
+   * differs from synth to synth. @default image
+   */
+  readonly programVersion?: string;
   /** The numeric user (and group) the pod runs as. */
   readonly runAsUser: number;
   readonly container: ConfigJobContainer;
@@ -58,7 +64,7 @@ export function configDigest(content: string, image: string): string {
  * Terraform waits for the Job's Complete condition.
  */
 export function addConfigJob(scope: Construct, props: ConfigJobProps): { readonly configMap: ConfigMapV1; readonly job: Manifest; readonly digest: string } {
-  const digest = configDigest(props.file.content, props.image);
+  const digest = configDigest(props.file.content, props.programVersion ?? props.image);
   const configMap = new ConfigMapV1(scope, props.ids.configMap, {
     metadata: { name: `${props.configMapPrefix}-${digest}`, namespace: props.namespace },
     data: { [props.file.name]: props.file.content },

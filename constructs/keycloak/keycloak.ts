@@ -53,10 +53,11 @@ export interface KeycloakProps {
   /** @default 2048 */
   readonly memoryMiB?: number;
   /**
-   * The provisioning service's image (`<repository>:<tag>`): the realm Job runs its realm program
-   * (`dist/realm-apply.js`, services/keycloak-realm/apply-main.ts).
+   * The realm Job's program: the provisioning service's image (`<repository>:<tag>`), which carries
+   * `dist/realm-apply.js` (services/keycloak-realm/apply-main.ts), and its tag (with the realm, it
+   * names the Job: a new release applies the realm again).
    */
-  readonly realmApplyImage: string;
+  readonly realmApply: { readonly image: string; readonly tag: string };
   /** Resources everything here waits for (the namespace, the secret store). @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
 }
@@ -93,7 +94,7 @@ export class Keycloak extends Construct {
     const replicas = props.replicas ?? DEFAULTS.replicas;
     const ns = props.namespace ?? NAMESPACES.platform;
     const proxyCidrs = [...(props.proxyCidrs ?? [])];
-    const image = props.realmApplyImage;
+    const image = props.realmApply.image;
     const fail = propFail(this);
     checkServiceImage(image, "provisioning", fail);
     if (!Token.isUnresolved(replicas) && (!Number.isInteger(replicas) || replicas < 1 || replicas > 10)) {
@@ -184,6 +185,7 @@ export class Keycloak extends Construct {
       serviceUrl: this.serviceUrl,
       secretPrefix: props.secretPrefix,
       image,
+      imageTag: props.realmApply.tag,
       keycloak: this.helm.release,
       dependsOn: [bootstrapSecret, provisioningSecret, smtpSecret, ...policies],
     }).job;

@@ -40,6 +40,8 @@ export interface RealmImportProps {
   readonly secretPrefix: string;
   /** The provisioning service's image, which carries the realm program (`dist/realm-apply.js`). */
   readonly image: string;
+  /** The image's tag: with the realm, it names the Job, so a new release applies the realm again. */
+  readonly imageTag: string;
   /** Keycloak's release: the Job runs once it is up. */
   readonly keycloak: ITerraformDependable;
   /** The Secrets the Job reads and the policies that let it out. */
@@ -58,6 +60,7 @@ export function addRealmImport(scope: Construct, props: RealmImportProps): { rea
     podLabels: { [KEYCLOAK_CLIENT_LABEL]: "true" },
     file: { name: REALM_FILE, content: realmDocument(props.realm), volume: "realm", mountPath: "/config" },
     image: props.image,
+    programVersion: props.imageTag,
     runAsUser: IMAGE_UID,
     container: {
       name: "realm-apply",

@@ -25,6 +25,7 @@ import { KONG_NAMESPACE } from "../../constructs/gateway/index.js";
 import type { INetwork } from "../../constructs/network.js";
 import { NAMESPACES, type ISecretStore } from "../../constructs/platform-interfaces.js";
 import { evaluatePolicy, type SynthesizedStackJson } from "../../constructs/policy/index.js";
+import { configDigest } from "../../constructs/k8s/config-job.js";
 import { realmConfig } from "../../services/keycloak-realm/index.js";
 import { REALM_APPLY_ENV } from "../../services/keycloak-realm/names.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
@@ -72,7 +73,7 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       deletionProtection: !config.ephemeral,
     });
     const keycloak = new Keycloak(stack, "keycloak", {
-      realmApplyImage: REALM_APPLY_IMAGE,
+      realmApply: { image: REALM_APPLY_IMAGE, tag: "0.1.0" },
       realm: realmConfig(config),
       authDomain: config.domains.auth,
       database: db,
@@ -279,6 +280,8 @@ describe.each(ENVIRONMENT_NAMES)("%s: Keycloak in the cluster", (env) => {
     const container = job.spec.template.spec.containers[0];
     expect(container.image).toBe(REALM_APPLY_IMAGE);
     expect(container.command).toEqual([...REALM_APPLY_COMMAND]);
+    // Named by the realm and the image's tag (not the image, whose repository URL is another stack's token).
+    expect(job.metadata.name).toBe(`keycloak-realm-${configDigest(realmDocument(realmConfig(config)), "0.1.0")}`);
     const env = new Map((container.env as Json[]).map((e) => [e.name, e]));
     expect(env.get(REALM_APPLY_ENV.file)?.value).toBe("/config/realm.json");
     expect(env.get("PROVISIONING_CLIENT_SECRET")?.valueFrom.secretKeyRef).toEqual({ name: "keycloak-provisioning-client", key: "client-secret" });
