@@ -3,6 +3,7 @@
  * admin client for assertions, and the browser's side of the realm (registration, login with
  * PKCE, the code exchange) over plain HTTP, the way the web app's users go through it.
  */
+import { jsonOrText } from "./http.js";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { inject } from "vitest";
@@ -83,12 +84,7 @@ export class AdminClient {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
+    const parsed = jsonOrText(text);
     return { status: res.status, body: parsed, text, location: res.headers.get("location") };
   }
 
