@@ -19,6 +19,7 @@
  * Nothing is deleted but protocol mappers of the realm's own client scopes, surplus default client
  * scopes of the realm's clients, and flows being rebuilt.
  */
+import { parseJsonOr } from "../runtime/json.js";
 import type {
   AuthenticationExecution,
   AuthenticationFlowRepresentation,
@@ -117,12 +118,7 @@ class Admin {
       }
       if (!ok.includes(res.status)) throw new RealmApplyError(`${method} ${path}`, res.status, text);
       if (method !== "GET" && res.status < 300) this.writes++;
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = text;
-      }
+      const parsed = parseJsonOr(text, text);
       return { status: res.status, body: parsed, location: res.headers.get("location") };
     }
   }

@@ -23,6 +23,7 @@ import {
   WEB_CLIENT_ID,
 } from "../../services/keycloak-realm/names.js";
 import { PASSWORD_POLICY, realmConfig } from "../../services/keycloak-realm/realm.js";
+import { realmJobEnvironment } from "../support/keycloak-global-setup.js";
 import { AdminClient, KEYCLOAK_WAIT_MS, keycloakServer, type KeycloakTestServer } from "../support/keycloak.js";
 
 const NAME = "enchanted-apply-test";
@@ -132,15 +133,7 @@ describe("the realm Job's program (services/keycloak-realm/apply-main.ts)", () =
       child.stderr.on("data", (d: Buffer) => (output += d.toString()));
       child.on("close", (code) => resolve({ code, output }));
     });
-  const jobEnv = (file: string, overrides: Record<string, string> = {}) => ({
-    ...server.variables,
-    [REALM_APPLY_ENV.url]: server.url,
-    [REALM_APPLY_ENV.clientId]: server.adminClientId,
-    [REALM_APPLY_ENV.clientSecret]: server.adminClientSecret,
-    [REALM_APPLY_ENV.file]: file,
-    [REALM_APPLY_ENV.availabilityTimeoutSeconds]: "10",
-    ...overrides,
-  });
+  const jobEnv = (file: string, overrides: Record<string, string> = {}) => ({ ...realmJobEnvironment(server, file, "10"), ...overrides });
   let file: string;
 
   beforeAll(() => {

@@ -11,7 +11,7 @@
  *   ({@link Harness.tokens}), whose JWKS the service verifies over HTTP; the tests need tokens a real
  *   server will not issue on demand (expired, foreign key, wrong issuer or audience, any roles).
  */
-import { jsonOrText } from "../support/http.js";
+import { parseJsonOr } from "../../services/runtime/json.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,7 +103,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
       const res = await fetch(`${svc.url}${path}`, { method, headers, body });
       const text = await res.text();
-      const parsed = jsonOrText(text);
+      const parsed = parseJsonOr(text, text);
       return { status: res.status, body: parsed, text, headers: res.headers };
     },
     async stop() {

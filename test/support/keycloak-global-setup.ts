@@ -45,6 +45,18 @@ export interface KeycloakTestServer {
   readonly statusFile: string;
 }
 
+/** The realm Job's environment (services/keycloak-realm/apply-main.ts) for this server: its URL, the bootstrap admin client, the realm file, the realm's variables. */
+export function realmJobEnvironment(server: KeycloakTestServer, realmFile: string, availabilityTimeoutSeconds: string): Record<string, string> {
+  return {
+    ...server.variables,
+    [REALM_APPLY_ENV.url]: server.url,
+    [REALM_APPLY_ENV.clientId]: server.adminClientId,
+    [REALM_APPLY_ENV.clientSecret]: server.adminClientSecret,
+    [REALM_APPLY_ENV.file]: realmFile,
+    [REALM_APPLY_ENV.availabilityTimeoutSeconds]: availabilityTimeoutSeconds,
+  };
+}
+
 declare module "vitest" {
   export interface ProvidedContext {
     keycloak: KeycloakTestServer;
@@ -170,17 +182,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const realmFile = join(dir, "realm.json");
       writeFileSync(realmFile, realmDocument(realmConfig(loadEnvironment("dev"))));
       const lines: string[] = [];
-      const code = await runRealmApply(
-        {
-          ...server.variables,
-          [REALM_APPLY_ENV.url]: server.url,
-          [REALM_APPLY_ENV.clientId]: server.adminClientId,
-          [REALM_APPLY_ENV.clientSecret]: server.adminClientSecret,
-          [REALM_APPLY_ENV.file]: realmFile,
-          [REALM_APPLY_ENV.availabilityTimeoutSeconds]: "60",
-        },
-        (line) => lines.push(line),
-      );
+      const code = await runRealmApply(realmJobEnvironment(server, realmFile, "60"), (line) => lines.push(line));
       if (code !== 0) throw new Error(`the realm Job's program exited ${code}: ${lines.join(" | ")}`);
       const applyMs = Date.now() - applied;
       console.log(`keycloak ${version}: ready on ${server.url} after ${(startMs / 1000).toFixed(1)} s, realm applied in ${(applyMs / 1000).toFixed(1)} s`);

@@ -3,7 +3,7 @@
  * admin client for assertions, and the browser's side of the realm (registration, login with
  * PKCE, the code exchange) over plain HTTP, the way the web app's users go through it.
  */
-import { jsonOrText } from "./http.js";
+import { parseJsonOr } from "../../services/runtime/json.js";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { inject } from "vitest";
@@ -84,7 +84,7 @@ export class AdminClient {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    const parsed = jsonOrText(text);
+    const parsed = parseJsonOr(text, text);
     return { status: res.status, body: parsed, text, location: res.headers.get("location") };
   }
 

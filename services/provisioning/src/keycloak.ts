@@ -18,6 +18,7 @@
  * refreshes the token once. The organization's name and alias are the tenant's slug (unique and
  * reserved forever, so never another tenant's), the display name goes into its description.
  */
+import { parseJsonOr } from "../../runtime/json.js";
 import { REALM_ROLES, PLAN_TIER_ATTRIBUTE, PROVISIONING_CLIENT_ID, TENANT_ATTRIBUTE } from "../../keycloak-realm/names.js";
 
 export class KeycloakError extends Error {
@@ -161,12 +162,7 @@ export class KeycloakAdmin implements IdentityAdmin {
         await backoff(n);
         continue;
       }
-      let parsed: unknown;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        parsed = undefined;
-      }
+      const parsed = parseJsonOr(text, undefined);
       return { status: res.status, body: parsed, location: res.headers.get("location") };
     }
   }
