@@ -5,7 +5,6 @@
  * mid-stream. chdb lets one process open its data at a time, so the replicas write through
  * {@link ClickHouseHttpFront}: the HTTP interface, served by this process on the engine.
  */
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INGESTOR_METRIC_NAMES } from "../../constructs/ingestor.js";
 import { qualified, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
@@ -14,7 +13,7 @@ import { startIngestor } from "../../services/ingestor/src/main.js";
 import { createIngestorMetrics, INGESTOR_METRICS } from "../../services/ingestor/src/metrics.js";
 import { ClickHouseSink, type Sink } from "../../services/ingestor/src/sink.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
-import { ADMIN, EmbeddedClickHouse, INGESTOR } from "../support/chdb.js";
+import { ADMIN, INGESTOR } from "../support/chdb.js";
 import {
   audit,
   ClickHouseHttpFront,
@@ -34,9 +33,6 @@ const CONSUMER = PIPELINE_CONSUMER;
 const M = INGESTOR_METRIC_NAMES;
 
 let fixture: PipelineFixture;
-let js: JetStreamClient;
-let jsm: JetStreamManager;
-let engine: EmbeddedClickHouse;
 
 /** The environment every ingestor of this file runs with. */
 function ingestorEnv(extra: Readonly<Record<string, string>> = {}): Record<string, string> {
@@ -48,7 +44,6 @@ const drained = (): Promise<boolean> => fixture.drained(CONSUMER);
 
 beforeAll(async () => {
   fixture = await startPipelineFixture();
-  ({ js, jsm, engine } = fixture);
 }, 30_000);
 
 afterAll(async () => {
@@ -81,9 +76,9 @@ describe("ingestor metrics and logs", () => {
     const poisonIndex = 321;
     // met-a's payload on met-b's subject (or the reverse): refused as tenant-mismatch.
     const batch = events.map((e, i) => (i === poisonIndex ? { ...e, subject: e.subject.replace(/^swarm\.met-([ab])\./, (_, t: string) => `swarm.met-${t === "a" ? "b" : "a"}.`) } : e));
-    await publishAll(js, batch);
+    await publishAll(fixture.js, batch);
     const log = collectingLogger();
-    const scraped = await engine.as(INGESTOR, async (client) => {
+    const scraped = await fixture.engine.as(INGESTOR, async (client) => {
       const sink: Sink = { insert: (rows, token) => new ClickHouseSink(client).insert(rows, token), close: async () => {} };
       const running = await startIngestor(loadIngestorConfig(ingestorEnv()), log, sink);
       try {
@@ -124,7 +119,7 @@ describe("ingestor metrics and logs", () => {
     let killedAt = -1;
     let killedInserted = 0;
     let survivorText = "";
-    await engine.as(INGESTOR, async (client) => {
+    await fixture.engine.as(INGESTOR, async (client) => {
       const front = await ClickHouseHttpFront.start(client);
       const env = ingestorEnv({ INGESTOR_CLICKHOUSE_URL: front.url, INGESTOR_CLICKHOUSE_PASSWORD: "", INGESTOR_BATCH_MAX_ROWS: "200", INGESTOR_SHUTDOWN_TIMEOUT_MS: "5000" });
       // Started together: both check the topology and share the one durable consumer.
@@ -136,7 +131,7 @@ describe("ingestor metrics and logs", () => {
         const inserted = async (i: number) => metricValue((await scrapeMetrics(ports[i] ?? 0)).text, M.inserted.name) ?? 0;
         const publisher = (async () => {
           for (let i = 0; i < events.length; i += 50) {
-            await publishAll(js, events.slice(i, i + 50), 50);
+            await publishAll(fixture.js, events.slice(i, i + 50), 50);
             published = i + 50;
             await new Promise((r) => setTimeout(r, 60)); // ~5 s of flow
           }
@@ -161,10 +156,10 @@ describe("ingestor metrics and logs", () => {
     expect(killedAt).toBeLessThan(events.length);
     expect(killedInserted).toBeGreaterThan(0);
     expect(metricValue(survivorText, M.inserted.name)).toBeGreaterThan(0);
-    const info = await jsm.consumers.info(STREAM_NAMES.events, CONSUMER);
+    const info = await fixture.jsm.consumers.info(STREAM_NAMES.events, CONSUMER);
     expect(info.num_ack_pending).toBe(0);
     expect(info.num_pending).toBe(0);
-    const result = await engine.as(ADMIN, (c) => audit(c, FINAL, tenants, events.map((e) => e.eventId)));
+    const result = await fixture.engine.as(ADMIN, (c) => audit(c, FINAL, tenants, events.map((e) => e.eventId)));
     expect(result).toEqual({ rows: 4_000, distinct: 4_000, missing: 0, unexpected: 0 });
   }, 60_000);
 });
