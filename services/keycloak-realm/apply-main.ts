@@ -17,6 +17,7 @@
  */
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import { envInteger, envText, type Env, type EnvFail } from "../runtime/env.js";
 import { applyRealm } from "./apply.js";
 import { REALM_APPLY_ENV as E } from "./names.js";
 import type { RealmRepresentation } from "./realm.js";
@@ -32,11 +33,15 @@ export class RealmApplyConfigError extends Error {
   }
 }
 
-function required(env: NodeJS.ProcessEnv, name: string, fix: string): string {
-  const v = env[name]?.trim();
-  if (!v) throw new RealmApplyConfigError(name, "is not set", fix);
+function required(env: Env, name: string, fix: string): string {
+  const v = envText(env, name);
+  if (v === undefined) throw new RealmApplyConfigError(name, "is not set", fix);
   return v;
 }
+
+const fail: EnvFail = (variable, value, problem, fix) => {
+  throw new RealmApplyConfigError(variable, `= ${JSON.stringify(value)} ${problem}`, fix);
+};
 
 /** Waits until the login realm's discovery document answers, at most `timeoutMs`. */
 async function waitForKeycloak(url: string, loginRealm: string, timeoutMs: number, log: (line: string) => void): Promise<void> {
@@ -58,7 +63,7 @@ async function waitForKeycloak(url: string, loginRealm: string, timeoutMs: numbe
 }
 
 /** Reads the environment, waits for Keycloak, applies the realm; returns the exit code. */
-export async function runRealmApply(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = (l) => console.log(l)): Promise<number> {
+export async function runRealmApply(env: Env = process.env, log: (line: string) => void = (l) => console.log(l)): Promise<number> {
   let url: string;
   let file: string;
   let clientId: string;
@@ -70,16 +75,12 @@ export async function runRealmApply(env: NodeJS.ProcessEnv = process.env, log: (
     clientId = required(env, E.clientId, "name the admin client (client credentials) in the login realm");
     clientSecret = required(env, E.clientSecret, "give the admin client's secret");
     file = required(env, E.file, "point it at the realm JSON");
-    const rawTimeout = env[E.availabilityTimeoutSeconds]?.trim();
-    timeoutSeconds = rawTimeout ? Number(rawTimeout) : DEFAULT_AVAILABILITY_TIMEOUT_SECONDS;
-    if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 3_600) {
-      throw new RealmApplyConfigError(E.availabilityTimeoutSeconds, `= ${JSON.stringify(rawTimeout)} is not a whole number of seconds from 0 to 3600`, `set it to e.g. ${DEFAULT_AVAILABILITY_TIMEOUT_SECONDS}, or unset it`);
-    }
+    timeoutSeconds = envInteger(env, E.availabilityTimeoutSeconds, DEFAULT_AVAILABILITY_TIMEOUT_SECONDS, 0, 3_600, fail);
   } catch (error) {
     log(`realm apply: ${(error as Error).message}`);
     return 2;
   }
-  const loginRealm = env[E.loginRealm]?.trim() || "master";
+  const loginRealm = envText(env, E.loginRealm) ?? "master";
   try {
     const realm = JSON.parse(readFileSync(file, "utf8")) as RealmRepresentation;
     await waitForKeycloak(url, loginRealm, timeoutSeconds * 1000, log);
