@@ -56,7 +56,7 @@ export const DNS_EGRESS: NetworkRule = {
 };
 
 /** A NetworkPolicy peer: every pod of namespace `namespace` (add a `podSelector` to narrow it). */
-export function namespacePeer(namespace: string): { namespaceSelector: { matchLabels: Record<string, string> } } {
+function namespacePeer(namespace: string): { namespaceSelector: { matchLabels: Record<string, string> } } {
   return { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: namespace } } };
 }
 

@@ -10,7 +10,7 @@ import type { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js"
 import type { ITerraformDependable } from "cdktf";
 import type { Construct } from "constructs";
 import { REALM_APPLY_ENV, REALM_VARIABLES } from "../../services/keycloak-realm/names.js";
-import type { RealmRepresentation } from "../../services/keycloak-realm/realm.js";
+import { realmDocument, type RealmRepresentation } from "../../services/keycloak-realm/realm.js";
 import { addConfigJob } from "../k8s/config-job.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT } from "../pinned-helm-release.js";
 import { secretEnv } from "./chart-values.js";
@@ -26,10 +26,8 @@ const AVAILABILITY_TIMEOUT_SECONDS = 300;
 const REALM_JOB_TIMEOUT = "15m";
 const REALM_JOB_BACKOFF_LIMIT = 6;
 
-/** The realm JSON the ConfigMap holds. Pure, for tests. */
-export function realmDocument(realm: RealmRepresentation): string {
-  return `${JSON.stringify(realm, null, 2)}\n`;
-}
+/** The realm file's text (its one home is the realm's module, beside the program that reads it). */
+export { realmDocument };
 
 export interface RealmImportProps {
   readonly realm: RealmRepresentation;

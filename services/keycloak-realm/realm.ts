@@ -390,6 +390,11 @@ export function userProfileAttributes(): UserProfileAttribute[] {
   ];
 }
 
+/** The realm file the realm program reads (`REALM_FILE`) and the realm Job's ConfigMap holds. */
+export function realmDocument(realm: RealmRepresentation): string {
+  return `${JSON.stringify(realm, null, 2)}\n`;
+}
+
 /**
  * The realm of an environment. Self-registration with e-mail verification, brute-force
  * protection, a password policy, OTP for admin roles, Organizations, the web app's public PKCE

@@ -8,7 +8,6 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { realmDocument } from "../../constructs/keycloak/index.js";
 import { loadEnvironment } from "../../config/index.js";
 import { applyRealm, RealmApplyError } from "../../services/keycloak-realm/apply.js";
 import {
@@ -22,7 +21,7 @@ import {
   TENANT_CLIENT_SCOPE,
   WEB_CLIENT_ID,
 } from "../../services/keycloak-realm/names.js";
-import { PASSWORD_POLICY, realmConfig } from "../../services/keycloak-realm/realm.js";
+import { PASSWORD_POLICY, realmConfig, realmDocument } from "../../services/keycloak-realm/realm.js";
 import { realmJobEnvironment } from "../support/keycloak-global-setup.js";
 import { AdminClient, KEYCLOAK_WAIT_MS, keycloakServer, type KeycloakTestServer } from "../support/keycloak.js";
 

@@ -25,9 +25,8 @@ import { loadEnvironment } from "../../config/index.js";
 import { KEYCLOAK_PINS } from "../../config/versions.js";
 import { runRealmApply } from "../../services/keycloak-realm/apply-main.js";
 import { REALM_APPLY_ENV } from "../../services/keycloak-realm/names.js";
-import { realmDocument } from "../../constructs/keycloak/realm-import.js";
 import { REALM_VARIABLES } from "../../services/keycloak-realm/names.js";
-import { realmConfig } from "../../services/keycloak-realm/realm.js";
+import { realmConfig, realmDocument } from "../../services/keycloak-realm/realm.js";
 
 export interface KeycloakTestServer {
   readonly version: string;
