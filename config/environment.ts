@@ -235,6 +235,8 @@ const environmentSchema = object({
       operator: string({ pattern: /^O[A-Z2-7]{55}$/, fix: NATS_KEY_FIX }),
       systemAccount: accountKey,
       swarmAccount: accountKey,
+      tenantAccountSigningKey: string({ pattern: /^O[A-Z2-7]{55}$/, fix: NATS_KEY_FIX }),
+      tenantImportSigningKey: accountKey,
       swarmSigningKeys: object({ free: accountKey, pro: accountKey, enterprise: accountKey }),
       silos: record(object({ account: accountKey, signingKey: accountKey }), { keyPattern: TENANT_ID_PATTERN, keyFix: TENANT_ID_FIX }),
     }),

@@ -36,6 +36,8 @@ export function nackStreamSpec(stream: SwarmStreamConfig, options: NackResourceO
     maxMsgSize: stream.max_msg_size,
     maxConsumers: stream.max_consumers,
     discard: stream.discard,
+    discardPerSubject: stream.discard_new_per_subject ?? false,
+    ...(stream.subject_transform ? { subjectTransform: { source: stream.subject_transform.src, dest: stream.subject_transform.dest } } : {}),
     duplicateWindow: goDuration(stream.duplicate_window),
     denyDelete: stream.deny_delete,
     denyPurge: stream.deny_purge,

@@ -9,6 +9,7 @@ import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
 import { HELM_CHARTS } from "../../config/versions.js";
 import { ACCOUNT_NAMES, natsAuthClaims, type NatsPublicKeys } from "../../services/nats-auth/claims.js";
+import { tenantAccountPreview } from "../../services/nats-auth/tenant-accounts.js";
 import { natsSecretNames, type NatsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { AUTH_INCLUDE_FILE, jetStreamMaxFileStoreMiB } from "../../services/nats-auth/server-config.js";
 import { checkPublicKey } from "../../services/nats-auth/sign.js";
@@ -58,6 +59,8 @@ export function placeholderPublicKeys(siloTenants: readonly string[]): NatsPubli
     operator: unset("operator"),
     systemAccount: unset("system-account"),
     swarmAccount: unset("swarm-account"),
+    tenantAccountSigningKey: unset("tenant-account-signing-key"),
+    tenantImportSigningKey: unset("tenant-import-signing-key"),
     swarmSigningKeys: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, unset(`swarm-signing-key-${t}`)])) as Record<PlanTierName, string>,
     silos: Object.fromEntries(siloTenants.map((t) => [t, { account: unset(`silo-${t}-account`), signingKey: unset(`silo-${t}-signing-key`) }])),
   };
@@ -153,6 +156,8 @@ export class Nats extends Construct {
         data: Object.fromEntries([
           ["operator.json", JSON.stringify(claims.operator, null, 2)],
           ...claims.accounts.map((a) => [`account-${a.name}.json`, JSON.stringify(a, null, 2)]),
+          // What provisioning signs for every pooled tenant of each tier (data, not synthesized per tenant).
+          ...PLAN_TIER_NAMES.map((t) => [`tenant-account-${t}.json`, JSON.stringify(tenantAccountPreview(t, props.tiers, keys), null, 2)]),
         ]),
       },
     });
@@ -182,7 +187,7 @@ export class Nats extends Construct {
       },
       dependsOn: [this.helm.release],
     });
-    const configs = swarmStreamConfigs(props.nats);
+    const configs = swarmStreamConfigs(props.nats, props.tiers);
     // The ingestor's dead-letter stream, replicated like the events it holds.
     const streams: Record<string, SwarmStreamConfig> = { ...configs, "dead-letters": deadLetterStreamConfig(configs.events.num_replicas) };
     for (const key of Object.keys(streams)) {
@@ -243,6 +248,8 @@ function checkProps(fail: PropFail, props: NatsProps, siloTenants: readonly stri
   check("operator", keys.operator, "O");
   check("systemAccount", keys.systemAccount, "A");
   check("swarmAccount", keys.swarmAccount, "A");
+  check("tenantAccountSigningKey", keys.tenantAccountSigningKey, "O");
+  check("tenantImportSigningKey", keys.tenantImportSigningKey, "A");
   for (const t of PLAN_TIER_NAMES) check(`swarmSigningKeys.${t}`, keys.swarmSigningKeys[t], "A");
   for (const t of siloTenants) {
     const silo = keys.silos[t];

@@ -9,7 +9,7 @@
  * `src/config.ts` reads every variable through {@link INGESTOR_ENV}.
  */
 import { CLICKHOUSE_USERS } from "../clickhouse-schema/names.js";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, DEAD_LETTER_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS } from "../nats-auth/jetstream-names.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, DEAD_LETTER_SUBJECTS, STORED_EVENT_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS } from "../nats-auth/jetstream-names.js";
 
 /** The port of `/healthz`, `/readyz` and `/metrics` (the container's `http` port). */
 export const INGESTOR_HTTP_PORT = 8080;
@@ -125,8 +125,10 @@ export const INGESTOR_REMOVED_ENV = {
 export const INGESTOR_JETSTREAM = {
   /** The stream it consumes. */
   reads: STREAM_NAMES.events,
-  /** Its durable consumer's filter: every tenant's events. */
-  filterSubject: STREAM_SUBJECTS.events,
+  /** What the stream must capture: every tenant's published events. */
+  capturedSubject: STREAM_SUBJECTS.events,
+  /** Its durable consumer's filter: every tenant's events as the stream stores them (`swarm.<tenant>.events`). */
+  filterSubject: STORED_EVENT_SUBJECTS,
   /** The stream it publishes refused events to, on `ingestor.dlq.<reason>`. */
   writes: DEAD_LETTER_STREAM,
   /** What that stream must capture. */

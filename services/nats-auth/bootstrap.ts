@@ -15,6 +15,10 @@
  * claims did not change are kept from the previous `auth.conf` in `<dir>`, so a re-run with the
  * same config writes the same file (fetch the current one with the seeds to keep that property).
  *
+ * It signs the operator, the system, platform and silo accounts, never a tenant account: those are
+ * the provisioning service's (tenant-accounts.ts), so no run of this command, and no push of its
+ * output, can undo a tenant's revocation or offboarding.
+ *
  * Servers read the auth include at start; a running cluster applies changed account JWTs only
  * when they are pushed to its full resolver: `--push <url> [--tls-ca <file>]` does that with the
  * system user (e.g. through `kubectl -n nats port-forward svc/nats 4222`).
@@ -32,6 +36,7 @@ import { natsAuthClaims, type NatsPublicKeys } from "./claims.js";
 import { natsSecretNames, type NatsSecretNames } from "./secret-names.js";
 import { parseAuthInclude, renderAuthInclude } from "./server-config.js";
 import { generateNatsSeeds, mintPlatformUser, mintSystemUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "./sign.js";
+import { pushAccountJwt } from "./tenant-accounts.js";
 
 export interface BootstrapOptions {
   readonly env: EnvironmentName;
@@ -70,6 +75,8 @@ export function bootstrapFiles(out: string, names: NatsSecretNames): Readonly<Re
     [s.systemAccount]: seed(s.systemAccount),
     [s.swarmAccount]: seed(s.swarmAccount),
     [s.systemUserCreds]: join(out, "seeds", "system-user.creds"),
+    [s.tenantAccountSigningKey]: seed(s.tenantAccountSigningKey),
+    [s.tenantImportSigningKey]: seed(s.tenantImportSigningKey),
     ...Object.fromEntries(PLAN_TIER_NAMES.map((t) => [s.swarmSigningKeys[t], seed(s.swarmSigningKeys[t])])),
     ...Object.fromEntries(Object.values(s.silos).flatMap((k) => [[k.account, seed(k.account)], [k.signingKey, seed(k.signingKey)]])),
     [names.cluster.authConf]: join(out, "cluster", "auth.conf"),
@@ -108,6 +115,8 @@ export async function runBootstrap(options: BootstrapOptions): Promise<Bootstrap
     operator: take(s.operator, fresh.operator),
     systemAccount: take(s.systemAccount, fresh.systemAccount),
     swarmAccount: take(s.swarmAccount, fresh.swarmAccount),
+    tenantAccountSigningKey: take(s.tenantAccountSigningKey, fresh.tenantAccountSigningKey),
+    tenantImportSigningKey: take(s.tenantImportSigningKey, fresh.tenantImportSigningKey),
     swarmSigningKeys: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, take(s.swarmSigningKeys[t], fresh.swarmSigningKeys[t])])) as NatsSeeds["swarmSigningKeys"],
     silos: Object.fromEntries(
       nats.siloTenants.map((t) => {
@@ -146,14 +155,7 @@ function userSeedIn(credsPath: string): string | undefined {
  */
 export async function pushAccountJwts(systemConnection: NatsConnection, signed: SignedNatsAuth): Promise<Record<string, string>> {
   const answers: Record<string, string> = {};
-  for (const [account, jwt] of Object.entries(signed.accountJwts)) {
-    const reply = await systemConnection.request("$SYS.REQ.CLAIMS.UPDATE", jwt, { timeout: 5_000 });
-    const body = reply.json<{ data?: { code?: number; message?: string }; error?: { code?: number; description?: string } }>();
-    if (body.error || body.data?.code !== 200) {
-      throw new NatsAuthError(`account ${account}`, `was not accepted by the resolver (${JSON.stringify(body.error ?? body.data)})`, "check that the server trusts this operator and that the JWT is newer than the stored one");
-    }
-    answers[account] = body.data.message ?? "updated";
-  }
+  for (const [account, jwt] of Object.entries(signed.accountJwts)) answers[account] = (await pushAccountJwt(systemConnection, account, jwt)).message;
   return answers;
 }
 

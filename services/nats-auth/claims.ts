@@ -1,20 +1,23 @@
 /**
- * The bus's authorization, as data: the claims of the operator, the system account, the pooled
- * `SWARM` account and the silo accounts, and the user templates of their scoped signing keys.
+ * The bus's authorization, as data: the claims of the operator, the system account, the platform
+ * account `SWARM` (it owns the JetStream streams and exports tenants' subjects to them) and the
+ * silo accounts, and the user templates of the scoped signing keys.
  *
  * Pure functions of the environment's config, the plan-tier catalog and public keys. The same
  * functions feed the synthesized Terraform (unsigned, so a PR diff shows every limit), the
  * `nats:bootstrap` command that signs them, and the tests that load them into a real nats-server.
  *
- * Tenants are never server state: a tenant user is a JWT signed by its tier's scoped signing key
- * and tagged `tenant:<id>`; the key's template turns that tag into the user's permissions, so
- * a tenant can only ever touch `swarm.<its id>.>`, its own inbox and its own JetStream consumer.
+ * Every pooled tenant has an account of its own (tenant-accounts.ts): data, minted and pushed by
+ * the provisioning service, never synthesized. Its only way into the platform account is two
+ * service imports of exactly its own subjects, each approved by an activation token; so a
+ * tenant's connection can never address the platform account's `$JS.API`, another tenant's inbox
+ * or another tenant's subjects, whatever subject or reply subject it writes.
  */
 import type { Account, Operator, OperatorLimits, SigningKey, UserPermissionsLimits } from "@nats-io/jwt";
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
-import { STREAM_NAMES, SUBJECT_ROOT } from "./streams.js";
+import { STREAM_SUBJECTS, SUBJECT_ROOT } from "./jetstream-names.js";
 
 /** Public nkeys of every identity and signing key (not secrets: they go into config and JWTs). */
 export interface NatsPublicKeys {
@@ -22,9 +25,13 @@ export interface NatsPublicKeys {
   readonly operator: string;
   /** `A…` */
   readonly systemAccount: string;
-  /** `A…` */
+  /** `A…`: the platform account (streams, NACK, the ingestor). */
   readonly swarmAccount: string;
-  /** `A…`: the SWARM account's scoped signing key of each plan tier. */
+  /** `O…`: the operator's signing key that signs tenant accounts (the provisioning service holds its seed). */
+  readonly tenantAccountSigningKey: string;
+  /** `A…`: the platform account's scoped signing key that signs tenants' activation tokens (its users can do nothing). */
+  readonly tenantImportSigningKey: string;
+  /** `A…`: each plan tier's user signing key, listed (scoped, with the tier's template) in every tenant account of that tier. */
   readonly swarmSigningKeys: Readonly<Record<PlanTierName, string>>;
   /** Per silo tenant (`config.nats.siloTenants`): its account and its scoped signing key, both `A…`. */
   readonly silos: Readonly<Record<string, { readonly account: string; readonly signingKey: string }>>;
@@ -63,58 +70,40 @@ export const TIER_TAG = "tier";
 export const TENANT_TEMPLATE = `{{tag(${TENANT_TAG})}}`;
 
 /**
- * Inbox prefix of a tenant's connections (nats.js `inboxPrefix`): replies to its requests,
- * JetStream publish acks and pulled messages arrive under it. The tenant id is a whole subject
- * token, like every template here: nats-server 2.9 expanded a template only when it filled a
- * whole token (`_INBOX_{{tag(tenant)}}` stayed literal and denied everything); 2.14, which the
- * chart and the tests run, also expands one inside a token, and whole tokens work on both.
+ * Inbox prefix of a tenant's connections (nats.js `inboxPrefix`): replies to its requests and
+ * JetStream publish acks arrive under it. The tenant id is a whole subject token, like every
+ * template here: nats-server 2.9 expanded a template only when it filled a whole token
+ * (`_INBOX_{{tag(tenant)}}` stayed literal and denied everything); 2.14, which the chart and the
+ * tests run, also expands one inside a token, and whole tokens work on both.
  */
 export function tenantInboxPrefix(tenantId: string): string {
   return `_INBOX.${assertTenantId(tenantId)}`;
 }
 
-/** The durable consumer a tenant may own on `SWARM_EVENTS`: named after the tenant. */
-export function tenantConsumerName(tenantId: string): string {
-  return assertTenantId(tenantId);
-}
-
 /**
- * A tenant user's permissions with `token` standing for its tenant id: {@link TENANT_TEMPLATE}
- * in a signing key's template, or a literal id to compute what one tenant may do.
+ * A tenant user's permissions with `token` standing for its tenant id: a literal id in a tenant
+ * account's signing key, {@link TENANT_TEMPLATE} in a silo account's.
  *
- * Publish: its own subjects; JetStream consumer calls on `SWARM_EVENTS` only for the consumer
- * named after it, created only through the filtered-create subject whose filter must be its own
- * subjects (the server rejects a request body whose filter differs from the subject's); acks of
- * that consumer. Subscribe: its own subjects and its inbox. No stream info, message get, purge,
- * account info or other consumers: those would show other tenants' subjects or data.
+ * Publish and subscribe: its own subjects and its inbox (so two connections of one tenant can
+ * request and reply); jobs only to its tier's lane. These are a second wall: the first is the
+ * tenant's account, which holds nothing else and imports only the tenant's events and its lane.
+ * No JetStream API, no acks: tenants do not consume the shared streams (their reads go through
+ * the events API).
  */
 export function tenantPermissions(token: string, tier: PlanTierName): Pick<UserPermissionsLimits, "pub" | "sub"> {
-  const events = STREAM_NAMES.events;
   // Jobs go to the tier's lane only (`swarm.<tenant>.jobs.<tier>`): the other lanes are denied.
   const otherLanes = PLAN_TIER_NAMES.filter((t) => t !== tier).map((t) => `${SUBJECT_ROOT}.${token}.jobs.${t}`);
+  const own = [`${SUBJECT_ROOT}.${token}.>`, `_INBOX.${token}.>`];
   return {
-    pub: {
-      allow: [
-        `${SUBJECT_ROOT}.${token}.>`,
-        `$JS.API.CONSUMER.CREATE.${events}.${token}.${SUBJECT_ROOT}.${token}.>`,
-        `$JS.API.CONSUMER.INFO.${events}.${token}`,
-        `$JS.API.CONSUMER.DELETE.${events}.${token}`,
-        `$JS.API.CONSUMER.MSG.NEXT.${events}.${token}`,
-        `$JS.ACK.${events}.${token}.>`,
-      ],
-      deny: otherLanes,
-    },
-    sub: {
-      allow: [`${SUBJECT_ROOT}.${token}.>`, `_INBOX.${token}.>`],
-      deny: [],
-    },
+    pub: { allow: own, deny: otherLanes },
+    sub: { allow: own, deny: [] },
   };
 }
 
 /** The user template of a tier's scoped signing key: tenant permissions plus the tier's limits. */
-export function tierUserTemplate(tierName: PlanTierName, tier: PlanTier): Partial<UserPermissionsLimits> {
+export function tierUserTemplate(tierName: PlanTierName, tier: PlanTier, token: string = TENANT_TEMPLATE): Partial<UserPermissionsLimits> {
   return {
-    ...tenantPermissions(TENANT_TEMPLATE, tierName),
+    ...tenantPermissions(token, tierName),
     subs: tier.bus.subscriptions,
     payload: tier.bus.maxPayloadBytes,
     data: NO_LIMIT,
@@ -124,10 +113,27 @@ export function tierUserTemplate(tierName: PlanTierName, tier: PlanTier): Partia
   };
 }
 
-/** The scoped signing key entry of one tier, as an account JWT lists it. */
-export function tierSigningKey(tierName: PlanTierName, tier: PlanTier, publicKey: string): SigningKey {
-  return { kind: "user_scope", key: publicKey, role: tierName, template: tierUserTemplate(tierName, tier) };
+/** The scoped signing key entry of one tier, as an account JWT lists it (`token`: see {@link tierUserTemplate}). */
+export function tierSigningKey(tierName: PlanTierName, tier: PlanTier, publicKey: string, token: string = TENANT_TEMPLATE): SigningKey {
+  return { kind: "user_scope", key: publicKey, role: tierName, template: tierUserTemplate(tierName, tier, token) };
 }
+
+/**
+ * The platform account's exports to tenant accounts: private services (`token_req`), so an
+ * account may import a subject only with an activation token that the platform account's
+ * {@link NatsPublicKeys.tenantImportSigningKey} signed for that account and exactly that subject
+ * (tenant-accounts.ts signs `swarm.<tenant>.*.events` and `swarm.<tenant>.jobs.<tier>`).
+ * A service import rewrites the reply subject of every request into the platform account
+ * (`_R_.…`) and routes the answer back into the importing account: a reply subject a tenant
+ * chooses is never a subject of the platform account.
+ */
+export const TENANT_EXPORTS = {
+  events: { name: "tenant-events", subject: STREAM_SUBJECTS.events },
+  jobs: { name: "tenant-jobs", subject: `${SUBJECT_ROOT}.*.jobs.*` },
+} as const;
+
+/** The role of the platform account's activation-token signing key; its users may do nothing. */
+export const TENANT_IMPORT_ROLE = "tenant-imports";
 
 const NO_LIMIT = -1;
 const BYTES_PER_MIB = 1024 ** 2;
@@ -159,12 +165,13 @@ function accountLimits(l: { conn: number; diskStorageBytes: number; maxAckPendin
 }
 
 /** The operator: its key signs every account JWT; it names the system account. */
-export function operatorClaims(environment: string, keys: Pick<NatsPublicKeys, "operator" | "systemAccount">): OperatorClaims {
+export function operatorClaims(environment: string, keys: Pick<NatsPublicKeys, "operator" | "systemAccount" | "tenantAccountSigningKey">): OperatorClaims {
   return {
     name: `enchanted-${environment}`,
     sub: keys.operator,
     iss: keys.operator,
-    nats: { type: "operator", version: 2, system_account: keys.systemAccount, tags: [`environment:${environment}`] },
+    // The signing key of tenant accounts: provisioning signs those; bootstrap signs the rest with the identity key.
+    nats: { type: "operator", version: 2, system_account: keys.systemAccount, signing_keys: [keys.tenantAccountSigningKey], tags: [`environment:${environment}`] },
   };
 }
 
@@ -185,10 +192,13 @@ export function systemAccountClaims(keys: Pick<NatsPublicKeys, "operator" | "sys
 }
 
 /**
- * The pooled account of every tenant not in a silo: its own limits from `config.nats.account`
- * (connections, JetStream disk), one scoped signing key per plan tier with that tier's limits.
+ * The platform account: it owns the streams (`SWARM_EVENTS`, `SWARM_JOBS`, the dead letters),
+ * its own users are the platform's (NACK, the ingestor, the workers), its limits come from
+ * `config.nats.account`. It exports tenants' event and job subjects as private services
+ * ({@link TENANT_EXPORTS}) and lists one scoped signing key, for activation tokens only: a user
+ * signed with it is denied every subject.
  */
-export function swarmAccountClaims(nats: Pick<EnvironmentConfig["nats"], "account">, tiers: TierCatalog, keys: Pick<NatsPublicKeys, "operator" | "swarmAccount" | "swarmSigningKeys">): AccountClaims {
+export function swarmAccountClaims(nats: Pick<EnvironmentConfig["nats"], "account">, keys: Pick<NatsPublicKeys, "operator" | "swarmAccount" | "tenantImportSigningKey">): AccountClaims {
   return {
     name: ACCOUNT_NAMES.swarm,
     sub: keys.swarmAccount,
@@ -196,14 +206,29 @@ export function swarmAccountClaims(nats: Pick<EnvironmentConfig["nats"], "accoun
     nats: {
       type: "account",
       version: 2,
-      description: "Pooled tenants' agent events and jobs (SWARM_EVENTS, SWARM_JOBS)",
+      description: "Platform account: the shared streams (SWARM_EVENTS, SWARM_JOBS); tenant accounts import their own subjects",
       limits: accountLimits({
         conn: nats.account.maxConnections,
         diskStorageBytes: nats.account.jetstreamMaxStorageGiB * BYTES_PER_GIB,
         maxAckPending: NO_LIMIT,
         jetstream: true,
       }),
-      signing_keys: PLAN_TIER_NAMES.map((t) => tierSigningKey(t, tiers[t], keys.swarmSigningKeys[t])),
+      exports: Object.values(TENANT_EXPORTS).map((e) => ({
+        name: e.name,
+        subject: e.subject,
+        type: "service" as const,
+        token_req: true,
+        response_type: "Singleton" as const,
+        description: "A tenant account imports its own subjects with an activation token",
+      })),
+      signing_keys: [
+        {
+          kind: "user_scope",
+          key: keys.tenantImportSigningKey,
+          role: TENANT_IMPORT_ROLE,
+          template: { pub: { allow: [], deny: [">"] }, sub: { allow: [], deny: [">"] }, bearer_token: false, allowed_connection_types: ["STANDARD"] },
+        },
+      ],
     },
   };
 }
@@ -249,13 +274,13 @@ export interface NatsAuthClaims {
   readonly accounts: readonly AccountClaims[];
 }
 
-/** The operator and every account (system, SWARM, one per silo tenant) of an environment. */
+/** The operator and every account the bootstrap signs (system, platform, one per silo tenant); tenant accounts are provisioning's. */
 export function natsAuthClaims(config: { readonly name: string; readonly nats: Pick<EnvironmentConfig["nats"], "account" | "siloTenants"> }, tiers: TierCatalog, keys: NatsPublicKeys): NatsAuthClaims {
   return {
     operator: operatorClaims(config.name, keys),
     accounts: [
       systemAccountClaims(keys),
-      swarmAccountClaims(config.nats, tiers, keys),
+      swarmAccountClaims(config.nats, keys),
       ...config.nats.siloTenants.map((t) => siloAccountClaims(t, tiers, keys)),
     ],
   };

@@ -44,6 +44,22 @@ export const STREAM_SUBJECTS = {
   jobs: PLAN_TIER_NAMES.map(jobLane),
 } as const;
 
+/**
+ * What `SWARM_EVENTS` stores an event under: `swarm.<tenant>.events`, one subject per tenant.
+ * The stream's subject transform drops the project token (the payload carries `project_id`), so
+ * the stream's per-subject limit is a per-tenant limit that no choice of project ids escapes.
+ * The ingestor's consumer filters on this form.
+ */
+export const STORED_EVENT_SUBJECTS = `${SUBJECT_ROOT}.*.events`;
+
+/** The subject transform of `SWARM_EVENTS`: `swarm.<tenant>.<project>.events` → `swarm.<tenant>.events`. */
+export const EVENT_SUBJECT_TRANSFORM = { src: STREAM_SUBJECTS.events, dest: `${SUBJECT_ROOT}.{{wildcard(1)}}.events` } as const;
+
+/** The subject one tenant's events are stored under in `SWARM_EVENTS`. */
+export function storedEventSubject(tenantId: string): string {
+  return `${SUBJECT_ROOT}.${assertTenantId(tenantId)}.events`;
+}
+
 /** The durable consumer a pooled tier's worker pool reads its job lane of `SWARM_JOBS` from. */
 export function workerConsumerName(tier: PlanTierName): string {
   return `workers-${tier}`;

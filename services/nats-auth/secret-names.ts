@@ -19,6 +19,10 @@ export interface NatsSecretNames {
     readonly swarmAccount: string;
     /** Creds of the system account's user that pushes account JWT updates (operators only). */
     readonly systemUserCreds: string;
+    /** The operator's signing key of tenant accounts; the provisioning service signs tenant accounts with it. */
+    readonly tenantAccountSigningKey: string;
+    /** The platform account's activation-token signing key; the provisioning service signs tenants' imports with it. */
+    readonly tenantImportSigningKey: string;
     /** One scoped signing key per plan tier; the provisioning service mints tenant users with these. */
     readonly swarmSigningKeys: Readonly<Record<PlanTierName, string>>;
     /** Per silo tenant: its account's identity key and its scoped signing key. */
@@ -44,6 +48,8 @@ export function natsSecretNames(seedSecretPrefix: string, siloTenants: readonly 
       systemAccount: seed("system-account"),
       swarmAccount: seed("swarm-account"),
       systemUserCreds: seed("system-user-creds"),
+      tenantAccountSigningKey: seed("tenant-account-signing-key"),
+      tenantImportSigningKey: seed("tenant-import-signing-key"),
       swarmSigningKeys: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, seed(`swarm-signing-key-${t}`)])) as Record<PlanTierName, string>,
       silos: Object.fromEntries(
         siloTenants.map((t) => {
@@ -66,8 +72,10 @@ export function natsSecretList(names: NatsSecretNames): { readonly name: string;
     { name: s.operator, description: "NATS operator nkey seed (signs account JWTs; nats:bootstrap only)" },
     { name: s.systemAccount, description: "NATS system account nkey seed (nats:bootstrap only)" },
     { name: s.swarmAccount, description: "NATS SWARM account nkey seed (signs the platform user; nats:bootstrap only)" },
-    { name: s.systemUserCreds, description: "Creds of the NATS system account's push user (operators push account JWT updates)" },
-    ...PLAN_TIER_NAMES.map((t) => ({ name: s.swarmSigningKeys[t], description: `NATS SWARM scoped signing key seed of the ${t} tier (provisioning mints ${t} tenant users)` })),
+    { name: s.systemUserCreds, description: "Creds of the NATS system account's push user (operators and the provisioning service push account JWTs)" },
+    { name: s.tenantAccountSigningKey, description: "NATS operator signing key seed of tenant accounts (provisioning signs each tenant's account)" },
+    { name: s.tenantImportSigningKey, description: "NATS platform account signing key seed of activation tokens (provisioning lets a tenant account import its own subjects)" },
+    ...PLAN_TIER_NAMES.map((t) => ({ name: s.swarmSigningKeys[t], description: `NATS user signing key seed of the ${t} tier (listed in ${t} tenant accounts; provisioning mints ${t} tenant users)` })),
     ...Object.entries(s.silos).flatMap(([t, k]) => [
       { name: k.account, description: `NATS silo account nkey seed of tenant ${t} (nats:bootstrap only)` },
       { name: k.signingKey, description: `NATS silo scoped signing key seed of tenant ${t} (provisioning mints its users)` },

@@ -31,6 +31,10 @@ export interface NatsSeeds {
   readonly systemAccount: string;
   /** `SA…` */
   readonly swarmAccount: string;
+  /** `SO…`: the operator's signing key of tenant accounts (provisioning). */
+  readonly tenantAccountSigningKey: string;
+  /** `SA…`: the platform account's activation-token signing key (provisioning). */
+  readonly tenantImportSigningKey: string;
   /** `SA…` per plan tier. */
   readonly swarmSigningKeys: Readonly<Record<PlanTierName, string>>;
   /** Per silo tenant, both `SA…`. */
@@ -45,6 +49,8 @@ export function generateNatsSeeds(siloTenants: readonly string[]): NatsSeeds {
     operator: seedText(createOperator()),
     systemAccount: seedText(createAccount()),
     swarmAccount: seedText(createAccount()),
+    tenantAccountSigningKey: seedText(createOperator()),
+    tenantImportSigningKey: seedText(createAccount()),
     swarmSigningKeys: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, seedText(createAccount())])) as Record<PlanTierName, string>,
     silos: Object.fromEntries(siloTenants.map((t) => [t, { account: seedText(createAccount()), signingKey: seedText(createAccount()) }])),
   };
@@ -83,6 +89,8 @@ export function publicKeysOf(seeds: NatsSeeds): NatsPublicKeys {
     operator: pub("operator", seeds.operator, "O"),
     systemAccount: pub("systemAccount", seeds.systemAccount, "A"),
     swarmAccount: pub("swarmAccount", seeds.swarmAccount, "A"),
+    tenantAccountSigningKey: pub("tenantAccountSigningKey", seeds.tenantAccountSigningKey, "O"),
+    tenantImportSigningKey: pub("tenantImportSigningKey", seeds.tenantImportSigningKey, "A"),
     swarmSigningKeys: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, pub(`swarmSigningKeys.${t}`, seeds.swarmSigningKeys[t], "A")])) as Record<PlanTierName, string>,
     silos: Object.fromEntries(
       Object.entries(seeds.silos).map(([t, s]) => [t, { account: pub(`silos.${t}.account`, s.account, "A"), signingKey: pub(`silos.${t}.signingKey`, s.signingKey, "A") }]),

@@ -6,18 +6,22 @@
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
+import { PLAN_TIER_NAMES, PLAN_TIERS, type TierCatalog } from "../../config/tiers.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENT_SUBJECT_TRANSFORM, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
 
 export {
   DEAD_LETTER_STREAM,
   DEAD_LETTER_SUBJECT_PREFIX,
   DEAD_LETTER_SUBJECTS,
+  EVENT_SUBJECT_TRANSFORM,
   eventSubject,
   jobLane,
   jobSubject,
   PROJECT_ID_PATTERN,
   STREAM_NAMES,
   STREAM_SUBJECTS,
+  STORED_EVENT_SUBJECTS,
+  storedEventSubject,
   SUBJECT_ROOT,
   type SwarmStreamKey,
 } from "./jetstream-names.js";
@@ -25,7 +29,7 @@ export {
 /**
  * The fields of a stream's configuration this platform sets: every one explicit, so a change of
  * server defaults never changes a stream. A subset of nats.js' `StreamConfig`, accepted by
- * `jsm.streams.add()` and known to nats-server 2.9 and later (nothing newer is set).
+ * `jsm.streams.add()`; `subject_transform` needs nats-server 2.10 or later (the chart runs 2.14).
  */
 export type SwarmStreamConfig = Pick<
   StreamConfig,
@@ -42,6 +46,8 @@ export type SwarmStreamConfig = Pick<
   | "max_msg_size"
   | "max_consumers"
   | "discard"
+  | "discard_new_per_subject"
+  | "subject_transform"
   | "duplicate_window"
   | "deny_delete"
   | "deny_purge"
@@ -52,37 +58,61 @@ const NANOS_PER_SECOND = 1_000_000_000;
 const SECONDS_PER_HOUR = 3_600;
 const SECONDS_PER_MINUTE = 60;
 const BYTES_PER_GIB = 1024 ** 3;
+const BYTES_PER_MIB = 1024 ** 2;
 /** JetStream's "no limit". */
 const UNLIMITED = -1;
 
 /**
- * The two streams, from `config.nats.streams`:
- * - `SWARM_EVENTS`: every agent event, kept by age and size (discard old: ClickHouse holds history);
- *   publishes carry `Nats-Msg-Id` and are de-duplicated within the duplicate window.
- * - `SWARM_JOBS`: a work queue (a message is gone once a worker acks it); when full it refuses new
- *   jobs instead of silently dropping queued ones.
+ * How many messages one tenant may hold in each shared stream (`max_msgs_per_subject` of
+ * `SWARM_EVENTS` and `SWARM_JOBS`, where each tenant has exactly one subject): the smallest
+ * `jetstreamStorageMiB / maxPayloadBytes` of any tier (free: 256 MiB / 64 KiB = 4096). So a
+ * tenant of any tier holds at most 4096 messages, and at most its own tier's
+ * `jetstreamStorageMiB` in bytes, in a stream: the count comes from the catalog, never typed.
  */
-export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "streams">): Record<SwarmStreamKey, SwarmStreamConfig> {
+export function tenantBacklogMessages(tiers: TierCatalog = PLAN_TIERS): number {
+  return Math.min(...PLAN_TIER_NAMES.map((t) => Math.floor((tiers[t].bus.jetstreamStorageMiB * BYTES_PER_MIB) / tiers[t].bus.maxPayloadBytes)));
+}
+
+/**
+ * The two streams, from `config.nats.streams` and the tier catalog. Both hold every pooled
+ * tenant's messages, so both bound each tenant by construction: one subject per tenant
+ * (`SWARM_EVENTS` stores `swarm.<tenant>.events` through its subject transform; a `SWARM_JOBS`
+ * lane is `swarm.<tenant>.jobs.<tier>`), at most {@link tenantBacklogMessages} messages per subject,
+ * and `discard: new` per subject: a tenant at its bound gets its own publishes refused
+ * ("maximum messages per subject exceeded"), nobody else's message is evicted or refused.
+ * Messages leave when they are consumed (the ingestor's ack, a worker's ack: interest and
+ * work-queue retention), so the bound is on the backlog, not on throughput. Neither stream can be
+ * purged, nor a message deleted, through the API (`deny_purge`, `deny_delete`): nothing
+ * legitimate needs it, and a purge is the first thing an intruder would try.
+ * - `SWARM_EVENTS`: every agent event until the ingestor has stored it (interest retention: the
+ *   ingestor's ack frees the tenant's room; ClickHouse holds history), `max_age` as a last resort;
+ *   publishes carry `Nats-Msg-Id` and are de-duplicated within the duplicate window.
+ * - `SWARM_JOBS`: a work queue (a message is gone once a worker acks it).
+ */
+export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "streams">, tiers: TierCatalog = PLAN_TIERS): Record<SwarmStreamKey, SwarmStreamConfig> {
   const events = nats.streams.events;
   const jobs = nats.streams.jobs;
+  const perTenant = tenantBacklogMessages(tiers);
   return {
     events: {
       name: STREAM_NAMES.events,
-      description: "Agent events of every pooled tenant: swarm.<tenant>.<project>.events",
+      description: "Agent events of every pooled tenant until ingested: swarm.<tenant>.<project>.events, stored as swarm.<tenant>.events",
       subjects: [STREAM_SUBJECTS.events],
-      retention: RetentionPolicy.Limits,
+      subject_transform: { ...EVENT_SUBJECT_TRANSFORM },
+      retention: RetentionPolicy.Interest,
       storage: StorageType.File,
       num_replicas: events.replicas,
       max_age: events.maxAgeHours * SECONDS_PER_HOUR * NANOS_PER_SECOND,
       max_bytes: events.maxBytesGiB * BYTES_PER_GIB,
       max_msgs: UNLIMITED,
-      max_msgs_per_subject: UNLIMITED,
+      max_msgs_per_subject: perTenant,
       max_msg_size: UNLIMITED,
       max_consumers: UNLIMITED,
-      discard: DiscardPolicy.Old,
+      discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
       duplicate_window: events.duplicateWindowSeconds * NANOS_PER_SECOND,
       deny_delete: true,
-      deny_purge: false,
+      deny_purge: true,
       allow_rollup_hdrs: false,
     },
     jobs: {
@@ -95,13 +125,14 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       max_age: jobs.maxAgeHours * SECONDS_PER_HOUR * NANOS_PER_SECOND,
       max_bytes: jobs.maxBytesGiB * BYTES_PER_GIB,
       max_msgs: UNLIMITED,
-      max_msgs_per_subject: UNLIMITED,
+      max_msgs_per_subject: perTenant,
       max_msg_size: UNLIMITED,
       max_consumers: UNLIMITED,
       discard: DiscardPolicy.New,
+      discard_new_per_subject: true,
       duplicate_window: jobs.duplicateWindowSeconds * NANOS_PER_SECOND,
-      deny_delete: false,
-      deny_purge: false,
+      deny_delete: true,
+      deny_purge: true,
       allow_rollup_hdrs: false,
     },
   };
@@ -160,6 +191,7 @@ export function deadLetterStreamConfig(replicas: number): SwarmStreamConfig {
     max_msg_size: UNLIMITED,
     max_consumers: UNLIMITED,
     discard: DiscardPolicy.Old,
+    discard_new_per_subject: false,
     duplicate_window: DEAD_LETTER_DUPLICATE_WINDOW_SECONDS * NANOS_PER_SECOND,
     deny_delete: true,
     deny_purge: false,

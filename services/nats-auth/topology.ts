@@ -25,6 +25,8 @@ export const LOCAL_INGESTOR_REPLICAS = 4;
 export interface TopologyOptions {
   /** The environment's `nats` section the streams are declared from (`loadEnvironment(env).nats`). */
   readonly nats: Pick<EnvironmentConfig["nats"], "streams">;
+  /** The tier catalog the streams' per-tenant bound derives from. @default PLAN_TIERS */
+  readonly tiers?: TierCatalog;
   /** Replicas of every stream (1 on a single server). @default - as the environment declares them */
   readonly replicas?: number;
   /** The streams to create. @default TOPOLOGY_STREAMS (all three) */
@@ -42,7 +44,7 @@ export interface TopologyOptions {
 
 /** What {@link createTopology} creates, in order: the streams, then the consumers on them. Pure. */
 export function topologyDeclarations(options: TopologyOptions): { readonly streams: readonly SwarmStreamConfig[]; readonly consumers: readonly SwarmConsumerConfig[] } {
-  const configs = swarmStreamConfigs(options.nats);
+  const configs = swarmStreamConfigs(options.nats, options.tiers ?? options.workers?.tiers);
   const declared: Record<TopologyStreamKey, SwarmStreamConfig> = {
     events: configs.events,
     jobs: configs.jobs,

@@ -41,6 +41,9 @@ export const PROVISIONING_ENV = {
   localKekFile: "PROVISIONING_LOCAL_KEK_FILE",
   natsSigningKeysDir: "PROVISIONING_NATS_SIGNING_KEYS_DIR",
   natsAccount: "PROVISIONING_NATS_ACCOUNT",
+  natsUrl: "PROVISIONING_NATS_URL",
+  natsSystemCredsFile: "PROVISIONING_NATS_SYSTEM_CREDS_FILE",
+  natsTlsCaFile: "PROVISIONING_NATS_TLS_CA_FILE",
   credentialsTtlSeconds: "PROVISIONING_CREDENTIALS_TTL_SECONDS",
   shutdownTimeoutMs: "PROVISIONING_SHUTDOWN_TIMEOUT_MS",
 } as const;
@@ -77,6 +80,12 @@ export const PROVISIONING_LIMITS = {
   credentialsTtlSeconds: { min: 60, max: 86_400 },
   shutdownTimeoutMs: { min: 100, max: 600_000 },
 } as const satisfies Partial<Record<keyof typeof PROVISIONING_ENV, { readonly min: number; readonly max: number }>>;
+
+/**
+ * Files besides `<tier>.seed` in `PROVISIONING_NATS_SIGNING_KEYS_DIR`: the operator's signing key
+ * of tenant accounts and the platform account's activation-token signing key.
+ */
+export const NATS_ACCOUNT_KEY_FILES = { tenantAccounts: "tenant-account-signing-key.seed", tenantImports: "tenant-import-signing-key.seed" } as const;
 
 /** `PROVISIONING_NATS_ACCOUNT`: an account public nkey, `A` and 55 base32 characters. */
 export const NATS_ACCOUNT_PUBLIC_KEY_PATTERN = /^A[A-Z2-7]{55}$/;

@@ -159,7 +159,7 @@ describe("Ingestor", () => {
     const consumer = out.byKind("Consumer");
     expect(consumer.metadata).toEqual({ name: "swarm-ingestor", namespace: NAMESPACES.nats });
     expect(consumer.spec).toEqual(nackConsumerSpec(ingestorConsumerConfig({ name: "swarm-ingestor", maxReplicas: 12 }), { account: NATS_NAMES.nackAccount, preventDelete: true }));
-    expect(consumer.spec).toMatchObject({ streamName: STREAM_NAMES.events, durableName: "swarm-ingestor", filterSubject: "swarm.*.*.events", ackPolicy: "explicit", deliverPolicy: "all", ackWait: "30s", maxDeliver: -1 });
+    expect(consumer.spec).toMatchObject({ streamName: STREAM_NAMES.events, durableName: "swarm-ingestor", filterSubject: "swarm.*.events", ackPolicy: "explicit", deliverPolicy: "all", ackWait: "30s", maxDeliver: -1 });
     // The KEDA trigger reads the lag of the same consumer.
     expect(out.byKind("ScaledObject").spec.triggers[0].metadata.consumer).toBe(consumer.spec.durableName);
     for (const name of Object.keys(INGESTOR_REMOVED_ENV)) expect(env.has(name), name).toBe(false);

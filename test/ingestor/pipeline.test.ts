@@ -215,7 +215,8 @@ describe("ingestor pipeline", () => {
     expect(dlq.state.messages).toBe(1);
     const letter = await jsm.streams.getMessage(DLQ_STREAM, { last_by_subj: dlqSubject("tenant-mismatch") });
     expect(letter?.header.get(DLQ_HEADERS.reason)).toBe("tenant-mismatch");
-    expect(letter?.header.get(DLQ_HEADERS.subject)).toBe(bad.subject);
+    // The subject as SWARM_EVENTS stores it: its transform keeps the tenant token only.
+    expect(letter?.header.get(DLQ_HEADERS.subject)).toBe(bad.subject.replace(/^(swarm\.[^.]+)\.[^.]+\.events$/, "$1.events"));
     expect(letter?.header.get(DLQ_HEADERS.streamSeq)).toBe(String(poisonSeq));
     expect(letter?.header.get(DLQ_HEADERS.detail)).toMatch(/tenant_id "two-[ab]" was published on subject/);
     expect(Buffer.from(letter?.data ?? new Uint8Array()).equals(Buffer.from(bad.data))).toBe(true);

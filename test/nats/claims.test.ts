@@ -4,9 +4,11 @@ import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type TierCatalog } from "../../config/index.js";
 import {
   natsAuthClaims,
+  operatorClaims,
   SILO_TIER,
   siloAccountClaims,
   swarmAccountClaims,
+  TENANT_IMPORT_ROLE,
   TENANT_TEMPLATE,
   tenantPermissions,
   tierUserTemplate,
@@ -21,7 +23,8 @@ import {
   serverMaxPayloadBytes,
 } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf, sameClaims, signNatsAuth } from "../../services/nats-auth/sign.js";
-import { goDuration, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { goDuration, STREAM_NAMES, swarmStreamConfigs, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
+import { tenantAccountClaims } from "../../services/nats-auth/tenant-accounts.js";
 
 const tiers = loadTierCatalog();
 const seeds = generateNatsSeeds(["acme-corp"]);
@@ -36,7 +39,7 @@ describe.each(ENVIRONMENT_NAMES)("%s claims", (envName) => {
   const env = loadEnvironment(envName);
 
   it("gives the SWARM account the connection and JetStream limits of config.nats.account", () => {
-    const limits = swarmAccountClaims(env.nats, tiers, keys).nats.limits;
+    const limits = swarmAccountClaims(env.nats, keys).nats.limits;
     expect(limits).toMatchObject({
       conn: env.nats.account.maxConnections,
       disk_storage: env.nats.account.jetstreamMaxStorageGiB * GiB,
@@ -61,21 +64,62 @@ describe.each(ENVIRONMENT_NAMES)("%s claims", (envName) => {
       });
       expect(goDuration(s[key].max_age)).toBe(`${c.maxAgeHours}h`);
     }
-    expect(s.events).toMatchObject({ subjects: ["swarm.*.*.events"], retention: "limits", discard: "old" });
-    expect(s.jobs).toMatchObject({ subjects: ["swarm.*.jobs.free", "swarm.*.jobs.pro", "swarm.*.jobs.enterprise"], retention: "workqueue", discard: "new" });
+    // One subject per tenant, a bound per subject, refusal (never eviction) at the bound, no purge or delete.
+    const bound = { max_msgs_per_subject: tenantBacklogMessages(tiers), discard: "new", discard_new_per_subject: true, deny_purge: true, deny_delete: true };
+    expect(s.events).toMatchObject({ subjects: ["swarm.*.*.events"], subject_transform: { src: "swarm.*.*.events", dest: "swarm.{{wildcard(1)}}.events" }, retention: "interest", ...bound });
+    expect(s.jobs).toMatchObject({ subjects: ["swarm.*.jobs.free", "swarm.*.jobs.pro", "swarm.*.jobs.enterprise"], retention: "workqueue", ...bound });
   });
 });
 
-describe("per-tier scoped signing keys", () => {
-  const swarm = swarmAccountClaims(loadEnvironment("prod").nats, tiers, keys);
+describe("the per-tenant bound in the shared streams", () => {
+  it("is the smallest storage allowance over payload of any tier, so every tier stays within its own allowance in bytes", () => {
+    const n = tenantBacklogMessages(tiers);
+    expect(n).toBe(Math.min(...PLAN_TIER_NAMES.map((t) => Math.floor((tiers[t].bus.jetstreamStorageMiB * MiB) / tiers[t].bus.maxPayloadBytes))));
+    expect(n).toBe(4_096);
+    for (const t of PLAN_TIER_NAMES) expect(n * tiers[t].bus.maxPayloadBytes).toBeLessThanOrEqual(tiers[t].bus.jetstreamStorageMiB * MiB);
+    const changed = cloneTiers();
+    changed.free.bus.jetstreamStorageMiB = 512;
+    expect(tenantBacklogMessages(changed)).toBe(8_192);
+    expect(swarmStreamConfigs(loadEnvironment("dev").nats, changed).events.max_msgs_per_subject).toBe(8_192);
+  });
+});
 
-  it("has one scoped signing key per tier with the tier's subscription and payload limits", () => {
-    const signingKeys = swarm.nats.signing_keys ?? [];
-    expect(signingKeys.map((k) => (typeof k === "string" ? k : k.role))).toEqual([...PLAN_TIER_NAMES]);
+describe("the platform account and the tenant accounts", () => {
+  const swarm = swarmAccountClaims(loadEnvironment("prod").nats, keys);
+  const active = (tier: "free" | "pro" | "enterprise" = "free") =>
+    tenantAccountClaims({ tenantId: "t-1", tier, accountPublicKey: keys.silos["acme-corp"]!.account }, tiers, keys, { events: "token-events", jobs: "token-jobs" });
+
+  it("exports tenants' events and job lanes only as private services, and lists one signing key whose users can do nothing", () => {
+    expect(swarm.nats.exports).toEqual([
+      expect.objectContaining({ subject: "swarm.*.*.events", type: "service", token_req: true, response_type: "Singleton" }),
+      expect.objectContaining({ subject: "swarm.*.jobs.*", type: "service", token_req: true, response_type: "Singleton" }),
+    ]);
+    expect(swarm.nats.signing_keys).toEqual([
+      { kind: "user_scope", key: keys.tenantImportSigningKey, role: TENANT_IMPORT_ROLE, template: { pub: { allow: [], deny: [">"] }, sub: { allow: [], deny: [">"] }, bearer_token: false, allowed_connection_types: ["STANDARD"] } },
+    ]);
+    expect(operatorClaims("prod", keys).nats.signing_keys).toEqual([keys.tenantAccountSigningKey]);
+  });
+
+  it("gives a tenant account its tier's limits, no JetStream, and imports of exactly its own events and lane", () => {
     for (const t of PLAN_TIER_NAMES) {
-      const key = signingKeys.find((k) => typeof k !== "string" && k.role === t);
-      expect(key).toMatchObject({ kind: "user_scope", key: keys.swarmSigningKeys[t], template: { subs: tiers[t].bus.subscriptions, payload: tiers[t].bus.maxPayloadBytes } });
+      const c = active(t);
+      const bus = tiers[t].bus;
+      expect(c.iss).toBe(keys.tenantAccountSigningKey);
+      expect(c.nats.limits).toMatchObject({ conn: bus.connections, subs: bus.subscriptions, payload: bus.maxPayloadBytes, imports: 2, exports: 0, leaf: 0, disallow_bearer: true, disk_storage: 0, mem_storage: 0 });
+      expect(c.nats.imports).toEqual([
+        { name: "tenant-events", type: "service", account: keys.swarmAccount, subject: "swarm.t-1.*.events", token: "token-events" },
+        { name: "tenant-jobs", type: "service", account: keys.swarmAccount, subject: `swarm.t-1.jobs.${t}`, token: "token-jobs" },
+      ]);
+      expect(c.nats.exports).toEqual([]);
+      expect(c.nats.signing_keys).toEqual([{ kind: "user_scope", key: keys.swarmSigningKeys[t], role: t, template: tierUserTemplate(t, tiers[t], "t-1") }]);
+      expect(c.nats.revocations).toEqual({});
     }
+  });
+
+  it("leaves an offboarded tenant account nothing: no import, no signing key, no connection, every user revoked", () => {
+    const off = tenantAccountClaims({ tenantId: "t-1", tier: "pro", accountPublicKey: keys.silos["acme-corp"]!.account, offboardedAt: 1_700_000_000 }, tiers, keys, undefined);
+    expect(off.nats).toMatchObject({ imports: [], signing_keys: [], revocations: { "*": 1_700_000_000 }, limits: { conn: 0 } });
+    expect(() => tenantAccountClaims({ tenantId: "t.1", tier: "pro", accountPublicKey: "A" }, tiers, keys, undefined)).toThrow(/tenant id/);
   });
 
   it("follows a changed tier number (the catalog is the only home of the limit)", () => {
@@ -90,7 +134,7 @@ describe("per-tier scoped signing keys", () => {
     expect(serverMaxPayloadBytes(changed)).toBe(Math.max(...PLAN_TIER_NAMES.map((t) => changed[t].bus.maxPayloadBytes)));
   });
 
-  it("allows a tenant only its own subjects, its inbox and its own consumer, each template filling a whole token", () => {
+  it("allows a tenant only its own subjects and its inbox (publish too: request and reply), each template filling a whole token", () => {
     const template = tierUserTemplate("free", tiers.free);
     for (const subject of [...(template.pub?.allow ?? []), ...(template.sub?.allow ?? [])]) {
       expect(subject).toContain(TENANT_TEMPLATE);
@@ -99,17 +143,7 @@ describe("per-tier scoped signing keys", () => {
       expect(subject.split(".").filter((t) => t === "*" || t === ">").length).toBeLessThanOrEqual(1);
     }
     expect(tenantPermissions("t-1", "free")).toEqual({
-      pub: {
-        allow: [
-          "swarm.t-1.>",
-          "$JS.API.CONSUMER.CREATE.SWARM_EVENTS.t-1.swarm.t-1.>",
-          "$JS.API.CONSUMER.INFO.SWARM_EVENTS.t-1",
-          "$JS.API.CONSUMER.DELETE.SWARM_EVENTS.t-1",
-          "$JS.API.CONSUMER.MSG.NEXT.SWARM_EVENTS.t-1",
-          "$JS.ACK.SWARM_EVENTS.t-1.>",
-        ],
-        deny: ["swarm.t-1.jobs.pro", "swarm.t-1.jobs.enterprise"],
-      },
+      pub: { allow: ["swarm.t-1.>", "_INBOX.t-1.>"], deny: ["swarm.t-1.jobs.pro", "swarm.t-1.jobs.enterprise"] },
       sub: { allow: ["swarm.t-1.>", "_INBOX.t-1.>"], deny: [] },
     });
     expect(template.allowed_connection_types).toEqual(["STANDARD"]);
@@ -186,7 +220,7 @@ describe("secret names", () => {
   it("keeps seeds under <prefix>/seeds and what the cluster syncs under <prefix>/cluster", () => {
     const names = natsSecretNames("enchanted/prod/nats", ["acme-corp"]);
     const list = natsSecretList(names).map((s) => s.name);
-    expect(list).toHaveLength(3 + 1 + PLAN_TIER_NAMES.length + 2 + 2);
+    expect(list).toHaveLength(3 + 1 + 2 + PLAN_TIER_NAMES.length + 2 + 2);
     expect(new Set(list).size).toBe(list.length);
     expect(names.cluster).toEqual({ authConf: "enchanted/prod/nats/cluster/auth-conf", platformCreds: "enchanted/prod/nats/cluster/platform-creds" });
     expect(names.seeds.swarmSigningKeys.free).toBe("enchanted/prod/nats/seeds/swarm-signing-key-free");

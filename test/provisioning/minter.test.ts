@@ -30,7 +30,7 @@ describe("fast minter", () => {
   it("mints the same claims as mintTenantCredentials", async () => {
     const seeds = generateNatsSeeds([]);
     const account = publicKeysOf(seeds).swarmAccount;
-    const fast = await signingKeyMinter(seeds.swarmSigningKeys, account).mint("tenant-x", "pro", 600);
+    const fast = await signingKeyMinter(seeds.swarmSigningKeys).mint("tenant-x", "pro", 600, account);
     const ref = await mintTenantCredentials({ tenantId: "tenant-x", tier: "pro", signingKeySeed: seeds.swarmSigningKeys.pro, accountPublicKey: account, expiresInSeconds: 600 });
     const strip = (jwt: string) => {
       const c = decode(jwt) as unknown as Record<string, unknown>;
@@ -41,6 +41,6 @@ describe("fast minter", () => {
     expect(fast.inboxPrefix).toBe(ref.inboxPrefix);
     expect(fast.creds).toContain(fast.jwt);
     expect(fromSeed(new TextEncoder().encode(fast.seed)).getPublicKey()).toBe(fast.publicKey);
-    await expect(signingKeyMinter(seeds.swarmSigningKeys, account).mint("a.b", "free", 600)).rejects.toThrow();
+    await expect(signingKeyMinter(seeds.swarmSigningKeys).mint("a.b", "free", 600, account)).rejects.toThrow();
   });
 });

@@ -5,11 +5,13 @@
  * with {@link Rejected.reason}, {@link Rejected.detail}, the original subject and the stream
  * sequence, and acks it. The checks run cheapest first:
  * 1. size ({@link MAX_EVENT_BYTES}), before any byte is parsed;
- * 2. the subject: `swarm.<tenant>.<project>.events` with a valid tenant id and project token;
+ * 2. the subject: `swarm.<tenant>.events` as `SWARM_EVENTS` stores it (its subject transform
+ *    drops the project token), or `swarm.<tenant>.<project>.events` as published, with a valid
+ *    tenant id (and project token);
  * 3. protobuf decode (truncated, malformed or non-UTF-8 strings are "undecodable");
  * 4. required fields, then id formats and values a ClickHouse insert would refuse (an unknown
  *    enum number, a non-finite float): one bad row would otherwise fail its whole batch;
- * 5. the subject's tenant and project equal the payload's: NATS permissions bind a tenant's
+ * 5. the subject's tenant (and project, when it has one) equal the payload's: NATS accounts bind a tenant's
  *    credentials to its own subjects, so this is what stops a tenant from writing events that
  *    claim another tenant's id into that tenant's history.
  *
@@ -139,18 +141,19 @@ export function decodeEvent(subject: string, data: Uint8Array, meta: DecodeMeta)
     return reject("oversize", `event is ${data.byteLength} bytes, more than MAX_EVENT_BYTES = ${MAX_EVENT_BYTES}`);
   }
 
-  // 2. Subject: swarm.<tenant>.<project>.events, each token valid (the project pattern has no ".").
-  const tenantEnd = subject.indexOf(".", SUBJECT_PREFIX.length);
-  const projectEnd = subject.length - SUBJECT_SUFFIX.length;
-  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || tenantEnd < 0 || tenantEnd >= projectEnd) {
-    return reject("bad-subject", `subject ${quote(subject)} is not swarm.<tenant>.<project>.events`);
+  // 2. Subject: swarm.<tenant>.events (stored) or swarm.<tenant>.<project>.events, each token valid (the project pattern has no ".").
+  const suffixAt = subject.length - SUBJECT_SUFFIX.length;
+  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || suffixAt <= SUBJECT_PREFIX.length) {
+    return reject("bad-subject", `subject ${quote(subject)} is not swarm.<tenant>.events or swarm.<tenant>.<project>.events`);
   }
+  const dot = subject.indexOf(".", SUBJECT_PREFIX.length);
+  const tenantEnd = dot < suffixAt ? dot : suffixAt;
   const subjectTenant = subject.slice(SUBJECT_PREFIX.length, tenantEnd);
-  const subjectProject = subject.slice(tenantEnd + 1, projectEnd);
+  const subjectProject = tenantEnd < suffixAt ? subject.slice(tenantEnd + 1, suffixAt) : undefined;
   if (!TENANT_ID_PATTERN.test(subjectTenant)) {
     return reject("bad-subject", `subject ${quote(subject)}: tenant token ${quote(subjectTenant)} is not a valid tenant id`);
   }
-  if (!PROJECT_ID_PATTERN.test(subjectProject)) {
+  if (subjectProject !== undefined && !PROJECT_ID_PATTERN.test(subjectProject)) {
     return reject("bad-subject", `subject ${quote(subject)}: project token ${quote(subjectProject)} is not a valid project id`);
   }
 
@@ -208,7 +211,7 @@ export function decodeEvent(subject: string, data: Uint8Array, meta: DecodeMeta)
   if (tenantId !== subjectTenant) {
     return reject("tenant-mismatch", `tenant_id ${quote(tenantId)} was published on subject ${quote(subject)} of tenant ${quote(subjectTenant)}`);
   }
-  if (projectId !== subjectProject) {
+  if (subjectProject !== undefined && projectId !== subjectProject) {
     return reject("tenant-mismatch", `project_id ${quote(projectId)} was published on subject ${quote(subject)} of project ${quote(subjectProject)}`);
   }
 

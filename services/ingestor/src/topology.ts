@@ -55,8 +55,8 @@ async function streamInfo(jsm: JetStreamManager, name: string, role: string): Pr
 export async function checkTopology(jsm: JetStreamManager, config: Pick<IngestorConfig, "nats" | "batch">): Promise<CheckedTopology> {
   const J = INGESTOR_JETSTREAM;
   const events = await streamInfo(jsm, J.reads, "the stream the ingestor consumes");
-  if (!events.config.subjects?.includes(J.filterSubject)) {
-    throw new IngestorStartError("subjects", events.config.subjects ?? [], `do not include ${J.filterSubject}`, `recreate the stream from its declaration; ${STREAMS_DECLARED}`, { context: `stream ${J.reads}: ` });
+  if (!events.config.subjects?.includes(J.capturedSubject)) {
+    throw new IngestorStartError("subjects", events.config.subjects ?? [], `do not include ${J.capturedSubject}`, `recreate the stream from its declaration; ${STREAMS_DECLARED}`, { context: `stream ${J.reads}: ` });
   }
   const dlq = await streamInfo(jsm, J.writes, "where the ingestor publishes the events it refuses");
   if (!dlq.config.subjects?.includes(J.deadLetterSubjects)) {

@@ -22,8 +22,11 @@
  * | `PROVISIONING_KMS_KEY_ID` | (none) | KMS key ARN / alias of the tenant-key CMK; tenant data keys come from `GenerateDataKey` |
  * | `PROVISIONING_AWS_REGION` | (SDK default chain) | region of the KMS key |
  * | `PROVISIONING_LOCAL_KEK_FILE` | (none) | without KMS: 32-byte key-encryption key (raw, hex or base64); unset on the embedded store = generated at `<PROVISIONING_LMDB_PATH>/dev-kek` (development only) |
- * | `PROVISIONING_NATS_SIGNING_KEYS_DIR` | (none) | directory with `<tier>.seed` per plan tier (the SWARM account's scoped signing key seeds); unset = minting answers 503 |
- * | `PROVISIONING_NATS_ACCOUNT` | (required with the signing keys) | public key (`A…`) of the SWARM account |
+ * | `PROVISIONING_NATS_SIGNING_KEYS_DIR` | (none) | directory with `<tier>.seed` per plan tier (each tier's user signing key, listed in its tenants' accounts) and, with `PROVISIONING_NATS_URL`, `tenant-account-signing-key.seed` (the operator's signing key of tenant accounts) and `tenant-import-signing-key.seed` (the platform account's activation-token key); unset = minting answers 503 |
+ * | `PROVISIONING_NATS_ACCOUNT` | (required with the signing keys) | public key (`A…`) of the platform account `SWARM` (tenant accounts import from it) |
+ * | `PROVISIONING_NATS_URL` | (none) | the NATS cluster the tenant accounts are pushed to (`$SYS.REQ.CLAIMS.UPDATE`); unset = tenant accounts are not pushed (bus `skipped`: local development without NATS) |
+ * | `PROVISIONING_NATS_SYSTEM_CREDS_FILE` | (required with the URL) | creds of the system account's push user |
+ * | `PROVISIONING_NATS_TLS_CA_FILE` | (none) | CA of the servers' certificate (TLS) |
  * | `PROVISIONING_CREDENTIALS_TTL_SECONDS` | `3600` | lifetime of minted bus credentials: short, so that non-renewal ends access quickly |
  * | `PROVISIONING_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: finish requests in flight and the outbox batch within this, else exit 1 |
  */
@@ -64,7 +67,12 @@ export interface ProvisioningConfig {
   readonly oidc: { readonly issuer: string; readonly audience: string; readonly jwksUrl: string };
   readonly keycloak: KeycloakConfig;
   readonly dataKeys: DataKeyConfig;
-  readonly nats: { readonly signingKeysDir: string | undefined; readonly account: string | undefined };
+  readonly nats: {
+    readonly signingKeysDir: string | undefined;
+    readonly account: string | undefined;
+    /** Where tenant accounts are pushed; undefined = not pushed. */
+    readonly push: { readonly url: string; readonly systemCredsFile: string; readonly tlsCaFile: string | undefined } | undefined;
+  };
   readonly credentialsTtlSeconds: number;
   readonly shutdownTimeoutMs: number;
 }
@@ -148,10 +156,20 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
   const signingKeysDir = envText(env, V.natsSigningKeysDir);
   const account = envText(env, V.natsAccount);
   if (account !== undefined && !NATS_ACCOUNT_PUBLIC_KEY_PATTERN.test(account)) {
-    throw new ProvisioningConfigError(V.natsAccount, account, "is not an account public key", "set the SWARM account's public key (A…, 56 characters)");
+    throw new ProvisioningConfigError(V.natsAccount, account, "is not an account public key", "set the platform account's public key (A…, 56 characters)");
   }
   if (signingKeysDir && !account) {
-    throw new ProvisioningConfigError(V.natsAccount, undefined, `is required when ${V.natsSigningKeysDir} is set`, "set the SWARM account's public key (A…)");
+    throw new ProvisioningConfigError(V.natsAccount, undefined, `is required when ${V.natsSigningKeysDir} is set`, "set the platform account's public key (A…)");
+  }
+
+  const natsUrl = envText(env, V.natsUrl);
+  let push: ProvisioningConfig["nats"]["push"];
+  if (natsUrl) {
+    if (!/^(nats|tls):\/\/[^\s/]+$/.test(natsUrl)) throw new ProvisioningConfigError(V.natsUrl, natsUrl, "is not a NATS URL", "set e.g. nats://nats.nats.svc.cluster.local:4222");
+    const systemCredsFile = envText(env, V.natsSystemCredsFile);
+    if (!systemCredsFile) throw new ProvisioningConfigError(V.natsSystemCredsFile, undefined, `is required when ${V.natsUrl} is set`, "mount the system account's push user creds (nats:bootstrap's system-user.creds) and set its path");
+    if (!signingKeysDir || !account) throw new ProvisioningConfigError(V.natsSigningKeysDir, signingKeysDir, `is required when ${V.natsUrl} is set`, `mount the tier and account signing keys and set ${V.natsAccount}`);
+    push = { url: natsUrl, systemCredsFile, tlsCaFile: envText(env, V.natsTlsCaFile) };
   }
 
   return {
@@ -163,7 +181,7 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     oidc: { issuer, audience, jwksUrl },
     keycloak,
     dataKeys,
-    nats: { signingKeysDir, account },
+    nats: { signingKeysDir, account, push },
     credentialsTtlSeconds: integer(env, "credentialsTtlSeconds", PROVISIONING_DEFAULTS.credentialsTtlSeconds),
     shutdownTimeoutMs: integer(env, "shutdownTimeoutMs", PROVISIONING_DEFAULTS.shutdownTimeoutMs),
   };

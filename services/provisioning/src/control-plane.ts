@@ -26,6 +26,7 @@
  * was unknown (see store/kv.ts): it first reads what its own earlier attempt would have written.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { FastKeyPair, NKEY_PREFIX } from "./fast-nkeys.js";
 import type { PlanTier, PlanTierName, TierCatalog } from "../../../config/tiers.js";
 import { conflict, tenantNotFound } from "./errors.js";
 import { getCounter, getJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
@@ -47,6 +48,10 @@ export interface TenantRecord {
   readonly organization: EffectState;
   readonly keycloakOrganizationId?: string;
   readonly dataKey: EffectState;
+  /** The public key (`A…`) of the tenant's NATS account, made with the tenant; its seed is never kept. */
+  readonly busAccount: string;
+  /** Whether the tenant's account JWT reached the NATS resolver: `ready`, `removed` (offboarded), `skipped` (no NATS configured). */
+  readonly bus: EffectState;
   readonly offboardedAt?: string;
   /** Last outbox sequence number used for this tenant (effects of a tenant are ordered by it). */
   readonly effectClock: number;
@@ -85,7 +90,7 @@ export interface RevocationRecord {
   readonly expiresAt: number;
 }
 
-export const EFFECT_KINDS = ["datakey.create", "keycloak.provision", "keycloak.plan", "keycloak.deprovision", "nats.revoke", "tenant.purge", "events.delete"] as const;
+export const EFFECT_KINDS = ["datakey.create", "keycloak.provision", "keycloak.plan", "keycloak.deprovision", "nats.account", "nats.revoke", "tenant.purge", "events.delete"] as const;
 export type EffectKind = (typeof EFFECT_KINDS)[number];
 
 /** Effects of one tenant in one lane apply in commit order; lanes are independent (a Keycloak outage does not hold up revocation). */
@@ -94,6 +99,8 @@ export const EFFECT_LANES: Readonly<Record<EffectKind, string>> = {
   "keycloak.provision": "keycloak",
   "keycloak.plan": "keycloak",
   "keycloak.deprovision": "keycloak",
+  // Every push of the tenant's account JWT renders the record as it is then: the last one wins.
+  "nats.account": "nats",
   "nats.revoke": "tenant",
   "tenant.purge": "tenant",
   "events.delete": "events",
@@ -122,7 +129,7 @@ export interface IdempotencyRecord {
 }
 
 /** The fields of a {@link TenantRecord} a caller sees, in answer order. */
-const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "organization", "dataKey"] as const satisfies readonly (keyof TenantRecord)[];
+const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "organization", "dataKey", "busAccount", "bus"] as const satisfies readonly (keyof TenantRecord)[];
 
 /** What a caller sees of a tenant. */
 export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>;
@@ -227,6 +234,8 @@ export class ControlPlane {
   async createTenant(input: CreateTenantInput): Promise<Answer> {
     const fp = fingerprint(input);
     const tenantId = newTenantId();
+    // The tenant's NATS account: only its public key is kept (its JWT is signed by the operator's key).
+    const busAccount = FastKeyPair.create(NKEY_PREFIX.account).getPublicKey();
     const answer = await this.store.transact(async (tx): Promise<Answer> => {
       if (input.idempotencyKey !== undefined) {
         const prior = await getJson<IdempotencyRecord>(tx, keys.idempotency(input.userId, input.idempotencyKey));
@@ -259,9 +268,12 @@ export class ControlPlane {
           updatedAt: at,
           organization: "pending",
           dataKey: "pending",
+          busAccount,
+          bus: "pending",
           effectClock: 0,
         };
         tenant = this.enqueue(tx, tenant, [
+          { kind: "nats.account", payload: {} },
           { kind: "datakey.create", payload: {} },
           { kind: "keycloak.provision", payload: { slug: input.slug, name: input.name, planTier: input.planTier, userId: input.userId } },
         ]);
@@ -359,7 +371,10 @@ export class ControlPlane {
       if (tenant.planTier === tier) return tenantView(tenant);
       const memberIds = (await tx.getRange(keys.members(tenantId), { limit: 1000 })).map((r) => r.key[3] as string);
       let next: TenantRecord = { ...tenant, planTier: tier, updatedAt: this.iso() };
-      next = this.enqueue(tx, next, [{ kind: "keycloak.plan", payload: { slug: tenant.slug, planTier: tier, memberIds } }]);
+      next = this.enqueue(tx, next, [
+        { kind: "nats.account", payload: {} },
+        { kind: "keycloak.plan", payload: { slug: tenant.slug, planTier: tier, memberIds } },
+      ]);
       setJson(tx, keys.meta(tenantId), next);
       enqueued = true;
       return tenantView(next);
@@ -371,7 +386,8 @@ export class ControlPlane {
   /**
    * Offboards a tenant in one bounded transaction: status `offboarded` (minting refuses from now
    * on), the wrapped data key cleared (crypto-shredding: no copy of the key remains), and the
-   * effects queued: revoke minted credentials, remove the Keycloak Organization and the members'
+   * effects queued: push the tenant's offboarded account JWT (every user revoked, no connection,
+   * no import: the servers close its connections), record the minted credentials as revoked, remove the Keycloak Organization and the members'
    * tenant attributes, queue the event rows' deletion, purge memberships. The slug record stays.
    */
   async offboard(tenantId: string): Promise<TenantView> {
@@ -385,6 +401,7 @@ export class ControlPlane {
       tx.clear(keys.dataKey(tenantId));
       let next: TenantRecord = { ...tenant, status: "offboarded", dataKey: "destroyed", offboardedAt: this.iso(), updatedAt: this.iso() };
       next = this.enqueue(tx, next, [
+        { kind: "nats.account", payload: {} },
         { kind: "nats.revoke", payload: {} },
         { kind: "keycloak.deprovision", payload: { slug: tenant.slug, organizationId: tenant.keycloakOrganizationId ?? null, memberIds } },
         { kind: "events.delete", payload: {} },
@@ -399,8 +416,8 @@ export class ControlPlane {
   }
 
   /**
-   * The revocations the SWARM account JWT must carry: user public key → revocation time
-   * (seconds), for every revoked credential that has not expired yet (expired ones need no entry).
+   * Revoked bus credentials that have not expired yet: user public key → revocation time
+   * (seconds), for audit. The servers learn of them from the tenants' account JWTs.
    */
   async revocations(nowSeconds = Math.floor(this.now() / 1000)): Promise<Record<string, number>> {
     return this.store.transact(async (tx) => {

@@ -14,10 +14,10 @@
  * | `GET /v1/tenants/:tenantId/members` | member | members and roles |
  * | `GET /v1/tenants/:tenantId/limits` | member | the plan tier's limits (from the catalog) |
  * | `GET /v1/tenants/:tenantId/usage` | member | usage counters |
- * | `POST /v1/tenants/:tenantId/bus-credentials` | member | a NATS user JWT + seed for `swarm.<tenant>.>` (expiring) |
+ * | `POST /v1/tenants/:tenantId/bus-credentials` | member | a NATS user JWT + seed of the tenant's own account (`swarm.<tenant>.>`, expiring) |
  * | `PUT`/`PATCH /v1/tenants/:tenantId/plan` | `platform-admin` realm role | change the plan tier |
  * | `DELETE /v1/tenants/:tenantId` | tenant admin (or platform admin) | offboard |
- * | `GET /v1/admin/nats-revocations` | `platform-admin` | revoked bus credentials for the SWARM account JWT |
+ * | `GET /v1/admin/nats-revocations` | `platform-admin` | revoked bus credentials not yet expired (audit; the servers get them from the tenant accounts) |
  * | `GET /healthz`, `/readyz`, `/metrics` | unauthenticated | liveness, readiness, Prometheus |
  *
  * Every `/v1` request needs a verified access token (401 otherwise, before the body is read). A
@@ -264,7 +264,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const { tenant } = await memberTenant(req, req.params.tenantId);
       if (!deps.minter) throw unavailable("bus credentials are not configured on this deployment");
       const ttl = req.body?.ttlSeconds ?? deps.credentialsTtlSeconds;
-      const creds = await deps.minter.mint(tenant.id, tenant.planTier, ttl);
+      const creds = await deps.minter.mint(tenant.id, tenant.planTier, ttl, tenant.busAccount);
       // Recorded (and re-checked: still active, still a member) before it is handed out.
       await plane.recordCredential(tenant.id, { publicKey: creds.publicKey, userId: p.userId, issuedAt: Math.floor(Date.now() / 1000), expiresAt: creds.expiresAt });
       metrics.credentialsMinted.inc();
@@ -276,6 +276,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         publicKey: creds.publicKey,
         inboxPrefix: creds.inboxPrefix,
         expiresAt: creds.expiresAt,
+        account: tenant.busAccount,
         subjects: [`swarm.${tenant.id}.>`],
       });
     },

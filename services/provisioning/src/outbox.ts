@@ -18,6 +18,7 @@ import { REALM_ROLES } from "../../keycloak-realm/names.js";
 import { EFFECT_LANES, keys, type CredentialRecord, type OutboxEntry, type RevocationRecord, type TenantRecord, type WrappedDataKey } from "./control-plane.js";
 import type { DataKeyProvider } from "./datakeys.js";
 import type { IdentityAdmin } from "./keycloak.js";
+import type { TenantAccountPublisher } from "./nats.js";
 import { getJson, parseJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
 
 export const OUTBOX_LEASE_MS = 30_000;
@@ -35,6 +36,8 @@ export interface OutboxWorkerOptions {
   readonly store: KvStore;
   readonly identity: IdentityAdmin;
   readonly dataKeys: DataKeyProvider;
+  /** Pushes tenant account JWTs to NATS. @default - none: tenant accounts are not pushed (bus `skipped`) */
+  readonly accounts?: TenantAccountPublisher;
   readonly log: OutboxLogger;
   /** Poll interval when idle. @default 500 */
   readonly pollMs?: number;
@@ -240,6 +243,20 @@ export class OutboxWorker {
         }
         return async (tx, t) => {
           if (t) setJson(tx, keys.meta(tid), { ...t, organization: "removed" });
+        };
+      }
+      case "nats.account": {
+        // The account JWT of the tenant as it is now (tier, status): a re-run or a later push
+        // renders the same or newer state, so the last push always carries the current state.
+        if (!tenant) return async () => undefined;
+        const publisher = this.o.accounts;
+        if (publisher) {
+          const offboardedAt = tenant.offboardedAt === undefined ? undefined : Math.floor(Date.parse(tenant.offboardedAt) / 1000);
+          await publisher.publish({ tenantId: tid, tier: tenant.planTier, accountPublicKey: tenant.busAccount, ...(offboardedAt === undefined ? {} : { offboardedAt }) });
+        }
+        const state = !publisher ? "skipped" : tenant.status === "active" ? "ready" : "removed";
+        return async (tx, t) => {
+          if (t && t.status === tenant.status && t.planTier === tenant.planTier) setJson(tx, keys.meta(tid), { ...t, bus: state });
         };
       }
       case "nats.revoke": {

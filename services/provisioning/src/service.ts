@@ -17,7 +17,7 @@ import { dataKeyProvider, type DataKeyProvider } from "./datakeys.js";
 import { buildApp } from "./http.js";
 import { disabledIdentityAdmin, KeycloakAdmin, type IdentityAdmin } from "./keycloak.js";
 import { createProvisioningMetrics, type ProvisioningMetrics } from "./metrics.js";
-import { readSigningKeys, signingKeyMinter, type BusMinter } from "./nats.js";
+import { natsAccountPublisher, readAccountSigningKeys, readSigningKeys, signingKeyMinter, type BusMinter, type TenantAccountPublisher } from "./nats.js";
 import { OutboxWorker } from "./outbox.js";
 import type { KvStore } from "./store/kv.js";
 import { openStore } from "./store/open.js";
@@ -29,6 +29,8 @@ export interface ProvisioningOverrides {
   readonly identity?: IdentityAdmin;
   readonly dataKeys?: DataKeyProvider;
   readonly minter?: BusMinter;
+  /** Pushes tenant account JWTs. @default - from PROVISIONING_NATS_URL and the signing keys, else none */
+  readonly accounts?: TenantAccountPublisher;
   /** Host to listen on. @default "0.0.0.0" */
   readonly host?: string;
   /** Start the outbox worker. @default true */
@@ -63,7 +65,22 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
         : disabledIdentityAdmin);
     const dataKeys = o.dataKeys ?? (await dataKeyProvider(config.dataKeys, config.lmdbPath, (path) => log.warn({ path }, "generated a development key-encryption key (set PROVISIONING_KMS_KEY_ID in production)")));
     let minter = o.minter;
-    if (!minter && config.nats.signingKeysDir && config.nats.account) minter = signingKeyMinter(readSigningKeys(config.nats.signingKeysDir), config.nats.account);
+    const tierSeeds = config.nats.signingKeysDir ? readSigningKeys(config.nats.signingKeysDir) : undefined;
+    if (!minter && tierSeeds) minter = signingKeyMinter(tierSeeds);
+    const push = config.nats.push;
+    const accounts =
+      o.accounts ??
+      (push && tierSeeds && config.nats.signingKeysDir && config.nats.account
+        ? natsAccountPublisher({
+            url: push.url,
+            systemCreds: readFileSync(push.systemCredsFile),
+            ...(push.tlsCaFile ? { tlsCaFile: push.tlsCaFile } : {}),
+            seeds: readAccountSigningKeys(config.nats.signingKeysDir),
+            tierSeeds,
+            platformAccount: config.nats.account,
+            tiers: loadTierCatalog(),
+          })
+        : undefined);
 
     let worker: OutboxWorker | undefined;
     const plane = new ControlPlane({ store, catalog: loadTierCatalog(), onEnqueued: () => worker?.wake() });
@@ -72,6 +89,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       store,
       identity,
       dataKeys,
+      ...(accounts ? { accounts } : {}),
       log,
       ...(o.workerPollMs !== undefined ? { pollMs: o.workerPollMs } : {}),
       ...(o.workerBackoffMs !== undefined ? { backoffMs: o.workerBackoffMs } : {}),
@@ -109,6 +127,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
         stopped ??= (async () => {
           await app.close();
           await w.stop();
+          await accounts?.close();
           await store.close();
         })();
         return stopped;
