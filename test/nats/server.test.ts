@@ -2,26 +2,28 @@
  * The bus's tenant isolation and limits, proven against a real nats-server (the chart's version)
  * running the configuration, claims and credentials this repository generates: the same claims
  * functions, signing code and server-config rendering that `nats:bootstrap` and the chart use,
- * with throwaway keys.
+ * tenant accounts made as the provisioning service makes them (test/provisioning/bus-credentials
+ * does the same through the service's API), with throwaway keys.
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { encodeUser, fmtCreds } from "@nats-io/jwt";
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { connect, credsAuthenticator, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidTenantIdError, loadEnvironment, loadTierCatalog, type PlanTierName, type TierCatalog } from "../../config/index.js";
-import { natsAuthClaims, tenantConsumerName, tenantInboxPrefix } from "../../services/nats-auth/claims.js";
+import { natsAuthClaims, tenantInboxPrefix } from "../../services/nats-auth/claims.js";
 import { mintTenantCredentials, type TenantCredentials } from "../../services/nats-auth/mint.js";
+import { INGESTOR_DEFAULTS } from "../../services/ingestor/contract.js";
 import { AUTH_INCLUDE_FILE, renderAuthInclude } from "../../services/nats-auth/server-config.js";
 import { pushAccountJwts } from "../../services/nats-auth/bootstrap.js";
 import { generateNatsSeeds, mintPlatformUser, mintSystemUser, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "../../services/nats-auth/sign.js";
 import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
-import { eventSubject, jobLane, jobSubject, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { eventSubject, jobLane, jobSubject, STREAM_NAMES, storedEventSubject, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
 import { createTopology } from "../../services/nats-auth/topology.js";
-import { collectErrors, DATA_PLANE_AUTH_FILE, RawNatsConnection, startDataPlaneServer, until, type NatsServer } from "../support/nats-server.js";
+import { collectErrors, DATA_PLANE_AUTH_FILE, provisionTenant, RawNatsConnection, startDataPlaneServer, until, type NatsServer, type TestTenant } from "../support/nats-server.js";
 
 const A = "tenant-a";
 const B = "tenant-b";
@@ -53,8 +55,17 @@ async function connectAs(creds: string | TenantCredentials, name: string): Promi
   return nc;
 }
 
-function mintTenant(tenantId: string, tier: "free" | "pro" | "enterprise" = "free"): Promise<TenantCredentials> {
-  return mintTenantCredentials({ tenantId, tier, signingKeySeed: seeds.swarmSigningKeys[tier], accountPublicKey: publicKeysOf(seeds).swarmAccount, expiresInSeconds: 600 });
+let system: NatsConnection;
+const accounts = new Map<string, TestTenant>();
+
+/** A user of the tenant's own account (made and pushed on first use, as provisioning does). */
+async function mintTenant(tenantId: string, tier: "free" | "pro" | "enterprise" = "free"): Promise<TenantCredentials> {
+  let t = accounts.get(tenantId);
+  if (!t) {
+    t = await provisionTenant(system, seeds, tenantId, tier, tiers);
+    accounts.set(tenantId, t);
+  }
+  return t.mint();
 }
 
 const token = () => randomBytes(6).toString("hex");
@@ -73,6 +84,7 @@ beforeAll(async () => {
   signedAtStart = await signNatsAuth(natsAuthClaims({ name: env.name, nats }, tiers, publicKeysOf(seeds)), seeds.operator);
   server = await startDataPlaneServer({ serverName: "nats-test-0", signed: signedAtStart, tiers, jetStreamStorageGiB: nats.storageGiB });
   platform = await connectAs((await mintPlatformUser(seeds.swarmAccount)).creds, "platform");
+  system = await connectAs((await mintSystemUser(seeds.systemAccount)).creds, "operator-push");
   jsm = await jetstreamManager(platform);
   // The whole topology as NACK creates it in the cluster: the streams, the ingestor's and the worker pools' consumers.
   await createTopology(jsm, { nats, workers: { tiers } });
@@ -90,7 +102,7 @@ afterAll(async () => {
 describe("nats-server with the generated operator-mode configuration", () => {
   it("starts on the rendered config and holds both streams exactly as streams.ts declares them", async () => {
     expect(AUTH_FILE).toBe(`nats-config/../nats-auth/${AUTH_INCLUDE_FILE}`);
-    const declared = swarmStreamConfigs(nats);
+    const declared = swarmStreamConfigs(nats, tiers);
     for (const key of ["events", "jobs"] as const) {
       const { config } = await jsm.streams.info(STREAM_NAMES[key]);
       const want = declared[key];
@@ -104,8 +116,13 @@ describe("nats-server with the generated operator-mode configuration", () => {
         max_age: nats.streams[key].maxAgeHours * 3_600 * 1e9,
         duplicate_window: nats.streams[key].duplicateWindowSeconds * 1e9,
         discard: want.discard,
+        discard_new_per_subject: true,
+        max_msgs_per_subject: want.max_msgs_per_subject,
+        deny_purge: true,
+        deny_delete: true,
       });
     }
+    expect((await jsm.streams.info(STREAM_NAMES.events)).config.subject_transform).toEqual(declared.events.subject_transform);
   });
 
   it("puts a tenant's jobs in its tier's lane only, where that tier's worker consumer finds them", async () => {
@@ -138,7 +155,7 @@ describe("nats-server with the generated operator-mode configuration", () => {
     expect(await take("pro")).toEqual(["pro-job"]);
   });
 
-  it("lets a tenant publish to its project's events and read them back through its own consumer", async () => {
+  it("stores a tenant's events under its one subject, from any project, and lets it create no consumer", async () => {
     const seen: string[] = [];
     const sub = ncA.subscribe(`swarm.${A}.>`, {
       callback: (_e, m) => {
@@ -150,23 +167,20 @@ describe("nats-server with the generated operator-mode configuration", () => {
     expect(ack.stream).toBe(STREAM_NAMES.events);
     const dup = await jetstream(ncA).publish(subject, "decision-1", { msgID: "evt-1" });
     expect(dup.duplicate).toBe(true);
+    await jetstream(ncA).publish(eventSubject(A, "p2"), "decision-2");
 
-    // Tenants create their consumer through the filtered-create subject; no $JS.API.INFO check.
-    const tenantJsm = await jetstreamManager(ncA, { checkAPI: false });
-    const name = tenantConsumerName(A);
-    await tenantJsm.consumers.add(STREAM_NAMES.events, { name, durable_name: name, filter_subject: `swarm.${A}.*.events`, ack_policy: AckPolicy.Explicit });
-    const consumer = await jetstream(ncA).consumers.get(STREAM_NAMES.events, name);
-    const msg = await consumer.next({ expires: 2_000 });
-    expect(msg?.subject).toBe(subject);
-    expect(msg?.string()).toBe("decision-1");
-    await msg?.ackAck();
+    // Tenants read through the events API: no consumer of their own on the shared stream.
+    const reply = await ncA.request(`$JS.API.CONSUMER.CREATE.${STREAM_NAMES.events}.${A}.swarm.${A}.*.events`, JSON.stringify({ stream_name: STREAM_NAMES.events, config: { name: A, ack_policy: "explicit" } }), { timeout: 2_000 }).then(
+      () => "answered",
+      (e: Error) => (e.cause instanceof PermissionViolationError ? "denied" : e.message),
+    );
+    expect(reply).toBe("denied");
 
-    // Core subscribers see both publishes; the stream kept one (de-duplicated by Nats-Msg-Id).
-    await until(() => seen.length >= 2);
-    expect(seen).toEqual([subject, subject]);
-    // The platform sees it in SWARM_EVENTS under A's subject.
+    // Core subscribers in the tenant's account see every publish; the stream keeps them under one subject.
+    await until(() => seen.length >= 3);
+    expect(seen).toEqual([subject, subject, eventSubject(A, "p2")]);
     const info = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: `swarm.${A}.>` });
-    expect(info.state.subjects).toEqual({ [subject]: 1 });
+    expect(info.state.subjects).toEqual({ [storedEventSubject(A)]: 2 });
     sub.unsubscribe();
   });
 
@@ -205,15 +219,12 @@ describe("nats-server with the generated operator-mode configuration", () => {
     await until(() => received.length >= bSubjects.length);
     expect(received).toEqual(bSubjects);
     const bInStream = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: `swarm.${B}.>` });
-    expect(Object.keys(bInStream.state.subjects ?? {}).sort()).toEqual([...bSubjects].sort());
+    // Stored under B's one subject (the stream's transform drops the project token).
+    expect(bInStream.state.subjects).toEqual({ [storedEventSubject(B)]: bSubjects.length });
   });
 
-  it("refuses a tenant every JetStream API call on another tenant's consumer or on the stream's data", async () => {
-    // B owns a consumer with B's events in it.
-    const tenantJsmB = await jetstreamManager(ncB, { checkAPI: false });
+  it("refuses a tenant every JetStream API call: the shared streams' data, consumers and management", async () => {
     await jetstream(ncB).publish(eventSubject(B, "secret"), "b-private");
-    await tenantJsmB.consumers.add(STREAM_NAMES.events, { name: B, durable_name: B, filter_subject: `swarm.${B}.*.events`, ack_policy: AckPolicy.Explicit });
-
     const ev = STREAM_NAMES.events;
     const denied = [
       `$JS.API.CONSUMER.CREATE.${ev}.${B}.swarm.${B}.*.events`,
@@ -248,20 +259,10 @@ describe("nats-server with the generated operator-mode configuration", () => {
     );
     expect(outcomes).toEqual(denied.map(() => "denied"));
 
-    // The one create subject A may use pins the filter: a body asking for B's subjects is refused by the server.
-    const reply = await ncA.request(
-      `$JS.API.CONSUMER.CREATE.${ev}.${A}.swarm.${A}.*.events`,
-      JSON.stringify({ stream_name: ev, config: { name: A, durable_name: A, filter_subject: `swarm.${B}.*.events`, ack_policy: "explicit" } }),
-      { timeout: 2_000 },
-    );
-    expect(reply.json<{ error?: { description: string } }>().error?.description).toMatch(/filter/i);
-    const own = await jsm.consumers.info(ev, A);
-    expect(own.config.filter_subject).toBe(`swarm.${A}.*.events`);
-    // B's consumer still holds all of B's events, none delivered to anyone.
-    const b = await jsm.consumers.info(ev, B);
-    const bStored = await jsm.streams.info(ev, { subjects_filter: `swarm.${B}.*.events` });
-    expect(b.num_pending).toBe(Object.values(bStored.state.subjects ?? {}).reduce((n, c) => n + c, 0));
-    expect(b.delivered.consumer_seq).toBe(0);
+    // Nothing of B's was delivered to anyone: the only consumer of the events stream is the ingestor's.
+    const stored = await jsm.streams.info(ev, { subjects_filter: storedEventSubject(B) });
+    expect(stored.state.subjects?.[storedEventSubject(B)]).toBeGreaterThan(0);
+    expect((await jsm.consumers.list(ev).next()).map((c) => c.name)).toEqual([INGESTOR_DEFAULTS.consumer]);
   });
 
   it("refuses tenant ids with '.', '*', '>' or whitespace before any key is parsed or created", async () => {
@@ -305,13 +306,14 @@ describe("nats-server with the generated operator-mode configuration", () => {
     expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/maximum subscriptions exceeded/i)]);
   });
 
-  it("refuses a user of a scoped signing key that carries no tenant tag", async () => {
-    const user = createUser();
-    const signer = fromSeed(new TextEncoder().encode(seeds.swarmSigningKeys.free));
-    const jwt = await encodeUser("no-tenant", user, publicKeysOf(seeds).swarmAccount, {}, { signer, scopedUser: true });
-    // The template's deny list (the other tiers' job lanes) cannot be expanded without the tag,
-    // and the server refuses the connection rather than guess.
-    await expect(connectAs(new TextDecoder().decode(fmtCreds(jwt, user)), "no-tenant")).rejects.toThrow(/Authorization Violation/);
+  it("refuses a user of a tenant account signed by another tier's key, or by a key of no account", async () => {
+    await mintTenant(A);
+    const account = accounts.get(A)?.account as string;
+    for (const signerSeed of [seeds.swarmSigningKeys.pro, seeds.tenantImportSigningKey]) {
+      const user = createUser();
+      const jwt = await encodeUser(A, user, account, { tags: [`tenant:${A}`] }, { signer: fromSeed(new TextEncoder().encode(signerSeed)), scopedUser: true });
+      await expect(connectAs(new TextDecoder().decode(fmtCreds(jwt, user)), "wrong-signer")).rejects.toThrow(/Authorization Violation/);
+    }
   });
 
   it("lets a silo tenant into its own account only, with the same template", async () => {
@@ -341,27 +343,30 @@ describe("nats-server with the generated operator-mode configuration", () => {
     expect(nc.info?.max_payload).toBe(tiers.enterprise.bus.maxPayloadBytes);
   });
 
-  it("applies a changed tier number after the auth include is re-signed and the server reloads", async () => {
+  it("applies a changed tier number to a tenant account when provisioning re-pushes it, and a re-signed platform account after a reload", async () => {
     const changed = structuredClone(tiers) as { -readonly [K in keyof TierCatalog]: TierCatalog[K] };
     const free = changed.free as { bus: { maxPayloadBytes: number } };
     free.bus.maxPayloadBytes = 2_048;
-    // The preload replaces a stored account JWT only with a newer one (iat is in seconds).
+    // The bootstrap re-signs what changed: with the tenant accounts out of its hands, nothing here.
     await new Promise((r) => setTimeout(r, 1_100));
     const signed = await signNatsAuth(natsAuthClaims({ name: env.name, nats }, changed as TierCatalog, publicKeysOf(seeds)), seeds.operator, signedAtStart);
-    // Only the SWARM account's JWT changed: the operator JWT is kept, so the reload is accepted.
-    expect(signed.operatorJwt).toBe(signedAtStart.operatorJwt);
-    const changedAccounts = Object.keys(signed.accountJwts).filter((k) => signed.accountJwts[k] !== signedAtStart.accountJwts[k]);
-    expect(changedAccounts).toEqual([publicKeysOf(seeds).swarmAccount]);
-    // The include is what a (re)starting server loads ...
-    writeFileSync(join(server.layout.root, AUTH_FILE), renderAuthInclude(signed));
+    expect(signed).toEqual(signedAtStart);
+    const changedPlatform = await signNatsAuth(natsAuthClaims({ name: env.name, nats: { ...nats, account: { ...nats.account, maxConnections: nats.account.maxConnections + 1 } } }, tiers, publicKeysOf(seeds)), seeds.operator, signedAtStart);
+    expect(changedPlatform.operatorJwt).toBe(signedAtStart.operatorJwt);
+    expect(Object.keys(changedPlatform.accountJwts).filter((k) => changedPlatform.accountJwts[k] !== signedAtStart.accountJwts[k])).toEqual([publicKeysOf(seeds).swarmAccount]);
+    writeFileSync(join(server.layout.root, AUTH_FILE), renderAuthInclude(changedPlatform));
     server.reload();
     await until(() => /Reloaded server configuration|Failed to reload/.test(server.log()));
     expect(server.log()).not.toMatch(/Failed to reload/);
-    // ... a running one applies the new JWTs when they are pushed to its resolver.
-    const system = await connectAs((await mintSystemUser(seeds.systemAccount)).creds, "operator-push");
-    const answers = await pushAccountJwts(system, signed);
-    expect(Object.keys(answers)).toEqual(Object.keys(signed.accountJwts));
-    const nc = await connectAs(await mintTenant("tenant-c"), "tenant-c");
+    // The reload closed the system-account connection here (nats-server 2.14.2): push over a new one.
+    system = await connectAs((await mintSystemUser(seeds.systemAccount)).creds, "operator-push-2");
+    expect(Object.keys(await pushAccountJwts(system, changedPlatform))).toEqual(Object.keys(changedPlatform.accountJwts));
+    // Provisioning re-pushes a tenant's account with the changed catalog: the server applies it at once.
+    const before = await connectAs(await mintTenant("tenant-c"), "tenant-c");
+    expect(before.info?.max_payload).toBe(tiers.free.bus.maxPayloadBytes);
+    const account = accounts.get("tenant-c")?.account as string;
+    const repushed = await provisionTenant(system, seeds, "tenant-c", "free", changed as TierCatalog, account);
+    const nc = await connectAs(await repushed.mint(), "tenant-c-after");
     expect(nc.info?.max_payload).toBe(2_048);
     expect(tiers.free.bus.maxPayloadBytes).not.toBe(2_048);
   });

@@ -3,12 +3,14 @@
  * client the tests need to prove limits the server enforces.
  */
 import { Socket } from "node:net";
-import { fromSeed } from "@nats-io/nkeys";
+import { createAccount, fromSeed } from "@nats-io/nkeys";
 import type { NatsConnection, Status } from "@nats-io/transport-node";
-import type { TierCatalog } from "../../config/index.js";
+import type { PlanTierName, TierCatalog } from "../../config/index.js";
+import { mintTenantCredentials, type TenantCredentials } from "../../services/nats-auth/mint.js";
+import { keyPairFromSeed, publicKeysOf, type NatsSeeds, type SignedNatsAuth } from "../../services/nats-auth/sign.js";
+import { pushAccountJwt, signTenantAccount, signTenantActivations, tenantAccountClaims } from "../../services/nats-auth/tenant-accounts.js";
 import { NatsServer, requireNatsServer } from "../../services/nats-auth/nats-server-process.js";
 import { AUTH_INCLUDE_PATH, renderAuthInclude, renderServerConfig } from "../../services/nats-auth/server-config.js";
-import type { SignedNatsAuth } from "../../services/nats-auth/sign.js";
 
 export * from "../../services/nats-auth/nats-server-process.js";
 
@@ -114,4 +116,36 @@ export function collectErrors(nc: NatsConnection): Error[] {
 export async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** A tenant account made the way the provisioning service makes it, and a user of it. */
+export interface TestTenant {
+  readonly tenantId: string;
+  readonly tier: PlanTierName;
+  readonly account: string;
+  /** The account JWT that was pushed. */
+  readonly accountJwt: string;
+  /** Mints a user of the account, as the service's minter does. */
+  mint(expiresInSeconds?: number): Promise<TenantCredentials>;
+}
+
+/**
+ * Creates a tenant account as the provisioning service does (tenant-accounts.ts: activation
+ * tokens, account JWT signed by the operator's tenant-account key) and pushes it through the
+ * system connection; `tiers` may differ from the catalog (a changed tier number).
+ */
+export async function provisionTenant(system: NatsConnection, seeds: NatsSeeds, tenantId: string, tier: PlanTierName, tiers: TierCatalog, accountPublicKey?: string): Promise<TestTenant> {
+  const keys = publicKeysOf(seeds);
+  const account = accountPublicKey ?? createAccount().getPublicKey();
+  const state = { tenantId, tier, accountPublicKey: account };
+  const activations = await signTenantActivations(state, keys.swarmAccount, keyPairFromSeed("tenantImportSigningKey", seeds.tenantImportSigningKey, "A"));
+  const accountJwt = await signTenantAccount(tenantAccountClaims(state, tiers, keys, activations), keyPairFromSeed("tenantAccountSigningKey", seeds.tenantAccountSigningKey, "O"));
+  await pushAccountJwt(system, account, accountJwt);
+  return {
+    tenantId,
+    tier,
+    account,
+    accountJwt,
+    mint: (expiresInSeconds = 600) => mintTenantCredentials({ tenantId, tier, signingKeySeed: seeds.swarmSigningKeys[tier], accountPublicKey: account, expiresInSeconds }),
+  };
 }
