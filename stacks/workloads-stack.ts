@@ -152,8 +152,14 @@ export class WorkloadsStack extends KubernetesStack {
       oidcAudience: API_AUDIENCE,
       keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, podLabels: this.keycloak.podLabels, port: this.keycloak.port, secretPrefix: keycloakSecretPrefix(config) },
       natsAccount: config.nats.publicKeys.swarmAccount,
+      nats: { clientUrl: this.nats.clientUrl, issuer: this.ca },
       signingKeys: {
         secretNames: this.nats.secretNames.seeds.swarmSigningKeys,
+        accountSecretNames: {
+          tenantAccountSigningKey: this.nats.secretNames.seeds.tenantAccountSigningKey,
+          tenantImportSigningKey: this.nats.secretNames.seeds.tenantImportSigningKey,
+          systemUserCreds: this.nats.secretNames.seeds.systemUserCreds,
+        },
         secretsKey: props.secretsKey,
         externalSecretsRole: props.externalSecretsRole,
       },

@@ -18,7 +18,7 @@ const MiB = 1024 * 1024;
 
 /** Every limit a synthesized environment carries for one tier, read back from the JSON. */
 interface LayerLimits {
-  nats: { subs: number; payload: number };
+  nats: { conn: number; subs: number; payload: number; templateSubs: number; templatePayload: number };
   clickhouseQuota: { intervalSeconds: number; queries: number; resultRows: number; readRows: number; executionTimeSeconds: number };
   clickhouseProfile: { maxMemoryUsageMiB: number; maxExecutionTimeSeconds: number; maxThreads: number; maxResultRows: number; maxConcurrentQueries: number };
   resourceQuota: Record<string, string>;
@@ -34,8 +34,9 @@ function limitsOf(stacks: Record<string, SynthesizedStack>, env: string, tier: P
   const platform = stacks[stackName(env, "platform")] as SynthesizedStack;
 
   const claims = manifests(workloads).find((m) => m.kind === "ConfigMap" && m.metadata.name === "nats-account-claims");
-  const swarm = JSON.parse(claims?.data["account-SWARM.json"]) as { nats: { signing_keys: { role: string; template: { subs: number; payload: number } }[] } };
-  const key = swarm.nats.signing_keys.find((k) => k.role === tier);
+  // What provisioning signs for every tenant of the tier (tenant accounts are data; the ConfigMap shows their claims).
+  const account = JSON.parse(claims?.data[`tenant-account-${tier}.json`]) as { nats: { limits: { conn: number; subs: number; payload: number }; signing_keys: { role: string; template: { subs: number; payload: number } }[] } };
+  const key = account.nats.signing_keys.find((k) => k.role === tier);
 
   const sql = String(Object.values(resourcesOf(workloads, "kubernetes_config_map_v1"))[0]?.data && (Object.values(resourcesOf(workloads, "kubernetes_config_map_v1"))[0]?.data as Record<string, string>)["migration.sql"]);
   const quota = new RegExp(`CREATE QUOTA OR REPLACE tenant_${tier}_quota KEYED BY user_name FOR INTERVAL (\\d+) SECOND MAX queries = (\\d+), result_rows = (\\d+), read_rows = (\\d+), execution_time = (\\d+) TO tenant_${tier}`).exec(sql);
@@ -46,7 +47,7 @@ function limitsOf(stacks: Record<string, SynthesizedStack>, env: string, tier: P
   const scaled = manifests(workloads).find((m) => m.kind === "ScaledObject" && m.metadata.namespace === workerNamespace(tier));
 
   return {
-    nats: { subs: Number(key?.template.subs), payload: Number(key?.template.payload) },
+    nats: { conn: account.nats.limits.conn, subs: account.nats.limits.subs, payload: account.nats.limits.payload, templateSubs: Number(key?.template.subs), templatePayload: Number(key?.template.payload) },
     clickhouseQuota: {
       intervalSeconds: Number(quota?.[1]),
       queries: Number(quota?.[2]),
@@ -71,7 +72,7 @@ function expectedFrom(tiers: TierCatalog, tier: PlanTierName): LayerLimits {
   const t = tiers[tier];
   const q = t.workers.quota;
   return {
-    nats: { subs: t.bus.subscriptions, payload: t.bus.maxPayloadBytes },
+    nats: { conn: t.bus.connections, subs: t.bus.subscriptions, payload: t.bus.maxPayloadBytes, templateSubs: t.bus.subscriptions, templatePayload: t.bus.maxPayloadBytes },
     clickhouseQuota: { ...t.clickhouse.quota },
     clickhouseProfile: { ...t.clickhouse.profile },
     resourceQuota: {
@@ -133,8 +134,9 @@ describe("infrastructure is O(tiers)", () => {
       expect(sql.match(/CREATE ROLE IF NOT EXISTS tenant_/g)).toHaveLength(PLAN_TIER_NAMES.length);
       expect(sql.match(/CREATE USER/g) ?? []).toEqual([]);
       const claims = manifests(workloads).find((m) => m.kind === "ConfigMap" && m.metadata.name === "nats-account-claims");
-      // The pooled tiers share one account; only silo tenants named in config get their own.
-      expect(Object.keys(claims?.data ?? {}).sort()).toEqual(["account-SWARM.json", "account-SYS.json", "operator.json"]);
+      // The platform and system accounts, and one tenant-account template per tier: every tenant's
+      // own account is data that provisioning signs; only silo tenants named in config are synthesized.
+      expect(Object.keys(claims?.data ?? {}).sort()).toEqual(["account-SWARM.json", "account-SYS.json", "operator.json", ...PLAN_TIER_NAMES.map((t) => `tenant-account-${t}.json`)].sort());
     }
   });
 

@@ -17,8 +17,13 @@ export const PROVISIONING_NAMESPACE = PROVISIONING_ENDPOINT.namespace;
 
 /** Kubernetes Secrets the construct syncs (External Secrets) and mounts. */
 export const PROVISIONING_SECRETS = {
-  /** One key per plan tier, `<tier>.seed`: the SWARM account's scoped signing-key seed of that tier. */
+  /**
+   * `<tier>.seed` per plan tier (each tier's user signing key), the two account-side seeds
+   * (`NATS_ACCOUNT_KEY_FILES`) and the system push user's creds (`system-user.creds`).
+   */
   signingKeys: "provisioning-nats-signing-keys",
+  /** The NATS servers' CA (`ca.crt`), from a Certificate of their issuer in this namespace. */
+  natsCa: "provisioning-nats-ca",
   /** The `enchanted-provisioning` Keycloak client's secret, under {@link PROVISIONING_SECRETS.keycloakClientKey}. */
   keycloakClient: "provisioning-keycloak-client",
   keycloakClientKey: "client-secret",
@@ -30,6 +35,9 @@ export const SIGNING_KEY_STORE = "provisioning-signing-keys";
 /** Where the pod finds its files. */
 export const PROVISIONING_PATHS = {
   signingKeysDir: "/var/run/secrets/nats-signing-keys",
+  /** File name of the system push user's creds in the signing-keys directory. */
+  systemUserCredsFile: "system-user.creds",
+  natsCaDir: "/var/run/secrets/nats-ca",
   keycloakClientSecret: `/var/run/secrets/keycloak/${PROVISIONING_SECRETS.keycloakClientKey}`,
   fdbClusterFile: `/var/run/secrets/foundationdb/${FDB_CLUSTER_FILE_KEY}`,
 } as const;

@@ -1,4 +1,5 @@
 /** The provisioning construct's props, their defaults and their checks (against the service's contract). */
+import type { ICertificateIssuer } from "../platform-interfaces.js";
 import { Token, type ITerraformDependable } from "cdktf";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
 import { REALM_NAME } from "../../services/keycloak-realm/names.js";
@@ -46,6 +47,12 @@ export interface ProvisioningKeycloak {
 export interface ProvisioningSigningKeys {
   /** Secrets Manager names of the tier seeds (`natsSecretNames(...).seeds.swarmSigningKeys`). */
   readonly secretNames: Readonly<Record<PlanTierName, string>>;
+  /**
+   * Secrets Manager names of what signs and pushes tenant accounts (`natsSecretNames(...).seeds`):
+   * the operator's tenant-account signing key, the platform account's activation-token key and
+   * the system account's push user's creds.
+   */
+  readonly accountSecretNames: { readonly tenantAccountSigningKey: string; readonly tenantImportSigningKey: string; readonly systemUserCreds: string };
   /** The key those secrets are encrypted with (the foundation stack's `keys.secrets`). */
   readonly secretsKey: IKmsKey;
   /** The External Secrets operator's role (`ExternalSecretsOperator.roleName` / `.roleArn`): it assumes the reader role. */
@@ -80,8 +87,10 @@ export interface ProvisioningProps {
   /** @default API_AUDIENCE (the service's default) */
   readonly oidcAudience?: string;
   readonly keycloak: ProvisioningKeycloak;
-  /** Public key of the SWARM account (`config.nats.publicKeys.swarmAccount`). */
+  /** Public key of the platform account SWARM (`config.nats.publicKeys.swarmAccount`); tenant accounts import from it. */
   readonly natsAccount: string;
+  /** The NATS cluster tenant accounts are pushed to: its client URL (`Nats.clientUrl`, TLS) and the issuer of its certificate (for the CA). */
+  readonly nats: { readonly clientUrl: string; readonly issuer: ICertificateIssuer };
   readonly signingKeys: ProvisioningSigningKeys;
   readonly foundationDb: ProvisioningFoundationDb;
   /** Ranges of the subnets holding the KMS interface endpoint (`config.network.subnets.private`): egress 443. */
@@ -171,7 +180,7 @@ function checkServiceContract(props: ProvisioningProps, r: ResolvedProvisioningP
   const V = PROVISIONING_ENV;
   const known = (value: string) => !Token.isUnresolved(value);
   if (known(props.natsAccount) && !NATS_ACCOUNT_PUBLIC_KEY_PATTERN.test(props.natsAccount)) {
-    fail("natsAccount", props.natsAccount, `is not an account public key (${V.natsAccount} must match ${NATS_ACCOUNT_PUBLIC_KEY_PATTERN.source})`, "pass the SWARM account's public key (A…, 56 characters), config.nats.publicKeys.swarmAccount as nats:bootstrap printed it");
+    fail("natsAccount", props.natsAccount, `is not an account public key (${V.natsAccount} must match ${NATS_ACCOUNT_PUBLIC_KEY_PATTERN.source})`, "pass the platform account's public key (A…, 56 characters), config.nats.publicKeys.swarmAccount as nats:bootstrap printed it");
   }
   for (const [prop, value, variable] of [
     ["oidcIssuer", props.oidcIssuer, V.oidcIssuer],

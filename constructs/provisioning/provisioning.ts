@@ -4,7 +4,6 @@ import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
 import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Construct } from "constructs";
-import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { PROVISIONING_ENV, PROVISIONING_HTTP_PATHS, PROVISIONING_HTTP_PORT } from "../../services/provisioning/contract.js";
 import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "../foundationdb-connectivity.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "../iam.js";
@@ -23,7 +22,7 @@ import {
   PROVISIONING_SECRETS,
 } from "./names.js";
 import { resolveProvisioningProps, type ProvisioningProps } from "./props.js";
-import { addSigningKeysAndClientSecret } from "./secrets.js";
+import { addSigningKeysAndClientSecret, signingKeyFiles } from "./secrets.js";
 
 /** V8's heap as a share of the memory limit: buffers and native memory (the FDB client) need the rest. */
 const HEAP_SHARE = 0.7;
@@ -107,6 +106,23 @@ export class Provisioning extends Construct {
 
     const secrets = addSigningKeysAndClientSecret(this, props);
     this.signingKeyReaderRole = secrets.signingKeyReaderRole;
+    // A client certificate from the NATS servers' issuer: its Secret carries the CA (`ca.crt`) the
+    // service verifies the servers with when it pushes tenant accounts.
+    const natsCa = new Manifest(this, "nats-ca", {
+      manifest: {
+        apiVersion: "cert-manager.io/v1",
+        kind: "Certificate",
+        metadata: { name: PROVISIONING_SECRETS.natsCa, namespace, labels: { ...APP_LABELS } },
+        spec: {
+          secretName: PROVISIONING_SECRETS.natsCa,
+          commonName: `${PROVISIONING_NAME}.${namespace}`,
+          usages: ["client auth", "digital signature"],
+          privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
+          issuerRef: { name: props.nats.issuer.issuerName, kind: props.nats.issuer.issuerKind, group: "cert-manager.io" },
+        },
+      },
+      wait: { condition: [{ type: "Ready", status: "True" }] },
+    });
 
     // The Deployment ----------------------------------------------------------------------------
     const keycloakUrl = props.keycloak.serviceUrl.replace(/\/+$/, "");
@@ -127,6 +143,9 @@ export class Provisioning extends Construct {
       [V.awsRegion]: props.region,
       [V.natsSigningKeysDir]: PROVISIONING_PATHS.signingKeysDir,
       [V.natsAccount]: props.natsAccount,
+      [V.natsUrl]: props.nats.clientUrl,
+      [V.natsSystemCredsFile]: `${PROVISIONING_PATHS.signingKeysDir}/${PROVISIONING_PATHS.systemUserCredsFile}`,
+      [V.natsTlsCaFile]: `${PROVISIONING_PATHS.natsCaDir}/ca.crt`,
       [V.credentialsTtlSeconds]: String(r.credentialsTtlSeconds),
       [V.shutdownTimeoutMs]: String(r.shutdownTimeoutSeconds * 1000),
     };
@@ -155,8 +174,9 @@ export class Provisioning extends Construct {
         {
           name: "signing-keys",
           mountPath: PROVISIONING_PATHS.signingKeysDir,
-          secret: { secretName: PROVISIONING_SECRETS.signingKeys, defaultMode: 0o440, items: PLAN_TIER_NAMES.map((t) => ({ key: `${t}.seed`, path: `${t}.seed` })) },
+          secret: { secretName: PROVISIONING_SECRETS.signingKeys, defaultMode: 0o440, items: signingKeyFiles(props).map((f) => ({ key: f.secretKey, path: f.secretKey })) },
         },
+        { name: "nats-ca", mountPath: PROVISIONING_PATHS.natsCaDir, secret: { secretName: PROVISIONING_SECRETS.natsCa, items: [{ key: "ca.crt", path: "ca.crt" }] } },
         {
           name: "keycloak-client",
           mountPath: dirOf(PROVISIONING_PATHS.keycloakClientSecret),
@@ -171,7 +191,7 @@ export class Provisioning extends Construct {
       // The pod's AWS credentials come from its ServiceAccount's Pod Identity association.
       serviceAccountName: PROVISIONING_NAME,
       // The association must exist before a pod is created, or the pod gets no AWS credentials.
-      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, ...(props.dependsOn ?? [])],
+      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, natsCa, ...(props.dependsOn ?? [])],
     });
 
     // The Service Kong routes to, and a PDB.

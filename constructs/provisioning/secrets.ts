@@ -13,12 +13,24 @@ import type { Construct } from "constructs";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { addExternalSecret } from "../external-secrets.js";
 import { keycloakSecrets } from "../keycloak/index.js";
-import { PROVISIONING_APP_LABELS as APP_LABELS, PROVISIONING_NAMESPACE, PROVISIONING_SECRETS, SIGNING_KEY_STORE } from "./names.js";
+import { NATS_ACCOUNT_KEY_FILES } from "../../services/provisioning/contract.js";
+import { PROVISIONING_APP_LABELS as APP_LABELS, PROVISIONING_NAMESPACE, PROVISIONING_PATHS, PROVISIONING_SECRETS, SIGNING_KEY_STORE } from "./names.js";
 import type { ProvisioningProps } from "./props.js";
 
 /** The ARN of a Secrets Manager secret by name: AWS appends `-` and six random characters. */
 function secretArn(region: string, accountId: string, name: string): string {
   return `arn:aws:secretsmanager:${region}:${accountId}:secret:${name}-??????`;
+}
+
+/** The files of the signing-keys Secret (and directory): each file's key and the secret it comes from. */
+export function signingKeyFiles(props: Pick<ProvisioningProps, "signingKeys">): { readonly secretKey: string; readonly remoteKey: string }[] {
+  const a = props.signingKeys.accountSecretNames;
+  return [
+    ...PLAN_TIER_NAMES.map((tier) => ({ secretKey: `${tier}.seed`, remoteKey: props.signingKeys.secretNames[tier] })),
+    { secretKey: NATS_ACCOUNT_KEY_FILES.tenantAccounts, remoteKey: a.tenantAccountSigningKey },
+    { secretKey: NATS_ACCOUNT_KEY_FILES.tenantImports, remoteKey: a.tenantImportSigningKey },
+    { secretKey: PROVISIONING_PATHS.systemUserCredsFile, remoteKey: a.systemUserCreds },
+  ];
 }
 
 /** The seeds' reader role, store and ExternalSecret, and the Keycloak client secret, in `scope` (the Provisioning construct). */
@@ -27,7 +39,8 @@ export function addSigningKeysAndClientSecret(
   props: ProvisioningProps,
 ): { readonly signingKeyReaderRole: IamRole; readonly seeds: Manifest; readonly clientSecret: Manifest } {
   const namespace = PROVISIONING_NAMESPACE;
-  const seedArns = PLAN_TIER_NAMES.map((tier) => secretArn(props.region, props.accountId, props.signingKeys.secretNames[tier]));
+  const files = signingKeyFiles(props);
+  const seedArns = files.map((f) => secretArn(props.region, props.accountId, f.remoteKey));
   const signingKeyReaderRole = new IamRole(scope, "signing-key-reader", {
     name: `${props.name}-provisioning-signing-keys`,
     description: "Assumed by External Secrets for the provisioning namespace's signing-key store only",
@@ -38,11 +51,11 @@ export function addSigningKeysAndClientSecret(
   });
   new IamRolePolicy(scope, "read-signing-keys", {
     role: signingKeyReaderRole.name,
-    name: "read-tier-signing-keys",
+    name: "read-nats-signing-keys",
     policy: JSON.stringify({
       Version: "2012-10-17",
       Statement: [
-        { Sid: "ReadTierSigningKeys", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: seedArns },
+        { Sid: "ReadNatsSigningKeys", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: seedArns },
         {
           Sid: "DecryptThemThroughSecretsManager",
           Effect: "Allow",
@@ -73,7 +86,7 @@ export function addSigningKeysAndClientSecret(
     secretName: PROVISIONING_SECRETS.signingKeys,
     namespace,
     store: { storeName: SIGNING_KEY_STORE, storeKind: "SecretStore" },
-    data: PLAN_TIER_NAMES.map((tier) => ({ secretKey: `${tier}.seed`, remoteKey: props.signingKeys.secretNames[tier] })),
+    data: files,
     labels: APP_LABELS,
     // Ready once the Secret exists: the pods never start without their files.
     waitUntilReady: true,

@@ -84,9 +84,15 @@ export class NatsServer {
   private exited = false;
   private constructor(
     readonly layout: NatsServerLayout,
-    private readonly child: ChildProcess,
+    private child: ChildProcess,
     private readonly logFile: string,
+    private readonly args: readonly string[],
   ) {
+    this.watch(child);
+  }
+
+  private watch(child: ChildProcess): void {
+    this.exited = false;
     child.once("exit", () => {
       this.exited = true;
     });
@@ -125,8 +131,9 @@ export class NatsServer {
         writeFileSync(path, text, { mode: 0o600 });
       }
       const logFile = join(root, "nats-server.log");
-      const child = spawn(binary, ["--config", join(root, options.configFile), "--log", logFile], { stdio: "ignore" });
-      const server = new NatsServer(layout, child, logFile);
+      const args = ["--config", join(root, options.configFile), "--log", logFile];
+      const child = spawn(binary, args, { stdio: "ignore" });
+      const server = new NatsServer(layout, child, logFile, args);
       await server.waitHealthy();
       return server;
     } catch (error) {
@@ -157,15 +164,29 @@ export class NatsServer {
     this.child.kill("SIGHUP");
   }
 
+  /**
+   * Stops the server (SIGTERM) and starts it again on the same files and ports, keeping its
+   * JetStream store and resolver directory; resolves when it is healthy again.
+   */
+  async restart(): Promise<void> {
+    await this.terminate();
+    this.child = spawn(requireNatsServer(), [...this.args], { stdio: "ignore" });
+    this.watch(this.child);
+    await this.waitHealthy();
+  }
+
+  private async terminate(): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
   /** Stops the server and removes its directory. */
   async stop(): Promise<void> {
-    if (!this.exited) {
-      const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
-      this.child.kill("SIGTERM");
-      const timer = setTimeout(() => this.child.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await this.terminate();
     rmSync(this.layout.root, { recursive: true, force: true });
   }
 }

@@ -25,7 +25,7 @@ import {
   SWARM_EVENTS_TABLE,
   type SwarmEventRow,
 } from "../../services/clickhouse-schema/index.js";
-import { eventSubject } from "../../services/nats-auth/streams.js";
+import { eventSubject, storedEventSubject } from "../../services/nats-auth/streams.js";
 import { decodeEvent, MAX_EVENT_BYTES, MAX_CLOCK_SKEW_MS, PROJECT_ID_PATTERN, type DecodeResult, type RejectReason } from "../../services/ingestor/src/event.js";
 import { AgentRoleSchema, DecisionSchema, type AgentRole, SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, generateEvent, typicalKind, type GenerateEventOptions } from "../../services/ingestor/src/generator.js";
@@ -258,8 +258,16 @@ describe("decodeEvent", () => {
     expectRejected(decodeEvent(SUBJECT, bytes, META), "tenant-mismatch", /^project_id "admin-portal" was published on subject .* of project "web-shop"$/);
   });
 
+  it("accepts the subject as SWARM_EVENTS stores it (no project token): the project comes from the payload, the tenant is still checked", () => {
+    const bytes = generateEvent(options());
+    const published = decodeEvent(SUBJECT, bytes, META);
+    const stored = decodeEvent(storedEventSubject("acme-corp"), bytes, META);
+    expect(published.ok).toBe(true);
+    expect(stored).toEqual(published);
+    expectRejected(decodeEvent(storedEventSubject("globex"), bytes, META), "tenant-mismatch", /^tenant_id "acme-corp" was published on subject "swarm.globex.events"/);
+  });
+
   it.each([
-    "swarm.acme-corp.events",
     "swarm.acme-corp.web-shop.jobs",
     "swarm.acme-corp.web-shop.events.extra",
     "swarm.acme-corp.web.shop.events",

@@ -140,10 +140,19 @@ describe("row encoder: the fast path is a shortcut to the exact decoder's row", 
     expect(columns[15]).toBe(`${known[15]}x\x01`);
   });
 
+  it("takes the subject as SWARM_EVENTS stores it (swarm.<tenant>.events) on the fast path, with the same row", () => {
+    const bytes = toBinary(SwarmEventSchema, event(4));
+    const fast = either("swarm.acme.events", bytes);
+    expect(fast).toEqual(either(SUBJECT, bytes));
+    const block = new RowBlock(16);
+    expect(appendEventFast(block, "swarm.acme.events", bytes, META)).toBe(true);
+  });
+
   it("refuses with the exact decoder's reason: tenant mismatch, bad subject, oversize, garbage", () => {
     const bytes = toBinary(SwarmEventSchema, event(2));
     expect(either(eventSubject("globex", "checkout"), bytes)).toEqual({ ok: false, reason: "tenant-mismatch" });
-    expect(either("swarm.acme.events", bytes)).toEqual({ ok: false, reason: "bad-subject" });
+    expect(either("swarm.acme.check.out.events", bytes)).toEqual({ ok: false, reason: "bad-subject" });
+    expect(either("swarm.globex.events", bytes)).toEqual({ ok: false, reason: "tenant-mismatch" });
     expect(either(SUBJECT, new Uint8Array(64 * 1024 + 1))).toEqual({ ok: false, reason: "oversize" });
     expect(either(SUBJECT, new Uint8Array(32).fill(0xff))).toEqual({ ok: false, reason: "undecodable" });
     const noPayload = create(SwarmEventSchema, { ...event(3), payload: { case: undefined } });

@@ -14,7 +14,7 @@ import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-i
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, STREAM_NAMES, swarmStreamConfigs } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, STREAM_NAMES, swarmStreamConfigs, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -130,22 +130,32 @@ describe("Nats construct", () => {
         maxAge: `${c.maxAgeHours}h`,
         maxBytes: c.maxBytesGiB * 1024 ** 3,
         duplicateWindow: `${c.duplicateWindowSeconds}s`,
-        retention: key === "jobs" ? "workqueue" : "limits",
+        retention: key === "jobs" ? "workqueue" : "interest",
+        maxMsgsPerSubject: tenantBacklogMessages(tiers),
+        discard: "new",
+        discardPerSubject: true,
+        denyPurge: true,
+        denyDelete: true,
         account: NATS_NAMES.nackAccount,
         preventDelete: true,
       });
     }
+    expect(streams.find((s) => s.spec?.name === declared.events.name)?.spec?.subjectTransform).toEqual({ source: "swarm.*.*.events", dest: "swarm.{{wildcard(1)}}.events" });
     expect(manifests(stack, "Account")[0]?.spec).toMatchObject({ servers: ["nats://nats.nats.svc.cluster.local:4222"], creds: { secret: { name: NATS_NAMES.platformCredsSecret } } });
   });
 
-  it("publishes the unsigned claims, so a diff shows every account limit and tier template", () => {
+  it("publishes the unsigned claims, so a diff shows every account limit and tier template, tenant accounts' too", () => {
     const data = manifests(stack, "ConfigMap").find((m) => m.metadata.name === NATS_NAMES.claimsConfigMap)?.data ?? {};
-    expect(Object.keys(data).sort()).toEqual([`account-SILO-${SILO}.json`, "account-SWARM.json", "account-SYS.json", "operator.json"]);
+    expect(Object.keys(data).sort()).toEqual([`account-SILO-${SILO}.json`, "account-SWARM.json", "account-SYS.json", "operator.json", ...PLAN_TIER_NAMES.map((t) => `tenant-account-${t}.json`)].sort());
     const swarm = JSON.parse(data["account-SWARM.json"] ?? "{}") as AccountClaims;
     expect(swarm.sub).toBe(keys.swarmAccount);
     expect(swarm.nats.limits).toMatchObject({ conn: props.nats.account.maxConnections, disk_storage: props.nats.account.jetstreamMaxStorageGiB * 1024 ** 3 });
+    expect(swarm.nats.exports?.map((e) => e.subject)).toEqual(["swarm.*.*.events", "swarm.*.jobs.*"]);
     for (const t of PLAN_TIER_NAMES) {
-      expect(swarm.nats.signing_keys).toContainEqual(expect.objectContaining({ role: t, template: expect.objectContaining({ subs: tiers[t].bus.subscriptions, payload: tiers[t].bus.maxPayloadBytes }) }));
+      const tenant = JSON.parse(data[`tenant-account-${t}.json`] ?? "{}") as AccountClaims;
+      expect(tenant.iss).toBe(keys.tenantAccountSigningKey);
+      expect(tenant.nats.limits).toMatchObject({ conn: tiers[t].bus.connections, subs: tiers[t].bus.subscriptions, payload: tiers[t].bus.maxPayloadBytes });
+      expect(tenant.nats.signing_keys).toEqual([expect.objectContaining({ role: t, key: keys.swarmSigningKeys[t], template: expect.objectContaining({ subs: tiers[t].bus.subscriptions, payload: tiers[t].bus.maxPayloadBytes }) })]);
     }
   });
 
@@ -156,7 +166,7 @@ describe("Nats construct", () => {
 
   it("synthesizes no private key seed, although the keys it was given came from real seeds", () => {
     expect(stack.text).not.toMatch(SEED_PATTERN);
-    const all = [seeds.operator, seeds.systemAccount, seeds.swarmAccount, ...Object.values(seeds.swarmSigningKeys), ...Object.values(seeds.silos).flatMap((s) => [s.account, s.signingKey])];
+    const all = [seeds.operator, seeds.systemAccount, seeds.swarmAccount, seeds.tenantAccountSigningKey, seeds.tenantImportSigningKey, ...Object.values(seeds.swarmSigningKeys), ...Object.values(seeds.silos).flatMap((s) => [s.account, s.signingKey])];
     for (const s of all) expect(stack.text).not.toContain(s);
     expect(stack.text).toContain(keys.swarmAccount);
   });
@@ -243,7 +253,7 @@ describe("the topology's one declaration", () => {
     expect(ingestorConsumerConfig({ maxReplicas: 3 })).toEqual({
       stream: STREAM_NAMES.events,
       durable_name: "swarm-ingestor",
-      filter_subject: "swarm.*.*.events",
+      filter_subject: "swarm.*.events",
       ack_policy: "explicit",
       deliver_policy: "all",
       ack_wait: 30e9,

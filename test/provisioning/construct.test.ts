@@ -20,7 +20,8 @@ const REGION = "eu-west-1";
 const SWARM_ACCOUNT = `A${"CZ4Y5WTEJ6PGEEJYMEXAMPLEACCOUNTKEY".padEnd(55, "Q")}`;
 /** `<repository URL>:<tag>`, as the foundation stack's ECR repository URL and a release tag make it. */
 const IMAGE = "images.example.internal/enchanted/provisioning:1.4.2";
-const SEEDS = natsSecretNames("enchanted/dev/nats", []).seeds.swarmSigningKeys;
+const NATS_SEEDS = natsSecretNames("enchanted/dev/nats", []).seeds;
+const SEEDS = NATS_SEEDS.swarmSigningKeys;
 const FDB_CIDR = "10.200.0.0/16";
 const PRIVATE_CIDRS = ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"];
 const SECRETS_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555";
@@ -36,8 +37,10 @@ const baseProps: ProvisioningProps = {
   oidcIssuer: issuerUrl("auth.example.com"),
   keycloak: { serviceUrl: keycloakServiceUrl(), namespace: NAMESPACES.platform, secretPrefix: "enchanted/dev/keycloak" },
   natsAccount: SWARM_ACCOUNT,
+  nats: { clientUrl: "nats://nats.nats.svc.cluster.local:4222", issuer: { issuerName: "internal-ca", issuerKind: "ClusterIssuer" } },
   signingKeys: {
     secretNames: SEEDS,
+    accountSecretNames: { tenantAccountSigningKey: NATS_SEEDS.tenantAccountSigningKey, tenantImportSigningKey: NATS_SEEDS.tenantImportSigningKey, systemUserCreds: NATS_SEEDS.systemUserCreds },
     secretsKey: { keyArn: SECRETS_KEY_ARN, aliasName: "alias/enchanted-dev-secrets" },
     externalSecretsRole: { roleName: "enchanted-dev-external-secrets", roleArn: ESO_ROLE_ARN },
   },
@@ -146,6 +149,9 @@ describe("Provisioning", () => {
     expect(value("PROVISIONING_AWS_REGION")).toBe(REGION);
     expect(value("PROVISIONING_NATS_SIGNING_KEYS_DIR")).toBe("/var/run/secrets/nats-signing-keys");
     expect(value("PROVISIONING_NATS_ACCOUNT")).toBe(SWARM_ACCOUNT);
+    expect(value("PROVISIONING_NATS_URL")).toBe("nats://nats.nats.svc.cluster.local:4222");
+    expect(value("PROVISIONING_NATS_SYSTEM_CREDS_FILE")).toBe("/var/run/secrets/nats-signing-keys/system-user.creds");
+    expect(value("PROVISIONING_NATS_TLS_CA_FILE")).toBe("/var/run/secrets/nats-ca/ca.crt");
     expect(value("PROVISIONING_CREDENTIALS_TTL_SECONDS")).toBe("3600");
     expect(value("PROVISIONING_SHUTDOWN_TIMEOUT_MS")).toBe("15000");
     // Files only: no secret value in an environment variable or in the synthesized JSON.
@@ -153,7 +159,7 @@ describe("Provisioning", () => {
     expect(out.text).not.toMatch(/"kind": "Secret"|stringData/);
   });
 
-  it("mounts the cluster file, the client secret and one seed file per tier from their Secrets", () => {
+  it("mounts the cluster file, the client secret, one seed file per tier, the account-side seeds and the push creds from their Secrets", () => {
     expect(volumes.get("foundationdb")?.secret).toMatchObject({ secretName: "foundationdb-cluster-file", items: [{ key: "fdb.cluster", path: "fdb.cluster" }] });
     expect(mounts.get("foundationdb")).toEqual({ name: "foundationdb", mountPath: "/var/run/secrets/foundationdb", readOnly: true });
     expect(volumes.get("keycloak-client")?.secret.secretName).toBe("provisioning-keycloak-client");
@@ -162,6 +168,9 @@ describe("Provisioning", () => {
       { key: "free.seed", path: "free.seed" },
       { key: "pro.seed", path: "pro.seed" },
       { key: "enterprise.seed", path: "enterprise.seed" },
+      { key: "tenant-account-signing-key.seed", path: "tenant-account-signing-key.seed" },
+      { key: "tenant-import-signing-key.seed", path: "tenant-import-signing-key.seed" },
+      { key: "system-user.creds", path: "system-user.creds" },
     ]);
     expect(mounts.get("signing-keys")).toEqual({ name: "signing-keys", mountPath: "/var/run/secrets/nats-signing-keys", readOnly: true });
   });
@@ -174,6 +183,9 @@ describe("Provisioning", () => {
       { secretKey: "free.seed", remoteRef: { key: "enchanted/dev/nats/seeds/swarm-signing-key-free" } },
       { secretKey: "pro.seed", remoteRef: { key: "enchanted/dev/nats/seeds/swarm-signing-key-pro" } },
       { secretKey: "enterprise.seed", remoteRef: { key: "enchanted/dev/nats/seeds/swarm-signing-key-enterprise" } },
+      { secretKey: "tenant-account-signing-key.seed", remoteRef: { key: "enchanted/dev/nats/seeds/tenant-account-signing-key" } },
+      { secretKey: "tenant-import-signing-key.seed", remoteRef: { key: "enchanted/dev/nats/seeds/tenant-import-signing-key" } },
+      { secretKey: "system-user.creds", remoteRef: { key: "enchanted/dev/nats/seeds/system-user-creds" } },
     ]);
     const client = external.get("provisioning-keycloak-client") as Obj;
     expect(client.spec.secretStoreRef).toEqual({ name: "aws-secrets-manager", kind: "ClusterSecretStore" });
@@ -203,17 +215,17 @@ describe("Provisioning", () => {
     expect(out.one("ServiceAccount").metadata).toMatchObject({ name: "provisioning", namespace: "platform" });
   });
 
-  it("lets only External Secrets, through the reader role, read exactly the tier seeds", () => {
+  it("lets only External Secrets, through the reader role, read exactly the NATS signing seeds and the push user's creds", () => {
     const reader = roleByName("enchanted-dev-provisioning-signing-keys");
     expect(reader?.trust.Statement).toEqual([{ Effect: "Allow", Principal: { AWS: ESO_ROLE_ARN }, Action: "sts:AssumeRole" }]);
     const readerPolicies = out.policies.filter((p) => p.role === roleRef("enchanted-dev-provisioning-signing-keys"));
     expect(readerPolicies).toHaveLength(1);
     expect(readerPolicies[0]?.doc.Statement).toEqual([
       {
-        Sid: "ReadTierSigningKeys",
+        Sid: "ReadNatsSigningKeys",
         Effect: "Allow",
         Action: ["secretsmanager:GetSecretValue"],
-        Resource: ["free", "pro", "enterprise"].map((t) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT_ID}:secret:enchanted/dev/nats/seeds/swarm-signing-key-${t}-??????`),
+        Resource: [...["free", "pro", "enterprise"].map((t) => `swarm-signing-key-${t}`), "tenant-account-signing-key", "tenant-import-signing-key", "system-user-creds"].map((n) => `arn:aws:secretsmanager:${REGION}:${ACCOUNT_ID}:secret:enchanted/dev/nats/seeds/${n}-??????`),
       },
       { Sid: "DecryptThemThroughSecretsManager", Effect: "Allow", Action: ["kms:Decrypt"], Resource: SECRETS_KEY_ARN, Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${REGION}.amazonaws.com` } } },
     ]);
@@ -291,7 +303,7 @@ describe("Provisioning", () => {
       error = e;
     }
     expect(error).toBeInstanceOf(ValidationError);
-    expect((error as Error).message).toMatch(/^test\/provisioning: natsAccount = "not-a-key" is not an account public key \(PROVISIONING_NATS_ACCOUNT must match .*\)\. Fix: pass the SWARM account's public key/);
+    expect((error as Error).message).toMatch(/^test\/provisioning: natsAccount = "not-a-key" is not an account public key \(PROVISIONING_NATS_ACCOUNT must match .*\)\. Fix: pass the platform account's public key/);
     expect(() => synth({ ...baseProps, oidcIssuer: "ftp://auth.example.com/realms/enchanted" })).toThrow(/oidcIssuer = "ftp:.*" is not an http\(s\) URL .*Fix: pass an http\(s\) URL/);
     expect(() => synth({ ...baseProps, credentialsTtlSeconds: 30 })).toThrow(/credentialsTtlSeconds = 30 is not a whole number from 60 to 86400.*Fix: use 60 to 86400/);
   });

@@ -511,9 +511,11 @@ function float32(src: Uint8Array, at: number): number {
 export function appendEventFast(block: RowBlock, subject: string, data: Uint8Array, meta: DecodeMeta): boolean {
   if (data.byteLength > MAX_EVENT_BYTES) return false;
   const tenantStart = SUBJECT_PREFIX.length;
-  const tenantEnd = subject.indexOf(".", tenantStart);
   const projectEnd = subject.length - SUBJECT_SUFFIX.length;
-  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || tenantEnd < 0 || tenantEnd >= projectEnd) return false;
+  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || projectEnd <= tenantStart) return false;
+  // `swarm.<tenant>.events` (as SWARM_EVENTS stores it: no project token) or `swarm.<tenant>.<project>.events`.
+  const dot = subject.indexOf(".", tenantStart);
+  const tenantEnd = dot < projectEnd ? dot : projectEnd;
   // The subject's tenant and project are not cut out and matched here: below, the payload's ids
   // (which pass the same patterns) must equal them character for character, which implies it.
 
@@ -627,7 +629,7 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   if (e.role >= AGENT_ROLES.length) return false;
   if (payload === F_DECISION && !(e.confidence >= 0 && e.confidence <= 1)) return false;
   if (!sameText(subject, tenantStart, tenantEnd, buf, at[F_TENANT_ID] as number, to[F_TENANT_ID] as number)) return false;
-  if (!sameText(subject, tenantEnd + 1, projectEnd, buf, at[F_PROJECT_ID] as number, to[F_PROJECT_ID] as number)) return false;
+  if (tenantEnd < projectEnd && !sameText(subject, tenantEnd + 1, projectEnd, buf, at[F_PROJECT_ID] as number, to[F_PROJECT_ID] as number)) return false;
 
   e.seconds = seconds;
   e.nanos = nanos;
