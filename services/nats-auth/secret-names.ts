@@ -73,8 +73,6 @@ export function natsSecretList(names: NatsSecretNames): { readonly name: string;
     { name: s.systemAccount, description: "NATS system account nkey seed (nats:bootstrap only)" },
     { name: s.swarmAccount, description: "NATS SWARM account nkey seed (signs the platform user; nats:bootstrap only)" },
     { name: s.systemUserCreds, description: "Creds of the NATS system account's push user (operators and the provisioning service push account JWTs)" },
-    { name: s.tenantAccountSigningKey, description: "NATS operator signing key seed of tenant accounts (provisioning signs each tenant's account)" },
-    { name: s.tenantImportSigningKey, description: "NATS platform account signing key seed of activation tokens (provisioning lets a tenant account import its own subjects)" },
     ...PLAN_TIER_NAMES.map((t) => ({ name: s.swarmSigningKeys[t], description: `NATS user signing key seed of the ${t} tier (listed in ${t} tenant accounts; provisioning mints ${t} tenant users)` })),
     ...Object.entries(s.silos).flatMap(([t, k]) => [
       { name: k.account, description: `NATS silo account nkey seed of tenant ${t} (nats:bootstrap only)` },
@@ -82,5 +80,8 @@ export function natsSecretList(names: NatsSecretNames): { readonly name: string;
     ]),
     { name: names.cluster.authConf, description: "nats-server auth include: operator JWT, system account, resolver_preload of signed account JWTs" },
     { name: names.cluster.platformCreds, description: "Creds of the SWARM account's platform user (NACK, ingestor)" },
+    // Added last: the stack names each secret by its position, so earlier ones keep their addresses.
+    { name: s.tenantAccountSigningKey, description: "NATS operator signing key seed of tenant accounts (provisioning signs each tenant's account)" },
+    { name: s.tenantImportSigningKey, description: "NATS platform account signing key seed of activation tokens (provisioning lets a tenant account import its own subjects)" },
   ];
 }
