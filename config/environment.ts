@@ -217,7 +217,7 @@ const environmentSchema = object({
     replicas: oneOfNumbers([1, 3, 5], "use 1 server (dev only) or an odd quorum of 3 or 5"),
     /** JetStream file storage per server, on encrypted gp3. */
     storageGiB: integer({ min: 1, max: 16_384 }),
-    /** Limits of the pooled SWARM account as a whole (tenants' own limits come from the tier catalog). */
+    /** Limits of the platform account SWARM (its own users: NACK, the ingestor, the workers; each tenant's account takes its limits from the tier catalog). */
     account: object({
       maxConnections: integer({ min: 1 }),
       jetstreamMaxStorageGiB: integer({ min: 1, max: 16_384 }),

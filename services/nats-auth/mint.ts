@@ -1,8 +1,9 @@
 /**
- * Mints a tenant's bus credentials: a user JWT signed by its tier's scoped signing key and
- * tagged with its tenant id. The signing key's template (claims.ts) turns the tag into the
- * user's permissions and limits, so the server keeps no per-tenant state. Used by the
- * provisioning service at registration and by the tests.
+ * Mints a tenant's bus credentials: a user JWT of the tenant's own account (tenant-accounts.ts;
+ * or of its silo account), signed by its tier's scoped signing key and tagged with its tenant id.
+ * The signing key's template (claims.ts) gives the user its permissions and limits. The
+ * provisioning service mints the same claims with native keys (its `signingKeyMinter`); the tests
+ * and the benchmarks use this.
  */
 import { encodeUser } from "@nats-io/jwt";
 import { createUser } from "@nats-io/nkeys";
@@ -23,7 +24,7 @@ export interface MintTenantCredentialsOptions {
   readonly tier: PlanTierName;
   /** Seed (`SA…`) of the tier's scoped signing key (Secrets Manager, `<prefix>/seeds/…`). */
   readonly signingKeySeed: string;
-  /** Public key (`A…`) of the account the signing key belongs to: SWARM, or the tenant's silo. */
+  /** Public key (`A…`) of the account the signing key is listed in: the tenant's own account, or its silo. */
   readonly accountPublicKey: string;
   /** Seconds until the JWT expires; the server disconnects the user then. @default 2592000 (30 days) */
   readonly expiresInSeconds?: number;

@@ -1,0 +1,184 @@
+/**
+ * `npm run bench:flood`: how long one tenant's events wait behind another tenant who floods the
+ * shared events stream, on a real nats-server with the data-plane configuration and tenant
+ * accounts made as the provisioning service makes them.
+ *
+ * A drainer stands in for the ingestor (the ingestor's durable consumer, pulled in batches and
+ * acked at once: the fastest the stream can be drained on this machine; the real ingestor's drain
+ * rate is `npm run bench:ingest`'s). Tenant B publishes one event every BENCH_FLOOD_INTERVAL_MS;
+ * first alone (baseline), then while tenant F publishes as fast as it can, which keeps F at its
+ * bound (`tenantBacklogMessages`) with most of its publishes refused. For each of B's events the
+ * bench records the time from publish to delivery, and how many of F's messages were delivered
+ * between them. The stated bound: at most `bound` of F's messages are delivered ahead of one of
+ * B's, so B waits at most bound / drain rate longer than alone.
+ *
+ * Prints figures as it goes; the last line is one JSON object.
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
+import { NATS_SERVER_VERSION } from "../../config/versions.js";
+import { INGESTOR_DEFAULTS } from "../../services/ingestor/contract.js";
+import { natsAuthClaims } from "../../services/nats-auth/claims.js";
+import { generateNatsSeeds, mintPlatformUser, mintSystemUser, publicKeysOf, signNatsAuth } from "../../services/nats-auth/sign.js";
+import { eventSubject, STREAM_NAMES, storedEventSubject, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
+import { createTopology } from "../../services/nats-auth/topology.js";
+import { provisionTenant, startDataPlaneServer } from "../support/nats-server.js";
+
+const PHASE_MS = Number(process.env["BENCH_FLOOD_PHASE_MS"] ?? 15_000);
+const INTERVAL_MS = Number(process.env["BENCH_FLOOD_INTERVAL_MS"] ?? 50);
+const PAYLOAD_BYTES = 512;
+const FLOOD_WINDOW = 512;
+
+const env = loadEnvironment("dev");
+const tiers = loadTierCatalog();
+
+function progress(text: string): void {
+  console.log(`[bench:flood] ${text}`);
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+interface Phase {
+  readonly latenciesMs: number[];
+  readonly floodAhead: number[];
+  delivered: number;
+  floodAccepted: number;
+  floodRefused: number;
+  readonly startedAt: number;
+  endedAt: number;
+}
+
+async function main(): Promise<void> {
+  const seeds = generateNatsSeeds([]);
+  const keys = publicKeysOf(seeds);
+  const signed = await signNatsAuth(natsAuthClaims({ name: env.name, nats: env.nats }, tiers, keys), seeds.operator);
+  const server = await startDataPlaneServer({ serverName: "bench-flood", signed, tiers, jetStreamStorageGiB: 4 });
+  const open: NatsConnection[] = [];
+  const conn = async (creds: string, inboxPrefix?: string) => {
+    const nc = await connect({ servers: server.url, authenticator: credsAuthenticator(new TextEncoder().encode(creds)), ...(inboxPrefix ? { inboxPrefix } : {}) });
+    open.push(nc);
+    return nc;
+  };
+  try {
+    const platform = await conn((await mintPlatformUser(seeds.swarmAccount)).creds);
+    await createTopology(await jetstreamManager(platform), { nats: env.nats, replicas: 1, streams: ["events"], maxBytes: { events: 2 * 1024 ** 3 } });
+    const system = await conn((await mintSystemUser(seeds.systemAccount)).creds);
+    const flooderTenant = await provisionTenant(system, seeds, "flooder", "free", tiers);
+    const victimTenant = await provisionTenant(system, seeds, "victim", "free", tiers);
+    const fCreds = await flooderTenant.mint();
+    const bCreds = await victimTenant.mint();
+    const flooder = await conn(fCreds.creds, fCreds.inboxPrefix);
+    const victim = await conn(bCreds.creds, bCreds.inboxPrefix);
+    const bound = tenantBacklogMessages(tiers);
+    progress(`nats-server ${NATS_SERVER_VERSION}; per-tenant bound ${bound} messages; B publishes every ${INTERVAL_MS} ms, ${PHASE_MS / 1000} s per phase`);
+
+    // The drainer: the ingestor's consumer, batches of 1,000, acked as soon as they arrive.
+    const consumer = await jetstream(platform).consumers.get(STREAM_NAMES.events, INGESTOR_DEFAULTS.consumer);
+    // B's stream sequence → publish time and how many of F's messages had been delivered then.
+    const published = new Map<number, { at: number; fDelivered: number }>();
+    let phase: Phase | undefined;
+    let fDelivered = 0;
+    let running = true;
+    const drainer = (async () => {
+      while (running) {
+        const batch = await consumer.fetch({ max_messages: 1_000, expires: 500 });
+        for await (const m of batch) {
+          m.ack();
+          if (!phase) continue;
+          phase.delivered++;
+          if (m.subject === storedEventSubject("flooder")) fDelivered++;
+          else if (m.subject === storedEventSubject("victim")) {
+            const b = published.get(m.seq);
+            if (b !== undefined) {
+              // Delivery is in stream order: F's messages delivered since B published were ahead of it.
+              phase.latenciesMs.push(performance.now() - b.at);
+              phase.floodAhead.push(fDelivered - b.fDelivered);
+            }
+          }
+        }
+      }
+    })();
+
+    const payload = new Uint8Array(PAYLOAD_BYTES);
+    const runPhase = async (name: string, flood: boolean): Promise<Phase> => {
+      const p: Phase = { latenciesMs: [], floodAhead: [], delivered: 0, floodAccepted: 0, floodRefused: 0, startedAt: performance.now(), endedAt: 0 };
+      phase = p;
+      let flooding = flood;
+      const floodLoop = (async () => {
+        const js = jetstream(flooder);
+        while (flooding) {
+          const results = await Promise.allSettled(Array.from({ length: FLOOD_WINDOW }, (_, k) => js.publish(eventSubject("flooder", `p${k % 64}`), payload)));
+          for (const r of results) {
+            if (r.status === "fulfilled") p.floodAccepted++;
+            else p.floodRefused++;
+          }
+        }
+      })();
+      const js = jetstream(victim);
+      const deadline = performance.now() + PHASE_MS;
+      while (performance.now() < deadline) {
+        const at = performance.now();
+        const before = fDelivered;
+        const ack = await js.publish(eventSubject("victim", "p1"), payload);
+        published.set(ack.seq, { at, fDelivered: before });
+        await new Promise((r) => setTimeout(r, INTERVAL_MS));
+      }
+      flooding = false;
+      await floodLoop;
+      // Let the drainer reach B's last events.
+      await new Promise((r) => setTimeout(r, 2_000));
+      p.endedAt = performance.now();
+      const lat = [...p.latenciesMs].sort((a, b) => a - b);
+      progress(
+        `${name}: B ${lat.length} events, publish→delivery p50 ${quantile(lat, 0.5).toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, max ${(lat.at(-1) ?? NaN).toFixed(1)} ms; ` +
+          `F's messages delivered between one of B's publish and its delivery: max ${Math.max(0, ...p.floodAhead)}; F accepted ${p.floodAccepted}, refused ${p.floodRefused}; drain ${Math.round(p.delivered / ((p.endedAt - p.startedAt) / 1000))} msg/s`,
+      );
+      return p;
+    };
+    const alone = await runPhase("alone", false);
+    const flooded = await runPhase("with F flooding", true);
+    running = false;
+    await drainer;
+
+    const summarize = (p: Phase) => {
+      const lat = [...p.latenciesMs].sort((a, b) => a - b);
+      return {
+        events: lat.length,
+        latencyMs: { p50: Number(quantile(lat, 0.5).toFixed(1)), p99: Number(quantile(lat, 0.99).toFixed(1)), max: Number((lat.at(-1) ?? NaN).toFixed(1)) },
+        floodAheadMax: Math.max(0, ...p.floodAhead),
+        floodAccepted: p.floodAccepted,
+        floodRefused: p.floodRefused,
+      };
+    };
+    // The drain rate under flood: F's accepted messages plus B's, over the flooded phase.
+    const drainPerSecond = Math.round(flooded.delivered / ((flooded.endedAt - flooded.startedAt) / 1000));
+    const boundDelayMs = Math.round((bound / drainPerSecond) * 1000);
+    progress(`stated bound: ≤ ${bound} of F's messages ahead of each of B's (measured max ${summarize(flooded).floodAheadMax}); at this drain rate (${drainPerSecond} msg/s) that is ≤ ${boundDelayMs} ms of extra wait`);
+    console.log(
+      JSON.stringify({
+        natsServer: NATS_SERVER_VERSION,
+        boundMessages: bound,
+        boundBytesFree: bound * tiers.free.bus.maxPayloadBytes,
+        payloadBytes: PAYLOAD_BYTES,
+        alone: summarize(alone),
+        flooded: summarize(flooded),
+        drainPerSecond,
+        boundDelayMs,
+      }),
+    );
+  } finally {
+    await Promise.allSettled(open.map((nc) => nc.close()));
+    await server.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
