@@ -16,8 +16,13 @@ export const DEFAULT_NATS_MEMORY_LIMIT_MIB = 4_096;
 export const DEFAULT_NATS_CPU_REQUEST_MILLICORES = 1_000;
 /** GOMEMLIMIT as a share of the container's memory limit: the Go GC works hard before the OOM killer does. */
 const GO_MEMORY_LIMIT_SHARE = 0.9;
-/** The resolver's volume: account JWTs only. */
-const RESOLVER_VOLUME_SIZE = "1Gi";
+/**
+ * The resolver's volume: one file per account JWT, every tenant's among them. A tenant account
+ * JWT is ~4.4 KB (two activation tokens, its tier's template) and takes 8 KiB of disk:
+ * `npm run bench:accounts` measured 791 MiB allocated for 100,000 accounts, so 1,000,000 tenants
+ * take ~7.7 GiB; 16 GiB leaves room for revocation lists and the filesystem.
+ */
+export const RESOLVER_VOLUME_SIZE = "16Gi";
 /** The pod volume of the synced auth include (mounted at `AUTH_MOUNT_DIR`). */
 const AUTH_VOLUME = "nats-auth";
 

@@ -142,8 +142,8 @@ export class NatsServer {
     }
   }
 
-  private async waitHealthy(): Promise<void> {
-    const deadline = Date.now() + READY_TIMEOUT_MS;
+  private async waitHealthy(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.exited) break;
       try {
@@ -156,7 +156,7 @@ export class NatsServer {
     }
     const log = this.log();
     await this.stop();
-    throw new Error(`nats-server did not become healthy within ${READY_TIMEOUT_MS} ms. Log:\n${log}`);
+    throw new Error(`nats-server did not become healthy within ${timeoutMs} ms. Log:\n${log}`);
   }
 
   /** Re-reads the configuration (SIGHUP), as the chart's config reloader does. */
@@ -166,13 +166,14 @@ export class NatsServer {
 
   /**
    * Stops the server (SIGTERM) and starts it again on the same files and ports, keeping its
-   * JetStream store and resolver directory; resolves when it is healthy again.
+   * JetStream store and resolver directory; resolves when it is healthy again (a full resolver
+   * reads every stored account JWT first: allow for it with `readyTimeoutMs`).
    */
-  async restart(): Promise<void> {
+  async restart(readyTimeoutMs = READY_TIMEOUT_MS): Promise<void> {
     await this.terminate();
     this.child = spawn(requireNatsServer(), [...this.args], { stdio: "ignore" });
     this.watch(this.child);
-    await this.waitHealthy();
+    await this.waitHealthy(readyTimeoutMs);
   }
 
   private async terminate(): Promise<void> {

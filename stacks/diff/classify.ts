@@ -5,6 +5,7 @@
  * stacks this repo synthesizes (see the list in README "The PR diff") and err on the side of
  * listing a change: a reviewer can skip a line, not see a missing one.
  */
+import { PREVIEW_TENANT } from "../../services/nats-auth/tenant-accounts.js";
 import { keyWords, MASK } from "./mask.js";
 import { pathKeys, type ItemDiff, type PolicyCategory, type PolicyImpact, type PropertyChange, type StackDiff } from "./model.js";
 
@@ -59,10 +60,12 @@ const NATS_ISOLATION_KEYS = new Set([
   "signing_keys", "template", "pub", "sub", "allow", "deny", "permissions", "imports", "exports", "accounts", "users",
   "authorization", "resolver_preload", "operator", "system_account", "trusted_keys", "disallow_bearer", "bearer_token",
   "allowed_connection_types", "subjects", "filter_subject", "filter_subjects", "deliver_subject", "account", "role", "kind", "scope",
+  "revocations", "token_req", "token", "subject_transform", "subjectTransform", "deny_purge", "denyPurge", "deny_delete", "denyDelete",
 ]);
 const NATS_LIMIT_KEYS = new Set([
   "limits", "subs", "payload", "max_payload", "data", "conn", "leaf", "mem_storage", "disk_storage", "streams", "consumer",
   "max_ack_pending", "maxsize", "max_connections", "max_subscriptions", "max_pending", "max_control_line",
+  "maxMsgsPerSubject", "discard", "discardPerSubject", "discard_new_per_subject",
 ]);
 const KONG_RATE_KEYS = new Set(["second", "minute", "hour", "day", "month", "year", "tiers", "max_body_kib", "allowed_payload_size", "size_unit", "policy", "limit_by", "local_dict", "key_prefix"]);
 
@@ -166,7 +169,8 @@ function warningsFor(item: ItemDiff, change: PropertyChange, category: PolicyCat
     const after = toNumber(change.new);
     if (before !== undefined && after !== undefined && before !== after && category === "rate-limits") w.push(after > before ? "limit raised" : "limit lowered");
   }
-  if (added && keys.includes("allow") && mentions(change.new, /^>$|^\*$|\.>$/) && category === "tenant-isolation" && isNats(item) && !mentions(change.new, /\{\{/)) {
+  // A tenant account's template names its tenant literally; the synthesized preview shows it for an example tenant.
+  if (added && keys.includes("allow") && mentions(change.new, /^>$|^\*$|\.>$/) && category === "tenant-isolation" && isNats(item) && !mentions(change.new, /\{\{/) && !mentions(change.new, new RegExp(`\\.${PREVIEW_TENANT.tenantId}\\.`))) {
     w.push("NATS allow without a tenant template");
   }
   return w;

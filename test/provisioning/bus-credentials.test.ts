@@ -337,6 +337,23 @@ describe("bus credentials from the API, on a real nats-server with the data-plan
     expect((await jetstream(ncB).publish(jobSubject(B, "free"), "b-job-after-flood")).stream).toBe(STREAM_NAMES.jobs);
   });
 
+  it("revoking one credential closes its connections and refuses it, and leaves the tenant's other credentials working", async () => {
+    const keep = await mint("B");
+    const drop = await mint("B");
+    const ncKeep = await connectWith(keep, "b-keep");
+    const ncDrop = await connectWith(drop, "b-drop");
+    // Only the credential's minter or a tenant admin may revoke it; another tenant learns nothing.
+    expect((await h.request("DELETE", `/v1/tenants/${B}/bus-credentials/${drop.publicKey}`, { token: tenants.C.token })).status).toBe(404);
+    const res = await h.request("DELETE", `/v1/tenants/${B}/bus-credentials/${drop.publicKey}`, { token: tenants.B.token });
+    expect(res.status).toBe(202);
+    await until(() => ncDrop.isClosed(), 15_000);
+    expect(ncDrop.isClosed()).toBe(true);
+    await expect(connectWith(drop, "b-drop-again")).rejects.toThrow(/authorization violation/i);
+    expect((await h.request("DELETE", `/v1/tenants/${B}/bus-credentials/${drop.publicKey}`, { token: tenants.B.token })).status).toBe(404);
+    expect(ncKeep.isClosed()).toBe(false);
+    expect((await jetstream(ncKeep).publish(eventSubject(B, "p1"), "still-here")).stream).toBe(STREAM_NAMES.events);
+  });
+
   it("attack 4: offboarding closes the tenant's open connections and refuses its credentials, and no bootstrap push undoes it", async () => {
     const publishing = await connectWith(await mint("A"), "tenant-a-publishing");
     const off = await h.request("DELETE", `/v1/tenants/${A}`, { token: tenants.A.token });

@@ -27,6 +27,7 @@ const ENDPOINTS: { method: string; path: (id: string) => string; body?: unknown 
   { method: "GET", path: (id) => `/v1/tenants/${id}/limits` },
   { method: "GET", path: (id) => `/v1/tenants/${id}/usage` },
   { method: "POST", path: (id) => `/v1/tenants/${id}/bus-credentials`, body: {} },
+  { method: "DELETE", path: (id) => `/v1/tenants/${id}/bus-credentials/U${"A".repeat(55)}` },
   { method: "PUT", path: (id) => `/v1/tenants/${id}/plan`, body: { planTier: "pro" } },
   { method: "PATCH", path: (id) => `/v1/tenants/${id}/plan`, body: { planTier: "enterprise" } },
   { method: "DELETE", path: (id) => `/v1/tenants/${id}` },

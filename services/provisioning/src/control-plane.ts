@@ -12,6 +12,7 @@
  * | `("t", tid, "usage", name)` | atomic 64-bit counter |
  * | `("t", tid, "key")` | {@link WrappedDataKey}: only the wrapped key; cleared at offboarding (crypto-shredding) |
  * | `("t", tid, "cred", userPublicKey)` | {@link CredentialRecord} of every minted bus credential |
+ * | `("t", tid, "rev", userPublicKey)` | {@link RevocationRecord} of a credential revoked while the tenant is active (its account JWT lists it until it expires) |
  * | `("t", tid, "ol", lane, n)` | per-tenant lane index of pending outbox entries (order of effects) |
  * | `("u", userId, tid)` | the user's memberships ("my tenants") |
  * | `("slug", slug)` | owner of a slug: reserved forever, also after offboarding |
@@ -28,7 +29,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import { FastKeyPair, NKEY_PREFIX } from "./fast-nkeys.js";
 import type { PlanTier, PlanTierName, TierCatalog } from "../../../config/tiers.js";
-import { conflict, tenantNotFound } from "./errors.js";
+import { ApiError, conflict, tenantNotFound } from "./errors.js";
+
+/** A credential that is not the caller's, unknown or already revoked: one answer for all. */
+const credentialNotFound = (): ApiError => new ApiError(404, "not_found", "credential not found");
 import { getCounter, getJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
 
 export type TenantStatus = "active" | "offboarded";
@@ -147,6 +151,8 @@ export const keys = {
   dataKey: (tid: string) => ["t", tid, "key"],
   credential: (tid: string, pk: string) => ["t", tid, "cred", pk],
   credentials: (tid: string) => ["t", tid, "cred"],
+  tenantRevocation: (tid: string, pk: string) => ["t", tid, "rev", pk],
+  tenantRevocations: (tid: string) => ["t", tid, "rev"],
   lane: (tid: string, lane: string) => ["t", tid, "ol", lane],
   laneEntry: (tid: string, lane: string, seq: number) => ["t", tid, "ol", lane, seq],
   userTenant: (uid: string, tid: string) => ["u", uid, tid],
@@ -359,6 +365,36 @@ export class ControlPlane {
       setJson(tx, keys.credential(tenantId, cred.publicKey), cred);
       tx.add(keys.usage(tenantId, USAGE_COUNTERS.busCredentialsMinted), 1);
     });
+  }
+
+  /**
+   * Revokes one bus credential of an active tenant: its minter or a tenant admin may. The record
+   * moves to the tenant's revocations and a push of the tenant's account JWT is queued, which
+   * lists the key: the servers close its connections and refuse it. Idempotent (a revoked or
+   * unknown key answers not found, like a foreign tenant).
+   */
+  async revokeCredential(tenantId: string, userId: string, publicKey: string, asAdmin: boolean): Promise<RevocationRecord> {
+    let enqueued = false;
+    const record = await this.store.transact(async (tx) => {
+      enqueued = false;
+      const [tenant, cred, done] = await Promise.all([
+        getJson<TenantRecord>(tx, keys.meta(tenantId)),
+        getJson<CredentialRecord>(tx, keys.credential(tenantId, publicKey)),
+        getJson<RevocationRecord>(tx, keys.tenantRevocation(tenantId, publicKey)),
+      ]);
+      if (!tenant || tenant.status !== "active") throw tenantNotFound();
+      if (done) return done; // a re-run after commit_unknown_result
+      if (!cred || (!asAdmin && cred.userId !== userId)) throw credentialNotFound();
+      const rec: RevocationRecord = { publicKey, tenantId, revokedAt: Math.floor(this.now() / 1000), expiresAt: cred.expiresAt };
+      setJson(tx, keys.tenantRevocation(tenantId, publicKey), rec);
+      setJson(tx, keys.revoked(publicKey), rec);
+      tx.clear(keys.credential(tenantId, publicKey));
+      setJson(tx, keys.meta(tenantId), this.enqueue(tx, tenant, [{ kind: "nats.account", payload: {} }]));
+      enqueued = true;
+      return rec;
+    });
+    if (enqueued) this.onEnqueued();
+    return record;
   }
 
   /** Changes the plan tier and queues the Keycloak attribute update. Idempotent (same tier = no-op). */

@@ -15,6 +15,7 @@
  * | `GET /v1/tenants/:tenantId/limits` | member | the plan tier's limits (from the catalog) |
  * | `GET /v1/tenants/:tenantId/usage` | member | usage counters |
  * | `POST /v1/tenants/:tenantId/bus-credentials` | member | a NATS user JWT + seed of the tenant's own account (`swarm.<tenant>.>`, expiring) |
+ * | `DELETE /v1/tenants/:tenantId/bus-credentials/:publicKey` | its minter or a tenant admin | revoke one bus credential: the servers close its connections and refuse it |
  * | `PUT`/`PATCH /v1/tenants/:tenantId/plan` | `platform-admin` realm role | change the plan tier |
  * | `DELETE /v1/tenants/:tenantId` | tenant admin (or platform admin) | offboard |
  * | `GET /v1/admin/nats-revocations` | `platform-admin` | revoked bus credentials not yet expired (audit; the servers get them from the tenant accounts) |
@@ -87,6 +88,7 @@ const planBody = {
 const FIXES: Record<string, string> = {
   "body.slug": SLUG_FIX,
   "params.tenantId": TENANT_ID_FIX,
+  "params.publicKey": "use the publicKey the credential was minted with (U and 55 base32 characters)",
   "body.planTier": `use one of ${PLAN_TIER_NAMES.join(", ")}`,
   "body.name": "use 1-100 characters without control characters",
   "headers.idempotency-key": "use 1-128 letters, digits, '_', '.', ':' or '-'",
@@ -281,6 +283,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       });
     },
   );
+
+  const credentialParams = {
+    type: "object",
+    additionalProperties: false,
+    required: ["tenantId", "publicKey"],
+    properties: { tenantId: tenantParams.properties.tenantId, publicKey: { type: "string", pattern: "^U[A-Z2-7]{55}$" } },
+  } as const;
+  app.delete<{ Params: { tenantId: string; publicKey: string } }>("/v1/tenants/:tenantId/bus-credentials/:publicKey", { schema: { params: credentialParams, querystring: noQuery } }, async (req, reply) => {
+    const p = principal(req);
+    const { tenant, role } = await memberTenant(req, req.params.tenantId);
+    const revoked = await plane.revokeCredential(tenant.id, p.userId, req.params.publicKey, role === "admin");
+    return reply.code(202).send({ tenantId: tenant.id, publicKey: revoked.publicKey, revokedAt: revoked.revokedAt });
+  });
 
   const changePlan = async (req: FastifyRequest<{ Params: { tenantId: string }; Body: { planTier: PlanTierName } }>) => {
     const p = principal(req);

@@ -196,6 +196,18 @@ export class OutboxWorker {
     }
   }
 
+  /** A tenant's revoked, unexpired credentials: user key → revocation time (seconds). */
+  private async tenantRevocations(tid: string): Promise<Record<string, number>> {
+    const nowS = Math.floor(this.now() / 1000);
+    const rows = await this.o.store.transact((tx) => tx.getRange(keys.tenantRevocations(tid)));
+    const out: Record<string, number> = {};
+    for (const r of rows) {
+      const rec = JSON.parse(r.value.toString("utf8")) as RevocationRecord;
+      if (rec.expiresAt > nowS) out[rec.publicKey] = rec.revokedAt;
+    }
+    return out;
+  }
+
   /** The external part of an effect; returns what the completion transaction writes. */
   private async external(entry: OutboxEntry): Promise<Completion> {
     const tid = entry.tenantId;
@@ -252,7 +264,9 @@ export class OutboxWorker {
         const publisher = this.o.accounts;
         if (publisher) {
           const offboardedAt = tenant.offboardedAt === undefined ? undefined : Math.floor(Date.parse(tenant.offboardedAt) / 1000);
-          await publisher.publish({ tenantId: tid, tier: tenant.planTier, accountPublicKey: tenant.busAccount, ...(offboardedAt === undefined ? {} : { offboardedAt }) });
+          // Revoked credentials of an active tenant, until they expire (offboarding revokes every user).
+          const revocations = offboardedAt === undefined ? await this.tenantRevocations(tid) : {};
+          await publisher.publish({ tenantId: tid, tier: tenant.planTier, accountPublicKey: tenant.busAccount, revocations, ...(offboardedAt === undefined ? {} : { offboardedAt }) });
         }
         const state = !publisher ? "skipped" : tenant.status === "active" ? "ready" : "removed";
         return async (tx, t) => {
@@ -281,7 +295,7 @@ export class OutboxWorker {
       }
       case "tenant.purge": {
         const membersPrefix = keys.members(tid);
-        for (const prefix of [membersPrefix, keys.usages(tid), keys.credentials(tid)]) {
+        for (const prefix of [membersPrefix, keys.usages(tid), keys.credentials(tid), keys.tenantRevocations(tid)]) {
           for (;;) {
             const n = await this.o.store.transact(async (tx) => {
               const rows = await tx.getRange(prefix, { limit: OUTBOX_BULK_BATCH });
