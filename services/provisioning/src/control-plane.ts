@@ -370,8 +370,8 @@ export class ControlPlane {
   /**
    * Revokes one bus credential of an active tenant: its minter or a tenant admin may. The record
    * moves to the tenant's revocations and a push of the tenant's account JWT is queued, which
-   * lists the key: the servers close its connections and refuse it. Idempotent (a revoked or
-   * unknown key answers not found, like a foreign tenant).
+   * lists the key: the servers close its connections and refuse it. Idempotent: revoking again
+   * answers the first revocation; an unknown key, or one the caller may not revoke, is not found.
    */
   async revokeCredential(tenantId: string, userId: string, publicKey: string, asAdmin: boolean): Promise<RevocationRecord> {
     let enqueued = false;
