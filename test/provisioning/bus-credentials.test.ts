@@ -15,7 +15,6 @@ import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { pushAccountJwts } from "../../services/nats-auth/bootstrap.js";
 import { natsAuthClaims } from "../../services/nats-auth/claims.js";
 import { generateNatsSeeds, mintSystemUser, publicKeysOf, signClaims, signNatsAuth, type NatsSeeds } from "../../services/nats-auth/sign.js";
-import { REALM_ROLES } from "../../services/keycloak-realm/names.js";
 import { withRevocations } from "../../services/provisioning/src/nats.js";
 import { collectErrors, startDataPlaneServer, until, type NatsServer } from "../support/nats-server.js";
 import { startHarness, type Harness } from "./harness.js";
@@ -53,8 +52,7 @@ beforeAll(async () => {
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(keyDir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });
   h = await startHarness({ keycloak: false, env: { PROVISIONING_NATS_SIGNING_KEYS_DIR: keyDir, PROVISIONING_NATS_ACCOUNT: publicKeysOf(seeds).swarmAccount, PROVISIONING_CREDENTIALS_TTL_SECONDS: "600" } });
   for (const [name, slug] of [["A", "tenant-a-co"], ["B", "tenant-b-co"]] as const) {
-    const user = h.tokens.addUser().id;
-    const token = await h.tokens.userToken(user);
+    const token = await h.token(await h.addUser());
     const res = await h.request("POST", "/v1/tenants", { token, body: { name, slug, planTier: "free" } });
     expect(res.status).toBe(201);
     tenants[name] = { id: (res.body as { tenant: { id: string } }).tenant.id, token };
@@ -125,7 +123,7 @@ describe("bus credentials against a real nats-server with the data-plane configu
     const again = await h.request("POST", `/v1/tenants/${tenants.A.id}/bus-credentials`, { token: tenants.A.token, body: {} });
     expect(again.status).toBe(404);
 
-    const admin = await h.tokens.userToken(h.tokens.addUser().id, { roles: [REALM_ROLES.platformAdmin] });
+    const admin = await h.token(await h.addPlatformAdmin());
     let revocations: Record<string, number> = {};
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && !revocations[a.publicKey]) {

@@ -25,8 +25,8 @@ beforeAll(async () => {
 }, KEYCLOAK_WAIT_MS);
 
 const R = "/enchanted";
-const orgsBySlug = (slug: string) => h.admin!.get<Org[]>(`${R}/organizations?search=${slug}&exact=true&briefRepresentation=false`);
-const userAttributes = async (id: string) => (await h.admin!.get<{ attributes?: Record<string, string[]> }>(`${R}/users/${id}`)).attributes ?? {};
+const orgsBySlug = (slug: string) => h.admin.get<Org[]>(`${R}/organizations?search=${slug}&exact=true&briefRepresentation=false`);
+const userAttributes = async (id: string) => (await h.admin.get<{ attributes?: Record<string, string[]> }>(`${R}/users/${id}`)).attributes ?? {};
 afterAll(async () => {
   await h?.stop();
 });
@@ -34,7 +34,7 @@ afterAll(async () => {
 describe("tenant lifecycle", () => {
   it("creates, provisions exactly the side effects, changes plan and offboards", async () => {
     const user = (await h.addUser());
-    const token = await h.tokens.userToken(user.id);
+    const token = await h.token(user);
     const created = await h.request("POST", "/v1/tenants", { token, body: { name: "Acme Robotics", slug: "acme-robotics", planTier: "free" } });
     expect(created.status).toBe(201);
     const tenant = (created.body as { tenant: { id: string; slug: string; planTier: string } }).tenant;
@@ -48,9 +48,9 @@ describe("tenant lifecycle", () => {
     const orgs = await orgsBySlug("acme-robotics");
     expect(orgs).toHaveLength(1);
     expect(orgs[0]).toMatchObject({ alias: "acme-robotics", attributes: { [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] } });
-    expect((await h.admin!.get<{ id: string }[]>(`${R}/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
+    expect((await h.admin.get<{ id: string }[]>(`${R}/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
     expect(await userAttributes(user.id)).toEqual({ [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] });
-    expect((await h.admin!.get<{ name: string }[]>(`${R}/users/${user.id}/role-mappings/realm`)).map((r) => r.name)).toContain(REALM_ROLES.tenantAdmin);
+    expect((await h.admin.get<{ name: string }[]>(`${R}/users/${user.id}/role-mappings/realm`)).map((r) => r.name)).toContain(REALM_ROLES.tenantAdmin);
 
     // Only the wrapped key is stored, and it unwraps (AES-256-GCM, bound to the tenant id).
     const wrapped = await h.svc.plane.wrappedKey(tenant.id);
@@ -70,7 +70,7 @@ describe("tenant lifecycle", () => {
     // Plan change: the tenant's own admin may not; a platform admin may.
     const denied = await h.request("PUT", `/v1/tenants/${tenant.id}/plan`, { token, body: { planTier: "pro" } });
     expect(denied.status).toBe(403);
-    const admin = await h.tokens.userToken((await h.addUser()).id, { roles: [REALM_ROLES.platformAdmin] });
+    const admin = await h.token(await h.addPlatformAdmin());
     const changed = await h.request("PATCH", `/v1/tenants/${tenant.id}/plan`, { token: admin, body: { planTier: "pro" } });
     expect(changed.status).toBe(200);
     expect((await h.request("GET", `/v1/tenants/${tenant.id}/limits`, { token })).body).toMatchObject({ planTier: "pro", limits: { gateway: PLAN_TIERS.pro.gateway } });
