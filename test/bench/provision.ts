@@ -3,8 +3,12 @@
  * with every check on: RS256 token verification against the realm's JWKS (fetched over HTTP and
  * cached) on every request, a store transaction per call, the outbox written with each tenant and
  * applied by the worker (a wrapped data key per tenant, local KEK), bus credentials minted with
- * the tier's signing key. Keycloak's Admin API is off (PROVISIONING_KEYCLOAK=off: its effects are
- * recorded as skipped); the local token issuer (test/support/token-issuer.ts) only serves the JWKS.
+ * the tier's signing key. The tokens are a real Keycloak's (test/support/keycloak-process.ts, the
+ * realm applied as production applies it): USERS users created through the Admin API, each signed
+ * in once through the login form, their tokens refreshed with the refresh grant when about to
+ * expire; the service verifies them against the realm's JWKS. Keycloak's Admin API is off for the
+ * service (PROVISIONING_KEYCLOAK=off: its effects are recorded as skipped), so the figures are the
+ * service's own, not Keycloak's.
  *
  * The service runs in a child process (this file with `--serve`, started like `npm run
  * provisioning`), the load generator here, over real HTTP with keep-alive:
@@ -25,13 +29,16 @@ import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { LocalTokenIssuer } from "../support/token-issuer.js";
+import { AdminClient, createRegisteredUser, issuerOf, UserSession } from "../support/keycloak-client.js";
+import { launchKeycloak } from "../support/keycloak-process.js";
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
-const USERS = Number(process.env.BENCH_USERS ?? 1_000);
+const USERS = Number(process.env.BENCH_USERS ?? 200);
+/** Concurrent user creations and sign-ins while preparing (each hashes a password in Keycloak). */
+const SIGN_IN_CONCURRENCY = 8;
 
 async function serve(): Promise<void> {
   const { loadProvisioningConfig } = await import("../../services/provisioning/src/config.js");
@@ -78,7 +85,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const kc = await LocalTokenIssuer.start();
+  const kcStarted = performance.now();
+  const kc = await launchKeycloak();
+  const { startMs, applyMs } = await kc.ready;
+  console.log(`keycloak ${kc.server.version} ready on ${kc.server.url} after ${(startMs / 1000).toFixed(1)} s, realm applied in ${(applyMs / 1000).toFixed(1)} s`);
   const dir = mkdtempSync(join(tmpdir(), "bench-provision-"));
   const seeds = generateNatsSeeds([]);
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(dir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });
@@ -89,7 +99,7 @@ async function main(): Promise<void> {
       PROVISIONING_HTTP_PORT: "0",
       PROVISIONING_LOG_LEVEL: "warn",
       PROVISIONING_LMDB_PATH: join(dir, "store"),
-      PROVISIONING_OIDC_ISSUER: kc.issuer,
+      PROVISIONING_OIDC_ISSUER: issuerOf(kc.server),
       PROVISIONING_KEYCLOAK: "off",
       PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek"),
       PROVISIONING_NATS_SIGNING_KEYS_DIR: dir,
@@ -108,11 +118,22 @@ async function main(): Promise<void> {
     });
     child.once("exit", (code) => reject(new Error(`the service exited with ${code} before it was ready`)));
   });
-  console.log(`service up on port ${port}; minting ${USERS} user tokens`);
-  const users = await Promise.all(Array.from({ length: USERS }, async (_, i) => {
-    const sub = `bench-user-${i}`;
-    return { sub, token: await kc.userToken(sub, { expiresIn: 3_600 }), tenants: [] as string[] };
-  }));
+  console.log(`service up on port ${port}; creating and signing in ${USERS} users`);
+  const admin = AdminClient.bootstrap(kc.server);
+  const users: { session: UserSession; token: string; tenants: string[] }[] = [];
+  const signInStarted = performance.now();
+  await Promise.all(
+    Array.from({ length: SIGN_IN_CONCURRENCY }, async () => {
+      while (users.length < USERS) {
+        const slot = users.length;
+        users.push(undefined as never);
+        const session = await UserSession.signIn(kc.server, await createRegisteredUser(admin));
+        users[slot] = { session, token: await session.accessToken(), tenants: [] };
+        if ((slot + 1) % 100 === 0) console.log(`signed in ${slot + 1}/${USERS} users`);
+      }
+    }),
+  );
+  console.log(`${USERS} users created and signed in in ${((performance.now() - signInStarted) / 1000).toFixed(1)} s (Keycloak start included: ${((performance.now() - kcStarted) / 1000).toFixed(1)} s)`);
 
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   // Phase 1: registration.
@@ -126,7 +147,7 @@ async function main(): Promise<void> {
       while (next < TENANTS) {
         const i = next++;
         const user = users[i % users.length]!;
-        const res = await call(agent, port, "POST", "/v1/tenants", user.token, { name: `Bench Tenant ${i}`, slug: `bench-${i}`, planTier: PLAN_TIER_NAMES[i % 3] });
+        const res = await call(agent, port, "POST", "/v1/tenants", await user.session.accessToken(), { name: `Bench Tenant ${i}`, slug: `bench-${i}`, planTier: PLAN_TIER_NAMES[i % 3] });
         if (res.status === 201) {
           created++;
           user.tenants.push((JSON.parse(res.body) as { tenant: { id: string } }).tenant.id);
@@ -153,7 +174,16 @@ async function main(): Promise<void> {
   }
   console.log(`outbox drained ${((performance.now() - drainStart) / 1000).toFixed(1)} s after the last registration`);
 
-  // Phase 2: steady load, open loop.
+  // Phase 2: steady load, open loop. Tokens are refreshed in the background (a refresh grant when
+  // less than 90 s are left), never on a measured request's path.
+  const refreshAll = async () => {
+    for (const u of users) u.token = await u.session.accessToken(90);
+  };
+  await refreshAll();
+  let refreshing = Promise.resolve();
+  const refresher = setInterval(() => {
+    refreshing = refreshing.then(refreshAll).catch((e: unknown) => console.error(`token refresh: ${String(e)}`));
+  }, 30_000);
   const latencies: number[] = [];
   const byKind: Record<string, number[]> = {};
   const statuses = new Map<number, number>();
@@ -196,6 +226,8 @@ async function main(): Promise<void> {
     }
   }
   await Promise.all(inflight);
+  clearInterval(refresher);
+  await refreshing;
   const achieved = total / ((performance.now() - phaseStart) / 1000);
   const sorted = latencies.sort((a, b) => a - b);
   const p99 = percentile(sorted, 99);

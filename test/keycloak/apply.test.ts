@@ -22,7 +22,7 @@ import {
   WEB_CLIENT_ID,
 } from "../../services/keycloak-realm/names.js";
 import { PASSWORD_POLICY, realmConfig, realmDocument } from "../../services/keycloak-realm/realm.js";
-import { realmJobEnvironment } from "../support/keycloak-global-setup.js";
+import { realmJobEnvironment } from "../support/keycloak-process.js";
 import { AdminClient, KEYCLOAK_WAIT_MS, keycloakServer, type KeycloakTestServer } from "../support/keycloak.js";
 
 const NAME = "enchanted-apply-test";

@@ -17,8 +17,7 @@ let ownTenant: string;
 
 beforeAll(async () => {
   h = await startHarness({ keycloak: false, env: keysEnv.env });
-  const user = h.tokens.addUser();
-  token = await h.tokens.userToken(user.id);
+  token = await h.token(await h.addUser());
   const res = await h.request("POST", "/v1/tenants", { token, body: { name: "Fuzz Target", slug: "fuzz-target", planTier: "free" } });
   ownTenant = (res.body as { tenant: { id: string } }).tenant.id;
 });

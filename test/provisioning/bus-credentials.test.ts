@@ -103,7 +103,7 @@ beforeAll(async () => {
     },
   });
   for (const [name, slug] of [["A", "tenant-a-co"], ["B", "tenant-b-co"], ["C", "tenant-c-co"]] as const) {
-    const token = await h.tokens.userToken(h.tokens.addUser().id);
+    const token = await h.token(await h.addUser());
     const res = await h.request("POST", "/v1/tenants", { token, body: { name, slug, planTier: "free" } });
     expect(res.status).toBe(201);
     const tenant = (res.body as { tenant: { id: string; busAccount: string } }).tenant;

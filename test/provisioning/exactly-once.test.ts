@@ -22,7 +22,7 @@ describe("exactly-once provisioning", () => {
     h.proxy!.failureRate = 0.3;
     h.proxy!.failNextAdminCalls = 2; // at least two Keycloak errors, whatever the random draws
     const user = (await h.addUser());
-    const token = await h.tokens.userToken(user.id);
+    const token = await h.token(user);
     const body = { name: "Once Only Inc", slug: "once-only", planTier: "pro" };
     const answers = await Promise.all(
       Array.from({ length: 100 }, () => h.request("POST", "/v1/tenants", { token, body, headers: { "idempotency-key": "create-once-only-7f3a" } })),
@@ -50,9 +50,9 @@ describe("exactly-once provisioning", () => {
     expect(await h.svc.plane.counter(tenantId, "members")).toBe(1);
 
     expect(h.proxy!.stats.organizationCreates).toBe(1);
-    const orgs = await h.admin!.get<{ id: string }[]>(`/enchanted/organizations?search=once-only&exact=true&briefRepresentation=false`);
+    const orgs = await h.admin.get<{ id: string }[]>(`/enchanted/organizations?search=once-only&exact=true&briefRepresentation=false`);
     expect(orgs).toEqual([expect.objectContaining({ alias: "once-only", attributes: { [TENANT_ATTRIBUTE]: [tenantId], [PLAN_TIER_ATTRIBUTE]: ["pro"] } })]);
-    expect((await h.admin!.get<{ id: string }[]>(`/enchanted/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
+    expect((await h.admin.get<{ id: string }[]>(`/enchanted/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
     // The faults really happened.
     expect(h.faulty!.injected.unknownResult).toBeGreaterThan(0);
     expect(h.faulty!.injected.conflict).toBeGreaterThan(0);
@@ -63,7 +63,7 @@ describe("exactly-once provisioning", () => {
     const grants = h.proxy!.stats.tokenGrants;
     h.proxy!.expireAdminTokens();
     const other = (await h.addUser());
-    const second = await h.request("POST", "/v1/tenants", { token: await h.tokens.userToken(other.id), body: { name: "After Expiry", slug: "after-expiry", planTier: "free" } });
+    const second = await h.request("POST", "/v1/tenants", { token: await h.token(other), body: { name: "After Expiry", slug: "after-expiry", planTier: "free" } });
     expect(second.status).toBe(201);
     const secondId = (second.body as { tenant: { id: string } }).tenant.id;
     await eventually(async () => (await h.svc.plane.tenant(secondId))?.organization === "ready", 30_000, "the second tenant's organization after the token expired");
@@ -71,7 +71,7 @@ describe("exactly-once provisioning", () => {
   });
 
   it("refuses a reused Idempotency-Key with a different body (422) and replays the same body", async () => {
-    const token = await h.tokens.userToken((await h.addUser()).id);
+    const token = await h.token(await h.addUser());
     const first = await h.request("POST", "/v1/tenants", { token, body: { name: "K", slug: "key-reuse", planTier: "free" }, headers: { "idempotency-key": "k-1" } });
     expect(first.status).toBe(201);
     const other = await h.request("POST", "/v1/tenants", { token, body: { name: "K", slug: "key-reuse-2", planTier: "free" }, headers: { "idempotency-key": "k-1" } });
@@ -83,13 +83,13 @@ describe("exactly-once provisioning", () => {
     expect([taken.status, takenAgain.status]).toEqual([409, 409]);
     expect(takenAgain.text).toBe(taken.text);
     // Another user's identical key is a different request.
-    const token2 = await h.tokens.userToken((await h.addUser()).id);
+    const token2 = await h.token(await h.addUser());
     const second = await h.request("POST", "/v1/tenants", { token: token2, body: { name: "K", slug: "key-reuse-3", planTier: "free" }, headers: { "idempotency-key": "k-1" } });
     expect(second.status).toBe(201);
   });
 
   it("creates without an Idempotency-Key exactly once even when commits report an unknown result", async () => {
-    const token = await h.tokens.userToken((await h.addUser()).id);
+    const token = await h.token(await h.addUser());
     const before = h.faulty!.injected.unknownResult;
     for (let i = 0; i < 30; i++) {
       const res = await h.request("POST", "/v1/tenants", { token, body: { name: `N${i}`, slug: `no-key-${i}`, planTier: "free" } });

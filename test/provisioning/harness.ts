@@ -3,13 +3,13 @@
  * a free loopback port, a real LMDB store in a temporary directory), optionally with a
  * fault-injecting store.
  *
- * - Keycloak's Admin API: the run's real Keycloak (test/support/keycloak-global-setup.ts, realm
- *   applied as production applies it), reached through a fault-injecting proxy
- *   ({@link Harness.proxy}); {@link Harness.addUser} creates real users there. With
- *   `keycloak: false` the service runs with PROVISIONING_KEYCLOAK=off.
- * - User access tokens: minted by the local token issuer of test/support/token-issuer.ts
- *   ({@link Harness.tokens}), whose JWKS the service verifies over HTTP; the tests need tokens a real
- *   server will not issue on demand (expired, foreign key, wrong issuer or audience, any roles).
+ * - Keycloak: the run's real server (test/support/keycloak-global-setup.ts, realm applied as
+ *   production applies it). {@link Harness.addUser} creates real users there (as registration
+ *   leaves them), {@link Harness.token} signs them in through the login form (authorization code
+ *   with PKCE) and returns their access token, which the service verifies against the realm's JWKS
+ *   over HTTP, as in production. The service's Admin API calls go through a fault-injecting proxy
+ *   ({@link Harness.proxy}); with `keycloak: false` the service runs with PROVISIONING_KEYCLOAK=off
+ *   (its Keycloak effects recorded as skipped), and tokens still come from the real server.
  */
 import { parseJsonOr } from "../../services/runtime/json.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -22,19 +22,30 @@ import { loadProvisioningConfig, type ProvisioningConfig } from "../../services/
 import { startProvisioning, type ProvisioningOverrides, type RunningProvisioning } from "../../services/provisioning/src/service.js";
 import { FaultyStore, type FaultRates } from "../../services/provisioning/src/store/faults.js";
 import { LmdbStore } from "../../services/provisioning/src/store/lmdb.js";
-import { LocalTokenIssuer } from "../support/token-issuer.js";
-import { AdminClient, createRegisteredUser, keycloakServer, provisioningClientSecret } from "../support/keycloak.js";
+import { AdminClient, createRegisteredUser, issuerOf, keycloakServer, provisioningClientSecret, UserSession, type KeycloakTestServer, type RealmUser } from "../support/keycloak.js";
+import { REALM_NAME, REALM_ROLES } from "../../services/keycloak-realm/names.js";
 import { KeycloakFaultProxy } from "../support/keycloak-fault-proxy.js";
 
 export interface Harness {
-  /** The token issuer the service trusts (user access tokens). */
-  readonly tokens: LocalTokenIssuer;
+  /** The run's real Keycloak, whose realm issuer the service trusts. */
+  readonly keycloak: KeycloakTestServer;
+  /** The realm's issuer URL (`PROVISIONING_OIDC_ISSUER`). */
+  readonly issuer: string;
   /** The fault-injecting proxy in front of the real Keycloak (undefined with `keycloak: false`). */
   readonly proxy: KeycloakFaultProxy | undefined;
-  /** The real Keycloak's admin (bootstrap admin client), for assertions. */
-  readonly admin: AdminClient | undefined;
-  /** A user: in the real Keycloak when it is on (as registration leaves it), else only a token subject. */
-  addUser(): Promise<{ readonly id: string }>;
+  /** The real Keycloak's admin (bootstrap admin client), for setup and assertions. */
+  readonly admin: AdminClient;
+  /** A user in the real Keycloak, as registration leaves it (verified e-mail, a password). */
+  addUser(): Promise<RealmUser>;
+  /** A user holding the realm role `platform-admin` (granted through the Admin API, as an operator does). */
+  addPlatformAdmin(): Promise<RealmUser>;
+  /**
+   * The user's access token from a real sign-in (one login per user; later calls refresh it when
+   * it is about to expire). `refresh: true` takes new tokens now, carrying what changed on the user
+   * since (the tenant provisioning wrote). A user with an admin role sets up OTP at that first
+   * login, as the realm demands, with an authenticator of the test's own.
+   */
+  token(user: RealmUser, o?: { refresh?: boolean }): Promise<string>;
   readonly svc: RunningProvisioning;
   readonly config: ProvisioningConfig;
   readonly dir: string;
@@ -63,10 +74,11 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
-  const tokens = await LocalTokenIssuer.start();
-  const real = o.keycloak === false ? undefined : await keycloakServer();
+  const keycloak = await keycloakServer();
+  const real = o.keycloak === false ? undefined : keycloak;
   const proxy = real ? await KeycloakFaultProxy.start(real.url) : undefined;
-  const admin = real ? AdminClient.bootstrap(real) : undefined;
+  const admin = AdminClient.bootstrap(keycloak);
+  const sessions = new Map<string, UserSession>();
   const dir = mkdtempSync(join(tmpdir(), "provisioning-test-"));
   const secretFile = join(dir, "client-secret");
   writeFileSync(secretFile, real ? provisioningClientSecret(real) : "unused: PROVISIONING_KEYCLOAK=off", { mode: 0o600 });
@@ -74,7 +86,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     PROVISIONING_HTTP_PORT: "0",
     PROVISIONING_LOG_LEVEL: "silent",
     PROVISIONING_LMDB_PATH: join(dir, "store"),
-    PROVISIONING_OIDC_ISSUER: tokens.issuer,
+    PROVISIONING_OIDC_ISSUER: issuerOf(keycloak),
     ...(o.keycloak === false ? { PROVISIONING_KEYCLOAK: "off" } : { PROVISIONING_KEYCLOAK_URL: proxy!.url, PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: secretFile }),
     ...o.env,
   });
@@ -86,11 +98,26 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   }
   const svc = await startProvisioning(config, overrides);
   return {
-    tokens,
+    keycloak,
+    issuer: issuerOf(keycloak),
     proxy,
     admin,
-    async addUser() {
-      return admin ? { id: (await createRegisteredUser(admin)).id } : tokens.addUser();
+    addUser: () => createRegisteredUser(admin),
+    async addPlatformAdmin() {
+      const user = await createRegisteredUser(admin);
+      const role = await admin.get<{ id: string; name: string }>(`/${REALM_NAME}/roles/${REALM_ROLES.platformAdmin}`);
+      const granted = await admin.call("POST", `/${REALM_NAME}/users/${user.id}/role-mappings/realm`, [role]);
+      if (granted.status !== 204) throw new Error(`grant ${REALM_ROLES.platformAdmin}: ${granted.status} ${granted.text}`);
+      return user;
+    },
+    async token(user, t = {}) {
+      let session = sessions.get(user.id);
+      if (!session) {
+        session = await UserSession.signIn(keycloak, user, { totp: {} });
+        sessions.set(user.id, session);
+        return session.accessToken();
+      }
+      return t.refresh ? session.refresh() : session.accessToken();
     },
     svc,
     config,
@@ -109,7 +136,6 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async stop() {
       await svc.stop();
       if (faulty) await faulty.close().catch(() => undefined);
-      await tokens.stop();
       await proxy?.stop();
       rmSync(dir, { recursive: true, force: true });
     },

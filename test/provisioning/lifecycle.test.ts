@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PLAN_TIERS } from "../../config/tiers.js";
-import { PLAN_TIER_ATTRIBUTE, REALM_ROLES, TENANT_ATTRIBUTE } from "../../services/keycloak-realm/names.js";
+import { PLAN_TIER_ATTRIBUTE, REALM_ROLES, TENANT_ATTRIBUTE, TENANT_CLAIM } from "../../services/keycloak-realm/names.js";
 import { keys } from "../../services/provisioning/src/control-plane.js";
 import { LocalKekProvider } from "../../services/provisioning/src/datakeys.js";
 import { getJson } from "../../services/provisioning/src/store/kv.js";
-import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
+import { claimsOf, KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { eventually, startHarness, type Harness } from "./harness.js";
 
 interface Org {
@@ -25,8 +25,9 @@ beforeAll(async () => {
 }, KEYCLOAK_WAIT_MS);
 
 const R = "/enchanted";
-const orgsBySlug = (slug: string) => h.admin!.get<Org[]>(`${R}/organizations?search=${slug}&exact=true&briefRepresentation=false`);
-const userAttributes = async (id: string) => (await h.admin!.get<{ attributes?: Record<string, string[]> }>(`${R}/users/${id}`)).attributes ?? {};
+const orgsBySlug = (slug: string) => h.admin.get<Org[]>(`${R}/organizations?search=${slug}&exact=true&briefRepresentation=false`);
+const realmRoles = async (id: string) => (await h.admin.get<{ name: string }[]>(`${R}/users/${id}/role-mappings/realm`)).map((r) => r.name);
+const userAttributes = async (id: string) => (await h.admin.get<{ attributes?: Record<string, string[]> }>(`${R}/users/${id}`)).attributes ?? {};
 afterAll(async () => {
   await h?.stop();
 });
@@ -34,7 +35,7 @@ afterAll(async () => {
 describe("tenant lifecycle", () => {
   it("creates, provisions exactly the side effects, changes plan and offboards", async () => {
     const user = (await h.addUser());
-    const token = await h.tokens.userToken(user.id);
+    const token = await h.token(user);
     const created = await h.request("POST", "/v1/tenants", { token, body: { name: "Acme Robotics", slug: "acme-robotics", planTier: "free" } });
     expect(created.status).toBe(201);
     const tenant = (created.body as { tenant: { id: string; slug: string; planTier: string } }).tenant;
@@ -48,9 +49,9 @@ describe("tenant lifecycle", () => {
     const orgs = await orgsBySlug("acme-robotics");
     expect(orgs).toHaveLength(1);
     expect(orgs[0]).toMatchObject({ alias: "acme-robotics", attributes: { [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] } });
-    expect((await h.admin!.get<{ id: string }[]>(`${R}/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
+    expect((await h.admin.get<{ id: string }[]>(`${R}/organizations/${orgs[0]!.id}/members`)).map((m) => m.id)).toEqual([user.id]);
     expect(await userAttributes(user.id)).toEqual({ [TENANT_ATTRIBUTE]: [tenant.id], [PLAN_TIER_ATTRIBUTE]: ["free"] });
-    expect((await h.admin!.get<{ name: string }[]>(`${R}/users/${user.id}/role-mappings/realm`)).map((r) => r.name)).toContain(REALM_ROLES.tenantAdmin);
+    expect(await realmRoles(user.id)).toContain(REALM_ROLES.tenantAdmin);
 
     // Only the wrapped key is stored, and it unwraps (AES-256-GCM, bound to the tenant id).
     const wrapped = await h.svc.plane.wrappedKey(tenant.id);
@@ -70,7 +71,7 @@ describe("tenant lifecycle", () => {
     // Plan change: the tenant's own admin may not; a platform admin may.
     const denied = await h.request("PUT", `/v1/tenants/${tenant.id}/plan`, { token, body: { planTier: "pro" } });
     expect(denied.status).toBe(403);
-    const admin = await h.tokens.userToken((await h.addUser()).id, { roles: [REALM_ROLES.platformAdmin] });
+    const admin = await h.token(await h.addPlatformAdmin());
     const changed = await h.request("PATCH", `/v1/tenants/${tenant.id}/plan`, { token: admin, body: { planTier: "pro" } });
     expect(changed.status).toBe(200);
     expect((await h.request("GET", `/v1/tenants/${tenant.id}/limits`, { token })).body).toMatchObject({ planTier: "pro", limits: { gateway: PLAN_TIERS.pro.gateway } });
@@ -91,11 +92,36 @@ describe("tenant lifecycle", () => {
     expect(deletion?.statements).toEqual([`DELETE FROM enchanted.swarm_events WHERE tenant_id = '${tenant.id}'`]);
     await eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
     expect((await h.request("GET", "/v1/tenants", { token })).body).toEqual({ tenants: [] });
+    // The tenant-admin role went with the user's last tenant: a fresh token carries neither.
+    expect(await realmRoles(user.id)).not.toContain(REALM_ROLES.tenantAdmin);
+    const fresh = claimsOf(await h.token(user, { refresh: true }));
+    expect(fresh[TENANT_CLAIM]).toBeUndefined();
+    expect((fresh.realm_access as { roles?: string[] } | undefined)?.roles ?? []).not.toContain(REALM_ROLES.tenantAdmin);
 
     // The slug stays reserved forever.
     const again = await h.request("POST", "/v1/tenants", { token, body: { name: "Acme again", slug: "acme-robotics", planTier: "free" } });
     expect(again.status).toBe(409);
     expect(again.body).toMatchObject({ error: { code: "conflict", field: "body.slug" } });
+  });
+
+  it("keeps the tenant-admin role while the user still administers another active tenant", async () => {
+    const user = await h.addUser();
+    const token = await h.token(user);
+    const ids: string[] = [];
+    for (const slug of ["two-first", "two-second"]) {
+      const res = await h.request("POST", "/v1/tenants", { token, body: { name: slug, slug, planTier: "free" } });
+      expect(res.status).toBe(201);
+      ids.push((res.body as { tenant: { id: string } }).tenant.id);
+    }
+    const drained = () => eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
+    await drained();
+    expect(await realmRoles(user.id)).toContain(REALM_ROLES.tenantAdmin);
+    expect((await h.request("DELETE", `/v1/tenants/${ids[0]}`, { token })).status).toBe(202);
+    await drained();
+    expect(await realmRoles(user.id)).toContain(REALM_ROLES.tenantAdmin);
+    expect((await h.request("DELETE", `/v1/tenants/${ids[1]}`, { token })).status).toBe(202);
+    await drained();
+    expect(await realmRoles(user.id)).not.toContain(REALM_ROLES.tenantAdmin);
   });
 
   it("answers health, readiness and metrics outside /v1 without a token", async () => {

@@ -13,8 +13,12 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export class KeycloakFaultProxy {
-  /** Share (0-1) of admin calls answered 500/503 without effect. */
+  /**
+   * Share (0-1) of admin calls answered 500/503 without effect, spread evenly (0.2: every fifth
+   * call), so that a test sees the same number of failures on every run.
+   */
   failureRate = 0;
+  private failureDebt = 0;
   /** The next this-many admin calls answer 503. */
   failNextAdminCalls = 0;
   readonly stats = { tokenGrants: 0, adminCalls: 0, injectedFailures: 0, expiredRefusals: 0, organizationCreates: 0 };
@@ -70,10 +74,13 @@ export class KeycloakFaultProxy {
         this.stats.expiredRefusals++;
         return json(401, { error: "HTTP 401 Unauthorized" });
       }
-      if (this.failNextAdminCalls > 0 || (this.failureRate > 0 && Math.random() < this.failureRate)) {
+      this.failureDebt += this.failureRate;
+      const scheduled = this.failureDebt >= 1;
+      if (scheduled) this.failureDebt -= 1;
+      if (this.failNextAdminCalls > 0 || scheduled) {
         if (this.failNextAdminCalls > 0) this.failNextAdminCalls--;
         this.stats.injectedFailures++;
-        return json(Math.random() < 0.5 ? 500 : 503, { error: "unknown_error" });
+        return json(this.stats.injectedFailures % 2 === 0 ? 500 : 503, { error: "unknown_error" });
       }
     }
     const headers: Record<string, string> = {};

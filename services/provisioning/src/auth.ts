@@ -28,11 +28,13 @@ export interface VerifierOptions {
   readonly jwksUrl: string;
   /** A key set to use instead of fetching `jwksUrl` (tests). */
   readonly keySet?: JWTVerifyGetKey;
-  /** Allowed clock skew in seconds. @default 5 */
+  /** Allowed clock skew in seconds. @default {@link CLOCK_TOLERANCE_SECONDS} */
   readonly clockToleranceSeconds?: number;
 }
 
 export const ACCESS_TOKEN_ALGORITHMS = ["RS256"] as const;
+/** Allowed clock skew between Keycloak and the service, in seconds. */
+export const CLOCK_TOLERANCE_SECONDS = 5;
 const USER_ID = /^[A-Za-z0-9_@.:-]{1,255}$/;
 
 export type TokenVerifier = (authorization: string | undefined) => Promise<Principal>;
@@ -49,7 +51,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
         audience: options.audience,
         algorithms: [...ACCESS_TOKEN_ALGORITHMS],
         requiredClaims: ["sub", "exp"],
-        clockTolerance: options.clockToleranceSeconds ?? 5,
+        clockTolerance: options.clockToleranceSeconds ?? CLOCK_TOLERANCE_SECONDS,
       }));
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) throw new UnauthorizedError(error.code);

@@ -48,6 +48,7 @@ export interface IdentityAdmin {
   clearUserTenantAttributes(userId: string, tenantId: string): Promise<void>;
   setUserTierIfTenant(userId: string, tenantId: string, planTier: string): Promise<void>;
   grantRealmRole(userId: string, role: string): Promise<void>;
+  revokeRealmRole(userId: string, role: string): Promise<void>;
   updateOrganizationTier(spec: OrganizationSpec): Promise<void>;
   removeOrganization(slug: string, organizationId: string | undefined): Promise<void>;
 }
@@ -60,6 +61,7 @@ export const disabledIdentityAdmin: IdentityAdmin = {
   clearUserTenantAttributes: async () => undefined,
   setUserTierIfTenant: async () => undefined,
   grantRealmRole: async () => undefined,
+  revokeRealmRole: async () => undefined,
   updateOrganizationTier: async () => undefined,
   removeOrganization: async () => undefined,
 };
@@ -243,6 +245,12 @@ export class KeycloakAdmin implements IdentityAdmin {
   async grantRealmRole(userId: string, role: string = REALM_ROLES.tenantAdmin): Promise<void> {
     const rep = await this.call("GET", `/roles/${encodeURIComponent(role)}`, undefined, "read role", [200]);
     await this.call("POST", `/users/${encodeURIComponent(userId)}/role-mappings/realm`, [rep.body], "grant role", [204, 200]);
+  }
+
+  /** Idempotent: a user without the role, or gone, is left as it is. */
+  async revokeRealmRole(userId: string, role: string): Promise<void> {
+    const rep = await this.call("GET", `/roles/${encodeURIComponent(role)}`, undefined, "read role", [200]);
+    await this.call("DELETE", `/users/${encodeURIComponent(userId)}/role-mappings/realm`, [rep.body], "revoke role", [204, 200, 404]);
   }
 
   async updateOrganizationTier(spec: OrganizationSpec): Promise<void> {

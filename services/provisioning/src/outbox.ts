@@ -19,7 +19,7 @@ import { EFFECT_LANES, keys, type CredentialRecord, type OutboxEntry, type Revoc
 import type { DataKeyProvider } from "./datakeys.js";
 import type { IdentityAdmin } from "./keycloak.js";
 import type { TenantAccountPublisher } from "./nats.js";
-import { getJson, parseJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
+import { getJson, parseJson, setJson, type KvStore, type KvTransaction, type Tuple } from "./store/kv.js";
 
 export const OUTBOX_LEASE_MS = 30_000;
 export const OUTBOX_MAX_BACKOFF_MS = 5 * 60_000;
@@ -208,6 +208,25 @@ export class OutboxWorker {
     return out;
   }
 
+  /** Whether `userId` is an admin of an active tenant other than `tenantId` (the user's index, in bounded pages). */
+  private async administersAnother(userId: string, tenantId: string): Promise<boolean> {
+    let after: Tuple | undefined;
+    for (;;) {
+      const page = await this.o.store.transact(async (tx) => {
+        const rows = await tx.getRange(keys.userTenants(userId), { limit: OUTBOX_BULK_BATCH, ...(after ? { after } : {}) });
+        for (const row of rows) {
+          const other = row.key[2] as string;
+          if (other === tenantId || (JSON.parse(row.value.toString("utf8")) as { role?: string }).role !== "admin") continue;
+          if ((await getJson<TenantRecord>(tx, keys.meta(other)))?.status === "active") return { found: true, rows };
+        }
+        return { found: false, rows };
+      });
+      if (page.found) return true;
+      if (page.rows.length < OUTBOX_BULK_BATCH) return false;
+      after = page.rows[page.rows.length - 1]!.key;
+    }
+  }
+
   /** The external part of an effect; returns what the completion transaction writes. */
   private async external(entry: OutboxEntry): Promise<Completion> {
     const tid = entry.tenantId;
@@ -251,7 +270,11 @@ export class OutboxWorker {
       case "keycloak.deprovision": {
         if (idm.enabled) {
           await idm.removeOrganization(String(p.slug), (p.organizationId as string | null) ?? tenant?.keycloakOrganizationId ?? undefined);
-          for (const uid of (p.memberIds as string[] | undefined) ?? []) await idm.clearUserTenantAttributes(uid, tid);
+          for (const uid of (p.memberIds as string[] | undefined) ?? []) {
+            await idm.clearUserTenantAttributes(uid, tid);
+            // The realm role goes with the last tenant the user administers.
+            if (!(await this.administersAnother(uid, tid))) await idm.revokeRealmRole(uid, REALM_ROLES.tenantAdmin);
+          }
         }
         return async (tx, t) => {
           if (t) setJson(tx, keys.meta(tid), { ...t, organization: "removed" });
