@@ -1,0 +1,56 @@
+/**
+ * `npm run bench:provision-crash`: the crash experiment of issue 14 item 5 with figures. The
+ * provisioning service (child process, LMDB store) is SIGKILLed ROUNDS times (default 40), each
+ * time as soon as a replay of a key of the running round has been answered, with KEYS new
+ * Idempotency-Keys per round (default 16) sent COPIES times each at once (default 4); then one
+ * restart checks every id ever answered with 2xx. Prints one line per round; the last line is one
+ * JSON object: {"rounds", "answered", "replayed", "interrupted", "answered_ids", "lost_ids",
+ * "keys_with_two_ids"}.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { killDuringReplays } from "../support/provisioning-process.js";
+import { LocalTokenIssuer } from "../support/token-issuer.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+const KEYS = Number(process.env.BENCH_KEYS ?? 16);
+const COPIES = Number(process.env.BENCH_COPIES ?? 4);
+
+async function main(): Promise<void> {
+  const issuer = await LocalTokenIssuer.start();
+  const dir = mkdtempSync(join(tmpdir(), "bench-provision-crash-"));
+  writeFileSync(join(dir, "kek"), randomBytes(32).toString("base64"), { mode: 0o600 });
+  try {
+    const tokens = await Promise.all(Array.from({ length: 4 }, (_, i) => issuer.userToken(`crash-user-${i}`, { expiresIn: 3_600 })));
+    const stats = await killDuringReplays({
+      env: { PROVISIONING_LMDB_PATH: join(dir, "store"), PROVISIONING_OIDC_ISSUER: issuer.issuer, PROVISIONING_KEYCLOAK: "off", PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek") },
+      tokens,
+      rounds: ROUNDS,
+      keysPerRound: KEYS,
+      copies: COPIES,
+      onRound: (round, s) => console.log(`round ${round}: answered ${s.answered} (replayed ${s.replayedAnswers}), interrupted ${s.interrupted}`),
+    });
+    console.log(`after ${stats.rounds} SIGKILLs: ${stats.answeredIds} ids answered with 2xx, ${stats.lostIds} gone after restart, ${stats.keysWithTwoIds} keys answered with two ids; other statuses ${JSON.stringify(stats.otherStatuses)}`);
+    console.log(
+      JSON.stringify({
+        rounds: stats.rounds,
+        answered: stats.answered,
+        replayed: stats.replayedAnswers,
+        interrupted: stats.interrupted,
+        answered_ids: stats.answeredIds,
+        lost_ids: stats.lostIds,
+        keys_with_two_ids: stats.keysWithTwoIds,
+      }),
+    );
+  } finally {
+    await issuer.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
