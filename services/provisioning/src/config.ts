@@ -26,6 +26,10 @@
  * | `PROVISIONING_NATS_ACCOUNT` | (required with the signing keys) | public key (`A…`) of the SWARM account |
  * | `PROVISIONING_CREDENTIALS_TTL_SECONDS` | `3600` | lifetime of minted bus credentials: short, so that non-renewal ends access quickly |
  * | `PROVISIONING_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: finish requests in flight and the outbox batch within this, else exit 1 |
+ * | `PROVISIONING_HEADERS_TIMEOUT_MS` | `10000` | a connection that has not sent its request's headers within this gets 408 and is closed (100 to 60000) |
+ * | `PROVISIONING_REQUEST_TIMEOUT_MS` | `30000` | ... the whole request, headers and body (100 to 300000; not below the headers timeout) |
+ * | `PROVISIONING_IDLE_TIMEOUT_MS` | `72000` | a connection without traffic for this long is closed, also an idle keep-alive one (100 to 600000) |
+ * | `PROVISIONING_MAX_CONNECTIONS` | `1024` | open connections per process; those beyond are closed at once (1 to 65535) |
  */
 import type { LevelWithSilent } from "pino";
 import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
@@ -67,6 +71,15 @@ export interface ProvisioningConfig {
   readonly nats: { readonly signingKeysDir: string | undefined; readonly account: string | undefined };
   readonly credentialsTtlSeconds: number;
   readonly shutdownTimeoutMs: number;
+  readonly http: HttpLimits;
+}
+
+/** The HTTP server's bounds on slow or numerous clients (see the table above). */
+export interface HttpLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
 }
 
 /** A configuration variable with a value the service cannot run with. */
@@ -154,6 +167,23 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     throw new ProvisioningConfigError(V.natsAccount, undefined, `is required when ${V.natsSigningKeysDir} is set`, "set the SWARM account's public key (A…)");
   }
 
+  const headersTimeoutMs = integer(env, "headersTimeoutMs", PROVISIONING_DEFAULTS.headersTimeoutMs);
+  const requestTimeoutMs = integer(env, "requestTimeoutMs", PROVISIONING_DEFAULTS.requestTimeoutMs);
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new ProvisioningConfigError(
+      V.requestTimeoutMs,
+      String(requestTimeoutMs),
+      `is below ${V.headersTimeoutMs} (${headersTimeoutMs}): the whole request cannot take less time than its headers`,
+      `set ${V.requestTimeoutMs} to at least ${headersTimeoutMs}, or lower ${V.headersTimeoutMs}`,
+    );
+  }
+  const http: HttpLimits = {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    idleTimeoutMs: integer(env, "idleTimeoutMs", PROVISIONING_DEFAULTS.idleTimeoutMs),
+    maxConnections: integer(env, "maxConnections", PROVISIONING_DEFAULTS.maxConnections),
+  };
+
   return {
     httpPort: integer(env, "httpPort", PROVISIONING_DEFAULTS.httpPort),
     logLevel,
@@ -166,5 +196,6 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     nats: { signingKeysDir, account },
     credentialsTtlSeconds: integer(env, "credentialsTtlSeconds", PROVISIONING_DEFAULTS.credentialsTtlSeconds),
     shutdownTimeoutMs: integer(env, "shutdownTimeoutMs", PROVISIONING_DEFAULTS.shutdownTimeoutMs),
+    http,
   };
 }
