@@ -1,19 +1,32 @@
 /**
  * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
  *
- * a continuous pull fills a batch (rows, bytes, flush interval; the next fills while up to
- * `maxInflight` batches are in the sink) → check each message and write its row into the batch's
- * insert body ({@link appendEvent}: every check of `decodeEvent`) →
- * dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`) → insert the
- * accepted rows in one block → ack them. A message is acked only after its row is stored, so
- * with any number of replicas no acked message lacks its row. A crash between insert and ack
- * redelivers the batch: the insert's deduplication token (a hash of the batch's stream
- * sequences) and the table's ReplacingMergeTree + FINAL make the copy invisible.
+ * explicit pulls (`fetch`) ask for what fits in the budget of one prefetch (`maxRows` ×
+ * (`maxInflight` + 1)) → every delivered message is taken at once into a batch → check each
+ * message and write its row into the batch's insert body ({@link appendEvent}: every check of
+ * `decodeEvent`) → dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`)
+ * → insert the accepted rows in one block (up to `maxInflight` at once; full batches wait for a
+ * slot) → ack them. A message is acked only after its row is stored, so with any number of
+ * replicas no acked message lacks its row.
  *
- * While an insert runs or is retried the batch's messages get `working()` signals, so JetStream
- * does not redeliver them to another replica. Transient sink errors are retried with
- * exponential backoff and nothing is acked meanwhile; a permanent one (missing table, no grant)
- * stops the loop without acking: the replica turns unready and says why ({@link EventConsumer.health}).
+ * Holds nothing it cannot keep: everything pulled and not yet acked is in the replica's own hands
+ * (the batch filling, the batches waiting for a slot, those in the sink) and gets `working()`
+ * signals three times per AckWait until it is acked; what does not fit in the budget is not
+ * pulled. So a sink stall longer than AckWait redelivers nothing (with a continuous pull, messages
+ * queued in the client behind a waiting loop outlived AckWait and were inserted twice: issue 14).
+ *
+ * Same block on redelivery: a crash between insert and ack redelivers the batch. Its boundaries
+ * come from the stream, not from timing (one window of `maxRows` stream sequences, one bucket of
+ * {@link blockTimeBucketMs} of stored time), so the redelivered batch holds the same messages and
+ * gets the same deduplication token ({@link batchToken}, a hash of its stream sequences), and
+ * ClickHouse drops the copy at insert. Where a batch was cut otherwise (its flush timer fired
+ * before a late message of its bucket arrived, or `maxBytes`), the copy differs and the table's
+ * ReplacingMergeTree + FINAL keep it invisible.
+ *
+ * Transient sink errors are retried with exponential backoff and nothing is acked meanwhile; a
+ * permanent one (missing table, no grant) stops the loop without acking and stops the progress
+ * signals: the replica turns unready and says why ({@link EventConsumer.health}), and what it
+ * held is redelivered to a healthy one.
  */
 import { createHash } from "node:crypto";
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
@@ -61,9 +74,8 @@ export interface ConsumerHealth {
   readonly deadLettered: number;
   readonly insertRetries: number;
   /**
-   * Most messages held unacked at once, seen while waiting for an insert slot: queued in nats.js,
-   * in the batch, in the sink. nats.js sends its next pull request only when the loop takes the
-   * queued messages, so this stays near one prefetch however slow the sink is.
+   * Most messages held unacked at once (the batch filling, batches waiting for a slot, in the
+   * sink): at most one prefetch, however slow the sink is, since pulls ask only for what fits.
    */
   readonly backlogPeak: number;
 }
