@@ -359,6 +359,17 @@ export class EventConsumer {
     let bytes = 0;
     let redelivered = 0; // of the batch in hand (counters move once per batch, not per message)
     let timer: NodeJS.Timeout | undefined;
+    // The flush timer cuts a batch only while a pull is open: when it fires between pulls (the
+    // budget is full, or the last pull was filled), the rest of the batch's window and bucket may
+    // still be on the server, and cutting now would split a block that a redelivery would not
+    // split the same way. The cut then waits for a pull that ends with less than it asked for
+    // (nothing more to deliver) or for a message of another window or bucket.
+    let pulling = false;
+    let cutDeferred = false;
+    const flushDue = () => {
+      if (pulling) dispatch();
+      else cutDeferred = true;
+    };
     const pump = () => {
       while (inflight.size < config.batch.maxInflight && ready.length > 0 && this.state !== "failed") {
         const next = ready.shift()!;
@@ -373,6 +384,7 @@ export class EventConsumer {
     const dispatch = () => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+      cutDeferred = false;
       if (batch.length === 0) return;
       metrics?.consumed.inc(batch.length);
       if (redelivered > 0) metrics?.redelivered.inc(redelivered);
@@ -402,8 +414,11 @@ export class EventConsumer {
           continue;
         }
         this.messages = messages;
+        let got = 0;
+        pulling = true;
         try {
           for await (const m of messages) {
+            got++;
             if ((this.state as ConsumerState) === "failed") break; // not acked and not kept in progress: redelivered to a healthy replica
             deliveryOf(m, delivery);
             if (delivery.deliveryCount > 1) redelivered++;
@@ -413,7 +428,8 @@ export class EventConsumer {
             // sequences stored in one bucket of `blockTimeBucketMs` (both read from the delivery,
             // the same on every redelivery). Besides, a batch is inserted when the next message
             // would take it past maxBytes (a larger single message is a batch of its own), and at
-            // the latest flushIntervalMs after its first message arrived, by when its bucket is over.
+            // the latest flushIntervalMs after its first message arrived, by when its bucket is over
+            // (while a pull is open; between pulls the cut waits for one: see `flushDue`).
             const w = Math.floor(delivery.streamSeq / window);
             const t = Math.floor(delivery.timestampMs / bucketMs);
             if (batch.length > 0 && (w !== batchWindow || t !== batchBucket || bytes + m.data.byteLength > config.batch.maxBytes)) dispatch();
@@ -421,7 +437,7 @@ export class EventConsumer {
               batchWindow = w;
               batchBucket = t;
               this.held.add(batch);
-              timer = setTimeout(dispatch, config.batch.flushIntervalMs);
+              timer = setTimeout(flushDue, config.batch.flushIntervalMs);
             }
             batch.push(m);
             this.heldCount++;
@@ -433,7 +449,11 @@ export class EventConsumer {
         } catch (error) {
           this.log.warn({ err: String(error) }, "pull ended by an error; pulling again");
           await sleep(config.retry.initialMs);
+        } finally {
+          pulling = false;
         }
+        // A deferred flush is due once a pull found nothing more to deliver.
+        if (cutDeferred && got < want) dispatch();
         if (this.heldCount > this.counters.backlogPeak) this.counters.backlogPeak = this.heldCount;
       }
     } catch (error) {
