@@ -46,6 +46,10 @@ export const PROVISIONING_ENV = {
   natsTlsCaFile: "PROVISIONING_NATS_TLS_CA_FILE",
   credentialsTtlSeconds: "PROVISIONING_CREDENTIALS_TTL_SECONDS",
   shutdownTimeoutMs: "PROVISIONING_SHUTDOWN_TIMEOUT_MS",
+  headersTimeoutMs: "PROVISIONING_HEADERS_TIMEOUT_MS",
+  requestTimeoutMs: "PROVISIONING_REQUEST_TIMEOUT_MS",
+  idleTimeoutMs: "PROVISIONING_IDLE_TIMEOUT_MS",
+  maxConnections: "PROVISIONING_MAX_CONNECTIONS",
 } as const;
 
 /** The names of {@link PROVISIONING_ENV}. */
@@ -68,6 +72,14 @@ export const PROVISIONING_DEFAULTS = {
   realm: REALM_NAME,
   credentialsTtlSeconds: 3_600,
   shutdownTimeoutMs: 15_000,
+  /** A connection must deliver its request's headers within this (else 408 and closed). */
+  headersTimeoutMs: 10_000,
+  /** ... and the whole request, headers and body, within this (else 408 and closed). */
+  requestTimeoutMs: 30_000,
+  /** A connection with no bytes in either direction for this long is closed (also an idle keep-alive one). */
+  idleTimeoutMs: 72_000,
+  /** Open connections per process; the ones beyond are closed at once. */
+  maxConnections: 1_024,
   healthPath: PROVISIONING_HTTP_PATHS.health,
   readyPath: PROVISIONING_HTTP_PATHS.ready,
   metricsPath: PROVISIONING_HTTP_PATHS.metrics,
@@ -79,6 +91,10 @@ export const PROVISIONING_LIMITS = {
   bodyLimitBytes: { min: 256, max: 1_048_576 },
   credentialsTtlSeconds: { min: 60, max: 86_400 },
   shutdownTimeoutMs: { min: 100, max: 600_000 },
+  headersTimeoutMs: { min: 100, max: 60_000 },
+  requestTimeoutMs: { min: 100, max: 300_000 },
+  idleTimeoutMs: { min: 100, max: 600_000 },
+  maxConnections: { min: 1, max: 65_535 },
 } as const satisfies Partial<Record<keyof typeof PROVISIONING_ENV, { readonly min: number; readonly max: number }>>;
 
 /**
@@ -86,6 +102,16 @@ export const PROVISIONING_LIMITS = {
  * of tenant accounts and the platform account's activation-token signing key.
  */
 export const NATS_ACCOUNT_KEY_FILES = { tenantAccounts: "tenant-account-signing-key.seed", tenantImports: "tenant-import-signing-key.seed" } as const;
+
+/**
+ * How often the HTTP server looks for requests past {@link PROVISIONING_DEFAULTS}' headers and
+ * request timeouts (Node's `connectionsCheckingInterval`, 30 s by default, which would let a
+ * stalled connection outlive a shorter timeout by that much): a quarter of the headers timeout,
+ * at most 1 s. A stalled request is closed within its timeout plus this.
+ */
+export function httpTimeoutCheckIntervalMs(headersTimeoutMs: number): number {
+  return Math.max(25, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
+}
 
 /** `PROVISIONING_NATS_ACCOUNT`: an account public nkey, `A` and 55 base32 characters. */
 export const NATS_ACCOUNT_PUBLIC_KEY_PATTERN = /^A[A-Z2-7]{55}$/;

@@ -10,7 +10,7 @@ import { qualified, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../service
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { loadIngestorConfig, IngestorConfigError, type IngestorConfig } from "../../services/ingestor/src/config.js";
-import { DLQ_HEADERS, DLQ_STREAM, dlqSubject, parseDelivery } from "../../services/ingestor/src/consumer.js";
+import { blockTimeBucketMs, DLQ_HEADERS, DLQ_STREAM, dlqSubject, parseDelivery } from "../../services/ingestor/src/consumer.js";
 import { startIngestor } from "../../services/ingestor/src/main.js";
 import { checkTopology, IngestorStartError } from "../../services/ingestor/src/topology.js";
 import { ingestorConsumerConfig } from "../../services/nats-auth/consumers.js";
@@ -56,6 +56,22 @@ function decodeRow(e: PublishedEvent): SwarmEventRow {
   const r = decodeEvent(e.subject, e.data, { streamTimestampMs: Date.now() });
   if (!r.ok) throw new Error(`control event refused: ${r.reason} ${r.detail}`);
   return r.row;
+}
+
+/**
+ * The insert blocks the consumer cuts `count` stored messages from `firstSeq` into, when all of them
+ * arrive in one pull: one per window of `INGESTOR_BATCH_MAX_ROWS` (5,000 here) stream sequences and
+ * bucket of stored time (`blockTimeBucketMs`), read from the stream.
+ */
+async function blocksOf(firstSeq: number, count: number): Promise<number> {
+  const config = loadIngestorConfig(ingestorEnv());
+  const bucketMs = blockTimeBucketMs(config.batch.flushIntervalMs);
+  const keys = new Set<string>();
+  for (let seq = firstSeq; seq < firstSeq + count; seq++) {
+    const m = await jsm.streams.getMessage(STREAM_NAMES.events, { seq });
+    keys.add(`${Math.floor(seq / config.batch.maxRows)}:${Math.floor((m?.time.getTime() ?? 0) / bucketMs)}`);
+  }
+  return keys.size;
 }
 
 function ids(events: readonly PublishedEvent[]): string[] {
@@ -188,7 +204,7 @@ describe("ingestor pipeline", () => {
     expect(result).toEqual({ rows: 5_000, distinct: 5_000, missing: 0, unexpected: 0 });
   }, 30_000);
 
-  it("(2) dead-letters the one poison message of a 1,000 batch with reason, subject and sequence; 999 land; no redelivery", async () => {
+  it("(2) dead-letters the one poison message of a 1,000-event backlog with reason, subject and sequence; 999 land; no redelivery", async () => {
     const tenants = ["two-a", "two-b"];
     const events = makeEvents(tenants, 1_000, 2);
     const poisonIndex = 500;
@@ -208,7 +224,7 @@ describe("ingestor pipeline", () => {
       await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 1_000));
       const health = running.consumer.health();
       await running.stop();
-      expect(health).toMatchObject({ batches: 1, rowsInserted: 999, deadLettered: 1, insertRetries: 0 });
+      expect(health).toMatchObject({ batches: await blocksOf(firstSeq, batch.length), rowsInserted: 999, deadLettered: 1, insertRetries: 0 });
     });
 
     const dlq = await jsm.streams.info(DLQ_STREAM);

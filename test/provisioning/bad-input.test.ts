@@ -6,6 +6,7 @@
  * leave Object.prototype untouched; oversize bodies get 413 (also over real HTTP).
  */
 import fc from "fast-check";
+import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
 import { signingKeysEnv, startHarness, type Harness } from "./harness.js";
@@ -20,7 +21,7 @@ beforeAll(async () => {
   token = await h.token(await h.addUser());
   const res = await h.request("POST", "/v1/tenants", { token, body: { name: "Fuzz Target", slug: "fuzz-target", planTier: "free" } });
   ownTenant = (res.body as { tenant: { id: string } }).tenant.id;
-});
+}, KEYCLOAK_WAIT_MS);
 afterAll(async () => {
   await h?.stop();
   keysEnv.cleanup();

@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, headers, PermissionViolationError, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { pushAccountJwts } from "../../services/nats-auth/bootstrap.js";
@@ -55,7 +56,7 @@ interface Minted {
 }
 
 type Name = "A" | "B" | "C";
-const tenants = {} as Record<Name, { id: string; token: string; account: string }>;
+const tenants = {} as Record<Name, { id: string; token: string; account: string; user: RealmUser }>;
 
 async function connectWith(m: Minted, name: string): Promise<NatsConnection> {
   const nc = await connect({ servers: server.url, name, authenticator: credsAuthenticator(new TextEncoder().encode(m.creds)), inboxPrefix: m.inboxPrefix, reconnect: false });
@@ -103,16 +104,22 @@ beforeAll(async () => {
     },
   });
   for (const [name, slug] of [["A", "tenant-a-co"], ["B", "tenant-b-co"], ["C", "tenant-c-co"]] as const) {
-    const token = await h.token(await h.addUser());
+    const user = await h.addUser();
+    const token = await h.token(user);
     const res = await h.request("POST", "/v1/tenants", { token, body: { name, slug, planTier: "free" } });
     expect(res.status).toBe(201);
     const tenant = (res.body as { tenant: { id: string; busAccount: string } }).tenant;
-    tenants[name] = { id: tenant.id, token, account: tenant.busAccount };
+    tenants[name] = { id: tenant.id, token, account: tenant.busAccount, user };
   }
   // The outbox pushes each tenant's account JWT to the resolver by itself.
   for (const name of ["A", "B", "C"] as const) {
     await eventually(async () => ((await h.request("GET", `/v1/tenants/${tenants[name].id}`, { token: tenants[name].token })).body as { tenant: { bus: string } }).tenant.bus === "ready", 15_000, `tenant ${name}'s account pushed`);
   }
+}, KEYCLOAK_WAIT_MS);
+
+// Each test starts with tokens that live at least 30 s more (Keycloak's access tokens live minutes).
+beforeEach(async () => {
+  for (const t of Object.values(tenants)) t.token = await h.token(t.user);
 });
 
 afterAll(async () => {

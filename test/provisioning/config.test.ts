@@ -18,6 +18,7 @@ describe("loadProvisioningConfig", () => {
     expect(c.keycloak).toEqual({ kind: "off" });
     expect(c.dataKeys).toEqual({ kind: "local", kekFile: undefined });
     expect(c.credentialsTtlSeconds).toBe(3_600);
+    expect(c.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 72_000, maxConnections: 1_024 });
   });
 
   it("reads every documented variable", () => {
@@ -37,7 +38,12 @@ describe("loadProvisioningConfig", () => {
       PROVISIONING_NATS_ACCOUNT: `A${"B".repeat(55)}`,
       PROVISIONING_CREDENTIALS_TTL_SECONDS: "900",
       PROVISIONING_SHUTDOWN_TIMEOUT_MS: "20000",
+      PROVISIONING_HEADERS_TIMEOUT_MS: "5000",
+      PROVISIONING_REQUEST_TIMEOUT_MS: "15000",
+      PROVISIONING_IDLE_TIMEOUT_MS: "65000",
+      PROVISIONING_MAX_CONNECTIONS: "256",
     });
+    expect(c.http).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 15_000, idleTimeoutMs: 65_000, maxConnections: 256 });
     expect(c.store).toEqual({ kind: "fdb", clusterFile: "/etc/foundationdb/fdb.cluster" });
     expect(c.keycloak).toEqual({ kind: "admin", url: "http://keycloak.keycloak:8080", realm: REALM_NAME, clientSecretFile: "/var/run/secrets/provisioning/client-secret" });
     expect(c.dataKeys).toEqual({ kind: "kms", keyId: "arn:aws:kms:eu-central-1:123456789012:alias/tenant-keys", region: "eu-central-1" });
@@ -55,6 +61,11 @@ describe("loadProvisioningConfig", () => {
       [{ ...minimal, PROVISIONING_NATS_SIGNING_KEYS_DIR: "/keys" }, "PROVISIONING_NATS_ACCOUNT"],
       [{ ...minimal, PROVISIONING_FDB_CLUSTER_FILE: "/fdb.cluster" }, "PROVISIONING_KMS_KEY_ID"],
       [{ ...minimal, PROVISIONING_OIDC_ISSUER: "ftp://x" }, "PROVISIONING_OIDC_ISSUER"],
+      [{ ...minimal, PROVISIONING_HEADERS_TIMEOUT_MS: "0" }, "PROVISIONING_HEADERS_TIMEOUT_MS"],
+      [{ ...minimal, PROVISIONING_REQUEST_TIMEOUT_MS: "900000" }, "PROVISIONING_REQUEST_TIMEOUT_MS"],
+      [{ ...minimal, PROVISIONING_HEADERS_TIMEOUT_MS: "20000", PROVISIONING_REQUEST_TIMEOUT_MS: "10000" }, "PROVISIONING_REQUEST_TIMEOUT_MS"],
+      [{ ...minimal, PROVISIONING_IDLE_TIMEOUT_MS: "forever" }, "PROVISIONING_IDLE_TIMEOUT_MS"],
+      [{ ...minimal, PROVISIONING_MAX_CONNECTIONS: "0" }, "PROVISIONING_MAX_CONNECTIONS"],
     ];
     for (const [env, variable] of bad) {
       let error: unknown;

@@ -179,6 +179,55 @@ for (const impl of impls) {
       expect(back[0]?.value.equals(big)).toBe(true);
     });
 
+    it("answers with another transaction's write only once that write is durable", async () => {
+      // The writer's function has run (its writes are handed to the store) when the reader starts.
+      // A reader that sees the write must not resolve before the writer's own transact resolves
+      // (durable): otherwise a crash in between undoes what the reader answered (issue 14 item 5).
+      // Checked on the next macrotask, after every promise callback already due has run: the
+      // store's commit and flush finish on I/O callbacks, which come later.
+      for (let i = 0; i < 20; i++) {
+        let wrote!: () => void;
+        const handedOver = new Promise<void>((r) => (wrote = r));
+        let writerResolved = false;
+        const writer = store
+          .transact(async (tx) => {
+            tx.set(["durable-read", i], bytes(`v${i}`));
+            tx.add(["durable-read", "count"], 1);
+            wrote();
+          })
+          .then(() => {
+            writerResolved = true;
+          });
+        await handedOver;
+        const seen = await store.transact(async (tx) => [text(await tx.get(["durable-read", i])), (await tx.getRange(["durable-read"])).length] as const);
+        const settledByNextTurn = await new Promise<boolean>((r) => setImmediate(() => r(writerResolved)));
+        if (seen[0] !== undefined) expect(settledByNextTurn, `a reader answered with write ${i} before it was durable`).toBe(true);
+        await writer;
+      }
+      // An error thrown after reading a pending write is an answer too: same rule.
+      let wrote!: () => void;
+      const handedOver = new Promise<void>((r) => (wrote = r));
+      let writerResolved = false;
+      const writer = store
+        .transact(async (tx) => {
+          tx.set(["durable-read", "gone"], bytes("offboarded"));
+          wrote();
+        })
+        .then(() => {
+          writerResolved = true;
+        });
+      await handedOver;
+      const refused = await store
+        .transact(async (tx) => {
+          if (text(await tx.get(["durable-read", "gone"])) === "offboarded") throw new Error("not found");
+          return "found";
+        })
+        .catch((e: Error) => e.message);
+      const settled = await new Promise<boolean>((r) => setImmediate(() => r(writerResolved)));
+      if (refused === "not found") expect(settled, "an error answered on a write that was not durable yet").toBe(true);
+      await writer;
+    });
+
     it("makes a committed write visible to every later transaction at once", async () => {
       for (let i = 0; i < 50; i++) {
         await store.transact(async (tx) => tx.set(["seq", i], bytes(String(i))));

@@ -4,8 +4,10 @@
  *
  * Also a preload hook for the child (`node --import tsx --import ./test/support/ingestor.ts …`):
  * with `INGESTOR_TEST_PAUSE_AFTER_INSERT_MS` set, every successful insert prints
- * {@link INSERTED_MARKER} and then waits that long before the ingestor may ack, so a test can
- * SIGKILL the process exactly between insert and ack. Nothing in the service knows about it.
+ * {@link INSERTED_MARKER}, its row count and its deduplication token, and then waits that long
+ * before the ingestor may ack, so a test can SIGKILL the process exactly between insert and ack;
+ * `INGESTOR_TEST_PRINT_INSERTS=1` prints the same lines without pausing. Nothing in the service
+ * knows about it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
@@ -25,13 +27,19 @@ import { ClickHouseSink } from "../../services/ingestor/src/sink.js";
 export const INSERTED_MARKER = "@@inserted@@";
 
 const pauseMs = Number(process.env["INGESTOR_TEST_PAUSE_AFTER_INSERT_MS"] ?? "0");
-if (pauseMs > 0) {
+const printInserts = process.env["INGESTOR_TEST_PRINT_INSERTS"] === "1";
+if (pauseMs > 0 || printInserts) {
   const original = ClickHouseSink.prototype.insert;
   ClickHouseSink.prototype.insert = async function (this: ClickHouseSink, ...args: Parameters<ClickHouseSink["insert"]>) {
     await original.apply(this, args);
-    process.stdout.write(`${INSERTED_MARKER} ${args[0].length}\n`);
-    await new Promise((r) => setTimeout(r, pauseMs));
+    process.stdout.write(`${INSERTED_MARKER} ${args[0].length} ${args[1]}\n`);
+    if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
   };
+}
+
+/** The deduplication tokens of the inserts a child printed ({@link INSERTED_MARKER} lines), in order. */
+export function insertedTokens(output: string): string[] {
+  return [...output.matchAll(new RegExp(`${INSERTED_MARKER} \\d+ (\\S+)`, "g"))].map((m) => m[1] as string);
 }
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

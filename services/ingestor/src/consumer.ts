@@ -1,19 +1,32 @@
 /**
  * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
  *
- * a continuous pull fills a batch (rows, bytes, flush interval; the next fills while up to
- * `maxInflight` batches are in the sink) → check each message and write its row into the batch's
- * insert body ({@link appendEvent}: every check of `decodeEvent`) →
- * dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`) → insert the
- * accepted rows in one block → ack them. A message is acked only after its row is stored, so
- * with any number of replicas no acked message lacks its row. A crash between insert and ack
- * redelivers the batch: the insert's deduplication token (a hash of the batch's stream
- * sequences) and the table's ReplacingMergeTree + FINAL make the copy invisible.
+ * explicit pulls (`fetch`) ask for what fits in the budget of one prefetch (`maxRows` ×
+ * (`maxInflight` + 1)) → every delivered message is taken at once into a batch → check each
+ * message and write its row into the batch's insert body ({@link appendEvent}: every check of
+ * `decodeEvent`) → dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`)
+ * → insert the accepted rows in one block (up to `maxInflight` at once; full batches wait for a
+ * slot) → ack them. A message is acked only after its row is stored, so with any number of
+ * replicas no acked message lacks its row.
  *
- * While an insert runs or is retried the batch's messages get `working()` signals, so JetStream
- * does not redeliver them to another replica. Transient sink errors are retried with
- * exponential backoff and nothing is acked meanwhile; a permanent one (missing table, no grant)
- * stops the loop without acking: the replica turns unready and says why ({@link EventConsumer.health}).
+ * Holds nothing it cannot keep: everything pulled and not yet acked is in the replica's own hands
+ * (the batch filling, the batches waiting for a slot, those in the sink) and gets `working()`
+ * signals three times per AckWait until it is acked; what does not fit in the budget is not
+ * pulled. So a sink stall longer than AckWait redelivers nothing (with a continuous pull, messages
+ * queued in the client behind a waiting loop outlived AckWait and were inserted twice: issue 14).
+ *
+ * Same block on redelivery: a crash between insert and ack redelivers the batch. Its boundaries
+ * come from the stream, not from timing (one window of `maxRows` stream sequences, one bucket of
+ * {@link blockTimeBucketMs} of stored time), so the redelivered batch holds the same messages and
+ * gets the same deduplication token ({@link batchToken}, a hash of its stream sequences), and
+ * ClickHouse drops the copy at insert. Where a batch was cut otherwise (its flush timer fired
+ * before a late message of its bucket arrived, or `maxBytes`), the copy differs and the table's
+ * ReplacingMergeTree + FINAL keep it invisible.
+ *
+ * Transient sink errors are retried with exponential backoff and nothing is acked meanwhile; a
+ * permanent one (missing table, no grant) stops the loop without acking and stops the progress
+ * signals: the replica turns unready and says why ({@link EventConsumer.health}), and what it
+ * held is redelivered to a healthy one.
  */
 import { createHash } from "node:crypto";
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
@@ -61,9 +74,8 @@ export interface ConsumerHealth {
   readonly deadLettered: number;
   readonly insertRetries: number;
   /**
-   * Most messages held unacked at once, seen while waiting for an insert slot: queued in nats.js,
-   * in the batch, in the sink. nats.js sends its next pull request only when the loop takes the
-   * queued messages, so this stays near one prefetch however slow the sink is.
+   * Most messages held unacked at once (the batch filling, batches waiting for a slot, in the
+   * sink): at most one prefetch, however slow the sink is, since pulls ask only for what fits.
    */
   readonly backlogPeak: number;
 }
@@ -240,6 +252,17 @@ function stopRefilling(messages: ConsumerMessages): boolean {
   return true;
 }
 
+/**
+ * The stored-time bucket of the insert blocks: half the flush interval. A batch's first message
+ * was stored at most this long before its bucket ends, so when the flush timer inserts it
+ * (`flushIntervalMs` after that message arrived) the bucket has been over for at least this long,
+ * and the batch holds the whole bucket (of its sequence window) unless a message of it was
+ * delivered later than that.
+ */
+export function blockTimeBucketMs(flushIntervalMs: number): number {
+  return Math.max(1, Math.floor(flushIntervalMs / 2));
+}
+
 /** The insert deduplication token of a batch: its stream, then a hash of its sorted stream sequences. */
 export function batchToken(sequences: readonly number[]): string {
   const sorted = [...sequences].sort((a, b) => a - b);
@@ -285,6 +308,7 @@ export class EventConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.state !== "failed") this.state = "stopping";
+    this.wake();
     const messages = this.messages;
     if (messages !== undefined && this.state !== "failed") {
       let timer: NodeJS.Timeout | undefined;
@@ -309,76 +333,163 @@ export class EventConsumer {
   private async run(): Promise<void> {
     const { js, config, metrics } = this.options;
     const consumer = await js.consumers.get(STREAM_NAMES.events, config.nats.consumer);
-    // One continuous pull: the server streams up to `prefetch` messages ahead of the acks, so
-    // the next batch fills while the previous ones are in the sink. Unacked messages are bounded
-    // by the consumer's MaxAckPending (over all replicas) and by the in-flight limit below.
-    const prefetch = prefetchMessages(config.batch);
-    const messages = await consumer.consume({ max_messages: prefetch, expires: config.nats.pullExpiresMs });
-    this.messages = messages;
-    if (this.stopping) await messages.close();
+    // Everything pulled and not yet acked is held here, in our own hands, and kept in progress
+    // (`working()`) until it is acked: the batch filling, the batches waiting for an insert slot
+    // and those in the sink. Pulls are explicit (`fetch`) and ask only for what fits in the
+    // budget, so nothing sits unseen in a client buffer while the sink stalls (issue 14 item 7:
+    // with a continuous pull, messages queued in nats.js behind a stalled loop outlived AckWait,
+    // were redelivered while still held, and both copies were inserted).
+    const budget = prefetchMessages(config.batch);
+    const window = config.batch.maxRows;
+    const bucketMs = blockTimeBucketMs(config.batch.flushIntervalMs);
     if (!this.stopping) this.state = "running";
+    const progress = setInterval(() => {
+      for (const group of this.held) for (const m of group) m.working();
+    }, Math.max(100, Math.floor(this.options.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
 
     const inflight = new Set<Promise<void>>();
-    let inflightMessages = 0;
+    const ready: { batch: JsMsg[]; sequences: number[]; storedMs: number[]; bytes: number }[] = [];
     let batch: JsMsg[] = [];
     // The batch's stream sequences and stored times, by message index (numbers, not objects).
     let sequences: number[] = [];
     let storedMs: number[] = [];
+    let batchWindow = -1;
+    let batchBucket = -1;
     const delivery = { streamSeq: 0, deliveryCount: 0, timestampMs: 0 };
     let bytes = 0;
     let redelivered = 0; // of the batch in hand (counters move once per batch, not per message)
     let timer: NodeJS.Timeout | undefined;
+    // The flush timer cuts a batch only while a pull is open: when it fires between pulls (the
+    // budget is full, or the last pull was filled), the rest of the batch's window and bucket may
+    // still be on the server, and cutting now would split a block that a redelivery would not
+    // split the same way. The cut then waits for a pull that ends with less than it asked for
+    // (nothing more to deliver) or for a message of another window or bucket.
+    let pulling = false;
+    let cutDeferred = false;
+    const flushDue = () => {
+      if (pulling) dispatch();
+      else cutDeferred = true;
+    };
+    const pump = () => {
+      while (inflight.size < config.batch.maxInflight && ready.length > 0 && this.state !== "failed") {
+        const next = ready.shift()!;
+        const done: Promise<void> = this.process(next.batch, next.sequences, next.storedMs, next.bytes).finally(() => {
+          inflight.delete(done);
+          this.release(next.batch);
+          pump();
+        });
+        inflight.add(done);
+      }
+    };
     const dispatch = () => {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+      cutDeferred = false;
       if (batch.length === 0) return;
       metrics?.consumed.inc(batch.length);
       if (redelivered > 0) metrics?.redelivered.inc(redelivered);
       redelivered = 0;
-      const full = batch;
-      const fullSequences = sequences;
-      const fullStoredMs = storedMs;
-      const fullBytes = bytes;
+      ready.push({ batch, sequences, storedMs, bytes });
       batch = [];
       sequences = [];
       storedMs = [];
       bytes = 0;
-      inflightMessages += full.length;
-      const done: Promise<void> = this.process(full, fullSequences, fullStoredMs, fullBytes).finally(() => {
-        inflight.delete(done);
-        inflightMessages -= full.length;
-      });
-      inflight.add(done);
+      pump();
     };
     try {
-      for await (const m of messages) {
-        if (this.state === "failed") break; // not acked: redelivered to a healthy replica
-        deliveryOf(m, delivery);
-        if (delivery.deliveryCount > 1) redelivered++;
-        // A batch is inserted when the next message would take it past maxBytes (a larger single
-        // message is a batch of its own), when it has maxRows, or when its first message is this old.
-        if (bytes + m.data.byteLength > config.batch.maxBytes) dispatch();
-        batch.push(m);
-        sequences.push(delivery.streamSeq);
-        storedMs.push(delivery.timestampMs);
-        bytes += m.data.byteLength;
-        if (batch.length === 1) timer = setTimeout(dispatch, config.batch.flushIntervalMs);
-        if (batch.length >= config.batch.maxRows) dispatch();
-        if (inflight.size >= config.batch.maxInflight) {
-          const held = messages.getPending() + batch.length + inflightMessages;
-          if (held > this.counters.backlogPeak) this.counters.backlogPeak = held;
-          while (inflight.size >= config.batch.maxInflight) await Promise.race(inflight);
+      while (!this.stopping && this.state !== "failed") {
+        const want = budget - this.heldCount;
+        if (want < Math.min(window, budget)) {
+          // Not a batch's worth of room: wait until an insert settles (or a stop).
+          if (this.heldCount > this.counters.backlogPeak) this.counters.backlogPeak = this.heldCount;
+          await this.roomFreed();
+          continue;
         }
+        let messages: ConsumerMessages;
+        try {
+          messages = await consumer.fetch({ max_messages: want, expires: config.nats.pullExpiresMs });
+        } catch (error) {
+          this.log.warn({ err: String(error) }, "pull request failed; retrying");
+          await sleep(config.retry.initialMs);
+          continue;
+        }
+        this.messages = messages;
+        let got = 0;
+        pulling = true;
+        try {
+          for await (const m of messages) {
+            got++;
+            if ((this.state as ConsumerState) === "failed") break; // not acked and not kept in progress: redelivered to a healthy replica
+            deliveryOf(m, delivery);
+            if (delivery.deliveryCount > 1) redelivered++;
+            // Block boundaries come from the stream, not from timing, so that a redelivered batch
+            // is cut as it was the first time and carries the same deduplication token (ClickHouse
+            // then drops the copy): a batch holds messages of one window of `maxRows` stream
+            // sequences stored in one bucket of `blockTimeBucketMs` (both read from the delivery,
+            // the same on every redelivery). Besides, a batch is inserted when the next message
+            // would take it past maxBytes (a larger single message is a batch of its own), and at
+            // the latest flushIntervalMs after its first message arrived, by when its bucket is over
+            // (while a pull is open; between pulls the cut waits for one: see `flushDue`).
+            const w = Math.floor(delivery.streamSeq / window);
+            const t = Math.floor(delivery.timestampMs / bucketMs);
+            if (batch.length > 0 && (w !== batchWindow || t !== batchBucket || bytes + m.data.byteLength > config.batch.maxBytes)) dispatch();
+            if (batch.length === 0) {
+              batchWindow = w;
+              batchBucket = t;
+              this.held.add(batch);
+              timer = setTimeout(flushDue, config.batch.flushIntervalMs);
+            }
+            batch.push(m);
+            this.heldCount++;
+            sequences.push(delivery.streamSeq);
+            storedMs.push(delivery.timestampMs);
+            bytes += m.data.byteLength;
+            if (batch.length >= config.batch.maxRows) dispatch();
+          }
+        } catch (error) {
+          this.log.warn({ err: String(error) }, "pull ended by an error; pulling again");
+          await sleep(config.retry.initialMs);
+        } finally {
+          pulling = false;
+        }
+        // A deferred flush is due once a pull found nothing more to deliver.
+        if (cutDeferred && got < want) dispatch();
+        if (this.heldCount > this.counters.backlogPeak) this.counters.backlogPeak = this.heldCount;
       }
     } catch (error) {
       this.log.error({ err: String(error) }, "consume loop ended by an error");
     } finally {
       // The partial batch in hand is inserted and acked before the loop ends; after a permanent
       // failure it is dropped instead: never acked, redelivered after AckWait.
-      if (this.state === "failed") clearTimeout(timer);
-      else dispatch();
-      await Promise.all(inflight);
+      if (this.state === "failed") {
+        clearTimeout(timer);
+        ready.length = 0;
+      } else dispatch();
+      while (inflight.size > 0) await Promise.all(inflight);
+      clearInterval(progress);
     }
+  }
+
+  /** Messages pulled and not yet settled, by batch (the filling one included): kept in progress. */
+  private readonly held = new Set<readonly JsMsg[]>();
+  private heldCount = 0;
+  private roomWaiters: (() => void)[] = [];
+
+  /** Resolves when held messages were settled (acked, terminated or given up) or a stop began. */
+  private roomFreed(): Promise<void> {
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private wake(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** `batch` is settled (or given up): no more progress signals for it, its room is free. */
+  private release(batch: readonly JsMsg[]): void {
+    if (this.held.delete(batch)) this.heldCount -= batch.length;
+    this.wake();
   }
 
   /**
@@ -417,14 +528,15 @@ export class EventConsumer {
     const rowCount = rows.length; // the block is emptied for reuse once the insert is over
     this.options.metrics?.batchRows.observe(rowCount);
     this.options.metrics?.batchBytes.observe(acceptedBytes);
-    const progress = setInterval(() => {
-      for (const m of accepted) m.working();
-    }, Math.max(100, Math.floor(this.options.ackWaitMs / PROGRESS_PER_ACK_WAIT)));
     try {
       const stored = await this.insertWithRetry(rows, token);
-      if (!stored) return; // permanent failure: nothing is acked, the messages are redelivered elsewhere
+      if (!stored) {
+        // Permanent failure: nothing is acked, and no longer kept in progress: redelivered elsewhere.
+        this.held.clear();
+        this.heldCount = 0;
+        return;
+      }
     } finally {
-      clearInterval(progress);
       release(); // the insert is over (stored, or given up): the buffer serves a later batch
     }
     const last = accepted[accepted.length - 1];
@@ -461,6 +573,9 @@ export class EventConsumer {
         this.lastError = e.message;
         if (e.kind === "permanent") {
           this.state = "failed";
+          this.held.clear(); // nothing held is kept in progress any more: redelivered to a healthy replica
+          this.heldCount = 0;
+          this.wake();
           this.log.error({ err: e.message, code: e.code, clickhouseCode: e.clickhouseCode, token }, "PERMANENT sink failure: acking stopped, replica unready");
           void this.messages?.close(); // no more deliveries to a replica that cannot store them
           return false;

@@ -29,6 +29,10 @@
  * | `PROVISIONING_NATS_TLS_CA_FILE` | (none) | CA of the servers' certificate (TLS) |
  * | `PROVISIONING_CREDENTIALS_TTL_SECONDS` | `3600` | lifetime of minted bus credentials: short, so that non-renewal ends access quickly |
  * | `PROVISIONING_SHUTDOWN_TIMEOUT_MS` | `15000` | SIGTERM: finish requests in flight and the outbox batch within this, else exit 1 |
+ * | `PROVISIONING_HEADERS_TIMEOUT_MS` | `10000` | a connection that has not sent its request's headers within this gets 408 and is closed (100 to 60000) |
+ * | `PROVISIONING_REQUEST_TIMEOUT_MS` | `30000` | ... the whole request, headers and body (100 to 300000; not below the headers timeout) |
+ * | `PROVISIONING_IDLE_TIMEOUT_MS` | `72000` | a connection without traffic for this long is closed, also an idle keep-alive one (100 to 600000) |
+ * | `PROVISIONING_MAX_CONNECTIONS` | `1024` | open connections per process; those beyond are closed at once (1 to 65535) |
  */
 import type { LevelWithSilent } from "pino";
 import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
@@ -75,6 +79,15 @@ export interface ProvisioningConfig {
   };
   readonly credentialsTtlSeconds: number;
   readonly shutdownTimeoutMs: number;
+  readonly http: HttpLimits;
+}
+
+/** The HTTP server's bounds on slow or numerous clients (see the table above). */
+export interface HttpLimits {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
 }
 
 /** A configuration variable with a value the service cannot run with. */
@@ -172,6 +185,23 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     push = { url: natsUrl, systemCredsFile, tlsCaFile: envText(env, V.natsTlsCaFile) };
   }
 
+  const headersTimeoutMs = integer(env, "headersTimeoutMs", PROVISIONING_DEFAULTS.headersTimeoutMs);
+  const requestTimeoutMs = integer(env, "requestTimeoutMs", PROVISIONING_DEFAULTS.requestTimeoutMs);
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new ProvisioningConfigError(
+      V.requestTimeoutMs,
+      String(requestTimeoutMs),
+      `is below ${V.headersTimeoutMs} (${headersTimeoutMs}): the whole request cannot take less time than its headers`,
+      `set ${V.requestTimeoutMs} to at least ${headersTimeoutMs}, or lower ${V.headersTimeoutMs}`,
+    );
+  }
+  const http: HttpLimits = {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    idleTimeoutMs: integer(env, "idleTimeoutMs", PROVISIONING_DEFAULTS.idleTimeoutMs),
+    maxConnections: integer(env, "maxConnections", PROVISIONING_DEFAULTS.maxConnections),
+  };
+
   return {
     httpPort: integer(env, "httpPort", PROVISIONING_DEFAULTS.httpPort),
     logLevel,
@@ -184,5 +214,6 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     nats: { signingKeysDir, account, push },
     credentialsTtlSeconds: integer(env, "credentialsTtlSeconds", PROVISIONING_DEFAULTS.credentialsTtlSeconds),
     shutdownTimeoutMs: integer(env, "shutdownTimeoutMs", PROVISIONING_DEFAULTS.shutdownTimeoutMs),
+    http,
   };
 }

@@ -21,8 +21,16 @@
  * | `GET /v1/admin/nats-revocations` | `platform-admin` | revoked bus credentials not yet expired (audit; the servers get them from the tenant accounts) |
  * | `GET /healthz`, `/readyz`, `/metrics` | unauthenticated | liveness, readiness, Prometheus |
  *
- * Every `/v1` request needs a verified access token (401 otherwise, before the body is read). A
- * tenant the caller is not a member of answers exactly like a missing one (404, same body).
+ * Authentication is decided by the route the router picked, not by the raw URL: every route needs a
+ * verified access token unless its route config says `public: true` (only the three probes), and
+ * an unmatched path needs one too. The check runs in `onRequest`, before the body is read or
+ * parsed, so `/%761/tenants` (which routes to `/v1/tenants`) without a token gets 401 and its body
+ * is never read. A tenant the caller is not a member of answers exactly like a missing one (404,
+ * same body).
+ *
+ * Slow and numerous clients are bounded by `PROVISIONING_HEADERS_TIMEOUT_MS`,
+ * `PROVISIONING_REQUEST_TIMEOUT_MS` (408 and closed), `PROVISIONING_IDLE_TIMEOUT_MS` (closed) and
+ * `PROVISIONING_MAX_CONNECTIONS` (connections beyond are closed at once); see config.ts.
  */
 import { randomUUID } from "node:crypto";
 import Fastify, {
@@ -36,6 +44,8 @@ import { UnauthorizedError, type Principal, type TokenVerifier } from "./auth.js
 import type { ControlPlane, TenantRecord } from "./control-plane.js";
 import { tenantView } from "./control-plane.js";
 import { ApiError, forbidden, tenantNotFound, unavailable } from "./errors.js";
+import { httpTimeoutCheckIntervalMs } from "../contract.js";
+import type { HttpLimits } from "./config.js";
 import type { ProvisioningMetrics } from "./metrics.js";
 import type { BusMinter } from "./nats.js";
 
@@ -43,7 +53,14 @@ declare module "fastify" {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyContextConfig {
+    /** Served without an access token (the probes). @default false */
+    public?: boolean;
+  }
 }
+
+/** Route options of the unauthenticated probes. */
+const PUBLIC_ROUTE = { config: { public: true } } as const;
 
 export const SLUG_PATTERN = "^[a-z0-9-]{3,63}$";
 export const SLUG_FIX = "use 3-63 lower-case letters, digits and hyphens";
@@ -56,6 +73,8 @@ export interface AppDeps {
   readonly metrics: ProvisioningMetrics;
   readonly log: Logger;
   readonly bodyLimitBytes: number;
+  /** Timeouts and the connection cap of the HTTP server. */
+  readonly http: HttpLimits;
   readonly credentialsTtlSeconds: number;
   /** Readiness: the store answers and the worker runs. */
   readonly ready: () => Promise<boolean>;
@@ -147,6 +166,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimitBytes,
+    // Slow clients: headers, then the whole request, within their timeouts (408, closed); no
+    // traffic for the idle timeout closes the connection (keep-alive ones too).
+    requestTimeout: deps.http.requestTimeoutMs,
+    connectionTimeout: deps.http.idleTimeoutMs,
+    keepAliveTimeout: deps.http.idleTimeoutMs,
+    http: {
+      headersTimeout: deps.http.headersTimeoutMs,
+      requestTimeout: deps.http.requestTimeoutMs,
+      connectionsCheckingInterval: httpTimeoutCheckIntervalMs(deps.http.headersTimeoutMs),
+    },
     onProtoPoisoning: "error",
     onConstructorPoisoning: "error",
     return503OnClosing: true,
@@ -159,12 +188,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       void (reply as unknown as { code(n: number): { type(t: string): { send(b: unknown): unknown } } }).code(400).type("application/json").send({ error: { code: "invalid_request", field: "url", message: "url is not a valid URL (check its percent-encoding)" } });
     },
   });
+  // Numerous clients: connections beyond the cap are closed as they arrive.
+  app.server.maxConnections = deps.http.maxConnections;
   app.decorateRequest("principal", null);
 
+  // Every route but the public probes, and every unmatched path, by the route the router chose
+  // (percent-encoding, case or slashes in the raw URL change nothing); before the body is read.
   app.addHook("onRequest", async (req) => {
-    if (req.url === "/v1" || req.url.startsWith("/v1/") || req.url.startsWith("/v1?")) {
-      req.principal = await deps.verify(req.headers.authorization);
-    }
+    if (req.routeOptions.config?.public === true) return;
+    req.principal = await deps.verify(req.headers.authorization);
   });
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
@@ -184,12 +216,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).type("application/json").send({ error: { code: "not_found", message: "not found" } }));
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_req, reply) => {
+  app.get("/healthz", PUBLIC_ROUTE, async () => ({ status: "ok" }));
+  app.get("/readyz", PUBLIC_ROUTE, async (_req, reply) => {
     const ok = await deps.ready().catch(() => false);
     return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready" });
   });
-  app.get("/metrics", async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get("/metrics", PUBLIC_ROUTE, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   const principal = (req: FastifyRequest): Principal => {
     if (!req.principal) throw new UnauthorizedError("no principal");

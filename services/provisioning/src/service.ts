@@ -106,6 +106,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       metrics,
       log,
       bodyLimitBytes: config.bodyLimitBytes,
+      http: config.http,
       credentialsTtlSeconds: config.credentialsTtlSeconds,
       ready: async () => w.isRunning === (o.worker ?? true) && (await store.ping()),
     });
