@@ -224,7 +224,11 @@ describe("ingestor pipeline", () => {
       await new Promise((r) => setTimeout(r, ACK_WAIT_MS + 1_000));
       const health = running.consumer.health();
       await running.stop();
-      expect(health).toMatchObject({ batches: await blocksOf(firstSeq, batch.length), rowsInserted: 999, deadLettered: 1, insertRetries: 0 });
+      expect(health).toMatchObject({ rowsInserted: 999, deadLettered: 1, insertRetries: 0 });
+      // At least one block per stream-sequence window and stored-time bucket the backlog spans; the
+      // flush timer may also cut a window while a slow pull is still delivering it (a loaded
+      // machine: seen in CI as 2 blocks for 1 window), so an exact count would depend on timing.
+      expect(health.batches).toBeGreaterThanOrEqual(await blocksOf(firstSeq, batch.length));
     });
 
     const dlq = await jsm.streams.info(DLQ_STREAM);
