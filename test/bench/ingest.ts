@@ -9,7 +9,11 @@
  *    exactly once.
  * 3. naive: the seed's design on the same stream from its first message: per-message decode,
  *    1,000-row inserts, then one awaited ack per message. It drains BENCH_NAIVE_EVENTS
- *    (100,000) of the same events; its rate is stable long before that.
+ *    (100,000) of the same events; its rate is stable long before that. `SWARM_EVENTS` keeps a
+ *    message only while a consumer still has to ack it (interest retention), so the naive
+ *    consumer is created before the backlog is published (the drain's acks then remove nothing:
+ *    drain and naive both read a stream that only grows, as before interest retention) and
+ *    deleted after its phase (the live phase runs with the server's deletions on ack).
  * 4. live: a paced publisher (a child process, its own connection) publishes BENCH_LIVE_EPS
  *    (40,000) events/s for BENCH_LIVE_SECONDS (20) while the production consumer runs; each
  *    event's latency is from its publish to the end of the insert that stored it (inserts are
@@ -228,9 +232,15 @@ function natsServerCpuSeconds(server: NatsServer): number {
 }
 
 /** The seed's design: decode each message, insert every 1,000 rows, then await each message's ack. */
+const NAIVE_CONSUMER = "bench-naive";
+
+/** The naive design's durable consumer: created before the backlog is published (interest retention keeps the messages it has not acked). */
+async function addNaiveConsumer(jsm: JetStreamManager): Promise<void> {
+  await jsm.consumers.add(STREAM_NAMES.events, { durable_name: NAIVE_CONSUMER, ack_policy: "explicit" as never, deliver_policy: "all" as never, ack_wait: 60_000_000_000, max_ack_pending: NAIVE_BATCH * 2 });
+}
+
 async function naive(js: JetStreamClient, jsm: JetStreamManager, sink: ClickHouseSink): Promise<number> {
-  const name = "bench-naive";
-  await jsm.consumers.add(STREAM_NAMES.events, { durable_name: name, ack_policy: "explicit" as never, deliver_policy: "all" as never, ack_wait: 60_000_000_000, max_ack_pending: NAIVE_BATCH * 2 });
+  const name = NAIVE_CONSUMER;
   const consumer = await js.consumers.get(STREAM_NAMES.events, name);
   const start = performance.now();
   let done = 0;
@@ -252,6 +262,7 @@ async function naive(js: JetStreamClient, jsm: JetStreamManager, sink: ClickHous
   }
   const seconds = (performance.now() - start) / 1000;
   await messages.close();
+  await jsm.consumers.delete(STREAM_NAMES.events, name); // its interest in the rest of the backlog ends here
   return done / seconds;
 }
 
@@ -321,6 +332,7 @@ async function main(): Promise<void> {
     const { ackWaitMs } = await checkTopology(jsm, config);
     for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await sink.client.command({ query: statement });
 
+    await addNaiveConsumer(jsm);
     progress(`publishing ${EVENTS} events (${TENANTS} tenants, ${AGENTS} agents) to ${STREAM_NAMES.events} on ${server.url}`);
     const published = await publishBacklog(nc, jsm);
     progress(`published in ${published.seconds.toFixed(1)} s; event size ${published.minBytes}-${published.maxBytes} bytes, mean ${published.meanBytes}`);
