@@ -16,7 +16,6 @@
  * Prints figures as it goes; the last line is one JSON object.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { encodeUser } from "@nats-io/jwt";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
@@ -27,6 +26,7 @@ import { generateNatsSeeds, mintSystemUser, publicKeysOf, signNatsAuth } from ".
 import { pushAccountJwt, signTenantAccount, signTenantActivations, tenantAccountClaims } from "../../services/nats-auth/tenant-accounts.js";
 import { FastKeyPair, NKEY_PREFIX } from "../../services/provisioning/src/fast-nkeys.js";
 import { startDataPlaneServer, type NatsServer } from "../support/nats-server.js";
+import { percentile, processMemoryBytes, progressOf, runBench } from "./support.js";
 
 const ACCOUNTS = Number(process.env["BENCH_ACCOUNTS"] ?? 100_000);
 const LOADED = Math.min(ACCOUNTS, Number(process.env["BENCH_LOADED"] ?? 10_000));
@@ -43,14 +43,7 @@ const MiB = 1024 ** 2;
 const env = loadEnvironment("dev");
 const tiers = loadTierCatalog();
 
-function progress(text: string): void {
-  console.log(`[bench:accounts] ${text}`);
-}
-
-function rssBytes(server: NatsServer): number {
-  const status = readFileSync(`/proc/${server.pid ?? 0}/status`, "utf8");
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) * 1024;
-}
+const progress = progressOf("accounts");
 
 function diskBytes(dir: string): { apparent: number; allocated: number; files: number } {
   const apparent = Number(spawnSync("du", ["-sb", dir], { encoding: "utf8" }).stdout.split("\t")[0]);
@@ -62,11 +55,7 @@ function diskBytes(dir: string): { apparent: number; allocated: number; files: n
 /** Waits for the Go runtime to settle (GC after the burst), then reads RSS. */
 async function settledRss(server: NatsServer): Promise<number> {
   await new Promise((r) => setTimeout(r, SETTLE_MS));
-  return rssBytes(server);
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+  return processMemoryBytes(server.pid);
 }
 
 /**
@@ -193,7 +182,7 @@ async function main(): Promise<void> {
     const perRegistered = (rssRegistered - rssEmpty) / ACCOUNTS;
     const perLoaded = (rssLoaded - rssAfterRestart) / LOADED;
     progress(`loaded ${LOADED} accounts (a user of each connected, ${CONNECT_CONCURRENCY} at a time) in ${loadSeconds.toFixed(1)} s; RSS ${(rssLoaded / MiB).toFixed(1)} MiB`);
-    progress(`connect, account not loaded: p50 ${quantile(coldSeq, 0.5).toFixed(2)} ms, p99 ${quantile(coldSeq, 0.99).toFixed(2)} ms; loaded: p50 ${quantile(warmSeq, 0.5).toFixed(2)} ms, p99 ${quantile(warmSeq, 0.99).toFixed(2)} ms (${coldSeq.length} samples each)`);
+    progress(`connect, account not loaded: p50 ${percentile(coldSeq, 50).toFixed(2)} ms, p99 ${percentile(coldSeq, 99).toFixed(2)} ms; loaded: p50 ${percentile(warmSeq, 50).toFixed(2)} ms, p99 ${percentile(warmSeq, 99).toFixed(2)} ms (${coldSeq.length} samples each)`);
     const scale = TARGET / ACCOUNTS;
     const extrapolated = {
       resolverDiskMiB: Math.round((disk.allocated * scale) / MiB),
@@ -224,8 +213,8 @@ async function main(): Promise<void> {
         rssBytesPerRegisteredAccount: Math.round(perRegistered),
         rssBytesPerLoadedAccount: Math.round(perLoaded),
         restartSeconds: Number(restartSeconds.toFixed(2)),
-        connectColdMs: { p50: Number(quantile(coldSeq, 0.5).toFixed(2)), p99: Number(quantile(coldSeq, 0.99).toFixed(2)) },
-        connectWarmMs: { p50: Number(quantile(warmSeq, 0.5).toFixed(2)), p99: Number(quantile(warmSeq, 0.99).toFixed(2)) },
+        connectColdMs: { p50: Number(percentile(coldSeq, 50).toFixed(2)), p99: Number(percentile(coldSeq, 99).toFixed(2)) },
+        connectWarmMs: { p50: Number(percentile(warmSeq, 50).toFixed(2)), p99: Number(percentile(warmSeq, 99).toFixed(2)) },
         extrapolatedTo1M: extrapolated,
       }),
     );
@@ -235,10 +224,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -25,6 +25,7 @@ import { generateNatsSeeds, mintPlatformUser, mintSystemUser, publicKeysOf, sign
 import { eventSubject, STREAM_NAMES, storedEventSubject, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
 import { createTopology } from "../../services/nats-auth/topology.js";
 import { provisionTenant, startDataPlaneServer } from "../support/nats-server.js";
+import { percentile, progressOf, runBench } from "./support.js";
 
 const PHASE_MS = Number(process.env["BENCH_FLOOD_PHASE_MS"] ?? 15_000);
 const INTERVAL_MS = Number(process.env["BENCH_FLOOD_INTERVAL_MS"] ?? 50);
@@ -37,13 +38,7 @@ const FLOOD_WINDOW = 512;
 const env = loadEnvironment("dev");
 const tiers = loadTierCatalog();
 
-function progress(text: string): void {
-  console.log(`[bench:flood] ${text}`);
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
+const progress = progressOf("flood");
 
 interface Phase {
   readonly latenciesMs: number[];
@@ -150,7 +145,7 @@ async function main(): Promise<void> {
       p.endedAt = performance.now();
       const lat = [...p.latenciesMs].sort((a, b) => a - b);
       progress(
-        `${name}: B ${lat.length} events, publish→delivery p50 ${quantile(lat, 0.5).toFixed(1)} ms, p99 ${quantile(lat, 0.99).toFixed(1)} ms, max ${(lat.at(-1) ?? NaN).toFixed(1)} ms; ` +
+        `${name}: B ${lat.length} events, publish→delivery p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, max ${(lat.at(-1) ?? NaN).toFixed(1)} ms; ` +
           `F's messages delivered between one of B's publish and its delivery: max ${Math.max(0, ...p.floodAhead)}; F accepted ${p.floodAccepted}, refused ${p.floodRefused}; delivered ${Math.round(p.deliveredAtStop / ((p.stoppedAt - p.startedAt) / 1000))} msg/s`,
       );
       return p;
@@ -164,7 +159,7 @@ async function main(): Promise<void> {
       const lat = [...p.latenciesMs].sort((a, b) => a - b);
       return {
         events: lat.length,
-        latencyMs: { p50: Number(quantile(lat, 0.5).toFixed(1)), p99: Number(quantile(lat, 0.99).toFixed(1)), max: Number((lat.at(-1) ?? NaN).toFixed(1)) },
+        latencyMs: { p50: Number(percentile(lat, 50).toFixed(1)), p99: Number(percentile(lat, 99).toFixed(1)), max: Number((lat.at(-1) ?? NaN).toFixed(1)) },
         floodAheadMax: Math.max(0, ...p.floodAhead),
         floodAheadAfterStoredMax: Math.max(0, ...p.floodAheadAfterAck),
         floodAccepted: p.floodAccepted,
@@ -174,15 +169,16 @@ async function main(): Promise<void> {
     // The drain rate under flood: messages delivered while F flooded, over that time.
     const drainPerSecond = Math.round(flooded.deliveredAtStop / ((flooded.stoppedAt - flooded.startedAt) / 1000));
     const boundDelayMs = Math.round((bound / drainPerSecond) * 1000);
-    progress(`stated bound: ≤ ${bound} of F's messages ahead of each of B's once B is stored (measured max ${summarize(flooded).floodAheadAfterStoredMax}; ${summarize(flooded).floodAheadMax} counted from the start of B's publish); at this drain rate (${drainPerSecond} msg/s) that is ≤ ${boundDelayMs} ms of extra wait (measured: p99 ${summarize(flooded).latencyMs.p99} ms, alone ${summarize(alone).latencyMs.p99} ms)`);
+    const [aloneSummary, floodedSummary] = [summarize(alone), summarize(flooded)];
+    progress(`stated bound: ≤ ${bound} of F's messages ahead of each of B's once B is stored (measured max ${floodedSummary.floodAheadAfterStoredMax}; ${floodedSummary.floodAheadMax} counted from the start of B's publish); at this drain rate (${drainPerSecond} msg/s) that is ≤ ${boundDelayMs} ms of extra wait (measured: p99 ${floodedSummary.latencyMs.p99} ms, alone ${aloneSummary.latencyMs.p99} ms)`);
     console.log(
       JSON.stringify({
         natsServer: NATS_SERVER_VERSION,
         boundMessages: bound,
         boundBytesFree: bound * tiers.free.bus.maxPayloadBytes,
         payloadBytes: PAYLOAD_BYTES,
-        alone: summarize(alone),
-        flooded: summarize(flooded),
+        alone: aloneSummary,
+        flooded: floodedSummary,
         drainPerSecond,
         boundDelayMs,
       }),
@@ -193,10 +189,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -48,6 +48,7 @@ import { openSink, type ClickHouseSink, type InsertRows, type Sink } from "../..
 import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
 import { eventSubject, STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { createTopology } from "../../services/nats-auth/topology.js";
+import { percentile, processMemoryBytes } from "./support.js";
 
 const EVENTS = Number(process.env["BENCH_EVENTS"] ?? 500_000);
 const NAIVE_EVENTS = Math.min(EVENTS, Number(process.env["BENCH_NAIVE_EVENTS"] ?? 100_000));
@@ -296,21 +297,6 @@ class TimedSink implements Sink {
   }
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
-function natsServerRssMb(server: NatsServer): number {
-  try {
-    const status = readFileSync(`/proc/${server.pid ?? 0}/status`, "utf8");
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    return hwm ? Math.round(Number(hwm[1]) / 1024) : NaN;
-  } catch {
-    return NaN;
-  }
-}
-
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
   const server = await startJetStreamServer({ maxFileStoreMiB: 4096 });
@@ -376,7 +362,7 @@ async function main(): Promise<void> {
     if (liveRows.distinct !== result.sent) throw new Error(`live run lost events: ${liveRows.distinct} of ${result.sent}`);
 
     const rssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-    progress(`peak RSS: bench process ${rssMb} MB, nats-server ${natsServerRssMb(server)} MB`);
+    progress(`peak RSS: bench process ${rssMb} MB, nats-server ${Math.round(processMemoryBytes(server.pid, "VmHWM") / 1024 / 1024)} MB`);
     const out = {
       drain_eps: Math.round(drainEps),
       naive_eps: Math.round(naiveEps),

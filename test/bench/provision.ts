@@ -31,6 +31,7 @@ import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
 import { AdminClient, createRegisteredUser, issuerOf, UserSession } from "../support/keycloak-client.js";
 import { launchKeycloak } from "../support/keycloak-process.js";
+import { percentile } from "./support.js";
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -77,11 +78,6 @@ function call(agent: Agent, port: number, method: string, path: string, token: s
     req.on("error", reject);
     req.end(payload);
   });
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
 async function main(): Promise<void> {
