@@ -15,10 +15,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadEnvironment } from "../../config/index.js";
+import { freePort } from "../../services/nats-auth/nats-server-process.js";
 import { KEYCLOAK_PINS } from "../../config/versions.js";
 import { runRealmApply } from "../../services/keycloak-realm/apply-main.js";
 import { REALM_APPLY_ENV, REALM_VARIABLES } from "../../services/keycloak-realm/names.js";
@@ -62,18 +62,6 @@ export function realmJobEnvironment(server: KeycloakServer, realmFile: string, a
 export function keycloakHome(version: string = KEYCLOAK_PINS.server): string {
   const cache = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
   return join(cache, "enchanted", "keycloak", version, `keycloak-${version}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitReady(managementUrl: string, url: string, child: ChildProcess, logFile: string, timeoutMs: number): Promise<void> {

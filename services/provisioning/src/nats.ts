@@ -19,13 +19,11 @@ import { join } from "node:path";
 import { encodeUser } from "@nats-io/jwt";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { assertTenantId } from "../../../config/tenancy.js";
-import { PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
-import { TENANT_TAG, TIER_TAG, tenantInboxPrefix } from "../../nats-auth/claims.js";
+import { PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../../../config/tiers.js";
+import { TENANT_TAG, TIER_TAG, tenantInboxPrefix, type NatsPublicKeys } from "../../nats-auth/claims.js";
 import { MAX_TENANT_CREDENTIALS_TTL_SECONDS, type TenantCredentials } from "../../nats-auth/mint.js";
 import { checkPublicKey, credentialsOf, keyPairFromSeed, NatsAuthError } from "../../nats-auth/sign.js";
 import { FastKeyPair, NKEY_PREFIX } from "./fast-nkeys.js";
-import type { TierCatalog } from "../../../config/tiers.js";
-import type { NatsPublicKeys } from "../../nats-auth/claims.js";
 import { pushAccountJwt, signTenantAccount, signTenantActivations, tenantAccountClaims, type TenantAccountState } from "../../nats-auth/tenant-accounts.js";
 import { NATS_ACCOUNT_KEY_FILES } from "../contract.js";
 
