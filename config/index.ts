@@ -7,7 +7,7 @@ import { dev } from "./environments/dev.js";
 import { prod } from "./environments/prod.js";
 import { staging } from "./environments/staging.js";
 import { ConfigError, IssueCollector } from "./schema.js";
-import { PLAN_TIERS, tierCatalogSchema, type TierCatalog } from "./tiers.js";
+import { PLAN_TIERS, tierCatalogSchema, USER_LIMITS, userLimitsSchemaChecked, type TierCatalog, type UserLimits } from "./tiers.js";
 
 export * from "./environment.js";
 export * from "./tiers.js";
@@ -34,6 +34,13 @@ export function validateTierCatalog(raw: unknown, source = "config/tiers.ts"): T
   return deepFreeze(structuredClone(raw)) as TierCatalog;
 }
 
+/** Validates the signed-in user's limits (`USER_LIMITS`); throws a ConfigError naming each bad field. */
+export function validateUserLimits(raw: unknown, source = "config/tiers.ts"): UserLimits {
+  const out = new IssueCollector();
+  if (!userLimitsSchemaChecked.check(raw, "userLimits", out) || out.issues.length > 0) throw new ConfigError(source, out.issues);
+  return deepFreeze(structuredClone(raw)) as UserLimits;
+}
+
 /** The validated config of one environment. */
 export function loadEnvironment(name: EnvironmentName, overrides: EnvironmentOverrides = {}): EnvironmentConfig {
   if (!ENVIRONMENT_NAMES.includes(name)) {
@@ -55,6 +62,11 @@ export interface EnvironmentOverrides {
 /** The validated plan-tier catalog. */
 export function loadTierCatalog(): TierCatalog {
   return validateTierCatalog(PLAN_TIERS);
+}
+
+/** The validated limits of a signed-in user. */
+export function loadUserLimits(): UserLimits {
+  return validateUserLimits(USER_LIMITS);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -35,6 +35,13 @@ const tierSchema = object({
     maxPayloadBytes: integer({ min: 1024, max: 8 * 1024 * 1024, fix: "NATS payloads must be 1 KiB to 8 MiB (max_payload)" }),
     jetstreamStorageMiB: positive("the JetStream storage allowance"),
     maxAckPending: positive("max_ack_pending"),
+    /** Bus credentials the tenant may mint per UTC day (each is a NATS user of its account). */
+    credentialsPerDay: positive("the daily bus-credential allowance"),
+  }),
+  /** People in a tenant: members (every role) and invitations not yet accepted. */
+  members: object({
+    max: positive("the member limit"),
+    pendingInvitations: positive("the pending-invitation limit"),
   }),
   /** ClickHouse read path: a quota per interval, and a settings profile per query. */
   clickhouse: object({
@@ -136,6 +143,7 @@ const ASCENDING_GROUPS = [
   ["gateway"],
   ["events"],
   ["bus"],
+  ["members"],
   ["clickhouse", "quota"],
   ["clickhouse", "profile"],
   ["workers", "quota"],
@@ -177,7 +185,8 @@ export const PLAN_TIERS: TierCatalog = {
     displayName: "Free",
     gateway: { requestsPerSecond: 5, requestsPerMinute: 100, requestsPerHour: 2_000, maxRequestBodyKiB: 256 },
     events: { perDay: 100_000, retentionDays: 30 },
-    bus: { connections: 10, subscriptions: 100, maxPayloadBytes: 64 * 1024, jetstreamStorageMiB: 256 * MiB, maxAckPending: 1_000 },
+    bus: { connections: 10, subscriptions: 100, maxPayloadBytes: 64 * 1024, jetstreamStorageMiB: 256 * MiB, maxAckPending: 1_000, credentialsPerDay: 100 },
+    members: { max: 5, pendingInvitations: 10 },
     clickhouse: {
       quota: { intervalSeconds: 3_600, queries: 360, resultRows: 1_000_000, readRows: 100_000_000, executionTimeSeconds: 600 },
       profile: { maxMemoryUsageMiB: 512, maxExecutionTimeSeconds: 10, maxThreads: 2, maxResultRows: 10_000, maxConcurrentQueries: 2 },
@@ -192,7 +201,8 @@ export const PLAN_TIERS: TierCatalog = {
     displayName: "Pro",
     gateway: { requestsPerSecond: 50, requestsPerMinute: 2_000, requestsPerHour: 60_000, maxRequestBodyKiB: 1_024 },
     events: { perDay: 5_000_000, retentionDays: 180 },
-    bus: { connections: 100, subscriptions: 1_000, maxPayloadBytes: 256 * 1024, jetstreamStorageMiB: 10 * GiB, maxAckPending: 10_000 },
+    bus: { connections: 100, subscriptions: 1_000, maxPayloadBytes: 256 * 1024, jetstreamStorageMiB: 10 * GiB, maxAckPending: 10_000, credentialsPerDay: 2_000 },
+    members: { max: 100, pendingInvitations: 200 },
     clickhouse: {
       quota: { intervalSeconds: 3_600, queries: 3_600, resultRows: 100_000_000, readRows: 10_000_000_000, executionTimeSeconds: 3_600 },
       profile: { maxMemoryUsageMiB: 4 * GiB, maxExecutionTimeSeconds: 60, maxThreads: 4, maxResultRows: 1_000_000, maxConcurrentQueries: 8 },
@@ -207,7 +217,8 @@ export const PLAN_TIERS: TierCatalog = {
     displayName: "Enterprise",
     gateway: { requestsPerSecond: 500, requestsPerMinute: 20_000, requestsPerHour: 600_000, maxRequestBodyKiB: 8_192 },
     events: { perDay: 100_000_000, retentionDays: 365 },
-    bus: { connections: 2_000, subscriptions: 20_000, maxPayloadBytes: 1024 * 1024, jetstreamStorageMiB: 500 * GiB, maxAckPending: 50_000 },
+    bus: { connections: 2_000, subscriptions: 20_000, maxPayloadBytes: 1024 * 1024, jetstreamStorageMiB: 500 * GiB, maxAckPending: 50_000, credentialsPerDay: 50_000 },
+    members: { max: 10_000, pendingInvitations: 2_000 },
     clickhouse: {
       quota: { intervalSeconds: 3_600, queries: 36_000, resultRows: 1_000_000_000, readRows: 1_000_000_000_000, executionTimeSeconds: 36_000 },
       profile: { maxMemoryUsageMiB: 16 * GiB, maxExecutionTimeSeconds: 300, maxThreads: 16, maxResultRows: 10_000_000, maxConcurrentQueries: 32 },
@@ -218,4 +229,39 @@ export const PLAN_TIERS: TierCatalog = {
       scaling: { minReplicaCount: 1, maxReplicaCount: 200, lagThreshold: 50 },
     },
   },
+};
+
+/** The tier every new tenant starts on; only the entitlement path (billing webhook, operator route) changes it. */
+export const DEFAULT_PLAN_TIER: PlanTierName = "free";
+
+const userLimitsSchema = object({
+  /** Gateway limits of the routes a signed-in user calls with a user token, counted per user. */
+  gateway: object({
+    requestsPerSecond: positive("the per-user per-second request limit"),
+    requestsPerMinute: positive("the per-user per-minute request limit"),
+    requestsPerHour: positive("the per-user per-hour request limit"),
+    maxRequestBodyKiB: integer({ min: 1, max: 1024, fix: "set a body size limit from 1 KiB to 1 MiB" }),
+  }),
+  /** Active tenants a user may have created (offboarding one frees its place). */
+  activeTenants: positive("the active-tenant limit per user"),
+  /** Tenants a user may create per UTC day (offboarding does not give the place back). */
+  tenantsPerDay: positive("the tenant-creation limit per user and day"),
+});
+
+export type UserLimits = Infer<typeof userLimitsSchema>;
+
+/** The limits of one signed-in user, whatever their tenants' tiers (the user has no tier). */
+export const userLimitsSchemaChecked = refined(userLimitsSchema, (limits, path, out) => {
+  const before = out.issues.length;
+  const g = limits.gateway;
+  const p = `${path ? `${path}.` : ""}gateway`;
+  if (g.requestsPerMinute < g.requestsPerSecond) out.add(`${p}.requestsPerMinute`, g.requestsPerMinute, `is below requestsPerSecond (${g.requestsPerSecond})`, "raise requestsPerMinute or lower requestsPerSecond");
+  if (g.requestsPerHour < g.requestsPerMinute) out.add(`${p}.requestsPerHour`, g.requestsPerHour, `is below requestsPerMinute (${g.requestsPerMinute})`, "raise requestsPerHour or lower requestsPerMinute");
+  return out.issues.length === before;
+});
+
+export const USER_LIMITS: UserLimits = {
+  gateway: { requestsPerSecond: 5, requestsPerMinute: 120, requestsPerHour: 2_000, maxRequestBodyKiB: 16 },
+  activeTenants: 5,
+  tenantsPerDay: 10,
 };
