@@ -7,6 +7,7 @@
  * `constructs/provisioning.ts` checks its props against it without loading the service, and
  * `src/config.ts` reads every variable through {@link PROVISIONING_ENV}.
  */
+import { TENANT_TOKEN } from "../identity/names.js";
 import { API_AUDIENCE, REALM_NAME } from "../keycloak-realm/names.js";
 
 /** The port of the API, `/healthz`, `/readyz` and `/metrics` (the container's `http` port). */
@@ -50,6 +51,15 @@ export const PROVISIONING_ENV = {
   requestTimeoutMs: "PROVISIONING_REQUEST_TIMEOUT_MS",
   idleTimeoutMs: "PROVISIONING_IDLE_TIMEOUT_MS",
   maxConnections: "PROVISIONING_MAX_CONNECTIONS",
+  tokenIssuer: "PROVISIONING_TOKEN_ISSUER",
+  tenantTokenTtlSeconds: "PROVISIONING_TENANT_TOKEN_TTL_SECONDS",
+  signingKeyRotationDays: "PROVISIONING_SIGNING_KEY_ROTATION_DAYS",
+  billingWebhookSecretFile: "PROVISIONING_BILLING_WEBHOOK_SECRET_FILE",
+  invitationTtlSeconds: "PROVISIONING_INVITATION_TTL_SECONDS",
+  smtpUrl: "PROVISIONING_SMTP_URL",
+  smtpCredentialsFile: "PROVISIONING_SMTP_CREDENTIALS_FILE",
+  mailFrom: "PROVISIONING_MAIL_FROM",
+  consoleUrl: "PROVISIONING_CONSOLE_URL",
 } as const;
 
 /** The names of {@link PROVISIONING_ENV}. */
@@ -80,6 +90,12 @@ export const PROVISIONING_DEFAULTS = {
   idleTimeoutMs: 72_000,
   /** Open connections per process; the ones beyond are closed at once. */
   maxConnections: 1_024,
+  /** Lifetime of a tenant token: a removed member keeps access at most this long. */
+  tenantTokenTtlSeconds: TENANT_TOKEN.lifetimeSeconds,
+  /** A new tenant-token signing key after this many days. */
+  signingKeyRotationDays: 30,
+  /** An invitation works once, until this long after it was sent. */
+  invitationTtlSeconds: 7 * 86_400,
   healthPath: PROVISIONING_HTTP_PATHS.health,
   readyPath: PROVISIONING_HTTP_PATHS.ready,
   metricsPath: PROVISIONING_HTTP_PATHS.metrics,
@@ -95,6 +111,9 @@ export const PROVISIONING_LIMITS = {
   requestTimeoutMs: { min: 100, max: 300_000 },
   idleTimeoutMs: { min: 100, max: 600_000 },
   maxConnections: { min: 1, max: 65_535 },
+  tenantTokenTtlSeconds: TENANT_TOKEN.lifetimeBounds,
+  signingKeyRotationDays: { min: 1, max: 365 },
+  invitationTtlSeconds: { min: 300, max: 30 * 86_400 },
 } as const satisfies Partial<Record<keyof typeof PROVISIONING_ENV, { readonly min: number; readonly max: number }>>;
 
 /**
@@ -140,6 +159,8 @@ export const PROVISIONING_METRICS = {
   tenantsCreated: { name: "provisioning_tenants_created_total", help: "Tenants created (not counting idempotent replays)." },
   tenantsOffboarded: { name: "provisioning_tenants_offboarded_total", help: "Tenants offboarded." },
   credentialsMinted: { name: "provisioning_bus_credentials_minted_total", help: "Bus credentials minted." },
+  tenantTokens: { name: "provisioning_tenant_tokens_issued_total", help: "Tenant tokens issued." },
+  billingEvents: { name: "provisioning_billing_events_total", help: "Billing webhook deliveries, by outcome (applied, stale, replayed, refused)." },
   outboxApplied: { name: "provisioning_outbox_applied_total", help: "Outbox effects applied, by kind." },
   outboxFailed: { name: "provisioning_outbox_failures_total", help: "Failed outbox attempts (retried), by kind." },
   outboxReady: { name: "provisioning_outbox_ready_entries", help: "Outbox entries ready at the worker's last poll." },

@@ -6,16 +6,18 @@
  * 30 s), so verification costs one RSA signature check per request.
  */
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { PLAN_TIER_CLAIM, TENANT_CLAIM } from "../../keycloak-realm/names.js";
 
+/** A signed-in user, from a verified Keycloak access token. */
 export interface Principal {
+  readonly kind: "user";
   /** `sub`: the Keycloak user id. */
   readonly userId: string;
   /** Realm roles (`realm_access.roles`). */
   readonly roles: ReadonlySet<string>;
-  /** The token's `tenant_id` claim (informational: membership in the store decides access). */
-  readonly tenantClaim: string | undefined;
-  readonly planTierClaim: string | undefined;
+  /** `email`, lower-cased, when present. */
+  readonly email: string | undefined;
+  /** `email_verified` is true. */
+  readonly emailVerified: boolean;
 }
 
 export class UnauthorizedError extends Error {
@@ -24,6 +26,7 @@ export class UnauthorizedError extends Error {
 
 export interface VerifierOptions {
   readonly issuer: string;
+  /** The `aud` the token must carry (`api` for user routes, `platform-operations` for operator routes). */
   readonly audience: string;
   readonly jwksUrl: string;
   /** A key set to use instead of fetching `jwksUrl` (tests). */
@@ -37,16 +40,26 @@ export const ACCESS_TOKEN_ALGORITHMS = ["RS256"] as const;
 export const CLOCK_TOLERANCE_SECONDS = 5;
 const USER_ID = /^[A-Za-z0-9_@.:-]{1,255}$/;
 
-export type TokenVerifier = (authorization: string | undefined) => Promise<Principal>;
+export type TokenVerifier = (token: string) => Promise<Principal>;
+
+/** The compact JWS of an `Authorization: Bearer` header; throws {@link UnauthorizedError} otherwise. */
+export function bearerToken(authorization: string | undefined): string {
+  const m = authorization ? /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(authorization) : null;
+  if (!m) throw new UnauthorizedError("missing or malformed bearer token");
+  return m[1] as string;
+}
+
+/** The realm's key set, fetched once and shared by every verifier of Keycloak tokens. */
+export function realmKeySet(jwksUrl: string): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
+}
 
 export function createVerifier(options: VerifierOptions): TokenVerifier {
-  const keys = options.keySet ?? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
-  return async (authorization) => {
-    const m = authorization ? /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/.exec(authorization) : null;
-    if (!m) throw new UnauthorizedError("missing or malformed bearer token");
+  const keys = options.keySet ?? realmKeySet(options.jwksUrl);
+  return async (token) => {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(m[1] as string, keys, {
+      ({ payload } = await jwtVerify(token, keys, {
         issuer: options.issuer,
         audience: options.audience,
         algorithms: [...ACCESS_TOKEN_ALGORITHMS],
@@ -63,8 +76,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     if (typeof sub !== "string" || !USER_ID.test(sub)) throw new UnauthorizedError("bad subject");
     const realmAccess = payload["realm_access"] as { roles?: unknown } | undefined;
     const roles = new Set(Array.isArray(realmAccess?.roles) ? realmAccess.roles.filter((r): r is string => typeof r === "string") : []);
-    const tenant = payload[TENANT_CLAIM];
-    const tier = payload[PLAN_TIER_CLAIM];
-    return { userId: sub, roles, tenantClaim: typeof tenant === "string" ? tenant : undefined, planTierClaim: typeof tier === "string" ? tier : undefined };
+    const email = payload["email"];
+    return { kind: "user", userId: sub, roles, email: typeof email === "string" ? email.toLowerCase() : undefined, emailVerified: payload["email_verified"] === true };
   };
 }

@@ -33,6 +33,15 @@
  * | `PROVISIONING_REQUEST_TIMEOUT_MS` | `30000` | ... the whole request, headers and body (100 to 300000; not below the headers timeout) |
  * | `PROVISIONING_IDLE_TIMEOUT_MS` | `72000` | a connection without traffic for this long is closed, also an idle keep-alive one (100 to 600000) |
  * | `PROVISIONING_MAX_CONNECTIONS` | `1024` | open connections per process; those beyond are closed at once (1 to 65535) |
+ * | `PROVISIONING_TOKEN_ISSUER` | (required) | `iss` of the tenant tokens it signs: the public API's origin, `https://<api domain>` |
+ * | `PROVISIONING_TENANT_TOKEN_TTL_SECONDS` | `300` | tenant-token lifetime (60 to 900): a removed member keeps access at most this long |
+ * | `PROVISIONING_SIGNING_KEY_ROTATION_DAYS` | `30` | a new tenant-token signing key after this many days (1 to 365) |
+ * | `PROVISIONING_BILLING_WEBHOOK_SECRET_FILE` | (none) | the billing provider's webhook signing secret(s), one per line (two during a rotation); unset = the webhook answers 503 |
+ * | `PROVISIONING_INVITATION_TTL_SECONDS` | `604800` | an invitation works once, until this long after it was sent (300 to 2592000) |
+ * | `PROVISIONING_SMTP_URL` | (none) | `smtp://host:port` or `smtps://host:port` of the mail relay (SES's SMTP interface in production); unset = invitation e-mails are recorded as skipped |
+ * | `PROVISIONING_SMTP_CREDENTIALS_FILE` | (none) | `username:password` for SMTP AUTH |
+ * | `PROVISIONING_MAIL_FROM` | (required with the SMTP URL) | the From address of invitations |
+ * | `PROVISIONING_CONSOLE_URL` | (required with the SMTP URL) | the web console's origin; invitation links point at `<it>/invitations/accept` |
  */
 import type { LevelWithSilent } from "pino";
 import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
@@ -80,6 +89,11 @@ export interface ProvisioningConfig {
   readonly credentialsTtlSeconds: number;
   readonly shutdownTimeoutMs: number;
   readonly http: HttpLimits;
+  readonly tokens: { readonly issuer: string; readonly tenantTokenTtlSeconds: number; readonly rotationSeconds: number };
+  readonly billingWebhookSecretFile: string | undefined;
+  readonly invitationTtlSeconds: number;
+  /** Where invitation e-mails go; undefined = not sent (recorded as skipped). */
+  readonly mail: { readonly url: string; readonly credentialsFile: string | undefined; readonly from: string; readonly consoleUrl: string; readonly requireTls: boolean } | undefined;
 }
 
 /** The HTTP server's bounds on slow or numerous clients (see the table above). */
@@ -202,6 +216,22 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     maxConnections: integer(env, "maxConnections", PROVISIONING_DEFAULTS.maxConnections),
   };
 
+  const tokenIssuerRaw = envText(env, V.tokenIssuer);
+  if (tokenIssuerRaw === undefined) throw new ProvisioningConfigError(V.tokenIssuer, undefined, "is required", "set it to the public API's origin, e.g. https://api.example.com (the iss of the tenant tokens)");
+  const tokenIssuer = httpUrl(V.tokenIssuer, tokenIssuerRaw);
+
+  let mail: ProvisioningConfig["mail"];
+  const smtpUrl = envText(env, V.smtpUrl);
+  if (smtpUrl) {
+    if (!/^smtps?:\/\/[^\s/?#]+\/?$/.test(smtpUrl)) throw new ProvisioningConfigError(V.smtpUrl, smtpUrl, "is not an SMTP URL", "set smtp://host:587 (STARTTLS) or smtps://host:465");
+    const from = envText(env, V.mailFrom);
+    if (!from || !/^[^\s@<>]+@[^\s@<>]+$/.test(from)) throw new ProvisioningConfigError(V.mailFrom, from, from ? "is not an e-mail address" : `is required when ${V.smtpUrl} is set`, "set the From address of invitations, e.g. no-reply@example.com");
+    const consoleRaw = envText(env, V.consoleUrl);
+    if (!consoleRaw) throw new ProvisioningConfigError(V.consoleUrl, undefined, `is required when ${V.smtpUrl} is set`, "set the web console's origin, e.g. https://app.example.com (invitation links point there)");
+    const host = new URL(smtpUrl).hostname;
+    mail = { url: smtpUrl, credentialsFile: envText(env, V.smtpCredentialsFile), from, consoleUrl: httpUrl(V.consoleUrl, consoleRaw), requireTls: host !== "127.0.0.1" && host !== "localhost" && host !== "::1" };
+  }
+
   return {
     httpPort: integer(env, "httpPort", PROVISIONING_DEFAULTS.httpPort),
     logLevel,
@@ -215,5 +245,13 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     credentialsTtlSeconds: integer(env, "credentialsTtlSeconds", PROVISIONING_DEFAULTS.credentialsTtlSeconds),
     shutdownTimeoutMs: integer(env, "shutdownTimeoutMs", PROVISIONING_DEFAULTS.shutdownTimeoutMs),
     http,
+    tokens: {
+      issuer: tokenIssuer,
+      tenantTokenTtlSeconds: integer(env, "tenantTokenTtlSeconds", PROVISIONING_DEFAULTS.tenantTokenTtlSeconds),
+      rotationSeconds: integer(env, "signingKeyRotationDays", PROVISIONING_DEFAULTS.signingKeyRotationDays) * 86_400,
+    },
+    billingWebhookSecretFile: envText(env, V.billingWebhookSecretFile),
+    invitationTtlSeconds: integer(env, "invitationTtlSeconds", PROVISIONING_DEFAULTS.invitationTtlSeconds),
+    mail,
   };
 }

@@ -8,18 +8,28 @@
  * | key | value |
  * |---|---|
  * | `("t", tid, "meta")` | {@link TenantRecord}: name, slug, plan tier, status (kept as a tombstone after offboarding) |
- * | `("t", tid, "m", userId)` | {@link MemberRecord} (role `admin` or `member`) |
- * | `("t", tid, "usage", name)` | atomic 64-bit counter |
+ * | `("t", tid, "m", userId)` | {@link MemberRecord}: the role (owner, admin, member, viewer) |
+ * | `("t", tid, "usage", name)` | atomic 64-bit counter (members, owners, pending invitations, credentials minted, per day) |
+ * | `("t", tid, "inv", invitationId)` | {@link InvitationRecord}: e-mail, role, expiry, the SHA-256 of its secret |
  * | `("t", tid, "key")` | {@link WrappedDataKey}: only the wrapped key; cleared at offboarding (crypto-shredding) |
  * | `("t", tid, "cred", userPublicKey)` | {@link CredentialRecord} of every minted bus credential |
  * | `("t", tid, "rev", userPublicKey)` | {@link RevocationRecord} of a credential revoked while the tenant is active (its account JWT lists it until it expires) |
  * | `("t", tid, "ol", lane, n)` | per-tenant lane index of pending outbox entries (order of effects) |
- * | `("u", userId, tid)` | the user's memberships ("my tenants") |
+ * | `("u", userId, tid)` | the user's memberships ("my tenants"): `{role}` |
+ * | `("uc", userId, name)` | the user's counters (active tenants created, tenants created per UTC day) |
+ * | `("inv", sha256(secret))` | an invitation's secret → tenant and invitation (cleared when used or cancelled) |
+ * | `("ie", email, tid, invitationId)` | pending invitations by invited e-mail ("my invitations") |
+ * | `("billing", eventId)` | {@link BillingEventRecord}: a billing delivery already applied (idempotency) |
  * | `("slug", slug)` | owner of a slug: reserved forever, also after offboarding |
  * | `("o", n, tid, lane)` | {@link OutboxEntry}: a side effect to apply, in commit order |
  * | `("idem", userId, key)` | {@link IdempotencyRecord}: the first answer to an `Idempotency-Key` |
  * | `("revoked", userPublicKey)` | revoked bus credentials (until they expire) |
  * | `("evdel", tid)` | queued deletion of the tenant's event rows (SQL for the event-store job) |
+ * | `("pk", "sign", kid)`, `("pk", "invite")` | the platform's wrapped keys (platform-keys.ts) |
+ *
+ * Nothing about a tenant lives in Keycloak: memberships and roles are here. The only Keycloak
+ * write is per user, the realm role `tenant-admin` ("administers at least one tenant", which makes
+ * OTP required at login), granted and revoked by the outbox as owner/admin memberships come and go.
  *
  * Limits are never stored: they derive from the tenant's plan tier and the catalog in `config/`.
  *
@@ -28,8 +38,9 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { FastKeyPair, NKEY_PREFIX } from "./fast-nkeys.js";
-import type { PlanTier, PlanTierName, TierCatalog } from "../../../config/tiers.js";
-import { ApiError, conflict, tenantNotFound } from "./errors.js";
+import { DEFAULT_PLAN_TIER, type PlanTier, type PlanTierName, type TierCatalog, type UserLimits } from "../../../config/tiers.js";
+import { roleAtLeast, TENANT_ACTIONS, type TenantAction, type TenantRole } from "../../identity/names.js";
+import { ApiError, conflict, forbidden, notFound, tenantNotFound, tooMany } from "./errors.js";
 
 /** A credential that is not the caller's, unknown or already revoked: one answer for all. */
 const credentialNotFound = (): ApiError => new ApiError(404, "not_found", "credential not found");
@@ -49,8 +60,8 @@ export interface TenantRecord {
   /** The request that created it: a re-run of that request's transaction recognizes its own tenant. */
   readonly requestId: string;
   readonly updatedAt: string;
-  readonly organization: EffectState;
-  readonly keycloakOrganizationId?: string;
+  /** The last entitlement change (billing delivery or operator) that set `planTier`. */
+  readonly entitlement?: EntitlementSource;
   readonly dataKey: EffectState;
   /** The public key (`A…`) of the tenant's NATS account, made with the tenant; its seed is never kept. */
   readonly busAccount: string;
@@ -63,8 +74,47 @@ export interface TenantRecord {
 
 export interface MemberRecord {
   readonly userId: string;
-  readonly role: "admin" | "member";
+  readonly role: TenantRole;
   readonly addedAt: string;
+  /** The verified e-mail the member accepted an invitation with (the creator's at creation). */
+  readonly email?: string;
+  /** The invitation the member joined through. */
+  readonly invitationId?: string;
+}
+
+/** Where a plan tier came from. */
+export type EntitlementSource =
+  | { readonly kind: "default"; readonly at: string }
+  | { readonly kind: "billing"; readonly eventId: string; /** The provider's event time, seconds. */ readonly created: number; readonly at: string }
+  | { readonly kind: "operator"; readonly userId: string; readonly at: string };
+
+export type InvitationStatus = "pending" | "accepted" | "cancelled";
+
+export interface InvitationRecord {
+  readonly id: string;
+  readonly tenantId: string;
+  /** Lower-cased. */
+  readonly email: string;
+  readonly role: TenantRole;
+  readonly invitedBy: string;
+  readonly createdAt: string;
+  /** ms since the epoch */
+  readonly expiresAt: number;
+  /** base64url SHA-256 of the secret; the secret itself is never stored (it is derived, see platform-keys.ts). */
+  readonly secretHash: string;
+  readonly status: InvitationStatus;
+  /** The e-mail's delivery: `pending`, `sent`, `skipped` (no mail configured). */
+  readonly delivery: "pending" | "sent" | "skipped";
+  readonly acceptedBy?: string;
+  readonly acceptedAt?: string;
+}
+
+export interface BillingEventRecord {
+  readonly eventId: string;
+  readonly tenantId: string;
+  readonly statusCode: number;
+  readonly body: unknown;
+  readonly at: string;
 }
 
 export interface WrappedDataKey {
@@ -94,15 +144,16 @@ export interface RevocationRecord {
   readonly expiresAt: number;
 }
 
-export const EFFECT_KINDS = ["datakey.create", "keycloak.provision", "keycloak.plan", "keycloak.deprovision", "nats.account", "nats.revoke", "tenant.purge", "events.delete"] as const;
+export const EFFECT_KINDS = ["datakey.create", "keycloak.grant-admin", "keycloak.revoke-admin", "mail.invitation", "nats.account", "nats.revoke", "tenant.purge", "events.delete"] as const;
 export type EffectKind = (typeof EFFECT_KINDS)[number];
 
 /** Effects of one tenant in one lane apply in commit order; lanes are independent (a Keycloak outage does not hold up revocation). */
 export const EFFECT_LANES: Readonly<Record<EffectKind, string>> = {
   "datakey.create": "datakey",
-  "keycloak.provision": "keycloak",
-  "keycloak.plan": "keycloak",
-  "keycloak.deprovision": "keycloak",
+  // Grants and revocations of the realm role of one tenant's members, in commit order.
+  "keycloak.grant-admin": "keycloak",
+  "keycloak.revoke-admin": "keycloak",
+  "mail.invitation": "mail",
   // Every push of the tenant's account JWT renders the record as it is then: the last one wins.
   "nats.account": "nats",
   "nats.revoke": "tenant",
@@ -133,7 +184,7 @@ export interface IdempotencyRecord {
 }
 
 /** The fields of a {@link TenantRecord} a caller sees, in answer order. */
-const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "organization", "dataKey", "busAccount", "bus"] as const satisfies readonly (keyof TenantRecord)[];
+const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "dataKey", "busAccount", "bus"] as const satisfies readonly (keyof TenantRecord)[];
 
 /** What a caller sees of a tenant. */
 export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>;
@@ -155,8 +206,15 @@ export const keys = {
   tenantRevocations: (tid: string) => ["t", tid, "rev"],
   lane: (tid: string, lane: string) => ["t", tid, "ol", lane],
   laneEntry: (tid: string, lane: string, seq: number) => ["t", tid, "ol", lane, seq],
+  invitation: (tid: string, id: string) => ["t", tid, "inv", id],
+  invitations: (tid: string) => ["t", tid, "inv"],
   userTenant: (uid: string, tid: string) => ["u", uid, tid],
   userTenants: (uid: string) => ["u", uid],
+  userCounter: (uid: string, name: string) => ["uc", uid, name],
+  invitationSecret: (hash: string) => ["inv", hash],
+  invitationByEmail: (email: string, tid: string, id: string) => ["ie", email, tid, id],
+  invitationsByEmail: (email: string) => ["ie", email],
+  billingEvent: (id: string) => ["billing", id],
   slug: (slug: string) => ["slug", slug],
   outbox: () => ["o"],
   outboxEntry: (seq: number, tid: string, lane: string) => ["o", seq, tid, lane],
@@ -167,13 +225,21 @@ export const keys = {
   eventDeletions: () => ["evdel"],
 } as const;
 
-export const USAGE_COUNTERS = { members: "members", busCredentialsMinted: "bus_credentials_minted" } as const;
+export const USAGE_COUNTERS = { members: "members", owners: "owners", pendingInvitations: "pending_invitations", busCredentialsMinted: "bus_credentials_minted" } as const;
+/** The per-day counter of credentials minted (`bus_credentials:<yyyy-mm-dd>`). */
+export const credentialsOfDay = (day: string): string => `bus_credentials:${day}`;
+const USER_COUNTERS = { activeTenants: "active_tenants", createdOfDay: (day: string) => `created:${day}` } as const;
+const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/** What a member sees of a tenant: the tenant and their own role. */
+export type MembershipView = TenantView & { readonly role: TenantRole };
 
 export interface CreateTenantInput {
   readonly userId: string;
+  /** The creator's verified e-mail (kept on the owner membership). */
+  readonly email?: string;
   readonly name: string;
   readonly slug: string;
-  readonly planTier: PlanTierName;
   readonly idempotencyKey?: string;
   /** Unique per HTTP request, generated before the transaction. */
   readonly requestId: string;
@@ -191,12 +257,13 @@ export function newTenantId(): string {
 }
 
 function fingerprint(input: CreateTenantInput): string {
-  return createHash("sha256").update(JSON.stringify([input.name, input.slug, input.planTier])).digest("base64url");
+  return createHash("sha256").update(JSON.stringify([input.name, input.slug])).digest("base64url");
 }
 
 export interface ControlPlaneOptions {
   readonly store: KvStore;
   readonly catalog: TierCatalog;
+  readonly userLimits: UserLimits;
   readonly now?: () => number;
   /** Called after a transaction that enqueued effects commits (wakes the outbox worker). */
   readonly onEnqueued?: () => void;
@@ -205,14 +272,21 @@ export interface ControlPlaneOptions {
 export class ControlPlane {
   readonly store: KvStore;
   readonly catalog: TierCatalog;
+  readonly userLimits: UserLimits;
   private readonly now: () => number;
   private readonly onEnqueued: () => void;
 
   constructor(options: ControlPlaneOptions) {
     this.store = options.store;
     this.catalog = options.catalog;
+    this.userLimits = options.userLimits;
     this.now = options.now ?? Date.now;
     this.onEnqueued = options.onEnqueued ?? (() => undefined);
+  }
+
+  /** Wakes the outbox worker (after a transaction that enqueued effects committed). */
+  wake(): void {
+    this.onEnqueued();
   }
 
   private iso(): string {
@@ -220,7 +294,7 @@ export class ControlPlane {
   }
 
   /** Appends an effect to the outbox in `tx` (the caller's transaction) and bumps the tenant's clock. */
-  private enqueue(tx: KvTransaction, tenant: TenantRecord, effects: readonly { kind: EffectKind; payload: Record<string, unknown> }[]): TenantRecord {
+  enqueue(tx: KvTransaction, tenant: TenantRecord, effects: readonly { kind: EffectKind; payload: Record<string, unknown> }[]): TenantRecord {
     let clock = tenant.effectClock;
     for (const e of effects) {
       clock = Math.max(this.now(), clock + 1);
@@ -233,9 +307,11 @@ export class ControlPlane {
   }
 
   /**
-   * Creates a tenant for `input.userId` with its membership, slug reservation, usage counters and
-   * outbox entries (data key, Keycloak Organization) in ONE transaction. With an Idempotency-Key
-   * the first answer is stored in the same transaction and returned to every repeat.
+   * Creates a tenant for `input.userId` on the catalog's default tier, with its owner membership,
+   * slug reservation, usage counters and outbox entries (account, data key, the owner's realm
+   * role) in ONE transaction. The user's caps (active tenants created, tenants per UTC day) are
+   * checked and counted in it. With an Idempotency-Key the first answer is stored in the same
+   * transaction and returned to every repeat.
    */
   async createTenant(input: CreateTenantInput): Promise<Answer> {
     const fp = fingerprint(input);
@@ -254,43 +330,55 @@ export class ControlPlane {
       }
       const owner = await getJson<{ tenantId: string; requestId: string }>(tx, keys.slug(input.slug));
       let result: Answer;
+      const day = utcDay(this.now());
       if (owner && owner.requestId === input.requestId) {
         // This very request committed in an earlier attempt (commit_unknown_result): same answer.
         const t = await getJson<TenantRecord>(tx, keys.meta(owner.tenantId));
-        return { statusCode: 201, body: { tenant: t ? tenantView(t) : undefined }, replayed: false };
+        return { statusCode: 201, body: { tenant: t ? { ...tenantView(t), role: "owner" } : undefined }, replayed: false };
       } else if (owner) {
         result = { statusCode: 409, body: conflict("this slug is taken (slugs stay reserved forever)", "body.slug").body(), replayed: false };
       } else {
-        const at = this.iso();
-        let tenant: TenantRecord = {
-          id: tenantId,
-          slug: input.slug,
-          name: input.name,
-          planTier: input.planTier,
-          status: "active",
-          createdAt: at,
-          createdBy: input.userId,
-          requestId: input.requestId,
-          updatedAt: at,
-          organization: "pending",
-          dataKey: "pending",
-          busAccount,
-          bus: "pending",
-          effectClock: 0,
-        };
-        tenant = this.enqueue(tx, tenant, [
-          { kind: "nats.account", payload: {} },
-          { kind: "datakey.create", payload: {} },
-          { kind: "keycloak.provision", payload: { slug: input.slug, name: input.name, planTier: input.planTier, userId: input.userId } },
-        ]);
-        setJson(tx, keys.meta(tenantId), tenant);
-        setJson(tx, keys.slug(input.slug), { tenantId, requestId: input.requestId });
-        const member: MemberRecord = { userId: input.userId, role: "admin", addedAt: at };
-        setJson(tx, keys.member(tenantId, input.userId), member);
-        setJson(tx, keys.userTenant(input.userId, tenantId), { role: "admin" });
-        tx.add(keys.usage(tenantId, USAGE_COUNTERS.members), 1);
-        tx.add(keys.usage(tenantId, USAGE_COUNTERS.busCredentialsMinted), 0);
-        result = { statusCode: 201, body: { tenant: tenantView(tenant) }, replayed: false };
+        const [active, today] = await Promise.all([getCounter(tx, keys.userCounter(input.userId, USER_COUNTERS.activeTenants)), getCounter(tx, keys.userCounter(input.userId, USER_COUNTERS.createdOfDay(day)))]);
+        if (active >= this.userLimits.activeTenants) {
+          result = { statusCode: 429, body: tooMany("tenant_limit", `you have ${active} active tenants, the most one user may create (${this.userLimits.activeTenants}): offboard one first`).body(), replayed: false };
+        } else if (today >= this.userLimits.tenantsPerDay) {
+          result = { statusCode: 429, body: tooMany("tenant_limit", `you created ${today} tenants today (UTC), the most one user may create per day (${this.userLimits.tenantsPerDay}): try again tomorrow`).body(), replayed: false };
+        } else {
+          const at = this.iso();
+          let tenant: TenantRecord = {
+            id: tenantId,
+            slug: input.slug,
+            name: input.name,
+            planTier: DEFAULT_PLAN_TIER,
+            status: "active",
+            createdAt: at,
+            createdBy: input.userId,
+            requestId: input.requestId,
+            updatedAt: at,
+            entitlement: { kind: "default", at },
+            dataKey: "pending",
+            busAccount,
+            bus: "pending",
+            effectClock: 0,
+          };
+          tenant = this.enqueue(tx, tenant, [
+            { kind: "nats.account", payload: {} },
+            { kind: "datakey.create", payload: {} },
+            { kind: "keycloak.grant-admin", payload: { userIds: [input.userId] } },
+          ]);
+          setJson(tx, keys.meta(tenantId), tenant);
+          setJson(tx, keys.slug(input.slug), { tenantId, requestId: input.requestId });
+          const member: MemberRecord = { userId: input.userId, role: "owner", addedAt: at, ...(input.email ? { email: input.email } : {}) };
+          setJson(tx, keys.member(tenantId, input.userId), member);
+          setJson(tx, keys.userTenant(input.userId, tenantId), { role: "owner" });
+          tx.add(keys.usage(tenantId, USAGE_COUNTERS.members), 1);
+          tx.add(keys.usage(tenantId, USAGE_COUNTERS.owners), 1);
+          tx.add(keys.usage(tenantId, USAGE_COUNTERS.pendingInvitations), 0);
+          tx.add(keys.usage(tenantId, USAGE_COUNTERS.busCredentialsMinted), 0);
+          tx.add(keys.userCounter(input.userId, USER_COUNTERS.activeTenants), 1);
+          tx.add(keys.userCounter(input.userId, USER_COUNTERS.createdOfDay(day)), 1);
+          result = { statusCode: 201, body: { tenant: { ...tenantView(tenant), role: "owner" } }, replayed: false };
+        }
       }
       if (input.idempotencyKey !== undefined) {
         const record: IdempotencyRecord = { fingerprint: fp, statusCode: result.statusCode, body: result.body, createdAt: this.iso() };
@@ -303,23 +391,37 @@ export class ControlPlane {
   }
 
   /** The tenant and the caller's membership, or undefined when it is missing, offboarded or not the caller's. */
-  async access(userId: string, tenantId: string): Promise<{ tenant: TenantRecord; member: MemberRecord | undefined } | undefined> {
+  async access(userId: string, tenantId: string): Promise<{ tenant: TenantRecord; member: MemberRecord } | undefined> {
     return this.store.transact(async (tx) => {
       const [tenant, member] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<MemberRecord>(tx, keys.member(tenantId, userId))]);
-      if (!tenant || tenant.status !== "active") return undefined;
+      if (!tenant || tenant.status !== "active" || !member) return undefined;
       return { tenant, member };
     });
   }
 
-  /** Tenants the user is a member of (active ones), at most `limit`. */
-  async tenantsOf(userId: string, limit = 100): Promise<TenantView[]> {
+  /**
+   * The tenant if the caller is a member whose role may perform `action`: the one not-found
+   * answer when the tenant is missing, offboarded or not the caller's; 403 naming the role needed
+   * when the caller's role is too weak.
+   */
+  async authorize(userId: string, tenantId: string, action: TenantAction): Promise<{ tenant: TenantRecord; member: MemberRecord }> {
+    const found = await this.access(userId, tenantId);
+    if (!found) throw tenantNotFound();
+    const needed = TENANT_ACTIONS[action].minRole;
+    if (!roleAtLeast(found.member.role, needed)) throw forbidden(`${action} needs the ${needed} role or stronger; you are ${found.member.role}`);
+    return found;
+  }
+
+  /** Tenants the user is a member of (active ones), with the user's role, at most `limit`. */
+  async tenantsOf(userId: string, limit = 100): Promise<MembershipView[]> {
     return this.store.transact(async (tx) => {
       const rows = await tx.getRange(keys.userTenants(userId), { limit });
-      const out: TenantView[] = [];
+      const out: MembershipView[] = [];
       for (const row of rows) {
         const tid = row.key[2] as string;
         const t = await getJson<TenantRecord>(tx, keys.meta(tid));
-        if (t && t.status === "active") out.push(tenantView(t));
+        const role = (JSON.parse(row.value.toString("utf8")) as { role: TenantRole }).role;
+        if (t && t.status === "active") out.push({ ...tenantView(t), role });
       }
       return out;
     });
@@ -327,6 +429,74 @@ export class ControlPlane {
 
   async members(tenantId: string, limit = 1000): Promise<MemberRecord[]> {
     return this.store.transact(async (tx) => (await tx.getRange(keys.members(tenantId), { limit })).map((r) => JSON.parse(r.value.toString("utf8")) as MemberRecord));
+  }
+
+  /**
+   * Changes a member's role. Owners and admins manage people; only an owner grants, changes or
+   * takes away the owner role; the last owner is never demoted. Realm-role effects follow the
+   * change (granted on becoming owner/admin, revoked when the user administers no tenant).
+   */
+  async setRole(tenantId: string, actorId: string, targetId: string, role: TenantRole): Promise<MemberRecord> {
+    let enqueued = false;
+    const out = await this.store.transact(async (tx) => {
+      enqueued = false;
+      const { tenant, actor, target } = await this.memberPair(tx, tenantId, actorId, targetId, "members.manage");
+      if (target.role === role) return target;
+      if ((target.role === "owner" || role === "owner") && actor.role !== "owner") throw forbidden("only an owner grants, changes or takes away the owner role");
+      if (target.role === "owner" && (await getCounter(tx, keys.usage(tenantId, USAGE_COUNTERS.owners))) <= 1) {
+        throw conflict("this is the tenant's last owner: make another member owner first", "body.role");
+      }
+      const next: MemberRecord = { ...target, role };
+      setJson(tx, keys.member(tenantId, targetId), next);
+      setJson(tx, keys.userTenant(targetId, tenantId), { role });
+      if (target.role === "owner") tx.add(keys.usage(tenantId, USAGE_COUNTERS.owners), -1);
+      if (role === "owner") tx.add(keys.usage(tenantId, USAGE_COUNTERS.owners), 1);
+      const wasAdmin = roleAtLeast(target.role, "admin");
+      const isAdmin = roleAtLeast(role, "admin");
+      if (wasAdmin !== isAdmin) {
+        setJson(tx, keys.meta(tenantId), this.enqueue(tx, tenant, [{ kind: isAdmin ? "keycloak.grant-admin" : "keycloak.revoke-admin", payload: { userIds: [targetId] } }]));
+        enqueued = true;
+      }
+      return next;
+    });
+    if (enqueued) this.onEnqueued();
+    return out;
+  }
+
+  /**
+   * Removes a member: the member themself (leaving, any role), or an owner or admin removing
+   * someone else (an owner only by an owner). The last owner can neither leave nor be removed.
+   */
+  async removeMember(tenantId: string, actorId: string, targetId: string): Promise<void> {
+    let enqueued = false;
+    await this.store.transact(async (tx) => {
+      enqueued = false;
+      const leaving = actorId === targetId;
+      const { tenant, actor, target } = await this.memberPair(tx, tenantId, actorId, targetId, leaving ? "members.leave" : "members.manage");
+      if (!leaving && target.role === "owner" && actor.role !== "owner") throw forbidden("only an owner removes an owner");
+      if (target.role === "owner" && (await getCounter(tx, keys.usage(tenantId, USAGE_COUNTERS.owners))) <= 1) {
+        throw conflict(leaving ? "you are the tenant's last owner: make another member owner first, or offboard the tenant" : "this is the tenant's last owner: make another member owner first", "params.userId");
+      }
+      tx.clear(keys.member(tenantId, targetId));
+      tx.clear(keys.userTenant(targetId, tenantId));
+      tx.add(keys.usage(tenantId, USAGE_COUNTERS.members), -1);
+      if (target.role === "owner") tx.add(keys.usage(tenantId, USAGE_COUNTERS.owners), -1);
+      if (roleAtLeast(target.role, "admin")) {
+        setJson(tx, keys.meta(tenantId), this.enqueue(tx, tenant, [{ kind: "keycloak.revoke-admin", payload: { userIds: [targetId] } }]));
+        enqueued = true;
+      }
+    });
+    if (enqueued) this.onEnqueued();
+  }
+
+  /** The tenant, the acting member (allowed `action`) and the target member, in `tx`. */
+  private async memberPair(tx: KvTransaction, tenantId: string, actorId: string, targetId: string, action: TenantAction): Promise<{ tenant: TenantRecord; actor: MemberRecord; target: MemberRecord }> {
+    const [tenant, actor, target] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<MemberRecord>(tx, keys.member(tenantId, actorId)), getJson<MemberRecord>(tx, keys.member(tenantId, targetId))]);
+    if (!tenant || tenant.status !== "active" || !actor) throw tenantNotFound();
+    const needed = TENANT_ACTIONS[action].minRole;
+    if (!roleAtLeast(actor.role, needed)) throw forbidden(`${action} needs the ${needed} role or stronger; you are ${actor.role}`);
+    if (!target) throw notFound("member");
+    return { tenant, actor, target };
   }
 
   /** The tier's limits, from the catalog (never stored). */
@@ -349,21 +519,28 @@ export class ControlPlane {
   }
 
   /**
-   * Records a minted credential if the tenant is still active and the caller still a member;
-   * throws the not-found answer otherwise (the credential is then never handed out). Idempotent:
-   * a re-run finds the record and does not count twice.
+   * Records a minted credential if the tenant is still active, the caller still a member allowed
+   * to mint, and the tier's credentials of the UTC day not used up; throws the answer otherwise
+   * (the credential is then never handed out). Idempotent: a re-run finds the record and does not
+   * count twice.
    */
   async recordCredential(tenantId: string, cred: CredentialRecord): Promise<void> {
     await this.store.transact(async (tx) => {
-      const [tenant, member, existing] = await Promise.all([
+      const day = utcDay(cred.issuedAt * 1000);
+      const [tenant, member, existing, today] = await Promise.all([
         getJson<TenantRecord>(tx, keys.meta(tenantId)),
-        tx.get(keys.member(tenantId, cred.userId)),
+        getJson<MemberRecord>(tx, keys.member(tenantId, cred.userId)),
         tx.get(keys.credential(tenantId, cred.publicKey)),
+        getCounter(tx, keys.usage(tenantId, credentialsOfDay(day))),
       ]);
       if (!tenant || tenant.status !== "active" || !member) throw tenantNotFound();
+      if (!roleAtLeast(member.role, TENANT_ACTIONS["credentials.mint"].minRole)) throw forbidden(`credentials.mint needs the ${TENANT_ACTIONS["credentials.mint"].minRole} role or stronger; you are ${member.role}`);
       if (existing) return;
+      const allowance = this.catalog[tenant.planTier].bus.credentialsPerDay;
+      if (today >= allowance) throw tooMany("credential_limit", `the tenant minted ${today} bus credentials today (UTC), the ${tenant.planTier} tier's allowance: reuse a credential until it expires, or try again tomorrow`);
       setJson(tx, keys.credential(tenantId, cred.publicKey), cred);
       tx.add(keys.usage(tenantId, USAGE_COUNTERS.busCredentialsMinted), 1);
+      tx.add(keys.usage(tenantId, credentialsOfDay(day)), 1);
     });
   }
 
@@ -373,17 +550,20 @@ export class ControlPlane {
    * lists the key: the servers close its connections and refuse it. Idempotent: revoking again
    * answers the first revocation; an unknown key, or one the caller may not revoke, is not found.
    */
-  async revokeCredential(tenantId: string, userId: string, publicKey: string, asAdmin: boolean): Promise<RevocationRecord> {
+  async revokeCredential(tenantId: string, userId: string, publicKey: string): Promise<RevocationRecord> {
     let enqueued = false;
     const record = await this.store.transact(async (tx) => {
       enqueued = false;
-      const [tenant, cred, done] = await Promise.all([
+      const [tenant, member, cred, done] = await Promise.all([
         getJson<TenantRecord>(tx, keys.meta(tenantId)),
+        getJson<MemberRecord>(tx, keys.member(tenantId, userId)),
         getJson<CredentialRecord>(tx, keys.credential(tenantId, publicKey)),
         getJson<RevocationRecord>(tx, keys.tenantRevocation(tenantId, publicKey)),
       ]);
-      if (!tenant || tenant.status !== "active") throw tenantNotFound();
-      if (done) return done; // a re-run after commit_unknown_result
+      if (!tenant || tenant.status !== "active" || !member) throw tenantNotFound();
+      if (!roleAtLeast(member.role, TENANT_ACTIONS["credentials.mint"].minRole)) throw forbidden(`credentials.mint needs the ${TENANT_ACTIONS["credentials.mint"].minRole} role or stronger; you are ${member.role}`);
+      if (done) return done; // a re-run after commit_unknown_result, or a second revocation
+      const asAdmin = roleAtLeast(member.role, TENANT_ACTIONS["credentials.revoke-any"].minRole);
       if (!cred || (!asAdmin && cred.userId !== userId)) throw credentialNotFound();
       const rec: RevocationRecord = { publicKey, tenantId, revokedAt: Math.floor(this.now() / 1000), expiresAt: cred.expiresAt };
       setJson(tx, keys.tenantRevocation(tenantId, publicKey), rec);
@@ -397,34 +577,74 @@ export class ControlPlane {
     return record;
   }
 
-  /** Changes the plan tier and queues the Keycloak attribute update. Idempotent (same tier = no-op). */
-  async changePlan(tenantId: string, tier: PlanTierName): Promise<TenantView> {
+  /**
+   * Sets the plan tier through the entitlement path (a billing delivery or an operator), and
+   * pushes the tenant's account JWT with the new tier's limits. A billing event older than the
+   * one that set the current tier changes nothing (deliveries may arrive out of order).
+   * Idempotent: the same tier is a no-op.
+   */
+  async changePlan(tenantId: string, tier: PlanTierName, source: Exclude<EntitlementSource, { kind: "default" }>): Promise<TenantView & { readonly applied: boolean }> {
     let enqueued = false;
     const view = await this.store.transact(async (tx) => {
       enqueued = false;
-      const tenant = await getJson<TenantRecord>(tx, keys.meta(tenantId));
-      if (!tenant || tenant.status !== "active") throw tenantNotFound();
-      if (tenant.planTier === tier) return tenantView(tenant);
-      const memberIds = (await tx.getRange(keys.members(tenantId), { limit: 1000 })).map((r) => r.key[3] as string);
-      let next: TenantRecord = { ...tenant, planTier: tier, updatedAt: this.iso() };
-      next = this.enqueue(tx, next, [
-        { kind: "nats.account", payload: {} },
-        { kind: "keycloak.plan", payload: { slug: tenant.slug, planTier: tier, memberIds } },
-      ]);
-      setJson(tx, keys.meta(tenantId), next);
-      enqueued = true;
-      return tenantView(next);
+      return this.changePlanIn(tx, tenantId, tier, source, () => (enqueued = true));
     });
     if (enqueued) this.onEnqueued();
     return view;
   }
 
+  private async changePlanIn(tx: KvTransaction, tenantId: string, tier: PlanTierName, source: Exclude<EntitlementSource, { kind: "default" }>, onEnqueue: () => void): Promise<TenantView & { readonly applied: boolean }> {
+    const tenant = await getJson<TenantRecord>(tx, keys.meta(tenantId));
+    if (!tenant || tenant.status !== "active") throw tenantNotFound();
+    const last = tenant.entitlement;
+    if (source.kind === "billing" && last?.kind === "billing" && last.created > source.created) return { ...tenantView(tenant), applied: false };
+    if (tenant.planTier === tier) {
+      const next: TenantRecord = { ...tenant, entitlement: source };
+      setJson(tx, keys.meta(tenantId), next);
+      return { ...tenantView(next), applied: true };
+    }
+    let next: TenantRecord = { ...tenant, planTier: tier, entitlement: source, updatedAt: this.iso() };
+    next = this.enqueue(tx, next, [{ kind: "nats.account", payload: {} }]);
+    setJson(tx, keys.meta(tenantId), next);
+    onEnqueue();
+    return { ...tenantView(next), applied: true };
+  }
+
   /**
-   * Offboards a tenant in one bounded transaction: status `offboarded` (minting refuses from now
-   * on), the wrapped data key cleared (crypto-shredding: no copy of the key remains), and the
-   * effects queued: push the tenant's offboarded account JWT (every user revoked, no connection,
-   * no import: the servers close its connections), record the minted credentials as revoked, remove the Keycloak Organization and the members'
-   * tenant attributes, queue the event rows' deletion, purge memberships. The slug record stays.
+   * Applies one billing delivery exactly once: the first answer for its event id is stored with
+   * the change in one transaction and returned to every repeat of that id.
+   */
+  async applyBillingEvent(event: { id: string; created: number; tenantId: string; planTier: PlanTierName }): Promise<Answer> {
+    let enqueued = false;
+    const answer = await this.store.transact(async (tx): Promise<Answer> => {
+      enqueued = false;
+      const prior = await getJson<BillingEventRecord>(tx, keys.billingEvent(event.id));
+      if (prior) return { statusCode: prior.statusCode, body: prior.body, replayed: true };
+      let result: Answer;
+      try {
+        const view = await this.changePlanIn(tx, event.tenantId, event.planTier, { kind: "billing", eventId: event.id, created: event.created, at: this.iso() }, () => (enqueued = true));
+        result = { statusCode: 200, body: { eventId: event.id, tenantId: event.tenantId, planTier: view.planTier, applied: view.applied }, replayed: false };
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.statusCode !== 404) throw error;
+        // An unknown or offboarded tenant: recorded, so the provider stops retrying the same event.
+        result = { statusCode: 200, body: { eventId: event.id, tenantId: event.tenantId, applied: false, reason: "tenant not found or offboarded" }, replayed: false };
+      }
+      const record: BillingEventRecord = { eventId: event.id, tenantId: event.tenantId, statusCode: result.statusCode, body: result.body, at: this.iso() };
+      setJson(tx, keys.billingEvent(event.id), record);
+      return result;
+    });
+    if (enqueued) this.onEnqueued();
+    return answer;
+  }
+
+  /**
+   * Offboards a tenant in one bounded transaction: status `offboarded` (minting and tokens refuse
+   * from now on), the wrapped data key cleared (crypto-shredding: no copy of the key remains), the
+   * creator's active-tenant count freed, and the effects queued: push the tenant's offboarded
+   * account JWT (every user revoked, no connection, no import: the servers close its
+   * connections), record the minted credentials as revoked, revoke the realm role of owners and
+   * admins who administer nothing else, queue the event rows' deletion, purge memberships and
+   * invitations. The slug record stays.
    */
   async offboard(tenantId: string): Promise<TenantView> {
     let enqueued = false;
@@ -433,13 +653,17 @@ export class ControlPlane {
       const tenant = await getJson<TenantRecord>(tx, keys.meta(tenantId));
       if (!tenant) throw tenantNotFound();
       if (tenant.status === "offboarded") return tenantView(tenant); // a re-run after commit_unknown_result
-      const memberIds = (await tx.getRange(keys.members(tenantId), { limit: 1000 })).map((r) => r.key[3] as string);
+      const admins = (await tx.getRange(keys.members(tenantId), { limit: 1000 }))
+        .map((r) => JSON.parse(r.value.toString("utf8")) as MemberRecord)
+        .filter((m) => roleAtLeast(m.role, "admin"))
+        .map((m) => m.userId);
       tx.clear(keys.dataKey(tenantId));
+      tx.add(keys.userCounter(tenant.createdBy, USER_COUNTERS.activeTenants), -1);
       let next: TenantRecord = { ...tenant, status: "offboarded", dataKey: "destroyed", offboardedAt: this.iso(), updatedAt: this.iso() };
       next = this.enqueue(tx, next, [
         { kind: "nats.account", payload: {} },
         { kind: "nats.revoke", payload: {} },
-        { kind: "keycloak.deprovision", payload: { slug: tenant.slug, organizationId: tenant.keycloakOrganizationId ?? null, memberIds } },
+        { kind: "keycloak.revoke-admin", payload: { userIds: admins } },
         { kind: "events.delete", payload: {} },
         { kind: "tenant.purge", payload: {} },
       ]);

@@ -24,9 +24,17 @@ export interface DataKeyProvider {
   generate(tenantId: string): Promise<WrappedDataKey>;
   /** How many keys this provider generated (metrics, tests). */
   readonly generated: number;
+  /**
+   * A new 32-byte platform secret for `purpose` (the tenant-token signing keys, the invitation
+   * key): the plaintext to use in memory and its wrapped form, the only one ever stored.
+   */
+  generateSecret(purpose: string): Promise<{ plaintext: Buffer; wrapped: WrappedDataKey }>;
+  /** The plaintext of a secret {@link generateSecret} made for `purpose`. */
+  unwrapSecret(purpose: string, wrapped: WrappedDataKey): Promise<Buffer>;
 }
 
 const aad = (tenantId: string) => Buffer.from(`tenant_id=${tenantId}`, "utf8");
+const purposeAad = (purpose: string) => Buffer.from(`platform_key=${purpose}`, "utf8");
 
 export class LocalKekProvider implements DataKeyProvider {
   readonly kind = "local";
@@ -39,21 +47,39 @@ export class LocalKekProvider implements DataKeyProvider {
 
   async generate(tenantId: string): Promise<WrappedDataKey> {
     const dataKey = randomBytes(32);
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.kek, iv);
-    cipher.setAAD(aad(tenantId));
-    const ciphertext = Buffer.concat([cipher.update(dataKey), cipher.final()]);
+    const wrapped = this.wrap(dataKey, aad(tenantId));
     dataKey.fill(0);
     this.generated++;
+    return wrapped;
+  }
+
+  async generateSecret(purpose: string): Promise<{ plaintext: Buffer; wrapped: WrappedDataKey }> {
+    const plaintext = randomBytes(32);
+    return { plaintext, wrapped: this.wrap(plaintext, purposeAad(purpose)) };
+  }
+
+  async unwrapSecret(purpose: string, wrapped: WrappedDataKey): Promise<Buffer> {
+    return this.open(wrapped, purposeAad(purpose));
+  }
+
+  private wrap(plaintext: Buffer, additional: Buffer): WrappedDataKey {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.kek, iv);
+    cipher.setAAD(additional);
+    const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
     return { provider: "local", keyId: this.keyId, ciphertext: ciphertext.toString("base64"), iv: iv.toString("base64"), tag: cipher.getAuthTag().toString("base64"), createdAt: new Date().toISOString() };
+  }
+
+  private open(wrapped: WrappedDataKey, additional: Buffer): Buffer {
+    const decipher = createDecipheriv("aes-256-gcm", this.kek, Buffer.from(wrapped.iv ?? "", "base64"));
+    decipher.setAAD(additional);
+    decipher.setAuthTag(Buffer.from(wrapped.tag ?? "", "base64"));
+    return Buffer.concat([decipher.update(Buffer.from(wrapped.ciphertext, "base64")), decipher.final()]);
   }
 
   /** Unwraps a key of `tenantId` (tests; services that encrypt payloads do the same with KMS Decrypt). */
   unwrap(tenantId: string, wrapped: WrappedDataKey): Buffer {
-    const decipher = createDecipheriv("aes-256-gcm", this.kek, Buffer.from(wrapped.iv ?? "", "base64"));
-    decipher.setAAD(aad(tenantId));
-    decipher.setAuthTag(Buffer.from(wrapped.tag ?? "", "base64"));
-    return Buffer.concat([decipher.update(Buffer.from(wrapped.ciphertext, "base64")), decipher.final()]);
+    return this.open(wrapped, aad(tenantId));
   }
 }
 
@@ -62,17 +88,35 @@ export interface KmsLike {
   send(command: unknown): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
 }
 
+/** The KMS commands used, built by the caller (the SDK's classes in production, plain objects in tests). */
+export interface KmsCommands {
+  generateDataKey(input: { KeyId: string; KeySpec: "AES_256"; EncryptionContext: Record<string, string> }): unknown;
+  decrypt(input: { KeyId: string; CiphertextBlob: Uint8Array; EncryptionContext: Record<string, string> }): unknown;
+}
+
 export class KmsProvider implements DataKeyProvider {
   readonly kind = "kms";
   generated = 0;
   constructor(
     private readonly client: KmsLike,
     private readonly keyId: string,
-    private readonly command: (input: { KeyId: string; KeySpec: "AES_256"; EncryptionContext: Record<string, string> }) => unknown,
+    private readonly commands: KmsCommands,
   ) {}
 
+  async generateSecret(purpose: string): Promise<{ plaintext: Buffer; wrapped: WrappedDataKey }> {
+    const out = await this.client.send(this.commands.generateDataKey({ KeyId: this.keyId, KeySpec: "AES_256", EncryptionContext: { platform_key: purpose } }));
+    if (!out.CiphertextBlob || !out.Plaintext) throw new Error("KMS GenerateDataKey returned no key");
+    return { plaintext: Buffer.from(out.Plaintext), wrapped: { provider: "kms", keyId: out.KeyId ?? this.keyId, ciphertext: Buffer.from(out.CiphertextBlob).toString("base64"), createdAt: new Date().toISOString() } };
+  }
+
+  async unwrapSecret(purpose: string, wrapped: WrappedDataKey): Promise<Buffer> {
+    const out = await this.client.send(this.commands.decrypt({ KeyId: wrapped.keyId, CiphertextBlob: Buffer.from(wrapped.ciphertext, "base64"), EncryptionContext: { platform_key: purpose } }));
+    if (!out.Plaintext) throw new Error("KMS Decrypt returned no plaintext");
+    return Buffer.from(out.Plaintext);
+  }
+
   async generate(tenantId: string): Promise<WrappedDataKey> {
-    const out = await this.client.send(this.command({ KeyId: this.keyId, KeySpec: "AES_256", EncryptionContext: { tenant_id: tenantId } }));
+    const out = await this.client.send(this.commands.generateDataKey({ KeyId: this.keyId, KeySpec: "AES_256", EncryptionContext: { tenant_id: tenantId } }));
     out.Plaintext?.fill(0);
     if (!out.CiphertextBlob) throw new Error("KMS GenerateDataKey returned no CiphertextBlob");
     this.generated++;
@@ -94,9 +138,9 @@ export function readKek(path: string): Buffer {
 /** The configured provider. Without KMS and a KEK file, a development KEK is created under `devDir`. */
 export async function dataKeyProvider(config: DataKeyConfig, devDir: string, onDevKek?: (path: string) => void): Promise<DataKeyProvider> {
   if (config.kind === "kms") {
-    const { KMSClient, GenerateDataKeyCommand } = await import("@aws-sdk/client-kms");
+    const { KMSClient, GenerateDataKeyCommand, DecryptCommand } = await import("@aws-sdk/client-kms");
     const client = new KMSClient(config.region ? { region: config.region } : {});
-    return new KmsProvider(client as unknown as KmsLike, config.keyId, (input) => new GenerateDataKeyCommand(input));
+    return new KmsProvider(client as unknown as KmsLike, config.keyId, { generateDataKey: (input) => new GenerateDataKeyCommand(input), decrypt: (input) => new DecryptCommand(input) });
   }
   if (config.kekFile) return new LocalKekProvider(readKek(config.kekFile));
   const path = `${devDir}/dev-kek`;

@@ -27,3 +27,6 @@ export const tenantNotFound = (): ApiError => new ApiError(404, "not_found", "te
 export const forbidden = (message: string): ApiError => new ApiError(403, "forbidden", message);
 export const conflict = (message: string, field?: string): ApiError => new ApiError(409, "conflict", message, field);
 export const unavailable = (message: string): ApiError => new ApiError(503, "unavailable", message);
+export const tooMany = (code: string, message: string): ApiError => new ApiError(429, code, message);
+/** A member, invitation or credential that is not there (or not the caller's to see): one answer each. */
+export const notFound = (what: string): ApiError => new ApiError(404, "not_found", `${what} not found`);

@@ -6,20 +6,17 @@
  * `{"error":{"code","message","field"?}}` (400s name the field, e.g. `body.slug`) and never
  * leaks internals: anything unexpected is logged and answered with a bare 500.
  *
- * | route | who | what |
- * |---|---|---|
- * | `POST /v1/tenants` | any user | create a tenant (`name`, `slug`, `planTier`); `Idempotency-Key` header |
- * | `GET /v1/tenants` | any user | the caller's tenants |
- * | `GET /v1/tenants/:tenantId` | member | the tenant |
- * | `GET /v1/tenants/:tenantId/members` | member | members and roles |
- * | `GET /v1/tenants/:tenantId/limits` | member | the plan tier's limits (from the catalog) |
- * | `GET /v1/tenants/:tenantId/usage` | member | usage counters |
- * | `POST /v1/tenants/:tenantId/bus-credentials` | member | a NATS user JWT + seed of the tenant's own account (`swarm.<tenant>.>`, expiring) |
- * | `DELETE /v1/tenants/:tenantId/bus-credentials/:publicKey` | its minter or a tenant admin | revoke one bus credential: the servers close its connections and refuse it |
- * | `PUT`/`PATCH /v1/tenants/:tenantId/plan` | `platform-admin` realm role | change the plan tier |
- * | `DELETE /v1/tenants/:tenantId` | tenant admin (or platform admin) | offboard |
- * | `GET /v1/admin/nats-revocations` | `platform-admin` | revoked bus credentials not yet expired (audit; the servers get them from the tenant accounts) |
- * | `GET /healthz`, `/readyz`, `/metrics` | unauthenticated | liveness, readiness, Prometheus |
+ * The routes and their authentication are `PROVISIONING_ROUTES` (services/identity/names.ts);
+ * the roles each tenant route needs are `TENANT_ACTIONS` there (the README has both as tables):
+ * - `user`: a Keycloak access token (`aud` api): create a tenant, my tenants, my invitations,
+ *   accept one, and select a tenant (`POST /v1/tenants/{id}/token` answers a tenant token);
+ * - `tenant`: a tenant token for exactly the tenant in the path (another tenant's token answers
+ *   404, like a missing tenant); the member's CURRENT role in the store decides, so a removal or a
+ *   demotion takes effect here at once (other services and the gateway trust the token's role for
+ *   its few minutes);
+ * - `operator`: a Keycloak token with `aud` platform-operations and the realm role platform-admin;
+ * - `webhook`: the billing provider's HMAC signature (billing.ts); `public`: the key set.
+ * `GET /healthz`, `/readyz`, `/metrics` are unauthenticated probes.
  *
  * Authentication is decided by the route the router picked, not by the raw URL: every route needs a
  * verified access token unless its route config says `public: true` (only the three probes), and
@@ -35,15 +32,20 @@
 import { randomUUID } from "node:crypto";
 import Fastify, {
   LogController,
-  type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from "fastify";
+  type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { TENANT_ID_FIX, TENANT_ID_PATTERN } from "../../../config/tenancy.js";
-import { PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
+import { DEFAULT_PLAN_TIER, PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
+import { BILLING_WEBHOOK, JWKS_PATH, PROVISIONING_ROUTES, TENANT_ROLES, type RouteAuth, type TenantAction, type TenantRole } from "../../identity/names.js";
+import { TokenRejectedError, type TenantPrincipal } from "../../identity/verify.js";
 import { REALM_ROLES } from "../../keycloak-realm/names.js";
-import { UnauthorizedError, type Principal, type TokenVerifier } from "./auth.js";
-import type { ControlPlane, TenantRecord } from "./control-plane.js";
+import { bearerToken, UnauthorizedError, type Principal, type TokenVerifier } from "./auth.js";
+import { BillingSignatureError, type BillingWebhook } from "./billing.js";
+import type { ControlPlane } from "./control-plane.js";
 import { tenantView } from "./control-plane.js";
 import { ApiError, forbidden, tenantNotFound, unavailable } from "./errors.js";
+import type { Invitations } from "./invitations.js";
+import type { PlatformKeys } from "./platform-keys.js";
 import { httpTimeoutCheckIntervalMs } from "../contract.js";
 import type { HttpLimits } from "./config.js";
 import type { ProvisioningMetrics } from "./metrics.js";
@@ -51,13 +53,21 @@ import type { BusMinter } from "./nats.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    principal: Principal | null;
+    principal: Principal | TenantPrincipal | null;
+    /** The raw body of the billing webhook (its signature covers these bytes). */
+    rawBody: string | undefined;
   }
   interface FastifyContextConfig {
     /** Served without an access token (the probes). @default false */
     public?: boolean;
+    /** How the route is authenticated (PROVISIONING_ROUTES). */
+    auth?: RouteAuth;
+    /** For tenant routes: the action, whose weakest role TENANT_ACTIONS gives. */
+    action?: TenantAction;
   }
 }
+
+const BILLING_SIGNATURE_HEADER = BILLING_WEBHOOK.signatureHeader;
 
 /** Route options of the unauthenticated probes. */
 const PUBLIC_ROUTE = { config: { public: true } } as const;
@@ -65,10 +75,20 @@ const PUBLIC_ROUTE = { config: { public: true } } as const;
 export const SLUG_PATTERN = "^[a-z0-9-]{3,63}$";
 export const SLUG_FIX = "use 3-63 lower-case letters, digits and hyphens";
 export const IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9_.:-]{1,128}$";
+export const INVITATION_ID_PATTERN = "^inv[0-9a-f]{24}$";
 
 export interface AppDeps {
   readonly plane: ControlPlane;
+  /** Keycloak user tokens (`aud` api). */
   readonly verify: TokenVerifier;
+  /** Keycloak operator tokens (`aud` platform-operations). */
+  readonly verifyOperator: TokenVerifier;
+  /** Tenant tokens (this service's own keys). */
+  readonly verifyTenant: (token: string) => Promise<TenantPrincipal>;
+  readonly keys: PlatformKeys;
+  readonly invitations: Invitations;
+  /** undefined = no webhook secret configured (503). */
+  readonly billing: BillingWebhook | undefined;
   readonly minter: BusMinter | undefined;
   readonly metrics: ProvisioningMetrics;
   readonly log: Logger;
@@ -90,11 +110,10 @@ const tenantParams = {
 const createBody = {
   type: "object",
   additionalProperties: false,
-  required: ["name", "slug", "planTier"],
+  required: ["name", "slug"],
   properties: {
     name: { type: "string", minLength: 1, maxLength: 100, pattern: "^[^\\u0000-\\u001F\\u007F]+$" },
     slug: { type: "string", pattern: SLUG_PATTERN },
-    planTier: { type: "string", enum: [...PLAN_TIER_NAMES] },
   },
 } as const;
 const planBody = {
@@ -108,7 +127,12 @@ const FIXES: Record<string, string> = {
   "body.slug": SLUG_FIX,
   "params.tenantId": TENANT_ID_FIX,
   "params.publicKey": "use the publicKey the credential was minted with (U and 55 base32 characters)",
-  "body.planTier": `use one of ${PLAN_TIER_NAMES.join(", ")}`,
+  "body.planTier": `every tenant starts on the ${DEFAULT_PLAN_TIER} tier and changes tier only through billing (or an operator): leave planTier out`,
+  "body.role": `use one of ${TENANT_ROLES.join(", ")}`,
+  "body.email": "use the invitee's e-mail address",
+  "params.userId": "use the member's user id (from GET /v1/tenants/{tenantId}/members)",
+  "params.invitationId": "use the invitation's id (inv and 24 hex digits)",
+  "body.token": "use the token from the invitation e-mail's link (the part after #token=)",
   "body.name": "use 1-100 characters without control characters",
   "headers.idempotency-key": "use 1-128 letters, digits, '_', '.', ':' or '-'",
 };
@@ -132,7 +156,8 @@ const safeField = (f: string) => f.replace(/[^A-Za-z0-9_.-]/g, "?").slice(0, 120
 
 export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number): { status: number; body: unknown; internal: boolean } {
   if (error instanceof ApiError) return { status: error.statusCode, body: error.body(), internal: false };
-  if (error instanceof UnauthorizedError) return { status: 401, body: { error: { code: "unauthorized", message: "a valid bearer access token is required" } }, internal: false };
+  if (error instanceof BillingSignatureError) return { status: 401, body: { error: { code: "bad_signature", message: error.message } }, internal: false };
+  if (error instanceof UnauthorizedError || error instanceof TokenRejectedError) return { status: 401, body: { error: { code: "unauthorized", message: "a valid bearer access token is required" } }, internal: false };
   const fe = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
   if (fe.validation && fe.validation.length > 0) {
     const issue = fe.validation[0] as AjvIssue;
@@ -191,16 +216,29 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Numerous clients: connections beyond the cap are closed as they arrive.
   app.server.maxConnections = deps.http.maxConnections;
   app.decorateRequest("principal", null);
+  app.decorateRequest("rawBody", undefined);
 
-  // Every route but the public probes, and every unmatched path, by the route the router chose
-  // (percent-encoding, case or slashes in the raw URL change nothing); before the body is read.
+  // Authentication by the route the router chose (percent-encoding, case or slashes in the raw URL
+  // change nothing), before the body is read. An unmatched path needs a valid token of either kind.
   app.addHook("onRequest", async (req) => {
-    if (req.routeOptions.config?.public === true) return;
-    req.principal = await deps.verify(req.headers.authorization);
+    const config = req.routeOptions.config;
+    if (config?.public === true) return;
+    const auth = config?.auth;
+    if (auth === "public" || auth === "webhook") return;
+    const token = bearerToken(req.headers.authorization);
+    if (auth === "user") req.principal = await deps.verify(token);
+    else if (auth === "tenant") req.principal = await deps.verifyTenant(token);
+    else if (auth === "operator") {
+      const p = await deps.verifyOperator(token);
+      if (!p.roles.has(REALM_ROLES.platformAdmin)) throw forbidden(`operator routes need the ${REALM_ROLES.platformAdmin} role`);
+      req.principal = p;
+    } else {
+      req.principal = await deps.verify(token).catch(() => deps.verifyTenant(token));
+    }
   });
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
-    reply.header("cache-control", "no-store");
+    if (req.routeOptions.url !== JWKS_PATH) reply.header("cache-control", "no-store");
   });
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
@@ -223,83 +261,201 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   app.get("/metrics", PUBLIC_ROUTE, async (_req, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
-  const principal = (req: FastifyRequest): Principal => {
-    if (!req.principal) throw new UnauthorizedError("no principal");
-    return req.principal;
+  const user = (req: FastifyRequest): Principal => {
+    const p = req.principal;
+    if (!p || p.kind !== "user") throw new UnauthorizedError("no user principal");
+    return p;
   };
-  const isPlatformAdmin = (p: Principal) => p.roles.has(REALM_ROLES.platformAdmin);
+  /** The tenant token's principal, for the tenant in the path only (another tenant's token: the one not-found answer). */
+  const tenantCaller = (req: FastifyRequest<{ Params: { tenantId: string } }>): TenantPrincipal => {
+    const p = req.principal;
+    if (!p || p.kind !== "tenant") throw new UnauthorizedError("no tenant principal");
+    if (p.tenantId !== req.params.tenantId) throw tenantNotFound();
+    return p;
+  };
+  /** The caller's membership, checked now in the store for the route's action. */
+  const authorized = async (req: FastifyRequest<{ Params: { tenantId: string } }>) => {
+    const p = tenantCaller(req);
+    const action = req.routeOptions.config.action;
+    if (!action) throw new Error(`route ${req.routeOptions.url} has no action`);
+    return { p, ...(await plane.authorize(p.userId, p.tenantId, action)) };
+  };
 
-  /** The tenant if the caller is a member; the one not-found answer otherwise. */
-  async function memberTenant(req: FastifyRequest, tenantId: string): Promise<{ tenant: TenantRecord; role: "admin" | "member" }> {
-    const p = principal(req);
-    const found = await plane.access(p.userId, tenantId);
-    if (!found || !found.member) throw tenantNotFound();
-    return { tenant: found.tenant, role: found.member.role };
-  }
-
-  type TenantReq = FastifyRequest<{ Params: { tenantId: string } }>;
-
-  app.post<{ Body: { name: string; slug: string; planTier: PlanTierName }; Headers: { "idempotency-key"?: string } }>(
-    "/v1/tenants",
-    {
-      schema: {
-        body: createBody,
-        querystring: noQuery,
-        headers: { type: "object", properties: { "idempotency-key": { type: "string", pattern: IDEMPOTENCY_KEY_PATTERN } } },
-      },
+  /** Registers one route of PROVISIONING_ROUTES with its auth and action (the test compares both lists). */
+  const route = <R extends { Params?: unknown; Body?: unknown; Querystring?: unknown; Headers?: unknown }>(
+    method: (typeof PROVISIONING_ROUTES)[number]["method"],
+    url: (typeof PROVISIONING_ROUTES)[number]["url"],
+    schema: Record<string, unknown>,
+    handler: (req: FastifyRequest<R>, reply: FastifyReply) => Promise<unknown>,
+    extra: Record<string, unknown> = {},
+  ) => {
+    const spec = PROVISIONING_ROUTES.find((r) => r.method === method && r.url === url);
+    if (!spec) throw new Error(`${method} ${url} is not in PROVISIONING_ROUTES`);
+    app.route<R>({
+      method,
+      url,
+      schema: { querystring: noQuery, ...schema },
+      config: { auth: spec.auth, ...("action" in spec ? { action: spec.action } : {}) },
+      handler: handler as never,
+      ...extra,
+    });
+  };
+  type TenantReq = { Params: { tenantId: string } };
+  const emptyBodyIsObject = {
+    preValidation: async (req: FastifyRequest) => {
+      if (req.body === undefined || req.body === null) (req as { body: unknown }).body = {};
     },
+  };
+
+  // ---- the key set -------------------------------------------------------------------------
+  route("GET", JWKS_PATH, {}, async (_req, reply) => {
+    reply.header("cache-control", "public, max-age=300");
+    return deps.keys.jwks();
+  });
+
+  // ---- user routes -------------------------------------------------------------------------
+  route<{ Body: { name: string; slug: string }; Headers: { "idempotency-key"?: string } }>(
+    "POST",
+    "/v1/tenants",
+    { body: createBody, headers: { type: "object", properties: { "idempotency-key": { type: "string", pattern: IDEMPOTENCY_KEY_PATTERN } } } },
     async (req, reply) => {
-      const p = principal(req);
+      const p = user(req);
       const idempotencyKey = req.headers["idempotency-key"];
-      const answer = await plane.createTenant({ userId: p.userId, name: req.body.name, slug: req.body.slug, planTier: req.body.planTier, requestId: req.id, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
+      const answer = await plane.createTenant({ userId: p.userId, name: req.body.name, slug: req.body.slug, requestId: req.id, ...(p.email && p.emailVerified ? { email: p.email } : {}), ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) });
       if (answer.replayed) reply.header("idempotent-replayed", "true");
       else if (answer.statusCode === 201) metrics.tenantsCreated.inc();
       return reply.code(answer.statusCode).send(answer.body);
     },
   );
 
-  app.get("/v1/tenants", { schema: { querystring: noQuery } }, async (req) => ({ tenants: await plane.tenantsOf(principal(req).userId) }));
+  route("GET", "/v1/tenants", {}, async (req) => ({ tenants: await plane.tenantsOf(user(req).userId) }));
 
-  app.get("/v1/tenants/:tenantId", { schema: { params: tenantParams, querystring: noQuery } }, async (req: TenantReq) => {
-    const { tenant, role } = await memberTenant(req, req.params.tenantId);
-    return { tenant: tenantView(tenant), role };
+  route<TenantReq & { Body: Record<string, never> }>(
+    "POST",
+    "/v1/tenants/:tenantId/token",
+    { params: tenantParams, body: { type: "object", additionalProperties: false, properties: {} } },
+    async (req) => {
+      const p = user(req);
+      const found = await plane.access(p.userId, req.params.tenantId);
+      if (!found) throw tenantNotFound();
+      const { tenant, member } = found;
+      const signed = await deps.keys.signTenantToken({ userId: p.userId, tenantId: tenant.id, planTier: tenant.planTier, role: member.role });
+      metrics.tenantTokens.inc();
+      return { access_token: signed.token, token_type: "Bearer", expires_in: signed.expiresAt - Math.floor(Date.now() / 1000), expires_at: signed.expiresAt, tenant_id: tenant.id, plan_tier: tenant.planTier, role: member.role };
+    },
+    emptyBodyIsObject,
+  );
+
+  route("GET", "/v1/invitations", {}, async (req) => ({ invitations: await deps.invitations.mine(user(req)) }));
+
+  route<{ Body: { token?: string; invitationId?: string } }>(
+    "POST",
+    "/v1/invitations/accept",
+    {
+      body: {
+        type: "object",
+        additionalProperties: false,
+        properties: { token: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$" }, invitationId: { type: "string", pattern: INVITATION_ID_PATTERN } },
+      },
+    },
+    async (req) => {
+      const { token, invitationId } = req.body;
+      if ((token === undefined) === (invitationId === undefined)) throw new ApiError(400, "invalid_request", "body needs exactly one of token (from the e-mail) or invitationId (from GET /v1/invitations)", "body.token");
+      const accepted = await deps.invitations.accept(user(req), token !== undefined ? { secret: token } : { invitationId: invitationId as string });
+      return { tenantId: accepted.tenantId, role: accepted.role, invitationId: accepted.invitationId };
+    },
+  );
+
+  // ---- tenant routes -----------------------------------------------------------------------
+  route<TenantReq>("GET", "/v1/tenants/:tenantId", { params: tenantParams }, async (req) => {
+    const { tenant, member } = await authorized(req);
+    return { tenant: tenantView(tenant), role: member.role };
   });
 
-  app.get("/v1/tenants/:tenantId/members", { schema: { params: tenantParams, querystring: noQuery } }, async (req: TenantReq) => {
-    const { tenant } = await memberTenant(req, req.params.tenantId);
-    return { tenantId: tenant.id, members: (await plane.members(tenant.id)).map((m) => ({ userId: m.userId, role: m.role, addedAt: m.addedAt })) };
+  route<TenantReq>("GET", "/v1/tenants/:tenantId/members", { params: tenantParams }, async (req) => {
+    const { tenant } = await authorized(req);
+    return { tenantId: tenant.id, members: (await plane.members(tenant.id)).map((m) => ({ userId: m.userId, role: m.role, addedAt: m.addedAt, ...(m.email ? { email: m.email } : {}) })) };
   });
 
-  app.get("/v1/tenants/:tenantId/limits", { schema: { params: tenantParams, querystring: noQuery } }, async (req: TenantReq) => {
-    const { tenant } = await memberTenant(req, req.params.tenantId);
+  route<TenantReq>("GET", "/v1/tenants/:tenantId/limits", { params: tenantParams }, async (req) => {
+    const { tenant } = await authorized(req);
     return { tenantId: tenant.id, planTier: tenant.planTier, limits: plane.limitsOf(tenant.planTier) };
   });
 
-  app.get("/v1/tenants/:tenantId/usage", { schema: { params: tenantParams, querystring: noQuery } }, async (req: TenantReq) => {
-    const { tenant } = await memberTenant(req, req.params.tenantId);
+  route<TenantReq>("GET", "/v1/tenants/:tenantId/usage", { params: tenantParams }, async (req) => {
+    const { tenant } = await authorized(req);
     const limits = plane.limitsOf(tenant.planTier);
-    return { tenantId: tenant.id, planTier: tenant.planTier, usage: await plane.usage(tenant.id), allowances: { eventsPerDay: limits.events.perDay, busConnections: limits.bus.connections } };
+    return {
+      tenantId: tenant.id,
+      planTier: tenant.planTier,
+      usage: await plane.usage(tenant.id),
+      allowances: { eventsPerDay: limits.events.perDay, busConnections: limits.bus.connections, busCredentialsPerDay: limits.bus.credentialsPerDay, members: limits.members.max, pendingInvitations: limits.members.pendingInvitations },
+    };
   });
 
-  app.post<{ Params: { tenantId: string }; Body: { ttlSeconds?: number } | undefined }>(
-    "/v1/tenants/:tenantId/bus-credentials",
+  const memberParams = {
+    type: "object",
+    additionalProperties: false,
+    required: ["tenantId", "userId"],
+    properties: { tenantId: tenantParams.properties.tenantId, userId: { type: "string", pattern: "^[A-Za-z0-9_@.:-]{1,255}$" } },
+  } as const;
+  const roleBody = { type: "object", additionalProperties: false, required: ["role"], properties: { role: { type: "string", enum: [...TENANT_ROLES] } } } as const;
+
+  route<{ Params: { tenantId: string; userId: string }; Body: { role: TenantRole } }>("PUT", "/v1/tenants/:tenantId/members/:userId", { params: memberParams, body: roleBody }, async (req) => {
+    const p = tenantCaller(req);
+    const m = await plane.setRole(p.tenantId, p.userId, req.params.userId, req.body.role);
+    return { tenantId: p.tenantId, userId: m.userId, role: m.role };
+  });
+
+  route<{ Params: { tenantId: string; userId: string } }>("DELETE", "/v1/tenants/:tenantId/members/:userId", { params: memberParams }, async (req, reply) => {
+    const p = tenantCaller(req);
+    await plane.removeMember(p.tenantId, p.userId, req.params.userId);
+    return reply.code(204).send();
+  });
+
+  route<TenantReq & { Body: { email: string; role: TenantRole } }>(
+    "POST",
+    "/v1/tenants/:tenantId/invitations",
     {
-      schema: {
-        params: tenantParams,
-        querystring: noQuery,
-        body: { type: "object", additionalProperties: false, properties: { ttlSeconds: { type: "integer", minimum: 60, maximum: deps.credentialsTtlSeconds } } },
-      },
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) (req as { body: unknown }).body = {};
+      params: tenantParams,
+      body: {
+        type: "object",
+        additionalProperties: false,
+        required: ["email", "role"],
+        properties: { email: { type: "string", maxLength: 254, pattern: "^[^\\s@<>()\\[\\],;:\"]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$" }, role: { type: "string", enum: [...TENANT_ROLES] } },
       },
     },
     async (req, reply) => {
-      const p = principal(req);
-      const { tenant } = await memberTenant(req, req.params.tenantId);
+      const p = tenantCaller(req);
+      return reply.code(201).send({ invitation: await deps.invitations.create(p.tenantId, p.userId, req.body.email, req.body.role) });
+    },
+  );
+
+  route<TenantReq>("GET", "/v1/tenants/:tenantId/invitations", { params: tenantParams }, async (req) => {
+    const p = tenantCaller(req);
+    return { tenantId: p.tenantId, invitations: await deps.invitations.list(p.tenantId, p.userId) };
+  });
+
+  route<{ Params: { tenantId: string; invitationId: string } }>(
+    "DELETE",
+    "/v1/tenants/:tenantId/invitations/:invitationId",
+    { params: { type: "object", additionalProperties: false, required: ["tenantId", "invitationId"], properties: { tenantId: tenantParams.properties.tenantId, invitationId: { type: "string", pattern: INVITATION_ID_PATTERN } } } },
+    async (req) => {
+      const p = tenantCaller(req);
+      return { invitation: await deps.invitations.cancel(p.tenantId, p.userId, req.params.invitationId) };
+    },
+  );
+
+  route<TenantReq & { Body: { ttlSeconds?: number } }>(
+    "POST",
+    "/v1/tenants/:tenantId/bus-credentials",
+    { params: tenantParams, body: { type: "object", additionalProperties: false, properties: { ttlSeconds: { type: "integer", minimum: 60, maximum: deps.credentialsTtlSeconds } } } },
+    async (req, reply) => {
+      const { p, tenant } = await authorized(req);
       if (!deps.minter) throw unavailable("bus credentials are not configured on this deployment");
       const ttl = req.body?.ttlSeconds ?? deps.credentialsTtlSeconds;
       const creds = await deps.minter.mint(tenant.id, tenant.planTier, ttl, tenant.busAccount);
-      // Recorded (and re-checked: still active, still a member) before it is handed out.
+      // Recorded (and re-checked: still active, still a member, within the day's allowance) before it is handed out.
       await plane.recordCredential(tenant.id, { publicKey: creds.publicKey, userId: p.userId, issuedAt: Math.floor(Date.now() / 1000), expiresAt: creds.expiresAt });
       metrics.credentialsMinted.inc();
       return reply.code(201).send({
@@ -314,6 +470,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         subjects: [`swarm.${tenant.id}.>`],
       });
     },
+    emptyBodyIsObject,
   );
 
   const credentialParams = {
@@ -322,41 +479,77 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     required: ["tenantId", "publicKey"],
     properties: { tenantId: tenantParams.properties.tenantId, publicKey: { type: "string", pattern: "^U[A-Z2-7]{55}$" } },
   } as const;
-  app.delete<{ Params: { tenantId: string; publicKey: string } }>("/v1/tenants/:tenantId/bus-credentials/:publicKey", { schema: { params: credentialParams, querystring: noQuery } }, async (req, reply) => {
-    const p = principal(req);
-    const { tenant, role } = await memberTenant(req, req.params.tenantId);
-    const revoked = await plane.revokeCredential(tenant.id, p.userId, req.params.publicKey, role === "admin");
-    return reply.code(202).send({ tenantId: tenant.id, publicKey: revoked.publicKey, revokedAt: revoked.revokedAt });
+  route<{ Params: { tenantId: string; publicKey: string } }>("DELETE", "/v1/tenants/:tenantId/bus-credentials/:publicKey", { params: credentialParams }, async (req, reply) => {
+    const p = tenantCaller(req);
+    const revoked = await plane.revokeCredential(p.tenantId, p.userId, req.params.publicKey);
+    return reply.code(202).send({ tenantId: p.tenantId, publicKey: revoked.publicKey, revokedAt: revoked.revokedAt });
   });
 
-  const changePlan = async (req: FastifyRequest<{ Params: { tenantId: string }; Body: { planTier: PlanTierName } }>) => {
-    const p = principal(req);
-    if (!isPlatformAdmin(p)) {
-      await memberTenant(req, req.params.tenantId); // a non-member learns nothing: 404
-      throw forbidden("changing the plan tier needs the platform-admin role");
-    }
-    return { tenant: await plane.changePlan(req.params.tenantId, req.body.planTier) };
-  };
-  const planSchema = { schema: { params: tenantParams, querystring: noQuery, body: planBody } };
-  app.put("/v1/tenants/:tenantId/plan", planSchema, changePlan);
-  app.patch("/v1/tenants/:tenantId/plan", planSchema, changePlan);
-
-  app.delete("/v1/tenants/:tenantId", { schema: { params: tenantParams, querystring: noQuery } }, async (req: TenantReq, reply) => {
-    const p = principal(req);
-    if (!isPlatformAdmin(p)) {
-      const { role } = await memberTenant(req, req.params.tenantId);
-      if (role !== "admin") throw forbidden("offboarding needs the tenant's admin");
-    } else if (!(await plane.tenant(req.params.tenantId)) || (await plane.tenant(req.params.tenantId))?.status !== "active") {
-      throw tenantNotFound();
-    }
-    const view = await plane.offboard(req.params.tenantId);
+  route<TenantReq>("DELETE", "/v1/tenants/:tenantId", { params: tenantParams }, async (req, reply) => {
+    const { tenant } = await authorized(req);
+    const view = await plane.offboard(tenant.id);
     metrics.tenantsOffboarded.inc();
     return reply.code(202).send({ tenant: view });
   });
 
-  app.get("/v1/admin/nats-revocations", { schema: { querystring: noQuery } }, async (req) => {
-    if (!isPlatformAdmin(principal(req))) throw forbidden("needs the platform-admin role");
-    return { revocations: await plane.revocations() };
+  // ---- operator routes ---------------------------------------------------------------------
+  route<TenantReq & { Body: { planTier: PlanTierName } }>("PUT", "/v1/admin/tenants/:tenantId/plan", { params: tenantParams, body: planBody }, async (req) => {
+    const p = user(req);
+    const { applied: _applied, ...tenant } = await plane.changePlan(req.params.tenantId, req.body.planTier, { kind: "operator", userId: p.userId, at: new Date().toISOString() });
+    void _applied;
+    return { tenant };
+  });
+
+  route("GET", "/v1/admin/nats-revocations", {}, async () => ({ revocations: await plane.revocations() }));
+
+  // ---- the billing provider's webhook ------------------------------------------------------
+  // Its own JSON parser keeps the raw bytes: the signature covers exactly them.
+  void app.register(async (scope) => {
+    scope.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+      req.rawBody = body as string;
+      try {
+        done(null, JSON.parse(body as string));
+      } catch {
+        done(Object.assign(new Error("body is not JSON"), { statusCode: 400 }), undefined);
+      }
+    });
+    scope.route({
+      method: "POST",
+      url: "/v1/billing/events",
+      config: { auth: "webhook" },
+      schema: {
+        querystring: noQuery,
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["id", "type", "created", "data"],
+          properties: {
+            id: { type: "string", pattern: "^[A-Za-z0-9_.:-]{1,255}$" },
+            type: { type: "string", enum: ["entitlement.updated"] },
+            created: { type: "integer", minimum: 0 },
+            data: {
+              type: "object",
+              additionalProperties: false,
+              required: ["tenantId", "planTier"],
+              properties: { tenantId: { type: "string", pattern: TENANT_ID_PATTERN.source }, planTier: { type: "string", enum: [...PLAN_TIER_NAMES] } },
+            },
+          },
+        },
+      },
+      // The signature is checked before the body is validated or anything else looks at it.
+      preValidation: async (req) => {
+        if (!deps.billing) throw unavailable("the billing webhook is not configured on this deployment");
+        deps.billing.verify(req.headers[BILLING_SIGNATURE_HEADER], req.rawBody ?? "");
+      },
+      handler: async (req: FastifyRequest<{ Body: { id: string; created: number; data: { tenantId: string; planTier: PlanTierName } } }>, reply: FastifyReply) => {
+        const b = req.body;
+        const answer = await plane.applyBillingEvent({ id: b.id, created: b.created, tenantId: b.data.tenantId, planTier: b.data.planTier });
+        const body = answer.body as { applied?: boolean };
+        metrics.billingEvents.inc({ outcome: answer.replayed ? "replayed" : body.applied ? "applied" : "stale" });
+        if (answer.replayed) reply.header("idempotent-replayed", "true");
+        return reply.code(answer.statusCode).send(answer.body);
+      },
+    });
   });
 
   return app;

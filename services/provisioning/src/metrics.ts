@@ -14,6 +14,8 @@ export interface ProvisioningMetrics {
   readonly tenantsCreated: Counter;
   readonly tenantsOffboarded: Counter;
   readonly credentialsMinted: Counter;
+  readonly tenantTokens: Counter;
+  readonly billingEvents: Counter<"outcome">;
   readonly outboxApplied: Counter<"kind">;
   readonly outboxFailed: Counter<"kind">;
   readonly outboxReady: Gauge;
@@ -30,6 +32,8 @@ export function createProvisioningMetrics(outboxReady: () => number = () => 0, d
     tenantsCreated: new Counter({ ...m.tenantsCreated, registers: [registry] }),
     tenantsOffboarded: new Counter({ ...m.tenantsOffboarded, registers: [registry] }),
     credentialsMinted: new Counter({ ...m.credentialsMinted, registers: [registry] }),
+    tenantTokens: new Counter({ ...m.tenantTokens, registers: [registry] }),
+    billingEvents: new Counter({ ...m.billingEvents, labelNames: ["outcome"], registers: [registry] }),
     outboxApplied: new Counter({ ...m.outboxApplied, labelNames: ["kind"], registers: [registry] }),
     outboxFailed: new Counter({ ...m.outboxFailed, labelNames: ["kind"], registers: [registry] }),
     outboxReady: new Gauge({

@@ -15,9 +15,10 @@
 import { randomBytes } from "node:crypto";
 import { tenantEventDeletionSql } from "../../clickhouse-schema/tenant-deletion.js";
 import { REALM_ROLES } from "../../keycloak-realm/names.js";
-import { EFFECT_LANES, keys, type CredentialRecord, type OutboxEntry, type RevocationRecord, type TenantRecord, type WrappedDataKey } from "./control-plane.js";
+import { EFFECT_LANES, keys, type CredentialRecord, type InvitationRecord, type OutboxEntry, type RevocationRecord, type TenantRecord, type WrappedDataKey } from "./control-plane.js";
 import type { DataKeyProvider } from "./datakeys.js";
 import type { IdentityAdmin } from "./keycloak.js";
+import type { Mailer } from "./mail.js";
 import type { TenantAccountPublisher } from "./nats.js";
 import { getJson, parseJson, setJson, type KvStore, type KvTransaction, type Tuple } from "./store/kv.js";
 
@@ -36,6 +37,10 @@ export interface OutboxWorkerOptions {
   readonly store: KvStore;
   readonly identity: IdentityAdmin;
   readonly dataKeys: DataKeyProvider;
+  /** Sends invitation e-mails (a disabled mailer records them as skipped). */
+  readonly mailer: Mailer;
+  /** An invitation's secret from its id (platform-keys.ts): the e-mail carries it, the store never does. */
+  readonly invitationSecret: (invitationId: string) => string;
   /** Pushes tenant account JWTs to NATS. @default - none: tenant accounts are not pushed (bus `skipped`) */
   readonly accounts?: TenantAccountPublisher;
   readonly log: OutboxLogger;
@@ -208,15 +213,16 @@ export class OutboxWorker {
     return out;
   }
 
-  /** Whether `userId` is an admin of an active tenant other than `tenantId` (the user's index, in bounded pages). */
-  private async administersAnother(userId: string, tenantId: string): Promise<boolean> {
+  /** Whether `userId` is an owner or admin of an active tenant (the user's index, in bounded pages). */
+  private async administersAny(userId: string): Promise<boolean> {
     let after: Tuple | undefined;
     for (;;) {
       const page = await this.o.store.transact(async (tx) => {
         const rows = await tx.getRange(keys.userTenants(userId), { limit: OUTBOX_BULK_BATCH, ...(after ? { after } : {}) });
         for (const row of rows) {
           const other = row.key[2] as string;
-          if (other === tenantId || (JSON.parse(row.value.toString("utf8")) as { role?: string }).role !== "admin") continue;
+          const role = (JSON.parse(row.value.toString("utf8")) as { role?: string }).role;
+          if (role !== "owner" && role !== "admin") continue;
           if ((await getJson<TenantRecord>(tx, keys.meta(other)))?.status === "active") return { found: true, rows };
         }
         return { found: false, rows };
@@ -245,39 +251,36 @@ export class OutboxWorker {
           setJson(tx, keys.meta(tid), { ...t, dataKey: "ready" });
         };
       }
-      case "keycloak.provision": {
-        if (!tenant || tenant.status !== "active") return async () => undefined; // deprovision follows in this lane
-        const userId = String(p.userId);
-        const planTier = tenant.planTier;
-        let orgId: string | undefined;
-        if (idm.enabled) {
-          orgId = await idm.ensureOrganization({ slug: tenant.slug, displayName: tenant.name, tenantId: tid, planTier });
-          await idm.addMember(orgId, userId);
-          await idm.setUserTenantAttributes(userId, tid, planTier);
-          await idm.grantRealmRole(userId, REALM_ROLES.tenantAdmin);
-        }
-        return async (tx, t) => {
-          if (!t || t.status !== "active") return;
-          setJson(tx, keys.meta(tid), { ...t, organization: idm.enabled ? "ready" : "skipped", ...(orgId ? { keycloakOrganizationId: orgId } : {}) });
-        };
-      }
-      case "keycloak.plan": {
+      case "keycloak.grant-admin": {
+        // The realm role makes OTP required at login; granted to whoever owns or administers a tenant.
         if (!tenant || tenant.status !== "active" || !idm.enabled) return async () => undefined;
-        await idm.updateOrganizationTier({ slug: tenant.slug, displayName: tenant.name, tenantId: tid, planTier: tenant.planTier });
-        for (const uid of (p.memberIds as string[] | undefined) ?? []) await idm.setUserTierIfTenant(uid, tid, tenant.planTier);
+        for (const uid of (p.userIds as string[] | undefined) ?? []) {
+          if (await this.administersAny(uid)) await idm.grantRealmRole(uid, REALM_ROLES.tenantAdmin);
+        }
         return async () => undefined;
       }
-      case "keycloak.deprovision": {
-        if (idm.enabled) {
-          await idm.removeOrganization(String(p.slug), (p.organizationId as string | null) ?? tenant?.keycloakOrganizationId ?? undefined);
-          for (const uid of (p.memberIds as string[] | undefined) ?? []) {
-            await idm.clearUserTenantAttributes(uid, tid);
-            // The realm role goes with the last tenant the user administers.
-            if (!(await this.administersAnother(uid, tid))) await idm.revokeRealmRole(uid, REALM_ROLES.tenantAdmin);
-          }
+      case "keycloak.revoke-admin": {
+        // Revoked only when the user administers no active tenant any more (a later grant in any
+        // tenant's lane grants it again).
+        if (!idm.enabled) return async () => undefined;
+        for (const uid of (p.userIds as string[] | undefined) ?? []) {
+          if (!(await this.administersAny(uid))) await idm.revokeRealmRole(uid, REALM_ROLES.tenantAdmin);
         }
-        return async (tx, t) => {
-          if (t) setJson(tx, keys.meta(tid), { ...t, organization: "removed" });
+        return async () => undefined;
+      }
+      case "mail.invitation": {
+        const id = String(p.invitationId);
+        const inv = await this.o.store.transact((tx) => getJson<InvitationRecord>(tx, keys.invitation(tid, id)));
+        // Cancelled, accepted, expired or the tenant gone before delivery: nothing to send.
+        if (!inv || inv.status !== "pending" || inv.expiresAt <= this.now() || !tenant || tenant.status !== "active") return async () => undefined;
+        let delivery: InvitationRecord["delivery"] = "skipped";
+        if (this.o.mailer.enabled) {
+          await this.o.mailer.sendInvitation({ to: inv.email, tenantName: tenant.name, role: inv.role, secret: this.o.invitationSecret(id), expiresAt: new Date(inv.expiresAt).toISOString() });
+          delivery = "sent";
+        }
+        return async (tx) => {
+          const now = await getJson<InvitationRecord>(tx, keys.invitation(tid, id));
+          if (now) setJson(tx, keys.invitation(tid, id), { ...now, delivery });
         };
       }
       case "nats.account": {
@@ -318,13 +321,19 @@ export class OutboxWorker {
       }
       case "tenant.purge": {
         const membersPrefix = keys.members(tid);
-        for (const prefix of [membersPrefix, keys.usages(tid), keys.credentials(tid), keys.tenantRevocations(tid)]) {
+        const invitationsPrefix = keys.invitations(tid);
+        for (const prefix of [membersPrefix, invitationsPrefix, keys.usages(tid), keys.credentials(tid), keys.tenantRevocations(tid)]) {
           for (;;) {
             const n = await this.o.store.transact(async (tx) => {
               const rows = await tx.getRange(prefix, { limit: OUTBOX_BULK_BATCH });
               for (const r of rows) {
                 tx.clear([...prefix, ...r.key.slice(prefix.length)]);
                 if (prefix === membersPrefix) tx.clear(keys.userTenant(String(r.key[3]), tid));
+                if (prefix === invitationsPrefix) {
+                  const inv = JSON.parse(r.value.toString("utf8")) as InvitationRecord;
+                  tx.clear(keys.invitationSecret(inv.secretHash));
+                  tx.clear(keys.invitationByEmail(inv.email, tid, inv.id));
+                }
               }
               return rows.length;
             });

@@ -9,12 +9,19 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import type { JWTVerifyGetKey } from "jose";
 import { pino, type Logger } from "pino";
-import { loadTierCatalog } from "../../../config/index.js";
-import { createVerifier } from "./auth.js";
+import { loadTierCatalog, loadUserLimits } from "../../../config/index.js";
+import { createLocalJWKSet } from "jose";
+import { OPERATOR_AUDIENCE } from "../../identity/names.js";
+import { createTenantTokenVerifier } from "../../identity/verify.js";
+import { createVerifier, realmKeySet } from "./auth.js";
+import { billingWebhook, readBillingSecrets } from "./billing.js";
 import type { ProvisioningConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
 import { dataKeyProvider, type DataKeyProvider } from "./datakeys.js";
 import { buildApp } from "./http.js";
+import { Invitations } from "./invitations.js";
+import { disabledMailer, smtpMailer, type Mailer } from "./mail.js";
+import { PlatformKeys } from "./platform-keys.js";
 import { disabledIdentityAdmin, KeycloakAdmin, type IdentityAdmin } from "./keycloak.js";
 import { createProvisioningMetrics, type ProvisioningMetrics } from "./metrics.js";
 import { natsAccountPublisher, readAccountSigningKeys, readSigningKeys, signingKeyMinter, type BusMinter, type TenantAccountPublisher } from "./nats.js";
@@ -29,6 +36,10 @@ export interface ProvisioningOverrides {
   readonly identity?: IdentityAdmin;
   readonly dataKeys?: DataKeyProvider;
   readonly minter?: BusMinter;
+  /** Sends invitation e-mails. @default - SMTP from the configuration, else none (skipped) */
+  readonly mailer?: Mailer;
+  /** The clock of tokens and invitations (tests). @default Date.now */
+  readonly now?: () => number;
   /** Pushes tenant account JWTs. @default - from PROVISIONING_NATS_URL and the signing keys, else none */
   readonly accounts?: TenantAccountPublisher;
   /** Host to listen on. @default "0.0.0.0" */
@@ -50,6 +61,8 @@ export interface RunningProvisioning {
   readonly identity: IdentityAdmin;
   readonly dataKeys: DataKeyProvider;
   readonly metrics: ProvisioningMetrics;
+  readonly keys: PlatformKeys;
+  readonly invitations: Invitations;
   /** Stops taking requests, finishes those in flight, stops the worker, closes the store. */
   stop(): Promise<void>;
 }
@@ -82,13 +95,26 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
           })
         : undefined);
 
+    const keys = new PlatformKeys({ store, provider: dataKeys, issuer: config.tokens.issuer, tokenTtlSeconds: config.tokens.tenantTokenTtlSeconds, rotationSeconds: config.tokens.rotationSeconds, ...(o.now ? { now: o.now } : {}) });
+    await keys.load();
+    const keyRefresh = setInterval(() => void keys.refresh().catch((error: unknown) => log.error({ err: String(error) }, "signing key refresh failed")), 10 * 60_000);
+    keyRefresh.unref();
+    const mailer =
+      o.mailer ??
+      (config.mail
+        ? smtpMailer({ url: config.mail.url, from: config.mail.from, consoleUrl: config.mail.consoleUrl, requireTls: config.mail.requireTls, ...(config.mail.credentialsFile ? { credentialsFile: config.mail.credentialsFile } : {}) })
+        : disabledMailer);
+
     let worker: OutboxWorker | undefined;
-    const plane = new ControlPlane({ store, catalog: loadTierCatalog(), onEnqueued: () => worker?.wake() });
+    const plane = new ControlPlane({ store, catalog: loadTierCatalog(), userLimits: loadUserLimits(), onEnqueued: () => worker?.wake(), ...(o.now ? { now: o.now } : {}) });
+    const invitations = new Invitations(plane, { ttlSeconds: config.invitationTtlSeconds, secretOf: (id) => keys.invitationSecret(id), ...(o.now ? { now: o.now } : {}) });
     const metrics = createProvisioningMetrics(() => worker?.lastReady ?? 0, true);
     worker = new OutboxWorker({
       store,
       identity,
       dataKeys,
+      mailer,
+      invitationSecret: (id) => keys.invitationSecret(id),
       ...(accounts ? { accounts } : {}),
       log,
       ...(o.workerPollMs !== undefined ? { pollMs: o.workerPollMs } : {}),
@@ -98,10 +124,19 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       onFailed: (kind) => metrics.outboxFailed.inc({ kind }),
     });
     const w = worker;
-    const verify = createVerifier({ ...config.oidc, ...(o.keySet ? { keySet: o.keySet } : {}) });
+    const realmKeys = o.keySet ?? realmKeySet(config.oidc.jwksUrl);
+    const verify = createVerifier({ ...config.oidc, keySet: realmKeys });
+    const verifyOperator = createVerifier({ ...config.oidc, audience: OPERATOR_AUDIENCE, keySet: realmKeys });
+    // This service's own keys, as published (a rotation by another replica is picked up by refresh()).
+    const verifyTenant = createTenantTokenVerifier({ issuer: config.tokens.issuer, keySet: (header, token) => createLocalJWKSet(keys.jwks())(header, token) });
     const app = buildApp({
       plane,
       verify,
+      verifyOperator,
+      verifyTenant,
+      keys,
+      invitations,
+      billing: config.billingWebhookSecretFile ? billingWebhook(readBillingSecrets(config.billingWebhookSecretFile)) : undefined,
       minter,
       metrics,
       log,
@@ -124,10 +159,14 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       identity,
       dataKeys,
       metrics,
+      keys,
+      invitations,
       stop() {
         stopped ??= (async () => {
+          clearInterval(keyRefresh);
           await app.close();
           await w.stop();
+          mailer.close();
           await accounts?.close();
           await store.close();
         })();
