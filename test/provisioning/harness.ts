@@ -12,6 +12,7 @@
  *   (its Keycloak effects recorded as skipped), and tokens still come from the real server.
  */
 import { parseJsonOr } from "../../services/runtime/json.js";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,10 @@ export interface Harness {
    * login, as the realm demands, with an authenticator of the test's own.
    */
   token(user: RealmUser, o?: { refresh?: boolean }): Promise<string>;
+  /** Creates a tenant as `user` (a fresh slug unless given) and returns its id. */
+  createTenant(user: RealmUser, o?: { name?: string; slug?: string }): Promise<string>;
+  /** A tenant token for `user` in `tenantId` (`POST /v1/tenants/{id}/token` with the user's token). */
+  tenantToken(user: RealmUser, tenantId: string): Promise<string>;
   readonly svc: RunningProvisioning;
   readonly config: ProvisioningConfig;
   readonly dir: string;
@@ -65,6 +70,9 @@ export function signingKeysEnv(): { env: Record<string, string>; seeds: NatsSeed
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** `PROVISIONING_TOKEN_ISSUER` of the tests: the `iss` of their tenant tokens. */
+export const TEST_TOKEN_ISSUER = "https://api.enchanted.test";
 
 export interface HarnessOptions {
   readonly faults?: FaultRates;
@@ -87,6 +95,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     PROVISIONING_LOG_LEVEL: "silent",
     PROVISIONING_LMDB_PATH: join(dir, "store"),
     PROVISIONING_OIDC_ISSUER: issuerOf(keycloak),
+    PROVISIONING_TOKEN_ISSUER: TEST_TOKEN_ISSUER,
     ...(o.keycloak === false ? { PROVISIONING_KEYCLOAK: "off" } : { PROVISIONING_KEYCLOAK_URL: proxy!.url, PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: secretFile }),
     ...o.env,
   });
@@ -97,6 +106,25 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     Object.assign(overrides, { store: faulty });
   }
   const svc = await startProvisioning(config, overrides);
+  const call = async (method: string, path: string, r: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}) => {
+    const headers: Record<string, string> = { ...(r.token ? { authorization: `Bearer ${r.token}` } : {}), ...r.headers };
+    let body: string | undefined = r.rawBody;
+    if (r.body !== undefined) body = JSON.stringify(r.body);
+    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
+    const res = await fetch(`${svc.url}${path}`, { method, headers, body });
+    const text = await res.text();
+    const parsed = parseJsonOr(text, text);
+    return { status: res.status, body: parsed, text, headers: res.headers };
+  };
+  const token = async (user: RealmUser, t: { refresh?: boolean } = {}) => {
+    let session = sessions.get(user.id);
+    if (!session) {
+      session = await UserSession.signIn(keycloak, user, { totp: {} });
+      sessions.set(user.id, session);
+      return session.accessToken();
+    }
+    return t.refresh ? session.refresh() : session.accessToken();
+  };
   return {
     keycloak,
     issuer: issuerOf(keycloak),
@@ -110,29 +138,23 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       if (granted.status !== 204) throw new Error(`grant ${REALM_ROLES.platformAdmin}: ${granted.status} ${granted.text}`);
       return user;
     },
-    async token(user, t = {}) {
-      let session = sessions.get(user.id);
-      if (!session) {
-        session = await UserSession.signIn(keycloak, user, { totp: {} });
-        sessions.set(user.id, session);
-        return session.accessToken();
-      }
-      return t.refresh ? session.refresh() : session.accessToken();
+    token,
+    async createTenant(user, t = {}) {
+      const slug = t.slug ?? `t-${randomBytes(6).toString("hex")}`;
+      const res = await call("POST", "/v1/tenants", { token: await token(user), body: { name: t.name ?? slug, slug } });
+      if (res.status !== 201) throw new Error(`create tenant ${slug}: ${res.status} ${res.text}`);
+      return (res.body as { tenant: { id: string } }).tenant.id;
+    },
+    async tenantToken(user, tenantId) {
+      const res = await call("POST", `/v1/tenants/${tenantId}/token`, { token: await token(user) });
+      if (res.status !== 200) throw new Error(`tenant token for ${tenantId}: ${res.status} ${res.text}`);
+      return (res.body as { access_token: string }).access_token;
     },
     svc,
     config,
     dir,
     faulty,
-    async request(method, path, r = {}) {
-      const headers: Record<string, string> = { ...(r.token ? { authorization: `Bearer ${r.token}` } : {}), ...r.headers };
-      let body: string | undefined = r.rawBody;
-      if (r.body !== undefined) body = JSON.stringify(r.body);
-      if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
-      const res = await fetch(`${svc.url}${path}`, { method, headers, body });
-      const text = await res.text();
-      const parsed = parseJsonOr(text, text);
-      return { status: res.status, body: parsed, text, headers: res.headers };
-    },
+    request: call,
     async stop() {
       await svc.stop();
       if (faulty) await faulty.close().catch(() => undefined);
