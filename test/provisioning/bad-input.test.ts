@@ -1,26 +1,35 @@
 /**
  * Bad input: 10,000 generated requests (fast-check) through the whole HTTP pipeline (fastify's
- * inject: routing, auth hook, body parser, schemas, handlers, error handler) with a valid token:
+ * inject: routing, auth hook, body parser, schemas, handlers, error handler) on every route of
+ * PROVISIONING_ROUTES with a valid token of the route's kind (a user token, or a tenant token):
  * zero 5xx, every 400 names the field it is about; slugs outside ^[a-z0-9-]{3,63}$ and tenant ids
  * with '.', '*', '>' or whitespace are refused; `__proto__` / `constructor.prototype` payloads
  * leave Object.prototype untouched; oversize bodies get 413 (also over real HTTP).
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import fc from "fast-check";
 import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
+import { PROVISIONING_ROUTES } from "../../services/identity/names.js";
 import { signingKeysEnv, startHarness, type Harness } from "./harness.js";
 
 let h: Harness;
 const keysEnv = signingKeysEnv();
 let token: string;
+let tenantToken: string;
 let ownTenant: string;
 
 beforeAll(async () => {
-  h = await startHarness({ keycloak: false, env: keysEnv.env });
-  token = await h.token(await h.addUser());
-  const res = await h.request("POST", "/v1/tenants", { token, body: { name: "Fuzz Target", slug: "fuzz-target", planTier: "free" } });
-  ownTenant = (res.body as { tenant: { id: string } }).tenant.id;
+  // The webhook answers unsigned deliveries with 401 (without a secret it would be 503).
+  const secretFile = join(keysEnv.env.PROVISIONING_NATS_SIGNING_KEYS_DIR!, "billing-secret");
+  writeFileSync(secretFile, "whsec_fuzz\n");
+  h = await startHarness({ keycloak: false, env: { ...keysEnv.env, PROVISIONING_BILLING_WEBHOOK_SECRET_FILE: secretFile } });
+  const user = await h.addUser();
+  token = await h.token(user);
+  ownTenant = await h.createTenant(user, { name: "Fuzz Target", slug: "fuzz-target" });
+  tenantToken = await h.tenantToken(user, ownTenant);
 }, KEYCLOAK_WAIT_MS);
 afterAll(async () => {
   await h?.stop();
@@ -46,6 +55,10 @@ const bodyObject = fc.record(
     name: fc.oneof(nastyStrings, jsonValue),
     slug: fc.oneof(nastyStrings, fc.stringMatching(SLUG), jsonValue),
     planTier: fc.oneof(fc.constantFrom("free", "pro", "enterprise", "platinum", "FREE", ""), jsonValue),
+    role: fc.oneof(fc.constantFrom("owner", "admin", "member", "viewer", "root", ""), jsonValue),
+    email: fc.oneof(nastyStrings, fc.emailAddress(), jsonValue),
+    token: fc.oneof(nastyStrings, fc.stringMatching(/^[A-Za-z0-9_-]{43}$/), jsonValue),
+    invitationId: fc.oneof(nastyStrings, fc.stringMatching(/^inv[0-9a-f]{24}$/), jsonValue),
     ttlSeconds: fc.oneof(fc.integer(), fc.double(), nastyStrings),
     extra: jsonValue,
   },
@@ -75,30 +88,21 @@ function ownTenantRef(): string {
 }
 const request: fc.Arbitrary<Sent> = fc
   .record({
-    route: fc.constantFrom("create", "list", "get", "members", "limits", "usage", "creds", "plan-put", "plan-patch", "delete", "revocations"),
+    route: fc.constantFrom(...PROVISIONING_ROUTES),
     id: tenantIdArb,
+    other: fc.oneof(nastyStrings, fc.constantFrom(`U${"A".repeat(55)}`, `inv${"0".repeat(24)}`, "some-user-id")),
     payload,
     idem: fc.option(nastyStrings, { nil: undefined }),
     contentType: fc.constantFrom("application/json", "application/json", "text/plain", "application/x-www-form-urlencoded", "application/json; charset=utf-8"),
     query: fc.option(fc.constantFrom("?x=1", "?__proto__=1", "?limit=5"), { nil: undefined }),
   })
-  .map(({ route, id, payload, idem, contentType, query }) => {
-    const tid = encodeURIComponent(id === "__OWN__" ? ownTenant : id);
-    const table: Record<string, [Sent["method"], string]> = {
-      create: ["POST", "/v1/tenants"],
-      list: ["GET", "/v1/tenants"],
-      get: ["GET", `/v1/tenants/${tid}`],
-      members: ["GET", `/v1/tenants/${tid}/members`],
-      limits: ["GET", `/v1/tenants/${tid}/limits`],
-      usage: ["GET", `/v1/tenants/${tid}/usage`],
-      creds: ["POST", `/v1/tenants/${tid}/bus-credentials`],
-      "plan-put": ["PUT", `/v1/tenants/${tid}/plan`],
-      "plan-patch": ["PATCH", `/v1/tenants/${tid}/plan`],
-      delete: ["DELETE", `/v1/tenants/${tid === encodeURIComponent(ownTenant) ? "t111111111111111111111111" : tid}`],
-      revocations: ["GET", "/v1/admin/nats-revocations"],
-    };
-    const [method, path] = table[route] as [Sent["method"], string];
-    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  .map(({ route, id, other, payload, idem, contentType, query }) => {
+    let tid = encodeURIComponent(id === "__OWN__" ? ownTenant : id);
+    // Never offboard the target, nor remove its last owner (both are answered, and would end the run's own tenant).
+    if (route.method === "DELETE" && (route.url === "/v1/tenants/:tenantId" || route.url.endsWith(":userId")) && tid === ownTenant) tid = "t111111111111111111111111";
+    const method = route.method;
+    const path = route.url.replace(":tenantId", tid).replace(/:userId|:publicKey|:invitationId/, encodeURIComponent(other));
+    const headers: Record<string, string> = route.auth === "tenant" ? { authorization: `Bearer ${tenantToken}` } : route.auth === "user" || route.auth === "operator" ? { authorization: `Bearer ${token}` } : {};
     if (idem !== undefined) headers["idempotency-key"] = idem.replace(/[\r\n\u0000-\u001f\u007f-\uffff]/g, "?");
     const withBody = method !== "GET" && payload !== undefined;
     if (withBody) headers["content-type"] = contentType;
@@ -139,7 +143,7 @@ describe("bad input", () => {
       fc.asyncProperty(
         nastyStrings.filter((s) => !SLUG.test(s)),
         async (slug) => {
-          const res = await h.svc.app.inject({ method: "POST", url: "/v1/tenants", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, payload: JSON.stringify({ name: "N", slug, planTier: "free" }) });
+          const res = await h.svc.app.inject({ method: "POST", url: "/v1/tenants", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, payload: JSON.stringify({ name: "N", slug }) });
           expect(res.statusCode).toBe(400);
           expect(JSON.parse(res.body)).toMatchObject({ error: { code: "invalid_request", field: "body.slug" } });
         },
@@ -151,7 +155,7 @@ describe("bad input", () => {
   it("refuses tenant ids with '.', '*', '>' or whitespace naming params.tenantId", async () => {
     for (const id of ["a.b", "abc*", "ab>c", "a b", "ab\tc", " abc", "abc ", ">", "*", "t.>", "abc\n"]) {
       for (const suffix of ["", "/members", "/limits", "/usage"]) {
-        const res = await h.request("GET", `/v1/tenants/${encodeURIComponent(id)}${suffix}`, { token });
+        const res = await h.request("GET", `/v1/tenants/${encodeURIComponent(id)}${suffix}`, { token: tenantToken });
         expect(res.status, `${JSON.stringify(id)}${suffix}`).toBe(400);
         expect(res.body).toMatchObject({ error: { field: "params.tenantId" } });
       }
@@ -159,13 +163,13 @@ describe("bad input", () => {
   });
 
   it("refuses unknown fields instead of dropping them", async () => {
-    const res = await h.request("POST", "/v1/tenants", { token, body: { name: "N", slug: "unknown-field", planTier: "free", admin: true } });
+    const res = await h.request("POST", "/v1/tenants", { token, body: { name: "N", slug: "unknown-field", admin: true } });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: { field: "body.admin" } });
   });
 
   it("answers 413 to an oversize body over real HTTP", async () => {
-    const big = JSON.stringify({ name: "x".repeat(h.config.bodyLimitBytes), slug: "big-body", planTier: "free" });
+    const big = JSON.stringify({ name: "x".repeat(h.config.bodyLimitBytes), slug: "big-body" });
     const res = await h.request("POST", "/v1/tenants", { token, rawBody: big });
     expect(res.status).toBe(413);
     expect(res.body).toEqual({ error: { code: "payload_too_large", message: `the request body exceeds ${h.config.bodyLimitBytes} bytes` } });
