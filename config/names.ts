@@ -13,3 +13,8 @@ export function keycloakSecretPrefix(config: EnvironmentConfig): string {
 export function kongSecretPrefix(config: EnvironmentConfig): string {
   return `enchanted/${config.name}/kong`;
 }
+
+/** Secrets Manager prefix of the provisioning service's own secrets (the billing webhook's signing secret). */
+export function provisioningSecretPrefix(config: EnvironmentConfig): string {
+  return `enchanted/${config.name}/provisioning`;
+}

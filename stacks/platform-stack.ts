@@ -1,6 +1,7 @@
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import type { Construct } from "constructs";
-import { keycloakSecretPrefix, kongSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, kongSecretPrefix, provisioningSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
+import { provisioningSecrets } from "../constructs/provisioning/names.js";
 import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller/index.js";
 import { CertManager } from "../constructs/cert-manager.js";
 import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse/index.js";
@@ -79,12 +80,16 @@ export class PlatformStack extends KubernetesStack {
         config.clickhouse.secretPrefix,
         config.foundationDb.clusterFileSecretName.replace(/\/[^/]+$/, ""),
         kongSecretPrefix(config),
+        provisioningSecretPrefix(config),
       ],
       secretsKey: props.secretsKey,
       version: config.charts.externalSecrets,
       replicas: ha,
       dependsOn: inNamespace(NAMESPACES.externalSecrets),
     }));
+    // The billing provider's webhook secret: created empty here, its value put by whoever holds the provider account.
+    const billing = provisioningSecrets(provisioningSecretPrefix(config)).billingWebhook;
+    new ManagedSecret(this, "provisioning-billing-webhook-secret", { name: billing.remoteKey, description: billing.description, key: props.secretsKey });
     new Keda(this, "keda", { version: config.charts.keda, replicas: ha, dependsOn: inNamespace(NAMESPACES.keda) });
 
     new NackController(this, "nack", { version: config.charts.nack, dependsOn: inNamespace(NAMESPACES.nats) });

@@ -1,12 +1,13 @@
 import type { Construct } from "constructs";
-import { keycloakSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, provisioningSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
+import { tenantTokenIssuer } from "../services/identity/names.js";
 import { InternalCa } from "../constructs/cert-manager.js";
 import { ValidationError } from "../constructs/core/validation.js";
 import { ClickHouse } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
-import { Keycloak, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
+import { Keycloak, keycloakSecrets, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
 import { KongGatewayRoutes, type IKongGateway } from "../constructs/gateway/index.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
@@ -14,7 +15,7 @@ import { Nats } from "../constructs/nats/index.js";
 import { labelledClients } from "../constructs/k8s/network-policy.js";
 import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
-import { Provisioning, PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
+import { Provisioning, PROVISIONING_ENDPOINT, provisioningSecrets } from "../constructs/provisioning/index.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
@@ -150,6 +151,9 @@ export class WorkloadsStack extends KubernetesStack {
       secretStore: this.secretStore,
       oidcIssuer: issuerUrl(config.domains.auth),
       oidcAudience: API_AUDIENCE,
+      tokenIssuer: tenantTokenIssuer(config.domains.api),
+      mail: { from: `no-reply@${config.domains.auth}`, consoleUrl: `https://${config.domains.api}`, smtpCredentialsRemoteKey: keycloakSecrets(keycloakSecretPrefix(config)).smtp.remoteKey },
+      billingWebhookRemoteKey: provisioningSecrets(provisioningSecretPrefix(config)).billingWebhook.remoteKey,
       keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, podLabels: this.keycloak.podLabels, port: this.keycloak.port, secretPrefix: keycloakSecretPrefix(config) },
       natsAccount: config.nats.publicKeys.swarmAccount,
       nats: { clientUrl: this.nats.clientUrl, issuer: this.ca },

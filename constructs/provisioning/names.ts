@@ -27,7 +27,21 @@ export const PROVISIONING_SECRETS = {
   /** The `enchanted-provisioning` Keycloak client's secret, under {@link PROVISIONING_SECRETS.keycloakClientKey}. */
   keycloakClient: "provisioning-keycloak-client",
   keycloakClientKey: "client-secret",
+  /** SES SMTP credentials as one `username:password` file (the same credentials Keycloak sends mail with). */
+  smtp: "provisioning-smtp",
+  smtpKey: "credentials",
+  /** The billing provider's webhook signing secret(s), one per line. */
+  billingWebhook: "provisioning-billing-webhook",
+  billingWebhookKey: "webhook-secret",
 } as const;
+
+/** Secrets Manager names under the service's prefix (`provisioningSecretPrefix`). */
+export function provisioningSecrets(secretPrefix: string) {
+  return {
+    /** The billing provider's webhook signing secret (plain text; two lines during a rotation). */
+    billingWebhook: { remoteKey: `${secretPrefix}/billing-webhook-secret`, description: "Billing provider webhook signing secret(s), one per line: the provisioning service's entitlement path" },
+  } as const;
+}
 
 /** The namespaced SecretStore that alone may read the signing-key seeds (through its own IAM role). */
 export const SIGNING_KEY_STORE = "provisioning-signing-keys";
@@ -39,6 +53,8 @@ export const PROVISIONING_PATHS = {
   systemUserCredsFile: "system-user.creds",
   natsCaDir: "/var/run/secrets/nats-ca",
   keycloakClientSecret: `/var/run/secrets/keycloak/${PROVISIONING_SECRETS.keycloakClientKey}`,
+  smtpCredentials: `/var/run/secrets/smtp/${PROVISIONING_SECRETS.smtpKey}`,
+  billingWebhookSecret: `/var/run/secrets/billing/${PROVISIONING_SECRETS.billingWebhookKey}`,
   fdbClusterFile: `/var/run/secrets/foundationdb/${FDB_CLUSTER_FILE_KEY}`,
 } as const;
 

@@ -86,6 +86,15 @@ export interface ProvisioningProps {
   readonly oidcIssuer: string;
   /** @default API_AUDIENCE (the service's default) */
   readonly oidcAudience?: string;
+  /** `iss` of the tenant tokens the service signs: `tenantTokenIssuer(config.domains.api)` (`PROVISIONING_TOKEN_ISSUER`). */
+  readonly tokenIssuer: string;
+  /**
+   * Invitation e-mail through SES's SMTP interface: the From address, the console origin the links
+   * point at, and the SES SMTP credentials' secret (JSON `username`, `password`; Keycloak's).
+   */
+  readonly mail: { readonly from: string; readonly consoleUrl: string; readonly smtpCredentialsRemoteKey: string };
+  /** Secrets Manager name of the billing webhook's signing secret (`provisioningSecrets(prefix).billingWebhook`). */
+  readonly billingWebhookRemoteKey: string;
   readonly keycloak: ProvisioningKeycloak;
   /** Public key of the platform account SWARM (`config.nats.publicKeys.swarmAccount`); tenant accounts import from it. */
   readonly natsAccount: string;
@@ -184,6 +193,8 @@ function checkServiceContract(props: ProvisioningProps, r: ResolvedProvisioningP
   }
   for (const [prop, value, variable] of [
     ["oidcIssuer", props.oidcIssuer, V.oidcIssuer],
+    ["tokenIssuer", props.tokenIssuer, V.tokenIssuer],
+    ["mail.consoleUrl", props.mail.consoleUrl, V.consoleUrl],
     ["keycloak.serviceUrl", props.keycloak.serviceUrl, V.keycloakUrl],
   ] as const) {
     const problem = known(value) ? httpUrlProblem(value) : undefined;

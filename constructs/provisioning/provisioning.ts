@@ -26,6 +26,8 @@ import { addSigningKeysAndClientSecret, signingKeyFiles } from "./secrets.js";
 
 /** V8's heap as a share of the memory limit: buffers and native memory (the FDB client) need the rest. */
 const HEAP_SHARE = 0.7;
+/** SES's SMTP interface with STARTTLS (the port Keycloak sends its mail on too). */
+const SES_SMTP_PORT = KEYCLOAK_PORTS.smtp;
 
 /**
  * The provisioning service (registration and the tenant lifecycle) in the workloads stack.
@@ -148,6 +150,13 @@ export class Provisioning extends Construct {
       [V.natsTlsCaFile]: `${PROVISIONING_PATHS.natsCaDir}/ca.crt`,
       [V.credentialsTtlSeconds]: String(r.credentialsTtlSeconds),
       [V.shutdownTimeoutMs]: String(r.shutdownTimeoutSeconds * 1000),
+      [V.tokenIssuer]: props.tokenIssuer,
+      [V.billingWebhookSecretFile]: PROVISIONING_PATHS.billingWebhookSecret,
+      // SES's SMTP interface in the region (STARTTLS on 587), with the SES SMTP credentials.
+      [V.smtpUrl]: `smtp://email-smtp.${props.region}.amazonaws.com:${SES_SMTP_PORT}`,
+      [V.smtpCredentialsFile]: PROVISIONING_PATHS.smtpCredentials,
+      [V.mailFrom]: props.mail.from,
+      [V.consoleUrl]: props.mail.consoleUrl,
     };
     this.environment = environment;
 
@@ -183,6 +192,16 @@ export class Provisioning extends Construct {
           secret: { secretName: PROVISIONING_SECRETS.keycloakClient, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.keycloakClientKey, path: PROVISIONING_SECRETS.keycloakClientKey }] },
         },
         {
+          name: "smtp",
+          mountPath: dirOf(PROVISIONING_PATHS.smtpCredentials),
+          secret: { secretName: PROVISIONING_SECRETS.smtp, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.smtpKey, path: PROVISIONING_SECRETS.smtpKey }] },
+        },
+        {
+          name: "billing-webhook",
+          mountPath: dirOf(PROVISIONING_PATHS.billingWebhookSecret),
+          secret: { secretName: PROVISIONING_SECRETS.billingWebhook, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.billingWebhookKey, path: PROVISIONING_SECRETS.billingWebhookKey }] },
+        },
+        {
           name: "foundationdb",
           mountPath: dirOf(PROVISIONING_PATHS.fdbClusterFile),
           secret: { secretName: FDB_CLUSTER_FILE_SECRET, defaultMode: 0o440, items: [{ key: FDB_CLUSTER_FILE_KEY, path: FDB_CLUSTER_FILE_KEY }] },
@@ -191,7 +210,7 @@ export class Provisioning extends Construct {
       // The pod's AWS credentials come from its ServiceAccount's Pod Identity association.
       serviceAccountName: PROVISIONING_NAME,
       // The association must exist before a pod is created, or the pod gets no AWS credentials.
-      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, natsCa, ...(props.dependsOn ?? [])],
+      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, secrets.smtp, secrets.billingWebhook, natsCa, ...(props.dependsOn ?? [])],
     });
 
     // The Service Kong routes to, and a PDB.
@@ -228,6 +247,8 @@ export class Provisioning extends Construct {
         { peers: props.kmsEndpointCidrs.map((cidr) => ({ cidr })), ports: [PORTS.https] },
         { peers: [{ cidr: POD_IDENTITY_AGENT.cidr }], ports: [POD_IDENTITY_AGENT.port] },
         { peers: [{ namespace: NAMESPACES.nats }], ports: [PORTS.natsClient] },
+        // Invitation e-mail: SES's SMTP endpoint (public AWS addresses; STARTTLS, authenticated).
+        { ports: [SES_SMTP_PORT] },
       ],
     });
     if (props.metricsScraper) this.allowFrom(props.metricsScraper);

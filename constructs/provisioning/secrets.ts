@@ -37,7 +37,7 @@ export function signingKeyFiles(props: Pick<ProvisioningProps, "signingKeys">): 
 export function addSigningKeysAndClientSecret(
   scope: Construct,
   props: ProvisioningProps,
-): { readonly signingKeyReaderRole: IamRole; readonly seeds: Manifest; readonly clientSecret: Manifest } {
+): { readonly signingKeyReaderRole: IamRole; readonly seeds: Manifest; readonly clientSecret: Manifest; readonly smtp: Manifest; readonly billingWebhook: Manifest } {
   const namespace = PROVISIONING_NAMESPACE;
   const files = signingKeyFiles(props);
   const seedArns = files.map((f) => secretArn(props.region, props.accountId, f.remoteKey));
@@ -100,5 +100,26 @@ export function addSigningKeysAndClientSecret(
     labels: APP_LABELS,
     waitUntilReady: true,
   });
-  return { signingKeyReaderRole, seeds, clientSecret };
+  // One file `username:password` from the SES SMTP credentials Keycloak sends its mail with.
+  const smtp = addExternalSecret(scope, "smtp", {
+    secretName: PROVISIONING_SECRETS.smtp,
+    namespace,
+    store: props.secretStore,
+    data: [
+      { secretKey: "username", remoteKey: props.mail.smtpCredentialsRemoteKey, property: "username" },
+      { secretKey: "password", remoteKey: props.mail.smtpCredentialsRemoteKey, property: "password" },
+    ],
+    template: { data: { [PROVISIONING_SECRETS.smtpKey]: "{{ .username }}:{{ .password }}" } },
+    labels: APP_LABELS,
+    waitUntilReady: true,
+  });
+  const billingWebhook = addExternalSecret(scope, "billing-webhook", {
+    secretName: PROVISIONING_SECRETS.billingWebhook,
+    namespace,
+    store: props.secretStore,
+    data: [{ secretKey: PROVISIONING_SECRETS.billingWebhookKey, remoteKey: props.billingWebhookRemoteKey }],
+    labels: APP_LABELS,
+    waitUntilReady: true,
+  });
+  return { signingKeyReaderRole, seeds, clientSecret, smtp, billingWebhook };
 }

@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { USER_LIMITS } from "../../config/tiers.js";
 import { killDuringReplays } from "../support/provisioning-process.js";
 import { AdminClient, createRegisteredUser, issuerOf, UserSession } from "../support/keycloak-client.js";
 import { launchKeycloak } from "../support/keycloak-process.js";
@@ -29,9 +30,10 @@ async function main(): Promise<void> {
     const { startMs, applyMs } = await kc.ready;
     console.log(`keycloak ${kc.server.version} ready after ${(startMs / 1000).toFixed(1)} s, realm applied in ${(applyMs / 1000).toFixed(1)} s`);
     const admin = AdminClient.bootstrap(kc.server);
-    const users = await Promise.all(Array.from({ length: 4 }, async () => UserSession.signIn(kc.server, await createRegisteredUser(admin))));
+    // Enough users that none reaches the per-user tenant cap (USER_LIMITS) over every round.
+    const users = await Promise.all(Array.from({ length: Math.ceil((ROUNDS * KEYS) / (USER_LIMITS.activeTenants - 1)) }, async () => UserSession.signIn(kc.server, await createRegisteredUser(admin))));
     const stats = await killDuringReplays({
-      env: { PROVISIONING_LMDB_PATH: join(dir, "store"), PROVISIONING_OIDC_ISSUER: issuerOf(kc.server), PROVISIONING_KEYCLOAK: "off", PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek") },
+      env: { PROVISIONING_LMDB_PATH: join(dir, "store"), PROVISIONING_OIDC_ISSUER: issuerOf(kc.server), PROVISIONING_TOKEN_ISSUER: "https://api.enchanted.test", PROVISIONING_KEYCLOAK: "off", PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek") },
       users,
       rounds: ROUNDS,
       keysPerRound: KEYS,

@@ -44,7 +44,10 @@ const SIGN_IN_CONCURRENCY = 8;
 async function serve(): Promise<void> {
   const { loadProvisioningConfig } = await import("../../services/provisioning/src/config.js");
   const { startProvisioning } = await import("../../services/provisioning/src/service.js");
-  const running = await startProvisioning(loadProvisioningConfig(), { host: "127.0.0.1" });
+  // 100 registrations per user: the per-user caps (USER_LIMITS) are lifted here, and only here, to
+  // measure the store and the API rather than the caps (bench:identity registers one tenant per user).
+  const { USER_LIMITS } = await import("../../config/tiers.js");
+  const running = await startProvisioning(loadProvisioningConfig(), { host: "127.0.0.1", userLimits: { ...USER_LIMITS, activeTenants: Number.MAX_SAFE_INTEGER, tenantsPerDay: Number.MAX_SAFE_INTEGER } });
   process.stdout.write(`READY ${running.port}\n`);
   const stats = setInterval(async () => {
     const outbox = await running.store.transact((tx) => tx.getRange(["o"], { limit: 100_000 }));
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
       PROVISIONING_LOG_LEVEL: "warn",
       PROVISIONING_LMDB_PATH: join(dir, "store"),
       PROVISIONING_OIDC_ISSUER: issuerOf(kc.server),
+      PROVISIONING_TOKEN_ISSUER: "https://api.enchanted.test",
       PROVISIONING_KEYCLOAK: "off",
       PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek"),
       PROVISIONING_NATS_SIGNING_KEYS_DIR: dir,
@@ -143,7 +147,7 @@ async function main(): Promise<void> {
       while (next < TENANTS) {
         const i = next++;
         const user = users[i % users.length]!;
-        const res = await call(agent, port, "POST", "/v1/tenants", await user.session.accessToken(), { name: `Bench Tenant ${i}`, slug: `bench-${i}`, planTier: PLAN_TIER_NAMES[i % 3] });
+        const res = await call(agent, port, "POST", "/v1/tenants", await user.session.accessToken(), { name: `Bench Tenant ${i}`, slug: `bench-${i}` });
         if (res.status === 201) {
           created++;
           user.tenants.push((JSON.parse(res.body) as { tenant: { id: string } }).tenant.id);
@@ -180,6 +184,18 @@ async function main(): Promise<void> {
   const refresher = setInterval(() => {
     refreshing = refreshing.then(refreshAll).catch((e: unknown) => console.error(`token refresh: ${String(e)}`));
   }, 30_000);
+  // Tenant tokens, selected on first use of a tenant (an issuance is a measured request of its own kind).
+  const tenantTokens = new Map<string, string>();
+  const tenantCall = async (user: (typeof users)[number], tid: string, method: string, path: string, body?: unknown): Promise<Reply> => {
+    let token = tenantTokens.get(tid);
+    if (!token) {
+      const selected = await call(agent, port, "POST", `/v1/tenants/${tid}/token`, user.token, {});
+      if (selected.status !== 200) return selected;
+      token = (JSON.parse(selected.body) as { access_token: string }).access_token;
+      tenantTokens.set(tid, token);
+    }
+    return call(agent, port, method, path, token, body);
+  };
   const latencies: number[] = [];
   const byKind: Record<string, number[]> = {};
   const statuses = new Map<number, number>();
@@ -196,12 +212,15 @@ async function main(): Promise<void> {
     const r = Math.random();
     let op: Promise<Reply>;
     let kind: string;
-    if (r < 0.4) [kind, op] = ["get", call(agent, port, "GET", `/v1/tenants/${tid}`, user.token)];
-    else if (r < 0.6) [kind, op] = ["list", call(agent, port, "GET", "/v1/tenants", user.token)];
-    else if (r < 0.75) [kind, op] = ["limits", call(agent, port, "GET", `/v1/tenants/${tid}/limits`, user.token)];
-    else if (r < 0.85) [kind, op] = ["usage", call(agent, port, "GET", `/v1/tenants/${tid}/usage`, user.token)];
-    else if (r < 0.95) [kind, op] = ["create", call(agent, port, "POST", "/v1/tenants", user.token, { name: "Steady", slug: `steady-${extra++}`, planTier: "free" })];
-    else [kind, op] = ["mint", call(agent, port, "POST", `/v1/tenants/${tid}/bus-credentials`, user.token, {})];
+    const fresh = !tenantTokens.has(tid);
+    if (r < 0.3) [kind, op] = ["get", tenantCall(user, tid, "GET", `/v1/tenants/${tid}`)];
+    else if (r < 0.5) [kind, op] = ["list", call(agent, port, "GET", "/v1/tenants", user.token)];
+    else if (r < 0.65) [kind, op] = ["limits", tenantCall(user, tid, "GET", `/v1/tenants/${tid}/limits`)];
+    else if (r < 0.75) [kind, op] = ["usage", tenantCall(user, tid, "GET", `/v1/tenants/${tid}/usage`)];
+    else if (r < 0.85) [kind, op] = ["select", call(agent, port, "POST", `/v1/tenants/${tid}/token`, user.token, {})];
+    else if (r < 0.95) [kind, op] = ["create", call(agent, port, "POST", "/v1/tenants", user.token, { name: "Steady", slug: `steady-${extra++}` })];
+    else [kind, op] = ["mint", tenantCall(user, tid, "POST", `/v1/tenants/${tid}/bus-credentials`, {})];
+    if (fresh && kind !== "list" && kind !== "create" && kind !== "select") kind = `${kind}+select`;
     // Latency counts from when the request was due (no coordinated omission).
     inflight.push(
       op.then(

@@ -105,11 +105,10 @@ beforeAll(async () => {
   });
   for (const [name, slug] of [["A", "tenant-a-co"], ["B", "tenant-b-co"], ["C", "tenant-c-co"]] as const) {
     const user = await h.addUser();
-    const token = await h.token(user);
-    const res = await h.request("POST", "/v1/tenants", { token, body: { name, slug, planTier: "free" } });
+    const res = await h.request("POST", "/v1/tenants", { token: await h.token(user), body: { name, slug } });
     expect(res.status).toBe(201);
     const tenant = (res.body as { tenant: { id: string; busAccount: string } }).tenant;
-    tenants[name] = { id: tenant.id, token, account: tenant.busAccount, user };
+    tenants[name] = { id: tenant.id, token: await h.tenantToken(user, tenant.id), account: tenant.busAccount, user };
   }
   // The outbox pushes each tenant's account JWT to the resolver by itself.
   for (const name of ["A", "B", "C"] as const) {
@@ -117,9 +116,9 @@ beforeAll(async () => {
   }
 }, KEYCLOAK_WAIT_MS);
 
-// Each test starts with tokens that live at least 30 s more (Keycloak's access tokens live minutes).
+// Each test starts with fresh tenant tokens (they live minutes).
 beforeEach(async () => {
-  for (const t of Object.values(tenants)) t.token = await h.token(t.user);
+  for (const t of Object.values(tenants)) t.token = await h.tenantToken(t.user, t.id);
 });
 
 afterAll(async () => {

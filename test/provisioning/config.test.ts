@@ -5,7 +5,7 @@ import { API_AUDIENCE, REALM_NAME } from "../../services/keycloak-realm/names.js
 import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_ENV_VARS, ProvisioningConfigError } from "../../services/provisioning/src/config.js";
 import { KmsProvider } from "../../services/provisioning/src/datakeys.js";
 
-const minimal = { PROVISIONING_OIDC_ISSUER: "https://auth.example.com/realms/enchanted", PROVISIONING_KEYCLOAK: "off" };
+const minimal = { PROVISIONING_OIDC_ISSUER: "https://auth.example.com/realms/enchanted", PROVISIONING_TOKEN_ISSUER: "https://api.example.com", PROVISIONING_KEYCLOAK: "off" };
 
 describe("loadProvisioningConfig", () => {
   it("works with a minimal env and applies the documented defaults", () => {
@@ -19,6 +19,10 @@ describe("loadProvisioningConfig", () => {
     expect(c.dataKeys).toEqual({ kind: "local", kekFile: undefined });
     expect(c.credentialsTtlSeconds).toBe(3_600);
     expect(c.http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, idleTimeoutMs: 72_000, maxConnections: 1_024 });
+    expect(c.tokens).toEqual({ issuer: "https://api.example.com", tenantTokenTtlSeconds: 300, rotationSeconds: 30 * 86_400 });
+    expect(c.invitationTtlSeconds).toBe(7 * 86_400);
+    expect(c.mail).toBeUndefined();
+    expect(c.billingWebhookSecretFile).toBeUndefined();
   });
 
   it("reads every documented variable", () => {
@@ -42,7 +46,19 @@ describe("loadProvisioningConfig", () => {
       PROVISIONING_REQUEST_TIMEOUT_MS: "15000",
       PROVISIONING_IDLE_TIMEOUT_MS: "65000",
       PROVISIONING_MAX_CONNECTIONS: "256",
+      PROVISIONING_TOKEN_ISSUER: "https://api.example.com/",
+      PROVISIONING_TENANT_TOKEN_TTL_SECONDS: "120",
+      PROVISIONING_SIGNING_KEY_ROTATION_DAYS: "7",
+      PROVISIONING_BILLING_WEBHOOK_SECRET_FILE: "/var/run/secrets/billing/webhook-secret",
+      PROVISIONING_INVITATION_TTL_SECONDS: "86400",
+      PROVISIONING_SMTP_URL: "smtp://email-smtp.eu-central-1.amazonaws.com:587",
+      PROVISIONING_SMTP_CREDENTIALS_FILE: "/var/run/secrets/smtp/credentials",
+      PROVISIONING_MAIL_FROM: "no-reply@example.com",
+      PROVISIONING_CONSOLE_URL: "https://app.example.com",
     });
+    expect(c.tokens).toEqual({ issuer: "https://api.example.com", tenantTokenTtlSeconds: 120, rotationSeconds: 7 * 86_400 });
+    expect(c.mail).toEqual({ url: "smtp://email-smtp.eu-central-1.amazonaws.com:587", credentialsFile: "/var/run/secrets/smtp/credentials", from: "no-reply@example.com", consoleUrl: "https://app.example.com", requireTls: true });
+    expect(c).toMatchObject({ billingWebhookSecretFile: "/var/run/secrets/billing/webhook-secret", invitationTtlSeconds: 86_400 });
     expect(c.http).toEqual({ headersTimeoutMs: 5_000, requestTimeoutMs: 15_000, idleTimeoutMs: 65_000, maxConnections: 256 });
     expect(c.store).toEqual({ kind: "fdb", clusterFile: "/etc/foundationdb/fdb.cluster" });
     expect(c.keycloak).toEqual({ kind: "admin", url: "http://keycloak.keycloak:8080", realm: REALM_NAME, clientSecretFile: "/var/run/secrets/provisioning/client-secret" });
@@ -56,7 +72,13 @@ describe("loadProvisioningConfig", () => {
       [{}, "PROVISIONING_OIDC_ISSUER"],
       [{ ...minimal, PROVISIONING_HTTP_PORT: "http" }, "PROVISIONING_HTTP_PORT"],
       [{ ...minimal, PROVISIONING_KEYCLOAK: "maybe" }, "PROVISIONING_KEYCLOAK"],
-      [{ PROVISIONING_OIDC_ISSUER: minimal.PROVISIONING_OIDC_ISSUER }, "PROVISIONING_KEYCLOAK_URL"],
+      [{ PROVISIONING_OIDC_ISSUER: minimal.PROVISIONING_OIDC_ISSUER, PROVISIONING_TOKEN_ISSUER: minimal.PROVISIONING_TOKEN_ISSUER }, "PROVISIONING_KEYCLOAK_URL"],
+      [{ PROVISIONING_OIDC_ISSUER: minimal.PROVISIONING_OIDC_ISSUER, PROVISIONING_KEYCLOAK: "off" }, "PROVISIONING_TOKEN_ISSUER"],
+      [{ ...minimal, PROVISIONING_TENANT_TOKEN_TTL_SECONDS: "3600" }, "PROVISIONING_TENANT_TOKEN_TTL_SECONDS"],
+      [{ ...minimal, PROVISIONING_SMTP_URL: "http://mail" }, "PROVISIONING_SMTP_URL"],
+      [{ ...minimal, PROVISIONING_SMTP_URL: "smtp://mail:25" }, "PROVISIONING_MAIL_FROM"],
+      [{ ...minimal, PROVISIONING_SMTP_URL: "smtp://mail:25", PROVISIONING_MAIL_FROM: "a@b.c" }, "PROVISIONING_CONSOLE_URL"],
+      [{ ...minimal, PROVISIONING_INVITATION_TTL_SECONDS: "10" }, "PROVISIONING_INVITATION_TTL_SECONDS"],
       [{ ...minimal, PROVISIONING_KMS_KEY_ID: "my key" }, "PROVISIONING_KMS_KEY_ID"],
       [{ ...minimal, PROVISIONING_NATS_SIGNING_KEYS_DIR: "/keys" }, "PROVISIONING_NATS_ACCOUNT"],
       [{ ...minimal, PROVISIONING_FDB_CLUSTER_FILE: "/fdb.cluster" }, "PROVISIONING_KMS_KEY_ID"],
@@ -88,13 +110,36 @@ describe("KMS data keys", () => {
     const provider = new KmsProvider(
       { send: async (cmd) => (seen.push(cmd), { CiphertextBlob: new Uint8Array([1, 2, 3]), Plaintext: plaintext, KeyId: "arn:aws:kms:eu-central-1:123456789012:key/abc" }) },
       "alias/tenant-keys",
-      (input) => input,
+      { generateDataKey: (input) => input, decrypt: (input) => input },
     );
     const wrapped = await provider.generate("t123");
     expect(seen).toEqual([{ KeyId: "alias/tenant-keys", KeySpec: "AES_256", EncryptionContext: { tenant_id: "t123" } }]);
     expect(wrapped).toMatchObject({ provider: "kms", ciphertext: Buffer.from([1, 2, 3]).toString("base64") });
     expect(JSON.stringify(wrapped)).not.toContain(Buffer.from(new Uint8Array(32).fill(9)).toString("base64"));
     expect([...plaintext].every((b) => b === 0)).toBe(true);
+  });
+
+  it("wraps platform secrets (signing and invitation keys) under the CMK with their purpose as encryption context (KMS stubbed: no AWS here)", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const plaintext = new Uint8Array(32).fill(7);
+    const provider = new KmsProvider(
+      {
+        send: async (cmd) => {
+          const c = cmd as Record<string, unknown>;
+          seen.push(c);
+          return "KeySpec" in c ? { CiphertextBlob: new Uint8Array([4, 5, 6]), Plaintext: plaintext.slice(), KeyId: "arn:aws:kms:eu-central-1:123456789012:key/abc" } : { Plaintext: plaintext.slice() };
+        },
+      },
+      "alias/tenant-keys",
+      { generateDataKey: (input) => input, decrypt: (input) => input },
+    );
+    const made = await provider.generateSecret("tenant-token-signing");
+    expect(made.wrapped).toMatchObject({ provider: "kms", keyId: "arn:aws:kms:eu-central-1:123456789012:key/abc", ciphertext: Buffer.from([4, 5, 6]).toString("base64") });
+    expect(await provider.unwrapSecret("tenant-token-signing", made.wrapped)).toEqual(Buffer.from(plaintext));
+    expect(seen).toEqual([
+      { KeyId: "alias/tenant-keys", KeySpec: "AES_256", EncryptionContext: { platform_key: "tenant-token-signing" } },
+      { KeyId: "arn:aws:kms:eu-central-1:123456789012:key/abc", CiphertextBlob: Buffer.from([4, 5, 6]), EncryptionContext: { platform_key: "tenant-token-signing" } },
+    ]);
   });
 
   it("spells no variable name of its own: every one comes from the service's contract", () => {

@@ -35,6 +35,9 @@ const baseProps: ProvisioningProps = {
   clusterName: "enchanted-dev",
   secretStore: { storeName: "aws-secrets-manager", storeKind: "ClusterSecretStore" },
   oidcIssuer: issuerUrl("auth.example.com"),
+  tokenIssuer: "https://api.example.com",
+  mail: { from: "no-reply@auth.example.com", consoleUrl: "https://api.example.com", smtpCredentialsRemoteKey: "enchanted/dev/keycloak/smtp" },
+  billingWebhookRemoteKey: "enchanted/dev/provisioning/billing-webhook-secret",
   keycloak: { serviceUrl: keycloakServiceUrl(), namespace: NAMESPACES.platform, secretPrefix: "enchanted/dev/keycloak" },
   natsAccount: SWARM_ACCOUNT,
   nats: { clientUrl: "nats://nats.nats.svc.cluster.local:4222", issuer: { issuerName: "internal-ca", issuerKind: "ClusterIssuer" } },
@@ -236,7 +239,7 @@ describe("Provisioning", () => {
     expect(out.text).not.toContain("secretsmanager:*");
   });
 
-  it("allows egress only to DNS, FoundationDB, Keycloak, the KMS endpoint, the Pod Identity Agent and NATS", () => {
+  it("allows egress only to DNS, FoundationDB, Keycloak, the KMS endpoint, the Pod Identity Agent, NATS and SES's SMTP port", () => {
     const policy = out.networkPolicy();
     expect(policy.metadata).toMatchObject({ name: "provisioning", namespace: "platform" });
     expect(policy.spec.pod_selector).toEqual({ match_labels: deployment.spec.selector.matchLabels });
@@ -249,6 +252,7 @@ describe("Provisioning", () => {
       { to: PRIVATE_CIDRS.map((cidr) => ({ ip_block: { cidr } })), ports: [{ port: "443", protocol: "TCP" }] },
       { to: [{ ip_block: { cidr: "169.254.170.23/32" } }], ports: [{ port: "80", protocol: "TCP" }] },
       { to: [ns("nats")], ports: [{ port: "4222", protocol: "TCP" }] },
+      { ports: [{ port: "587", protocol: "TCP" }] },
     ]);
     // Ingress: the scraper only (the gateway is admitted by the stack: provisioning.allowFrom(kong.peer)).
     expect(policy.spec.ingress).toEqual([{ from: [{ ...ns("monitoring"), pod_selector: { match_labels: { "app.kubernetes.io/name": "prometheus" } } }], ports: [{ port: "8080", protocol: "TCP" }] }]);

@@ -13,10 +13,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { USER_LIMITS } from "../../config/tiers.js";
 import { killDuringReplays } from "../support/provisioning-process.js";
 import { createRegisteredUser, issuerOf, KEYCLOAK_WAIT_MS, keycloakServer, AdminClient, UserSession, type KeycloakTestServer } from "../support/keycloak.js";
 
 const ROUNDS = 20;
+const KEYS_PER_ROUND = 16;
 let keycloak: KeycloakTestServer;
 let dir: string;
 
@@ -32,17 +34,19 @@ afterAll(async () => {
 describe("durable answers across SIGKILL", () => {
   it(`answers no idempotent replay with a write a crash can undo (${ROUNDS} SIGKILLs during replays)`, async () => {
     const admin = AdminClient.bootstrap(keycloak);
-    const users = await Promise.all(Array.from({ length: 4 }, async () => UserSession.signIn(keycloak, await createRegisteredUser(admin))));
+    // Enough users that none reaches the per-user tenant cap (USER_LIMITS) over every round.
+    const users = await Promise.all(Array.from({ length: Math.ceil((ROUNDS * KEYS_PER_ROUND) / (USER_LIMITS.activeTenants - 1)) }, async () => UserSession.signIn(keycloak, await createRegisteredUser(admin))));
     const stats = await killDuringReplays({
       env: {
         PROVISIONING_LMDB_PATH: join(dir, "store"),
         PROVISIONING_OIDC_ISSUER: issuerOf(keycloak),
+        PROVISIONING_TOKEN_ISSUER: "https://api.enchanted.test",
         PROVISIONING_KEYCLOAK: "off",
         PROVISIONING_LOCAL_KEK_FILE: join(dir, "kek"),
       },
       users,
       rounds: ROUNDS,
-      keysPerRound: 16,
+      keysPerRound: KEYS_PER_ROUND,
       copies: 4,
     });
     // The experiment did what it says: 20 kills, replays answered, requests cut off in flight.

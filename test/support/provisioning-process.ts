@@ -109,7 +109,7 @@ interface KeyState {
   readonly round: number;
   readonly user: number;
   readonly key: string;
-  readonly body: { name: string; slug: string; planTier: string };
+  readonly body: { name: string; slug: string };
   readonly ids: Set<string>;
 }
 
@@ -143,7 +143,7 @@ export async function killDuringReplays(o: KillExperimentOptions): Promise<KillS
     const agent = new Agent({ keepAlive: false });
     const fresh: KeyState[] = Array.from({ length: o.keysPerRound }, (_, i) => {
       const n = keys.length + i;
-      return { round, user: n % o.users.length, key: `crash-${round}-${i}`, body: { name: `Crash ${n}`, slug: `crash-${n}`, planTier: "free" }, ids: new Set<string>() };
+      return { round, user: n % o.users.length, key: `crash-${round}-${i}`, body: { name: `Crash ${n}`, slug: `crash-${n}` }, ids: new Set<string>() };
     });
     const older = keys.filter((k) => k.round === round - 1);
     keys.push(...fresh);

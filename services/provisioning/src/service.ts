@@ -10,6 +10,7 @@ import type { FastifyInstance } from "fastify";
 import type { JWTVerifyGetKey } from "jose";
 import { pino, type Logger } from "pino";
 import { loadTierCatalog, loadUserLimits } from "../../../config/index.js";
+import type { UserLimits } from "../../../config/tiers.js";
 import { createLocalJWKSet } from "jose";
 import { OPERATOR_AUDIENCE } from "../../identity/names.js";
 import { createTenantTokenVerifier } from "../../identity/verify.js";
@@ -38,6 +39,8 @@ export interface ProvisioningOverrides {
   readonly minter?: BusMinter;
   /** Sends invitation e-mails. @default - SMTP from the configuration, else none (skipped) */
   readonly mailer?: Mailer;
+  /** A signed-in user's caps instead of the catalog's (load benchmarks that register thousands of tenants per user). @default USER_LIMITS */
+  readonly userLimits?: UserLimits;
   /** The clock of tokens and invitations (tests). @default Date.now */
   readonly now?: () => number;
   /** Pushes tenant account JWTs. @default - from PROVISIONING_NATS_URL and the signing keys, else none */
@@ -106,7 +109,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
         : disabledMailer);
 
     let worker: OutboxWorker | undefined;
-    const plane = new ControlPlane({ store, catalog: loadTierCatalog(), userLimits: loadUserLimits(), onEnqueued: () => worker?.wake(), ...(o.now ? { now: o.now } : {}) });
+    const plane = new ControlPlane({ store, catalog: loadTierCatalog(), userLimits: o.userLimits ?? loadUserLimits(), onEnqueued: () => worker?.wake(), ...(o.now ? { now: o.now } : {}) });
     const invitations = new Invitations(plane, { ttlSeconds: config.invitationTtlSeconds, secretOf: (id) => keys.invitationSecret(id), ...(o.now ? { now: o.now } : {}) });
     const metrics = createProvisioningMetrics(() => worker?.lastReady ?? 0, true);
     worker = new OutboxWorker({
