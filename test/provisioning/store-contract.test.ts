@@ -9,6 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { PLAN_TIERS, USER_LIMITS } from "../../config/tiers.js";
+import type { TenantRole } from "../../services/identity/names.js";
+import { ControlPlane } from "../../services/provisioning/src/control-plane.js";
+import { Invitations } from "../../services/provisioning/src/invitations.js";
 import { FaultyStore } from "../../services/provisioning/src/store/faults.js";
 import { FdbStore } from "../../services/provisioning/src/store/fdb.js";
 import { getCounter, KvRetryableError, type KvStore } from "../../services/provisioning/src/store/kv.js";
@@ -233,6 +238,41 @@ for (const impl of impls) {
         await store.transact(async (tx) => tx.set(["seq", i], bytes(String(i))));
         expect(await store.transact(async (tx) => (await tx.getRange(["seq"])).length)).toBe(i + 1);
       }
+    });
+
+    it("keeps memberships under the tenant's subspace with an index by user, consistent through every change", async () => {
+      const plane = new ControlPlane({ store, catalog: PLAN_TIERS, userLimits: USER_LIMITS });
+      const invitations = new Invitations(plane, { ttlSeconds: 3_600, secretOf: (id) => createHash("sha256").update(`contract:${id}`).digest("base64url") });
+      const created = async (user: string) => ((await plane.createTenant({ userId: user, email: `${user}@example.com`, name: user, slug: `contract-${user}-${Date.now()}`, requestId: `r-${user}-${Math.random()}` })).body as { tenant: { id: string } }).tenant.id;
+      const a = await created("ann");
+      const b = await created("ben");
+      // Ann joins Ben's tenant as a viewer; Cat joins both.
+      const join = async (tenantId: string, inviter: string, user: string, role: TenantRole) => {
+        const inv = await invitations.create(tenantId, inviter, `${user}@example.com`, role);
+        await invitations.accept({ userId: user, email: `${user}@example.com`, emailVerified: true }, { invitationId: inv.id });
+      };
+      await join(b, "ben", "ann", "viewer");
+      await join(a, "ann", "cat", "admin");
+      await join(b, "ben", "cat", "member");
+      const memberships = async () =>
+        store.transact(async (tx) => ({
+          byTenant: (await tx.getRange(["t"])).filter((r) => r.key[2] === "m").map((r) => `${r.key[1] === a ? "A" : "B"}:${r.key[3]}:${JSON.parse(r.value.toString("utf8")).role}`).sort(),
+          byUser: (await tx.getRange(["u"])).map((r) => `${r.key[1]}:${r.key[2] === a ? "A" : "B"}:${JSON.parse(r.value.toString("utf8")).role}`).sort(),
+        }));
+      expect(await memberships()).toEqual({
+        byTenant: ["A:ann:owner", "A:cat:admin", "B:ann:viewer", "B:ben:owner", "B:cat:member"],
+        byUser: ["ann:A:owner", "ann:B:viewer", "ben:B:owner", "cat:A:admin", "cat:B:member"],
+      });
+      expect((await plane.tenantsOf("cat")).map((t) => `${t.id === a ? "A" : "B"}:${t.role}`).sort()).toEqual(["A:admin", "B:member"]);
+      // A role change and a removal change both records in one transaction; the counters follow.
+      await plane.setRole(b, "ben", "ann", "owner");
+      await plane.removeMember(a, "ann", "cat");
+      expect(await memberships()).toEqual({
+        byTenant: ["A:ann:owner", "B:ann:owner", "B:ben:owner", "B:cat:member"],
+        byUser: ["ann:A:owner", "ann:B:owner", "ben:B:owner", "cat:B:member"],
+      });
+      expect(await plane.counter(b, "owners")).toBe(2);
+      expect(await plane.counter(a, "members")).toBe(1);
     });
   });
 }
