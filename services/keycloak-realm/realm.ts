@@ -373,7 +373,7 @@ export function realmDocument(realm: RealmRepresentation): string {
  * The realm of an environment: users only. Self-registration with e-mail verification,
  * brute-force protection, a password policy, OTP for admin roles, Organizations off; the web
  * app's public PKCE client (access tokens with `aud: api`, the `enchanted-api` scope, and of the
- * user's roles `tenant-admin` only), the operator console's public PKCE client (`aud:
+ * user's roles the two admin roles only), the operator console's public PKCE client (`aud:
  * platform-operations`, the `enchanted-operations` scope, and `platform-admin` only), and the
  * provisioning service's confidential client with exactly {@link PROVISIONING_ADMIN_ROLES}.
  * Secrets are `$(env:...)` references that the realm program fills in from its environment.
@@ -537,10 +537,11 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
       // flow's OTP: admins sign in through the browser only.
       { clientId: "admin-cli", directAccessGrantsEnabled: false },
     ],
-    // Of a user's roles, the web app's tokens carry whether the user administers a tenant, the
-    // operator console's whether the user operates the platform; nothing else reaches either.
+    // Of a user's roles, the web app's tokens carry the admin roles (it shows what the user
+    // administers; platform-admin alone opens no operator route, which also demands the operator
+    // audience), the operator console's platform-admin only; nothing else reaches either.
     scopeMappings: [
-      { client: WEB_CLIENT_ID, roles: [REALM_ROLES.tenantAdmin] },
+      { client: WEB_CLIENT_ID, roles: [...ADMIN_ROLES] },
       { client: OPERATOR_CLIENT_ID, roles: [REALM_ROLES.platformAdmin] },
     ],
     users: [

@@ -87,7 +87,7 @@ describe("applyRealm", () => {
     await admin.call("PUT", `${R}/clients/${idOf("admin-cli")}`, { ...adminCli, directAccessGrantsEnabled: true });
     await admin.call("DELETE", `${R}/clients/${idOf(WEB_CLIENT_ID)}/default-client-scopes/${scopeId}`);
     const role = (name: string) => admin.get<Record<string, unknown>>(`${R}/roles/${name}`);
-    await admin.call("POST", `${R}/clients/${idOf(WEB_CLIENT_ID)}/scope-mappings/realm`, [await role(REALM_ROLES.platformAdmin)]);
+    await admin.call("POST", `${R}/clients/${idOf(WEB_CLIENT_ID)}/scope-mappings/realm`, [await role(REALM_ROLES.mfaRequired)]);
     await admin.call("POST", `${R}/clients/${idOf(OPERATOR_CLIENT_ID)}/scope-mappings/realm`, [await role(REALM_ROLES.tenantAdmin)]);
     const profile = await admin.get<{ attributes: { name: string }[] }>(`${R}/users/profile`);
     await admin.call("PUT", `${R}/users/profile`, { ...profile, attributes: profile.attributes.filter((a) => a.name !== "lastName") });
@@ -116,7 +116,7 @@ describe("applyRealm", () => {
     const webScopes = await admin.get<{ name: string }[]>(`${R}/clients/${idOf(WEB_CLIENT_ID)}/default-client-scopes`);
     expect(webScopes.map((s) => s.name)).toContain(API_CLIENT_SCOPE);
     const mapped = async (clientId: string) => (await admin.get<{ name: string }[]>(`${R}/clients/${idOf(clientId)}/scope-mappings/realm`)).map((r) => r.name);
-    expect(await mapped(WEB_CLIENT_ID)).toEqual([REALM_ROLES.tenantAdmin]);
+    expect((await mapped(WEB_CLIENT_ID)).sort()).toEqual([REALM_ROLES.platformAdmin, REALM_ROLES.tenantAdmin]);
     expect(await mapped(OPERATOR_CLIENT_ID)).toEqual([REALM_ROLES.platformAdmin]);
     const profileAfter = await admin.get<{ attributes: { name: string }[] }>(`${R}/users/profile`);
     expect(profileAfter.attributes.map((a) => a.name)).toEqual(["username", "email", "firstName", "lastName"]);
@@ -212,7 +212,7 @@ describe("applyRealm on a realm of the time tenants lived in Keycloak", () => {
     expect(await admin.get<unknown[]>(`${L}/users?q=${PLAN_TIER_CLAIM}:pro`)).toEqual([]);
     const clients = await admin.get<{ id: string; clientId: string }[]>(`${L}/clients`);
     const idOf = (clientId: string) => clients.find((c) => c.clientId === clientId)?.id as string;
-    expect((await admin.get<{ name: string }[]>(`${L}/clients/${idOf(WEB_CLIENT_ID)}/scope-mappings/realm`)).map((r) => r.name)).toEqual([REALM_ROLES.tenantAdmin]);
+    expect((await admin.get<{ name: string }[]>(`${L}/clients/${idOf(OPERATOR_CLIENT_ID)}/scope-mappings/realm`)).map((r) => r.name)).toEqual([REALM_ROLES.platformAdmin]);
     const account = await admin.get<{ id: string }>(`${L}/clients/${idOf(PROVISIONING_CLIENT_ID)}/service-account-user`);
     expect((await admin.get<{ name: string }[]>(`${L}/users/${account.id}/role-mappings/clients/${idOf(REALM_MANAGEMENT_CLIENT)}`)).map((r) => r.name)).toEqual(["manage-users"]);
 

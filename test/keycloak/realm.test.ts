@@ -90,8 +90,8 @@ describe.each(ENVIRONMENT_NAMES)("%s realm", (env) => {
     expect(web.defaultClientScopes).not.toContain(OPERATIONS_CLIENT_SCOPE);
     // `email` carries email and email_verified, which invitations compare.
     expect(web.defaultClientScopes).toEqual(expect.arrayContaining(["basic", "email"]));
-    // Of the user's roles, whether the user administers a tenant (its OTP); never platform-admin.
-    expect(scopeMappings(WEB_CLIENT_ID)).toEqual([REALM_ROLES.tenantAdmin]);
+    // Of the user's roles, the admin roles only (platform-admin opens no operator route without the operator audience).
+    expect(scopeMappings(WEB_CLIENT_ID)).toEqual([...ADMIN_ROLES]);
   });
 
   it("gives the operator console a public client: code flow with PKCE S256 only, platform-admin and the operator audience only", () => {
