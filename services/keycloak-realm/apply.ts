@@ -7,19 +7,30 @@
  *
  * - creates the realm when it is missing (its settings only, so Keycloak adds its built-in client
  *   scopes, roles and flows), else updates its settings;
+ * - first retires what an existing realm holds and the realm no longer declares, while Keycloak
+ *   still lets it be reached: every Organization when the realm turns Organizations off (they are
+ *   unreachable, not deleted, once the feature is off), and the values every user holds of a
+ *   user-profile attribute the realm no longer declares (Keycloak keeps the stored values of an
+ *   undeclared attribute, hidden but still searchable); a run that stops halfway leaves the old
+ *   settings and profile in place, so the next run finishes the job;
  * - creates or updates the realm roles and their composites, the client scopes and their protocol
  *   mappers (mappers not in the realm are removed), and the clients (merged into what exists, so
  *   the built-in `admin-cli` keeps what the realm does not say), their default and optional client
- *   scopes, and the web client's scope mappings;
- * - grants the service-account users their client roles;
+ *   scopes, and their realm-role scope mappings (exactly the realm's);
+ * - deletes the realm's own client scopes (named `enchanted-…`) that the realm no longer declares,
+ *   once no client of the realm uses them;
+ * - grants the service-account users exactly their client roles;
  * - builds a login flow that is missing, or whose executions differ from the realm's, through the
  *   executions API;
- * - writes the declarative user profile (Keycloak 24+ drops attributes it does not declare).
+ * - writes the declarative user profile (attributes it does not declare are not stored).
  *
- * Nothing is deleted but protocol mappers of the realm's own client scopes, surplus default client
- * scopes of the realm's clients, and flows being rebuilt.
+ * Nothing else is deleted: protocol mappers of the realm's own client scopes, surplus default
+ * client scopes, scope mappings and service-account roles of the realm's clients, flows being
+ * rebuilt, and the retired objects above. Retiring scales with what is retired: one request per
+ * Organization and one per page of 100 users plus one per user holding a retired attribute, once.
  */
 import { parseJsonOr } from "../runtime/json.js";
+import { OWNED_CLIENT_SCOPE_PREFIX } from "./names.js";
 import type {
   AuthenticationExecution,
   AuthenticationFlowRepresentation,
@@ -60,6 +71,15 @@ export interface ApplyReport {
   realmCreated: boolean;
   writes: number;
   flowsRebuilt: string[];
+  /** What the realm no longer declares and this run deleted. */
+  retired: {
+    /** Organizations deleted because the realm turns Organizations off. */
+    organizations: number;
+    /** Users whose values of undeclared profile attributes were removed. */
+    users: number;
+    /** The realm's own client scopes deleted. */
+    clientScopes: string[];
+  };
 }
 
 const VARIABLE = /\$\(env:([A-Za-z_][A-Za-z0-9_]*)\)/g;
@@ -151,15 +171,21 @@ export async function applyRealm(input: RealmRepresentation, o: ApplyRealmOption
   const log = o.log ?? (() => undefined);
   const api = new Admin(o);
   const r = `/${enc(realm.realm)}`;
-  const report: ApplyReport = { realmCreated: false, writes: 0, flowsRebuilt: [] };
+  const report: ApplyReport = { realmCreated: false, writes: 0, flowsRebuilt: [], retired: { organizations: 0, users: 0, clientScopes: [] } };
 
-  if (!(await api.get<Json>(r))) {
+  const live = await api.get<Json>(r);
+  if (!live) {
     // Settings only: an import with client scopes, roles or flows would leave out Keycloak's built-in ones.
     await api.call("POST", "", settingsOf(realm), [201]);
     report.realmCreated = true;
     api.forgetToken();
     log(`realm ${realm.realm}: created`);
   } else {
+    if (live.organizationsEnabled === true && realm.organizationsEnabled === false) {
+      report.retired.organizations = await retireOrganizations(api, r);
+      log(`realm ${realm.realm}: ${report.retired.organizations} organizations deleted (Organizations off)`);
+    }
+    report.retired.users = await retireUserAttributes(api, r, realm, log);
     await api.call("PUT", r, settingsOf(realm));
     log(`realm ${realm.realm}: settings updated`);
   }
@@ -170,6 +196,8 @@ export async function applyRealm(input: RealmRepresentation, o: ApplyRealmOption
   await api.call("PUT", r, { realm: realm.realm, browserFlow: realm.browserFlow });
   const clientIds = await applyClients(api, r, realm.clients, scopeIds);
   await applyScopeMappings(api, r, realm, clientIds);
+  report.retired.clientScopes = await retireClientScopes(api, r, realm);
+  if (report.retired.clientScopes.length > 0) log(`realm ${realm.realm}: client scopes deleted: ${report.retired.clientScopes.join(", ")}`);
   await applyServiceAccounts(api, r, realm, clientIds);
   await api.call("PUT", `${r}/users/profile`, {
     attributes: realm.userProfile.attributes,
@@ -271,12 +299,66 @@ async function applyScopeMappings(api: Admin, r: string, realm: RealmRepresentat
   for (const mapping of realm.scopeMappings) {
     const id = clientIds.get(mapping.client) ?? ((await api.get<Json[]>(`${r}/clients?clientId=${enc(mapping.client)}`)) ?? [])[0]?.id;
     if (!id) throw new RealmApplyError(`scope mappings of ${mapping.client}`, 404, "no such client");
-    const have = ((await api.get<{ name: string }[]>(`${r}/clients/${id}/scope-mappings/realm`)) ?? []).map((x) => x.name);
-    const missing = mapping.roles.filter((n) => !have.includes(n));
-    if (missing.length === 0) continue;
-    const reps = await Promise.all(missing.map((n) => api.get<Json>(`${r}/roles/${enc(n)}`)));
-    await api.call("POST", `${r}/clients/${id}/scope-mappings/realm`, reps);
+    const have = (await api.get<(Json & { name: string })[]>(`${r}/clients/${id}/scope-mappings/realm`)) ?? [];
+    const missing = mapping.roles.filter((n) => !have.some((x) => x.name === n));
+    if (missing.length > 0) {
+      const reps = await Promise.all(missing.map((n) => api.get<Json>(`${r}/roles/${enc(n)}`)));
+      await api.call("POST", `${r}/clients/${id}/scope-mappings/realm`, reps);
+    }
+    const surplus = have.filter((x) => !mapping.roles.includes(x.name));
+    if (surplus.length > 0) await api.call("DELETE", `${r}/clients/${id}/scope-mappings/realm`, surplus);
   }
+}
+
+/** Users are read (and written) this many at a time when retiring attributes; Organizations deleted this many per listing. */
+const PAGE = 100;
+
+/** Deletes every Organization of the realm (while the feature is still on: once off, Keycloak answers 404 to every Organization call). */
+async function retireOrganizations(api: Admin, r: string): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const page = (await api.get<{ id: string }[]>(`${r}/organizations?first=0&max=${PAGE}&briefRepresentation=true`)) ?? [];
+    if (page.length === 0) return deleted;
+    for (const org of page) {
+      await api.call("DELETE", `${r}/organizations/${enc(org.id)}`, undefined, [204, 404]);
+      deleted++;
+    }
+  }
+}
+
+/**
+ * Removes, from every user, the values of the attributes the live user profile declares and the
+ * realm's does not: while the profile still declares them they are the admin API's to read and
+ * remove; once it no longer does, Keycloak keeps them stored (hidden, yet searchable). Returns the
+ * number of users changed; nothing is read when no attribute is being dropped.
+ */
+async function retireUserAttributes(api: Admin, r: string, realm: RealmRepresentation, log: (line: string) => void): Promise<number> {
+  const profile = await api.get<{ attributes?: { name: string }[] }>(`${r}/users/profile`);
+  const declared = new Set(realm.userProfile.attributes.map((a) => a.name));
+  const dropped = (profile?.attributes ?? []).map((a) => a.name).filter((n) => !declared.has(n));
+  if (dropped.length === 0) return 0;
+  let changed = 0;
+  for (let first = 0; ; first += PAGE) {
+    const users = (await api.get<(Json & { id: string; attributes?: Record<string, string[]> })[]>(`${r}/users?briefRepresentation=false&first=${first}&max=${PAGE}`)) ?? [];
+    for (const user of users) {
+      const attributes = { ...(user.attributes ?? {}) };
+      if (!dropped.some((n) => n in attributes)) continue;
+      for (const n of dropped) delete attributes[n];
+      await api.call("PUT", `${r}/users/${enc(user.id)}`, { ...user, attributes }, [204, 404]);
+      changed++;
+    }
+    if (users.length < PAGE) break;
+  }
+  log(`realm ${realm.realm}: ${dropped.join(", ")} removed from ${changed} users (no longer in the user profile)`);
+  return changed;
+}
+
+/** Deletes the realm's own client scopes (`enchanted-…`) the realm no longer declares; its clients no longer use them by now. */
+async function retireClientScopes(api: Admin, r: string, realm: RealmRepresentation): Promise<string[]> {
+  const scopes = (await api.get<{ id: string; name: string }[]>(`${r}/client-scopes`)) ?? [];
+  const retired = scopes.filter((s) => s.name.startsWith(OWNED_CLIENT_SCOPE_PREFIX) && !realm.clientScopes.some((c) => c.name === s.name));
+  for (const scope of retired) await api.call("DELETE", `${r}/client-scopes/${enc(scope.id)}`, undefined, [204, 404]);
+  return retired.map((s) => s.name);
 }
 
 async function applyServiceAccounts(api: Admin, r: string, realm: RealmRepresentation, clientIds: Map<string, string>): Promise<void> {

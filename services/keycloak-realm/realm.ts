@@ -1,19 +1,21 @@
 /**
  * The realm, as data: one pure function from an environment's config to the realm
  * representation the realm program applies (Keycloak's own realm JSON format, plus its
- * `userProfile` key). Nothing here is per tenant: tenants are Organizations and users, which the
- * provisioning service creates at run time.
+ * `userProfile` key). Keycloak holds users only: nothing here, nor anything the platform writes
+ * into Keycloak at run time, is per tenant (no Organization, group, attribute, client, role or
+ * scope). Tenants and memberships live in the platform's store; tenant-scoped calls carry the
+ * platform's tenant token (services/identity/names.ts).
  */
 import type { EnvironmentConfig } from "../../config/environment.js";
-import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
-import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { OPERATOR_AUDIENCE } from "../identity/names.js";
 import { FieldError } from "../runtime/errors.js";
 import {
   ADMIN_ROLES,
   API_AUDIENCE,
+  API_CLIENT_SCOPE,
   BROWSER_FLOW,
-  PLAN_TIER_ATTRIBUTE,
-  PLAN_TIER_CLAIM,
+  OPERATIONS_CLIENT_SCOPE,
+  OPERATOR_CLIENT_ID,
   PROVISIONING_ADMIN_ROLES,
   PROVISIONING_CLIENT_ID,
   PROVISIONING_SERVICE_ACCOUNT,
@@ -22,9 +24,6 @@ import {
   REALM_ROLES,
   REALM_VARIABLES,
   realmVariable,
-  TENANT_ATTRIBUTE,
-  TENANT_CLAIM,
-  TENANT_CLIENT_SCOPE,
   WEB_APP_PATHS,
   WEB_CLIENT_ID,
 } from "./names.js";
@@ -34,8 +33,8 @@ export type RealmEnvironment = Pick<EnvironmentConfig, "name" | "domains" | "aws
 
 export interface RealmOptions {
   /**
-   * Origin (`https://host`, no path) the web app is served from: its redirect URI, post-logout
-   * URI and CORS origin derive from it.
+   * Origin (`https://host`, no path) the web app and the operator console are served from: the
+   * redirect URIs, post-logout URIs and CORS origin of both public clients derive from it.
    * @default `https://${domains.api}`
    */
   readonly webAppOrigin?: string;
@@ -43,7 +42,7 @@ export interface RealmOptions {
   readonly accessTokenLifespanSeconds?: number;
 }
 
-/** Short-lived access tokens: a revoked user or a changed plan tier reaches Kong within 5 minutes. */
+/** Short-lived access tokens: a disabled user or a revoked role reaches the API within 5 minutes. */
 export const DEFAULT_ACCESS_TOKEN_LIFESPAN_SECONDS = 300;
 /** Access tokens may live no longer than this (Kong trusts a token until it expires). */
 export const MAX_ACCESS_TOKEN_LIFESPAN_SECONDS = 900;
@@ -217,49 +216,42 @@ export class RealmConfigError extends FieldError {
   }
 }
 
-/** A user attribute mapped to a top-level access-token claim (and the ID token and userinfo). */
-function userAttributeClaim(attribute: string, claim: string): ProtocolMapperRepresentation {
+/** Adds `audience` to the `aud` of access tokens (and introspection), never of ID tokens. */
+function audienceMapper(name: string, audience: string): ProtocolMapperRepresentation {
   return {
-    name: claim,
+    name,
     protocol: "openid-connect",
-    protocolMapper: "oidc-usermodel-attribute-mapper",
+    protocolMapper: "oidc-audience-mapper",
     config: {
-      "user.attribute": attribute,
-      // No "." in the name: Keycloak nests dotted claim names; these stay top-level.
-      "claim.name": claim,
-      "jsonType.label": "String",
-      multivalued: "false",
-      "aggregate.attrs": "false",
+      "included.custom.audience": audience,
       "access.token.claim": "true",
-      "id.token.claim": "true",
-      "userinfo.token.claim": "true",
+      "id.token.claim": "false",
       "introspection.token.claim": "true",
     },
   };
 }
 
-/** The client scope Kong depends on: `tenant_id`, `plan_tier` and `aud: api` in every access token. */
-export function tenantClientScope(): ClientScopeRepresentation {
+const HIDDEN_SCOPE = { "include.in.token.scope": "false", "display.on.consent.screen": "false" } as const;
+
+/** The web client's scope: `aud: api` in every access token, which the API demands of a user token. Nothing about tenants. */
+export function apiClientScope(): ClientScopeRepresentation {
   return {
-    name: TENANT_CLIENT_SCOPE,
-    description: "Tenant and plan tier of the user, and the API audience, for the API gateway",
+    name: API_CLIENT_SCOPE,
+    description: "The API audience of a signed-in user's access token",
     protocol: "openid-connect",
-    attributes: { "include.in.token.scope": "false", "display.on.consent.screen": "false" },
-    protocolMappers: [
-      userAttributeClaim(TENANT_ATTRIBUTE, TENANT_CLAIM),
-      userAttributeClaim(PLAN_TIER_ATTRIBUTE, PLAN_TIER_CLAIM),
-      {
-        name: "api-audience",
-        protocol: "openid-connect",
-        protocolMapper: "oidc-audience-mapper",
-        config: {
-          "included.custom.audience": API_AUDIENCE,
-          "access.token.claim": "true",
-          "id.token.claim": "false",
-          "introspection.token.claim": "true",
-        },
-      },
-    ],
+    attributes: HIDDEN_SCOPE,
+    protocolMappers: [audienceMapper("api-audience", API_AUDIENCE)],
+  };
+}
+
+/** The operator client's scope: `aud: platform-operations`, which the operator routes demand together with `platform-admin`. */
+export function operationsClientScope(): ClientScopeRepresentation {
+  return {
+    name: OPERATIONS_CLIENT_SCOPE,
+    description: "The operator audience of a platform operator's access token",
+    protocol: "openid-connect",
+    attributes: HIDDEN_SCOPE,
+    protocolMappers: [audienceMapper("operations-audience", OPERATOR_AUDIENCE)],
   };
 }
 
@@ -331,14 +323,12 @@ export function browserFlows(): AuthenticationFlowRepresentation[] {
   ];
 }
 
-const BY_ADMINS_ONLY = { view: ["admin"], edit: ["admin"] } as const;
 const BY_USER_AND_ADMINS = { view: ["admin", "user"], edit: ["admin", "user"] } as const;
 
 /**
- * The declarative user profile. `tenant_id` and `plan_tier` are visible and editable by admins
- * only (the provisioning service account): a user can neither see them in the account console
- * nor set them at registration or through the account API, so the claims cannot be forged.
- * Attributes not listed here are refused (unmanaged attributes stay disabled).
+ * The declarative user profile: the user name, e-mail and names, nothing else. Attributes not
+ * listed here are not stored (unmanaged attributes stay disabled), so neither registration, the
+ * account API nor an admin can put anything else on a user, a tenant least of all.
  */
 export function userProfileAttributes(): UserProfileAttribute[] {
   return [
@@ -371,22 +361,6 @@ export function userProfileAttributes(): UserProfileAttribute[] {
       validations: { length: { max: 255 }, "person-name-prohibited-characters": {} },
       permissions: BY_USER_AND_ADMINS,
     },
-    {
-      name: TENANT_ATTRIBUTE,
-      displayName: "Tenant",
-      group: "tenancy",
-      multivalued: false,
-      validations: { pattern: { pattern: TENANT_ID_PATTERN.source, "error-message": "not a valid tenant id" } },
-      permissions: BY_ADMINS_ONLY,
-    },
-    {
-      name: PLAN_TIER_ATTRIBUTE,
-      displayName: "Plan tier",
-      group: "tenancy",
-      multivalued: false,
-      validations: { options: { options: [...PLAN_TIER_NAMES] } },
-      permissions: BY_ADMINS_ONLY,
-    },
   ];
 }
 
@@ -396,12 +370,13 @@ export function realmDocument(realm: RealmRepresentation): string {
 }
 
 /**
- * The realm of an environment. Self-registration with e-mail verification, brute-force
- * protection, a password policy, OTP for admin roles, Organizations, the web app's public PKCE
- * client, the provisioning service's confidential client with exactly
- * {@link PROVISIONING_ADMIN_ROLES}, and the `enchanted-tenant` scope that puts `tenant_id`,
- * `plan_tier` and `aud: api` into access tokens. Secrets are `$(env:...)` references that
- * the realm program fills in from its environment.
+ * The realm of an environment: users only. Self-registration with e-mail verification,
+ * brute-force protection, a password policy, OTP for admin roles, Organizations off; the web
+ * app's public PKCE client (access tokens with `aud: api`, the `enchanted-api` scope, and of the
+ * user's roles the two admin roles only), the operator console's public PKCE client (`aud:
+ * platform-operations`, the `enchanted-operations` scope, and `platform-admin` only), and the
+ * provisioning service's confidential client with exactly {@link PROVISIONING_ADMIN_ROLES}.
+ * Secrets are `$(env:...)` references that the realm program fills in from its environment.
  */
 export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): RealmRepresentation {
   const origin = checkOrigin(options.webAppOrigin ?? `https://${env.domains.api}`);
@@ -417,7 +392,10 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
 
   const adminRoles: RoleRepresentation[] = ADMIN_ROLES.map((name) => ({
     name,
-    description: name === REALM_ROLES.platformAdmin ? "Operates the platform for all tenants" : "Administers one tenant (its Organization)",
+    description:
+      name === REALM_ROLES.platformAdmin
+        ? "Operates the platform for all tenants (through the operator console)"
+        : "Owner or admin of at least one tenant (memberships are the platform's, not Keycloak's); granted and revoked by the provisioning service",
     composite: true,
     composites: { realm: [REALM_ROLES.mfaRequired] },
   }));
@@ -428,7 +406,8 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
     enabled: true,
     // Behind the TLS-terminating proxy (X-Forwarded-*): every client on the internet gets HTTPS only.
     sslRequired: "external",
-    organizationsEnabled: true,
+    // Tenants are not in Keycloak (Organizations do not scale to a million tenants).
+    organizationsEnabled: false,
 
     registrationAllowed: true,
     registrationEmailAsUsername: true,
@@ -477,7 +456,7 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
         ...adminRoles,
       ],
     },
-    clientScopes: [tenantClientScope()],
+    clientScopes: [apiClientScope(), operationsClientScope()],
     clients: [
       {
         clientId: WEB_CLIENT_ID,
@@ -503,13 +482,40 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
           "oidc.ciba.grant.enabled": "false",
           "standard.token.exchange.enabled": "false",
         },
-        defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, TENANT_CLIENT_SCOPE],
+        defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, API_CLIENT_SCOPE],
+        optionalClientScopes: [],
+      },
+      {
+        clientId: OPERATOR_CLIENT_ID,
+        name: "Enchanted operator console",
+        description: "Platform operators: authorization code with PKCE (S256), no client secret; tokens carry platform-admin and the platform-operations audience, not the api audience",
+        enabled: true,
+        protocol: "openid-connect",
+        publicClient: true,
+        standardFlowEnabled: true,
+        implicitFlowEnabled: false,
+        directAccessGrantsEnabled: false,
+        serviceAccountsEnabled: false,
+        frontchannelLogout: true,
+        fullScopeAllowed: false,
+        rootUrl: origin,
+        baseUrl: WEB_APP_PATHS.operatorHome,
+        redirectUris: [`${origin}${WEB_APP_PATHS.operatorRedirect}`],
+        webOrigins: [origin],
+        attributes: {
+          "pkce.code.challenge.method": "S256",
+          "post.logout.redirect.uris": `${origin}${WEB_APP_PATHS.operatorHome}`,
+          "oauth2.device.authorization.grant.enabled": "false",
+          "oidc.ciba.grant.enabled": "false",
+          "standard.token.exchange.enabled": "false",
+        },
+        defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, OPERATIONS_CLIENT_SCOPE],
         optionalClientScopes: [],
       },
       {
         clientId: PROVISIONING_CLIENT_ID,
         name: "Provisioning service",
-        description: "Creates tenants (Organizations) and their users through the admin REST API",
+        description: "Grants and revokes the tenant-admin realm role of users through the admin REST API",
         enabled: true,
         protocol: "openid-connect",
         publicClient: false,
@@ -531,8 +537,13 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
       // flow's OTP: admins sign in through the browser only.
       { clientId: "admin-cli", directAccessGrantsEnabled: false },
     ],
-    // The web app sees whether its user administers a tenant; nothing else reaches its tokens.
-    scopeMappings: [{ client: WEB_CLIENT_ID, roles: [...ADMIN_ROLES] }],
+    // Of a user's roles, the web app's tokens carry the admin roles (it shows what the user
+    // administers; platform-admin alone opens no operator route, which also demands the operator
+    // audience), the operator console's platform-admin only; nothing else reaches either.
+    scopeMappings: [
+      { client: WEB_CLIENT_ID, roles: [...ADMIN_ROLES] },
+      { client: OPERATOR_CLIENT_ID, roles: [REALM_ROLES.platformAdmin] },
+    ],
     users: [
       {
         username: PROVISIONING_SERVICE_ACCOUNT,
@@ -543,9 +554,6 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
     ],
     authenticationFlows: browserFlows(),
     authenticatorConfig: [{ alias: ADMIN_OTP_CONDITION, config: { condUserRole: REALM_ROLES.mfaRequired, negate: "false" } }],
-    userProfile: {
-      attributes: userProfileAttributes(),
-      groups: [{ name: "tenancy", displayHeader: "Tenancy", displayDescription: "Set by the provisioning service; read by the API gateway" }],
-    },
+    userProfile: { attributes: userProfileAttributes(), groups: [] },
   };
 }

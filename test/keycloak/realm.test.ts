@@ -1,11 +1,15 @@
-/** The realm as data: claims the gateway reads, clients, login security, and nothing per tenant. */
+/** The realm as data: users only, the audiences of its tokens, its clients, login security, and nothing per tenant. */
 import { describe, expect, it } from "vitest";
-import { ENVIRONMENT_NAMES, loadEnvironment, PLAN_TIER_NAMES, TENANT_ID_PATTERN } from "../../config/index.js";
+import { ENVIRONMENT_NAMES, loadEnvironment } from "../../config/index.js";
+import { OPERATOR_AUDIENCE } from "../../services/identity/names.js";
 import {
   ADMIN_OTP_CONDITION,
   ADMIN_ROLES,
   API_AUDIENCE,
+  API_CLIENT_SCOPE,
   BROWSER_FLOW,
+  OPERATIONS_CLIENT_SCOPE,
+  OPERATOR_CLIENT_ID,
   PLAN_TIER_CLAIM,
   PROVISIONING_CLIENT_ID,
   REALM_NAME,
@@ -13,7 +17,6 @@ import {
   realmConfig,
   RealmConfigError,
   TENANT_CLAIM,
-  TENANT_CLIENT_SCOPE,
   WEB_CLIENT_ID,
   type ClientRepresentation,
   type RealmRepresentation,
@@ -28,43 +31,39 @@ const client = (realm: RealmRepresentation, id: string): ClientRepresentation =>
 describe.each(ENVIRONMENT_NAMES)("%s realm", (env) => {
   const config = loadEnvironment(env);
   const realm = realmConfig(config);
-  const scope = realm.clientScopes.find((s) => s.name === TENANT_CLIENT_SCOPE);
-  const mapper = (claim: string) => scope?.protocolMappers.find((m) => m.config["claim.name"] === claim);
+  const scope = (name: string) => realm.clientScopes.find((s) => s.name === name);
+  const scopeMappings = (clientId: string) => realm.scopeMappings.filter((m) => m.client === clientId).flatMap((m) => m.roles);
 
-  it("is the one realm, with Organizations on", () => {
+  it("is the one realm, with Organizations off", () => {
     expect(realm.realm).toBe(REALM_NAME);
-    expect(realm.organizationsEnabled).toBe(true);
+    expect(realm.organizationsEnabled).toBe(false);
   });
 
-  it.each([TENANT_CLAIM, PLAN_TIER_CLAIM])("maps the user attribute %s to a top-level access-token claim", (claim) => {
-    expect(mapper(claim)).toEqual({
-      name: claim,
-      protocol: "openid-connect",
-      protocolMapper: "oidc-usermodel-attribute-mapper",
-      config: expect.objectContaining({
-        "user.attribute": claim,
-        "claim.name": claim,
-        "jsonType.label": "String",
-        multivalued: "false",
-        "access.token.claim": "true",
-      }),
-    });
-    // A dotted claim name would be nested by Keycloak.
-    expect(mapper(claim)?.config["claim.name"]).not.toContain(".");
+  it.each([
+    [API_CLIENT_SCOPE, API_AUDIENCE],
+    [OPERATIONS_CLIENT_SCOPE, OPERATOR_AUDIENCE],
+  ])("the %s scope puts only the audience %s into access tokens (not ID tokens)", (name, audience) => {
+    expect(scope(name)?.protocolMappers).toEqual([
+      {
+        name: expect.any(String),
+        protocol: "openid-connect",
+        protocolMapper: "oidc-audience-mapper",
+        config: { "included.custom.audience": audience, "access.token.claim": "true", "id.token.claim": "false", "introspection.token.claim": "true" },
+      },
+    ]);
   });
 
-  it("puts the api audience into access tokens (not ID tokens)", () => {
-    const audience = scope?.protocolMappers.find((m) => m.protocolMapper === "oidc-audience-mapper");
-    expect(audience?.config).toMatchObject({ "included.custom.audience": API_AUDIENCE, "access.token.claim": "true", "id.token.claim": "false" });
-  });
-
-  it("lets only admins see or set tenant_id and plan_tier, and validates them", () => {
-    const attrs = realm.userProfile.attributes;
-    const tenant = attrs.find((a) => a.name === TENANT_CLAIM);
-    const tier = attrs.find((a) => a.name === PLAN_TIER_CLAIM);
-    for (const a of [tenant, tier]) expect(a?.permissions).toEqual({ view: ["admin"], edit: ["admin"] });
-    expect(tenant?.validations).toEqual({ pattern: expect.objectContaining({ pattern: TENANT_ID_PATTERN.source }) });
-    expect(tier?.validations).toEqual({ options: { options: [...PLAN_TIER_NAMES] } });
+  it("keeps nothing about tenants on users: the user profile is the user name, e-mail and names", () => {
+    expect(realm.userProfile.attributes.map((a) => a.name)).toEqual(["username", "email", "firstName", "lastName"]);
+    expect(realm.userProfile.groups).toEqual([]);
+    for (const s of realm.clientScopes) {
+      for (const m of s.protocolMappers) expect(m.protocolMapper, `${s.name}/${m.name}`).not.toBe("oidc-usermodel-attribute-mapper");
+    }
+    // The tenant token's claims are the platform's: no Keycloak mapper, attribute or description names them.
+    const text = JSON.stringify(realm);
+    expect(text).not.toContain(`"${TENANT_CLAIM}"`);
+    expect(text).not.toContain(`"${PLAN_TIER_CLAIM}"`);
+    expect(text.replace('"organizationsEnabled":false', "")).not.toMatch(/organization/i);
   });
 
   it("gives the web app a public client: code flow with PKCE S256 only, exact https redirect and origin", () => {
@@ -86,11 +85,39 @@ describe.each(ENVIRONMENT_NAMES)("%s realm", (env) => {
       expect(uri).not.toContain("*");
     }
     expect(web.secret).toBeUndefined();
-    expect(web.defaultClientScopes).toContain(TENANT_CLIENT_SCOPE);
-    expect(web.defaultClientScopes).toContain("basic");
+    expect(web.fullScopeAllowed).toBe(false);
+    expect(web.defaultClientScopes).toContain(API_CLIENT_SCOPE);
+    expect(web.defaultClientScopes).not.toContain(OPERATIONS_CLIENT_SCOPE);
+    // `email` carries email and email_verified, which invitations compare.
+    expect(web.defaultClientScopes).toEqual(expect.arrayContaining(["basic", "email"]));
+    // Of the user's roles, the admin roles only (platform-admin opens no operator route without the operator audience).
+    expect(scopeMappings(WEB_CLIENT_ID)).toEqual([...ADMIN_ROLES]);
   });
 
-  it("gives the provisioning service a confidential service-account client with exactly manage-users and manage-realm", () => {
+  it("gives the operator console a public client: code flow with PKCE S256 only, platform-admin and the operator audience only", () => {
+    const operator = client(realm, OPERATOR_CLIENT_ID);
+    const origin = `https://${config.domains.api}`;
+    expect(operator).toMatchObject({
+      publicClient: true,
+      standardFlowEnabled: true,
+      implicitFlowEnabled: false,
+      directAccessGrantsEnabled: false,
+      serviceAccountsEnabled: false,
+      fullScopeAllowed: false,
+    });
+    expect(operator.secret).toBeUndefined();
+    expect(operator.attributes?.["pkce.code.challenge.method"]).toBe("S256");
+    expect(operator.attributes?.["oauth2.device.authorization.grant.enabled"]).toBe("false");
+    expect(operator.attributes?.["standard.token.exchange.enabled"]).toBe("false");
+    expect(operator.redirectUris).toEqual([`${origin}/operator/callback`]);
+    expect(operator.webOrigins).toEqual([origin]);
+    expect(operator.defaultClientScopes).toContain(OPERATIONS_CLIENT_SCOPE);
+    expect(operator.defaultClientScopes).not.toContain(API_CLIENT_SCOPE);
+    expect(operator.optionalClientScopes).toEqual([]);
+    expect(scopeMappings(OPERATOR_CLIENT_ID)).toEqual([REALM_ROLES.platformAdmin]);
+  });
+
+  it("gives the provisioning service a confidential service-account client with exactly manage-users", () => {
     const prov = client(realm, PROVISIONING_CLIENT_ID);
     expect(prov).toMatchObject({
       publicClient: false,
@@ -107,7 +134,7 @@ describe.each(ENVIRONMENT_NAMES)("%s realm", (env) => {
         username: `service-account-${PROVISIONING_CLIENT_ID}`,
         enabled: true,
         serviceAccountClientId: PROVISIONING_CLIENT_ID,
-        clientRoles: { "realm-management": ["manage-realm", "manage-users"] },
+        clientRoles: { "realm-management": ["manage-users"] },
       },
     ]);
   });
@@ -157,9 +184,15 @@ describe.each(ENVIRONMENT_NAMES)("%s realm", (env) => {
     expect(json.organizations).toBeUndefined();
     expect(json.groups).toBeUndefined();
     expect(json.identityProviders).toBeUndefined();
-    expect(realm.clients.map((c) => c.clientId).sort()).toEqual(["admin-cli", PROVISIONING_CLIENT_ID, WEB_CLIENT_ID].sort());
+    expect(realm.clients.map((c) => c.clientId).sort()).toEqual(["admin-cli", OPERATOR_CLIENT_ID, PROVISIONING_CLIENT_ID, WEB_CLIENT_ID].sort());
     expect(realm.roles.realm.map((r) => r.name).sort()).toEqual([...ADMIN_ROLES, REALM_ROLES.mfaRequired].sort());
-    expect(realm.clientScopes.map((s) => s.name)).toEqual([TENANT_CLIENT_SCOPE]);
+    expect(realm.clientScopes.map((s) => s.name)).toEqual([API_CLIENT_SCOPE, OPERATIONS_CLIENT_SCOPE]);
+  });
+
+  it("describes tenant-admin as a role of the user (administers at least one tenant), not of a tenant", () => {
+    const tenantAdmin = realm.roles.realm.find((r) => r.name === REALM_ROLES.tenantAdmin);
+    expect(tenantAdmin?.description).toMatch(/at least one tenant/);
+    expect(tenantAdmin?.composites?.realm).toEqual([REALM_ROLES.mfaRequired]);
   });
 
   it("holds no Terraform interpolation and no secret literal", () => {
@@ -175,6 +208,8 @@ describe("realmConfig options", () => {
   it("derives every web URI from webAppOrigin", () => {
     const realm = realmConfig(config, { webAppOrigin: "https://app.example.com" });
     expect(client(realm, WEB_CLIENT_ID).redirectUris).toEqual(["https://app.example.com/auth/callback"]);
+    expect(client(realm, OPERATOR_CLIENT_ID).redirectUris).toEqual(["https://app.example.com/operator/callback"]);
+    expect(client(realm, OPERATOR_CLIENT_ID).webOrigins).toEqual(["https://app.example.com"]);
   });
 
   it.each(["http://app.example.com", "https://*.example.com", "https://app.example.com/path", "app.example.com"])("rejects the web origin %s", (origin) => {

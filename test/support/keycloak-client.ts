@@ -144,15 +144,29 @@ export interface LoginOptions {
   /**
    * An authenticator app: when the login asks to set up OTP, the secret it shows is kept here and
    * answered; when it asks for a code, one is computed from the kept secret. Without it the login
-   * stops at such a page (returned as `page`).
+   * stops at such a page (returned as `page`). Keycloak accepts each code once, and only the
+   * current step's (no look-ahead): the time step of the last code answered is kept too (`step`),
+   * and a second login within the same 30 s waits for the next step, as a person would.
    */
-  readonly totp?: { secret?: string };
+  readonly totp?: { secret?: string; step?: number };
+}
+
+const TOTP_PERIOD_MS = 30_000;
+
+/** The next code of `totp` that Keycloak has not seen (see {@link LoginOptions.totp}); records its step. */
+async function nextTotpCode(totp: { secret?: string; step?: number }, secret: string): Promise<string> {
+  const now = Math.floor(Date.now() / TOTP_PERIOD_MS);
+  const step = Math.max(now, (totp.step ?? -1) + 1);
+  const wait = step * TOTP_PERIOD_MS - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait + 200));
+  totp.step = step;
+  return totpCode(secret, step * TOTP_PERIOD_MS);
 }
 
 /** The current TOTP code for a Keycloak OTP secret (the realm's policy: HmacSHA1, 6 digits, 30 s; the key is the secret's UTF-8 bytes). */
 export function totpCode(secret: string, at: number = Date.now()): string {
   const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / TOTP_PERIOD_MS)));
   const mac = createHmac("sha1", Buffer.from(secret, "utf8")).update(counter).digest();
   const offset = (mac[mac.length - 1] as number) & 0xf;
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
@@ -175,6 +189,7 @@ export async function browserLogin(server: KeycloakServer, username: string, pas
   // Redirects within Keycloak (a required action) are followed to their page; with `totp`, OTP
   // setup and the OTP prompt are answered as an authenticator app would.
   let location: string | null = null;
+  let answered = false;
   for (let step = 0; step < 8; step++) {
     location = res.headers.get("location");
     if (res.status === 302 && location?.startsWith(base) && !location.startsWith(redirectUri)) {
@@ -185,11 +200,14 @@ export async function browserLogin(server: KeycloakServer, username: string, pas
     const page = await res.text();
     const setup = /<input[^>]*name="totpSecret"[^>]*>/.exec(page)?.[0];
     const secret = setup ? /value="([^"]+)"/.exec(setup)?.[1] : undefined;
+    if (answered) return { status: res.status, page }; // the code was refused: no second guess
     if (secret) {
+      answered = true;
       o.totp.secret = secret.replace(/&amp;/g, "&");
-      res = await browser.fetch(formAction(page), { method: "POST", body: new URLSearchParams({ totp: totpCode(o.totp.secret), totpSecret: o.totp.secret, userLabel: "test authenticator" }) });
+      res = await browser.fetch(formAction(page), { method: "POST", body: new URLSearchParams({ totp: await nextTotpCode(o.totp, o.totp.secret), totpSecret: o.totp.secret, userLabel: "test authenticator" }) });
     } else if (/name="otp"/.test(page) && o.totp.secret) {
-      res = await browser.fetch(formAction(page), { method: "POST", body: new URLSearchParams({ otp: totpCode(o.totp.secret) }) });
+      answered = true;
+      res = await browser.fetch(formAction(page), { method: "POST", body: new URLSearchParams({ otp: await nextTotpCode(o.totp, o.totp.secret) }) });
     } else {
       return { status: res.status, page };
     }

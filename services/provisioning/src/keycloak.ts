@@ -1,25 +1,25 @@
 /**
  * The Keycloak adapter: the few Admin REST API calls (Keycloak 26) the provisioning service makes,
- * as the `enchanted-provisioning` service account (client credentials).
+ * as the `enchanted-provisioning` service account (client credentials, `manage-users` only).
+ * Keycloak holds users only: tenants and memberships are the platform's, and the one thing the
+ * service writes into Keycloak is a user's realm role `tenant-admin` ("administers at least one
+ * tenant", which keeps OTP required at that user's login).
  *
  * | call | endpoint |
  * |---|---|
  * | service-account token | `POST /realms/{realm}/protocol/openid-connect/token` (`grant_type=client_credentials`) |
- * | create organization | `POST /admin/realms/{realm}/organizations` (201; 409 when the name or alias exists) |
- * | find organization | `GET /admin/realms/{realm}/organizations?search={slug}&exact=true` |
- * | read / update / delete organization | `GET`/`PUT`/`DELETE /admin/realms/{realm}/organizations/{id}` (404 when missing) |
- * | add member | `POST /admin/realms/{realm}/organizations/{id}/members` (body: the user id as a JSON string; 409 when already a member) |
- * | read / update user | `GET`/`PUT /admin/realms/{realm}/users/{id}` (attributes are replaced as a whole: read, merge, write) |
- * | grant realm role | `GET /admin/realms/{realm}/roles/{name}`, `POST /admin/realms/{realm}/users/{id}/role-mappings/realm` |
+ * | grant realm role | `GET /admin/realms/{realm}/users/{id}/role-mappings/realm/available` (the role, unless the user has it), `POST /admin/realms/{realm}/users/{id}/role-mappings/realm` |
+ * | revoke realm role | `GET /admin/realms/{realm}/users/{id}/role-mappings/realm` (the role, if the user has it), `DELETE /admin/realms/{realm}/users/{id}/role-mappings/realm` |
  *
- * Every operation is idempotent so the outbox worker can repeat it: "already exists" (409) is
- * followed by a lookup and the call continues; "missing" (404) on removal counts as done. 5xx and
- * network errors are retried here a few times with backoff (the worker retries further); a 401
- * refreshes the token once. The organization's name and alias are the tenant's slug (unique and
- * reserved forever, so never another tenant's), the display name goes into its description.
+ * The role's representation comes from the user's role mappings, which `manage-users` may read
+ * (`/roles/{name}` would need `view-realm` too). Both operations are idempotent so the outbox
+ * worker can repeat them: granting a role the user has (directly or through a composite) and
+ * revoking one it lacks, or of a user that is gone, write nothing. 5xx and network errors are
+ * retried here a few times with backoff (the worker retries further); a 401 refreshes the token
+ * once.
  */
 import { parseJsonOr } from "../../runtime/json.js";
-import { REALM_ROLES, PLAN_TIER_ATTRIBUTE, PROVISIONING_CLIENT_ID, TENANT_ATTRIBUTE } from "../../keycloak-realm/names.js";
+import { PROVISIONING_CLIENT_ID } from "../../keycloak-realm/names.js";
 
 export class KeycloakError extends Error {
   override readonly name = "KeycloakError";
@@ -32,38 +32,19 @@ export class KeycloakError extends Error {
   }
 }
 
-export interface OrganizationSpec {
-  readonly slug: string;
-  readonly displayName: string;
-  readonly tenantId: string;
-  readonly planTier: string;
-}
-
 /** What the outbox worker needs of Keycloak (a no-op implementation serves PROVISIONING_KEYCLOAK=off). */
 export interface IdentityAdmin {
   readonly enabled: boolean;
-  ensureOrganization(spec: OrganizationSpec): Promise<string>;
-  addMember(organizationId: string, userId: string): Promise<void>;
-  setUserTenantAttributes(userId: string, tenantId: string, planTier: string): Promise<void>;
-  clearUserTenantAttributes(userId: string, tenantId: string): Promise<void>;
-  setUserTierIfTenant(userId: string, tenantId: string, planTier: string): Promise<void>;
+  /** Gives the user the realm role (idempotent). A user or role that does not exist is a non-retryable {@link KeycloakError} (404). */
   grantRealmRole(userId: string, role: string): Promise<void>;
+  /** Takes the realm role from the user (idempotent): a user without it, or gone, is left as it is. */
   revokeRealmRole(userId: string, role: string): Promise<void>;
-  updateOrganizationTier(spec: OrganizationSpec): Promise<void>;
-  removeOrganization(slug: string, organizationId: string | undefined): Promise<void>;
 }
 
 export const disabledIdentityAdmin: IdentityAdmin = {
   enabled: false,
-  ensureOrganization: async () => "",
-  addMember: async () => undefined,
-  setUserTenantAttributes: async () => undefined,
-  clearUserTenantAttributes: async () => undefined,
-  setUserTierIfTenant: async () => undefined,
   grantRealmRole: async () => undefined,
   revokeRealmRole: async () => undefined,
-  updateOrganizationTier: async () => undefined,
-  removeOrganization: async () => undefined,
 };
 
 export interface KeycloakAdminOptions {
@@ -78,20 +59,14 @@ export interface KeycloakAdminOptions {
   readonly fetch?: typeof fetch;
 }
 
-interface OrganizationRep {
-  id?: string;
-  name?: string;
-  alias?: string;
-  description?: string;
-  enabled?: boolean;
-  attributes?: Record<string, string[]>;
-  domains?: unknown[];
+interface RoleRep {
+  readonly id: string;
+  readonly name: string;
 }
 
 interface Reply {
   readonly status: number;
   readonly body: unknown;
-  readonly location: string | null;
 }
 
 export class KeycloakAdmin implements IdentityAdmin {
@@ -165,7 +140,7 @@ export class KeycloakAdmin implements IdentityAdmin {
         continue;
       }
       const parsed = parseJsonOr(text, undefined);
-      return { status: res.status, body: parsed, location: res.headers.get("location") };
+      return { status: res.status, body: parsed };
     }
   }
 
@@ -175,95 +150,31 @@ export class KeycloakAdmin implements IdentityAdmin {
     return reply;
   }
 
-  private async findOrganization(slug: string): Promise<OrganizationRep | undefined> {
-    const reply = await this.call("GET", `/organizations?search=${encodeURIComponent(slug)}&exact=true&briefRepresentation=false`, undefined, "find organization", [200]);
-    const list = Array.isArray(reply.body) ? (reply.body as OrganizationRep[]) : [];
-    return list.find((o) => o.alias === slug);
+  /** The user's realm roles: `path` "" (direct mappings), "/available" (mappable, not yet effective) or "/composite" (effective); undefined when the user is gone. */
+  private async realmRoles(userId: string, path: "" | "/available" | "/composite", operation: string): Promise<RoleRep[] | undefined> {
+    const reply = await this.call("GET", `/users/${encodeURIComponent(userId)}/role-mappings/realm${path}`, undefined, operation, [200, 404]);
+    if (reply.status === 404) return undefined;
+    return Array.isArray(reply.body) ? (reply.body as RoleRep[]) : [];
   }
 
-  async ensureOrganization(spec: OrganizationSpec): Promise<string> {
-    const rep: OrganizationRep = {
-      name: spec.slug,
-      alias: spec.slug,
-      description: spec.displayName,
-      enabled: true,
-      attributes: { [TENANT_ATTRIBUTE]: [spec.tenantId], [PLAN_TIER_ATTRIBUTE]: [spec.planTier] },
-      domains: [],
-    };
-    const reply = await this.call("POST", "/organizations", rep, "create organization", [201, 409]);
-    if (reply.status === 201 && reply.location) {
-      const id = reply.location.split("/").pop();
-      if (id) return decodeURIComponent(id);
+  async grantRealmRole(userId: string, role: string): Promise<void> {
+    const available = await this.realmRoles(userId, "/available", "read available roles");
+    if (!available) throw new KeycloakError(404, "grant role (no such user)", false);
+    const rep = available.find((r) => r.name === role);
+    if (rep) {
+      await this.call("POST", `/users/${encodeURIComponent(userId)}/role-mappings/realm`, [rep], "grant role", [204, 200]);
+      return;
     }
-    const found = await this.findOrganization(spec.slug);
-    if (!found?.id) throw new KeycloakError(409, "create organization (exists but not found by alias)", true);
-    const owner = found.attributes?.[TENANT_ATTRIBUTE];
-    if (owner && !owner.includes(spec.tenantId)) throw new KeycloakError(409, "create organization (alias belongs to another tenant)", false);
-    return found.id;
+    // Not available: the user has it already (a repeat), or there is no such role.
+    const effective = await this.realmRoles(userId, "/composite", "read effective roles");
+    if (!effective) throw new KeycloakError(404, "grant role (no such user)", false);
+    if (!effective.some((r) => r.name === role)) throw new KeycloakError(404, `grant role (no realm role ${role} the service may map)`, false);
   }
 
-  async addMember(organizationId: string, userId: string): Promise<void> {
-    await this.call("POST", `/organizations/${encodeURIComponent(organizationId)}/members`, userId, "add member", [201, 204, 409]);
-  }
-
-  private async updateUserAttributes(userId: string, update: (attrs: Record<string, string[]>) => boolean): Promise<void> {
-    const reply = await this.call("GET", `/users/${encodeURIComponent(userId)}`, undefined, "read user", [200, 404]);
-    if (reply.status === 404) return; // the user is gone: nothing to set or clear
-    const user = (reply.body ?? {}) as { attributes?: Record<string, string[]> } & Record<string, unknown>;
-    const attrs = { ...(user.attributes ?? {}) };
-    if (!update(attrs)) return;
-    await this.call("PUT", `/users/${encodeURIComponent(userId)}`, { ...user, attributes: attrs }, "update user", [204, 200, 404]);
-  }
-
-  async setUserTenantAttributes(userId: string, tenantId: string, planTier: string): Promise<void> {
-    await this.updateUserAttributes(userId, (a) => {
-      if (a[TENANT_ATTRIBUTE]?.[0] === tenantId && a[PLAN_TIER_ATTRIBUTE]?.[0] === planTier) return false;
-      a[TENANT_ATTRIBUTE] = [tenantId];
-      a[PLAN_TIER_ATTRIBUTE] = [planTier];
-      return true;
-    });
-  }
-
-  /** Plan changes only touch users whose active tenant is this one. */
-  async setUserTierIfTenant(userId: string, tenantId: string, planTier: string): Promise<void> {
-    await this.updateUserAttributes(userId, (a) => {
-      if (a[TENANT_ATTRIBUTE]?.[0] !== tenantId || a[PLAN_TIER_ATTRIBUTE]?.[0] === planTier) return false;
-      a[PLAN_TIER_ATTRIBUTE] = [planTier];
-      return true;
-    });
-  }
-
-  async clearUserTenantAttributes(userId: string, tenantId: string): Promise<void> {
-    await this.updateUserAttributes(userId, (a) => {
-      if (a[TENANT_ATTRIBUTE]?.[0] !== tenantId) return false;
-      delete a[TENANT_ATTRIBUTE];
-      delete a[PLAN_TIER_ATTRIBUTE];
-      return true;
-    });
-  }
-
-  async grantRealmRole(userId: string, role: string = REALM_ROLES.tenantAdmin): Promise<void> {
-    const rep = await this.call("GET", `/roles/${encodeURIComponent(role)}`, undefined, "read role", [200]);
-    await this.call("POST", `/users/${encodeURIComponent(userId)}/role-mappings/realm`, [rep.body], "grant role", [204, 200]);
-  }
-
-  /** Idempotent: a user without the role, or gone, is left as it is. */
   async revokeRealmRole(userId: string, role: string): Promise<void> {
-    const rep = await this.call("GET", `/roles/${encodeURIComponent(role)}`, undefined, "read role", [200]);
-    await this.call("DELETE", `/users/${encodeURIComponent(userId)}/role-mappings/realm`, [rep.body], "revoke role", [204, 200, 404]);
-  }
-
-  async updateOrganizationTier(spec: OrganizationSpec): Promise<void> {
-    const found = await this.findOrganization(spec.slug);
-    if (!found?.id) return; // not created yet: keycloak.provision (earlier in the lane) writes the tier
-    const attributes = { ...(found.attributes ?? {}), [PLAN_TIER_ATTRIBUTE]: [spec.planTier] };
-    await this.call("PUT", `/organizations/${encodeURIComponent(found.id)}`, { ...found, attributes }, "update organization", [204, 200]);
-  }
-
-  async removeOrganization(slug: string, organizationId: string | undefined): Promise<void> {
-    const id = organizationId ?? (await this.findOrganization(slug))?.id;
-    if (!id) return;
-    await this.call("DELETE", `/organizations/${encodeURIComponent(id)}`, undefined, "delete organization", [204, 200, 404]);
+    const rep = (await this.realmRoles(userId, "", "read role mappings"))?.find((r) => r.name === role);
+    if (!rep) return;
+    await this.call("DELETE", `/users/${encodeURIComponent(userId)}/role-mappings/realm`, [rep], "revoke role", [204, 200, 404]);
   }
 }
 
