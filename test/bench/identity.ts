@@ -13,9 +13,9 @@
  * 3. Tenant-token issuance with `BENCH_MEMBERSHIPS` (100,000) memberships in the store: as many
  *    tenants with their owner memberships created through the control plane's transactions (a
  *    second service on its own store, outbox worker off, per-user caps lifted for the load only),
- *    then `BENCH_TOKENS` issuances over HTTP for random (user, tenant) pairs: p99.
+ *    then `BENCH_TOKENS` issuances over HTTP for random (user, tenant) pairs, one at a time: p99.
  * 4. Keycloak token issuance with `BENCH_REALM_USERS` (10,000) users in the realm: refresh-token
- *    grants of signed-in users, `BENCH_TOKENS` of them: p99.
+ *    grants of signed-in users, `BENCH_TOKENS` of them, one at a time: p99.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
       owned[o]!.push((answer.body as { tenant: { id: string } }).tenant.id);
     }, "memberships loaded");
     progress(`loaded ${MEMBERSHIPS} tenants with their owner memberships in ${loadSeconds.toFixed(1)} s (${(MEMBERSHIPS / loadSeconds).toFixed(0)}/s)`);
-    const tenantTokenMs = await latencies(TOKENS, 4, async () => {
+    const tenantTokenMs = await latencies(TOKENS, 1, async () => {
       const o = Math.floor(Math.random() * owners.length);
       const list = owned[o]!;
       const res = await call(agent, loaded.port, "POST", `/v1/tenants/${list[Math.floor(Math.random() * list.length)]}/token`, owners[o]!.tokens.access_token, {});
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     progress(`realm filled to ${have + missing} users (${missing} more in ${fillSeconds.toFixed(1)} s)`);
     const refresh = owners.map((o) => o.tokens.refresh_token ?? "");
     const tokenUrl = `${issuerOf(kc.server)}/protocol/openid-connect/token`;
-    const keycloakTokenMs = await latencies(TOKENS, 4, async (i) => {
+    const keycloakTokenMs = await latencies(TOKENS, 1, async (i) => {
       const k = i % refresh.length;
       const res = await fetch(tokenUrl, { method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", client_id: WEB_CLIENT_ID, refresh_token: refresh[k]! }) });
       const body = (await res.json()) as { refresh_token?: string; error?: string };

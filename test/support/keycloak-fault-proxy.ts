@@ -21,7 +21,7 @@ export class KeycloakFaultProxy {
   private failureDebt = 0;
   /** The next this-many admin calls answer 503. */
   failNextAdminCalls = 0;
-  readonly stats = { tokenGrants: 0, adminCalls: 0, injectedFailures: 0, expiredRefusals: 0, organizationCreates: 0, roleMappingWrites: 0 };
+  readonly stats = { tokenGrants: 0, adminCalls: 0, injectedFailures: 0, expiredRefusals: 0, roleMappingWrites: 0 };
   private readonly issued = new Set<string>();
   private readonly expired = new Set<string>();
   private server!: Server;
@@ -92,7 +92,6 @@ export class KeycloakFaultProxy {
       const token = (JSON.parse(body.toString("utf8")) as { access_token?: string }).access_token;
       if (token) this.issued.add(token);
     }
-    if (admin && req.method === "POST" && /\/organizations$/.test(path.split("?")[0] ?? "") && res.status === 201) this.stats.organizationCreates++;
     if (admin && (req.method === "POST" || req.method === "DELETE") && /\/role-mappings\/realm$/.test(path.split("?")[0] ?? "") && res.status < 300) this.stats.roleMappingWrites++;
     const out: Record<string, string> = {};
     res.headers.forEach((v, k) => {
