@@ -163,7 +163,9 @@ describe("the operator route", () => {
     const owner = await h.addUser();
     const tenantId = await h.createTenant(owner);
     const operator = await h.addPlatformAdmin();
-    const opSession = await UserSession.signIn(h.keycloak, operator, { clientId: OPERATOR_CLIENT_ID, redirectUri: operatorRedirect(), totp: {} });
+    // One authenticator app for the operator: OTP is set up at the first sign-in and asked at the next.
+    const authenticator: { secret?: string } = {};
+    const opSession = await UserSession.signIn(h.keycloak, operator, { clientId: OPERATOR_CLIENT_ID, redirectUri: operatorRedirect(), totp: authenticator });
     const opToken = await opSession.accessToken();
     expect([claimsOf(opToken).aud].flat()).toContain(OPERATOR_AUDIENCE);
     const changed = await h.request("PUT", `/v1/admin/tenants/${tenantId}/plan`, { token: opToken, body: { planTier: "pro" } });
@@ -173,7 +175,7 @@ describe("the operator route", () => {
     expect((await h.request("GET", "/v1/admin/nats-revocations", { token: opToken })).status).toBe(200);
 
     // The same operator's web-client token (audience api, not platform-operations): refused.
-    const webToken = await h.token(operator);
+    const webToken = await (await UserSession.signIn(h.keycloak, operator, { totp: authenticator })).accessToken();
     expect((await h.request("PUT", `/v1/admin/tenants/${tenantId}/plan`, { token: webToken, body: { planTier: "enterprise" } })).status).toBe(401);
     // A user without platform-admin signed in through the operator client: 403.
     const plain = await h.addUser();
