@@ -301,6 +301,17 @@ describe.each(ENVIRONMENT_NAMES)("%s: Kong gateway", (env) => {
     expect(open[0]).toContain(`"${GATEWAY_LOAD_BALANCER_TAG.key}":"${GATEWAY_LOAD_BALANCER_TAG.value}"`);
   });
 
+  it("the policy pack refuses a route without its token check and Keycloak's admin on the auth host (GW-1, GW-2)", () => {
+    const broken = structuredClone(workloads.json) as any;
+    const all = Object.values(broken.resource.kubernetes_ingress_v1 as Record<string, any>);
+    const tenant = all.find((i) => i.metadata.name === "provisioning-api-tenant");
+    delete tenant.metadata.annotations["konghq.com/plugins"];
+    const kc = all.find((i) => i.metadata.name === `${KEYCLOAK_SERVICE.name}-public`);
+    kc.spec.rule[0].http.path.push({ ...kc.spec.rule[0].http.path[0], path: "/admin/" });
+    const findings = evaluatePolicy(broken).map((f) => `${f.ruleId} ${f.reason}`);
+    expect(findings).toEqual(expect.arrayContaining([expect.stringMatching(/^GW-1 .*"\/~\^\/v1\/" .*runs no tenant-gate/), expect.stringMatching(/^GW-2 .*"\/admin\/" publishes the admin console/)]));
+  });
+
   it("installs the pinned ingress chart with the NLB annotations, TLS only, and the tested Lua", () => {
     const release = Object.values(resourcesOf(platform, "helm_release"))[0] as Record<string, any>;
     expect(release).toMatchObject({ chart: HELM_CHARTS.kongIngress.chart, version: HELM_CHARTS.kongIngress.version, repository: HELM_CHARTS.kongIngress.repository, namespace: KONG_NAMESPACE });
