@@ -189,9 +189,13 @@ end
 local function claims_problem(conf, header, claims, now)
   if claims.iss ~= conf.issuer then return "issuer" end
   if not audience_matches(claims.aud, conf.audience) then return "audience" end
-  local typ = conf.token_type_in == "header" and media_type(header.typ) or claims.typ
-  local expected = conf.token_type_in == "header" and media_type(conf.token_type) or conf.token_type
-  if typ ~= expected then return "token type " .. tostring(typ) end
+  local typ, expected
+  if conf.token_type_in == "header" then
+    typ, expected = media_type(header.typ), media_type(conf.token_type)
+  else
+    typ, expected = claims.typ, conf.token_type
+  end
+  if typ == nil or typ ~= expected then return "token type " .. tostring(typ) end
   local skew = conf.clock_skew_seconds
   if not number(claims.exp) then return "no exp" end
   if claims.exp + skew <= now then return "expired" end
