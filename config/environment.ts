@@ -210,6 +210,12 @@ const environmentSchema = object({
   domains: object({
     api: dnsName,
     auth: dnsName,
+    /**
+     * The public Route 53 zone of both hosts, when this environment's account owns it: the ACM
+     * validation records and the hosts' alias records to the gateway's NLB are created there.
+     * Without it they are Terraform outputs for the zone's owner.
+     */
+    hostedZoneId: optional(string({ pattern: /^Z[A-Z0-9]{1,32}$/, fix: 'write the Route 53 hosted zone id such as "Z0123456789ABCDEFGHIJ"' })),
   }),
   /** NATS JetStream, the event bus. */
   nats: object({

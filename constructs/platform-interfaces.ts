@@ -15,6 +15,8 @@ export const NAMESPACES = {
 
 /** Namespace of the API gateway; created by the gateway construct itself (constructs/gateway/). */
 export const GATEWAY_NAMESPACE = "kong";
+/** The IngressClass of the gateway's controller (Kong Ingress Controller): Ingresses of this class are public routes. */
+export const GATEWAY_INGRESS_CLASS = "kong";
 
 /** The label Kubernetes sets on every namespace to its name: what NetworkPolicies select a namespace by. */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";

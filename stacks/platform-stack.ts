@@ -9,7 +9,7 @@ import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
 import { Keda } from "../constructs/keda.js";
-import { KeycloakPlatform } from "../constructs/keycloak/index.js";
+import { KEYCLOAK_PORTS, KeycloakPlatform } from "../constructs/keycloak/index.js";
 import { KongGateway } from "../constructs/gateway/index.js";
 import { NackController } from "../constructs/nats/index.js";
 import { PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
@@ -133,12 +133,15 @@ export class PlatformStack extends KubernetesStack {
       name: `enchanted-${config.name}`,
       tiers,
       apiDomain: config.domains.api,
+      authDomain: config.domains.auth,
+      ...(config.domains.hostedZoneId ? { hostedZoneId: config.domains.hostedZoneId } : {}),
       vpcId: props.network.vpcId,
       vpcCidr: props.network.vpcCidr,
       publicSubnetIds: props.network.publicSubnetIds,
       secretPrefix: kongSecretPrefix(config),
       secretsKey: props.secretsKey,
-      backends: [PROVISIONING_ENDPOINT],
+      // The API, and Keycloak: its public paths on the auth host and the realm's key set.
+      backends: [PROVISIONING_ENDPOINT, { namespace: NAMESPACES.platform, port: KEYCLOAK_PORTS.http }],
       replicas: ha,
       version: config.charts.kongIngress,
       dependsOn: [this.tenancy.namespace(NAMESPACES.platform), loadBalancerController.helm.release],

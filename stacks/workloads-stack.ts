@@ -1,5 +1,5 @@
 import type { Construct } from "constructs";
-import { keycloakSecretPrefix, provisioningSecretPrefix, type EnvironmentConfig, type TierCatalog } from "../config/index.js";
+import { keycloakSecretPrefix, loadUserLimits, provisioningSecretPrefix, type EnvironmentConfig, type TierCatalog, type UserLimits } from "../config/index.js";
 import { tenantTokenIssuer } from "../services/identity/names.js";
 import { InternalCa } from "../constructs/cert-manager.js";
 import { ValidationError } from "../constructs/core/validation.js";
@@ -7,7 +7,7 @@ import { ClickHouse } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { AwsSecretStore } from "../constructs/external-secrets.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClusterFile } from "../constructs/foundationdb-connectivity.js";
-import { Keycloak, keycloakSecrets, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
+import { Keycloak, KEYCLOAK_PUBLIC_PATH_PREFIXES, keycloakSecrets, type IKeycloakDatabase } from "../constructs/keycloak/index.js";
 import { KongGatewayRoutes, type IKongGateway } from "../constructs/gateway/index.js";
 import { Ingestor } from "../constructs/ingestor.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
@@ -23,6 +23,8 @@ import { KubernetesStack } from "./kubernetes-stack.js";
 export interface WorkloadsStackProps {
   readonly config: EnvironmentConfig;
   readonly tiers: TierCatalog;
+  /** A signed-in user's limits: the gateway's user and operator routes. @default loadUserLimits() (`USER_LIMITS`) */
+  readonly userLimits?: UserLimits;
   readonly cluster: IEksCluster;
   /** The worker pools the platform stack created namespaces for. */
   readonly workerPools: readonly WorkerPool[];
@@ -106,18 +108,24 @@ export class WorkloadsStack extends KubernetesStack {
       databaseCidrs: config.network.subnets.data,
       replicas: config.platformReplicas,
       version: config.charts.keycloakx,
-      proxyCidrs: config.network.subnets.public,
+      // Its only proxy is Kong, whose pods have addresses of the private subnets.
+      proxyCidrs: config.network.subnets.private,
     });
+    // Browsers reach Keycloak through the gateway (its public paths on the auth host); Kong also
+    // fetches the realm's key set from it.
     this.keycloak.allowFrom(props.kong.peer);
-    this.keycloak.allowFrom(config.network.subnets.public.map((cidr) => ({ cidr })));
     new KongGatewayRoutes(this, "kong", {
       tiers: props.tiers,
+      userLimits: props.userLimits ?? loadUserLimits(),
       gateway: props.kong,
       secretStore: this.secretStore,
       apiDomain: config.domains.api,
-      issuer: issuerUrl(config.domains.auth),
-      audience: API_AUDIENCE,
-      route: PROVISIONING_ENDPOINT,
+      authDomain: config.domains.auth,
+      api: PROVISIONING_ENDPOINT,
+      identity: { namespace: this.keycloak.namespace, service: this.keycloak.service.name, port: this.keycloak.service.port },
+      identityPaths: KEYCLOAK_PUBLIC_PATH_PREFIXES,
+      realm: { issuer: issuerUrl(config.domains.auth), jwksUrl: this.keycloak.realmJwksUrl },
+      dns: { clusterName: props.cluster.clusterName, ...(config.domains.hostedZoneId ? { hostedZoneId: config.domains.hostedZoneId } : {}) },
     });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,

@@ -1,18 +1,21 @@
 /**
  * The gateway's public front door on the AWS side: the NLB's security group (the platform's only
- * 0.0.0.0/0 ingress, tcp 443, tagged so the policy pack allows exactly it) and the ACM certificate
- * of the API domain with its DNS validation (a record and a wait in our zone, or an output for the
- * zone's owner). The NLB itself is built by the AWS Load Balancer Controller from the proxy
- * Service's annotations (see chart-values.ts).
+ * 0.0.0.0/0 ingress, tcp 443, tagged so the policy pack allows exactly it), the ACM certificate
+ * of the API and auth hosts with its DNS validation (records and a wait in our zone, or an output
+ * for the zone's owner), and the hosts' DNS records (alias records to the NLB in our zone, or an
+ * output). The NLB itself is built by the AWS Load Balancer Controller from the proxy Service's
+ * annotations (see chart-values.ts); the host records find it by the tags the controller puts on
+ * it (a data source), so nothing is copied by hand and no DNS controller runs in the cluster.
  */
 import { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate/index.js";
 import { AcmCertificateValidation } from "@cdktf/provider-aws/lib/acm-certificate-validation/index.js";
+import { DataAwsLb } from "@cdktf/provider-aws/lib/data-aws-lb/index.js";
 import { Route53Record } from "@cdktf/provider-aws/lib/route53-record/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
-import { Fn, TerraformOutput, Token } from "cdktf";
+import { TerraformIterator, TerraformOutput } from "cdktf";
 import type { Construct } from "constructs";
 import { GATEWAY_LOAD_BALANCER_TAG } from "../policy/rules/no-public-ingress.js";
-import { KONG_PORTS } from "./names.js";
+import { gatewayLoadBalancerTags, KONG_PORTS } from "./names.js";
 
 const IPV4_ANYWHERE = "0.0.0.0/0";
 const IPV6_ANYWHERE = "::/0";
@@ -22,12 +25,14 @@ export interface GatewayEdgeProps {
   readonly name: string;
   /** The public API host name: the certificate's domain. */
   readonly apiDomain: string;
+  /** The public auth host name (Keycloak through the gateway): the certificate's other name. */
+  readonly authDomain: string;
   readonly vpcId: string;
   /** The VPC's range: where the NLB's targets (the Kong pods, ip targets) are. */
   readonly vpcCidr: string;
   /**
-   * Public Route 53 zone of `apiDomain`: the DNS validation record and a validation wait are created.
-   * @default - no record; the validation record is a Terraform output for the zone's owner
+   * Public Route 53 zone of both hosts: the DNS validation records and a validation wait are created.
+   * @default - no record; the validation records are a Terraform output for the zone's owner
    */
   readonly hostedZoneId?: string;
 }
@@ -41,8 +46,8 @@ export interface GatewayEdge {
 }
 
 /**
- * Adds the NLB's security group (`nlb-sg`), the certificate (`certificate`) and its validation
- * (`certificate-validation-record`, `certificate-validation`) to `scope`.
+ * Adds the NLB's security group (`nlb-sg`), the certificate of both hosts (`certificate`) and its
+ * validation (`certificate-validation-records`, one per host, and `certificate-validation`) to `scope`.
  */
 export function addGatewayEdge(scope: Construct, props: GatewayEdgeProps): GatewayEdge {
   // One listener, tcp 443, on a tagged security group.
@@ -72,32 +77,69 @@ export function addGatewayEdge(scope: Construct, props: GatewayEdgeProps): Gatew
 
   const certificate = new AcmCertificate(scope, "certificate", {
     domainName: props.apiDomain,
+    subjectAlternativeNames: [props.authDomain],
     validationMethod: "DNS",
     keyAlgorithm: "EC_prime256v1",
     lifecycle: { createBeforeDestroy: true },
     tags: { Name: props.apiDomain },
   });
-  const validation = Fn.element(Fn.tolist(certificate.domainValidationOptions), 0);
-  const record = {
-    name: Fn.lookup(validation, "resource_record_name", ""),
-    type: Fn.lookup(validation, "resource_record_type", ""),
-    value: Fn.lookup(validation, "resource_record_value", ""),
-  };
   if (!props.hostedZoneId) {
-    new TerraformOutput(scope, "certificate-validation-record", {
-      description: `DNS record that validates the ACM certificate of ${props.apiDomain}; create it in the public zone`,
-      value: record,
+    new TerraformOutput(scope, "certificate-validation-records", {
+      description: `DNS records that validate the ACM certificate of ${props.apiDomain} and ${props.authDomain}; create them in the public zone`,
+      value: certificate.domainValidationOptions,
     });
     return { loadBalancerSecurityGroup, certificate };
   }
-  const dns = new Route53Record(scope, "certificate-validation-record", {
+  // One record per host, keyed by its (known) name: `for_each` over the validation options.
+  const options = TerraformIterator.fromComplexList(certificate.domainValidationOptions, "domain_name");
+  const records = new Route53Record(scope, "certificate-validation-records", {
+    forEach: options,
     zoneId: props.hostedZoneId,
-    name: Token.asString(record.name),
-    type: Token.asString(record.type),
-    records: [Token.asString(record.value)],
+    name: options.getString("resource_record_name"),
+    type: options.getString("resource_record_type"),
+    records: [options.getString("resource_record_value")],
     ttl: 300,
     allowOverwrite: true,
   });
-  const certificateValidation = new AcmCertificateValidation(scope, "certificate-validation", { certificateArn: certificate.arn, validationRecordFqdns: [dns.fqdn] });
+  const certificateValidation = new AcmCertificateValidation(scope, "certificate-validation", {
+    certificateArn: certificate.arn,
+    validationRecordFqdns: TerraformIterator.fromResources(records).pluckProperty("fqdn") as unknown as string[],
+  });
   return { loadBalancerSecurityGroup, certificate, certificateValidation };
+}
+
+export interface GatewayHostRecordsProps {
+  /** The host names the gateway serves by role (`{ api: domains.api, auth: domains.auth }`); the role names the record. */
+  readonly hosts: Readonly<Record<string, string>>;
+  /** The EKS cluster whose AWS Load Balancer Controller built the NLB (its tag). */
+  readonly clusterName: string;
+  /** Public Route 53 zone of the hosts. @default - no record; the NLB's name is a Terraform output for the zone's owner */
+  readonly hostedZoneId?: string;
+}
+
+/**
+ * The hosts' DNS records: the NLB the AWS Load Balancer Controller built for Kong's proxy Service,
+ * found by its tags (`gateway-load-balancer`, a data source read when the stack plans: deploy it
+ * after the stack that installs the chart), and one alias A record per host to it
+ * (`<role>-host-record`; the NLB has IPv4 addresses only) in the zone, or an output for the zone's owner.
+ */
+export function addGatewayHostRecords(scope: Construct, props: GatewayHostRecordsProps): DataAwsLb {
+  const loadBalancer = new DataAwsLb(scope, "gateway-load-balancer", { tags: gatewayLoadBalancerTags(props.clusterName) });
+  const names = Object.values(props.hosts);
+  if (!props.hostedZoneId) {
+    new TerraformOutput(scope, "gateway-host-records", {
+      description: `Point ${names.join(" and ")} at the gateway's NLB (an alias A record, or a CNAME) in the public zone`,
+      value: { names, target: loadBalancer.dnsName, targetZoneId: loadBalancer.zoneId },
+    });
+    return loadBalancer;
+  }
+  for (const [role, name] of Object.entries(props.hosts)) {
+    new Route53Record(scope, `${role}-host-record`, {
+      zoneId: props.hostedZoneId,
+      name,
+      type: "A",
+      alias: { name: loadBalancer.dnsName, zoneId: loadBalancer.zoneId, evaluateTargetHealth: true },
+    });
+  }
+  return loadBalancer;
 }

@@ -45,6 +45,8 @@ export interface KongGatewayProps {
   readonly tiers: TierCatalog;
   /** The public API host name (`config.domains.api`): the ACM certificate's domain. */
   readonly apiDomain: string;
+  /** The public auth host name (`config.domains.auth`, Keycloak through the gateway): the certificate's other name. */
+  readonly authDomain: string;
   readonly vpcId: string;
   readonly vpcCidr: string;
   /** Subnets of the internet-facing NLB. */
@@ -54,15 +56,16 @@ export interface KongGatewayProps {
   /** Key of the gateway's Secrets Manager secrets. */
   readonly secretsKey: IKmsKey;
   /**
-   * The services the gateway forwards to (namespace and port): its egress opens to these only.
-   * Each backend's owner admits the gateway in its own namespace (`allowFrom(gateway.peer)`).
+   * The services the gateway forwards to and fetches key sets from (namespace and pod port): its
+   * egress opens to these only. Each backend's owner admits the gateway in its own namespace
+   * (`allowFrom(gateway.peer)`).
    */
   readonly backends: readonly KongBackend[];
   /** Shared rate-limit counters in ElastiCache Redis, counted by every Kong pod together. @default - local counters in each Kong pod */
   readonly redis?: KongRedisProps;
   /**
-   * Public Route 53 zone of `apiDomain`: DNS validation records and a validation wait are created.
-   * @default - no records; the validation record is a Terraform output for the zone's owner
+   * Public Route 53 zone of both hosts: DNS validation records and a validation wait are created.
+   * @default - no records; the validation records are a Terraform output for the zone's owner
    */
   readonly hostedZoneId?: string;
   /** @default 2 */

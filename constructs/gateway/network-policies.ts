@@ -49,7 +49,8 @@ export function addKongNetworkPolicies(scope: Construct, props: KongNetworkPolic
       ],
       egress: [
         { peers: [gateway] },
-        ...props.backends.map((b) => ({ peers: [{ namespace: b.namespace }], ports: [b.port] })),
+        // One rule per namespace and port (two backends may share both, e.g. two Services of `platform` on 8080).
+        ...[...new Map(props.backends.map((b) => [`${b.namespace}:${b.port}`, b])).values()].map((b) => ({ peers: [{ namespace: b.namespace }], ports: [b.port] })),
         // The Kubernetes API (private endpoint in the VPC) for the controller; Redis in the data subnets.
         { peers: [vpc], ports: [PORTS.https, REDIS_PORT] },
       ],

@@ -18,6 +18,8 @@ import {
   KEYCLOAK_POD_LABELS,
   KEYCLOAK_PORTS,
   KEYCLOAK_RELEASE,
+  KEYCLOAK_SERVICE,
+  keycloakRealmJwksUrl,
   keycloakSecrets,
   keycloakServiceUrl,
 } from "./names.js";
@@ -81,6 +83,10 @@ export class Keycloak extends Construct {
   readonly realmJob: Manifest;
   /** In-cluster URL (`http://keycloak-http.<ns>.svc.cluster.local`). */
   readonly serviceUrl: string;
+  /** The HTTP Service (name and port) an Ingress names. */
+  readonly service = KEYCLOAK_SERVICE;
+  /** The platform realm's key set, in-cluster (where Kong fetches the user tokens' keys). */
+  readonly realmJwksUrl: string;
   readonly namespace: string;
   /** The HTTP port of the pods, which clients are admitted on. */
   readonly port = KEYCLOAK_PORTS.http;
@@ -104,6 +110,7 @@ export class Keycloak extends Construct {
     if (props.realm.realm !== REALM_NAME) fail("realm.realm", props.realm.realm, `is not "${REALM_NAME}"`, "pass realmConfig(config) from services/keycloak-realm");
     this.namespace = ns;
     this.serviceUrl = keycloakServiceUrl(ns);
+    this.realmJwksUrl = keycloakRealmJwksUrl(ns, props.realm.realm);
     const dependsOn = [...(props.dependsOn ?? [])];
     const secrets = keycloakSecrets(props.secretPrefix);
 

@@ -4,6 +4,7 @@
  * may call it. Everything else in this folder, and callers elsewhere, take them from here.
  */
 import { HELM_CHARTS } from "../../config/versions.js";
+import { REALM_NAME } from "../../services/keycloak-realm/names.js";
 import { NAMESPACES } from "../platform-interfaces.js";
 
 /** The keycloakx chart: repository, name and pinned version (config/versions.ts). */
@@ -13,6 +14,17 @@ export const KEYCLOAK_CHART = HELM_CHARTS.keycloakx;
 export const KEYCLOAK_RELEASE = "keycloak";
 /** Selector labels the chart puts on the Keycloak pods. */
 export const KEYCLOAK_POD_LABELS = { "app.kubernetes.io/name": KEYCLOAK_CHART.chart, "app.kubernetes.io/instance": KEYCLOAK_RELEASE } as const;
+
+/** The chart's HTTP Service (`<release>-http`), port 80 to the pods' {@link KEYCLOAK_PORTS.http}. */
+export const KEYCLOAK_SERVICE = { name: `${KEYCLOAK_RELEASE}-http`, port: 80 } as const;
+
+/**
+ * What browsers (and the web app, and token clients) need of Keycloak from the internet: the
+ * platform realm's endpoints (login pages, OpenID Connect, the account console) and the static
+ * theme resources. Never `/admin/` (console and Admin REST API), the `master` realm, or the
+ * management port (health, metrics).
+ */
+export const KEYCLOAK_PUBLIC_PATH_PREFIXES = [`/realms/${REALM_NAME}/`, "/resources/"] as const;
 
 /** Ports of a Keycloak pod. */
 export const KEYCLOAK_PORTS = {
@@ -54,8 +66,13 @@ export function keycloakSecrets(secretPrefix: string) {
 /** The Kubernetes Secret holding the RDS-managed master credentials (`username`, `password`). */
 export const KEYCLOAK_DB_SECRET = "keycloak-db";
 
+/** The platform realm's key set (JWK Set) as in-cluster clients fetch it (Kong, the provisioning service). */
+export function keycloakRealmJwksUrl(namespace: string = NAMESPACES.platform, realm: string = REALM_NAME): string {
+  return `${keycloakServiceUrl(namespace)}/realms/${realm}/protocol/openid-connect/certs`;
+}
+
 /** In-cluster URL of Keycloak (its HTTP Service). */
 export function keycloakServiceUrl(namespace: string = NAMESPACES.platform): string {
-  return `http://${KEYCLOAK_RELEASE}-http.${namespace}.svc.cluster.local`;
+  return `http://${KEYCLOAK_SERVICE.name}.${namespace}.svc.cluster.local`;
 }
 

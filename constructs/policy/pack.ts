@@ -13,7 +13,9 @@ import { eksNodesInPrivateSubnets } from "./rules/eks-nodes-in-private-subnets.j
 import { eksSecretsEncryptedWithKms } from "./rules/eks-secrets-encrypted-with-kms.js";
 import { iamNoWildcardAction } from "./rules/iam-no-wildcard-action.js";
 import { iamNoWildcardResourceForScopableActions } from "./rules/iam-no-wildcard-resource-for-scopable-actions.js";
+import { keycloakAdminNotPublic } from "./rules/keycloak-admin-not-public.js";
 import { kmsKeyRotationEnabled } from "./rules/kms-key-rotation-enabled.js";
+import { kongRoutesAuthenticated } from "./rules/kong-routes-authenticated.js";
 import { launchTemplateImdsv2HopLimit1 } from "./rules/launch-template-imdsv2-hop-limit-1.js";
 import { logGroupsEncrypted } from "./rules/log-groups-encrypted.js";
 import { noPublicIngress } from "./rules/no-public-ingress.js";
@@ -53,6 +55,8 @@ export const POLICY_RULES: readonly PolicyRule[] = [
   logGroupsEncrypted,
   ecrImmutableScannedEncrypted,
   vpcFlowLogsEnabled,
+  kongRoutesAuthenticated,
+  keycloakAdminNotPublic,
 ];
 
 /** Construct metadata type under which {@link suppressPolicyRule} records suppressions. */

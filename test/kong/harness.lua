@@ -1,11 +1,17 @@
 -- Runs the tenant-gate Kong plugin outside Kong: stubs of the PDK functions it calls (kong.*),
--- of ngx.time / ngx.shared / ngx.base64 and of resty.redis, then plays a scenario.
+-- of ngx.time / ngx.now / ngx.sleep / ngx.shared / ngx.base64 and of resty.redis, then plays a
+-- scenario. Nothing of the token check is stubbed: signatures are verified by the plugin's own
+-- jws.lua through the FFI against the system's libcrypto, and key sets are fetched for real over
+-- loopback HTTP by a test-only resty.http that runs `curl` (io.popen), one process per fetch.
 --
 -- usage: luajit harness.lua <plugin dir> <scenario.json>
--- scenario: { config, redis = { down, password }, steps = [ { request = { headers, token,
---             credential }, now, count, spread = { requests, seconds } } ] }
--- prints JSON: { schema_errors = [...], steps = [ { status, body, upstream, response_headers,
---                keys } (count 1) | { counts, first_refused, last_status, keys } (count > 1) ] }
+-- scenario: { config, redis = { down, password }, steps = [ { request = { headers, token }, now,
+--             count, spread = { requests, seconds }, call = [ url ] } ] }
+--   request.token goes into `Authorization: Bearer <token>` unless headers name Authorization;
+--   call: URLs fetched (GET, curl) before the step's requests: the test server's controls.
+-- prints JSON: { schema_errors = [...], jwks_fetches = [ { url, at, status, error } ],
+--                steps = [ { status, body, upstream, response_headers, keys, log } (count 1)
+--                        | { counts, first_refused, last_status } (count > 1) ] }
 local cjson = require "cjson"
 
 local plugin_dir, scenario_path = arg[1], arg[2]
@@ -61,6 +67,8 @@ end
 _G.ngx = {
   time = function() return math.floor(clock) end,
   now = function() return clock end,
+  -- No other request runs meanwhile in the harness, so nothing can change while "sleeping".
+  sleep = function() end,
   shared = setmetatable({}, {
     __index = function(_, name)
       if name ~= scenario.config.local_dict and name ~= "kong_rate_limiting_counters" then return nil end
@@ -70,6 +78,61 @@ _G.ngx = {
   }),
 }
 package.preload["ngx.base64"] = function() return { decode_base64url = decode_base64url } end
+
+-- Kong loads the plugin's files as kong.plugins.<name>.<file>; here from the plugin directory.
+table.insert(package.loaders, 2, function(name)
+  local file = name:match("^kong%.plugins%.tenant%-gate%.([%w_]+)$")
+  if not file then return nil end
+  local chunk, err = loadfile(plugin_dir .. "/" .. file .. ".lua")
+  if not chunk then error(err) end
+  return chunk
+end)
+
+---------------------------------------------------------------------------------------------
+-- resty.http: real HTTP GETs with curl (test-only transport; Kong has lua-resty-http)
+---------------------------------------------------------------------------------------------
+local jwks_fetches = {}
+
+local function shell_quote(s)
+  assert(not s:find("'", 1, true), "no single quotes in URLs")
+  return "'" .. s .. "'"
+end
+
+-- status, body of a GET; nil and curl's message when there is no HTTP answer.
+local function curl_get(url, timeout_seconds, accept)
+  local body_file = os.tmpname()
+  local command = table.concat({
+    "curl -sS --max-time", string.format("%.3f", timeout_seconds),
+    accept and ("-H " .. shell_quote("Accept: " .. accept)) or "",
+    "-o", shell_quote(body_file), "-w '%{http_code}'", shell_quote(url), "2>&1",
+  }, " ")
+  local pipe = assert(io.popen(command, "r"))
+  local out = pipe:read("*a")
+  pipe:close()
+  local f = io.open(body_file, "rb")
+  local body = f and f:read("*a") or ""
+  if f then f:close() end
+  os.remove(body_file)
+  local status = tonumber(out:match("(%d%d%d)$"))
+  if not status or status == 0 then return nil, (out:gsub("%d%d%d$", ""):gsub("%s+$", "")) end
+  return status, body
+end
+
+package.preload["resty.http"] = function()
+  local H = {}
+  H.__index = H
+  function H.new() return setmetatable({ timeout = 60000 }, H) end
+  function H:set_timeout(ms) self.timeout = ms end
+  function H:set_timeouts(connect, send, read) self.timeout = connect + send + read end
+  function H:request_uri(url, params)
+    assert(params.method == "GET", "the harness's resty.http does GET only")
+    local status, body = curl_get(url, self.timeout / 1000, params.headers and params.headers["Accept"])
+    jwks_fetches[#jwks_fetches + 1] = { url = url, at = clock, status = status or cjson.null, error = status and cjson.null or body }
+    if not status then return nil, body end
+    return { status = status, body = body, headers = {} }
+  end
+  return H
+end
 
 ---------------------------------------------------------------------------------------------
 -- resty.redis: an in-memory server that can be down or demand a password
@@ -138,10 +201,18 @@ local function lower_keys(t)
   return out
 end
 
+local log_lines = {} -- the current request's log, for single steps
+local function logger(level)
+  return function(...)
+    local parts = { level .. ":" }
+    for i = 1, select("#", ...) do parts[#parts + 1] = tostring((select(i, ...))) end
+    log_lines[#log_lines + 1] = table.concat(parts, " ")
+  end
+end
+
 _G.kong = {
-  log = { info = function() end, warn = function() end, err = function() end, debug = function() end },
+  log = { info = logger("info"), warn = logger("warn"), err = logger("err"), debug = function() end },
   ctx = { shared = {} },
-  client = { get_credential = function() return req.credential end },
   request = { get_header = function(name) return req.headers[string.lower(name)] end },
   service = {
     request = {
@@ -218,20 +289,41 @@ for _, entry in ipairs(schema.fields) do
   if name == "config" then check(field, scenario.config, "config") end
 end
 
+-- Top-level entity checks of the `conditional` kind, on `config.<field>` paths.
+local function config_field(path)
+  local name = path:match("^config%.([%w_]+)$")
+  assert(name, "the harness reads conditional checks on config.<field> only: " .. path)
+  local value = scenario.config[name]
+  if value == cjson.null then return nil end
+  return value
+end
+for _, entity_check in ipairs(schema.entity_checks or {}) do
+  local kind, spec = next(entity_check)
+  assert(kind == "conditional", "the harness knows conditional entity checks only, not " .. kind)
+  local value, when = config_field(spec.if_field), spec.if_match
+  local applies = (when.eq ~= nil and value == when.eq)
+  for _, v in ipairs(when.one_of or {}) do if v == value then applies = true end end
+  if applies and spec.then_match.required and config_field(spec.then_field) == nil then
+    schema_errors[#schema_errors + 1] = spec.then_field .. ": required when " .. spec.if_field .. " is " .. tostring(value)
+  end
+end
+
 ---------------------------------------------------------------------------------------------
 -- Play the scenario
 ---------------------------------------------------------------------------------------------
 local handler = dofile(plugin_dir .. "/handler.lua")
 
 local function run_one(r)
+  local headers = lower_keys(r.headers)
+  if r.token ~= nil and r.token ~= cjson.null and headers["authorization"] == nil then headers["authorization"] = "Bearer " .. r.token end
   req = {
-    headers = lower_keys(r.headers),
-    upstream = lower_keys(r.headers),
+    headers = headers,
+    upstream = lower_keys(headers),
     response_headers = {},
-    credential = (r.credential ~= false) and { key = "realm" } or nil,
   }
   touched = {}
-  kong.ctx.shared = { authenticated_jwt_token = r.token ~= cjson.null and r.token or nil }
+  log_lines = {}
+  kong.ctx.shared = {}
   local ok, err = pcall(handler.access, handler, scenario.config)
   if ok then return 200, nil end
   if type(err) == "table" and err[EXIT] then return err.status, err.body end
@@ -241,10 +333,14 @@ end
 local results = {}
 for _, step in ipairs(scenario.steps) do
   clock = step.now or clock
+  for _, url in ipairs(step.call or {}) do
+    local status, message = curl_get(url, 5)
+    assert(status == 200, "control call " .. url .. ": " .. tostring(status or message))
+  end
   local count = step.count or 1
   if count == 1 then
     local status, body = run_one(step.request)
-    results[#results + 1] = { status = status, body = body or cjson.null, upstream = req.upstream, response_headers = req.response_headers, keys = touched }
+    results[#results + 1] = { status = status, body = body or cjson.null, upstream = req.upstream, response_headers = req.response_headers, keys = touched, log = log_lines }
   else
     local counts, first_refused, last = {}, cjson.null, nil
     local start = clock
@@ -260,4 +356,4 @@ for _, step in ipairs(scenario.steps) do
   end
 end
 
-io.write(cjson.encode({ schema_errors = schema_errors, steps = results, redis_connections = redis_connections }))
+io.write(cjson.encode({ schema_errors = schema_errors, steps = results, redis_connections = redis_connections, jwks_fetches = jwks_fetches }))

@@ -1,32 +1,44 @@
-/** Runs the tenant-gate plugin's Lua with luajit through test/kong/harness.lua. */
-import { execFileSync, spawnSync } from "node:child_process";
+/**
+ * Runs the tenant-gate plugin's Lua with luajit through test/kong/harness.lua: the real FFI
+ * signature checks against the system's libcrypto, key sets fetched over loopback HTTP with curl.
+ */
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { TENANT_GATE_SOURCE_DIR } from "../../services/kong-plugins/tenant-gate.js";
 
 const HARNESS = fileURLToPath(new URL("./harness.lua", import.meta.url));
-const INSTALL_HINT = "apt-get install -y luajit lua-cjson";
+/** What the harness needs from Debian: luajit (FFI), lua-cjson, libcrypto (openssl's libssl3), curl. */
+export const INSTALL_HINT = "apt-get install -y luajit lua-cjson openssl curl (or bash .ci/install-system-deps)";
 
-/** The Lua interpreter: luajit (what OpenResty runs), else lua5.1; fails with the install command. */
+const LIBCRYPTO_PROBE =
+  'require("cjson"); local ffi = require("ffi"); for _, n in ipairs({ "libcrypto.so.3", "libcrypto.so.1.1", "crypto" }) do if pcall(ffi.load, n) then os.exit(0) end end; io.stderr:write("no libcrypto.so.3 or libcrypto.so.1.1\\n"); os.exit(3)';
+
+let checked: string | undefined;
+
+/**
+ * The Lua interpreter: luajit (what OpenResty runs; its FFI calls libcrypto), after checking that
+ * it loads cjson and libcrypto and that curl (the harness's HTTP transport) is there; otherwise
+ * fails with the install command.
+ */
 export function luaInterpreter(): string {
-  for (const candidate of ["luajit", "lua5.1"]) {
-    const probe = spawnSync(candidate, ["-e", 'require("cjson")'], { encoding: "utf8" });
-    if (probe.status === 0) return candidate;
-    if (!probe.error) {
-      throw new Error(`${candidate} is installed but cannot load cjson (${probe.stderr.trim()}). Fix: ${INSTALL_HINT}`);
-    }
-  }
-  throw new Error(`The Kong plugin tests run its Lua with luajit, which is not installed. Fix: ${INSTALL_HINT}`);
+  if (checked) return checked;
+  const probe = spawnSync("luajit", ["-e", LIBCRYPTO_PROBE], { encoding: "utf8" });
+  if (probe.error) throw new Error(`The Kong plugin tests run its Lua with luajit, which is not installed. Fix: ${INSTALL_HINT}`);
+  if (probe.status !== 0) throw new Error(`luajit is installed but cannot load cjson or libcrypto (${probe.stderr.trim()}). Fix: ${INSTALL_HINT}`);
+  const curl = spawnSync("curl", ["--version"], { encoding: "utf8" });
+  if (curl.error || curl.status !== 0) throw new Error(`The Kong plugin harness fetches key sets with curl, which is not installed. Fix: ${INSTALL_HINT}`);
+  checked = "luajit";
+  return checked;
 }
 
 export interface HarnessRequest {
   readonly headers?: Readonly<Record<string, string>>;
-  /** The token the jwt plugin verified (kong.ctx.shared.authenticated_jwt_token). @default - none */
+  /** Sent as `Authorization: Bearer <token>` unless `headers` has an Authorization. @default - none */
   readonly token?: string | null;
-  /** Whether the jwt plugin authenticated a credential. @default true */
-  readonly credential?: boolean;
 }
 
 export interface HarnessStep {
@@ -37,6 +49,8 @@ export interface HarnessStep {
   readonly count?: number;
   /** Spread the requests evenly: `requests` per `seconds` (whole-second clock). @default - all at \`now\` */
   readonly spread?: readonly [requests: number, seconds: number];
+  /** URLs the harness GETs (curl) before the step's requests: a test server's controls. @default [] */
+  readonly call?: readonly string[];
 }
 
 export interface HarnessScenario {
@@ -52,6 +66,8 @@ export interface SingleResult {
   readonly response_headers: Record<string, string>;
   /** Counter keys the request incremented, `local:` or `redis:` prefixed. */
   readonly keys: string[];
+  /** What the plugin logged (`info: tenant-gate: refused: <why>`, ...). */
+  readonly log: string[];
 }
 
 export interface BurstResult {
@@ -61,25 +77,39 @@ export interface BurstResult {
   readonly last_status: number;
 }
 
+/** One key set fetch of the plugin: the scenario clock then, the HTTP status or curl's error. */
+export interface JwksFetch {
+  readonly url: string;
+  readonly at: number;
+  readonly status: number | null;
+  readonly error: string | null;
+}
+
 export interface HarnessOutput {
   readonly schema_errors: string[];
   readonly steps: (SingleResult | BurstResult)[];
   readonly redis_connections: { host: string; port: number; ssl: boolean; ssl_verify: boolean; server_name: string }[];
+  readonly jwks_fetches: JwksFetch[];
 }
 
-export function runTenantGate(scenario: HarnessScenario): HarnessOutput {
+const run = promisify(execFile);
+
+/** Plays a scenario in one luajit process (one Kong worker: its key set cache lives through the steps). */
+export async function runTenantGate(scenario: HarnessScenario): Promise<HarnessOutput> {
   const lua = luaInterpreter();
   const dir = mkdtempSync(join(tmpdir(), "tenant-gate-"));
   try {
     const file = join(dir, "scenario.json");
     writeFileSync(file, JSON.stringify(scenario));
-    const out = execFileSync(lua, [HARNESS, TENANT_GATE_SOURCE_DIR.replace(/\/$/, ""), file], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-    const parsed = JSON.parse(out) as HarnessOutput;
+    // Asynchronous: the key set servers answer from this process's event loop.
+    const { stdout } = await run(lua, [HARNESS, TENANT_GATE_SOURCE_DIR.replace(/\/$/, ""), file], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const parsed = JSON.parse(stdout) as HarnessOutput;
     const list = (v: unknown) => (Array.isArray(v) ? v : []);
     return {
       schema_errors: list(parsed.schema_errors) as string[],
       redis_connections: list(parsed.redis_connections) as HarnessOutput["redis_connections"],
-      steps: (list(parsed.steps) as HarnessOutput["steps"]).map((s) => ("keys" in s ? { ...s, keys: list(s.keys) as string[] } : s)),
+      jwks_fetches: list(parsed.jwks_fetches) as JwksFetch[],
+      steps: (list(parsed.steps) as HarnessOutput["steps"]).map((s) => ("keys" in s ? { ...s, keys: list(s.keys) as string[], log: list(s.log) as string[] } : s)),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -98,9 +128,7 @@ export function burst(output: HarnessOutput, i: number): BurstResult {
   return s;
 }
 
-const b64url = (text: string) => Buffer.from(text, "utf8").toString("base64url");
-
-/** A compact JWS with the given header and claims (the signature is not checked here: jwt did that). */
-export function token(claims: Record<string, unknown>, header: Record<string, unknown> = { alg: "RS256", typ: "JWT", kid: "realm-key" }): string {
-  return `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}.c2lnbmF0dXJl`;
+/** Why the plugin refused a request (its `refused:` log line), or undefined. */
+export function refusal(result: SingleResult): string | undefined {
+  return result.log.map((l) => /refused:\s*(.*)$/.exec(l)?.[1]).find((r) => r !== undefined);
 }

@@ -12,7 +12,9 @@ import {
   actionCoveredBy,
   iamNoWildcardResourceForScopableActions,
 } from "../../constructs/policy/rules/iam-no-wildcard-resource-for-scopable-actions.js";
+import { keycloakAdminNotPublic } from "../../constructs/policy/rules/keycloak-admin-not-public.js";
 import { kmsKeyRotationEnabled } from "../../constructs/policy/rules/kms-key-rotation-enabled.js";
+import { kongRoutesAuthenticated } from "../../constructs/policy/rules/kong-routes-authenticated.js";
 import { launchTemplateImdsv2HopLimit1 } from "../../constructs/policy/rules/launch-template-imdsv2-hop-limit-1.js";
 import { logGroupsEncrypted } from "../../constructs/policy/rules/log-groups-encrypted.js";
 import { noPublicIngress } from "../../constructs/policy/rules/no-public-ingress.js";
@@ -41,7 +43,7 @@ describe("pack", () => {
   it("has unique rule ids and a fix and explanation for every rule", () => {
     const ids = POLICY_RULES.map((r) => r.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).toHaveLength(17);
+    expect(ids).toHaveLength(19);
     for (const rule of POLICY_RULES) {
       expect(rule.fix.length, rule.id).toBeGreaterThan(10);
       expect(rule.explanation.length, rule.id).toBeGreaterThan(10);
@@ -534,5 +536,81 @@ describe("VPC1 VpcFlowLogsEnabled", () => {
     };
     expect(check(vpcFlowLogsEnabled, "aws_vpc.a", resources).status).toBe("compliant");
     expectFlagged(check(vpcFlowLogsEnabled, "aws_vpc.b", resources), "no aws_flow_log has a vpc_id referencing this VPC");
+  });
+});
+
+/** A Kong Ingress as cdktf synthesizes it, with paths to one Service. */
+function kongIngress(paths: readonly string[], service: string, options: { plugins?: string; port?: number; className?: string; defaultBackend?: boolean } = {}): Record<string, unknown> {
+  const backend = { service: { name: service, port: { number: options.port ?? 8080 } } };
+  return {
+    metadata: { name: "i", namespace: "platform", annotations: options.plugins ? { "konghq.com/plugins": options.plugins } : {} },
+    spec: {
+      ingress_class_name: options.className ?? "kong",
+      ...(options.defaultBackend ? { default_backend: backend } : {}),
+      rule: [{ host: "h.example.com", http: { path: paths.map((path) => ({ path, path_type: "ImplementationSpecific", backend })) } }],
+    },
+  };
+}
+const kongPlugin = (name: string, plugin: string, kind = "KongClusterPlugin") => ({ manifest: { apiVersion: "configuration.konghq.com/v1", kind, metadata: { name }, plugin, config: {} } });
+
+describe("GW-1 KongRoutesAuthenticated", () => {
+  const plugins = { auth: kongPlugin("tenant-gate-tenant", "tenant-gate"), strip: kongPlugin("strip", "request-transformer") };
+
+  it("accepts an Ingress naming a tenant-gate plugin of the stack, and the webhook, key set and Keycloak browser paths without one", () => {
+    const resources: Elements = {
+      kubernetes_manifest: plugins,
+      kubernetes_ingress_v1: {
+        api: kongIngress(["/~^/v1/"], "provisioning", { plugins: "tenant-gate-tenant" }),
+        webhook: kongIngress(["/~^/v1/billing/events$"], "provisioning", { plugins: "strip" }),
+        jwks: kongIngress(["/~^/\\.well-known/jwks\\.json$"], "provisioning"),
+        keycloak: kongIngress(["/realms/enchanted/", "/resources/"], "keycloak-http", { port: 80 }),
+        other: kongIngress(["/"], "anything", { className: "alb" }),
+      },
+    };
+    for (const name of ["api", "webhook", "jwks", "keycloak"]) expect(check(kongRoutesAuthenticated, `kubernetes_ingress_v1.${name}`, resources).status, name).toBe("compliant");
+    expect(check(kongRoutesAuthenticated, "kubernetes_ingress_v1.other", resources).status).toBe("not-applicable");
+  });
+
+  it("flags a route without the plugin, a plugin name that is not in the stack, and a default backend", () => {
+    const resources: Elements = {
+      kubernetes_manifest: plugins,
+      kubernetes_ingress_v1: {
+        bare: kongIngress(["/~^/v1/"], "provisioning", { plugins: "strip" }),
+        typo: kongIngress(["/~^/v1/admin/"], "provisioning", { plugins: "tenant-gate-operatr" }),
+        mixed: kongIngress(["/~^/v1/billing/events$", "/~^/v1/tenants$"], "provisioning"),
+        everything: kongIngress([], "provisioning", { defaultBackend: true }),
+      },
+    };
+    expectFlagged(check(kongRoutesAuthenticated, "kubernetes_ingress_v1.bare", resources), 'spec.rule[0].http.path[0] "/~^/v1/" to "provisioning" runs no tenant-gate plugin');
+    expectFlagged(check(kongRoutesAuthenticated, "kubernetes_ingress_v1.typo", resources), 'konghq.com/plugins names "tenant-gate-operatr", which is no KongPlugin or KongClusterPlugin of this stack');
+    const mixed = check(kongRoutesAuthenticated, "kubernetes_ingress_v1.mixed", resources);
+    expectFlagged(mixed, '"/~^/v1/tenants$"');
+    expect(reasonOf(mixed)).not.toContain("billing");
+    expectFlagged(check(kongRoutesAuthenticated, "kubernetes_ingress_v1.everything", resources), "spec.default_backend (every path)");
+  });
+});
+
+describe("GW-2 KeycloakAdminNotPublic", () => {
+  it("accepts the realm's and the resources' paths on port 80 and ignores Ingresses to other Services", () => {
+    const resources: Elements = { kubernetes_ingress_v1: { kc: kongIngress(["/realms/enchanted/", "/resources/"], "keycloak-http", { port: 80 }), api: kongIngress(["/admin/"], "provisioning") } };
+    expect(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.kc", resources).status).toBe("compliant");
+    expect(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.api", resources).status).toBe("not-applicable");
+  });
+
+  it("flags /admin, the master realm, the whole host, a default backend and another port", () => {
+    const resources: Elements = {
+      kubernetes_ingress_v1: {
+        admin: kongIngress(["/admin/"], "keycloak-http", { port: 80 }),
+        master: kongIngress(["/realms/master/"], "keycloak-http", { port: 80 }),
+        all: kongIngress(["/"], "keycloak-http", { port: 80 }),
+        fallback: kongIngress([], "keycloak-http", { port: 80, defaultBackend: true }),
+        management: kongIngress(["/realms/enchanted/"], "keycloak-http", { port: 9000 }),
+      },
+    };
+    expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.admin", resources), '"/admin/" publishes the admin console or API');
+    expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.master", resources), '"/realms/master/" is not under /realms/enchanted/ or /resources/');
+    expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.all", resources), '"/" is not under');
+    expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.fallback", resources), "spec.default_backend publishes every path of keycloak-http");
+    expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.management", resources), "backend port is 9000 (must be 80)");
   });
 });

@@ -27,17 +27,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const running = await launchKeycloak();
   const dir = mkdtempSync(join(tmpdir(), "keycloak-status-"));
   const server: KeycloakTestServer = { ...running.server, statusFile: join(dir, "status.json") };
+  // Once the run is over (a short run can end before Keycloak is ready), nobody reads the status
+  // and its directory is gone: writing it then would crash the runner and fail a passing run.
+  let stopped = false;
+  const record = (status: Record<string, unknown>) => {
+    if (!stopped) writeFileSync(server.statusFile, JSON.stringify(status));
+  };
   // Not awaited: the other test files run meanwhile; Keycloak's files wait for the status file.
   running.ready.then(
     ({ startMs, applyMs }) => {
       console.log(`keycloak ${server.version}: ready on ${server.url} after ${(startMs / 1000).toFixed(1)} s, realm applied in ${(applyMs / 1000).toFixed(1)} s`);
-      writeFileSync(server.statusFile, JSON.stringify({ ok: true, startMs, applyMs }));
+      record({ ok: true, startMs, applyMs });
     },
-    (e: unknown) => writeFileSync(server.statusFile, JSON.stringify({ ok: false, error: String(e instanceof Error ? e.message : e) })),
+    (e: unknown) => record({ ok: false, error: String(e instanceof Error ? e.message : e) }),
   );
   project.provide("keycloak", server);
 
   return async () => {
+    stopped = true;
     const stopping = Date.now();
     await running.stop();
     rmSync(dir, { recursive: true, force: true });
