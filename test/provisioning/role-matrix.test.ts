@@ -1,7 +1,10 @@
 /**
  * The role matrix on the real stack: every route of PROVISIONING_ROUTES × every tenant role ×
- * own tenant / another tenant, against the run's Keycloak (real sign-ins), the service over real
- * HTTP and its tenant tokens. The expected answer of every cell is in {@link EXPECTED}, one row per
+ * own tenant / another tenant, against the run's Keycloak (real sign-ins), the gateway's
+ * `tenant-gate` plugin (its Lua in luajit, in the mode of the route's class from GATEWAY_PATHS,
+ * verifying each token against the real key sets over HTTP: the service's JWKS and Keycloak's
+ * certs), then the service over real HTTP. A cell's answer is the gateway's refusal, or the
+ * service's answer to what the gateway let through. The expected answer of every cell is in {@link EXPECTED}, one row per
  * route; a route missing from the table fails the test, so a new route needs its row.
  *
  * Mutating cells act on things that leave the fixture intact (a role set to what it is, a member
@@ -11,9 +14,12 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PROVISIONING_ROUTES, TENANT_ROLES, type TenantRole } from "../../services/identity/names.js";
+import { loadTierCatalog, loadUserLimits } from "../../config/index.js";
+import { GATEWAY_PATHS, JWKS_PATH, PROVISIONING_ROUTES, TENANT_ROLES, type RouteAuth, type TenantRole } from "../../services/identity/names.js";
+import { tenantGateConfig } from "../../services/kong-plugins/tenant-gate.js";
 import { KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
-import { signingKeysEnv, startHarness, type Harness } from "./harness.js";
+import { refusal, runTenantGate, single } from "../kong/lua.js";
+import { signingKeysEnv, startHarness, TEST_TOKEN_ISSUER, type Harness } from "./harness.js";
 
 type Cell = number;
 type Row = Readonly<Record<TenantRole, Cell>> & { readonly other: Cell };
@@ -44,7 +50,7 @@ const EXPECTED: Readonly<Record<string, Row>> = {
   "POST /v1/tenants/:tenantId/bus-credentials": { owner: 201, admin: 201, member: 201, viewer: 403, other: 404 },
   "DELETE /v1/tenants/:tenantId/bus-credentials/:publicKey": { owner: 202, admin: 202, member: 404, viewer: 403, other: 404 }, // the owner's credential: not the member's to revoke
   "DELETE /v1/tenants/:tenantId": { owner: 202, admin: 403, member: 403, viewer: 403, other: 404 },
-  "PUT /v1/admin/tenants/:tenantId/plan": all(401), // operator routes take no tenant or web-client token
+  "PUT /v1/admin/tenants/:tenantId/plan": all(401), // operator routes take no tenant token (refused by the gateway)
   "GET /v1/admin/nats-revocations": all(401),
 };
 
@@ -78,6 +84,30 @@ afterAll(async () => {
   await h?.stop();
   signing.cleanup();
 });
+
+/** The gateway's route class of a path, as Kong's Ingresses match it (the catch-all last). */
+function routeClass(path: string): RouteAuth {
+  for (const auth of ["user", "operator", "webhook", "public", "tenant"] as const) {
+    if (GATEWAY_PATHS[auth].some((p) => new RegExp(p).test(path))) return auth;
+  }
+  throw new Error(`no route class matches ${path}`);
+}
+
+/** The gateway's answer: 200 when the plugin lets the request through, else its status (with why). */
+async function gateway(path: string, token: string | undefined): Promise<{ status: number; why?: string }> {
+  const auth = routeClass(path);
+  if (auth === "webhook" || auth === "public") return { status: 200 }; // no token at the gateway: the service checks the signature
+  const mode = auth;
+  const common = { tiers: loadTierCatalog(), userLimits: loadUserLimits(), counters: { policy: "local" } as const };
+  const config =
+    mode === "tenant"
+      ? tenantGateConfig({ mode, ...common, issuer: TEST_TOKEN_ISSUER, jwksUrl: `${h.svc.url}${JWKS_PATH}` })
+      : tenantGateConfig({ mode, ...common, issuer: h.issuer, jwksUrl: `${h.issuer}/protocol/openid-connect/certs` });
+  const out = await runTenantGate({ config, steps: [{ now: Math.floor(Date.now() / 1000), request: { token: token ?? null } }] });
+  if (out.schema_errors.length > 0) throw new Error(`plugin config: ${out.schema_errors.join("; ")}`);
+  const r = single(out, 0);
+  return { status: r.status, ...(r.status !== 200 ? { why: refusal(r) ?? "" } : {}) };
+}
 
 let n = 0;
 /** The request of one cell: path params and a body that make the route's decision about the caller only. */
@@ -133,6 +163,7 @@ describe("the role matrix", () => {
     const offboard = PROVISIONING_ROUTES.find((r) => r.method === "DELETE" && r.url === "/v1/tenants/:tenantId")!;
     const ordered = [...PROVISIONING_ROUTES.filter((r) => r !== offboard), offboard];
     const got: Record<string, Record<string, number>> = {};
+    const gatewayRefusals: string[] = [];
     for (const route of ordered) {
       const name = `${route.method} ${route.url}`;
       // The owner's own offboarding ends the fixture: it goes last of all.
@@ -141,10 +172,18 @@ describe("the role matrix", () => {
         const role: TenantRole = column === "other" ? "viewer" : column;
         const token = route.auth === "tenant" || route.auth === "operator" ? await h.tenantToken(people[role], tenantId) : route.auth === "user" ? await h.token(people[role]) : undefined;
         const { path, body } = await cell(route, role, target);
+        const gate = await gateway(path, token);
+        if (gate.status !== 200) {
+          gatewayRefusals.push(`${name} ${column}: ${gate.why}`);
+          (got[name] ??= {})[column] = gate.status;
+          continue;
+        }
         const res = await h.request(route.method, path, { ...(token ? { token } : {}), ...(body !== undefined ? { body } : {}) });
         (got[name] ??= {})[column] = res.status;
       }
     }
     expect(got).toEqual(EXPECTED);
+    // The gateway decided where it should: a tenant token on the operator routes never reached the service.
+    expect(gatewayRefusals.filter((g) => g.startsWith("GET /v1/admin") || g.startsWith("PUT /v1/admin"))).toHaveLength(2 * 5);
   });
 });
