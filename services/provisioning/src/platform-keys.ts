@@ -5,7 +5,9 @@
  *
  * - **Tenant-token signing keys** `("pk", "sign", kid)`: the secret is the private scalar of an
  *   ECDSA P-256 key (ES256). A new key is made when the newest is older than the rotation period;
- *   tokens are signed with the newest; the key set ({@link PlatformKeys.jwks}) publishes every key
+ *   tokens are signed with the newest key published for at least {@link PUBLISH_AHEAD_SECONDS}
+ *   (verifiers that fetched the set just before the rotation learn the new key by then: the
+ *   gateway refetches on an unknown `kid` at most every 10 s), the first key at once; the key set ({@link PlatformKeys.jwks}) publishes every key
  *   younger than rotation + the longest token lifetime + a margin, so a token verifies for its whole
  *   life after a rotation. Verifiers fetch the set by key id (an unknown `kid` makes them refetch),
  *   so a rotation needs no manual step anywhere. The `kid` is the key's RFC 7638 thumbprint.
@@ -23,6 +25,8 @@ import type { DataKeyProvider } from "./datakeys.js";
 import { getJson, setJson, type KvStore } from "./store/kv.js";
 
 const SIGNING_PURPOSE = "tenant-token-signing";
+/** A new signing key is published this long before tokens are signed with it. */
+export const PUBLISH_AHEAD_SECONDS = 60;
 const INVITE_PURPOSE = "invitation-mac";
 const signKey = (kid: string) => ["pk", "sign", kid];
 const signKeys = () => ["pk", "sign"];
@@ -192,7 +196,7 @@ export class PlatformKeys {
   /** A tenant token for a membership the caller has checked. */
   async signTenantToken(c: TenantTokenClaims): Promise<{ token: string; expiresAt: number; kid: string }> {
     if (this.now() - this.loadedAt > 60_000) void this.refresh().catch(() => undefined);
-    const key = this.signing[0];
+    const key = this.signing.find((k) => this.now() - k.createdAt >= PUBLISH_AHEAD_SECONDS * 1000) ?? this.signing[0];
     if (!key) throw new Error("no tenant-token signing key is loaded");
     const iat = Math.floor(this.now() / 1000);
     const exp = iat + this.o.tokenTtlSeconds;
