@@ -10,6 +10,7 @@
 import { Socket } from "node:net";
 import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PROVISIONING_ROUTES } from "../../services/identity/names.js";
 import { PROVISIONING_ENV, PROVISIONING_HTTP_PATHS } from "../../services/provisioning/contract.js";
 import { startHarness, type Harness } from "./harness.js";
 
@@ -95,7 +96,10 @@ describe("HTTP: authentication by route, timeouts (short ones configured here)",
       for (const p of [path, encoded]) {
         // A body that cannot be parsed: a 400 would mean it was read and parsed before the token check.
         const res = await h.request(r.method, p, r.method === "GET" || r.method === "HEAD" ? {} : { rawBody: "{not json" });
-        if (probes.has(r.path)) expect(res.status, `${r.method} ${p}`).not.toBe(401);
+        const auth = PROVISIONING_ROUTES.find((x) => (x.method === r.method || (r.method === "HEAD" && x.method === "GET")) && x.url === r.path)?.auth;
+        if (probes.has(r.path) || auth === "public") expect(res.status, `${r.method} ${p}`).toBe(200);
+        // The webhook takes no bearer token: its own signature check (or the unparseable body) refuses it.
+        else if (auth === "webhook") expect([400, 401], `${r.method} ${p}`).toContain(res.status);
         else expect(res.status, `${r.method} ${p} without a token`).toBe(401);
       }
     }
@@ -116,7 +120,7 @@ describe("HTTP: authentication by route, timeouts (short ones configured here)",
     c.socket.destroy();
     // With a token the same route is the create route (the body is read and checked there).
     const token = await h.token(await h.addUser());
-    const ok = await h.request("POST", "/%761/tenants", { token, body: { name: "Encoded", slug: "encoded-path", planTier: "free" } });
+    const ok = await h.request("POST", "/%761/tenants", { token, body: { name: "Encoded", slug: "encoded-path" } });
     expect(ok.status).toBe(201);
   }, HANG_GUARD_MS);
 

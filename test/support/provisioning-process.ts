@@ -182,7 +182,8 @@ export async function killDuringReplays(o: KillExperimentOptions): Promise<KillS
     const ids = [...idOwner.entries()];
     stats.answeredIds = ids.length;
     for (const [id, user] of ids) {
-      const a = await httpCall(agent, svc.port, "GET", `/v1/tenants/${id}`, { authorization: `Bearer ${await o.users[user]!.accessToken()}` });
+      // Selecting the tenant (a tenant token) answers 200 only for a tenant that exists and is the user's.
+      const a = await httpCall(agent, svc.port, "POST", `/v1/tenants/${id}/token`, { authorization: `Bearer ${await o.users[user]!.accessToken()}` }, {});
       if (a.status !== 200) stats.lostIds++;
     }
     stats.keysWithTwoIds = keys.filter((k) => k.ids.size > 1).length;
