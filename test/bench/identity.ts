@@ -19,7 +19,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -32,6 +32,7 @@ import { AdminClient, claimsOf, issuerOf, provisioningClientSecret } from "../su
 import { launchKeycloak } from "../support/keycloak-process.js";
 import { pointRealmMailAt, registerThroughForm, type Registered } from "../support/keycloak-registration.js";
 import { SmtpCatcher } from "../support/smtp-catcher.js";
+import { httpCall, type HttpAnswer } from "../support/provisioning-process.js";
 import { percentile, progressOf, runBench } from "./support.js";
 
 const BARE = Number(process.env.BENCH_BARE ?? 300);
@@ -41,25 +42,10 @@ const REALM_USERS = Number(process.env.BENCH_REALM_USERS ?? 10_000);
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 2_000);
 const progress = progressOf("identity");
 
-interface Reply {
-  readonly status: number;
-  readonly body: string;
-}
 
-function call(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { agent, host: "127.0.0.1", port, method, path, headers: { authorization: `Bearer ${token}`, ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
+/** One request with a bearer token over the shared keep-alive agent. */
+function call(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<HttpAnswer> {
+  return httpCall(agent, port, method, path, { authorization: `Bearer ${token}` }, body);
 }
 
 /** Runs `count` jobs `concurrency` at a time; returns the wall time in seconds. */

@@ -21,7 +21,7 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
+import { Agent } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -32,6 +32,7 @@ import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.j
 import { AdminClient, createRegisteredUser, issuerOf, UserSession } from "../support/keycloak-client.js";
 import { launchKeycloak } from "../support/keycloak-process.js";
 import { percentile } from "./support.js";
+import { httpCall, type HttpAnswer } from "../support/provisioning-process.js";
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -62,25 +63,10 @@ async function serve(): Promise<void> {
   });
 }
 
-interface Reply {
-  status: number;
-  body: string;
-}
 
-function call(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<Reply> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { agent, host: "127.0.0.1", port, method, path, headers: { authorization: `Bearer ${token}`, ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}) } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      },
-    );
-    req.on("error", reject);
-    req.end(payload);
-  });
+/** One request with a bearer token over the shared keep-alive agent. */
+function call(agent: Agent, port: number, method: string, path: string, token: string, body?: unknown): Promise<HttpAnswer> {
+  return httpCall(agent, port, method, path, { authorization: `Bearer ${token}` }, body);
 }
 
 async function main(): Promise<void> {
@@ -186,7 +172,7 @@ async function main(): Promise<void> {
   }, 30_000);
   // Tenant tokens, selected on first use of a tenant (an issuance is a measured request of its own kind).
   const tenantTokens = new Map<string, string>();
-  const tenantCall = async (user: (typeof users)[number], tid: string, method: string, path: string, body?: unknown): Promise<Reply> => {
+  const tenantCall = async (user: (typeof users)[number], tid: string, method: string, path: string, body?: unknown): Promise<HttpAnswer> => {
     let token = tenantTokens.get(tid);
     if (!token) {
       const selected = await call(agent, port, "POST", `/v1/tenants/${tid}/token`, user.token, {});
@@ -210,7 +196,7 @@ async function main(): Promise<void> {
     const user = users[Math.floor(Math.random() * users.length)]!;
     const tid = user.tenants[Math.floor(Math.random() * user.tenants.length)]!;
     const r = Math.random();
-    let op: Promise<Reply>;
+    let op: Promise<HttpAnswer>;
     let kind: string;
     const fresh = !tenantTokens.has(tid);
     if (r < 0.3) [kind, op] = ["get", tenantCall(user, tid, "GET", `/v1/tenants/${tid}`)];
