@@ -5,16 +5,19 @@
  *
  * 1. Bare Keycloak: `BENCH_BARE` users created through the Admin API with a password (the user and
  *    its password hash: what Keycloak's own registration writes), `BENCH_CONCURRENCY` at a time.
- * 2. Full registrations, the same number at the same concurrency: a person signs up through the
+ * 2. Keycloak's own sign-up, the same number at the same concurrency: the registration form, the
+ *    verification mail and link, the code exchange, nothing of the platform (what a sign-up costs
+ *    Keycloak, beside the bare creation: the part of the ratio the platform does not own).
+ * 3. Full registrations, the same number at the same concurrency: a person signs up through the
  *    realm's registration form, Keycloak mails the verification link (to a real SMTP server on
  *    loopback), the link is opened, the authorization code exchanged; then `POST /v1/tenants`
  *    (tenant, owner membership), a tenant token, a bus credential; the run ends when the outbox has
  *    applied every effect (data key, the owner's realm role in Keycloak). `ratio` = full / bare.
- * 3. Tenant-token issuance with `BENCH_MEMBERSHIPS` (100,000) memberships in the store: as many
+ * 4. Tenant-token issuance with `BENCH_MEMBERSHIPS` (100,000) memberships in the store: as many
  *    tenants with their owner memberships created through the control plane's transactions (a
  *    second service on its own store, outbox worker off, per-user caps lifted for the load only),
  *    then `BENCH_TOKENS` issuances over HTTP for random (user, tenant) pairs, one at a time: p99.
- * 4. Keycloak token issuance with `BENCH_REALM_USERS` (10,000) users in the realm: refresh-token
+ * 5. Keycloak token issuance with `BENCH_REALM_USERS` (10,000) users in the realm: refresh-token
  *    grants of signed-in users, `BENCH_TOKENS` of them, one at a time: p99.
  */
 import { randomBytes } from "node:crypto";
@@ -120,7 +123,14 @@ async function main(): Promise<void> {
     const keycloakCreatePerS = BARE / bareSeconds;
     progress(`bare: ${BARE} users in ${bareSeconds.toFixed(2)} s = ${keycloakCreatePerS.toFixed(1)}/s`);
 
-    // 2. Full registrations.
+    // 2. Keycloak's sign-up alone.
+    const signupSeconds = await pool(BARE, CONCURRENCY, async () => {
+      await registerThroughForm(kc.server, smtp);
+    }, "Keycloak sign-ups");
+    const keycloakSignupPerS = BARE / signupSeconds;
+    progress(`Keycloak sign-up alone: ${BARE} in ${signupSeconds.toFixed(2)} s = ${keycloakSignupPerS.toFixed(1)}/s (${(keycloakSignupPerS / keycloakCreatePerS).toFixed(2)} of bare creation)`);
+
+    // 3. Full registrations.
     const registered: (Registered & { userId: string; tenantId: string })[] = [];
     const fullStarted = performance.now();
     await pool(BARE, CONCURRENCY, async () => {
@@ -144,13 +154,13 @@ async function main(): Promise<void> {
     }
     const fullSeconds = (performance.now() - fullStarted) / 1000;
     const registerPerS = BARE / fullSeconds;
-    progress(`full: ${BARE} registrations in ${fullSeconds.toFixed(2)} s = ${registerPerS.toFixed(1)}/s (outbox drained ${((performance.now() - apiDone) / 1000).toFixed(2)} s after the last API answer); ratio ${(registerPerS / keycloakCreatePerS).toFixed(2)}`);
+    progress(`full: ${BARE} registrations in ${fullSeconds.toFixed(2)} s = ${registerPerS.toFixed(1)}/s (outbox drained ${((performance.now() - apiDone) / 1000).toFixed(2)} s after the last API answer); ratio ${(registerPerS / keycloakCreatePerS).toFixed(2)} of bare creation, ${(registerPerS / keycloakSignupPerS).toFixed(2)} of Keycloak's sign-up alone`);
     for (const r of registered.slice(0, 5)) {
       const t = await svc.plane.tenant(r.tenantId);
       if (t?.dataKey !== "ready") throw new Error(`tenant ${r.tenantId} has no data key after the drain`);
     }
 
-    // 3. Tenant tokens with MEMBERSHIPS memberships in the store.
+    // 4. Tenant tokens with MEMBERSHIPS memberships in the store.
     const loaded = await startProvisioning(env("store-100k", false), {
       host: "127.0.0.1",
       log,
@@ -175,8 +185,9 @@ async function main(): Promise<void> {
     const tenantTokenP99 = percentile(tenantTokenMs, 99);
     progress(`tenant token with ${MEMBERSHIPS} memberships: p50 ${percentile(tenantTokenMs, 50).toFixed(2)} ms, p99 ${tenantTokenP99.toFixed(2)} ms`);
 
-    // 4. Keycloak tokens with REALM_USERS users in the realm.
-    const have = Number((await admin.call("GET", `/${REALM_NAME}/users/count`)).text);
+    // 5. Keycloak tokens with REALM_USERS users in the realm.
+    const have = await admin.get<number>(`/${REALM_NAME}/users/count`);
+    if (!Number.isInteger(have)) throw new Error(`the realm's user count is not a number: ${String(have)}`);
     const missing = Math.max(0, REALM_USERS - have);
     const fillSeconds = await pool(missing, 16, async (i) => {
       const email = `filler-${i}-${randomBytes(4).toString("hex")}@example.com`;
@@ -202,6 +213,8 @@ async function main(): Promise<void> {
         register_per_s: Number(registerPerS.toFixed(1)),
         keycloak_create_per_s: Number(keycloakCreatePerS.toFixed(1)),
         ratio: Number((registerPerS / keycloakCreatePerS).toFixed(2)),
+        keycloak_signup_per_s: Number(keycloakSignupPerS.toFixed(1)),
+        signup_ratio: Number((registerPerS / keycloakSignupPerS).toFixed(2)),
         tenant_token_p99_ms: Number(tenantTokenP99.toFixed(2)),
         keycloak_token_p99_ms: Number(keycloakTokenP99.toFixed(2)),
       }),

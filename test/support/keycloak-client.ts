@@ -58,13 +58,19 @@ export class AdminClient {
     return this.token;
   }
 
-  /** `path` below `/admin/realms`. */
+  /** `path` below `/admin/realms`. A 401 (the client's token expired) takes a new token once. */
   async call(method: string, path: string, body?: unknown): Promise<Reply> {
-    const res = await fetch(`${this.server.url}/admin/realms${path}`, {
-      method,
-      headers: { authorization: `Bearer ${await this.accessToken()}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const send = async () =>
+      fetch(`${this.server.url}/admin/realms${path}`, {
+        method,
+        headers: { authorization: `Bearer ${await this.accessToken()}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    let res = await send();
+    if (res.status === 401) {
+      this.token = undefined;
+      res = await send();
+    }
     const text = await res.text();
     const parsed = parseJsonOr(text, text);
     return { status: res.status, body: parsed, text, location: res.headers.get("location") };
