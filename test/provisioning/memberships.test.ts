@@ -4,8 +4,10 @@
  * to a server on loopback (`smtp-server`), tenant tokens verified against the service's published
  * key set.
  *
- * - A user creates two tenants, is invited into a third, switches between them: every answer is
- *   the selected tenant's, and a token of one tenant reaches nothing of another.
+ * - A person signs up through the realm's registration form (the verification e-mail Keycloak sends
+ *   is read from the SMTP server, its link opened), creates two tenants, is invited into a third,
+ *   switches between them: every answer is the selected tenant's, and a token of one tenant reaches
+ *   nothing of another.
  * - Invitations: single use, stored hashed, expiring, cancellable, only for the invited verified
  *   e-mail, only an owner invites an owner.
  * - Roles: change, remove, leave; the last owner stays; a removal takes effect at once here; the
@@ -21,6 +23,7 @@ import { REALM_NAME, REALM_ROLES } from "../../services/keycloak-realm/names.js"
 import { keys, type InvitationRecord } from "../../services/provisioning/src/control-plane.js";
 import { getJson, setJson } from "../../services/provisioning/src/store/kv.js";
 import { claimsOf, KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
+import { pointRealmMailAt, registerThroughForm } from "../support/keycloak-registration.js";
 import { invitationTokenOf, SmtpCatcher } from "../support/smtp-catcher.js";
 import { eventually, signingKeysEnv, startHarness, TEST_TOKEN_ISSUER, type Harness } from "./harness.js";
 
@@ -34,7 +37,16 @@ beforeAll(async () => {
   h = await startHarness({
     env: { ...signing.env, PROVISIONING_SMTP_URL: smtp.url, PROVISIONING_MAIL_FROM: "no-reply@enchanted.test", PROVISIONING_CONSOLE_URL: "https://app.enchanted.test" },
   });
+  // The run's realm sends its mail (e-mail verification) to this file's SMTP server: the only test
+  // file that signs people up through the form.
+  await pointRealmMailAt(h.admin, smtp);
 }, KEYCLOAK_WAIT_MS);
+
+/** A person who signed up through the realm's registration form and verified the e-mail from the mail Keycloak sent. */
+async function signUp(): Promise<RealmUser> {
+  const person = await registerThroughForm(h.keycloak, smtp);
+  return { id: String(claimsOf(person.tokens.access_token).sub), email: person.email, password: person.password };
+}
 
 afterAll(async () => {
   await h?.stop();
@@ -59,8 +71,8 @@ async function invite(inviterToken: string, tenantId: string, email: string, rol
 }
 
 describe("a user in several tenants", () => {
-  it("creates two tenants, is invited into a third, switches between them, and sees only the selected one", async () => {
-    const ada = await h.addUser();
+  it("signs up, creates two tenants, is invited into a third, switches between them, and sees only the selected one", async () => {
+    const ada = await signUp();
     const bob = await h.addUser();
     const adaToken = await h.token(ada);
     const first = await h.createTenant(ada, { name: "Ada One" });
