@@ -45,6 +45,9 @@ export function tenantTokenIssuer(apiDomain: string): string {
   return `https://${apiDomain}`;
 }
 
+/** What a user id (`sub` of either token kind, a member's id in paths) may look like. */
+export const USER_ID_PATTERN = /^[A-Za-z0-9_@.:-]{1,255}$/;
+
 /** A member's role in one tenant, strongest first. */
 export const TENANT_ROLES = ["owner", "admin", "member", "viewer"] as const;
 export type TenantRole = (typeof TENANT_ROLES)[number];

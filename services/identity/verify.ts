@@ -8,7 +8,7 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from "jose";
 import { TENANT_ID_PATTERN } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
-import { TENANT_ROLES, TENANT_TOKEN, type TenantRole } from "./names.js";
+import { TENANT_ROLES, TENANT_TOKEN, USER_ID_PATTERN, type TenantRole } from "./names.js";
 
 /** What a verified tenant token says. */
 export interface TenantPrincipal {
@@ -36,10 +36,16 @@ export interface TenantTokenVerifierOptions {
   readonly clockToleranceSeconds?: number;
 }
 
-const USER_ID = /^[A-Za-z0-9_@.:-]{1,255}$/;
+/**
+ * A published key set fetched over HTTP, the one way services fetch one (Keycloak's certs, the
+ * tenant tokens' set): cached 10 minutes, an unknown `kid` refetches at most every 30 s.
+ */
+export function remoteKeySet(url: string): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(url), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
+}
 
 export function createTenantTokenVerifier(o: TenantTokenVerifierOptions): (token: string) => Promise<TenantPrincipal> {
-  const keys = o.keySet ?? (o.jwksUrl ? createRemoteJWKSet(new URL(o.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 }) : undefined);
+  const keys = o.keySet ?? (o.jwksUrl ? remoteKeySet(o.jwksUrl) : undefined);
   if (!keys) throw new Error("createTenantTokenVerifier: pass jwksUrl or keySet");
   const c = TENANT_TOKEN.claims;
   return async (token) => {
@@ -61,7 +67,7 @@ export function createTenantTokenVerifier(o: TenantTokenVerifierOptions): (token
     const tenantId = payload[c.tenant];
     const planTier = payload[c.planTier];
     const role = payload[c.role];
-    if (typeof sub !== "string" || !USER_ID.test(sub)) throw new TokenRejectedError("bad subject");
+    if (typeof sub !== "string" || !USER_ID_PATTERN.test(sub)) throw new TokenRejectedError("bad subject");
     if (typeof tenantId !== "string" || !TENANT_ID_PATTERN.test(tenantId)) throw new TokenRejectedError("bad tenant claim");
     if (typeof planTier !== "string" || !(PLAN_TIER_NAMES as readonly string[]).includes(planTier)) throw new TokenRejectedError("bad plan tier claim");
     if (typeof role !== "string" || !(TENANT_ROLES as readonly string[]).includes(role)) throw new TokenRejectedError("bad role claim");

@@ -5,7 +5,9 @@
  * fetched once and cached (jose's remote JWK set re-fetches on an unknown `kid`, at most every
  * 30 s), so verification costs one RSA signature check per request.
  */
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { USER_ID_PATTERN } from "../../identity/names.js";
+import { remoteKeySet } from "../../identity/verify.js";
 
 /** A signed-in user, from a verified Keycloak access token. */
 export interface Principal {
@@ -38,7 +40,6 @@ export interface VerifierOptions {
 export const ACCESS_TOKEN_ALGORITHMS = ["RS256"] as const;
 /** Allowed clock skew between Keycloak and the service, in seconds. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
-const USER_ID = /^[A-Za-z0-9_@.:-]{1,255}$/;
 
 export type TokenVerifier = (token: string) => Promise<Principal>;
 
@@ -49,13 +50,8 @@ export function bearerToken(authorization: string | undefined): string {
   return m[1] as string;
 }
 
-/** The realm's key set, fetched once and shared by every verifier of Keycloak tokens. */
-export function realmKeySet(jwksUrl: string): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000, timeoutDuration: 5_000 });
-}
-
 export function createVerifier(options: VerifierOptions): TokenVerifier {
-  const keys = options.keySet ?? realmKeySet(options.jwksUrl);
+  const keys = options.keySet ?? remoteKeySet(options.jwksUrl);
   return async (token) => {
     let payload: JWTPayload;
     try {
@@ -73,7 +69,7 @@ export function createVerifier(options: VerifierOptions): TokenVerifier {
     const typ = payload["typ"];
     if (typ !== undefined && typ !== "Bearer") throw new UnauthorizedError("not an access token");
     const sub = payload.sub;
-    if (typeof sub !== "string" || !USER_ID.test(sub)) throw new UnauthorizedError("bad subject");
+    if (typeof sub !== "string" || !USER_ID_PATTERN.test(sub)) throw new UnauthorizedError("bad subject");
     const realmAccess = payload["realm_access"] as { roles?: unknown } | undefined;
     const roles = new Set(Array.isArray(realmAccess?.roles) ? realmAccess.roles.filter((r): r is string => typeof r === "string") : []);
     const email = payload["email"];

@@ -18,7 +18,7 @@
  *   secret when it sends the e-mail, so no stored record yields it.
  */
 import { createECDH, createHash, createHmac, createPrivateKey, randomUUID, type KeyObject } from "node:crypto";
-import { calculateJwkThumbprint, SignJWT, type JWK } from "jose";
+import { calculateJwkThumbprint, createLocalJWKSet, SignJWT, type JWK, type JWTVerifyGetKey } from "jose";
 import { TENANT_TOKEN, type TenantRole } from "../../identity/names.js";
 import type { WrappedDataKey } from "./control-plane.js";
 import type { DataKeyProvider } from "./datakeys.js";
@@ -87,8 +87,9 @@ export class PlatformKeys {
   private readonly now: () => number;
   readonly rotationSeconds: number;
   private refreshing: Promise<void> | undefined;
-  /** When the keys were last read from the store (ms). */
-  private loadedAt = 0;
+  /** The published set as verifiers see it; rebuilt when the loaded keys change (its imported keys are cached inside). */
+  private published: { keys: JWK[] } = { keys: [] };
+  private localSet: JWTVerifyGetKey = createLocalJWKSet({ keys: [] });
 
   constructor(private readonly o: PlatformKeysOptions) {
     this.now = o.now ?? Date.now;
@@ -106,7 +107,10 @@ export class PlatformKeys {
     return this.rotationSeconds + TENANT_TOKEN.lifetimeBounds.max + 3_600;
   }
 
-  /** Re-reads the signing keys (other replicas' rotations) and rotates when due. At most one at a time. */
+  /**
+   * Re-reads the signing keys (other replicas' rotations) and rotates when due. At most one at a
+   * time; the service calls it every minute (never on a request's path).
+   */
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
       try {
@@ -129,8 +133,11 @@ export class PlatformKeys {
           d.fill(0);
           if (key) loaded.push({ kid: k.kid, createdAt: k.createdAt, privateKey: key.privateKey, publicJwk: k.publicJwk });
         }
+        if (loaded.map((k) => k.kid).join() !== this.signing.map((k) => k.kid).join()) {
+          this.published = { keys: loaded.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: TENANT_TOKEN.algorithm, use: "sig" })) };
+          this.localSet = createLocalJWKSet(this.published);
+        }
         this.signing = loaded;
-        this.loadedAt = this.now();
       } finally {
         this.refreshing = undefined;
       }
@@ -185,8 +192,11 @@ export class PlatformKeys {
 
   /** The public key set (RFC 7517): every published signing key, newest first. */
   jwks(): { keys: JWK[] } {
-    return { keys: this.signing.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: TENANT_TOKEN.algorithm, use: "sig" })) };
+    return this.published;
   }
+
+  /** The published keys as a jose key set, for this service's own verification of tenant tokens. */
+  readonly keySet: JWTVerifyGetKey = (header, token) => this.localSet(header, token);
 
   /** Ids of the published keys, newest first. */
   get keyIds(): string[] {
@@ -195,7 +205,6 @@ export class PlatformKeys {
 
   /** A tenant token for a membership the caller has checked. */
   async signTenantToken(c: TenantTokenClaims): Promise<{ token: string; expiresAt: number; kid: string }> {
-    if (this.now() - this.loadedAt > 60_000) void this.refresh().catch(() => undefined);
     const key = this.signing.find((k) => this.now() - k.createdAt >= PUBLISH_AHEAD_SECONDS * 1000) ?? this.signing[0];
     if (!key) throw new Error("no tenant-token signing key is loaded");
     const iat = Math.floor(this.now() / 1000);

@@ -11,10 +11,9 @@ import type { JWTVerifyGetKey } from "jose";
 import { pino, type Logger } from "pino";
 import { loadTierCatalog, loadUserLimits } from "../../../config/index.js";
 import type { UserLimits } from "../../../config/tiers.js";
-import { createLocalJWKSet } from "jose";
 import { OPERATOR_AUDIENCE } from "../../identity/names.js";
-import { createTenantTokenVerifier } from "../../identity/verify.js";
-import { createVerifier, realmKeySet } from "./auth.js";
+import { createTenantTokenVerifier, remoteKeySet } from "../../identity/verify.js";
+import { createVerifier } from "./auth.js";
 import { billingWebhook, readBillingSecrets } from "./billing.js";
 import type { ProvisioningConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
@@ -100,7 +99,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
 
     const keys = new PlatformKeys({ store, provider: dataKeys, issuer: config.tokens.issuer, tokenTtlSeconds: config.tokens.tenantTokenTtlSeconds, rotationSeconds: config.tokens.rotationSeconds, ...(o.now ? { now: o.now } : {}) });
     await keys.load();
-    const keyRefresh = setInterval(() => void keys.refresh().catch((error: unknown) => log.error({ err: String(error) }, "signing key refresh failed")), 10 * 60_000);
+    const keyRefresh = setInterval(() => void keys.refresh().catch((error: unknown) => log.error({ err: String(error) }, "signing key refresh failed")), 60_000);
     keyRefresh.unref();
     const mailer =
       o.mailer ??
@@ -127,11 +126,11 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       onFailed: (kind) => metrics.outboxFailed.inc({ kind }),
     });
     const w = worker;
-    const realmKeys = o.keySet ?? realmKeySet(config.oidc.jwksUrl);
+    const realmKeys = o.keySet ?? remoteKeySet(config.oidc.jwksUrl);
     const verify = createVerifier({ ...config.oidc, keySet: realmKeys });
     const verifyOperator = createVerifier({ ...config.oidc, audience: OPERATOR_AUDIENCE, keySet: realmKeys });
     // This service's own keys, as published (a rotation by another replica is picked up by refresh()).
-    const verifyTenant = createTenantTokenVerifier({ issuer: config.tokens.issuer, keySet: (header, token) => createLocalJWKSet(keys.jwks())(header, token) });
+    const verifyTenant = createTenantTokenVerifier({ issuer: config.tokens.issuer, keySet: keys.keySet });
     const app = buildApp({
       plane,
       verify,
