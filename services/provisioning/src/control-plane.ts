@@ -269,6 +269,19 @@ export interface ControlPlaneOptions {
   readonly onEnqueued?: () => void;
 }
 
+/**
+ * In `tx`: the active tenant and `userId`'s membership, the member allowed `action`. The one
+ * not-found answer when the tenant is missing, offboarded or not the user's; 403 naming the role
+ * needed when the member's role is too weak. Every tenant operation checks its caller through this.
+ */
+export async function memberFor(tx: KvTransaction, tenantId: string, userId: string, action: TenantAction): Promise<{ tenant: TenantRecord; member: MemberRecord }> {
+  const [tenant, member] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<MemberRecord>(tx, keys.member(tenantId, userId))]);
+  if (!tenant || tenant.status !== "active" || !member) throw tenantNotFound();
+  const needed = TENANT_ACTIONS[action].minRole;
+  if (!roleAtLeast(member.role, needed)) throw forbidden(`${action} needs the ${needed} role or stronger; you are ${member.role}`);
+  return { tenant, member };
+}
+
 export class ControlPlane {
   readonly store: KvStore;
   readonly catalog: TierCatalog;
@@ -390,26 +403,13 @@ export class ControlPlane {
     return answer;
   }
 
-  /** The tenant and the caller's membership, or undefined when it is missing, offboarded or not the caller's. */
-  async access(userId: string, tenantId: string): Promise<{ tenant: TenantRecord; member: MemberRecord } | undefined> {
-    return this.store.transact(async (tx) => {
-      const [tenant, member] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<MemberRecord>(tx, keys.member(tenantId, userId))]);
-      if (!tenant || tenant.status !== "active" || !member) return undefined;
-      return { tenant, member };
-    });
-  }
-
   /**
    * The tenant if the caller is a member whose role may perform `action`: the one not-found
    * answer when the tenant is missing, offboarded or not the caller's; 403 naming the role needed
    * when the caller's role is too weak.
    */
   async authorize(userId: string, tenantId: string, action: TenantAction): Promise<{ tenant: TenantRecord; member: MemberRecord }> {
-    const found = await this.access(userId, tenantId);
-    if (!found) throw tenantNotFound();
-    const needed = TENANT_ACTIONS[action].minRole;
-    if (!roleAtLeast(found.member.role, needed)) throw forbidden(`${action} needs the ${needed} role or stronger; you are ${found.member.role}`);
-    return found;
+    return this.store.transact((tx) => memberFor(tx, tenantId, userId, action));
   }
 
   /** Tenants the user is a member of (active ones), with the user's role, at most `limit`. */
@@ -491,10 +491,7 @@ export class ControlPlane {
 
   /** The tenant, the acting member (allowed `action`) and the target member, in `tx`. */
   private async memberPair(tx: KvTransaction, tenantId: string, actorId: string, targetId: string, action: TenantAction): Promise<{ tenant: TenantRecord; actor: MemberRecord; target: MemberRecord }> {
-    const [tenant, actor, target] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<MemberRecord>(tx, keys.member(tenantId, actorId)), getJson<MemberRecord>(tx, keys.member(tenantId, targetId))]);
-    if (!tenant || tenant.status !== "active" || !actor) throw tenantNotFound();
-    const needed = TENANT_ACTIONS[action].minRole;
-    if (!roleAtLeast(actor.role, needed)) throw forbidden(`${action} needs the ${needed} role or stronger; you are ${actor.role}`);
+    const [{ tenant, member: actor }, target] = await Promise.all([memberFor(tx, tenantId, actorId, action), getJson<MemberRecord>(tx, keys.member(tenantId, targetId))]);
     if (!target) throw notFound("member");
     return { tenant, actor, target };
   }
@@ -527,14 +524,11 @@ export class ControlPlane {
   async recordCredential(tenantId: string, cred: CredentialRecord): Promise<void> {
     await this.store.transact(async (tx) => {
       const day = utcDay(cred.issuedAt * 1000);
-      const [tenant, member, existing, today] = await Promise.all([
-        getJson<TenantRecord>(tx, keys.meta(tenantId)),
-        getJson<MemberRecord>(tx, keys.member(tenantId, cred.userId)),
+      const [{ tenant }, existing, today] = await Promise.all([
+        memberFor(tx, tenantId, cred.userId, "credentials.mint"),
         tx.get(keys.credential(tenantId, cred.publicKey)),
         getCounter(tx, keys.usage(tenantId, credentialsOfDay(day))),
       ]);
-      if (!tenant || tenant.status !== "active" || !member) throw tenantNotFound();
-      if (!roleAtLeast(member.role, TENANT_ACTIONS["credentials.mint"].minRole)) throw forbidden(`credentials.mint needs the ${TENANT_ACTIONS["credentials.mint"].minRole} role or stronger; you are ${member.role}`);
       if (existing) return;
       const allowance = this.catalog[tenant.planTier].bus.credentialsPerDay;
       if (today >= allowance) throw tooMany("credential_limit", `the tenant minted ${today} bus credentials today (UTC), the ${tenant.planTier} tier's allowance: reuse a credential until it expires, or try again tomorrow`);
@@ -554,14 +548,11 @@ export class ControlPlane {
     let enqueued = false;
     const record = await this.store.transact(async (tx) => {
       enqueued = false;
-      const [tenant, member, cred, done] = await Promise.all([
-        getJson<TenantRecord>(tx, keys.meta(tenantId)),
-        getJson<MemberRecord>(tx, keys.member(tenantId, userId)),
+      const [{ tenant, member }, cred, done] = await Promise.all([
+        memberFor(tx, tenantId, userId, "credentials.mint"),
         getJson<CredentialRecord>(tx, keys.credential(tenantId, publicKey)),
         getJson<RevocationRecord>(tx, keys.tenantRevocation(tenantId, publicKey)),
       ]);
-      if (!tenant || tenant.status !== "active" || !member) throw tenantNotFound();
-      if (!roleAtLeast(member.role, TENANT_ACTIONS["credentials.mint"].minRole)) throw forbidden(`credentials.mint needs the ${TENANT_ACTIONS["credentials.mint"].minRole} role or stronger; you are ${member.role}`);
       if (done) return done; // a re-run after commit_unknown_result, or a second revocation
       const asAdmin = roleAtLeast(member.role, TENANT_ACTIONS["credentials.revoke-any"].minRole);
       if (!cred || (!asAdmin && cred.userId !== userId)) throw credentialNotFound();
@@ -583,9 +574,9 @@ export class ControlPlane {
    * one that set the current tier changes nothing (deliveries may arrive out of order).
    * Idempotent: the same tier is a no-op.
    */
-  async changePlan(tenantId: string, tier: PlanTierName, source: Exclude<EntitlementSource, { kind: "default" }>): Promise<TenantView & { readonly applied: boolean }> {
+  async changePlan(tenantId: string, tier: PlanTierName, source: Exclude<EntitlementSource, { kind: "default" }>): Promise<TenantView> {
     let enqueued = false;
-    const view = await this.store.transact(async (tx) => {
+    const { view } = await this.store.transact(async (tx) => {
       enqueued = false;
       return this.changePlanIn(tx, tenantId, tier, source, () => (enqueued = true));
     });
@@ -593,21 +584,21 @@ export class ControlPlane {
     return view;
   }
 
-  private async changePlanIn(tx: KvTransaction, tenantId: string, tier: PlanTierName, source: Exclude<EntitlementSource, { kind: "default" }>, onEnqueue: () => void): Promise<TenantView & { readonly applied: boolean }> {
+  private async changePlanIn(tx: KvTransaction, tenantId: string, tier: PlanTierName, source: Exclude<EntitlementSource, { kind: "default" }>, onEnqueue: () => void): Promise<{ readonly view: TenantView; readonly applied: boolean }> {
     const tenant = await getJson<TenantRecord>(tx, keys.meta(tenantId));
     if (!tenant || tenant.status !== "active") throw tenantNotFound();
     const last = tenant.entitlement;
-    if (source.kind === "billing" && last?.kind === "billing" && last.created > source.created) return { ...tenantView(tenant), applied: false };
+    if (source.kind === "billing" && last?.kind === "billing" && last.created > source.created) return { view: tenantView(tenant), applied: false };
     if (tenant.planTier === tier) {
       const next: TenantRecord = { ...tenant, entitlement: source };
       setJson(tx, keys.meta(tenantId), next);
-      return { ...tenantView(next), applied: true };
+      return { view: tenantView(next), applied: true };
     }
     let next: TenantRecord = { ...tenant, planTier: tier, entitlement: source, updatedAt: this.iso() };
     next = this.enqueue(tx, next, [{ kind: "nats.account", payload: {} }]);
     setJson(tx, keys.meta(tenantId), next);
     onEnqueue();
-    return { ...tenantView(next), applied: true };
+    return { view: tenantView(next), applied: true };
   }
 
   /**
@@ -622,8 +613,8 @@ export class ControlPlane {
       if (prior) return { statusCode: prior.statusCode, body: prior.body, replayed: true };
       let result: Answer;
       try {
-        const view = await this.changePlanIn(tx, event.tenantId, event.planTier, { kind: "billing", eventId: event.id, created: event.created, at: this.iso() }, () => (enqueued = true));
-        result = { statusCode: 200, body: { eventId: event.id, tenantId: event.tenantId, planTier: view.planTier, applied: view.applied }, replayed: false };
+        const { view, applied } = await this.changePlanIn(tx, event.tenantId, event.planTier, { kind: "billing", eventId: event.id, created: event.created, at: this.iso() }, () => (enqueued = true));
+        result = { statusCode: 200, body: { eventId: event.id, tenantId: event.tenantId, planTier: view.planTier, applied }, replayed: false };
       } catch (error) {
         if (!(error instanceof ApiError) || error.statusCode !== 404) throw error;
         // An unknown or offboarded tenant: recorded, so the provider stops retrying the same event.

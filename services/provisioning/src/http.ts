@@ -36,7 +36,7 @@ import Fastify, {
 import type { Logger } from "pino";
 import { TENANT_ID_FIX, TENANT_ID_PATTERN } from "../../../config/tenancy.js";
 import { DEFAULT_PLAN_TIER, PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
-import { BILLING_WEBHOOK, JWKS_PATH, PROVISIONING_ROUTES, TENANT_ROLES, type RouteAuth, type TenantAction, type TenantRole } from "../../identity/names.js";
+import { BILLING_WEBHOOK, JWKS_PATH, PROVISIONING_ROUTES, TENANT_ROLES, USER_ID_PATTERN, type RouteAuth, type TenantAction, type TenantRole } from "../../identity/names.js";
 import { TokenRejectedError, type TenantPrincipal } from "../../identity/verify.js";
 import { REALM_ROLES } from "../../keycloak-realm/names.js";
 import { bearerToken, UnauthorizedError, type Principal, type TokenVerifier } from "./auth.js";
@@ -336,9 +336,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     { params: tenantParams, body: { type: "object", additionalProperties: false, properties: {} } },
     async (req) => {
       const p = user(req);
-      const found = await plane.access(p.userId, req.params.tenantId);
-      if (!found) throw tenantNotFound();
-      const { tenant, member } = found;
+      // Any member may select the tenant (tenant.read is every role's).
+      const { tenant, member } = await plane.authorize(p.userId, req.params.tenantId, "tenant.read");
       const signed = await deps.keys.signTenantToken({ userId: p.userId, tenantId: tenant.id, planTier: tenant.planTier, role: member.role });
       metrics.tenantTokens.inc();
       return { access_token: signed.token, token_type: "Bearer", expires_in: signed.expiresAt - Math.floor(Date.now() / 1000), expires_at: signed.expiresAt, tenant_id: tenant.id, plan_tier: tenant.planTier, role: member.role };
@@ -397,7 +396,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     type: "object",
     additionalProperties: false,
     required: ["tenantId", "userId"],
-    properties: { tenantId: tenantParams.properties.tenantId, userId: { type: "string", pattern: "^[A-Za-z0-9_@.:-]{1,255}$" } },
+    properties: { tenantId: tenantParams.properties.tenantId, userId: { type: "string", pattern: USER_ID_PATTERN.source } },
   } as const;
   const roleBody = { type: "object", additionalProperties: false, required: ["role"], properties: { role: { type: "string", enum: [...TENANT_ROLES] } } } as const;
 
@@ -495,9 +494,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // ---- operator routes ---------------------------------------------------------------------
   route<TenantReq & { Body: { planTier: PlanTierName } }>("PUT", "/v1/admin/tenants/:tenantId/plan", { params: tenantParams, body: planBody }, async (req) => {
     const p = user(req);
-    const { applied: _applied, ...tenant } = await plane.changePlan(req.params.tenantId, req.body.planTier, { kind: "operator", userId: p.userId, at: new Date().toISOString() });
-    void _applied;
-    return { tenant };
+    return { tenant: await plane.changePlan(req.params.tenantId, req.body.planTier, { kind: "operator", userId: p.userId, at: new Date().toISOString() }) };
   });
 
   route("GET", "/v1/admin/nats-revocations", {}, async () => ({ revocations: await plane.revocations() }));

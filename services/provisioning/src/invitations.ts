@@ -8,24 +8,17 @@
  * invitation in one transaction.
  */
 import { randomBytes } from "node:crypto";
-import { roleAtLeast, TENANT_ACTIONS, type TenantRole } from "../../identity/names.js";
-import { keys, USAGE_COUNTERS, type ControlPlane, type InvitationRecord, type MemberRecord, type TenantRecord } from "./control-plane.js";
-import { ApiError, conflict, forbidden, notFound, tenantNotFound, tooMany } from "./errors.js";
+import { roleAtLeast, type TenantRole } from "../../identity/names.js";
+import { keys, memberFor, USAGE_COUNTERS, type ControlPlane, type InvitationRecord, type MemberRecord, type TenantRecord } from "./control-plane.js";
+import { ApiError, conflict, forbidden, notFound, tooMany } from "./errors.js";
 import { secretHash } from "./platform-keys.js";
 import { getCounter, getJson, setJson, type KvTransaction } from "./store/kv.js";
 
 /** What an admin sees of an invitation (never the secret or its hash). */
-export interface InvitationView {
-  readonly id: string;
-  readonly tenantId: string;
-  readonly email: string;
-  readonly role: TenantRole;
-  readonly invitedBy: string;
-  readonly createdAt: string;
+export type InvitationView = Pick<InvitationRecord, "id" | "tenantId" | "email" | "role" | "invitedBy" | "createdAt" | "delivery"> & {
   readonly expiresAt: string;
   readonly status: InvitationRecord["status"] | "expired";
-  readonly delivery: InvitationRecord["delivery"];
-}
+};
 
 /** What the invitee sees in their list. */
 export interface MyInvitationView {
@@ -203,10 +196,7 @@ export class Invitations {
 
   /** The tenant and the acting member, who must manage invitations. */
   private async manager(tx: KvTransaction, tenantId: string, actorId: string): Promise<{ tenant: TenantRecord; actor: MemberRecord }> {
-    const [tenant, actor] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<MemberRecord>(tx, keys.member(tenantId, actorId))]);
-    if (!tenant || tenant.status !== "active" || !actor) throw tenantNotFound();
-    const needed = TENANT_ACTIONS["invitations.manage"].minRole;
-    if (!roleAtLeast(actor.role, needed)) throw forbidden(`invitations.manage needs the ${needed} role or stronger; you are ${actor.role}`);
-    return { tenant, actor };
+    const { tenant, member } = await memberFor(tx, tenantId, actorId, "invitations.manage");
+    return { tenant, actor: member };
   }
 }
