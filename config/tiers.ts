@@ -97,18 +97,22 @@ export const tierCatalogSchema = refined(
 
 export type TierCatalog = Readonly<Record<PlanTierName, PlanTier>>;
 
+/** A longer window allows at least what a shorter one does (a tier's limits and a user's alike). */
+function checkGatewayWindows(g: { requestsPerSecond: number; requestsPerMinute: number; requestsPerHour: number }, p: string, out: IssueCollector): void {
+  if (g.requestsPerMinute < g.requestsPerSecond) {
+    out.add(`${p}.requestsPerMinute`, g.requestsPerMinute, `is below requestsPerSecond (${g.requestsPerSecond})`, "a minute allows at least what a second does: raise requestsPerMinute or lower requestsPerSecond");
+  }
+  if (g.requestsPerHour < g.requestsPerMinute) {
+    out.add(`${p}.requestsPerHour`, g.requestsPerHour, `is below requestsPerMinute (${g.requestsPerMinute})`, "an hour allows at least what a minute does: raise requestsPerHour or lower requestsPerMinute");
+  }
+}
+
 function checkCatalogConsistency(catalog: Record<PlanTierName, PlanTier>, path: string, out: IssueCollector): boolean {
   const before = out.issues.length;
   for (const name of PLAN_TIER_NAMES) {
     const t = catalog[name];
     const p = `${path ? `${path}.` : ""}${name}`;
-    const g = t.gateway;
-    if (g.requestsPerMinute < g.requestsPerSecond) {
-      out.add(`${p}.gateway.requestsPerMinute`, g.requestsPerMinute, `is below requestsPerSecond (${g.requestsPerSecond})`, "a minute allows at least what a second does: raise requestsPerMinute or lower requestsPerSecond");
-    }
-    if (g.requestsPerHour < g.requestsPerMinute) {
-      out.add(`${p}.gateway.requestsPerHour`, g.requestsPerHour, `is below requestsPerMinute (${g.requestsPerMinute})`, "an hour allows at least what a minute does: raise requestsPerHour or lower requestsPerMinute");
-    }
+    checkGatewayWindows(t.gateway, `${p}.gateway`, out);
     const q = t.workers.quota;
     const c = t.workers.container;
     if (q.limitsCpuMillicores < q.requestsCpuMillicores) {
@@ -253,10 +257,7 @@ export type UserLimits = Infer<typeof userLimitsSchema>;
 /** The limits of one signed-in user, whatever their tenants' tiers (the user has no tier). */
 export const userLimitsSchemaChecked = refined(userLimitsSchema, (limits, path, out) => {
   const before = out.issues.length;
-  const g = limits.gateway;
-  const p = `${path ? `${path}.` : ""}gateway`;
-  if (g.requestsPerMinute < g.requestsPerSecond) out.add(`${p}.requestsPerMinute`, g.requestsPerMinute, `is below requestsPerSecond (${g.requestsPerSecond})`, "raise requestsPerMinute or lower requestsPerSecond");
-  if (g.requestsPerHour < g.requestsPerMinute) out.add(`${p}.requestsPerHour`, g.requestsPerHour, `is below requestsPerMinute (${g.requestsPerMinute})`, "raise requestsPerHour or lower requestsPerMinute");
+  checkGatewayWindows(limits.gateway, `${path ? `${path}.` : ""}gateway`, out);
   return out.issues.length === before;
 });
 
