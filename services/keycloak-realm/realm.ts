@@ -255,6 +255,40 @@ export function operationsClientScope(): ClientScopeRepresentation {
   };
 }
 
+/**
+ * A public browser client on the web app's origin: authorization code with PKCE (S256) only, no
+ * secret, no password, device or CIBA grant, no token exchange; its own scope beside the built-in ones.
+ */
+function browserClient(origin: string, c: { clientId: string; name: string; description: string; home: string; redirect: string; postLogout: string; scope: string }): ClientRepresentation {
+  return {
+    clientId: c.clientId,
+    name: c.name,
+    description: c.description,
+    enabled: true,
+    protocol: "openid-connect",
+    publicClient: true,
+    standardFlowEnabled: true,
+    implicitFlowEnabled: false,
+    directAccessGrantsEnabled: false,
+    serviceAccountsEnabled: false,
+    frontchannelLogout: true,
+    fullScopeAllowed: false,
+    rootUrl: origin,
+    baseUrl: c.home,
+    redirectUris: [`${origin}${c.redirect}`],
+    webOrigins: [origin],
+    attributes: {
+      "pkce.code.challenge.method": "S256",
+      "post.logout.redirect.uris": `${origin}${c.postLogout}`,
+      "oauth2.device.authorization.grant.enabled": "false",
+      "oidc.ciba.grant.enabled": "false",
+      "standard.token.exchange.enabled": "false",
+    },
+    defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, c.scope],
+    optionalClientScopes: [],
+  };
+}
+
 function checkOrigin(origin: string): string {
   let url: URL;
   try {
@@ -458,60 +492,24 @@ export function realmConfig(env: RealmEnvironment, options: RealmOptions = {}): 
     },
     clientScopes: [apiClientScope(), operationsClientScope()],
     clients: [
-      {
+      browserClient(origin, {
         clientId: WEB_CLIENT_ID,
         name: "Enchanted web app",
         description: "Browser app: authorization code with PKCE (S256), no client secret",
-        enabled: true,
-        protocol: "openid-connect",
-        publicClient: true,
-        standardFlowEnabled: true,
-        implicitFlowEnabled: false,
-        directAccessGrantsEnabled: false,
-        serviceAccountsEnabled: false,
-        frontchannelLogout: true,
-        fullScopeAllowed: false,
-        rootUrl: origin,
-        baseUrl: "/",
-        redirectUris: [`${origin}${WEB_APP_PATHS.redirect}`],
-        webOrigins: [origin],
-        attributes: {
-          "pkce.code.challenge.method": "S256",
-          "post.logout.redirect.uris": `${origin}${WEB_APP_PATHS.postLogout}`,
-          "oauth2.device.authorization.grant.enabled": "false",
-          "oidc.ciba.grant.enabled": "false",
-          "standard.token.exchange.enabled": "false",
-        },
-        defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, API_CLIENT_SCOPE],
-        optionalClientScopes: [],
-      },
-      {
+        home: "/",
+        redirect: WEB_APP_PATHS.redirect,
+        postLogout: WEB_APP_PATHS.postLogout,
+        scope: API_CLIENT_SCOPE,
+      }),
+      browserClient(origin, {
         clientId: OPERATOR_CLIENT_ID,
         name: "Enchanted operator console",
         description: "Platform operators: authorization code with PKCE (S256), no client secret; tokens carry platform-admin and the platform-operations audience, not the api audience",
-        enabled: true,
-        protocol: "openid-connect",
-        publicClient: true,
-        standardFlowEnabled: true,
-        implicitFlowEnabled: false,
-        directAccessGrantsEnabled: false,
-        serviceAccountsEnabled: false,
-        frontchannelLogout: true,
-        fullScopeAllowed: false,
-        rootUrl: origin,
-        baseUrl: WEB_APP_PATHS.operatorHome,
-        redirectUris: [`${origin}${WEB_APP_PATHS.operatorRedirect}`],
-        webOrigins: [origin],
-        attributes: {
-          "pkce.code.challenge.method": "S256",
-          "post.logout.redirect.uris": `${origin}${WEB_APP_PATHS.operatorHome}`,
-          "oauth2.device.authorization.grant.enabled": "false",
-          "oidc.ciba.grant.enabled": "false",
-          "standard.token.exchange.enabled": "false",
-        },
-        defaultClientScopes: [...BUILT_IN_DEFAULT_SCOPES, OPERATIONS_CLIENT_SCOPE],
-        optionalClientScopes: [],
-      },
+        home: WEB_APP_PATHS.operatorHome,
+        redirect: WEB_APP_PATHS.operatorRedirect,
+        postLogout: WEB_APP_PATHS.operatorHome,
+        scope: OPERATIONS_CLIENT_SCOPE,
+      }),
       {
         clientId: PROVISIONING_CLIENT_ID,
         name: "Provisioning service",
