@@ -6,8 +6,6 @@
  * with '.', '*', '>' or whitespace are refused; `__proto__` / `constructor.prototype` payloads
  * leave Object.prototype untouched; oversize bodies get 413 (also over real HTTP).
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import fc from "fast-check";
 import { KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,9 +21,7 @@ let ownTenant: string;
 
 beforeAll(async () => {
   // The webhook answers unsigned deliveries with 401 (without a secret it would be 503).
-  const secretFile = join(keysEnv.env.PROVISIONING_NATS_SIGNING_KEYS_DIR!, "billing-secret");
-  writeFileSync(secretFile, "whsec_fuzz\n");
-  h = await startHarness({ keycloak: false, env: { ...keysEnv.env, PROVISIONING_BILLING_WEBHOOK_SECRET_FILE: secretFile } });
+  h = await startHarness({ keycloak: false, env: keysEnv.env, billingSecrets: ["whsec_fuzz"] });
   const user = await h.addUser();
   token = await h.token(user);
   ownTenant = await h.createTenant(user, { name: "Fuzz Target", slug: "fuzz-target" });

@@ -7,9 +7,6 @@
  * them), the tier's signing key on new bus credentials, and `plan_tier` in new tenant tokens (what
  * the gateway's rate limits key on).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { loadEnvironment } from "../../config/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,16 +23,14 @@ const SECRET = "whsec_test_0123456789abcdef";
 const ROTATED = "whsec_test_rotated_fedcba9876543210";
 let h: Harness;
 let signing: ReturnType<typeof signingKeysEnv>;
-let dir = "";
 /** Every account state the outbox pushed, in order (the real publisher signs and pushes exactly these). */
 const pushed: TenantAccountState[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "entitlements-"));
-  writeFileSync(join(dir, "billing-secret"), `${SECRET}\n${ROTATED}\n`, { mode: 0o600 });
   signing = signingKeysEnv();
   h = await startHarness({
-    env: { ...signing.env, PROVISIONING_BILLING_WEBHOOK_SECRET_FILE: join(dir, "billing-secret") },
+    env: signing.env,
+    billingSecrets: [SECRET, ROTATED],
     overrides: { accounts: { publish: async (s) => void pushed.push(s), close: async () => undefined } },
   });
 }, KEYCLOAK_WAIT_MS);
@@ -43,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.stop();
   signing?.cleanup();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const deliver = (event: unknown, o: { secret?: string; t?: number; header?: string; raw?: string } = {}) => {

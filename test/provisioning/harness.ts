@@ -79,6 +79,8 @@ export interface HarnessOptions {
   readonly env?: Record<string, string>;
   readonly overrides?: ProvisioningOverrides;
   readonly keycloak?: boolean;
+  /** The billing webhook's signing secrets (PROVISIONING_BILLING_WEBHOOK_SECRET_FILE, one per line). @default - none: the webhook answers 503 */
+  readonly billingSecrets?: readonly string[];
 }
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
@@ -89,6 +91,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const sessions = new Map<string, UserSession>();
   const dir = mkdtempSync(join(tmpdir(), "provisioning-test-"));
   const secretFile = join(dir, "client-secret");
+  const billingFile = join(dir, "billing-secret");
+  if (o.billingSecrets) writeFileSync(billingFile, `${o.billingSecrets.join("\n")}\n`, { mode: 0o600 });
   writeFileSync(secretFile, real ? provisioningClientSecret(real) : "unused: PROVISIONING_KEYCLOAK=off", { mode: 0o600 });
   const config = loadProvisioningConfig({
     PROVISIONING_HTTP_PORT: "0",
@@ -97,6 +101,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     PROVISIONING_OIDC_ISSUER: issuerOf(keycloak),
     PROVISIONING_TOKEN_ISSUER: TEST_TOKEN_ISSUER,
     ...(o.keycloak === false ? { PROVISIONING_KEYCLOAK: "off" } : { PROVISIONING_KEYCLOAK_URL: proxy!.url, PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: secretFile }),
+    ...(o.billingSecrets ? { PROVISIONING_BILLING_WEBHOOK_SECRET_FILE: billingFile } : {}),
     ...o.env,
   });
   let faulty: FaultyStore | undefined;

@@ -11,8 +11,6 @@
  * that does not exist, an invitation or a credential made for the cell), except the owner's
  * offboarding, which runs last.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadTierCatalog, loadUserLimits } from "../../config/index.js";
 import { GATEWAY_PATHS, JWKS_PATH, PROVISIONING_ROUTES, TENANT_ROLES, type RouteAuth, type TenantRole } from "../../services/identity/names.js";
@@ -62,9 +60,7 @@ let otherTenant = "";
 let stranger: RealmUser;
 
 beforeAll(async () => {
-  const billingSecret = join(signing.env.PROVISIONING_NATS_SIGNING_KEYS_DIR!, "billing-secret");
-  writeFileSync(billingSecret, "whsec_matrix\n");
-  h = await startHarness({ env: { ...signing.env, PROVISIONING_BILLING_WEBHOOK_SECRET_FILE: billingSecret } });
+  h = await startHarness({ env: signing.env, billingSecrets: ["whsec_matrix"] });
   people.owner = await h.addUser();
   tenantId = await h.createTenant(people.owner, { name: "Matrix" });
   // Enterprise, so the cells' invitations and credentials stay within the tier's caps.

@@ -9,7 +9,7 @@ import { REALM_NAME, WEB_CLIENT_ID } from "../../services/keycloak-realm/names.j
 import type { AdminClient } from "./keycloak-client.js";
 import type { KeycloakServer } from "./keycloak-process.js";
 import { Browser, formAction, webRedirectUri } from "./keycloak-client.js";
-import type { SmtpCatcher } from "./smtp-catcher.js";
+import { decodeQuotedPrintable, type SmtpCatcher } from "./smtp-catcher.js";
 
 /** Points the realm's SMTP settings at `smtp` (plain SMTP on loopback, no auth). */
 export async function pointRealmMailAt(admin: AdminClient, smtp: SmtpCatcher): Promise<void> {
@@ -21,10 +21,6 @@ export interface Registered {
   readonly email: string;
   readonly password: string;
   readonly tokens: { access_token: string; refresh_token?: string };
-}
-
-function decodeQuotedPrintable(s: string): string {
-  return s.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
 /** Registers a new person through the form and the e-mail link; resolves with their first tokens. */

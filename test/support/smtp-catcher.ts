@@ -16,7 +16,8 @@ export interface CaughtMail {
   readonly text: string;
 }
 
-function decodeQuotedPrintable(s: string): string {
+/** Quoted-printable (RFC 2045) decoded, soft line breaks joined, as UTF-8. */
+export function decodeQuotedPrintable(s: string): string {
   const bytes = s.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
   return Buffer.from(bytes, "latin1").toString("utf8");
 }
