@@ -25,7 +25,7 @@ export interface KongService {
 }
 
 /** The route classes of the API, in the order their Ingresses are made. */
-export const API_ROUTE_CLASSES = ["user", "operator", "tenant", "webhook", "public"] as const satisfies readonly RouteAuth[];
+export const API_ROUTE_CLASSES = ["user", "operator", "tenant", "webhook", "public", "agent"] as const satisfies readonly RouteAuth[];
 
 /** Which plugin an API route class's Ingress names: its tenant-gate instance, or the header strip (no token). */
 export const ROUTE_CLASS_PLUGIN: Record<RouteAuth, string> = {
@@ -34,13 +34,15 @@ export const ROUTE_CLASS_PLUGIN: Record<RouteAuth, string> = {
   tenant: KONG_PLUGIN_NAMES.auth.tenant,
   webhook: KONG_PLUGIN_NAMES.stripHeaders,
   public: KONG_PLUGIN_NAMES.stripHeaders,
+  // The agent's NATS credentials are verified by the service (Ed25519 by the JWT's nkey), which Kong cannot do.
+  agent: KONG_PLUGIN_NAMES.stripHeaders,
 };
 
 /**
  * Kong's regex priority per class: every specific class above `tenant`, whose `^/v1/` matches
  * every API path and so must be tried last.
  */
-export const ROUTE_CLASS_REGEX_PRIORITY: Record<RouteAuth, number> = { user: 100, operator: 100, webhook: 100, public: 100, tenant: 0 };
+export const ROUTE_CLASS_REGEX_PRIORITY: Record<RouteAuth, number> = { user: 100, operator: 100, webhook: 100, public: 100, agent: 100, tenant: 0 };
 
 /** A Kong Ingress Controller 3.x regex path (`/~` then the PCRE). */
 export function kongRegexPath(pattern: string): string {

@@ -69,12 +69,18 @@ export const TENANT_ACTIONS = {
   "invitations.manage": { minRole: "admin", what: "invite by e-mail, list and cancel invitations (an owner invitation only by an owner)" },
   "members.manage": { minRole: "admin", what: "change roles and remove members (owners only by an owner; never the last owner)" },
   "members.leave": { minRole: "viewer", what: "leave the tenant (not the last owner)" },
+  "jobs.submit": { minRole: "member", what: "submit jobs to the tenant's workers" },
+  "tenant.settings": { minRole: "admin", what: "change the tenant's settings (payload encryption)" },
   "tenant.offboard": { minRole: "owner", what: "offboard the tenant (credentials refused, history deleted, data key shredded)" },
 } as const satisfies Record<string, { minRole: TenantRole; what: string }>;
 export type TenantAction = keyof typeof TENANT_ACTIONS;
 
-/** How the gateway and the service authenticate a route. */
-export type RouteAuth = "public" | "webhook" | "user" | "tenant" | "operator";
+/**
+ * How the gateway and the service authenticate a route. `agent`: an agent's own bus credentials
+ * (its NATS user JWT and a signature by its nkey, {@link AGENT_AUTH}), verified by the service;
+ * the gateway passes them through like the webhook's signature.
+ */
+export type RouteAuth = "public" | "webhook" | "user" | "tenant" | "operator" | "agent";
 
 export interface ApiRoute {
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -101,6 +107,10 @@ export const PROVISIONING_ROUTES = [
   { method: "GET", url: "/v1/tenants/:tenantId/members", auth: "tenant", action: "tenant.read" },
   { method: "GET", url: "/v1/tenants/:tenantId/limits", auth: "tenant", action: "tenant.read" },
   { method: "GET", url: "/v1/tenants/:tenantId/usage", auth: "tenant", action: "tenant.read" },
+  { method: "PATCH", url: "/v1/tenants/:tenantId", auth: "tenant", action: "tenant.settings" },
+  { method: "POST", url: "/v1/projects/:projectId/jobs", auth: "tenant", action: "jobs.submit" },
+  { method: "GET", url: "/v1/agent/data-key", auth: "agent" },
+  { method: "GET", url: "/v1/agent/data-keys/:keyId", auth: "agent" },
   { method: "PUT", url: "/v1/tenants/:tenantId/members/:userId", auth: "tenant", action: "members.manage" },
   { method: "DELETE", url: "/v1/tenants/:tenantId/members/:userId", auth: "tenant", action: "members.leave" },
   { method: "POST", url: "/v1/tenants/:tenantId/invitations", auth: "tenant", action: "invitations.manage" },
@@ -124,6 +134,7 @@ export const GATEWAY_PATHS = {
   operator: ["^/v1/admin/"],
   webhook: ["^/v1/billing/events$"],
   public: [`^${JWKS_PATH.replace(/\./g, "\\.")}$`],
+  agent: ["^/v1/agent/"],
   tenant: ["^/v1/"],
 } as const satisfies Record<RouteAuth, readonly string[]>;
 
@@ -133,3 +144,24 @@ export const BILLING_WEBHOOK = {
   signatureHeader: "enchanted-signature",
   toleranceSeconds: 300,
 } as const;
+
+/**
+ * How an agent authenticates to the `agent` routes with the bus credentials the API handed out,
+ * never a user's token: its NATS user JWT in `Authorization: NATS-JWT <jwt>`, and in
+ * {@link AGENT_AUTH.signatureHeader} `t=<unix seconds>,n=<nonce>,s=<signature>`, where the
+ * signature is Ed25519 by the user's nkey (the JWT's `sub`) over {@link agentSigningInput}, in
+ * base64url. The service checks the JWT's chain (its tenant's account, its tier's signing key,
+ * not expired, not revoked), the signature, and that `t` is within {@link AGENT_AUTH.toleranceSeconds}.
+ */
+export const AGENT_AUTH = {
+  scheme: "NATS-JWT",
+  signatureHeader: "enchanted-agent-signature",
+  /** The first line of every signed input: a signature made for anything else never verifies here. */
+  context: "enchanted-agent-v1",
+  toleranceSeconds: 60,
+} as const;
+
+/** The bytes an agent signs for one request: context, method, path with query, time and nonce, one per line. */
+export function agentSigningInput(method: string, pathWithQuery: string, unixSeconds: number, nonce: string): string {
+  return `${AGENT_AUTH.context}\n${method.toUpperCase()}\n${pathWithQuery}\n${unixSeconds}\n${nonce}`;
+}

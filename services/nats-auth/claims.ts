@@ -17,7 +17,7 @@ import type { Account, Operator, OperatorLimits, SigningKey, UserPermissionsLimi
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
-import { STREAM_SUBJECTS, SUBJECT_ROOT } from "./jetstream-names.js";
+import { jobDeadLetterSubject, STREAM_NAMES, STREAM_SUBJECTS, SUBJECT_ROOT, WORKER_CREDENTIALS_SUBJECT_PREFIX, workerConsumerName, workerCredentialsSubject, workerInboxPrefix } from "./jetstream-names.js";
 
 /** Public nkeys of every identity and signing key (not secrets: they go into config and JWTs). */
 export interface NatsPublicKeys {
@@ -61,6 +61,48 @@ export const ACCOUNT_NAMES = {
 export const PLATFORM_USER = "platform";
 /** Name of the system account's user that operators push account JWT updates with. */
 export const SYSTEM_USER = "operator-push";
+/** Name of a tier's worker user in the platform account. */
+export function workerUserName(tier: PlanTierName): string {
+  return `workers-${tier}`;
+}
+/** Name of the provisioning service's user in the platform account (jobs API, worker credentials). */
+export const PROVISIONING_BUS_USER = "provisioning";
+/** The inbox prefix of the provisioning service's platform-account connection. */
+export const PROVISIONING_INBOX_PREFIX = "_INBOX.provisioning";
+
+/** Seconds a worker credential request's reply permission lasts (the provisioning user's `resp`). */
+const RESPONSE_TTL_NANOS = 10 * 1_000_000_000;
+
+/**
+ * What a tier's worker user may do in the platform account, and nothing else: pull, ack (nak,
+ * term) and read the info of its own tier's job consumer, dead-letter to its tier's subject,
+ * and ask the provisioning service for a tenant's credentials on its tier's subject. It cannot
+ * read events, publish jobs or touch another tier's lane; a job's events are published with the
+ * job's tenant's own credentials.
+ */
+export function workerUserPermissions(tier: PlanTierName): Pick<UserPermissionsLimits, "pub" | "sub"> {
+  const consumer = `${STREAM_NAMES.jobs}.${workerConsumerName(tier)}`;
+  return {
+    pub: {
+      allow: [`$JS.API.CONSUMER.MSG.NEXT.${consumer}`, `$JS.API.CONSUMER.INFO.${consumer}`, `$JS.ACK.${consumer}.>`, jobDeadLetterSubject(tier), workerCredentialsSubject(tier)],
+      deny: [],
+    },
+    sub: { allow: [`${workerInboxPrefix(tier)}.>`], deny: [] },
+  };
+}
+
+/**
+ * What the provisioning service's platform-account user may do: publish jobs into every tier's
+ * lane (the jobs API, with JetStream acks into its inbox) and answer the workers' credential
+ * requests (one response each).
+ */
+export function provisioningBusPermissions(): Pick<UserPermissionsLimits, "pub" | "sub" | "resp"> {
+  return {
+    pub: { allow: [`${SUBJECT_ROOT}.*.jobs.*`], deny: [] },
+    sub: { allow: [`${WORKER_CREDENTIALS_SUBJECT_PREFIX}.*`, `${PROVISIONING_INBOX_PREFIX}.>`], deny: [] },
+    resp: { max: 1, ttl: RESPONSE_TTL_NANOS },
+  };
+}
 
 /** Tag name a tenant user carries (`tenant:<id>`); the templates read it with `{{tag(tenant)}}`. */
 export const TENANT_TAG = "tenant";

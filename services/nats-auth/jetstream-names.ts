@@ -81,3 +81,37 @@ export function eventSubject(tenantId: string, projectId: string): string {
 export function jobSubject(tenantId: string, tier: PlanTierName): string {
   return `${SUBJECT_ROOT}.${assertTenantId(tenantId)}.jobs.${tier}`;
 }
+
+/**
+ * The workers' dead-letter stream and its subject root, `workers.dlq.<tier>`: a job that failed on
+ * every one of its consumer's deliveries is published here by the worker (headers carry the
+ * tenant, the original subject, the deliveries and the last error) and then terminated. Outside
+ * the `swarm.` root, so no tenant can write dead letters.
+ */
+export const JOB_DEAD_LETTER_STREAM = "SWARM_JOBS_DLQ";
+export const JOB_DEAD_LETTER_SUBJECT_PREFIX = "workers.dlq";
+/** What the job dead-letter stream captures: `workers.dlq.<tier>`. */
+export const JOB_DEAD_LETTER_SUBJECTS = `${JOB_DEAD_LETTER_SUBJECT_PREFIX}.*`;
+
+/** The subject a tier's workers dead-letter its jobs to. */
+export function jobDeadLetterSubject(tier: PlanTierName): string {
+  return `${JOB_DEAD_LETTER_SUBJECT_PREFIX}.${tier}`;
+}
+
+/**
+ * Where a tier's workers ask the provisioning service (a request on the platform account) for
+ * short-lived credentials of the tenant whose job they run: `platform.credentials.<tier>`. The
+ * server's permissions let a tier's worker user publish only its own tier's subject, so the tier
+ * token is authoritative; the service answers only for an active tenant of that tier.
+ */
+export const WORKER_CREDENTIALS_SUBJECT_PREFIX = "platform.credentials";
+export function workerCredentialsSubject(tier: PlanTierName): string {
+  return `${WORKER_CREDENTIALS_SUBJECT_PREFIX}.${tier}`;
+}
+/** The queue group the provisioning replicas answer worker credential requests in. */
+export const WORKER_CREDENTIALS_QUEUE = "provisioning";
+
+/** The inbox prefix of a tier's worker user (its only subscribable subjects besides none). */
+export function workerInboxPrefix(tier: PlanTierName): string {
+  return `_INBOX.workers-${tier}`;
+}

@@ -6,7 +6,7 @@
 import { Algorithms, decode, encode, encodeUser, fmtCreds, type ClaimsData } from "@nats-io/jwt";
 import { createAccount, createOperator, createUser, fromPublic, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
-import { PLATFORM_USER, SYSTEM_USER, type NatsAuthClaims, type NatsPublicKeys, type UnsignedClaims } from "./claims.js";
+import { PLATFORM_USER, PROVISIONING_BUS_USER, provisioningBusPermissions, SYSTEM_USER, workerUserName, workerUserPermissions, type NatsAuthClaims, type NatsPublicKeys, type UnsignedClaims } from "./claims.js";
 
 /** Thrown for a key, seed or claim the bus's credentials cannot be built from. */
 export class NatsAuthError extends Error {
@@ -178,6 +178,29 @@ export async function mintPlatformUser(accountSeed: string, userSeed?: string): 
   const account = keyPairFromSeed("swarmAccountSeed", accountSeed, "A");
   const user = userSeed ? keyPairFromSeed("platformUserSeed", userSeed, "U") : createUser();
   const jwt = await encodeUser(PLATFORM_USER, user, account, {});
+  return credentialsOf(jwt, user);
+}
+
+/**
+ * A tier's worker user of the SWARM account ({@link workerUserPermissions}): signed by the
+ * account's identity key, allowed its own tier's job consumer, dead letters and credential
+ * requests only. Reuses `userSeed` when given.
+ */
+export async function mintWorkerUser(accountSeed: string, tier: PlanTierName, userSeed?: string): Promise<UserCredentials> {
+  const account = keyPairFromSeed("swarmAccountSeed", accountSeed, "A");
+  const user = userSeed ? keyPairFromSeed("workerUserSeed", userSeed, "U") : createUser();
+  const jwt = await encodeUser(workerUserName(tier), user, account, { ...workerUserPermissions(tier), tags: [`tier:${tier}`] } as never);
+  return credentialsOf(jwt, user);
+}
+
+/**
+ * The provisioning service's user of the SWARM account ({@link provisioningBusPermissions}): it
+ * publishes jobs into the tier lanes and answers the workers' credential requests.
+ */
+export async function mintProvisioningBusUser(accountSeed: string, userSeed?: string): Promise<UserCredentials> {
+  const account = keyPairFromSeed("swarmAccountSeed", accountSeed, "A");
+  const user = userSeed ? keyPairFromSeed("provisioningUserSeed", userSeed, "U") : createUser();
+  const jwt = await encodeUser(PROVISIONING_BUS_USER, user, account, provisioningBusPermissions() as never);
   return credentialsOf(jwt, user);
 }
 

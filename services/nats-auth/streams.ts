@@ -7,7 +7,7 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { PLAN_TIER_NAMES, PLAN_TIERS, type TierCatalog } from "../../config/tiers.js";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENT_SUBJECT_TRANSFORM, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENT_SUBJECT_TRANSFORM, JOB_DEAD_LETTER_STREAM, JOB_DEAD_LETTER_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
 
 export {
   DEAD_LETTER_STREAM,
@@ -15,6 +15,10 @@ export {
   DEAD_LETTER_SUBJECTS,
   EVENT_SUBJECT_TRANSFORM,
   eventSubject,
+  JOB_DEAD_LETTER_STREAM,
+  JOB_DEAD_LETTER_SUBJECT_PREFIX,
+  JOB_DEAD_LETTER_SUBJECTS,
+  jobDeadLetterSubject,
   jobLane,
   jobSubject,
   PROJECT_ID_PATTERN,
@@ -196,5 +200,20 @@ export function deadLetterStreamConfig(replicas: number): SwarmStreamConfig {
     deny_delete: true,
     deny_purge: false,
     allow_rollup_hdrs: false,
+  };
+}
+
+/**
+ * `SWARM_JOBS_DLQ`: jobs that failed on every delivery their worker consumer allows, on
+ * `workers.dlq.<tier>`, published by the worker (headers: tenant, original subject, deliveries,
+ * last error) before it terminates the job. Kept like the ingestor's dead letters (14 days, 1 GiB,
+ * oldest discarded), replicated like the jobs they hold.
+ */
+export function jobDeadLetterStreamConfig(replicas: number): SwarmStreamConfig {
+  return {
+    ...deadLetterStreamConfig(replicas),
+    name: JOB_DEAD_LETTER_STREAM,
+    description: "Jobs every worker delivery failed: workers.dlq.<tier>, headers carry the tenant, original subject, deliveries and last error",
+    subjects: [JOB_DEAD_LETTER_SUBJECTS],
   };
 }

@@ -9,10 +9,10 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
 import type { TierCatalog } from "../../config/tiers.js";
 import { ingestorConsumerConfig, workerConsumerConfigs, type IngestorConsumerOptions, type SwarmConsumerConfig, type WorkerConsumerOptions } from "./consumers.js";
-import { deadLetterStreamConfig, swarmStreamConfigs, type SwarmStreamConfig } from "./streams.js";
+import { deadLetterStreamConfig, jobDeadLetterStreamConfig, swarmStreamConfigs, type SwarmStreamConfig } from "./streams.js";
 
-/** The streams of the topology: `SWARM_EVENTS`, `SWARM_JOBS` and the ingestor's `SWARM_EVENTS_DLQ`. */
-export const TOPOLOGY_STREAMS = ["events", "jobs", "deadLetters"] as const;
+/** The streams of the topology: `SWARM_EVENTS`, `SWARM_JOBS`, the ingestor's `SWARM_EVENTS_DLQ` and the workers' `SWARM_JOBS_DLQ`. */
+export const TOPOLOGY_STREAMS = ["events", "jobs", "deadLetters", "jobDeadLetters"] as const;
 export type TopologyStreamKey = (typeof TOPOLOGY_STREAMS)[number];
 
 /**
@@ -29,7 +29,7 @@ export interface TopologyOptions {
   readonly tiers?: TierCatalog;
   /** Replicas of every stream (1 on a single server). @default - as the environment declares them */
   readonly replicas?: number;
-  /** The streams to create. @default TOPOLOGY_STREAMS (all three) */
+  /** The streams to create. @default TOPOLOGY_STREAMS (all four) */
   readonly streams?: readonly TopologyStreamKey[];
   /** The largest `max_bytes` of a stream, where a local server has little storage. @default - as declared */
   readonly maxBytes?: Partial<Record<TopologyStreamKey, number>>;
@@ -50,6 +50,7 @@ export function topologyDeclarations(options: TopologyOptions): { readonly strea
     jobs: configs.jobs,
     // Replicated like the events it holds, as the Nats construct declares it.
     deadLetters: deadLetterStreamConfig(configs.events.num_replicas),
+    jobDeadLetters: jobDeadLetterStreamConfig(configs.jobs.num_replicas),
   };
   const streams = (options.streams ?? TOPOLOGY_STREAMS).map((key) => {
     const stream = declared[key];

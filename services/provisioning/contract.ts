@@ -45,6 +45,12 @@ export const PROVISIONING_ENV = {
   natsUrl: "PROVISIONING_NATS_URL",
   natsSystemCredsFile: "PROVISIONING_NATS_SYSTEM_CREDS_FILE",
   natsTlsCaFile: "PROVISIONING_NATS_TLS_CA_FILE",
+  /** Comma-separated NATS URLs agents connect to (the credentials answer's `servers`): the external TLS listener, or the in-cluster service. */
+  natsPublicUrls: "PROVISIONING_NATS_PUBLIC_URLS",
+  /** PEM of the CA of the servers at those URLs (the credentials answer's `ca`). */
+  natsPublicCaFile: "PROVISIONING_NATS_PUBLIC_CA_FILE",
+  /** The service's platform-account user (`provisioning.creds` of nats:bootstrap): the jobs API and the workers' credential requests. */
+  natsPlatformCredsFile: "PROVISIONING_NATS_PLATFORM_CREDS_FILE",
   credentialsTtlSeconds: "PROVISIONING_CREDENTIALS_TTL_SECONDS",
   shutdownTimeoutMs: "PROVISIONING_SHUTDOWN_TIMEOUT_MS",
   headersTimeoutMs: "PROVISIONING_HEADERS_TIMEOUT_MS",

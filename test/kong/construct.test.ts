@@ -190,7 +190,7 @@ describe.each(ENVIRONMENT_NAMES)("%s: Kong gateway", (env) => {
       expect(plugins.get("request-size-limiting")?.["config"]).toEqual({ allowed_payload_size: largestTierBodyKiB(tiers), size_unit: "kilobytes", require_content_length: false });
       expect(plugins.has("correlation-id")).toBe(true);
       const gate = plugins.get("tenant-gate");
-      if (routeClass === "webhook" || routeClass === "public") {
+      if (routeClass === "webhook" || routeClass === "public" || routeClass === "agent") {
         expect(gate).toBeUndefined();
         expect(plugins.get("request-transformer")?.["config"].remove.headers).toEqual(expect.arrayContaining(["X-Tenant-Id", "X-Plan-Tier", "X-User-Id"]));
       } else {
