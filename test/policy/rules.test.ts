@@ -556,18 +556,19 @@ const kongPlugin = (name: string, plugin: string, kind = "KongClusterPlugin") =>
 describe("GW-1 KongRoutesAuthenticated", () => {
   const plugins = { auth: kongPlugin("tenant-gate-tenant", "tenant-gate"), strip: kongPlugin("strip", "request-transformer") };
 
-  it("accepts an Ingress naming a tenant-gate plugin of the stack, and the webhook, key set and Keycloak browser paths without one", () => {
+  it("accepts an Ingress naming a tenant-gate plugin of the stack, and the webhook, key set, agent and Keycloak browser paths without one", () => {
     const resources: Elements = {
       kubernetes_manifest: plugins,
       kubernetes_ingress_v1: {
         api: kongIngress(["/~^/v1/"], "provisioning", { plugins: "tenant-gate-tenant" }),
         webhook: kongIngress(["/~^/v1/billing/events$"], "provisioning", { plugins: "strip" }),
         jwks: kongIngress(["/~^/\\.well-known/jwks\\.json$"], "provisioning"),
+        agent: kongIngress(["/~^/v1/agent/"], "provisioning", { plugins: "strip" }),
         keycloak: kongIngress(["/realms/enchanted/", "/resources/"], "keycloak-http", { port: 80 }),
         other: kongIngress(["/"], "anything", { className: "alb" }),
       },
     };
-    for (const name of ["api", "webhook", "jwks", "keycloak"]) expect(check(kongRoutesAuthenticated, `kubernetes_ingress_v1.${name}`, resources).status, name).toBe("compliant");
+    for (const name of ["api", "webhook", "jwks", "agent", "keycloak"]) expect(check(kongRoutesAuthenticated, `kubernetes_ingress_v1.${name}`, resources).status, name).toBe("compliant");
     expect(check(kongRoutesAuthenticated, "kubernetes_ingress_v1.other", resources).status).toBe("not-applicable");
   });
 
