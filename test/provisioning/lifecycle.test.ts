@@ -47,8 +47,8 @@ describe("tenant lifecycle", () => {
     const wrapped = await h.svc.plane.wrappedKey(tenant.id);
     expect(wrapped?.provider).toBe("local");
     expect(Object.keys(wrapped ?? {}).sort()).toEqual(["ciphertext", "createdAt", "iv", "keyId", "provider", "tag"]);
-    expect((h.svc.dataKeys as LocalKekProvider).unwrap(tenant.id, wrapped!)).toHaveLength(32);
-    expect(() => (h.svc.dataKeys as LocalKekProvider).unwrap("tother000000000000000000", wrapped!)).toThrow();
+    expect(await (h.svc.dataKeys as LocalKekProvider).unwrap(tenant.id, wrapped!)).toHaveLength(32);
+    await expect((h.svc.dataKeys as LocalKekProvider).unwrap("tother000000000000000000", wrapped!)).rejects.toThrow();
 
     const tt = await h.tenantToken(user, tenant.id);
     const limits = await h.request("GET", `/v1/tenants/${tenant.id}/limits`, { token: tt });

@@ -43,6 +43,7 @@
  * | `PROVISIONING_MAIL_FROM` | (required with the SMTP URL) | the From address of invitations |
  * | `PROVISIONING_CONSOLE_URL` | (required with the SMTP URL) | the web console's origin; invitation links point at `<it>/invitations/accept` |
  */
+import { readFileSync } from "node:fs";
 import type { LevelWithSilent } from "pino";
 import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 import {
@@ -85,6 +86,10 @@ export interface ProvisioningConfig {
     readonly account: string | undefined;
     /** Where tenant accounts are pushed; undefined = not pushed. */
     readonly push: { readonly url: string; readonly systemCredsFile: string; readonly tlsCaFile: string | undefined } | undefined;
+    /** What the credentials answer tells agents: the NATS URLs and the PEM of their CA (read at start). */
+    readonly public: { readonly servers: readonly string[]; readonly caFile: string | undefined };
+    /** The service's platform-account user (jobs API, worker credentials); undefined = both off (503). */
+    readonly platformCredsFile: string | undefined;
   };
   readonly credentialsTtlSeconds: number;
   readonly shutdownTimeoutMs: number;
@@ -241,7 +246,7 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     oidc: { issuer, audience, jwksUrl },
     keycloak,
     dataKeys,
-    nats: { signingKeysDir, account, push },
+    nats: { signingKeysDir, account, push, public: publicNats(env, natsUrl), platformCredsFile: platformCreds(env, natsUrl) },
     credentialsTtlSeconds: integer(env, "credentialsTtlSeconds", PROVISIONING_DEFAULTS.credentialsTtlSeconds),
     shutdownTimeoutMs: integer(env, "shutdownTimeoutMs", PROVISIONING_DEFAULTS.shutdownTimeoutMs),
     http,
@@ -254,4 +259,31 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     invitationTtlSeconds: integer(env, "invitationTtlSeconds", PROVISIONING_DEFAULTS.invitationTtlSeconds),
     mail,
   };
+}
+
+/** `PROVISIONING_NATS_PUBLIC_URLS` (default: the push URL) and `PROVISIONING_NATS_PUBLIC_CA_FILE` (default: the push CA). */
+function publicNats(env: Env, natsUrl: string | undefined): ProvisioningConfig["nats"]["public"] {
+  const raw = envText(env, V.natsPublicUrls);
+  const servers = raw ? raw.split(",").map((u) => u.trim()) : natsUrl ? [natsUrl] : [];
+  for (const url of servers) {
+    if (!/^(nats|tls):\/\/[^\s/,]+$/.test(url)) throw new ProvisioningConfigError(V.natsPublicUrls, raw, `has ${JSON.stringify(url)}, not a NATS URL`, "set comma-separated URLs such as tls://nats.example.com:4222");
+  }
+  const caFile = envText(env, V.natsPublicCaFile) ?? envText(env, V.natsTlsCaFile);
+  if (caFile) {
+    let pem = "";
+    try {
+      pem = readFileSync(caFile, "utf8");
+    } catch (error) {
+      throw new ProvisioningConfigError(V.natsPublicCaFile, caFile, `cannot be read (${(error as Error).message})`, "mount the NATS servers' CA certificate (PEM) there");
+    }
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new ProvisioningConfigError(V.natsPublicCaFile, caFile, "holds no PEM certificate", "mount the NATS servers' CA certificate (PEM) there");
+  }
+  return { servers, caFile };
+}
+
+/** `PROVISIONING_NATS_PLATFORM_CREDS_FILE`: needs `PROVISIONING_NATS_URL`. */
+function platformCreds(env: Env, natsUrl: string | undefined): string | undefined {
+  const file = envText(env, V.natsPlatformCredsFile);
+  if (file && !natsUrl) throw new ProvisioningConfigError(V.natsPlatformCredsFile, file, `needs ${V.natsUrl}`, `set ${V.natsUrl} to the NATS servers the jobs are published to`);
+  return file;
 }

@@ -68,6 +68,8 @@ export interface TenantRecord {
   /** Whether the tenant's account JWT reached the NATS resolver: `ready`, `removed` (offboarded), `skipped` (no NATS configured). */
   readonly bus: EffectState;
   readonly offboardedAt?: string;
+  /** The tenant's agents seal their payloads' free text with its data key (the SDK reads this with the key). Unset: off. */
+  readonly payloadEncryption?: boolean;
   /** Last outbox sequence number used for this tenant (effects of a tenant are ordered by it). */
   readonly effectClock: number;
 }
@@ -187,10 +189,17 @@ export interface IdempotencyRecord {
 const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "dataKey", "busAccount", "bus"] as const satisfies readonly (keyof TenantRecord)[];
 
 /** What a caller sees of a tenant. */
-export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>;
+export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]> & { readonly payloadEncryption: boolean };
 
 export function tenantView(t: TenantRecord): TenantView {
-  return Object.fromEntries(TENANT_VIEW_FIELDS.map((f) => [f, t[f]])) as TenantView;
+  return { ...(Object.fromEntries(TENANT_VIEW_FIELDS.map((f) => [f, t[f]])) as Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>), payloadEncryption: t.payloadEncryption === true };
+}
+
+/** What the agent routes read in one transaction: the tenant, whether a credential is revoked, the wrapped data key. */
+export interface AgentLookup {
+  readonly tenant: TenantRecord | undefined;
+  readonly revoked: RevocationRecord | undefined;
+  readonly wrapped: WrappedDataKey | undefined;
 }
 
 export const keys = {
@@ -678,6 +687,25 @@ export class ControlPlane {
         if (rec.expiresAt > nowSeconds) out[rec.publicKey] = rec.revokedAt;
       }
       return out;
+    });
+  }
+
+  /** The tenant setting of payload encryption (an admin's action). */
+  async setPayloadEncryption(tenantId: string, userId: string, on: boolean): Promise<TenantView> {
+    return this.store.transact(async (tx) => {
+      const { tenant } = await memberFor(tx, tenantId, userId, "tenant.settings");
+      if (tenant.payloadEncryption === on) return tenantView(tenant);
+      const next: TenantRecord = { ...tenant, payloadEncryption: on, updatedAt: this.iso() };
+      setJson(tx, keys.meta(tenantId), next);
+      return tenantView(next);
+    });
+  }
+
+  /** One read for an agent request: its tenant, its credential's revocation, the tenant's wrapped data key. */
+  async agentLookup(tenantId: string, publicKey: string): Promise<AgentLookup> {
+    return this.store.transact(async (tx) => {
+      const [tenant, revoked, wrapped] = await Promise.all([getJson<TenantRecord>(tx, keys.meta(tenantId)), getJson<RevocationRecord>(tx, keys.revoked(publicKey)), getJson<WrappedDataKey>(tx, keys.dataKey(tenantId))]);
+      return { tenant, revoked, wrapped };
     });
   }
 

@@ -31,6 +31,8 @@ export interface DataKeyProvider {
   generateSecret(purpose: string): Promise<{ plaintext: Buffer; wrapped: WrappedDataKey }>;
   /** The plaintext of a secret {@link generateSecret} made for `purpose`. */
   unwrapSecret(purpose: string, wrapped: WrappedDataKey): Promise<Buffer>;
+  /** The plaintext of `tenantId`'s data key (KMS Decrypt with the tenant's encryption context): for the tenant's own agents and reads only. */
+  unwrap(tenantId: string, wrapped: WrappedDataKey): Promise<Buffer>;
 }
 
 const aad = (tenantId: string) => Buffer.from(`tenant_id=${tenantId}`, "utf8");
@@ -77,8 +79,7 @@ export class LocalKekProvider implements DataKeyProvider {
     return Buffer.concat([decipher.update(Buffer.from(wrapped.ciphertext, "base64")), decipher.final()]);
   }
 
-  /** Unwraps a key of `tenantId` (tests; services that encrypt payloads do the same with KMS Decrypt). */
-  unwrap(tenantId: string, wrapped: WrappedDataKey): Buffer {
+  async unwrap(tenantId: string, wrapped: WrappedDataKey): Promise<Buffer> {
     return this.open(wrapped, aad(tenantId));
   }
 }
@@ -111,6 +112,12 @@ export class KmsProvider implements DataKeyProvider {
 
   async unwrapSecret(purpose: string, wrapped: WrappedDataKey): Promise<Buffer> {
     const out = await this.client.send(this.commands.decrypt({ KeyId: wrapped.keyId, CiphertextBlob: Buffer.from(wrapped.ciphertext, "base64"), EncryptionContext: { platform_key: purpose } }));
+    if (!out.Plaintext) throw new Error("KMS Decrypt returned no plaintext");
+    return Buffer.from(out.Plaintext);
+  }
+
+  async unwrap(tenantId: string, wrapped: WrappedDataKey): Promise<Buffer> {
+    const out = await this.client.send(this.commands.decrypt({ KeyId: wrapped.keyId, CiphertextBlob: Buffer.from(wrapped.ciphertext, "base64"), EncryptionContext: { tenant_id: tenantId } }));
     if (!out.Plaintext) throw new Error("KMS Decrypt returned no plaintext");
     return Buffer.from(out.Plaintext);
   }

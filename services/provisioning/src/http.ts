@@ -50,10 +50,15 @@ import { httpTimeoutCheckIntervalMs } from "../contract.js";
 import type { HttpLimits } from "./config.js";
 import type { ProvisioningMetrics } from "./metrics.js";
 import type { BusMinter } from "./nats.js";
+import { AgentAuthError, dataKeyId, type AgentPrincipal, type AgentVerifier } from "./agents.js";
+import type { DataKeyProvider } from "./datakeys.js";
+import type { PlatformBus } from "./jobs.js";
+import { PROJECT_ID_PATTERN } from "../../nats-auth/jetstream-names.js";
+import { AGENT_AUTH } from "../../identity/names.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    principal: Principal | TenantPrincipal | null;
+    principal: Principal | TenantPrincipal | AgentPrincipal | null;
     /** The raw body of the billing webhook (its signature covers these bytes). */
     rawBody: string | undefined;
   }
@@ -96,6 +101,13 @@ export interface AppDeps {
   /** Timeouts and the connection cap of the HTTP server. */
   readonly http: HttpLimits;
   readonly credentialsTtlSeconds: number;
+  /** Agents' credentials (the agent routes); undefined = no bus configured (401). */
+  readonly agents: AgentVerifier | undefined;
+  readonly dataKeys: DataKeyProvider;
+  /** The platform-account connection (jobs); undefined = not configured (503). */
+  readonly bus: PlatformBus | undefined;
+  /** What the credentials answer tells agents besides the credentials. */
+  readonly agentEndpoints: { readonly servers: readonly string[]; readonly ca: string | undefined; readonly api: string };
   /** Readiness: the store answers and the worker runs. */
   readonly ready: () => Promise<boolean>;
 }
@@ -123,7 +135,20 @@ const planBody = {
   properties: { planTier: { type: "string", enum: [...PLAN_TIER_NAMES] } },
 } as const;
 
+/** A job's type: the handler the worker runs (lower-case, dots and hyphens). */
+const JOB_TYPE_PATTERN = "^[a-z][a-z0-9.-]{0,63}$";
+/** How long an agent may use the current data key before it asks again (a rotation reaches it within this). */
+const DATA_KEY_REFRESH_SECONDS = 3_600;
+/** How long a plaintext data key stays in this process's memory after use. */
+const DATA_KEY_CACHE_MS = 300_000;
+
 const FIXES: Record<string, string> = {
+  "body.type": "use the job's type: lower-case letters, digits, '.' and '-' (e.g. changes.digest)",
+  "body.input": "send the job's input as a JSON object of at most 64 properties",
+  "body.jobId": "leave it out, or send a lower-case UUID (a retry with the same jobId is stored once)",
+  "params.projectId": "use 1-128 letters, digits, '_' or '-'",
+  "params.keyId": "use the key id of the sealed field (dk- and hex digits)",
+  "body.payloadEncryption": "send true or false",
   "body.slug": SLUG_FIX,
   "params.tenantId": TENANT_ID_FIX,
   "params.publicKey": "use the publicKey the credential was minted with (U and 55 base32 characters)",
@@ -225,6 +250,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (config?.public === true) return;
     const auth = config?.auth;
     if (auth === "public" || auth === "webhook") return;
+    if (auth === "agent") {
+      try {
+        if (!deps.agents) throw new AgentAuthError("no bus configured on this deployment");
+        req.principal = await deps.agents({ authorization: req.headers.authorization, signature: req.headers[AGENT_AUTH.signatureHeader] as string | undefined }, req.method, req.url);
+      } catch (error) {
+        if (error instanceof AgentAuthError) {
+          req.log.info({ reqId: req.id, why: error.message }, "agent credentials refused");
+          throw new UnauthorizedError("agent credentials refused");
+        }
+        throw error;
+      }
+      return;
+    }
     const token = bearerToken(req.headers.authorization);
     if (auth === "user") req.principal = await deps.verify(token);
     else if (auth === "tenant") req.principal = await deps.verifyTenant(token);
@@ -273,6 +311,34 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (p.tenantId !== req.params.tenantId) throw tenantNotFound();
     return p;
   };
+  /** The tenant token's principal of a route without a tenant in its path (the token says which). */
+  const tokenTenant = (req: FastifyRequest): TenantPrincipal => {
+    const p = req.principal;
+    if (!p || p.kind !== "tenant") throw new UnauthorizedError("no tenant principal");
+    return p;
+  };
+  const agent = (req: FastifyRequest): AgentPrincipal => {
+    const p = req.principal;
+    if (!p || p.kind !== "agent") throw new UnauthorizedError("no agent principal");
+    return p;
+  };
+  /** Plaintext data keys, by tenant and key id, for a few minutes: one KMS Decrypt per tenant per agent wave, not per request. */
+  const keyCache = new Map<string, { key: Promise<Buffer>; until: number }>();
+  const plainKey = (tenantId: string, wrapped: NonNullable<AgentPrincipal["wrapped"]>): Promise<Buffer> => {
+    const id = `${tenantId}/${dataKeyId(wrapped)}`;
+    const hit = keyCache.get(id);
+    if (hit && hit.until > Date.now()) return hit.key;
+    if (keyCache.size > 10_000) keyCache.clear();
+    const key = deps.dataKeys.unwrap(tenantId, wrapped);
+    keyCache.set(id, { key, until: Date.now() + DATA_KEY_CACHE_MS });
+    key.catch(() => keyCache.delete(id));
+    return key;
+  };
+  const keyAnswer = async (p: AgentPrincipal) => {
+    if (!p.wrapped) throw unavailable("the tenant's data key is not created yet; retry shortly");
+    return { tenantId: p.tenantId, encryption: p.tenant.payloadEncryption === true, keyId: dataKeyId(p.wrapped), algorithm: "AES-256-GCM", key: (await plainKey(p.tenantId, p.wrapped)).toString("base64"), refreshAfterSeconds: DATA_KEY_REFRESH_SECONDS };
+  };
+
   /** The caller's membership, checked now in the store for the route's action. */
   const authorized = async (req: FastifyRequest<{ Params: { tenantId: string } }>) => {
     const p = tenantCaller(req);
@@ -467,6 +533,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         expiresAt: creds.expiresAt,
         account: tenant.busAccount,
         subjects: [`swarm.${tenant.id}.>`],
+        userId: p.userId,
+        servers: deps.agentEndpoints.servers,
+        ...(deps.agentEndpoints.ca ? { ca: deps.agentEndpoints.ca } : {}),
+        api: deps.agentEndpoints.api,
       });
     },
     emptyBodyIsObject,
@@ -483,6 +553,59 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const revoked = await plane.revokeCredential(p.tenantId, p.userId, req.params.publicKey);
     return reply.code(202).send({ tenantId: p.tenantId, publicKey: revoked.publicKey, revokedAt: revoked.revokedAt });
   });
+
+  route<TenantReq & { Body: { payloadEncryption: boolean } }>(
+    "PATCH",
+    "/v1/tenants/:tenantId",
+    { params: tenantParams, body: { type: "object", additionalProperties: false, required: ["payloadEncryption"], properties: { payloadEncryption: { type: "boolean" } } } },
+    async (req) => {
+      const p = tenantCaller(req);
+      return { tenant: await plane.setPayloadEncryption(p.tenantId, p.userId, req.body.payloadEncryption) };
+    },
+  );
+
+  route<{ Params: { projectId: string }; Body: { type: string; input?: Record<string, unknown>; jobId?: string } }>(
+    "POST",
+    "/v1/projects/:projectId/jobs",
+    {
+      params: { type: "object", additionalProperties: false, required: ["projectId"], properties: { projectId: { type: "string", pattern: PROJECT_ID_PATTERN.source } } },
+      body: {
+        type: "object",
+        additionalProperties: false,
+        required: ["type"],
+        properties: {
+          type: { type: "string", pattern: JOB_TYPE_PATTERN },
+          input: { type: "object", maxProperties: 64 },
+          jobId: { type: "string", pattern: "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$" },
+        },
+      },
+    },
+    async (req, reply) => {
+      const p = tokenTenant(req);
+      const { tenant } = await plane.authorize(p.userId, p.tenantId, "jobs.submit");
+      if (!deps.bus) throw unavailable("jobs are not configured on this deployment");
+      const out = await deps.bus.submit(tenant, req.params.projectId, { type: req.body.type, input: req.body.input ?? {}, jobId: req.body.jobId }, p.userId);
+      return reply.code(out.duplicate ? 200 : 202).send({ job: out.job, lane: out.subject, tier: tenant.planTier, sequence: out.sequence, duplicate: out.duplicate });
+    },
+  );
+
+  // ---- agent routes: the agent's own bus credentials ---------------------------------------
+  route("GET", "/v1/agent/data-key", {}, async (req) => {
+    const p = agent(req);
+    if (p.tenant.payloadEncryption !== true) return { tenantId: p.tenantId, encryption: false, refreshAfterSeconds: DATA_KEY_REFRESH_SECONDS };
+    return keyAnswer(p);
+  });
+
+  route<{ Params: { keyId: string } }>(
+    "GET",
+    "/v1/agent/data-keys/:keyId",
+    { params: { type: "object", additionalProperties: false, required: ["keyId"], properties: { keyId: { type: "string", pattern: "^dk-[0-9a-f]{16,64}$" } } } },
+    async (req) => {
+      const p = agent(req);
+      if (!p.wrapped || dataKeyId(p.wrapped) !== req.params.keyId) throw new ApiError(404, "not_found", "no data key of this tenant has this id");
+      return keyAnswer(p);
+    },
+  );
 
   route<TenantReq>("DELETE", "/v1/tenants/:tenantId", { params: tenantParams }, async (req, reply) => {
     const { tenant } = await authorized(req);

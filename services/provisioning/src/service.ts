@@ -13,6 +13,7 @@ import { loadTierCatalog, loadUserLimits } from "../../../config/index.js";
 import type { UserLimits } from "../../../config/tiers.js";
 import { OPERATOR_AUDIENCE } from "../../identity/names.js";
 import { createTenantTokenVerifier, remoteKeySet } from "../../identity/verify.js";
+import { createAgentVerifier } from "./agents.js";
 import { createVerifier } from "./auth.js";
 import { billingWebhook, readBillingSecrets } from "./billing.js";
 import type { ProvisioningConfig } from "./config.js";
@@ -20,6 +21,8 @@ import { ControlPlane } from "./control-plane.js";
 import { dataKeyProvider, type DataKeyProvider } from "./datakeys.js";
 import { buildApp } from "./http.js";
 import { Invitations } from "./invitations.js";
+import { FastKeyPair } from "./fast-nkeys.js";
+import { PlatformBus } from "./jobs.js";
 import { disabledMailer, smtpMailer, type Mailer } from "./mail.js";
 import { PlatformKeys } from "./platform-keys.js";
 import { disabledIdentityAdmin, KeycloakAdmin, type IdentityAdmin } from "./keycloak.js";
@@ -65,6 +68,8 @@ export interface RunningProvisioning {
   readonly metrics: ProvisioningMetrics;
   readonly keys: PlatformKeys;
   readonly invitations: Invitations;
+  /** The platform-account connection (jobs, workers' credentials); undefined when not configured. */
+  readonly bus: PlatformBus | undefined;
   /** Stops taking requests, finishes those in flight, stops the worker, closes the store. */
   stop(): Promise<void>;
 }
@@ -131,6 +136,12 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
     const verifyOperator = createVerifier({ ...config.oidc, audience: OPERATOR_AUDIENCE, keySet: realmKeys });
     // This service's own keys, as published (a rotation by another replica is picked up by refresh()).
     const verifyTenant = createTenantTokenVerifier({ issuer: config.tokens.issuer, keySet: keys.keySet });
+    const tierSigningKeys = tierSeeds ? (Object.fromEntries(Object.entries(tierSeeds).map(([tier, seed]) => [tier, FastKeyPair.fromSeed(seed).getPublicKey()])) as Record<keyof typeof tierSeeds, string>) : undefined;
+    const agents = tierSigningKeys ? createAgentVerifier({ plane, tierSigningKeys, ...(o.now ? { now: o.now } : {}) }) : undefined;
+    const bus =
+      config.nats.platformCredsFile && push
+        ? await PlatformBus.start({ url: push.url, credsFile: config.nats.platformCredsFile, tlsCaFile: push.tlsCaFile, plane, minter, api: config.tokens.issuer, log })
+        : undefined;
     const app = buildApp({
       plane,
       verify,
@@ -145,6 +156,10 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       bodyLimitBytes: config.bodyLimitBytes,
       http: config.http,
       credentialsTtlSeconds: config.credentialsTtlSeconds,
+      agents,
+      dataKeys,
+      bus,
+      agentEndpoints: { servers: config.nats.public.servers, ca: config.nats.public.caFile ? readFileSync(config.nats.public.caFile, "utf8") : undefined, api: config.tokens.issuer },
       ready: async () => w.isRunning === (o.worker ?? true) && (await store.ping()),
     });
     await app.listen({ port: config.httpPort, host: o.host ?? "0.0.0.0" });
@@ -163,11 +178,13 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       metrics,
       keys,
       invitations,
+      bus,
       stop() {
         stopped ??= (async () => {
           clearInterval(keyRefresh);
           await app.close();
           await w.stop();
+          await bus?.close();
           mailer.close();
           await accounts?.close();
           await store.close();
