@@ -7,6 +7,7 @@
  * a tenant that names another tenant's id gets nothing.
  */
 import { assertTenantId } from "../../config/tenancy.js";
+import { PROJECT_ID_PATTERN } from "../nats-auth/jetstream-names.js";
 import { checkInteger, ClickHouseSchemaError } from "./errors.js";
 import { qualified, SWARM_EVENTS_TABLE } from "./names.js";
 import { formatDateTime64, type AgentRole } from "./table.js";
@@ -49,6 +50,49 @@ GROUP BY project_id, target_resource
 HAVING modifications > {minModifications:UInt32}
 ORDER BY modifications DESC, project_id, target_resource
 LIMIT {limit:UInt32}`;
+
+/**
+ * Recent changes: per resource of one project under a path prefix, its state changes in a
+ * window, the agents that made them and the state it was left in (the worker's `changes.digest`).
+ */
+export const RECENT_CHANGES_SQL = `SELECT
+    target_resource,
+    toUInt32(count()) AS changes,
+    toUInt32(uniqExact(agent_id)) AS agents,
+    max(timestamp) AS last_changed,
+    argMax(state_hash, timestamp) AS last_state_hash,
+    argMax(agent_id, timestamp) AS last_agent
+FROM ${EVENTS}
+WHERE tenant_id = {tenantId:String}
+  AND project_id = {projectId:String}
+  AND event_type = 'state_change'
+  AND startsWith(target_resource, {prefix:String})
+  AND timestamp >= {until:${DATETIME64}} - toIntervalSecond({windowSeconds:UInt32})
+  AND timestamp < {until:${DATETIME64}}
+GROUP BY target_resource
+ORDER BY changes DESC, target_resource
+LIMIT {limit:UInt32}`;
+
+/** A row of {@link RECENT_CHANGES_SQL} in JSONEachRow. */
+export interface RecentChangesRow {
+  readonly target_resource: string;
+  readonly changes: number;
+  readonly agents: number;
+  readonly last_changed: string;
+  readonly last_state_hash: string;
+  readonly last_agent: string;
+}
+
+export interface RecentChangesParams {
+  readonly tenantId: string;
+  readonly projectId: string;
+  /** Resources starting with this (a path, `src/`); "" = every resource. */
+  readonly prefix: string;
+  readonly until: Date | string;
+  readonly windowSeconds: number;
+  /** @default 20 */
+  readonly limit?: number;
+}
 
 /** A row of {@link CRASH_CONTEXT_SQL} in JSONEachRow. */
 export interface CrashContextRow {
@@ -132,6 +176,23 @@ export function crashContextQuery(p: CrashContextParams): BoundQuery {
       agentId: p.agentId,
       before: moment("before", p.before),
       limit: checkInteger("limit", p.limit ?? DEFAULT_CRASH_CONTEXT_LIMIT, 1, MAX_ROWS),
+    },
+  };
+}
+
+/** The recent-changes query of one tenant's project, bound. */
+export function recentChangesQuery(p: RecentChangesParams): BoundQuery {
+  if (typeof p.projectId !== "string" || !PROJECT_ID_PATTERN.test(p.projectId)) throw new ClickHouseSchemaError("projectId", p.projectId, "is not a project id", "use 1-128 letters, digits, '_' or '-'");
+  if (typeof p.prefix !== "string" || p.prefix.length > 1_024) throw new ClickHouseSchemaError("prefix", p.prefix, "is not a path prefix of at most 1024 characters", 'pass a path such as "src/" (or "" for every resource)');
+  return {
+    query: RECENT_CHANGES_SQL,
+    query_params: {
+      tenantId: assertTenantId(p.tenantId),
+      projectId: p.projectId,
+      prefix: p.prefix,
+      until: moment("until", p.until),
+      windowSeconds: checkInteger("windowSeconds", p.windowSeconds, 1, MAX_WINDOW_SECONDS),
+      limit: checkInteger("limit", p.limit ?? 20, 1, MAX_ROWS),
     },
   };
 }

@@ -171,3 +171,12 @@ export const PROVISIONING_METRICS = {
   outboxFailed: { name: "provisioning_outbox_failures_total", help: "Failed outbox attempts (retried), by kind." },
   outboxReady: { name: "provisioning_outbox_ready_entries", help: "Outbox entries ready at the worker's last poll." },
 } as const satisfies Record<string, { readonly name: `provisioning_${string}`; readonly help: string }>;
+
+/**
+ * The bound, in seconds, within which a revoked bus credential (or every credential of an
+ * offboarded tenant) stops publishing: the revocation commits with its outbox entry, the outbox
+ * worker is woken at once and pushes the tenant's account JWT, and the servers close the
+ * credential's connections and refuse it from then on. A failed push is retried with backoff, so
+ * the bound holds while the NATS cluster is reachable. test/agents/loop.test.ts measures it.
+ */
+export const BUS_REVOCATION_SECONDS = 5;

@@ -99,3 +99,17 @@ export const WORKER_METRICS = {
   running: { name: "worker_jobs_running", help: "Jobs running now." },
   credentials: { name: "worker_tenant_credentials_total", help: "Tenant credentials obtained from the provisioning service, by outcome." },
 } as const satisfies Record<string, { readonly name: `worker_${string}`; readonly help: string }>;
+
+/** A job as it travels in a tier's lane (JSON): what the jobs API publishes and the worker runs. */
+export interface JobMessage {
+  /** A lower-case UUID, also the message's {@link JOB_ID_HEADER}. */
+  readonly jobId: string;
+  /** The handler that runs it (`changes.digest`). */
+  readonly type: string;
+  readonly tenantId: string;
+  readonly projectId: string;
+  readonly input: Readonly<Record<string, unknown>>;
+  /** The tenant member who submitted it: the `user_id` of the events it emits. */
+  readonly submittedBy: string;
+  readonly submittedAt: string;
+}

@@ -50,6 +50,13 @@ const EXPECTED: Readonly<Record<string, Row>> = {
   "DELETE /v1/tenants/:tenantId": { owner: 202, admin: 403, member: 403, viewer: 403, other: 404 },
   "PUT /v1/admin/tenants/:tenantId/plan": all(401), // operator routes take no tenant token (refused by the gateway)
   "GET /v1/admin/nats-revocations": all(401),
+  "PATCH /v1/tenants/:tenantId": { owner: 200, admin: 200, member: 403, viewer: 403, other: 404 },
+  // The tenant is the token's (no tenant in the path: "other" is a viewer of this tenant); a
+  // member may submit, and this harness has no bus, so the service answers 503 after the check.
+  "POST /v1/projects/:projectId/jobs": { owner: 503, admin: 503, member: 503, viewer: 403, other: 403 },
+  // Agent routes take the agent's own signed credentials, no bearer token: none here.
+  "GET /v1/agent/data-key": all(401),
+  "GET /v1/agent/data-keys/:keyId": all(401),
 };
 
 let h: Harness;
@@ -142,6 +149,16 @@ async function cell(route: (typeof PROVISIONING_ROUTES)[number], role: TenantRol
       path = path.replace(":publicKey", (minted.body as { publicKey: string }).publicKey);
       break;
     }
+    case "PATCH /v1/tenants/:tenantId":
+      body = { payloadEncryption: false };
+      break;
+    case "POST /v1/projects/:projectId/jobs":
+      path = path.replace(":projectId", "checkout-service");
+      body = { type: "changes.digest" };
+      break;
+    case "GET /v1/agent/data-keys/:keyId":
+      path = path.replace(":keyId", `dk-${"0".repeat(32)}`);
+      break;
     case "PUT /v1/admin/tenants/:tenantId/plan":
       body = { planTier: "free" };
       break;

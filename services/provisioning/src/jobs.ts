@@ -15,20 +15,12 @@ import { TENANT_ID_PATTERN } from "../../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
 import { PROVISIONING_INBOX_PREFIX } from "../../nats-auth/claims.js";
 import { jobSubject, WORKER_CREDENTIALS_QUEUE, WORKER_CREDENTIALS_SUBJECT_PREFIX } from "../../nats-auth/jetstream-names.js";
+import type { JobMessage } from "../../worker/contract.js";
 import type { ControlPlane, TenantRecord } from "./control-plane.js";
 import { ApiError } from "./errors.js";
 import type { BusMinter } from "./nats.js";
 
-/** A job as it travels in the lane (JSON): what the worker runs. */
-export interface JobMessage {
-  readonly jobId: string;
-  readonly type: string;
-  readonly tenantId: string;
-  readonly projectId: string;
-  readonly input: Readonly<Record<string, unknown>>;
-  readonly submittedBy: string;
-  readonly submittedAt: string;
-}
+export type { JobMessage };
 
 /** Seconds a worker's tenant credentials live: a job longer than this reconnects with new ones. */
 export const WORKER_CREDENTIALS_TTL_SECONDS = 900;
