@@ -15,9 +15,11 @@
  *    credentials and its decision lands; a failing job ends in SWARM_JOBS_DLQ after max_deliver;
  *    a job a tenant files naming another tenant is dead-lettered without running.
  */
+import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { fromBinary } from "@bufbuild/protobuf";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
@@ -46,6 +48,7 @@ import { KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
 import { startDataPlaneServer, type NatsServer } from "../support/nats-server.js";
 import { eventually, startHarness, type Harness } from "../provisioning/harness.js";
 
+const execFileAsync = promisify(execFile);
 const env = loadEnvironment("dev");
 const tiers = loadTierCatalog();
 const PROJECT = "checkout-service";
@@ -212,6 +215,21 @@ describe("agents publish through the SDK with the credentials the API hands out"
     expect(await countOf(tenants.A.id)).toEqual({ rows: 10_000, events: 10_000 });
     expect(await countOf(tenants.B.id)).toEqual({ rows: 0, events: 0 });
   }, 120_000);
+
+  it("the README's example (sdk/examples/quickstart.ts) runs with the credentials answer saved as a file", async () => {
+    const res = await h.request("POST", `/v1/tenants/${tenants.A.id}/bus-credentials`, { token: await tenantToken("A"), body: {} });
+    expect(res.status).toBe(201);
+    const file = join(dir, "credentials.json");
+    writeFileSync(file, JSON.stringify({ ...(res.body as object), api: h.svc.url }), { mode: 0o600 });
+    // Not spawnSync: the provisioning service it asks for the data-key setting runs in this process.
+    const run = await execFileAsync(process.execPath, ["--import", "tsx", "sdk/examples/quickstart.ts", file, PROJECT], { encoding: "utf8", timeout: 60_000 });
+    const out = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as { tenantId: string; encrypted: boolean; events: string[] };
+    expect(out).toMatchObject({ tenantId: tenants.A.id, encrypted: false });
+    expect(out.events).toHaveLength(3);
+    await eventually(async () => (await countOf(tenants.A.id, "agent_id = 'coder-1'")).events >= 3, 20_000, "the example's events stored");
+    const [ledger] = await query<{ target_resource: string }>(`SELECT target_resource FROM ${EVENTS} WHERE event_id = {id:UUID}`, { id: out.events[2] });
+    expect(ledger?.target_resource).toBe("src/billing/ledger.ts");
+  });
 
   it("refuses the same credentials on another tenant's subjects", async () => {
     const errors: Error[] = [];
