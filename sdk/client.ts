@@ -150,6 +150,8 @@ export class AgentClient {
    */
   static async connect(options: AgentClientOptions): Promise<AgentClient> {
     const claims = checkCredentials(options.credentials);
+    // Every option is checked before anything connects.
+    for (const field of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) positive(field, options[field]);
     eventSubject(options.tenantId ?? claims.tenantId, options.projectId);
     const servers = options.servers ?? options.credentials.servers;
     if (!servers || servers.length === 0) throw new InvalidOptionError("servers", "are not given and the credentials carry none", "pass the servers of the credentials answer (or servers: [...])");

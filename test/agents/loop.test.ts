@@ -327,6 +327,13 @@ describe("jobs and workers", () => {
     expect(res.status, res.text).toBe(202);
     const out = res.body as { job: { jobId: string; tenantId: string }; lane: string; tier: string };
     expect(out).toMatchObject({ lane: jobSubject(tenants.A.id, "free"), tier: "free", job: { tenantId: tenants.A.id } });
+    // A bad job is refused with the field and the fix, and nothing is published.
+    for (const [body, field] of [[{ type: "Not A Type" }, "body.type"], [{ type: "changes.digest", input: [1] }, "body.input"], [{ type: "changes.digest", jobId: "123" }, "body.jobId"], [{ type: "changes.digest", extra: 1 }, "body"]] as const) {
+      const bad = await h.request("POST", `/v1/projects/${PROJECT}/jobs`, { token: await tenantToken("A"), body });
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+      expect(bad.text).toContain(field);
+    }
+    expect((await h.request("POST", "/v1/projects/a.b/jobs", { token: await tenantToken("A"), body: { type: "changes.digest" } })).status).toBe(400);
     // The same jobId again is stored once.
     const again = await h.request("POST", `/v1/projects/${PROJECT}/jobs`, { token: await tenantToken("A"), body: { type: "changes.digest", input: { path: "src/", windowMinutes: 120 }, jobId: out.job.jobId } });
     expect([again.status, (again.body as { duplicate: boolean }).duplicate]).toEqual([200, true]);
