@@ -380,3 +380,26 @@ describe("jobs and workers", () => {
     expect(await countOf(tenants.B.id, "agent_id = 'digest-worker'")).toEqual({ rows: 0, events: 0 });
   }, 60_000);
 });
+
+describe("reconnects", () => {
+  it("a nats-server restart mid-stream loses nothing the SDK accepted, and stores each event once", async () => {
+    const before = (await countOf(tenants.A.id)).events;
+    const client = await agent(await credentialsOf("A"), { encryption: "off" });
+    const ids = new Set<string>();
+    const emitting = (async () => {
+      for (let i = 0; i < 3_000; i++) {
+        ids.add(await client.emit(signal({ agentId: "restart-probe", signal: "heartbeat" })));
+        if (i % 100 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await eventually(() => ids.size >= 1_000, 20_000, "1,000 events accepted");
+    await server.restart();
+    await emitting;
+    await client.flush();
+    expect(ids.size).toBe(3_000);
+    await eventually(async () => (await countOf(tenants.A.id, "agent_id = 'restart-probe'")).events >= 3_000, 60_000, "every accepted event stored");
+    const [once] = await query<{ n: string }>(`SELECT count() AS n FROM ${EVENTS} FINAL WHERE tenant_id = {t:String} AND agent_id = 'restart-probe'`, { t: tenants.A.id });
+    expect(Number(once?.n)).toBe(3_000);
+    expect((await countOf(tenants.A.id)).events).toBe(before + 3_000);
+  }, 120_000);
+});
