@@ -13,7 +13,7 @@ import { tenantAccountPreview } from "../../services/nats-auth/tenant-accounts.j
 import { natsSecretNames, type NatsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { AUTH_INCLUDE_FILE, jetStreamMaxFileStoreMiB } from "../../services/nats-auth/server-config.js";
 import { checkPublicKey } from "../../services/nats-auth/sign.js";
-import { deadLetterStreamConfig, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
+import { deadLetterStreamConfig, jobDeadLetterStreamConfig, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
 import { propFail, type PropFail } from "../core/validation.js";
 import { SyncedSecret } from "../external-secrets.js";
 import { WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/network-policy.js";
@@ -71,7 +71,7 @@ export function placeholderPublicKeys(siloTenants: readonly string[]): NatsPubli
  * NACK custom resources). The servers' certificate; the auth include and the platform creds
  * synced from Secrets Manager (no seed ever reaches Terraform: `nats:bootstrap` signs and stores
  * them); the NATS chart; NACK's `Account` and the `Stream`s declared in
- * services/nats-auth/streams.ts; a ConfigMap with the unsigned account claims, so a diff shows
+ * services/nats-auth/streams.ts (the events, the jobs and both dead-letter streams); a ConfigMap with the unsigned account claims, so a diff shows
  * every limit and template. Consumers are declared by their owners (the Ingestor, the worker
  * pools) through {@link nackAccountName}, after {@link streamResources}.
  */
@@ -188,8 +188,13 @@ export class Nats extends Construct {
       dependsOn: [this.helm.release],
     });
     const configs = swarmStreamConfigs(props.nats, props.tiers);
-    // The ingestor's dead-letter stream, replicated like the events it holds.
-    const streams: Record<string, SwarmStreamConfig> = { ...configs, "dead-letters": deadLetterStreamConfig(configs.events.num_replicas) };
+    // The ingestor's dead-letter stream, replicated like the events it holds, and the workers',
+    // replicated like the jobs (the four TOPOLOGY_STREAMS; keys are construct ids, kept stable).
+    const streams: Record<string, SwarmStreamConfig> = {
+      ...configs,
+      "dead-letters": deadLetterStreamConfig(configs.events.num_replicas),
+      "job-dead-letters": jobDeadLetterStreamConfig(configs.jobs.num_replicas),
+    };
     for (const key of Object.keys(streams)) {
       const stream = streams[key] as SwarmStreamConfig;
       const streamResource = addNackStream(this, `stream-${key}`, stream, { account: NATS_NAMES.nackAccount, preventDelete: retainStreams, dependsOn: [account] });

@@ -7,14 +7,14 @@ import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_
 import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
 import { workerConsumer } from "../../constructs/worker-pools.js";
 import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
-import { LOCAL_INGESTOR_REPLICAS, topologyDeclarations } from "../../services/nats-auth/topology.js";
+import { LOCAL_INGESTOR_REPLICAS, TOPOLOGY_STREAMS, topologyDeclarations } from "../../services/nats-auth/topology.js";
 import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, STREAM_NAMES, swarmStreamConfigs, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, JOB_DEAD_LETTER_STREAM, JOB_DEAD_LETTER_SUBJECT_PREFIX, parseGoDuration, STREAM_NAMES, swarmStreamConfigs, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -106,10 +106,24 @@ describe("Nats construct", () => {
     expect(JSON.parse(nack?.values[0] ?? "{}")).toEqual(JSON.parse(JSON.stringify(nackChartValues())));
   });
 
-  it("declares both streams and the ingestor's dead-letter stream as NACK Stream resources from streams.ts in the SWARM account", () => {
+  it("declares both streams and both dead-letter streams as NACK Stream resources from streams.ts in the SWARM account", () => {
     const streams = manifests(stack, "Stream");
     const declared = swarmStreamConfigs(props.nats);
-    expect(streams.map((s) => s.spec?.name).sort()).toEqual([declared.events.name, DEAD_LETTER_STREAM, declared.jobs.name].sort());
+    expect(streams.map((s) => s.spec?.name).sort()).toEqual([declared.events.name, DEAD_LETTER_STREAM, declared.jobs.name, JOB_DEAD_LETTER_STREAM].sort());
+    // Every stream of the topology's one declaration, and nothing else.
+    expect(streams).toHaveLength(TOPOLOGY_STREAMS.length);
+    expect(streams.map((s) => s.spec?.name).sort()).toEqual(topologyDeclarations({ nats: props.nats }).streams.map((s) => s.name).sort());
+    // Failed jobs: replicated like the jobs, kept like the ingestor's dead letters.
+    expect(streams.find((s) => s.spec?.name === JOB_DEAD_LETTER_STREAM)?.spec).toMatchObject({
+      subjects: [`${JOB_DEAD_LETTER_SUBJECT_PREFIX}.*`],
+      storage: "file",
+      replicas: props.nats.streams.jobs.replicas,
+      maxAge: `${DEAD_LETTER_MAX_AGE_DAYS * 24}h`,
+      maxBytes: DEAD_LETTER_MAX_BYTES,
+      retention: "limits",
+      account: NATS_NAMES.nackAccount,
+      preventDelete: true,
+    });
     // Refused events: replicated like the events, kept 14 days, 1 GiB at most, never deleted with the stack.
     expect(streams.find((s) => s.spec?.name === DEAD_LETTER_STREAM)?.spec).toMatchObject({
       subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}.*`],
@@ -233,7 +247,7 @@ describe("the topology's one declaration", () => {
   it("is what NACK gets, capped and single-replica where createTopology runs on one server", () => {
     const nats = loadEnvironment("prod").nats;
     const full = topologyDeclarations({ nats, workers: { tiers } });
-    expect(full.streams.map((s) => s.name)).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs, DEAD_LETTER_STREAM]);
+    expect(full.streams.map((s) => s.name)).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs, DEAD_LETTER_STREAM, JOB_DEAD_LETTER_STREAM]);
     expect(full.streams[0]).toEqual(swarmStreamConfigs(nats).events);
     expect(full.consumers.map((c) => `${c.stream}/${c.durable_name}`)).toEqual([
       `${STREAM_NAMES.events}/swarm-ingestor`,
