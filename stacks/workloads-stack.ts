@@ -80,6 +80,8 @@ export class WorkloadsStack extends KubernetesStack {
       version: config.charts.nats,
       publicKeys: config.nats.publicKeys,
       retainStreamsOnDelete: !config.ephemeral,
+      // Agents outside the cluster, where the environment opens NATS to them: the NLB sits in the public subnets.
+      ...(config.nats.external ? { external: { ...config.nats.external, loadBalancerCidrs: config.network.subnets.public } } : {}),
     });
     // Who may reach NATS: pods labelled as its clients anywhere, every worker pool, and KEDA on
     // the monitoring port (consumer lag).
