@@ -166,7 +166,7 @@ export class WorkloadsStack extends KubernetesStack {
       billingWebhookRemoteKey: provisioningSecrets(provisioningSecretPrefix(config)).billingWebhook.remoteKey,
       keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, podLabels: this.keycloak.podLabels, port: this.keycloak.port, secretPrefix: keycloakSecretPrefix(config) },
       natsAccount: config.nats.publicKeys.swarmAccount,
-      nats: { clientUrl: this.nats.clientUrl, issuer: this.ca },
+      nats: { clientUrl: this.nats.clientUrl, issuer: this.ca, publicUrls: [this.nats.publicUrl], platformCredsRemoteKey: this.nats.secretNames.cluster.provisioningBusCreds },
       signingKeys: {
         secretNames: this.nats.secretNames.seeds.swarmSigningKeys,
         accountSecretNames: {
