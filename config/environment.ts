@@ -170,6 +170,8 @@ const environmentSchema = object({
   images: object({
     ingestor: serviceImage,
     provisioning: serviceImage,
+    /** The worker runtime (every tier's pool runs the same image). */
+    worker: serviceImage,
   }),
   charts: object({
     keda: chartVersion,
