@@ -170,6 +170,8 @@ const environmentSchema = object({
   images: object({
     ingestor: serviceImage,
     provisioning: serviceImage,
+    /** The worker runtime (every tier's pool runs the same image). */
+    worker: serviceImage,
   }),
   charts: object({
     keda: chartVersion,
@@ -236,6 +238,22 @@ const environmentSchema = object({
     seedSecretPrefix: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,400}$/, fix: 'use a Secrets Manager path such as "enchanted/prod/nats"' }),
     /** Enterprise tenants that get a dedicated (siloed) account instead of the pooled one. */
     siloTenants: array(tenantIdSchema, { unique: true }),
+    /**
+     * NATS reachable from outside the cluster (agents connect with the credentials the API hands
+     * out): an internet-facing NLB on the client port, TCP passed through to the servers' TLS,
+     * open only to `allowedCidrs`. 0.0.0.0/0 needs `allowAnywhere: true`.
+     * @default - in-cluster only
+     */
+    external: optional(
+      object({
+        /** The host name agents dial (`tls://<hostname>:4222`); the servers' certificate names it. */
+        hostname: dnsName,
+        /** Source ranges the load balancer admits (its `loadBalancerSourceRanges`). */
+        allowedCidrs: array(cidr("a range agents connect from"), { minLength: 1, unique: true, fix: 'list the ranges agents connect from, e.g. ["203.0.113.0/24"]' }),
+        /** Explicitly allow 0.0.0.0/0 in allowedCidrs (auth is still the NATS user JWTs). @default false */
+        allowAnywhere: optional(boolean()),
+      }),
+    ),
     /** Public nkeys of the operator, accounts and signing keys (`npm run nats:bootstrap` prints them). */
     publicKeys: object({
       operator: string({ pattern: /^O[A-Z2-7]{55}$/, fix: NATS_KEY_FIX }),
@@ -393,6 +411,14 @@ function checkDataPlane(env: EnvironmentConfig, out: IssueCollector): void {
   }
   for (const tenant of silos) {
     if (!n.siloTenants.includes(tenant)) out.add(`nats.publicKeys.silos.${tenant}`, n.publicKeys.silos[tenant], "is not in nats.siloTenants", "remove the keys or add the tenant to nats.siloTenants");
+  }
+  const external = n.external;
+  if (external) {
+    external.allowedCidrs.forEach((c, i) => {
+      if (c === "0.0.0.0/0" && external.allowAnywhere !== true) {
+        out.add(`nats.external.allowedCidrs[${i}]`, c, "opens the NATS client port to the whole internet", "list the ranges agents connect from, or set nats.external.allowAnywhere: true to accept it");
+      }
+    });
   }
   const streamBytes = Object.values(n.streams).reduce((sum, s) => sum + s.maxBytesGiB * s.replicas, 0);
   if (streamBytes > n.storageGiB * n.replicas) {

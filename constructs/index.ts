@@ -26,4 +26,5 @@ export * from "./redis/elasticache-redis.js";
 export * from "./platform-interfaces.js";
 export * from "./tenancy.js";
 export * from "./worker-pools.js";
+export * from "./workers.js";
 export * from "./policy/index.js";

@@ -160,7 +160,15 @@ export interface ServiceDeploymentProps {
   readonly secretVolumes: readonly SecretVolume[];
   /** @default - the namespace's default ServiceAccount (with no API token either way) */
   readonly serviceAccountName?: string;
+  /** Nodes the pods run on (e.g. a dedicated, tainted pool). @default - any node */
+  readonly scheduling?: ServiceScheduling;
   readonly dependsOn: readonly ITerraformDependable[];
+}
+
+/** A node selector and the tolerations of the nodes' taints. */
+export interface ServiceScheduling {
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  readonly tolerations?: readonly { readonly key: string; readonly operator: "Equal" | "Exists"; readonly value?: string; readonly effect: "NoSchedule" | "NoExecute" | "PreferNoSchedule" }[];
 }
 
 /**
@@ -186,6 +194,8 @@ export function addServiceDeployment(scope: Construct, p: ServiceDeploymentProps
           },
           spec: {
             ...(p.serviceAccountName !== undefined ? { serviceAccountName: p.serviceAccountName } : {}),
+            ...(p.scheduling?.nodeSelector ? { nodeSelector: { ...p.scheduling.nodeSelector } } : {}),
+            ...(p.scheduling?.tolerations ? { tolerations: p.scheduling.tolerations.map((t) => ({ ...t })) } : {}),
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             terminationGracePeriodSeconds: p.sizing.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,

@@ -18,6 +18,9 @@ import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js"
 import { Provisioning, PROVISIONING_ENDPOINT, provisioningSecrets } from "../constructs/provisioning/index.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
+import { Workers, type WorkersProps } from "../constructs/workers.js";
+import { clickhouseSecrets } from "../constructs/clickhouse/index.js";
+import { PROVISIONING_APP_LABELS } from "../constructs/provisioning/index.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
 
 export interface WorkloadsStackProps {
@@ -65,6 +68,7 @@ export class WorkloadsStack extends KubernetesStack {
   readonly keycloak: Keycloak;
   readonly ingestor: Ingestor;
   readonly provisioning: Provisioning;
+  readonly workers: Workers;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
     super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
@@ -80,6 +84,8 @@ export class WorkloadsStack extends KubernetesStack {
       version: config.charts.nats,
       publicKeys: config.nats.publicKeys,
       retainStreamsOnDelete: !config.ephemeral,
+      // Agents outside the cluster, where the environment opens NATS to them: the NLB sits in the public subnets.
+      ...(config.nats.external ? { external: { ...config.nats.external, loadBalancerCidrs: config.network.subnets.public } } : {}),
     });
     // Who may reach NATS: pods labelled as its clients anywhere, every worker pool, and KEDA on
     // the monitoring port (consumer lag).
@@ -164,7 +170,7 @@ export class WorkloadsStack extends KubernetesStack {
       billingWebhookRemoteKey: provisioningSecrets(provisioningSecretPrefix(config)).billingWebhook.remoteKey,
       keycloak: { serviceUrl: this.keycloak.serviceUrl, namespace: this.keycloak.namespace, podLabels: this.keycloak.podLabels, port: this.keycloak.port, secretPrefix: keycloakSecretPrefix(config) },
       natsAccount: config.nats.publicKeys.swarmAccount,
-      nats: { clientUrl: this.nats.clientUrl, issuer: this.ca },
+      nats: { clientUrl: this.nats.clientUrl, issuer: this.ca, publicUrls: [this.nats.publicUrl], platformCredsRemoteKey: this.nats.secretNames.cluster.provisioningBusCreds },
       signingKeys: {
         secretNames: this.nats.secretNames.seeds.swarmSigningKeys,
         accountSecretNames: {
@@ -183,5 +189,34 @@ export class WorkloadsStack extends KubernetesStack {
     });
     // The gateway routes /v1/ to it.
     this.provisioning.allowFrom(props.kong.peer);
+
+    // Every pooled tier's workers (KEDA's ScaledObjects above scale them), on the worker nodes.
+    this.workers = new Workers(this, "workers", {
+      image: imageOf(props.repositoryUrls, config.images.worker),
+      tiers: props.tiers,
+      pools: props.workerPools,
+      nats: { clientUrl: this.nats.clientUrl, issuer: this.ca, credsRemoteKeys: this.nats.secretNames.cluster.workerCreds },
+      provisioning: { url: this.provisioning.serviceUrl, peer: { namespace: this.provisioning.namespace, podLabels: PROVISIONING_APP_LABELS }, port: this.provisioning.port },
+      clickhouse: { url: this.clickhouse.httpUrl, passwordRemoteKey: clickhouseSecrets(config.clickhouse.secretPrefix).workers.remoteKey },
+      secretStore: this.secretStore,
+      ...workerScheduling(config),
+      dependsOn: this.nats.streamResources,
+    });
+    // The owners admit them: job credentials and data keys from provisioning, history from ClickHouse (NATS admits every worker namespace above).
+    this.provisioning.allowFrom(this.workers.peers);
+    this.clickhouse.allowFrom(this.workers.peers);
   }
+}
+
+/** The worker node group's labels and taints (`config.eks.nodeGroups`, the group named "workers"), as the workers' scheduling. */
+function workerScheduling(config: EnvironmentConfig): Pick<WorkersProps, "scheduling"> {
+  const group = config.eks.nodeGroups.find((g) => g.name === "workers");
+  if (!group) return {};
+  const effects = { NO_SCHEDULE: "NoSchedule", NO_EXECUTE: "NoExecute", PREFER_NO_SCHEDULE: "PreferNoSchedule" } as const;
+  return {
+    scheduling: {
+      nodeSelector: Object.fromEntries((group.labels ?? []).map((l) => [l.key, l.value])),
+      tolerations: (group.taints ?? []).map((t) => ({ key: t.key, operator: "Equal" as const, value: t.value, effect: effects[t.effect] })),
+    },
+  };
 }

@@ -55,6 +55,22 @@ describe("environment config", () => {
     expect(err.message).toContain("Fix: give every subnet its own range");
   });
 
+  it("opens NATS to agents outside the cluster in staging and prod only, from listed ranges, and refuses 0.0.0.0/0 unless allowAnywhere", () => {
+    expect(loadEnvironment("dev").nats.external).toBeUndefined();
+    for (const name of ["staging", "prod"] as const) {
+      const external = loadEnvironment(name).nats.external;
+      expect(external?.allowedCidrs.length, name).toBeGreaterThan(0);
+      expect(external?.allowedCidrs, name).not.toContain("0.0.0.0/0");
+    }
+    const raw = rawEnv("prod");
+    raw.nats.external = { ...raw.nats.external, allowedCidrs: ["0.0.0.0/0"] };
+    expect(errorOf(() => validateEnvironment(raw, "prod")).message).toContain('nats.external.allowedCidrs[0] = "0.0.0.0/0": opens the NATS client port to the whole internet. Fix:');
+    raw.nats.external = { ...raw.nats.external, allowAnywhere: true };
+    expect(validateEnvironment(raw, "prod").nats.external?.allowedCidrs).toEqual(["0.0.0.0/0"]);
+    raw.nats.external = { ...raw.nats.external, allowedCidrs: [] };
+    expect(errorOf(() => validateEnvironment(raw, "prod")).issues[0]?.path).toBe("nats.external.allowedCidrs");
+  });
+
   it("refuses a VPC range that overlaps the FoundationDB network it must route to", () => {
     const raw = rawEnv("staging");
     raw.foundationDb.cidr = "10.20.0.0/20";

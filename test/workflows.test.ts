@@ -142,7 +142,7 @@ describe("workflow files", () => {
     expect(main.on).toHaveProperty("push");
     const build = runs(main).join("\n");
     expect(build).toContain('--file "services/${service}/Dockerfile"');
-    expect(build).toMatch(/for service in ingestor provisioning/);
+    expect(build).toMatch(/for service in ingestor provisioning worker/);
     expect(main.jobs.dev?.needs).toEqual(["check", "images"]);
     expect(main.jobs.staging?.needs).toBe("dev");
     expect(main.jobs.prod?.needs).toBe("staging");

@@ -1,4 +1,5 @@
 /** prod: three AZs, a NAT gateway per AZ, dedicated data and worker pools, private API only. */
+import { ORGANIZATION } from "../organization.js";
 import { baseEnvironment } from "./shared.js";
 
 const base = baseEnvironment("prod");
@@ -62,6 +63,9 @@ export const prod = {
       jobs: { replicas: 3, maxAgeHours: 72, maxBytesGiB: 50, duplicateWindowSeconds: 300 },
     },
     seedSecretPrefix: "enchanted/prod/nats",
+    // Agents outside the cluster connect here (TLS to the servers through an NLB). Replace the
+    // documentation ranges with the ones your agents connect from before the first deploy.
+    external: { hostname: `nats.${ORGANIZATION.dnsZone}`, allowedCidrs: ["198.51.100.0/24", "203.0.113.0/24"] },
     // Enterprise tenants that bought a dedicated account; everyone else is pooled.
     siloTenants: [],
     // Public nkeys from `npm run nats:bootstrap -- --env prod` (public-keys.json). Not secrets.

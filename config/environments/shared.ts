@@ -23,10 +23,11 @@ export function baseEnvironment(env: EnvironmentName) {
       addons: { ...EKS_ADDON_VERSIONS },
       adminRoleArns: [roleArn(env, ORGANIZATION.deployRoleName), roleArn(env, ORGANIZATION.platformAdminRoleName)],
     },
-    ecr: { repositories: ["ingestor", "provisioning"], keepTaggedImages: 50, untaggedExpiryDays: 7 },
+    ecr: { repositories: ["ingestor", "provisioning", "worker"], keepTaggedImages: 50, untaggedExpiryDays: 7 },
     images: {
       ingestor: { repository: "ingestor", tag: SERVICE_IMAGE_TAG },
       provisioning: { repository: "provisioning", tag: SERVICE_IMAGE_TAG },
+      worker: { repository: "worker", tag: SERVICE_IMAGE_TAG },
     },
     charts: pinnedChartVersions(),
     domains: {

@@ -1,4 +1,5 @@
 /** staging: shaped like prod (three AZs, a NAT gateway per AZ, HA), with smaller node groups. */
+import { ORGANIZATION } from "../organization.js";
 import { baseEnvironment } from "./shared.js";
 
 const base = baseEnvironment("staging");
@@ -61,6 +62,9 @@ export const staging = {
       jobs: { replicas: 3, maxAgeHours: 72, maxBytesGiB: 10, duplicateWindowSeconds: 120 },
     },
     seedSecretPrefix: "enchanted/staging/nats",
+    // Agents outside the cluster connect here (TLS to the servers through an NLB). Replace the
+    // documentation ranges with the ones your agents connect from before the first deploy.
+    external: { hostname: `nats.staging.${ORGANIZATION.dnsZone}`, allowedCidrs: ["198.51.100.0/24", "203.0.113.0/24"] },
     siloTenants: [],
     // Public nkeys from `npm run nats:bootstrap -- --env staging` (public-keys.json). Not secrets.
     // Replace them with your own bootstrap's output before the first deploy: the seeds of the

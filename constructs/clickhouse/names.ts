@@ -38,6 +38,8 @@ export function clickhouseSecrets(secretPrefix: string) {
     admin: { secretName: "clickhouse-admin", remoteKey: `${secretPrefix}/admin-password`, passwordKey: "password" },
     ingestor: { secretName: "clickhouse-ingestor", remoteKey: `${secretPrefix}/ingestor-password`, passwordKey: "password" },
     operator: { secretName: "clickhouse-operator-credentials", remoteKey: `${secretPrefix}/operator-credentials` },
+    /** The workers' reader (WORKER_CLICKHOUSE_USER), synced into each worker namespace. */
+    workers: { secretName: "clickhouse-workers", remoteKey: `${secretPrefix}/workers-password`, passwordKey: "password" },
   } as const;
 }
 /** The operator's credentials Secret (fixed: the operator's config names it). */

@@ -13,13 +13,15 @@ import { tenantAccountPreview } from "../../services/nats-auth/tenant-accounts.j
 import { natsSecretNames, type NatsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { AUTH_INCLUDE_FILE, jetStreamMaxFileStoreMiB } from "../../services/nats-auth/server-config.js";
 import { checkPublicKey } from "../../services/nats-auth/sign.js";
-import { deadLetterStreamConfig, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
+import { deadLetterStreamConfig, jobDeadLetterStreamConfig, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
 import { propFail, type PropFail } from "../core/validation.js";
 import { SyncedSecret } from "../external-secrets.js";
 import { WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/network-policy.js";
 import { PinnedHelmRelease } from "../pinned-helm-release.js";
+import { suppressPolicyRule } from "../policy/index.js";
 import { PORTS, type ICertificateIssuer, type ISecretStore } from "../platform-interfaces.js";
 import { DEFAULT_NATS_CPU_REQUEST_MILLICORES, DEFAULT_NATS_MEMORY_LIMIT_MIB, natsChartValues, type NatsChartValuesProps } from "./chart-values.js";
+import { addNatsExternalService, ANYWHERE_CIDRS, checkExternalAccess, type NatsExternalAccess } from "./external.js";
 import { addNackStream, NACK_API_VERSION } from "./jetstream.js";
 import { NATS_CLIENT_URL, NATS_HEADLESS_HOST, NATS_MONITORING_ENDPOINT, NATS_NAMES, NATS_NAMESPACE, NATS_SERVICE_HOST } from "./names.js";
 
@@ -48,6 +50,11 @@ export interface NatsProps extends NatsChartValuesProps {
   readonly version?: string;
   /** Keep each JetStream stream when its `Stream` resource is deleted. @default true */
   readonly retainStreamsOnDelete?: boolean;
+  /**
+   * NATS reachable from outside the cluster through an internet-facing NLB (`config.nats.external`
+   * and the NLB's subnets): see external.ts. @default - in-cluster only
+   */
+  readonly external?: NatsExternalAccess;
   /** Resources the release waits for. @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
 }
@@ -71,13 +78,20 @@ export function placeholderPublicKeys(siloTenants: readonly string[]): NatsPubli
  * NACK custom resources). The servers' certificate; the auth include and the platform creds
  * synced from Secrets Manager (no seed ever reaches Terraform: `nats:bootstrap` signs and stores
  * them); the NATS chart; NACK's `Account` and the `Stream`s declared in
- * services/nats-auth/streams.ts; a ConfigMap with the unsigned account claims, so a diff shows
+ * services/nats-auth/streams.ts (the events, the jobs and both dead-letter streams); a ConfigMap with the unsigned account claims, so a diff shows
  * every limit and template. Consumers are declared by their owners (the Ingestor, the worker
  * pools) through {@link nackAccountName}, after {@link streamResources}.
  */
 export class Nats extends Construct {
   /** `nats://…:4222`; the server requires TLS (CA: the internal CA, `ca.crt` of {@link tlsSecretName}). */
   readonly clientUrl = NATS_CLIENT_URL;
+  /**
+   * The URL agents outside the cluster connect to: `tls://<external hostname>:4222` when
+   * {@link NatsProps.external} is set, else {@link clientUrl} (the in-cluster Service).
+   */
+  readonly publicUrl: string;
+  /** The external Service (the NLB), when {@link NatsProps.external} is set. */
+  readonly externalService: Manifest | undefined;
   /** KEDA's `natsServerMonitoringEndpoint`: `host:port` of the headless Service's monitoring port. */
   readonly monitoringEndpoint = NATS_MONITORING_ENDPOINT;
   /** The same endpoint as an URL (`/jsz`, `/healthz`). */
@@ -109,6 +123,8 @@ export class Nats extends Construct {
     });
     const siloTenants = [...props.nats.siloTenants];
     checkProps(propFail(this), props, siloTenants);
+    if (props.external) checkExternalAccess(props.external, propFail(this));
+    this.publicUrl = props.external ? `tls://${props.external.hostname}:${PORTS.natsClient}` : NATS_CLIENT_URL;
     const retainStreams = props.retainStreamsOnDelete ?? true;
     const keys = props.publicKeys ?? placeholderPublicKeys(siloTenants);
     this.swarmAccountPublicKey = props.publicKeys?.swarmAccount;
@@ -122,7 +138,7 @@ export class Nats extends Construct {
         spec: {
           secretName: NATS_NAMES.tlsSecret,
           commonName: NATS_SERVICE_HOST,
-          dnsNames: certificateDnsNames(),
+          dnsNames: [...certificateDnsNames(), ...(props.external ? [props.external.hostname] : [])],
           duration: CERTIFICATE_DURATION,
           renewBefore: CERTIFICATE_RENEW_BEFORE,
           // Routes are TLS clients of each other, so the servers' certificate serves both ways.
@@ -146,6 +162,13 @@ export class Nats extends Construct {
       remoteKey: this.secretNames.cluster.platformCreds,
       data: [{ secretKey: NATS_NAMES.platformCredsKey }],
     });
+
+    // Agents outside the cluster: the NLB, and the ingress policy admitting its addresses on the client port.
+    this.externalService = props.external ? addNatsExternalService(this, props.external, [certificate]) : undefined;
+    if (props.external) this.access.allowFrom(props.external.loadBalancerCidrs.map((cidr) => ({ cidr })), [PORTS.natsClient]);
+    if (this.externalService && props.external?.allowAnywhere === true && props.external.allowedCidrs.some((c) => (ANYWHERE_CIDRS as readonly string[]).includes(c))) {
+      suppressPolicyRule(this.externalService, "NATS-1", "external.allowAnywhere: true was set on purpose: the NATS client port is open to every address; connections still need TLS and a user JWT");
+    }
 
     const claims = natsAuthClaims({ name: props.environment, nats: props.nats }, props.tiers, keys);
     new Manifest(this, "claims", {
@@ -188,8 +211,13 @@ export class Nats extends Construct {
       dependsOn: [this.helm.release],
     });
     const configs = swarmStreamConfigs(props.nats, props.tiers);
-    // The ingestor's dead-letter stream, replicated like the events it holds.
-    const streams: Record<string, SwarmStreamConfig> = { ...configs, "dead-letters": deadLetterStreamConfig(configs.events.num_replicas) };
+    // The ingestor's dead-letter stream, replicated like the events it holds, and the workers',
+    // replicated like the jobs (the four TOPOLOGY_STREAMS; keys are construct ids, kept stable).
+    const streams: Record<string, SwarmStreamConfig> = {
+      ...configs,
+      "dead-letters": deadLetterStreamConfig(configs.events.num_replicas),
+      "job-dead-letters": jobDeadLetterStreamConfig(configs.jobs.num_replicas),
+    };
     for (const key of Object.keys(streams)) {
       const stream = streams[key] as SwarmStreamConfig;
       const streamResource = addNackStream(this, `stream-${key}`, stream, { account: NATS_NAMES.nackAccount, preventDelete: retainStreams, dependsOn: [account] });

@@ -18,6 +18,7 @@ import { kmsKeyRotationEnabled } from "./rules/kms-key-rotation-enabled.js";
 import { kongRoutesAuthenticated } from "./rules/kong-routes-authenticated.js";
 import { launchTemplateImdsv2HopLimit1 } from "./rules/launch-template-imdsv2-hop-limit-1.js";
 import { logGroupsEncrypted } from "./rules/log-groups-encrypted.js";
+import { natsLoadBalancerSourceRanges } from "./rules/nats-load-balancer-source-ranges.js";
 import { noPublicIngress } from "./rules/no-public-ingress.js";
 import { s3Encrypted } from "./rules/s3-encrypted.js";
 import { s3PublicAccessBlocked } from "./rules/s3-public-access-blocked.js";
@@ -57,6 +58,7 @@ export const POLICY_RULES: readonly PolicyRule[] = [
   vpcFlowLogsEnabled,
   kongRoutesAuthenticated,
   keycloakAdminNotPublic,
+  natsLoadBalancerSourceRanges,
 ];
 
 /** Construct metadata type under which {@link suppressPolicyRule} records suppressions. */

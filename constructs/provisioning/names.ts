@@ -24,6 +24,9 @@ export const PROVISIONING_SECRETS = {
   signingKeys: "provisioning-nats-signing-keys",
   /** The NATS servers' CA (`ca.crt`), from a Certificate of their issuer in this namespace. */
   natsCa: "provisioning-nats-ca",
+  /** The service's platform-account user's creds (nats:bootstrap's `provisioning.creds`), under {@link PROVISIONING_SECRETS.natsPlatformCredsKey}. */
+  natsPlatformCreds: "provisioning-nats-platform-creds",
+  natsPlatformCredsKey: "provisioning.creds",
   /** The `enchanted-provisioning` Keycloak client's secret, under {@link PROVISIONING_SECRETS.keycloakClientKey}. */
   keycloakClient: "provisioning-keycloak-client",
   keycloakClientKey: "client-secret",
@@ -52,6 +55,7 @@ export const PROVISIONING_PATHS = {
   /** File name of the system push user's creds in the signing-keys directory. */
   systemUserCredsFile: "system-user.creds",
   natsCaDir: "/var/run/secrets/nats-ca",
+  natsPlatformCreds: `/var/run/secrets/nats-platform/${PROVISIONING_SECRETS.natsPlatformCredsKey}`,
   keycloakClientSecret: `/var/run/secrets/keycloak/${PROVISIONING_SECRETS.keycloakClientKey}`,
   smtpCredentials: `/var/run/secrets/smtp/${PROVISIONING_SECRETS.smtpKey}`,
   billingWebhookSecret: `/var/run/secrets/billing/${PROVISIONING_SECRETS.billingWebhookKey}`,

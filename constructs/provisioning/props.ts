@@ -71,6 +71,15 @@ export interface ProvisioningFoundationDb {
 /** Who scrapes `/metrics` (Prometheus): allowed in on the HTTP port (`Provisioning.allowFrom`). */
 export type ProvisioningMetricsScraper = Extract<NetworkPeer, { readonly namespace: string }>;
 
+export interface ProvisioningNats {
+  readonly clientUrl: string;
+  readonly issuer: ICertificateIssuer;
+  /** NATS URLs agents connect to (`PROVISIONING_NATS_PUBLIC_URLS`). @default [clientUrl] (the in-cluster Service) */
+  readonly publicUrls?: readonly string[];
+  /** Secrets Manager name of the provisioning bus user's creds (`PROVISIONING_NATS_PLATFORM_CREDS_FILE`). */
+  readonly platformCredsRemoteKey: string;
+}
+
 export interface ProvisioningProps {
   /** `<ECR repository URL>:<tag>`; an exact tag, never `latest`. */
   readonly image: string;
@@ -98,8 +107,13 @@ export interface ProvisioningProps {
   readonly keycloak: ProvisioningKeycloak;
   /** Public key of the platform account SWARM (`config.nats.publicKeys.swarmAccount`); tenant accounts import from it. */
   readonly natsAccount: string;
-  /** The NATS cluster tenant accounts are pushed to: its client URL (`Nats.clientUrl`, TLS) and the issuer of its certificate (for the CA). */
-  readonly nats: { readonly clientUrl: string; readonly issuer: ICertificateIssuer };
+  /**
+   * The NATS cluster: its client URL (`Nats.clientUrl`, TLS) tenant accounts are pushed to, the
+   * issuer of its certificate (for the CA, also handed to agents), the URL(s) agents connect to
+   * (`Nats.publicUrl`: the external listener when NATS is exposed) and the Secrets Manager name
+   * of the service's platform-account user's creds (`natsSecretNames(...).cluster.provisioningBusCreds`).
+   */
+  readonly nats: ProvisioningNats;
   readonly signingKeys: ProvisioningSigningKeys;
   readonly foundationDb: ProvisioningFoundationDb;
   /** Ranges of the subnets holding the KMS interface endpoint (`config.network.subnets.private`): egress 443. */
@@ -175,6 +189,15 @@ export function resolveProvisioningProps(scope: PropScope, props: ProvisioningPr
   if (props.kmsEndpointCidrs.length === 0) fail("kmsEndpointCidrs", props.kmsEndpointCidrs, "is empty", "pass the private subnets' CIDRs (where the KMS interface endpoint is)");
   for (const tier of PLAN_TIER_NAMES) {
     if (!props.signingKeys.secretNames[tier]) fail(`signingKeys.secretNames.${tier}`, undefined, "is missing", "pass natsSecretNames(...).seeds.swarmSigningKeys");
+  }
+  if (props.nats.publicUrls !== undefined) {
+    if (props.nats.publicUrls.length === 0) fail("nats.publicUrls", props.nats.publicUrls, "is empty, so agents would get no server to connect to", "pass Nats.publicUrl, or leave it unset for the in-cluster URL");
+    props.nats.publicUrls.forEach((url, i) => {
+      if (!/^(nats|tls):\/\/[^\s,/]+:\d+$/.test(url)) fail(`nats.publicUrls[${i}]`, url, "is not a NATS URL `tls://<host>:<port>` or `nats://<host>:<port>`", "pass Nats.publicUrl, e.g. tls://nats.example.com:4222");
+    });
+  }
+  if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(props.nats.platformCredsRemoteKey)) {
+    fail("nats.platformCredsRemoteKey", props.nats.platformCredsRemoteKey, "is not a Secrets Manager name", "pass natsSecretNames(...).cluster.provisioningBusCreds");
   }
   checkServiceContract(props, r, fail);
   return r;

@@ -148,6 +148,11 @@ export class Provisioning extends Construct {
       [V.natsUrl]: props.nats.clientUrl,
       [V.natsSystemCredsFile]: `${PROVISIONING_PATHS.signingKeysDir}/${PROVISIONING_PATHS.systemUserCredsFile}`,
       [V.natsTlsCaFile]: `${PROVISIONING_PATHS.natsCaDir}/ca.crt`,
+      // What agents get in their credentials answer: where to connect (the external listener when
+      // NATS is exposed) and the CA of the servers there (the same internal CA signs that certificate).
+      [V.natsPublicUrls]: (props.nats.publicUrls ?? [props.nats.clientUrl]).join(","),
+      [V.natsPublicCaFile]: `${PROVISIONING_PATHS.natsCaDir}/ca.crt`,
+      [V.natsPlatformCredsFile]: PROVISIONING_PATHS.natsPlatformCreds,
       [V.credentialsTtlSeconds]: String(r.credentialsTtlSeconds),
       [V.shutdownTimeoutMs]: String(r.shutdownTimeoutSeconds * 1000),
       [V.tokenIssuer]: props.tokenIssuer,
@@ -187,6 +192,11 @@ export class Provisioning extends Construct {
         },
         { name: "nats-ca", mountPath: PROVISIONING_PATHS.natsCaDir, secret: { secretName: PROVISIONING_SECRETS.natsCa, items: [{ key: "ca.crt", path: "ca.crt" }] } },
         {
+          name: "nats-platform-creds",
+          mountPath: dirOf(PROVISIONING_PATHS.natsPlatformCreds),
+          secret: { secretName: PROVISIONING_SECRETS.natsPlatformCreds, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.natsPlatformCredsKey, path: PROVISIONING_SECRETS.natsPlatformCredsKey }] },
+        },
+        {
           name: "keycloak-client",
           mountPath: dirOf(PROVISIONING_PATHS.keycloakClientSecret),
           secret: { secretName: PROVISIONING_SECRETS.keycloakClient, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.keycloakClientKey, path: PROVISIONING_SECRETS.keycloakClientKey }] },
@@ -210,7 +220,7 @@ export class Provisioning extends Construct {
       // The pod's AWS credentials come from its ServiceAccount's Pod Identity association.
       serviceAccountName: PROVISIONING_NAME,
       // The association must exist before a pod is created, or the pod gets no AWS credentials.
-      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, secrets.smtp, secrets.billingWebhook, natsCa, ...(props.dependsOn ?? [])],
+      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, secrets.smtp, secrets.billingWebhook, secrets.natsPlatformCreds, natsCa, ...(props.dependsOn ?? [])],
     });
 
     // The Service Kong routes to, and a PDB.

@@ -37,7 +37,7 @@ export function signingKeyFiles(props: Pick<ProvisioningProps, "signingKeys">): 
 export function addSigningKeysAndClientSecret(
   scope: Construct,
   props: ProvisioningProps,
-): { readonly signingKeyReaderRole: IamRole; readonly seeds: Manifest; readonly clientSecret: Manifest; readonly smtp: Manifest; readonly billingWebhook: Manifest } {
+): { readonly signingKeyReaderRole: IamRole; readonly seeds: Manifest; readonly clientSecret: Manifest; readonly smtp: Manifest; readonly billingWebhook: Manifest; readonly natsPlatformCreds: Manifest } {
   const namespace = PROVISIONING_NAMESPACE;
   const files = signingKeyFiles(props);
   const seedArns = files.map((f) => secretArn(props.region, props.accountId, f.remoteKey));
@@ -121,5 +121,15 @@ export function addSigningKeysAndClientSecret(
     labels: APP_LABELS,
     waitUntilReady: true,
   });
-  return { signingKeyReaderRole, seeds, clientSecret, smtp, billingWebhook };
+  // The service's own user of the platform account (jobs, the workers' credential requests): a
+  // cluster artifact of nats:bootstrap under `<prefix>/cluster/`, like the platform user's creds.
+  const natsPlatformCreds = addExternalSecret(scope, "nats-platform-creds", {
+    secretName: PROVISIONING_SECRETS.natsPlatformCreds,
+    namespace,
+    store: props.secretStore,
+    data: [{ secretKey: PROVISIONING_SECRETS.natsPlatformCredsKey, remoteKey: props.nats.platformCredsRemoteKey }],
+    labels: APP_LABELS,
+    waitUntilReady: true,
+  });
+  return { signingKeyReaderRole, seeds, clientSecret, smtp, billingWebhook, natsPlatformCreds };
 }

@@ -7,6 +7,8 @@
  *   <dir>/seeds/system-user.creds  the system account's push user (operators only)
  *   <dir>/cluster/auth.conf     the nats-server auth include (operator, system account, preload)
  *   <dir>/cluster/platform.creds  the SWARM account's platform user (NACK, ingestor)
+ *   <dir>/cluster/provisioning.creds  the SWARM account's provisioning user (jobs, worker credentials)
+ *   <dir>/cluster/workers-<tier>.creds  each pooled tier's worker user
  *   <dir>/public-keys.json      the public keys for `config.nats.publicKeys`
  *   <dir>/claims.json           the claims that were signed, for review
  *
@@ -35,7 +37,7 @@ import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { natsAuthClaims, type NatsPublicKeys } from "./claims.js";
 import { natsSecretNames, type NatsSecretNames } from "./secret-names.js";
 import { parseAuthInclude, renderAuthInclude } from "./server-config.js";
-import { generateNatsSeeds, mintPlatformUser, mintSystemUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "./sign.js";
+import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSystemUser, mintWorkerUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "./sign.js";
 import { pushAccountJwt } from "./tenant-accounts.js";
 
 export interface BootstrapOptions {
@@ -81,6 +83,8 @@ export function bootstrapFiles(out: string, names: NatsSecretNames): Readonly<Re
     ...Object.fromEntries(Object.values(s.silos).flatMap((k) => [[k.account, seed(k.account)], [k.signingKey, seed(k.signingKey)]])),
     [names.cluster.authConf]: join(out, "cluster", "auth.conf"),
     [names.cluster.platformCreds]: join(out, "cluster", "platform.creds"),
+    [names.cluster.provisioningBusCreds]: join(out, "cluster", "provisioning.creds"),
+    ...Object.fromEntries(PLAN_TIER_NAMES.map((t) => [names.cluster.workerCreds[t], join(out, "cluster", `workers-${t}.creds`)])),
   };
 }
 
@@ -136,6 +140,12 @@ export async function runBootstrap(options: BootstrapOptions): Promise<Bootstrap
   // Users keep their identity across runs: each seed is in the previous creds file.
   const platformPath = files[names.cluster.platformCreds] as string;
   writeFileSync(platformPath, (await mintPlatformUser(seeds.swarmAccount, userSeedIn(platformPath))).creds, { mode: 0o600 });
+  const provisioningPath = files[names.cluster.provisioningBusCreds] as string;
+  writeFileSync(provisioningPath, (await mintProvisioningBusUser(seeds.swarmAccount, userSeedIn(provisioningPath))).creds, { mode: 0o600 });
+  for (const tier of PLAN_TIER_NAMES) {
+    const workerPath = files[names.cluster.workerCreds[tier]] as string;
+    writeFileSync(workerPath, (await mintWorkerUser(seeds.swarmAccount, tier, userSeedIn(workerPath))).creds, { mode: 0o600 });
+  }
   const systemPath = files[s.systemUserCreds] as string;
   writeFileSync(systemPath, (await mintSystemUser(seeds.systemAccount, userSeedIn(systemPath))).creds, { mode: 0o600 });
   writeFileSync(join(out, "public-keys.json"), `${JSON.stringify(publicKeys, null, 2)}\n`);
@@ -162,7 +172,8 @@ export async function pushAccountJwts(systemConnection: NatsConnection, signed: 
 const USAGE = `Usage: npm run nats:bootstrap -- --env <${ENVIRONMENT_NAMES.join("|")}> --out <dir> [--reuse-only] [--push <nats-url> [--tls-ca <file>]]
 
 Creates or reuses the environment's NATS keys in <dir>/seeds, signs the operator and account JWTs,
-writes <dir>/cluster/auth.conf and <dir>/cluster/platform.creds, and prints the commands that
+writes <dir>/cluster/auth.conf and the users' creds (platform.creds, provisioning.creds,
+workers-<tier>.creds) in <dir>/cluster, and prints the commands that
 store them in Secrets Manager. --push sends the signed account JWTs to a running cluster's
 resolver with the system user (servers apply them at once). To reuse the keys already stored, fetch each seed first:
   aws secretsmanager get-secret-value --secret-id '<prefix>/seeds/<name>' --query SecretString --output text > <dir>/seeds/<name>.nk`;

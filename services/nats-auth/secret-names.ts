@@ -7,7 +7,8 @@
  * - `<prefix>/seeds/…`: private nkey seeds. Only operators running `nats:bootstrap` and, for the
  *   tier signing keys, the provisioning service read these. External Secrets never needs them.
  * - `<prefix>/cluster/…`: what the cluster consumes (the server's auth include, the platform
- *   user's creds), synced into the `nats` namespace by External Secrets.
+ *   user's creds, the provisioning service's and each tier's worker user's creds), synced by
+ *   External Secrets into the namespace of the workload that uses them.
  */
 import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
@@ -33,6 +34,10 @@ export interface NatsSecretNames {
     readonly authConf: string;
     /** Creds of the `platform` user of the SWARM account (NACK, the ingestor). */
     readonly platformCreds: string;
+    /** Creds of the provisioning service's user of the SWARM account (jobs, the workers' credential requests). */
+    readonly provisioningBusCreds: string;
+    /** Per pooled tier: creds of the tier's worker user of the SWARM account (`workers-<tier>.creds`). */
+    readonly workerCreds: Readonly<Record<PlanTierName, string>>;
   };
 }
 
@@ -61,6 +66,8 @@ export function natsSecretNames(seedSecretPrefix: string, siloTenants: readonly 
     cluster: {
       authConf: `${seedSecretPrefix}/cluster/auth-conf`,
       platformCreds: `${seedSecretPrefix}/cluster/platform-creds`,
+      provisioningBusCreds: `${seedSecretPrefix}/cluster/provisioning-bus-creds`,
+      workerCreds: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, `${seedSecretPrefix}/cluster/workers-${t}-creds`])) as Record<PlanTierName, string>,
     },
   };
 }
@@ -83,5 +90,7 @@ export function natsSecretList(names: NatsSecretNames): { readonly name: string;
     // Added last: the stack names each secret by its position, so earlier ones keep their addresses.
     { name: s.tenantAccountSigningKey, description: "NATS operator signing key seed of tenant accounts (provisioning signs each tenant's account)" },
     { name: s.tenantImportSigningKey, description: "NATS platform account signing key seed of activation tokens (provisioning lets a tenant account import its own subjects)" },
+    { name: names.cluster.provisioningBusCreds, description: "Creds of the SWARM account's provisioning user (publishes jobs, answers the workers' credential requests)" },
+    ...PLAN_TIER_NAMES.map((t) => ({ name: names.cluster.workerCreds[t], description: `Creds of the SWARM account's ${t} worker user (pulls the ${t} job lane, dead-letters, asks for tenant credentials)` })),
   ];
 }

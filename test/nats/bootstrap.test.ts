@@ -1,5 +1,6 @@
 /** `nats:bootstrap`: creates or reuses keys, signs idempotently, prints put commands and never a seed. */
 import { spawnSync } from "node:child_process";
+import { decode } from "@nats-io/jwt";
 import { mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadEnvironment } from "../../config/index.js";
 import { bootstrapFiles, runBootstrap } from "../../services/nats-auth/bootstrap.js";
 import { natsSecretList, natsSecretNames } from "../../services/nats-auth/secret-names.js";
+import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { PROVISIONING_BUS_USER, provisioningBusPermissions, workerUserName, workerUserPermissions } from "../../services/nats-auth/claims.js";
 import { NatsAuthError } from "../../services/nats-auth/sign.js";
 
 const SEED = /S[OAU][A-Z2-7]{56}/;
@@ -45,6 +48,33 @@ describe("nats:bootstrap", () => {
     // The platform user keeps its identity (its JWT is re-issued).
     const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
     expect(userKey(readFileSync(join(out, "cluster", "platform.creds"), "utf8"))).toBe(userKey(platformCreds));
+  });
+
+  it("mints the provisioning user and one worker user per tier, signed by the SWARM account, keeping their identities across runs", async () => {
+    const out = tempDir();
+    const first = await runBootstrap({ env: "dev", out, nats });
+    const files = bootstrapFiles(out, names);
+    const jwtOf = (creds: string) => /-----BEGIN NATS USER JWT-----\n(\S+)/.exec(creds)?.[1] ?? "";
+    const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
+    const read = (name: string) => readFileSync(files[name] as string, "utf8");
+
+    expect(files[names.cluster.provisioningBusCreds]).toBe(join(out, "cluster", "provisioning.creds"));
+    const provisioning = read(names.cluster.provisioningBusCreds);
+    expect(decode(jwtOf(provisioning))).toMatchObject({ iss: first.publicKeys.swarmAccount, name: PROVISIONING_BUS_USER, nats: { type: "user", ...provisioningBusPermissions() } });
+    const workers = Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, read(names.cluster.workerCreds[t])]));
+    for (const tier of PLAN_TIER_NAMES) {
+      expect(files[names.cluster.workerCreds[tier]]).toBe(join(out, "cluster", `workers-${tier}.creds`));
+      expect(decode(jwtOf(workers[tier] as string)), tier).toMatchObject({ iss: first.publicKeys.swarmAccount, name: workerUserName(tier), nats: { type: "user", ...workerUserPermissions(tier), tags: [`tier:${tier}`] } });
+    }
+    // Each tier has a user of its own.
+    expect(new Set(PLAN_TIER_NAMES.map((t) => userKey(workers[t] as string))).size).toBe(PLAN_TIER_NAMES.length);
+
+    await runBootstrap({ env: "dev", out, nats });
+    expect(userKey(read(names.cluster.provisioningBusCreds))).toBe(userKey(provisioning));
+    for (const tier of PLAN_TIER_NAMES) expect(userKey(read(names.cluster.workerCreds[tier])), tier).toBe(userKey(workers[tier] as string));
+    // Stored like the other creds: under the environment's prefix, beside the platform user's.
+    expect(first.commands).toContain(`aws secretsmanager put-secret-value --secret-id 'enchanted/dev/nats/cluster/provisioning-bus-creds' --secret-string 'file://${files[names.cluster.provisioningBusCreds]}'`);
+    expect(first.commands).toContain(`aws secretsmanager put-secret-value --secret-id 'enchanted/dev/nats/cluster/workers-pro-creds' --secret-string 'file://${files[names.cluster.workerCreds.pro]}'`);
   });
 
   it("prints one put-secret-value command per secret, pointing at files and never containing a seed", async () => {

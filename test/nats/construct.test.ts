@@ -1,20 +1,20 @@
 /** The NATS construct: chart values from config, streams and claims in the synthesized JSON, and no seed anywhere. */
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
-import { TerraformStack } from "cdktf";
+import { TerraformStack, Testing } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
-import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_MONITORING_ENDPOINT, NATS_NAMES, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
+import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_CLIENT_URL, NATS_EXTERNAL_SERVICE, NATS_MONITORING_ENDPOINT, NATS_NAMES, NATS_SERVER_SELECTOR, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
 import { workerConsumer } from "../../constructs/worker-pools.js";
 import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
-import { LOCAL_INGESTOR_REPLICAS, topologyDeclarations } from "../../services/nats-auth/topology.js";
+import { LOCAL_INGESTOR_REPLICAS, TOPOLOGY_STREAMS, topologyDeclarations } from "../../services/nats-auth/topology.js";
 import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
 import type { AccountClaims } from "../../services/nats-auth/claims.js";
 import { AUTH_MOUNT_DIR, serverMaxPayloadBytes } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, publicKeysOf } from "../../services/nats-auth/sign.js";
-import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, parseGoDuration, STREAM_NAMES, swarmStreamConfigs, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
+import { DEAD_LETTER_MAX_AGE_DAYS, DEAD_LETTER_MAX_BYTES, DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, goDuration, JOB_DEAD_LETTER_STREAM, JOB_DEAD_LETTER_SUBJECT_PREFIX, parseGoDuration, STREAM_NAMES, swarmStreamConfigs, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
 import { resourcesOf, synthApp, type SynthesizedStack } from "../support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -106,10 +106,24 @@ describe("Nats construct", () => {
     expect(JSON.parse(nack?.values[0] ?? "{}")).toEqual(JSON.parse(JSON.stringify(nackChartValues())));
   });
 
-  it("declares both streams and the ingestor's dead-letter stream as NACK Stream resources from streams.ts in the SWARM account", () => {
+  it("declares both streams and both dead-letter streams as NACK Stream resources from streams.ts in the SWARM account", () => {
     const streams = manifests(stack, "Stream");
     const declared = swarmStreamConfigs(props.nats);
-    expect(streams.map((s) => s.spec?.name).sort()).toEqual([declared.events.name, DEAD_LETTER_STREAM, declared.jobs.name].sort());
+    expect(streams.map((s) => s.spec?.name).sort()).toEqual([declared.events.name, DEAD_LETTER_STREAM, declared.jobs.name, JOB_DEAD_LETTER_STREAM].sort());
+    // Every stream of the topology's one declaration, and nothing else.
+    expect(streams).toHaveLength(TOPOLOGY_STREAMS.length);
+    expect(streams.map((s) => s.spec?.name).sort()).toEqual(topologyDeclarations({ nats: props.nats }).streams.map((s) => s.name).sort());
+    // Failed jobs: replicated like the jobs, kept like the ingestor's dead letters.
+    expect(streams.find((s) => s.spec?.name === JOB_DEAD_LETTER_STREAM)?.spec).toMatchObject({
+      subjects: [`${JOB_DEAD_LETTER_SUBJECT_PREFIX}.*`],
+      storage: "file",
+      replicas: props.nats.streams.jobs.replicas,
+      maxAge: `${DEAD_LETTER_MAX_AGE_DAYS * 24}h`,
+      maxBytes: DEAD_LETTER_MAX_BYTES,
+      retention: "limits",
+      account: NATS_NAMES.nackAccount,
+      preventDelete: true,
+    });
     // Refused events: replicated like the events, kept 14 days, 1 GiB at most, never deleted with the stack.
     expect(streams.find((s) => s.spec?.name === DEAD_LETTER_STREAM)?.spec).toMatchObject({
       subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}.*`],
@@ -198,6 +212,64 @@ describe("Nats construct", () => {
   });
 });
 
+describe("Nats external access", () => {
+  const keys = publicKeysOf(generateNatsSeeds([SILO]));
+  const external = { hostname: "nats.example.com", allowedCidrs: ["203.0.113.0/24", "198.51.100.0/24"], loadBalancerCidrs: ["10.30.0.0/24", "10.30.1.0/24"] };
+  const stack = synthNats(propsFor("prod", { publicKeys: keys, external }));
+  const services = manifests(stack, "Service") as unknown as { metadata: { name: string; namespace: string; annotations: Record<string, string> }; spec: Record<string, any> }[];
+  const policy = () => Object.values(resourcesOf(stack, "kubernetes_network_policy_v1")).find((p) => (p.metadata as { name: string }).name === "allow-nats") as { spec: { ingress: { from?: { ip_block?: { cidr: string } }[]; ports?: { port: string }[] }[] } };
+
+  it("puts an internet-facing NLB on the client port, passing TCP to the servers' TLS, open to the allowed ranges only", () => {
+    expect(services).toHaveLength(1);
+    const svc = services[0];
+    expect(svc?.metadata).toMatchObject({ name: NATS_EXTERNAL_SERVICE, namespace: NAMESPACES.nats });
+    expect(svc?.metadata.annotations).toMatchObject({
+      "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+      "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+      "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+      "service.beta.kubernetes.io/aws-load-balancer-backend-protocol": "tcp",
+    });
+    // No listener certificate: TLS terminates at nats-server.
+    expect(Object.keys(svc?.metadata.annotations ?? {}).some((k) => k.endsWith("ssl-cert"))).toBe(false);
+    expect(svc?.spec).toMatchObject({ type: "LoadBalancer", loadBalancerSourceRanges: external.allowedCidrs, selector: NATS_SERVER_SELECTOR, ports: [{ name: "nats", port: 4222, targetPort: 4222, protocol: "TCP" }] });
+    // The servers' TLS is on for clients, and their certificate names the external host.
+    expect((natsChartValues(propsFor("prod")) as { config: { nats: { tls: { enabled: boolean } } } }).config.nats.tls.enabled).toBe(true);
+    const cert = manifests(stack, "Certificate")[0]?.spec as { dnsNames: string[] };
+    expect(cert.dnsNames).toContain("nats.example.com");
+    expect(stack.suppressions).toEqual([]);
+  });
+
+  it("admits the NLB's addresses on the client port only, and says where agents connect", () => {
+    const rule = policy().spec.ingress.find((r) => r.from?.some((f) => f.ip_block));
+    expect(rule?.from?.map((f) => f.ip_block?.cidr)).toEqual(external.loadBalancerCidrs);
+    expect(rule?.ports?.map((p) => p.port)).toEqual(["4222"]);
+    const app = Testing.app();
+    const build = (id: string, extra: Partial<NatsProps>) => new Nats(new TerraformStack(app, id), "nats", propsFor("prod", { publicKeys: keys, ...extra }));
+    expect(build("t", { external }).publicUrl).toBe("tls://nats.example.com:4222");
+    const inClusterNats = build("u", {});
+    expect(inClusterNats.publicUrl).toBe(NATS_CLIENT_URL);
+    expect(inClusterNats.externalService).toBeUndefined();
+    const inCluster = synthNats(propsFor("prod", { publicKeys: keys }));
+    expect(manifests(inCluster, "Service")).toEqual([]);
+  });
+
+  it("refuses an empty range list, 0.0.0.0/0 without allowAnywhere, a bad range or host name, naming the field and the fix", () => {
+    const bad = (e: Partial<typeof external> & { allowAnywhere?: boolean }) => () => synthNats(propsFor("prod", { publicKeys: keys, external: { ...external, ...e } }));
+    expect(bad({ allowedCidrs: [] })).toThrow(/external\.allowedCidrs = \[\] is empty.*Fix: list the ranges agents connect from/);
+    expect(bad({ allowedCidrs: ["203.0.113.0/24", "0.0.0.0/0"] })).toThrow(/external\.allowedCidrs\[1\] = "0\.0\.0\.0\/0" opens the NATS client port to the whole internet\. Fix: .*allowAnywhere: true/);
+    expect(bad({ allowedCidrs: ["::/0"] })).toThrow(/external\.allowedCidrs\[0\] = "::\/0"/);
+    expect(bad({ allowedCidrs: ["203.0.113.1/24"] })).toThrow(/external\.allowedCidrs\[0\] = "203\.0\.113\.1\/24" is not an IPv4 CIDR block/);
+    expect(bad({ hostname: "NATS" })).toThrow(/external\.hostname = "NATS"/);
+    expect(bad({ loadBalancerCidrs: [] })).toThrow(/external\.loadBalancerCidrs = \[\].*Fix: pass the public subnets/);
+    expect(bad({ allowedCidrs: ["0.0.0.0/0"] })).toThrow(ValidationError);
+  });
+
+  it("accepts 0.0.0.0/0 with allowAnywhere: true, as a recorded NATS-1 suppression with its reason", () => {
+    const open = synthNats(propsFor("prod", { publicKeys: keys, external: { ...external, allowedCidrs: ["0.0.0.0/0"], allowAnywhere: true } }));
+    expect(open.suppressions).toEqual([expect.objectContaining({ ruleId: "NATS-1", reason: expect.stringContaining("allowAnywhere: true") })]);
+  });
+});
+
 describe("NACK consumer specs", () => {
   it("writes a worker pool's declared consumer as NACK takes it, durations as Go writes them", () => {
     expect(nackConsumerSpec(workerConsumerConfig("pro", tiers), { account: NATS_NAMES.nackAccount, preventDelete: true })).toEqual({
@@ -233,7 +305,7 @@ describe("the topology's one declaration", () => {
   it("is what NACK gets, capped and single-replica where createTopology runs on one server", () => {
     const nats = loadEnvironment("prod").nats;
     const full = topologyDeclarations({ nats, workers: { tiers } });
-    expect(full.streams.map((s) => s.name)).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs, DEAD_LETTER_STREAM]);
+    expect(full.streams.map((s) => s.name)).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs, DEAD_LETTER_STREAM, JOB_DEAD_LETTER_STREAM]);
     expect(full.streams[0]).toEqual(swarmStreamConfigs(nats).events);
     expect(full.consumers.map((c) => `${c.stream}/${c.durable_name}`)).toEqual([
       `${STREAM_NAMES.events}/swarm-ingestor`,

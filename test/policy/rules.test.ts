@@ -17,6 +17,8 @@ import { kmsKeyRotationEnabled } from "../../constructs/policy/rules/kms-key-rot
 import { kongRoutesAuthenticated } from "../../constructs/policy/rules/kong-routes-authenticated.js";
 import { launchTemplateImdsv2HopLimit1 } from "../../constructs/policy/rules/launch-template-imdsv2-hop-limit-1.js";
 import { logGroupsEncrypted } from "../../constructs/policy/rules/log-groups-encrypted.js";
+import { natsLoadBalancerSourceRanges } from "../../constructs/policy/rules/nats-load-balancer-source-ranges.js";
+import { natsExternalServiceManifest } from "../../constructs/nats/external.js";
 import { noPublicIngress } from "../../constructs/policy/rules/no-public-ingress.js";
 import { s3Encrypted } from "../../constructs/policy/rules/s3-encrypted.js";
 import { s3PublicAccessBlocked } from "../../constructs/policy/rules/s3-public-access-blocked.js";
@@ -43,7 +45,7 @@ describe("pack", () => {
   it("has unique rule ids and a fix and explanation for every rule", () => {
     const ids = POLICY_RULES.map((r) => r.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).toHaveLength(19);
+    expect(ids).toHaveLength(20);
     for (const rule of POLICY_RULES) {
       expect(rule.fix.length, rule.id).toBeGreaterThan(10);
       expect(rule.explanation.length, rule.id).toBeGreaterThan(10);
@@ -613,5 +615,46 @@ describe("GW-2 KeycloakAdminNotPublic", () => {
     expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.all", resources), '"/" is not under');
     expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.fallback", resources), "spec.default_backend publishes every path of keycloak-http");
     expectFlagged(check(keycloakAdminNotPublic, "kubernetes_ingress_v1.management", resources), "backend port is 9000 (must be 80)");
+  });
+});
+
+describe("NATS-1 NatsLoadBalancerSourceRanges", () => {
+  const service = (spec: Record<string, unknown>) => ({ manifest: { apiVersion: "v1", kind: "Service", metadata: { name: "s", namespace: "nats" }, spec } });
+  const lb = (extra: Record<string, unknown>) => service({ type: "LoadBalancer", ports: [{ name: "nats", port: 4222, targetPort: 4222, protocol: "TCP" }], ...extra });
+
+  it("accepts the Nats construct's external Service and a load balancer with listed ranges; ignores other Services", () => {
+    const resources: Elements = {
+      kubernetes_manifest: {
+        external: { manifest: natsExternalServiceManifest({ hostname: "nats.example.com", allowedCidrs: ["203.0.113.0/24"] }) },
+        listed: lb({ loadBalancerSourceRanges: ["198.51.100.0/24", "203.0.113.0/24"] }),
+        clusterIp: service({ type: "ClusterIP", ports: [{ port: 4222 }] }),
+        otherPort: service({ type: "LoadBalancer", ports: [{ port: 443, targetPort: 8443 }] }),
+        configMap: { manifest: { apiVersion: "v1", kind: "ConfigMap", data: {} } },
+      },
+      kubernetes_service_v1: { typed: { metadata: [{ name: "t" }], spec: [{ type: "LoadBalancer", port: [{ port: 4222 }], load_balancer_source_ranges: ["203.0.113.0/24"] }] } },
+    };
+    for (const address of ["kubernetes_manifest.external", "kubernetes_manifest.listed", "kubernetes_service_v1.typed"]) {
+      expect(check(natsLoadBalancerSourceRanges, address, resources).status, address).toBe("compliant");
+    }
+    for (const address of ["kubernetes_manifest.clusterIp", "kubernetes_manifest.otherPort", "kubernetes_manifest.configMap"]) {
+      expect(check(natsLoadBalancerSourceRanges, address, resources).status, address).toBe("not-applicable");
+    }
+  });
+
+  it("flags a load balancer on the client port without source ranges, with 0.0.0.0/0 or ::/0, typed or not, by port or targetPort", () => {
+    const resources: Elements = {
+      kubernetes_manifest: {
+        none: lb({}),
+        empty: lb({ loadBalancerSourceRanges: [] }),
+        anywhere: lb({ loadBalancerSourceRanges: ["203.0.113.0/24", "0.0.0.0/0"] }),
+        byTarget: service({ type: "LoadBalancer", ports: [{ port: 443, targetPort: 4222 }], loadBalancerSourceRanges: ["::/0"] }),
+      },
+      kubernetes_service_v1: { typed: { metadata: [{ name: "t" }], spec: [{ type: "LoadBalancer", port: [{ port: 4222, target_port: "4222" }] }] } },
+    };
+    expectFlagged(check(natsLoadBalancerSourceRanges, "kubernetes_manifest.none", resources), "manifest.spec has no loadBalancerSourceRanges on the NATS client port 4222");
+    expectFlagged(check(natsLoadBalancerSourceRanges, "kubernetes_manifest.empty", resources), "no loadBalancerSourceRanges");
+    expectFlagged(check(natsLoadBalancerSourceRanges, "kubernetes_manifest.anywhere", resources), 'manifest.spec.loadBalancerSourceRanges contains "0.0.0.0/0"');
+    expectFlagged(check(natsLoadBalancerSourceRanges, "kubernetes_manifest.byTarget", resources), '"::/0"');
+    expectFlagged(check(natsLoadBalancerSourceRanges, "kubernetes_service_v1.typed", resources), "spec has no loadBalancerSourceRanges");
   });
 });

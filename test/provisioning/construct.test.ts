@@ -40,7 +40,12 @@ const baseProps: ProvisioningProps = {
   billingWebhookRemoteKey: "enchanted/dev/provisioning/billing-webhook-secret",
   keycloak: { serviceUrl: keycloakServiceUrl(), namespace: NAMESPACES.platform, secretPrefix: "enchanted/dev/keycloak" },
   natsAccount: SWARM_ACCOUNT,
-  nats: { clientUrl: "nats://nats.nats.svc.cluster.local:4222", issuer: { issuerName: "internal-ca", issuerKind: "ClusterIssuer" } },
+  nats: {
+    clientUrl: "nats://nats.nats.svc.cluster.local:4222",
+    issuer: { issuerName: "internal-ca", issuerKind: "ClusterIssuer" },
+    publicUrls: ["tls://nats.example.com:4222"],
+    platformCredsRemoteKey: "enchanted/dev/nats/cluster/provisioning-bus-creds",
+  },
   signingKeys: {
     secretNames: SEEDS,
     accountSecretNames: { tenantAccountSigningKey: NATS_SEEDS.tenantAccountSigningKey, tenantImportSigningKey: NATS_SEEDS.tenantImportSigningKey, systemUserCreds: NATS_SEEDS.systemUserCreds },
@@ -155,6 +160,10 @@ describe("Provisioning", () => {
     expect(value("PROVISIONING_NATS_URL")).toBe("nats://nats.nats.svc.cluster.local:4222");
     expect(value("PROVISIONING_NATS_SYSTEM_CREDS_FILE")).toBe("/var/run/secrets/nats-signing-keys/system-user.creds");
     expect(value("PROVISIONING_NATS_TLS_CA_FILE")).toBe("/var/run/secrets/nats-ca/ca.crt");
+    // What agents are handed: the external listener, its CA (the servers' CA, mounted) and the service's own bus user.
+    expect(value("PROVISIONING_NATS_PUBLIC_URLS")).toBe("tls://nats.example.com:4222");
+    expect(value("PROVISIONING_NATS_PUBLIC_CA_FILE")).toBe("/var/run/secrets/nats-ca/ca.crt");
+    expect(value("PROVISIONING_NATS_PLATFORM_CREDS_FILE")).toBe("/var/run/secrets/nats-platform/provisioning.creds");
     expect(value("PROVISIONING_CREDENTIALS_TTL_SECONDS")).toBe("3600");
     expect(value("PROVISIONING_SHUTDOWN_TIMEOUT_MS")).toBe("15000");
     // Files only: no secret value in an environment variable or in the synthesized JSON.
@@ -176,6 +185,23 @@ describe("Provisioning", () => {
       { key: "system-user.creds", path: "system-user.creds" },
     ]);
     expect(mounts.get("signing-keys")).toEqual({ name: "signing-keys", mountPath: "/var/run/secrets/nats-signing-keys", readOnly: true });
+  });
+
+  it("mounts the bus user's creds read-only from a Secret synced from the environment's NATS prefix, and the CA agents get", () => {
+    expect(volumes.get("nats-platform-creds")?.secret).toEqual({ secretName: "provisioning-nats-platform-creds", defaultMode: 0o440, items: [{ key: "provisioning.creds", path: "provisioning.creds" }] });
+    expect(mounts.get("nats-platform-creds")).toEqual({ name: "nats-platform-creds", mountPath: "/var/run/secrets/nats-platform", readOnly: true });
+    expect(mounts.get("nats-ca")).toEqual({ name: "nats-ca", mountPath: "/var/run/secrets/nats-ca", readOnly: true });
+    const creds = out.byKind("ExternalSecret").find((e) => e.metadata.name === "provisioning-nats-platform-creds") as Obj;
+    expect(creds.spec.secretStoreRef).toEqual({ name: "aws-secrets-manager", kind: "ClusterSecretStore" });
+    expect(creds.spec.data).toEqual([{ secretKey: "provisioning.creds", remoteRef: { key: "enchanted/dev/nats/cluster/provisioning-bus-creds" } }]);
+  });
+
+  it("hands agents the in-cluster URL when NATS is not exposed, and refuses an empty or malformed public URL list", () => {
+    const { publicUrls: _unused, ...inCluster } = baseProps.nats;
+    const inClusterEnv = (synth({ ...baseProps, nats: inCluster }).one("Deployment").spec.template.spec.containers[0].env as Obj[]).map((e) => [e.name as string, e.value as string] as const);
+    expect(new Map(inClusterEnv).get("PROVISIONING_NATS_PUBLIC_URLS")).toBe("nats://nats.nats.svc.cluster.local:4222");
+    expect(() => synth({ ...baseProps, nats: { ...baseProps.nats, publicUrls: [] } })).toThrow(/nats\.publicUrls = \[\] is empty.*Fix: pass Nats\.publicUrl/);
+    expect(() => synth({ ...baseProps, nats: { ...baseProps.nats, publicUrls: ["https://nats.example.com"] } })).toThrow(/nats\.publicUrls\[0\] = "https:\/\/nats\.example\.com" is not a NATS URL/);
   });
 
   it("syncs the seeds through a namespaced store of their own and the client secret through the cluster store", () => {
