@@ -17,6 +17,7 @@ import type { Account, Operator, OperatorLimits, SigningKey, UserPermissionsLimi
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
+import { INGESTOR_DEFAULTS, INGESTOR_JETSTREAM } from "../ingestor/contract.js";
 import { jobDeadLetterSubject, STREAM_NAMES, STREAM_SUBJECTS, SUBJECT_ROOT, WORKER_CREDENTIALS_SUBJECT_PREFIX, workerConsumerName, workerCredentialsSubject, workerInboxPrefix } from "./jetstream-names.js";
 
 /** Public nkeys of every identity and signing key (not secrets: they go into config and JWTs). */
@@ -308,6 +309,58 @@ export function siloAccountClaims(tenantId: string, tiers: TierCatalog, keys: Pi
       signing_keys: [tierSigningKey(SILO_TIER, tiers[SILO_TIER], silo.signingKey)],
     },
   };
+}
+
+/** Name of a silo account's unrestricted user (NACK manages the silo's streams and consumers with it). */
+export const SILO_PLATFORM_USER = "silo-platform";
+/** Name of a silo account's ingestor user. */
+export const SILO_INGESTOR_USER = "silo-ingestor";
+/** Name of a silo account's worker user. */
+export const SILO_WORKER_USER = "silo-workers";
+
+/**
+ * What the ingestor's user in a silo account may do there, and nothing else: what `startIngestor`
+ * does with the silo's copy of the topology (topology.ts `siloTopologyDeclarations`). Check the
+ * streams and its consumer (`$JS.API.INFO`, `STREAM.INFO` of `SWARM_EVENTS` and its dead letters,
+ * `CONSUMER.INFO`), pull it, ack (progress, term) its messages, and publish dead letters on
+ * `ingestor.dlq.<reason>`; replies (the JetStream API's, the dead letters' acks) arrive in its
+ * `_INBOX.<nuid>`. It cannot create, change, purge or delete anything, read the jobs, publish
+ * into the tenant's subjects, or read the tenant's inbox (`_INBOX.<tenant>.>` is denied: a tenant
+ * id can never be a client's random inbox token and the tenant's replies stay its own).
+ */
+export function siloIngestorUserPermissions(tenantId: string, consumer: string = INGESTOR_DEFAULTS.consumer): Pick<UserPermissionsLimits, "pub" | "sub"> {
+  const J = INGESTOR_JETSTREAM;
+  const durable = `${J.reads}.${consumer}`;
+  return {
+    pub: {
+      allow: [
+        "$JS.API.INFO",
+        `$JS.API.STREAM.INFO.${J.reads}`,
+        `$JS.API.STREAM.INFO.${J.writes}`,
+        `$JS.API.CONSUMER.INFO.${durable}`,
+        `$JS.API.CONSUMER.MSG.NEXT.${durable}`,
+        `$JS.ACK.${durable}.>`,
+        `${J.deadLetterSubjectPrefix}.*`,
+      ],
+      deny: [],
+    },
+    sub: { allow: ["_INBOX.>"], deny: [`${tenantInboxPrefix(tenantId)}.>`] },
+  };
+}
+
+/**
+ * What the worker user of a silo account may do there: exactly what a pooled {@link SILO_TIER}
+ * worker may do in the platform account ({@link workerUserPermissions}: its lane's consumer, acks,
+ * its dead letters, its inbox), against the silo's own `SWARM_JOBS` and `SWARM_JOBS_DLQ`, so the
+ * worker runtime runs against either account unchanged. Its credential requests
+ * (`platform.credentials.enterprise`) have no responder in a silo account until the platform
+ * exports that service to it.
+ */
+export function siloWorkerUserPermissions(tenantId: string): Pick<UserPermissionsLimits, "pub" | "sub"> {
+  if (tenantInboxPrefix(tenantId) === workerInboxPrefix(SILO_TIER)) {
+    throw new RangeError(`siloTenants[] = ${JSON.stringify(tenantId)} would share its inbox with the silo's workers (${workerInboxPrefix(SILO_TIER)}). Fix: give the tenant another id.`);
+  }
+  return workerUserPermissions(SILO_TIER);
 }
 
 /** Every claim the environment needs, in signing order: the operator, then each account. */

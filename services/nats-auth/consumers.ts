@@ -102,3 +102,21 @@ export function workerConsumerConfig(tier: PlanTierName, tiers: TierCatalog, opt
 export function workerConsumerConfigs(tiers: TierCatalog, options: WorkerConsumerOptions = {}): Record<PlanTierName, SwarmConsumerConfig> {
   return Object.fromEntries(PLAN_TIER_NAMES.map((tier) => [tier, workerConsumerConfig(tier, tiers, options)])) as Record<PlanTierName, SwarmConsumerConfig>;
 }
+
+/**
+ * The ingestor's consumer on a silo account's `SWARM_EVENTS` (the same declaration as the pooled
+ * one: the ingestor checks it unchanged), sized for the silo's tier: the account's JWT caps every
+ * consumer's MaxAckPending at the tier's `bus.maxAckPending`, so the replicas that may share it are
+ * at most `maxAckPending / prefetch` (enterprise: 50,000 / 30,000 = 1 at the default batch).
+ */
+export function siloIngestorConsumerConfig(tier: { readonly name: PlanTierName; readonly bus: { readonly maxAckPending: number } }, options: Partial<IngestorConsumerOptions> = {}): SwarmConsumerConfig {
+  const prefetch = options.prefetchMessages ?? DEFAULT_PREFETCH_MESSAGES;
+  const fits = Math.floor(tier.bus.maxAckPending / prefetch);
+  const maxReplicas = options.maxReplicas ?? fits;
+  if (maxReplicas < 1 || maxReplicas > fits) {
+    throw new RangeError(
+      `maxReplicas = ${maxReplicas} × prefetchMessages = ${prefetch} does not fit the ${tier.name} tier's bus.maxAckPending of ${tier.bus.maxAckPending}, which caps a silo account's consumers. Fix: use at most ${Math.max(fits, 0)} replicas or a smaller prefetch (INGESTOR_BATCH_MAX_ROWS).`,
+    );
+  }
+  return ingestorConsumerConfig({ ...options, maxReplicas, prefetchMessages: prefetch });
+}

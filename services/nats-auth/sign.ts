@@ -6,7 +6,8 @@
 import { Algorithms, decode, encode, encodeUser, fmtCreds, type ClaimsData } from "@nats-io/jwt";
 import { createAccount, createOperator, createUser, fromPublic, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
-import { PLATFORM_USER, PROVISIONING_BUS_USER, provisioningBusPermissions, SYSTEM_USER, workerUserName, workerUserPermissions, type NatsAuthClaims, type NatsPublicKeys, type UnsignedClaims } from "./claims.js";
+import { assertTenantId } from "../../config/tenancy.js";
+import { PLATFORM_USER, SILO_INGESTOR_USER, SILO_PLATFORM_USER, SILO_TIER, SILO_WORKER_USER, siloIngestorUserPermissions, siloWorkerUserPermissions, TENANT_TAG, PROVISIONING_BUS_USER, provisioningBusPermissions, SYSTEM_USER, workerUserName, workerUserPermissions, type NatsAuthClaims, type NatsPublicKeys, type UnsignedClaims } from "./claims.js";
 
 /** Thrown for a key, seed or claim the bus's credentials cannot be built from. */
 export class NatsAuthError extends Error {
@@ -201,6 +202,37 @@ export async function mintProvisioningBusUser(accountSeed: string, userSeed?: st
   const account = keyPairFromSeed("swarmAccountSeed", accountSeed, "A");
   const user = userSeed ? keyPairFromSeed("provisioningUserSeed", userSeed, "U") : createUser();
   const jwt = await encodeUser(PROVISIONING_BUS_USER, user, account, provisioningBusPermissions() as never);
+  return credentialsOf(jwt, user);
+}
+
+/**
+ * The platform's users of a silo account, signed by the silo account's identity key (its seed is
+ * the bootstrap's: `silos.<tenant>.account`), tagged with the silo tenant. Each reuses `userSeed`
+ * when given, so a re-run rotates the JWT but not the identity.
+ * - `mintSiloPlatformUser`: unrestricted, for NACK (creates the silo's streams and consumers).
+ * - `mintSiloIngestorUser`: the silo's ingestor ({@link siloIngestorUserPermissions}).
+ * - `mintSiloWorkerUser`: the silo's worker pool ({@link siloWorkerUserPermissions}).
+ */
+export async function mintSiloPlatformUser(siloAccountSeed: string, tenantId: string, userSeed?: string): Promise<UserCredentials> {
+  return mintSiloUser(siloAccountSeed, tenantId, SILO_PLATFORM_USER, {}, userSeed);
+}
+
+/** The ingestor's user of a silo account, pulling `consumer` (see {@link mintSiloPlatformUser}). */
+export async function mintSiloIngestorUser(siloAccountSeed: string, tenantId: string, options: { readonly consumer?: string; readonly userSeed?: string } = {}): Promise<UserCredentials> {
+  return mintSiloUser(siloAccountSeed, tenantId, SILO_INGESTOR_USER, siloIngestorUserPermissions(tenantId, options.consumer), options.userSeed);
+}
+
+/** The worker pool's user of a silo account (see {@link mintSiloPlatformUser}). */
+export async function mintSiloWorkerUser(siloAccountSeed: string, tenantId: string, userSeed?: string): Promise<UserCredentials> {
+  return mintSiloUser(siloAccountSeed, tenantId, SILO_WORKER_USER, { ...siloWorkerUserPermissions(tenantId), tags: [`tier:${SILO_TIER}`] }, userSeed);
+}
+
+async function mintSiloUser(siloAccountSeed: string, tenantId: string, name: string, claims: object, userSeed: string | undefined): Promise<UserCredentials> {
+  assertTenantId(tenantId, "siloTenants[]");
+  const account = keyPairFromSeed(`silos.${tenantId}.account`, siloAccountSeed, "A");
+  const user = userSeed ? keyPairFromSeed(`${name}UserSeed`, userSeed, "U") : createUser();
+  const tags = [...(((claims as { tags?: string[] }).tags) ?? []), `${TENANT_TAG}:${tenantId}`];
+  const jwt = await encodeUser(name, user, account, { ...claims, tags } as never);
   return credentialsOf(jwt, user);
 }
 

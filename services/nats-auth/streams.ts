@@ -6,8 +6,9 @@
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
-import { PLAN_TIER_NAMES, PLAN_TIERS, type TierCatalog } from "../../config/tiers.js";
-import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENT_SUBJECT_TRANSFORM, JOB_DEAD_LETTER_STREAM, JOB_DEAD_LETTER_SUBJECTS, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
+import { assertTenantId } from "../../config/tenancy.js";
+import { PLAN_TIER_NAMES, PLAN_TIERS, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
+import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECTS, EVENT_SUBJECT_TRANSFORM, JOB_DEAD_LETTER_STREAM, JOB_DEAD_LETTER_SUBJECTS, jobLane, STREAM_NAMES, STREAM_SUBJECTS, type SwarmStreamKey } from "./jetstream-names.js";
 
 export {
   DEAD_LETTER_STREAM,
@@ -216,4 +217,81 @@ export function jobDeadLetterStreamConfig(replicas: number): SwarmStreamConfig {
     description: "Jobs every worker delivery failed: workers.dlq.<tier>, headers carry the tenant, original subject, deliveries and last error",
     subjects: [JOB_DEAD_LETTER_SUBJECTS],
   };
+}
+
+/** The four streams of a topology, by role (the keys of `topology.ts`'s `TOPOLOGY_STREAMS`). */
+export interface SiloStreamConfigs {
+  readonly events: SwarmStreamConfig;
+  readonly jobs: SwarmStreamConfig;
+  readonly deadLetters: SwarmStreamConfig;
+  readonly jobDeadLetters: SwarmStreamConfig;
+}
+
+/** What {@link siloStreamConfigs} may differ in. */
+export interface SiloStreamOptions {
+  /** Replicas of every stream (1 on a single server); the sizes are computed for them. @default - as the environment declares its streams */
+  readonly replicas?: number;
+}
+
+/**
+ * The streams of one silo tenant, declared in its own account (claims.ts `siloAccountClaims`):
+ * JetStream names are per account, so they keep the platform's names, subjects and subject
+ * transform (`SWARM_EVENTS`, `SWARM_JOBS`, `SWARM_EVENTS_DLQ`, `SWARM_JOBS_DLQ`), and the ingestor
+ * and the workers run against a silo unchanged.
+ *
+ * Sized from the tier the silo account's limits come from (`tier`, the enterprise tier), not
+ * from the pooled streams' totals: the account's JetStream allowance (`bus.jetstreamStorageMiB`,
+ * its JWT's `disk_storage`) is what the server checks every stream's reservation against
+ * (`max_bytes` × replicas; the account requires `max_bytes`). The dead-letter streams keep their
+ * fixed size; the rest goes to the events and the jobs streams in the proportion the environment
+ * gives its pooled streams, each at most the pooled stream's size (the cluster's storage is sized
+ * for those). The environment's replicas, ages and duplicate windows apply unchanged.
+ *
+ * One tenant holds the whole stream, so there is no per-tenant bound (`max_msgs_per_subject`
+ * unlimited); a full stream refuses new publishes (`discard: new`) rather than evicting events
+ * not yet ingested. Purge and message deletes are denied as in the pooled streams. The jobs
+ * stream captures the tier's lane only (the silo's signing key denies the others).
+ */
+export function siloStreamConfigs(tenantId: string, nats: Pick<EnvironmentConfig["nats"], "streams">, tier: { readonly name: PlanTierName; readonly bus: { readonly jetstreamStorageMiB: number } }, options: SiloStreamOptions = {}): SiloStreamConfigs {
+  assertTenantId(tenantId, "siloTenants[]");
+  const pooled = swarmStreamConfigs(nats);
+  const replicas = { events: options.replicas ?? pooled.events.num_replicas, jobs: options.replicas ?? pooled.jobs.num_replicas };
+  const deadLetters = deadLetterStreamConfig(replicas.events);
+  const jobDeadLetters = jobDeadLetterStreamConfig(replicas.jobs);
+  const allowance = tier.bus.jetstreamStorageMiB * BYTES_PER_MIB;
+  const room = allowance - deadLetters.max_bytes * replicas.events - jobDeadLetters.max_bytes * replicas.jobs;
+  const wanted = { events: pooled.events.max_bytes * replicas.events, jobs: pooled.jobs.max_bytes * replicas.jobs };
+  if (room < BYTES_PER_MIB * (replicas.events + replicas.jobs)) {
+    throw new RangeError(
+      `tiers.${tier.name}.bus.jetstreamStorageMiB = ${tier.bus.jetstreamStorageMiB} leaves no room for a silo's events and jobs beside its dead letters (${(deadLetters.max_bytes * replicas.events + jobDeadLetters.max_bytes * replicas.jobs) / BYTES_PER_MIB} MiB with their replicas). Fix: raise the tier's jetstreamStorageMiB.`,
+    );
+  }
+  // Scale both down alike when the pooled sizes do not fit the allowance; whole MiB, rounded down.
+  const scale = Math.min(1, room / (wanted.events + wanted.jobs));
+  const size = (bytes: number) => Math.max(BYTES_PER_MIB, Math.floor((bytes * scale) / BYTES_PER_MIB) * BYTES_PER_MIB);
+  const single = { max_msgs_per_subject: UNLIMITED, discard: DiscardPolicy.New, discard_new_per_subject: false } as const;
+  return {
+    events: {
+      ...pooled.events,
+      ...single,
+      description: `Agent events of silo tenant ${tenantId} until ingested: swarm.<tenant>.<project>.events, stored as swarm.<tenant>.events`,
+      num_replicas: replicas.events,
+      max_bytes: size(pooled.events.max_bytes),
+    },
+    jobs: {
+      ...pooled.jobs,
+      ...single,
+      description: `Jobs of silo tenant ${tenantId}, consumed once: swarm.<tenant>.jobs.${tier.name}`,
+      subjects: [jobLane(tier.name)],
+      num_replicas: replicas.jobs,
+      max_bytes: size(pooled.jobs.max_bytes),
+    },
+    deadLetters,
+    jobDeadLetters,
+  };
+}
+
+/** The bytes a set of streams reserves against its account's JetStream allowance: `max_bytes` × replicas each (un-tiered limits). */
+export function accountReservationBytes(streams: readonly SwarmStreamConfig[]): number {
+  return streams.reduce((sum, s) => sum + (s.max_bytes ?? 0) * (s.num_replicas ?? 1), 0);
 }

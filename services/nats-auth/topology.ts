@@ -8,8 +8,9 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
 import type { TierCatalog } from "../../config/tiers.js";
-import { ingestorConsumerConfig, workerConsumerConfigs, type IngestorConsumerOptions, type SwarmConsumerConfig, type WorkerConsumerOptions } from "./consumers.js";
-import { deadLetterStreamConfig, jobDeadLetterStreamConfig, swarmStreamConfigs, type SwarmStreamConfig } from "./streams.js";
+import { SILO_TIER } from "./claims.js";
+import { ingestorConsumerConfig, siloIngestorConsumerConfig, workerConsumerConfig, workerConsumerConfigs, type IngestorConsumerOptions, type SwarmConsumerConfig, type WorkerConsumerOptions } from "./consumers.js";
+import { deadLetterStreamConfig, jobDeadLetterStreamConfig, siloStreamConfigs, swarmStreamConfigs, type SwarmStreamConfig } from "./streams.js";
 
 /** The streams of the topology: `SWARM_EVENTS`, `SWARM_JOBS`, the ingestor's `SWARM_EVENTS_DLQ` and the workers' `SWARM_JOBS_DLQ`. */
 export const TOPOLOGY_STREAMS = ["events", "jobs", "deadLetters", "jobDeadLetters"] as const;
@@ -52,7 +53,16 @@ export function topologyDeclarations(options: TopologyOptions): { readonly strea
     deadLetters: deadLetterStreamConfig(configs.events.num_replicas),
     jobDeadLetters: jobDeadLetterStreamConfig(configs.jobs.num_replicas),
   };
-  const streams = (options.streams ?? TOPOLOGY_STREAMS).map((key) => {
+  const streams = selectStreams(declared, options);
+  const consumers: SwarmConsumerConfig[] = [];
+  if (options.ingestor !== false) consumers.push(ingestorConsumerConfig({ maxReplicas: LOCAL_INGESTOR_REPLICAS, ...options.ingestor }));
+  if (options.workers) consumers.push(...Object.values(workerConsumerConfigs(options.workers.tiers, options.workers.options)));
+  return { streams, consumers };
+}
+
+/** The streams `options.streams` names, with its replicas and size caps applied. */
+function selectStreams(declared: Record<TopologyStreamKey, SwarmStreamConfig>, options: Pick<TopologyOptions, "streams" | "replicas" | "maxBytes">): SwarmStreamConfig[] {
+  return (options.streams ?? TOPOLOGY_STREAMS).map((key) => {
     const stream = declared[key];
     const cap = options.maxBytes?.[key];
     return {
@@ -61,10 +71,44 @@ export function topologyDeclarations(options: TopologyOptions): { readonly strea
       ...(cap === undefined ? {} : { max_bytes: Math.min(stream.max_bytes ?? cap, cap) }),
     };
   });
+}
+
+export interface SiloTopologyOptions extends Pick<TopologyOptions, "streams" | "replicas" | "maxBytes"> {
+  /** The environment's `nats` section (replicas, ages and duplicate windows of the streams). */
+  readonly nats: Pick<EnvironmentConfig["nats"], "streams">;
+  /** The tier catalog: the silo tier's JetStream allowance sizes the streams, its MaxAckPending the consumers. */
+  readonly tiers: TierCatalog;
+  /** The ingestor's consumer, or `false` for none. @default { } (the default name and AckWait, as many replicas as the tier's MaxAckPending allows) */
+  readonly ingestor?: Partial<IngestorConsumerOptions> | false;
+  /** The silo's worker consumer (`workers-enterprise` on its `SWARM_JOBS` lane), or `false` for none. @default { } */
+  readonly worker?: WorkerConsumerOptions | false;
+}
+
+/**
+ * What a silo tenant's account holds (claims.ts `siloAccountClaims`): its own copies of the four
+ * streams ({@link siloStreamConfigs}: same names and subjects, sized from the silo tier), the
+ * ingestor's durable consumer on its `SWARM_EVENTS` and one worker consumer on its tier's lane of
+ * `SWARM_JOBS`, in that order. Pure; {@link createSiloTopology} creates it on a server of our own,
+ * and NACK (an `Account` of the silo with a silo platform user's creds) in a cluster.
+ */
+export function siloTopologyDeclarations(tenantId: string, options: SiloTopologyOptions): { readonly streams: readonly SwarmStreamConfig[]; readonly consumers: readonly SwarmConsumerConfig[] } {
+  const tier = { name: SILO_TIER, bus: options.tiers[SILO_TIER].bus };
+  const declared = siloStreamConfigs(tenantId, options.nats, tier, options.replicas === undefined ? {} : { replicas: options.replicas });
+  const streams = selectStreams(declared, { ...options, replicas: undefined });
   const consumers: SwarmConsumerConfig[] = [];
-  if (options.ingestor !== false) consumers.push(ingestorConsumerConfig({ maxReplicas: LOCAL_INGESTOR_REPLICAS, ...options.ingestor }));
-  if (options.workers) consumers.push(...Object.values(workerConsumerConfigs(options.workers.tiers, options.workers.options)));
+  if (options.ingestor !== false) consumers.push(siloIngestorConsumerConfig(tier, options.ingestor));
+  if (options.worker !== false) consumers.push(workerConsumerConfig(SILO_TIER, options.tiers, options.worker));
   return { streams, consumers };
+}
+
+/** Creates a silo tenant's streams and consumers ({@link siloTopologyDeclarations}) in the account `jsm` is connected to (the silo's). */
+export async function createSiloTopology(jsm: JetStreamManager, tenantId: string, options: SiloTopologyOptions): Promise<void> {
+  await createDeclared(jsm, siloTopologyDeclarations(tenantId, options));
+}
+
+async function createDeclared(jsm: JetStreamManager, declared: ReturnType<typeof topologyDeclarations>): Promise<void> {
+  for (const stream of declared.streams) await jsm.streams.add(stream);
+  for (const consumer of declared.consumers) await addConsumer(jsm, consumer);
 }
 
 /** Creates one declared durable consumer on its stream. */
@@ -78,7 +122,5 @@ export async function addConsumer(jsm: JetStreamManager, consumer: SwarmConsumer
  * talks to, e.g. `createTopology(jsm, { nats: loadEnvironment("dev").nats, replicas: 1 })`.
  */
 export async function createTopology(jsm: JetStreamManager, options: TopologyOptions): Promise<void> {
-  const { streams, consumers } = topologyDeclarations(options);
-  for (const stream of streams) await jsm.streams.add(stream);
-  for (const consumer of consumers) await addConsumer(jsm, consumer);
+  await createDeclared(jsm, topologyDeclarations(options));
 }
