@@ -59,6 +59,7 @@ export class ClickHouse extends Construct {
       });
     const adminSecret = sync("admin-password", ns, secrets.admin.secretName, secrets.admin.remoteKey, [{ secretKey: secrets.admin.passwordKey }]);
     const ingestorSecret = sync("ingestor-password", ns, secrets.ingestor.secretName, secrets.ingestor.remoteKey, [{ secretKey: secrets.ingestor.passwordKey }]);
+    const workersSecret = sync("workers-password", ns, secrets.workers.secretName, secrets.workers.remoteKey, [{ secretKey: secrets.workers.passwordKey }]);
     for (const namespace of r.ingestorNamespaces) {
       sync(`ingestor-password-${namespace}`, namespace, secrets.ingestor.secretName, secrets.ingestor.remoteKey, [{ secretKey: secrets.ingestor.passwordKey }]);
     }
@@ -89,7 +90,7 @@ export class ClickHouse extends Construct {
       manifest: clickhouseInstallationManifest(r),
       wait: completed,
       timeouts,
-      dependsOn: [this.keeper, adminSecret, ingestorSecret, operatorRestart],
+      dependsOn: [this.keeper, adminSecret, ingestorSecret, workersSecret, operatorRestart],
     });
 
     // Who may connect: replicas and Keeper among themselves; clients by allowFrom. The operator

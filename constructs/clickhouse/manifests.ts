@@ -1,5 +1,5 @@
 /** The operator's custom resources and the migration's SQL, as pure functions of the resolved props. */
-import { CLICKHOUSE_USERS, grantQueries, ingestorPrivileges, migrationSql, sqlScript } from "../../services/clickhouse-schema/index.js";
+import { CLICKHOUSE_USERS, grantQueries, ingestorPrivileges, migrationSql, workerReaderPrivileges, sqlScript } from "../../services/clickhouse-schema/index.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../platform-interfaces.js";
 import {
   CHI_LABEL,
@@ -107,6 +107,7 @@ export function clickhouseInstallationManifest(r: ResolvedClickHouseProps): Reco
   const secrets = clickhouseSecrets(r.secretPrefix);
   const ingestor = CLICKHOUSE_USERS.ingestor;
   const admin = CLICKHOUSE_USERS.admin;
+  const workers = CLICKHOUSE_USERS.workers;
   return {
     apiVersion: "clickhouse.altinity.com/v1",
     kind: "ClickHouseInstallation",
@@ -126,6 +127,11 @@ export function clickhouseInstallationManifest(r: ResolvedClickHouseProps): Reco
           [`${ingestor}/profile`]: "default",
           [`${ingestor}/quota`]: "default",
           [`${ingestor}/grants/query`]: grantQueries(ingestorPrivileges({ replicated: true })),
+          [`${workers}/password`]: passwordFrom(secrets.workers),
+          [`${workers}/networks/ip`]: [...r.clientCidrs],
+          [`${workers}/profile`]: "default",
+          [`${workers}/quota`]: "default",
+          [`${workers}/grants/query`]: grantQueries(workerReaderPrivileges({ replicated: true })),
         },
         settings: {
           // Users no row policy covers read no rows; tenants cannot read system tables.

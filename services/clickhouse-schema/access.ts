@@ -111,6 +111,11 @@ export function ingestorPrivileges(options: AccessOptions = {}): readonly TableP
   return eventTables(options.replicated ?? false).map((t) => ({ privilege: "INSERT", table: qualified(t) }));
 }
 
+/** What the workers' user may do: read the event tables, nothing else (no INSERT, ALTER, DROP). */
+export function workerReaderPrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
+  return tenantReaderPrivileges(options);
+}
+
 /** `GRANT` statements without a grantee, as a configuration user's `grants` list takes them. */
 export function grantQueries(privileges: readonly TablePrivilege[]): string[] {
   return privileges.map((p) => `GRANT ${p.privilege} ON ${p.table}`);
@@ -160,6 +165,7 @@ export function accessControlSql(catalog: TierCatalog, options: AccessOptions = 
   }
   for (const table of tables) {
     out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.platformAdmin} ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO ${CLICKHOUSE_USERS.admin}`);
+    out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.workers} ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO ${CLICKHOUSE_USERS.workers}`);
     out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.tenantIsolation} ON ${table} AS PERMISSIVE FOR SELECT USING ${tenantRowFilter()} TO ${roles.join(", ")}`);
   }
   for (const tier of PLAN_TIER_NAMES) {

@@ -12,7 +12,7 @@
  * enforces the SQL-defined entities in production.
  */
 import type { PlanTierName, TierCatalog } from "../../config/tiers.js";
-import { grantQueries, ingestorPrivileges, tenantReaderPrivileges, tenantRowFilter, tierProfileSettings, tierQuota, type AccessOptions } from "./access.js";
+import { grantQueries, ingestorPrivileges, tenantReaderPrivileges, workerReaderPrivileges, tenantRowFilter, tierProfileSettings, tierQuota, type AccessOptions } from "./access.js";
 import { eventTables, SWARM_DATABASE, tenantUserName, tierProfileName, tierQuotaName, tierRoleName } from "./names.js";
 import { quoteString } from "./sql.js";
 
@@ -20,6 +20,7 @@ import { quoteString } from "./sql.js";
 export type EmbeddedPrincipal =
   | { readonly kind: "admin" }
   | { readonly kind: "ingestor" }
+  | { readonly kind: "workers" }
   | { readonly kind: "tenant"; readonly tenantId: string; readonly tier: PlanTierName };
 
 function xmlEscape(text: string): string {
@@ -45,6 +46,10 @@ export function embeddedUsersXml(principal: EmbeddedPrincipal, catalog: TierCata
     user.push(element("profile", "default"), element("quota", "default"), element("access_management", "1"));
   } else if (principal.kind === "ingestor") {
     user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(ingestorPrivileges(options))));
+  } else if (principal.kind === "workers") {
+    // The server's SQL row policy `ROW_POLICIES.workers` (USING 1), as a users.xml filter here.
+    const tables = eventTables(options.replicated ?? false).map((t) => element(t, element("filter", "1")));
+    user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(workerReaderPrivileges(options))), element("databases", element(SWARM_DATABASE, tables.join(""))));
   } else {
     const tier = catalog[principal.tier];
     const settings = tierProfileSettings(tier);

@@ -17,11 +17,13 @@ export const CLUSTER_MACRO = "{cluster}";
 
 /**
  * Users defined in the server configuration (their passwords come from Kubernetes Secrets, never
- * from SQL): the migration's administrator and the insert-only ingestor.
+ * from SQL): the migration's administrator, the insert-only ingestor, and the workers' read-only
+ * user (every query of which names its tenant: services/worker/src/handlers.ts `tenantHistory`).
  */
 export const CLICKHOUSE_USERS = {
   admin: "platform_admin",
   ingestor: "swarm_ingestor",
+  workers: "swarm_workers",
 } as const;
 
 /** Tenant reader users are `tenant_<tenant id>`; the row policy derives the tenant from this. */
@@ -33,6 +35,11 @@ export const ROW_POLICIES = {
   tenantIsolation: "tenant_isolation",
   /** The administrator sees every row (support and repair). Everyone else sees none. */
   platformAdmin: "platform_admin_all_rows",
+  /**
+   * The workers' user reads every row: it is a platform service whose queries bind their tenant
+   * (the job's, taken from the subject the server filed the job under), not a tenant.
+   */
+  workers: "workers_tenant_bound_by_query",
 } as const;
 
 /** `database.table`. */

@@ -13,6 +13,7 @@
  * and dead-letters a job on `workers.dlq.T` when its last delivery fails.
  */
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
+import { CLICKHOUSE_USERS } from "../clickhouse-schema/names.js";
 
 /** The port of `/healthz`, `/readyz` and `/metrics` (the container's `http` port). */
 export const WORKER_HTTP_PORT = 8080;
@@ -69,7 +70,7 @@ export const WORKER_DEFAULTS = {
   concurrency: 4,
   handlerTimeoutMs: 120_000,
   shutdownTimeoutMs: 30_000,
-  clickhouseUser: "swarm_workers",
+  clickhouseUser: CLICKHOUSE_USERS.workers,
 } as const satisfies { readonly logLevel: WorkerLogLevel } & Record<string, string | number>;
 
 /** Inclusive bounds of the whole-number variables. */

@@ -229,11 +229,11 @@ describe("the ClickHouse construct", () => {
   const jobResource = jobOf(resources);
   const job = get(jobResource, "manifest") as Json;
 
-  it("syncs the passwords from under secretPrefix through the given store, and the ingestor's into its namespace", () => {
+  it("syncs the passwords from under secretPrefix through the given store, the ingestor's into its namespace, and the workers' (their ClickHouse user)", () => {
     const secrets = manifests(resources, "ExternalSecret");
     const prefix = loadEnvironment("prod").clickhouse.secretPrefix;
     expect(secrets.map((s) => `${get(s, "metadata.namespace")}/${get(s, "metadata.name")}`).sort()).toEqual(
-      ["clickhouse/clickhouse-admin", "clickhouse/clickhouse-ingestor", "clickhouse/clickhouse-operator-credentials", `${NAMESPACES.platform}/clickhouse-ingestor`].sort(),
+      ["clickhouse/clickhouse-admin", "clickhouse/clickhouse-ingestor", "clickhouse/clickhouse-workers", "clickhouse/clickhouse-operator-credentials", `${NAMESPACES.platform}/clickhouse-ingestor`].sort(),
     );
     for (const s of secrets) {
       expect(get(s, "spec.secretStoreRef")).toEqual({ name: store.storeName, kind: store.storeKind });

@@ -9,6 +9,8 @@ import { loadEnvironment, loadTierCatalog, validateTierCatalog } from "../../con
 import {
   crashContextQuery,
   hallucinationLoopsQuery,
+  recentChangesQuery,
+  type RecentChangesRow,
   qualified,
   schemaSql,
   SWARM_EVENTS_INSERT_COLUMNS,
@@ -175,6 +177,23 @@ describe("swarm_events in a real ClickHouse engine", () => {
       await rejection(c.command({ query: `DROP TABLE ${EVENTS}` })),
     ]);
     for (const e of errors) expect(e).toMatchObject({ code: "497", type: "ACCESS_DENIED" });
+  });
+
+  it("lets the workers' user read one tenant's recent changes (the query binds the tenant) but not write, ALTER or DROP", async () => {
+    const WORKERS: EmbeddedPrincipal = { kind: "workers" };
+    const result = await engine.as(WORKERS, async (c) => ({
+      changes: await Promise.all(TENANTS.map((t) => rows<RecentChangesRow>(c, recentChangesQuery({ tenantId: t.tenantId, projectId: "web", prefix: "", until: NOW, windowSeconds: 31_000_000 })))),
+      errors: [
+        await rejection(insert(c, events.slice(0, 1))),
+        await rejection(c.command({ query: `ALTER TABLE ${EVENTS} DELETE WHERE 1` })),
+        await rejection(c.command({ query: `TRUNCATE TABLE ${EVENTS}` })),
+        await rejection(c.command({ query: `DROP TABLE ${EVENTS}` })),
+      ],
+    }));
+    const truth = await engine.as(ADMIN, (c) => Promise.all(TENANTS.map((t) => rows<RecentChangesRow>(c, recentChangesQuery({ tenantId: t.tenantId, projectId: "web", prefix: "", until: NOW, windowSeconds: 31_000_000 })))));
+    expect(result.changes).toEqual(truth);
+    expect(truth.every((perTenant) => perTenant.length > 0)).toBe(true);
+    for (const e of result.errors) expect(e).toMatchObject({ code: "497", type: "ACCESS_DENIED" });
   });
 
   it("refuses a tenant's queries beyond its tier's quota (QUOTA_EXCEEDED)", async () => {
