@@ -20,7 +20,7 @@ import { requireNatsServer, startJetStreamServer, type NatsServer } from "../../
 import type { EventType } from "../../clickhouse-schema/table.js";
 import { schemaSql } from "../../clickhouse-schema/index.js";
 import { DEAD_LETTER_STREAM, eventSubject, STREAM_NAMES } from "../../nats-auth/jetstream-names.js";
-import { createTopology } from "../../nats-auth/topology.js";
+import { createTopology, type TopologyStreamKey } from "../../nats-auth/topology.js";
 import { renderResult, runCommand, type CrashContextCommand, type LoopsCommand } from "./cli.js";
 import { loadIngestorConfig } from "./config.js";
 import type { Logger } from "./consumer.js";
@@ -50,7 +50,8 @@ const PUBLISH_PAUSE_MS = 100;
 const DRAIN_TIMEOUT_MS = 20_000;
 /** The stream limits of a laptop: the dev config's sizes, capped to what the temporary server allows (1 GiB). */
 const MiB = 1024 * 1024;
-const LOCAL_MAX_BYTES = { events: 256 * MiB, jobs: 256 * MiB, deadLetters: 128 * MiB } as const;
+/** Every stream the topology creates has a cap here (the type says so): one left at its declared size fails the run. */
+const LOCAL_MAX_BYTES: Record<TopologyStreamKey, number> = { events: 256 * MiB, jobs: 256 * MiB, deadLetters: 128 * MiB, jobDeadLetters: 64 * MiB };
 
 const progress = (line: string) => process.stdout.write(`» ${line}\n`);
 
