@@ -85,7 +85,17 @@ export class WorkloadsStack extends KubernetesStack {
       publicKeys: config.nats.publicKeys,
       retainStreamsOnDelete: !config.ephemeral,
       // Agents outside the cluster, where the environment opens NATS to them: the NLB sits in the public subnets.
-      ...(config.nats.external ? { external: { ...config.nats.external, loadBalancerCidrs: config.network.subnets.public } } : {}),
+      // Its host's alias record goes in the environment's zone, like the gateway's hosts.
+      ...(config.nats.external
+        ? {
+            external: {
+              ...config.nats.external,
+              loadBalancerCidrs: config.network.subnets.public,
+              clusterName: props.cluster.clusterName,
+              ...(config.domains.hostedZoneId ? { hostedZoneId: config.domains.hostedZoneId } : {}),
+            },
+          }
+        : {}),
     });
     // Who may reach NATS: pods labelled as its clients anywhere, every worker pool, and KEDA on
     // the monitoring port (consumer lag).

@@ -63,9 +63,12 @@ export const prod = {
       jobs: { replicas: 3, maxAgeHours: 72, maxBytesGiB: 50, duplicateWindowSeconds: 300 },
     },
     seedSecretPrefix: "enchanted/prod/nats",
-    // Agents outside the cluster connect here (TLS to the servers through an NLB). Replace the
-    // documentation ranges with the ones your agents connect from before the first deploy.
-    external: { hostname: `nats.${ORGANIZATION.dnsZone}`, allowedCidrs: ["198.51.100.0/24", "203.0.113.0/24"] },
+    // Agents outside the cluster connect here (TLS to the servers through an NLB). A tenant's
+    // agents run wherever the customer runs them (laptops, CI, their own clouds), so no list of
+    // ranges can name them: the port is open on purpose, and every connection still needs TLS and
+    // a user JWT signed for its tenant (revocable within BUS_REVOCATION_SECONDS). NATS-1 records
+    // the exception. An installation whose agents have known egress ranges lists them instead.
+    external: { hostname: `nats.${ORGANIZATION.dnsZone}`, allowedCidrs: ["0.0.0.0/0"], allowAnywhere: true },
     // Enterprise tenants that bought a dedicated account; everyone else is pooled.
     siloTenants: [],
     // Public nkeys from `npm run nats:bootstrap -- --env prod` (public-keys.json). Not secrets.

@@ -62,9 +62,12 @@ export const staging = {
       jobs: { replicas: 3, maxAgeHours: 72, maxBytesGiB: 10, duplicateWindowSeconds: 120 },
     },
     seedSecretPrefix: "enchanted/staging/nats",
-    // Agents outside the cluster connect here (TLS to the servers through an NLB). Replace the
-    // documentation ranges with the ones your agents connect from before the first deploy.
-    external: { hostname: `nats.staging.${ORGANIZATION.dnsZone}`, allowedCidrs: ["198.51.100.0/24", "203.0.113.0/24"] },
+    // Agents outside the cluster connect here (TLS to the servers through an NLB). A tenant's
+    // agents run wherever the customer runs them (laptops, CI, their own clouds), so no list of
+    // ranges can name them: the port is open on purpose, and every connection still needs TLS and
+    // a user JWT signed for its tenant (revocable within BUS_REVOCATION_SECONDS). NATS-1 records
+    // the exception. An installation whose agents have known egress ranges lists them instead.
+    external: { hostname: `nats.staging.${ORGANIZATION.dnsZone}`, allowedCidrs: ["0.0.0.0/0"], allowAnywhere: true },
     siloTenants: [],
     // Public nkeys from `npm run nats:bootstrap -- --env staging` (public-keys.json). Not secrets.
     // Replace them with your own bootstrap's output before the first deploy: the seeds of the

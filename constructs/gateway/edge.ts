@@ -9,13 +9,14 @@
  */
 import { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate/index.js";
 import { AcmCertificateValidation } from "@cdktf/provider-aws/lib/acm-certificate-validation/index.js";
-import { DataAwsLb } from "@cdktf/provider-aws/lib/data-aws-lb/index.js";
+import type { DataAwsLb } from "@cdktf/provider-aws/lib/data-aws-lb/index.js";
 import { Route53Record } from "@cdktf/provider-aws/lib/route53-record/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
 import { TerraformIterator, TerraformOutput } from "cdktf";
 import type { Construct } from "constructs";
 import { GATEWAY_LOAD_BALANCER_TAG } from "../policy/rules/no-public-ingress.js";
-import { gatewayLoadBalancerTags, KONG_PORTS } from "./names.js";
+import { addLoadBalancerHostRecords } from "../aws-load-balancer-controller/host-records.js";
+import { KONG_NAMESPACE, KONG_PORTS, KONG_PROXY_SERVICE } from "./names.js";
 
 const IPV4_ANYWHERE = "0.0.0.0/0";
 const IPV6_ANYWHERE = "::/0";
@@ -124,22 +125,5 @@ export interface GatewayHostRecordsProps {
  * (`<role>-host-record`; the NLB has IPv4 addresses only) in the zone, or an output for the zone's owner.
  */
 export function addGatewayHostRecords(scope: Construct, props: GatewayHostRecordsProps): DataAwsLb {
-  const loadBalancer = new DataAwsLb(scope, "gateway-load-balancer", { tags: gatewayLoadBalancerTags(props.clusterName) });
-  const names = Object.values(props.hosts);
-  if (!props.hostedZoneId) {
-    new TerraformOutput(scope, "gateway-host-records", {
-      description: `Point ${names.join(" and ")} at the gateway's NLB (an alias A record, or a CNAME) in the public zone`,
-      value: { names, target: loadBalancer.dnsName, targetZoneId: loadBalancer.zoneId },
-    });
-    return loadBalancer;
-  }
-  for (const [role, name] of Object.entries(props.hosts)) {
-    new Route53Record(scope, `${role}-host-record`, {
-      zoneId: props.hostedZoneId,
-      name,
-      type: "A",
-      alias: { name: loadBalancer.dnsName, zoneId: loadBalancer.zoneId, evaluateTargetHealth: true },
-    });
-  }
-  return loadBalancer;
+  return addLoadBalancerHostRecords(scope, { idPrefix: "gateway", namespace: KONG_NAMESPACE, service: KONG_PROXY_SERVICE, ...props });
 }

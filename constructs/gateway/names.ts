@@ -3,7 +3,7 @@
  * the pods' ports, the plugins' names, the secrets it reads and the proxy Service's NLB tags.
  */
 import { HELM_CHARTS } from "../../config/versions.js";
-import { AWS_LOAD_BALANCER_CONTROLLER_CLUSTER_TAG } from "../aws-load-balancer-controller/chart-values.js";
+import { serviceLoadBalancerTags } from "../aws-load-balancer-controller/host-records.js";
 import { GATEWAY_INGRESS_CLASS, GATEWAY_NAMESPACE, PORTS } from "../platform-interfaces.js";
 
 /** Kong's `ingress` chart (controller + gateway subcharts): repository, name and pinned version. */
@@ -62,5 +62,5 @@ export const KONG_SECRETS = {
  */
 export const KONG_PROXY_SERVICE = `${KONG_RELEASE_NAME}-gateway-proxy`;
 export function gatewayLoadBalancerTags(clusterName: string): Record<string, string> {
-  return { [AWS_LOAD_BALANCER_CONTROLLER_CLUSTER_TAG]: clusterName, "service.k8s.aws/stack": `${KONG_NAMESPACE}/${KONG_PROXY_SERVICE}` };
+  return serviceLoadBalancerTags(clusterName, KONG_NAMESPACE, KONG_PROXY_SERVICE);
 }

@@ -4,12 +4,15 @@
  * through (no listener certificate): TLS terminates at nats-server, whose certificate names the
  * external host, and every connection still authenticates with a user JWT. Only
  * `allowedCidrs` may connect (`loadBalancerSourceRanges`, which the controller turns into the
- * NLB's security group rules); policy rule NATS-1 checks that at every synth.
+ * NLB's security group rules); policy rule NATS-1 checks that at every synth. The host agents dial
+ * gets an alias record to the NLB in the public zone (or an output for the zone's owner): the
+ * Service waits for its load balancer's address, then the NLB is looked up by the controller's tags.
  */
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
 import type { Construct } from "constructs";
 import { parseCidr } from "../../config/cidr.js";
+import { addLoadBalancerHostRecords } from "../aws-load-balancer-controller/host-records.js";
 import type { PropFail } from "../core/validation.js";
 import { PORTS } from "../platform-interfaces.js";
 import { NATS_NAMES, NATS_NAMESPACE } from "./names.js";
@@ -38,6 +41,10 @@ export interface NatsExternalAccess {
    * the NLB's own addresses in the public subnets). The NATS ingress policy admits them on the client port.
    */
   readonly loadBalancerCidrs: readonly string[];
+  /** The EKS cluster whose AWS Load Balancer Controller builds the NLB (the tag it is found by). */
+  readonly clusterName: string;
+  /** Public Route 53 zone of {@link hostname}. @default - no record; the NLB's name is a Terraform output for the zone's owner */
+  readonly hostedZoneId?: string;
 }
 
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
@@ -57,6 +64,7 @@ export function checkExternalAccess(external: NatsExternalAccess, fail: PropFail
       fail(`external.allowedCidrs[${i}]`, cidr, "is not an IPv4 CIDR block with its host bits zero", 'write it like "203.0.113.0/24"');
     }
   });
+  if (!external.clusterName) fail("external.clusterName", external.clusterName, "is empty, so the NLB cannot be found for the host's DNS record", "pass the EKS cluster's name (the workloads stack's cluster.clusterName)");
   if (external.loadBalancerCidrs.length === 0) {
     fail("external.loadBalancerCidrs", external.loadBalancerCidrs, "is empty, so the NATS ingress policy admits no connection from the load balancer", "pass the public subnets the NLB is in (config.network.subnets.public)");
   }
@@ -100,7 +108,27 @@ export function natsExternalServiceManifest(external: Pick<NatsExternalAccess, "
   };
 }
 
-/** Adds the external Service to `scope`. */
+/** The Service's status field the controller fills once the NLB exists (its DNS name). */
+export const LOAD_BALANCER_READY_FIELD = "status.loadBalancer.ingress[0].hostname";
+
+/**
+ * Adds the external Service (`external-service`, applied once its NLB has an address) and the
+ * host's record (`nats-host-record` in the zone, or the output `external-host-records`) to `scope`.
+ */
 export function addNatsExternalService(scope: Construct, external: NatsExternalAccess, dependsOn: readonly ITerraformDependable[]): Manifest {
-  return new Manifest(scope, "external-service", { manifest: natsExternalServiceManifest(external), dependsOn: [...dependsOn] });
+  const service = new Manifest(scope, "external-service", {
+    manifest: natsExternalServiceManifest(external),
+    wait: { fields: { [LOAD_BALANCER_READY_FIELD]: "^.+$" } },
+    dependsOn: [...dependsOn],
+  });
+  addLoadBalancerHostRecords(scope, {
+    idPrefix: "external",
+    hosts: { nats: external.hostname },
+    clusterName: external.clusterName,
+    namespace: NATS_NAMESPACE,
+    service: NATS_EXTERNAL_SERVICE,
+    ...(external.hostedZoneId ? { hostedZoneId: external.hostedZoneId } : {}),
+    dependsOn: [service],
+  });
+  return service;
 }

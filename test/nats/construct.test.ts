@@ -1,10 +1,11 @@
 /** The NATS construct: chart values from config, streams and claims in the synthesized JSON, and no seed anywhere. */
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { TerraformStack, Testing } from "cdktf";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, type EnvironmentName } from "../../config/index.js";
-import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_CLIENT_URL, NATS_EXTERNAL_SERVICE, NATS_MONITORING_ENDPOINT, NATS_NAMES, NATS_SERVER_SELECTOR, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
+import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_CLIENT_URL, NATS_EXTERNAL_SERVICE, NATS_MONITORING_ENDPOINT, NATS_NAMES, LOAD_BALANCER_READY_FIELD, NATS_SERVER_SELECTOR, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
 import { workerConsumer } from "../../constructs/worker-pools.js";
 import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
 import { LOCAL_INGESTOR_REPLICAS, TOPOLOGY_STREAMS, topologyDeclarations } from "../../services/nats-auth/topology.js";
@@ -35,6 +36,8 @@ function synthNats(props: NatsProps): SynthesizedStack {
     const stack = new TerraformStack(app, "nats-test");
     new KubernetesProvider(stack, "kubernetes", {});
     new HelmProvider(stack, "helm", {});
+    // The external host's record and the NLB lookup are AWS resources.
+    new AwsProvider(stack, "aws", { region: "eu-west-1" });
     new NackController(stack, "nack");
     new Nats(stack, "nats", props);
   });
@@ -214,7 +217,7 @@ describe("Nats construct", () => {
 
 describe("Nats external access", () => {
   const keys = publicKeysOf(generateNatsSeeds([SILO]));
-  const external = { hostname: "nats.example.com", allowedCidrs: ["203.0.113.0/24", "198.51.100.0/24"], loadBalancerCidrs: ["10.30.0.0/24", "10.30.1.0/24"] };
+  const external = { hostname: "nats.example.com", allowedCidrs: ["203.0.113.0/24", "198.51.100.0/24"], loadBalancerCidrs: ["10.30.0.0/24", "10.30.1.0/24"], clusterName: "enchanted-prod" };
   const stack = synthNats(propsFor("prod", { publicKeys: keys, external }));
   const services = manifests(stack, "Service") as unknown as { metadata: { name: string; namespace: string; annotations: Record<string, string> }; spec: Record<string, any> }[];
   const policy = () => Object.values(resourcesOf(stack, "kubernetes_network_policy_v1")).find((p) => (p.metadata as { name: string }).name === "allow-nats") as { spec: { ingress: { from?: { ip_block?: { cidr: string } }[]; ports?: { port: string }[] }[] } };
@@ -253,6 +256,26 @@ describe("Nats external access", () => {
     expect(manifests(inCluster, "Service")).toEqual([]);
   });
 
+  it("points the host at the NLB: an alias record in the zone, found by the controller's tags once the Service has its address", () => {
+    const zoned = synthNats(propsFor("prod", { publicKeys: keys, external: { ...external, hostedZoneId: "Z0123456789ABC" } }));
+    const service = Object.entries(resourcesOf(zoned, "kubernetes_manifest")).find(([, r]) => (r.manifest as { kind: string }).kind === "Service");
+    expect(service?.[1].wait).toEqual({ fields: { [LOAD_BALANCER_READY_FIELD]: "^.+$" } });
+    const lookups = Object.entries(zoned.json.data?.aws_lb ?? {});
+    expect(lookups).toHaveLength(1);
+    const [lbId, lb] = lookups[0] as [string, Record<string, unknown>];
+    expect(lb.tags).toEqual({ "elbv2.k8s.aws/cluster": "enchanted-prod", "service.k8s.aws/stack": `${NAMESPACES.nats}/${NATS_EXTERNAL_SERVICE}` });
+    // Read while applying, after the Service waited for its NLB (not at plan time, before it exists).
+    expect(lb.depends_on).toEqual([`kubernetes_manifest.${service?.[0]}`]);
+    const records = Object.values(resourcesOf(zoned, "aws_route53_record"));
+    expect(records).toEqual([
+      expect.objectContaining({ zone_id: "Z0123456789ABC", name: "nats.example.com", type: "A", alias: { name: `\${data.aws_lb.${lbId}.dns_name}`, zone_id: `\${data.aws_lb.${lbId}.zone_id}`, evaluate_target_health: true } }),
+    ]);
+    // Without a zone: no record, an output naming the host and the NLB for the zone's owner.
+    expect(resourcesOf(stack, "aws_route53_record")).toEqual({});
+    const outputs = Object.values(stack.json.output ?? {}) as { value: { names: string[]; target: string } }[];
+    expect(outputs.find((o) => o.value?.names?.includes("nats.example.com"))?.value.target).toMatch(/^\$\{data\.aws_lb\..*\.dns_name\}$/);
+  });
+
   it("refuses an empty range list, 0.0.0.0/0 without allowAnywhere, a bad range or host name, naming the field and the fix", () => {
     const bad = (e: Partial<typeof external> & { allowAnywhere?: boolean }) => () => synthNats(propsFor("prod", { publicKeys: keys, external: { ...external, ...e } }));
     expect(bad({ allowedCidrs: [] })).toThrow(/external\.allowedCidrs = \[\] is empty.*Fix: list the ranges agents connect from/);
@@ -261,6 +284,7 @@ describe("Nats external access", () => {
     expect(bad({ allowedCidrs: ["203.0.113.1/24"] })).toThrow(/external\.allowedCidrs\[0\] = "203\.0\.113\.1\/24" is not an IPv4 CIDR block/);
     expect(bad({ hostname: "NATS" })).toThrow(/external\.hostname = "NATS"/);
     expect(bad({ loadBalancerCidrs: [] })).toThrow(/external\.loadBalancerCidrs = \[\].*Fix: pass the public subnets/);
+    expect(bad({ clusterName: "" })).toThrow(/external\.clusterName = "" is empty.*Fix: pass the EKS cluster's name/);
     expect(bad({ allowedCidrs: ["0.0.0.0/0"] })).toThrow(ValidationError);
   });
 
