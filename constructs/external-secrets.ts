@@ -231,9 +231,11 @@ export function addExternalSecret(scope: Construct, id: string, spec: ExternalSe
 /** An ExternalSecret: a Kubernetes Secret kept in sync with one Secrets Manager secret. */
 export class SyncedSecret extends Construct {
   readonly secretName: string;
+  /** The ExternalSecret resource, for `dependsOn` of what reads the Secret. */
+  readonly resource: Manifest;
   constructor(scope: Construct, id: string, props: SyncedSecretProps) {
     super(scope, id);
-    addExternalSecret(this, "external-secret", {
+    this.resource = addExternalSecret(this, "external-secret", {
       secretName: props.secretName,
       namespace: props.namespace,
       store: props.store,

@@ -10,7 +10,7 @@ import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
 import { HELM_CHARTS } from "../../config/versions.js";
 import { ACCOUNT_NAMES, natsAuthClaims, type NatsPublicKeys } from "../../services/nats-auth/claims.js";
 import { tenantAccountPreview } from "../../services/nats-auth/tenant-accounts.js";
-import { natsSecretNames, type NatsSecretNames } from "../../services/nats-auth/secret-names.js";
+import { natsSecretNames, type NatsSecretNames, type SiloCredsNames } from "../../services/nats-auth/secret-names.js";
 import { AUTH_INCLUDE_FILE, jetStreamMaxFileStoreMiB } from "../../services/nats-auth/server-config.js";
 import { checkPublicKey } from "../../services/nats-auth/sign.js";
 import { deadLetterStreamConfig, jobDeadLetterStreamConfig, STREAM_NAMES, swarmStreamConfigs, type SwarmStreamConfig } from "../../services/nats-auth/streams.js";
@@ -23,6 +23,7 @@ import { PORTS, type ICertificateIssuer, type ISecretStore } from "../platform-i
 import { DEFAULT_NATS_CPU_REQUEST_MILLICORES, DEFAULT_NATS_MEMORY_LIMIT_MIB, natsChartValues, type NatsChartValuesProps } from "./chart-values.js";
 import { addNatsExternalService, ANYWHERE_CIDRS, checkExternalAccess, type NatsExternalAccess } from "./external.js";
 import { addNackStream, NACK_API_VERSION } from "./jetstream.js";
+import { SiloNackTopology, siloNackResourceName } from "./silo.js";
 import { NATS_CLIENT_URL, NATS_HEADLESS_HOST, NATS_MONITORING_ENDPOINT, NATS_NAMES, NATS_NAMESPACE, NATS_SERVICE_HOST } from "./names.js";
 
 const MIN_MEMORY_LIMIT_MIB = 512;
@@ -109,6 +110,8 @@ export class Nats extends Construct {
   readonly helm: PinnedHelmRelease;
   /** The client port (4222) and the monitoring port (8222, `/jsz` for KEDA). */
   readonly ports = { client: PORTS.natsClient, monitoring: PORTS.natsMonitoring } as const;
+  /** Each silo tenant's NACK topology (its account's streams and consumers), by tenant id. */
+  readonly siloTopologies: Record<string, SiloNackTopology> = {};
   private readonly access: WorkloadAccess;
 
   constructor(scope: Construct, id: string, props: NatsProps) {
@@ -222,6 +225,28 @@ export class Nats extends Construct {
       const stream = streams[key] as SwarmStreamConfig;
       const streamResource = addNackStream(this, `stream-${key}`, stream, { account: NATS_NAMES.nackAccount, preventDelete: retainStreams, dependsOn: [account] });
       this.streamResources.push(streamResource);
+    }
+    // Each silo tenant's account gets its own streams and consumers (its events, jobs, dead
+    // letters; its ingestor's and worker pool's consumers), managed by NACK as the silo account's
+    // platform user, whose creds nats:bootstrap minted and External Secrets syncs here.
+    for (const tenantId of siloTenants) {
+      const creds = this.secretNames.cluster.silos[tenantId] as SiloCredsNames;
+      const secretName = siloNackResourceName(tenantId, "platform-creds");
+      const secret = new SyncedSecret(this, `silo-${tenantId}-platform-creds`, {
+        store: props.secretStore,
+        namespace,
+        secretName,
+        remoteKey: creds.platformCreds,
+        data: [{ secretKey: NATS_NAMES.platformCredsKey }],
+      });
+      this.siloTopologies[tenantId] = new SiloNackTopology(this, `silo-${tenantId}`, {
+        tenantId,
+        nats: props.nats,
+        tiers: props.tiers,
+        credsSecret: { name: secretName, key: NATS_NAMES.platformCredsKey },
+        preventDelete: retainStreams,
+        dependsOn: [this.helm.release, secret.resource],
+      });
     }
   }
 

@@ -35,9 +35,9 @@ import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/trans
 import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, type EnvironmentName, type TierCatalog } from "../../config/index.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { natsAuthClaims, type NatsPublicKeys } from "./claims.js";
-import { natsSecretNames, type NatsSecretNames } from "./secret-names.js";
+import { natsSecretNames, type NatsSecretNames, type SiloCredsNames } from "./secret-names.js";
 import { parseAuthInclude, renderAuthInclude } from "./server-config.js";
-import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSystemUser, mintWorkerUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "./sign.js";
+import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSiloIngestorUser, mintSiloPlatformUser, mintSiloWorkerUser, mintSystemUser, mintWorkerUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "./sign.js";
 import { pushAccountJwt } from "./tenant-accounts.js";
 
 export interface BootstrapOptions {
@@ -85,6 +85,13 @@ export function bootstrapFiles(out: string, names: NatsSecretNames): Readonly<Re
     [names.cluster.platformCreds]: join(out, "cluster", "platform.creds"),
     [names.cluster.provisioningBusCreds]: join(out, "cluster", "provisioning.creds"),
     ...Object.fromEntries(PLAN_TIER_NAMES.map((t) => [names.cluster.workerCreds[t], join(out, "cluster", `workers-${t}.creds`)])),
+    ...Object.fromEntries(
+      Object.entries(names.cluster.silos).flatMap(([t, c]) => [
+        [c.platformCreds, join(out, "cluster", `silo-${t}-platform.creds`)],
+        [c.ingestorCreds, join(out, "cluster", `silo-${t}-ingestor.creds`)],
+        [c.workerCreds, join(out, "cluster", `silo-${t}-workers.creds`)],
+      ]),
+    ),
   };
 }
 
@@ -146,6 +153,15 @@ export async function runBootstrap(options: BootstrapOptions): Promise<Bootstrap
     const workerPath = files[names.cluster.workerCreds[tier]] as string;
     writeFileSync(workerPath, (await mintWorkerUser(seeds.swarmAccount, tier, userSeedIn(workerPath))).creds, { mode: 0o600 });
   }
+  // The platform's users of each silo account, signed by the silo account's own key.
+  for (const tenant of nats.siloTenants) {
+    const accountSeed = (seeds.silos[tenant] as { account: string }).account;
+    const c = names.cluster.silos[tenant] as SiloCredsNames;
+    const path = (name: string) => files[name] as string;
+    writeFileSync(path(c.platformCreds), (await mintSiloPlatformUser(accountSeed, tenant, userSeedIn(path(c.platformCreds)))).creds, { mode: 0o600 });
+    writeFileSync(path(c.ingestorCreds), (await mintSiloIngestorUser(accountSeed, tenant, { userSeed: userSeedIn(path(c.ingestorCreds)) })).creds, { mode: 0o600 });
+    writeFileSync(path(c.workerCreds), (await mintSiloWorkerUser(accountSeed, tenant, userSeedIn(path(c.workerCreds)))).creds, { mode: 0o600 });
+  }
   const systemPath = files[s.systemUserCreds] as string;
   writeFileSync(systemPath, (await mintSystemUser(seeds.systemAccount, userSeedIn(systemPath))).creds, { mode: 0o600 });
   writeFileSync(join(out, "public-keys.json"), `${JSON.stringify(publicKeys, null, 2)}\n`);
@@ -173,7 +189,7 @@ const USAGE = `Usage: npm run nats:bootstrap -- --env <${ENVIRONMENT_NAMES.join(
 
 Creates or reuses the environment's NATS keys in <dir>/seeds, signs the operator and account JWTs,
 writes <dir>/cluster/auth.conf and the users' creds (platform.creds, provisioning.creds,
-workers-<tier>.creds) in <dir>/cluster, and prints the commands that
+workers-<tier>.creds, and silo-<tenant>-{platform,ingestor,workers}.creds per silo tenant) in <dir>/cluster, and prints the commands that
 store them in Secrets Manager. --push sends the signed account JWTs to a running cluster's
 resolver with the system user (servers apply them at once). To reuse the keys already stored, fetch each seed first:
   aws secretsmanager get-secret-value --secret-id '<prefix>/seeds/<name>' --query SecretString --output text > <dir>/seeds/<name>.nk`;

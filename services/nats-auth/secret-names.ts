@@ -7,7 +7,8 @@
  * - `<prefix>/seeds/…`: private nkey seeds. Only operators running `nats:bootstrap` and, for the
  *   tier signing keys, the provisioning service read these. External Secrets never needs them.
  * - `<prefix>/cluster/…`: what the cluster consumes (the server's auth include, the platform
- *   user's creds, the provisioning service's and each tier's worker user's creds), synced by
+ *   user's creds, the provisioning service's and each tier's worker user's creds, each silo
+ *   account's NACK, ingestor and worker users' creds), synced by
  *   External Secrets into the namespace of the workload that uses them.
  */
 import { assertTenantId } from "../../config/tenancy.js";
@@ -38,7 +39,19 @@ export interface NatsSecretNames {
     readonly provisioningBusCreds: string;
     /** Per pooled tier: creds of the tier's worker user of the SWARM account (`workers-<tier>.creds`). */
     readonly workerCreds: Readonly<Record<PlanTierName, string>>;
+    /**
+     * Per silo tenant: creds of the platform's users of its account: NACK's (`platform`: the silo's
+     * streams and consumers), its ingestor's and its worker pool's.
+     */
+    readonly silos: Readonly<Record<string, SiloCredsNames>>;
   };
+}
+
+/** The Secrets Manager names of a silo account's platform users' creds. */
+export interface SiloCredsNames {
+  readonly platformCreds: string;
+  readonly ingestorCreds: string;
+  readonly workerCreds: string;
 }
 
 /** Every secret name under `seedSecretPrefix` (`config.nats.seedSecretPrefix`). */
@@ -68,6 +81,12 @@ export function natsSecretNames(seedSecretPrefix: string, siloTenants: readonly 
       platformCreds: `${seedSecretPrefix}/cluster/platform-creds`,
       provisioningBusCreds: `${seedSecretPrefix}/cluster/provisioning-bus-creds`,
       workerCreds: Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, `${seedSecretPrefix}/cluster/workers-${t}-creds`])) as Record<PlanTierName, string>,
+      silos: Object.fromEntries(
+        siloTenants.map((t) => {
+          const cluster = (user: string) => `${seedSecretPrefix}/cluster/silo-${t}-${user}-creds`;
+          return [t, { platformCreds: cluster("platform"), ingestorCreds: cluster("ingestor"), workerCreds: cluster("workers") }];
+        }),
+      ),
     },
   };
 }
@@ -92,5 +111,11 @@ export function natsSecretList(names: NatsSecretNames): { readonly name: string;
     { name: s.tenantImportSigningKey, description: "NATS platform account signing key seed of activation tokens (provisioning lets a tenant account import its own subjects)" },
     { name: names.cluster.provisioningBusCreds, description: "Creds of the SWARM account's provisioning user (publishes jobs, answers the workers' credential requests)" },
     ...PLAN_TIER_NAMES.map((t) => ({ name: names.cluster.workerCreds[t], description: `Creds of the SWARM account's ${t} worker user (pulls the ${t} job lane, dead-letters, asks for tenant credentials)` })),
+    // Silo tenants' last (a silo added or removed moves no other secret's position).
+    ...Object.entries(names.cluster.silos).flatMap(([t, c]) => [
+      { name: c.platformCreds, description: `Creds of silo tenant ${t}'s platform user (NACK: the silo account's streams and consumers)` },
+      { name: c.ingestorCreds, description: `Creds of silo tenant ${t}'s ingestor user (pulls the silo's events consumer, dead-letters)` },
+      { name: c.workerCreds, description: `Creds of silo tenant ${t}'s worker user (pulls the silo's job lane, dead-letters)` },
+    ]),
   ];
 }

@@ -9,7 +9,7 @@ import { loadEnvironment } from "../../config/index.js";
 import { bootstrapFiles, runBootstrap } from "../../services/nats-auth/bootstrap.js";
 import { natsSecretList, natsSecretNames } from "../../services/nats-auth/secret-names.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
-import { PROVISIONING_BUS_USER, provisioningBusPermissions, workerUserName, workerUserPermissions } from "../../services/nats-auth/claims.js";
+import { PROVISIONING_BUS_USER, provisioningBusPermissions, SILO_INGESTOR_USER, SILO_PLATFORM_USER, SILO_WORKER_USER, siloIngestorUserPermissions, siloWorkerUserPermissions, TENANT_TAG, workerUserName, workerUserPermissions } from "../../services/nats-auth/claims.js";
 import { NatsAuthError } from "../../services/nats-auth/sign.js";
 
 const SEED = /S[OAU][A-Z2-7]{56}/;
@@ -75,6 +75,33 @@ describe("nats:bootstrap", () => {
     // Stored like the other creds: under the environment's prefix, beside the platform user's.
     expect(first.commands).toContain(`aws secretsmanager put-secret-value --secret-id 'enchanted/dev/nats/cluster/provisioning-bus-creds' --secret-string 'file://${files[names.cluster.provisioningBusCreds]}'`);
     expect(first.commands).toContain(`aws secretsmanager put-secret-value --secret-id 'enchanted/dev/nats/cluster/workers-pro-creds' --secret-string 'file://${files[names.cluster.workerCreds.pro]}'`);
+  });
+
+  it("mints each silo account's NACK, ingestor and worker users, signed by the silo account and tagged with its tenant, keeping their identities", async () => {
+    const out = tempDir();
+    const first = await runBootstrap({ env: "dev", out, nats });
+    const files = bootstrapFiles(out, names);
+    const jwtOf = (creds: string) => /-----BEGIN NATS USER JWT-----\n(\S+)/.exec(creds)?.[1] ?? "";
+    const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
+    const silo = names.cluster.silos["acme-corp"];
+    expect(silo).toEqual({
+      platformCreds: "enchanted/dev/nats/cluster/silo-acme-corp-platform-creds",
+      ingestorCreds: "enchanted/dev/nats/cluster/silo-acme-corp-ingestor-creds",
+      workerCreds: "enchanted/dev/nats/cluster/silo-acme-corp-workers-creds",
+    });
+    if (!silo) return;
+    const read = (name: string) => readFileSync(files[name] as string, "utf8");
+    const account = first.publicKeys.silos["acme-corp"]?.account;
+    const tag = `${TENANT_TAG}:acme-corp`;
+    expect(decode(jwtOf(read(silo.platformCreds)))).toMatchObject({ iss: account, name: SILO_PLATFORM_USER, nats: { type: "user", tags: [tag] } });
+    expect(decode(jwtOf(read(silo.ingestorCreds)))).toMatchObject({ iss: account, name: SILO_INGESTOR_USER, nats: { type: "user", ...siloIngestorUserPermissions("acme-corp"), tags: [tag] } });
+    expect(decode(jwtOf(read(silo.workerCreds)))).toMatchObject({ iss: account, name: SILO_WORKER_USER, nats: { type: "user", ...siloWorkerUserPermissions("acme-corp") } });
+    expect(files[silo.ingestorCreds]).toBe(join(out, "cluster", "silo-acme-corp-ingestor.creds"));
+    const before = [silo.platformCreds, silo.ingestorCreds, silo.workerCreds].map((n) => userKey(read(n)));
+    expect(new Set(before).size).toBe(3);
+    await runBootstrap({ env: "dev", out, nats });
+    expect([silo.platformCreds, silo.ingestorCreds, silo.workerCreds].map((n) => userKey(read(n)))).toEqual(before);
+    expect(first.commands).toContain(`aws secretsmanager put-secret-value --secret-id '${silo.ingestorCreds}' --secret-string 'file://${files[silo.ingestorCreds]}'`);
   });
 
   it("prints one put-secret-value command per secret, pointing at files and never containing a seed", async () => {

@@ -220,16 +220,25 @@ describe("secret names", () => {
   it("keeps seeds under <prefix>/seeds and what the cluster syncs under <prefix>/cluster", () => {
     const names = natsSecretNames("enchanted/prod/nats", ["acme-corp"]);
     const list = natsSecretList(names).map((s) => s.name);
-    expect(list).toHaveLength(3 + 1 + 2 + PLAN_TIER_NAMES.length + 2 + 2 + 1 + PLAN_TIER_NAMES.length);
+    expect(list).toHaveLength(3 + 1 + 2 + PLAN_TIER_NAMES.length + 2 + 2 + 1 + PLAN_TIER_NAMES.length + 3);
     expect(new Set(list).size).toBe(list.length);
     expect(names.cluster).toEqual({
       authConf: "enchanted/prod/nats/cluster/auth-conf",
       platformCreds: "enchanted/prod/nats/cluster/platform-creds",
       provisioningBusCreds: "enchanted/prod/nats/cluster/provisioning-bus-creds",
       workerCreds: { free: "enchanted/prod/nats/cluster/workers-free-creds", pro: "enchanted/prod/nats/cluster/workers-pro-creds", enterprise: "enchanted/prod/nats/cluster/workers-enterprise-creds" },
+      silos: {
+        "acme-corp": {
+          platformCreds: "enchanted/prod/nats/cluster/silo-acme-corp-platform-creds",
+          ingestorCreds: "enchanted/prod/nats/cluster/silo-acme-corp-ingestor-creds",
+          workerCreds: "enchanted/prod/nats/cluster/silo-acme-corp-workers-creds",
+        },
+      },
     });
-    // The stack names each secret by its position: the users' creds come after every older secret.
-    expect(list.slice(-1 - PLAN_TIER_NAMES.length)).toEqual([names.cluster.provisioningBusCreds, ...PLAN_TIER_NAMES.map((t) => names.cluster.workerCreds[t])]);
+    // The stack names each secret by its position: the users' creds come after every older secret,
+    // and the silos' last, so adding or removing a silo moves no other secret.
+    const silo = names.cluster.silos["acme-corp"];
+    expect(list.slice(-4 - PLAN_TIER_NAMES.length)).toEqual([names.cluster.provisioningBusCreds, ...PLAN_TIER_NAMES.map((t) => names.cluster.workerCreds[t]), silo?.platformCreds, silo?.ingestorCreds, silo?.workerCreds]);
     expect(names.seeds.swarmSigningKeys.free).toBe("enchanted/prod/nats/seeds/swarm-signing-key-free");
     expect(list.filter((n) => !n.startsWith("enchanted/prod/nats/cluster/")).every((n) => n.startsWith("enchanted/prod/nats/seeds/"))).toBe(true);
     expect(() => natsSecretNames("enchanted/prod/nats/", [])).toThrow(/seedSecretPrefix/);

@@ -8,7 +8,8 @@ import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_
 import { Nats, NackController, nackChartValues, nackConsumerSpec, NATS_CLIENT_URL, NATS_EXTERNAL_SERVICE, NATS_MONITORING_ENDPOINT, NATS_NAMES, LOAD_BALANCER_READY_FIELD, NATS_SERVER_SELECTOR, natsChartValues, type NatsProps } from "../../constructs/nats/index.js";
 import { workerConsumer } from "../../constructs/worker-pools.js";
 import { ingestorConsumerConfig, workerConsumerConfig } from "../../services/nats-auth/consumers.js";
-import { LOCAL_INGESTOR_REPLICAS, TOPOLOGY_STREAMS, topologyDeclarations } from "../../services/nats-auth/topology.js";
+import { LOCAL_INGESTOR_REPLICAS, siloTopologyDeclarations, TOPOLOGY_STREAMS, topologyDeclarations } from "../../services/nats-auth/topology.js";
+import { siloNackResourceName } from "../../constructs/nats/silo.js";
 import { workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { ValidationError } from "../../constructs/core/validation.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../../constructs/platform-interfaces.js";
@@ -110,7 +111,7 @@ describe("Nats construct", () => {
   });
 
   it("declares both streams and both dead-letter streams as NACK Stream resources from streams.ts in the SWARM account", () => {
-    const streams = manifests(stack, "Stream");
+    const streams = manifests(stack, "Stream").filter((m) => m.spec?.account === NATS_NAMES.nackAccount);
     const declared = swarmStreamConfigs(props.nats);
     expect(streams.map((s) => s.spec?.name).sort()).toEqual([declared.events.name, DEAD_LETTER_STREAM, declared.jobs.name, JOB_DEAD_LETTER_STREAM].sort());
     // Every stream of the topology's one declaration, and nothing else.
@@ -178,7 +179,28 @@ describe("Nats construct", () => {
 
   it("syncs only the cluster artifacts from Secrets Manager, never a seed", () => {
     const remote = manifests(stack, "ExternalSecret").map((m) => (m.spec?.data as { remoteRef: { key: string } }[]).map((d) => d.remoteRef.key));
-    expect(remote.flat().sort()).toEqual([`${props.nats.seedSecretPrefix}/cluster/auth-conf`, `${props.nats.seedSecretPrefix}/cluster/platform-creds`]);
+    expect(remote.flat().sort()).toEqual([`${props.nats.seedSecretPrefix}/cluster/auth-conf`, `${props.nats.seedSecretPrefix}/cluster/platform-creds`, `${props.nats.seedSecretPrefix}/cluster/silo-${SILO}-platform-creds`]);
+  });
+
+  it("gives each silo tenant its own streams and consumers through NACK, as the silo account's platform user", () => {
+    const account = siloNackResourceName(SILO);
+    const secret = manifests(stack, "ExternalSecret").find((m) => (m.spec?.data as { remoteRef: { key: string } }[])[0]?.remoteRef.key.endsWith(`silo-${SILO}-platform-creds`));
+    const secretName = (secret?.spec?.target as { name: string }).name;
+    expect(secretName).toBe(`${account}-platform-creds`);
+    expect(manifests(stack, "Account").find((m) => (m.metadata as { name: string }).name === account)?.spec).toMatchObject({
+      name: `SILO-${SILO}`,
+      creds: { secret: { name: secretName }, file: NATS_NAMES.platformCredsKey },
+    });
+    const declared = siloTopologyDeclarations(SILO, { nats: props.nats, tiers });
+    const ofSilo = (kind: string) => manifests(stack, kind).filter((m) => m.spec?.account === account).map((m) => m.spec?.name ?? m.spec?.durableName).sort();
+    expect(ofSilo("Stream")).toEqual(declared.streams.map((s) => s.name).sort());
+    expect(ofSilo("Consumer")).toEqual(declared.consumers.map((c) => c.durable_name).sort());
+    // The Account waits for the servers and the creds Secret; nothing of the silo is synthesized without the tenant in siloTenants.
+    const accountResource = Object.values(resourcesOf(stack, "kubernetes_manifest")).find((r) => (r.manifest as { kind: string; metadata: { name: string } }).kind === "Account" && (r.manifest as { metadata: { name: string } }).metadata.name === account);
+    expect((accountResource?.depends_on as string[]).some((d) => d.startsWith("helm_release."))).toBe(true);
+    expect((accountResource?.depends_on as string[]).some((d) => d.includes("silo-acme-corp-platform-creds"))).toBe(true);
+    const pooled = synthNats(propsFor("prod", { nats: { ...props.nats, siloTenants: [] }, publicKeys: { ...keys, silos: {} } }));
+    expect(manifests(pooled, "Account").map((m) => (m.metadata as { name: string }).name)).toEqual([NATS_NAMES.nackAccount]);
   });
 
   it("synthesizes no private key seed, although the keys it was given came from real seeds", () => {
