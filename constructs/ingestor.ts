@@ -39,15 +39,19 @@ export const INGESTOR_METRIC_NAMES = INGESTOR_METRICS;
 
 /** Names of the Kubernetes objects the construct creates (Deployment, Service, PDB, ScaledObject). */
 export const INGESTOR_NAME = "ingestor";
-const APP_LABELS = { "app.kubernetes.io/name": INGESTOR_NAME, "app.kubernetes.io/part-of": "enchanted" } as const;
+/** The objects' name of a silo tenant's ingestor, beside the pooled one in the same namespace. */
+export function siloIngestorName(tenantId: string): string {
+  return `${INGESTOR_NAME}-silo-${tenantId}`;
+}
+const appLabels = (name: string) => ({ "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "enchanted" }) as const;
 
 const DEFAULT_LAG_THRESHOLD = 10_000;
 /** V8's heap as a share of the memory limit: buffers and native memory need the rest. */
 const HEAP_SHARE = 0.75;
 const CREDS_DIR = "/var/run/secrets/nats";
 const CA_DIR = "/var/run/secrets/nats-ca";
-const NATS_CREDS_SECRET = "ingestor-nats-creds";
-const NATS_CA_SECRET = "ingestor-nats-ca";
+const natsCredsSecret = (name: string) => `${name}-nats-creds`;
+const natsCaSecret = (name: string) => `${name}-nats-ca`;
 
 /** Requests and limits; the memory limit also sets V8's heap to 75 % of it. */
 export type IngestorResources = ServiceResources;
@@ -109,6 +113,21 @@ export interface IngestorProps {
   readonly dashboardNamespace?: string;
   /** Resources the Deployment waits for (the ClickHouse migration, the streams). @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
+  /**
+   * A silo tenant's ingestor: it reads its silo account's `SWARM_EVENTS` (`natsAccount` is the silo
+   * account's key, `nats.credsRemoteKey` its ingestor user's creds) through the durable consumer the
+   * silo's topology declares (`SiloNackTopology.ingestorConsumer`: none is created here). Its objects
+   * are named {@link siloIngestorName}; the pooled ingestor's dashboard covers it, so it adds none.
+   * @default - the pooled ingestor of the SWARM account
+   */
+  readonly silo?: { readonly tenantId: string; readonly consumer: SiloIngestorConsumer };
+}
+
+/** A silo's declared ingestor consumer: its name, its NACK resource, and the replicas its MaxAckPending leaves room for. */
+export interface SiloIngestorConsumer {
+  readonly name: string;
+  readonly resource: ITerraformDependable;
+  readonly maxReplicas: number;
 }
 
 interface Resolved {
@@ -124,10 +143,14 @@ interface Resolved {
 }
 
 function resolve(path: string, props: IngestorProps): Resolved {
+  // A silo's replicas are bounded by its consumer (the silo account's MaxAckPending).
+  const siloMax = props.silo?.consumer.maxReplicas;
+  const sizing = resolveServiceSizing(siloMax === undefined ? props : { ...props, maxReplicas: props.maxReplicas ?? siloMax });
   const r: Resolved = {
     namespace: props.namespace ?? NAMESPACES.platform,
-    consumer: props.consumer ?? INGESTOR_DEFAULTS.consumer,
-    ...resolveServiceSizing(props),
+    consumer: props.silo?.consumer.name ?? props.consumer ?? INGESTOR_DEFAULTS.consumer,
+    ...sizing,
+    ...(siloMax === undefined ? {} : { minReplicas: props.minReplicas ?? Math.min(sizing.minReplicas, sizing.maxReplicas) }),
     lagThreshold: props.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
     shutdownTimeoutSeconds: props.shutdownTimeoutSeconds ?? INGESTOR_DEFAULTS.shutdownTimeoutMs / 1000,
   };
@@ -138,6 +161,9 @@ function resolve(path: string, props: IngestorProps): Resolved {
     fail("consumer", r.consumer, `is not a durable consumer name the ingestor accepts (${INGESTOR_ENV.consumer} must match ${INGESTOR_CONSUMER_NAME_PATTERN.source})`, INGESTOR_CONSUMER_NAME_RULE);
   }
   checkServiceSizing(r, fail);
+  if (siloMax !== undefined && r.maxReplicas > siloMax) {
+    fail("maxReplicas", r.maxReplicas, `exceeds the ${siloMax} replica(s) the silo's ingestor consumer leaves room for (each keeps its full prefetch in flight, within the silo account's MaxAckPending)`, `use at most ${siloMax}, or raise the silo tier's bus.maxAckPending`);
+  }
   const shutdown = INGESTOR_LIMITS.shutdownTimeoutMs;
   if (r.shutdownTimeoutSeconds * 1000 > shutdown.max) {
     fail("shutdownTimeoutSeconds", r.shutdownTimeoutSeconds, `exceeds the ingestor's bound of ${shutdown.max / 1000} s (${INGESTOR_ENV.shutdownTimeoutMs})`, `use at most ${shutdown.max / 1000}`);
@@ -162,7 +188,9 @@ export class Ingestor extends Construct {
   readonly deployment: Manifest;
   readonly scaledObject: Manifest;
   /** The NACK `Consumer` of {@link consumer}. */
-  readonly consumerResource: Manifest;
+  readonly consumerResource: ITerraformDependable;
+  /** The objects' name: {@link INGESTOR_NAME}, or {@link siloIngestorName} of a silo's. */
+  readonly name: string;
   readonly namespace: string;
   readonly consumer: string;
   /** `http://<service>:<port>/metrics`. */
@@ -173,17 +201,25 @@ export class Ingestor extends Construct {
     const r = resolve(this.node.path, props);
     const namespace = r.namespace;
     const port = INGESTOR_HTTP_PORT;
+    const name = props.silo ? siloIngestorName(props.silo.tenantId) : INGESTOR_NAME;
+    const APP_LABELS = appLabels(name);
+    const NATS_CREDS_SECRET = natsCredsSecret(name);
+    const NATS_CA_SECRET = natsCaSecret(name);
+    this.name = name;
     this.namespace = namespace;
     this.consumer = r.consumer;
-    this.metricsUrl = `http://${INGESTOR_NAME}.${namespace}.svc:${port}${INGESTOR_HTTP_PATHS.metrics}`;
+    this.metricsUrl = `http://${name}.${namespace}.svc:${port}${INGESTOR_HTTP_PATHS.metrics}`;
 
     // The durable consumer, shared by every replica: each of up to maxReplicas keeps its full
     // prefetch (the service's default batch) in flight. NACK creates it; the service only checks it.
-    this.consumerResource = addNackConsumer(this, "consumer", ingestorConsumerConfig({ name: r.consumer, maxReplicas: r.maxReplicas, prefetchMessages: DEFAULT_PREFETCH_MESSAGES }), {
-      account: props.nats.nackAccount ?? NATS_NAMES.nackAccount,
-      preventDelete: true,
-      ...(props.nats.streamResources ? { dependsOn: props.nats.streamResources } : {}),
-    });
+    // A silo's is its topology's, in the silo account.
+    this.consumerResource =
+      props.silo?.consumer.resource ??
+      addNackConsumer(this, "consumer", ingestorConsumerConfig({ name: r.consumer, maxReplicas: r.maxReplicas, prefetchMessages: DEFAULT_PREFETCH_MESSAGES }), {
+        account: props.nats.nackAccount ?? NATS_NAMES.nackAccount,
+        preventDelete: true,
+        ...(props.nats.streamResources ? { dependsOn: props.nats.streamResources } : {}),
+      });
 
     const creds = addExternalSecret(this, "nats-creds", {
       secretName: NATS_CREDS_SECRET,
@@ -202,7 +238,7 @@ export class Ingestor extends Construct {
         metadata: { name: NATS_CA_SECRET, namespace },
         spec: {
           secretName: NATS_CA_SECRET,
-          commonName: `${INGESTOR_NAME}.${namespace}`,
+          commonName: `${name}.${namespace}`,
           usages: ["client auth", "digital signature"],
           privateKey: { algorithm: "ECDSA", size: 256, rotationPolicy: "Always" },
           issuerRef: { name: props.nats.issuer.issuerName, kind: props.nats.issuer.issuerKind, group: "cert-manager.io" },
@@ -226,7 +262,7 @@ export class Ingestor extends Construct {
     ];
 
     this.deployment = addServiceDeployment(this, {
-      name: INGESTOR_NAME,
+      name,
       namespace,
       labels: APP_LABELS,
       podLabels,
@@ -247,15 +283,15 @@ export class Ingestor extends Construct {
     });
 
     // The metrics Service, and a PDB (one replica, dev, is redelivery-safe, not HA).
-    addServiceAndDisruptionBudget(this, { name: INGESTOR_NAME, namespace, labels: APP_LABELS, port, portName: "http-metrics", minReplicas: r.minReplicas });
+    addServiceAndDisruptionBudget(this, { name, namespace, labels: APP_LABELS, port, portName: "http-metrics", minReplicas: r.minReplicas });
 
     this.scaledObject = new Manifest(this, "scaledobject", {
       manifest: {
         apiVersion: "keda.sh/v1alpha1",
         kind: "ScaledObject",
-        metadata: { name: INGESTOR_NAME, namespace, labels: { ...APP_LABELS } },
+        metadata: { name, namespace, labels: { ...APP_LABELS } },
         spec: {
-          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: INGESTOR_NAME },
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
           minReplicaCount: r.minReplicas,
           maxReplicaCount: r.maxReplicas,
           pollingInterval: 15,
@@ -274,6 +310,7 @@ export class Ingestor extends Construct {
       dependsOn: [this.deployment],
     });
 
+    if (props.silo) return;
     new Manifest(this, "dashboard", {
       manifest: {
         apiVersion: "v1",

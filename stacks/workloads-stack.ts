@@ -67,6 +67,8 @@ export class WorkloadsStack extends KubernetesStack {
   readonly nats: Nats;
   readonly keycloak: Keycloak;
   readonly ingestor: Ingestor;
+  /** Each silo tenant's ingestor (`nats.siloTenants`), by tenant id. */
+  readonly siloIngestors: Record<string, Ingestor> = {};
   readonly provisioning: Provisioning;
   readonly workers: Workers;
 
@@ -165,6 +167,24 @@ export class WorkloadsStack extends KubernetesStack {
       minReplicas: config.platformReplicas,
       dependsOn: [this.clickhouse.migration, ...this.nats.streamResources],
     });
+    // Each silo tenant's events are in its own account: an ingestor of its own reads them, as the
+    // silo account's ingestor user, into the same tables.
+    for (const tenantId of config.nats.siloTenants) {
+      const topology = this.nats.siloTopologies[tenantId];
+      const account = config.nats.publicKeys.silos[tenantId]?.account;
+      const creds = this.nats.secretNames.cluster.silos[tenantId];
+      if (!topology?.ingestorConsumer || !account || !creds) throw new Error(`nats.siloTenants: ${tenantId} has no topology, account key or creds names. Fix: run nats:bootstrap for it and add its public keys to nats.publicKeys.silos.`);
+      this.siloIngestors[tenantId] = new Ingestor(this, `ingestor-silo-${tenantId}`, {
+        image: imageOf(props.repositoryUrls, config.images.ingestor),
+        clickhouse: { url: this.clickhouse.httpUrl, ...this.clickhouse.ingestorCredentials },
+        nats: { clientUrl: this.nats.clientUrl, credsRemoteKey: creds.ingestorCreds, issuer: this.ca },
+        secretStore: this.secretStore,
+        natsMonitoringEndpoint: this.nats.monitoringEndpoint,
+        natsAccount: account,
+        silo: { tenantId, consumer: topology.ingestorConsumer },
+        dependsOn: [this.clickhouse.migration, ...topology.streamResources],
+      });
+    }
 
     this.provisioning = new Provisioning(this, "provisioning", {
       image: provisioningImage,

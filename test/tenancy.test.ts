@@ -6,6 +6,7 @@ import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js"
 import { KONG_NAMESPACE } from "../constructs/gateway/index.js";
 import { siloNamespace, workerNamespace } from "../constructs/worker-pools.js";
 import { addEnvironment } from "../stacks/app.js";
+import { INGESTOR_ENV } from "../services/ingestor/contract.js";
 import { resourcesOf, stackOf, synthApp, type SynthesizedStack } from "./support/synth.js";
 
 const tiers = loadTierCatalog();
@@ -189,9 +190,40 @@ describe("silo tenants", () => {
     const perNamespace = (s: SynthesizedStack) => Object.values(resourcesOf(s, "kubernetes_namespace_v1")).length;
     expect(perNamespace(siloed) - perNamespace(base)).toBe(1);
     // One namespace, its four policies (default-deny, DNS, NATS clients, workers to NATS), its
-    // quota and its limit range, and the Secrets Manager secrets of its NATS account's two seeds:
-    // a constant per silo tenant.
-    expect(count(siloed) - count(base)).toBe(1 + 4 + 2 + 2);
+    // quota and its limit range, the Secrets Manager secrets of its NATS account's two seeds and of
+    // its three platform users' creds (NACK, ingestor, workers): a constant per silo tenant.
+    expect(count(siloed) - count(base)).toBe(1 + 4 + 2 + 2 + 3);
+  });
+
+  it("give a silo tenant its own streams and consumers (NACK, as its account's platform user) and an ingestor of its own into the same tables", () => {
+    const raw = structuredClone(RAW_ENVIRONMENTS.prod) as Record<string, any>;
+    raw.nats.siloTenants = ["acme-corp"];
+    const keys = siloKeys();
+    raw.nats.publicKeys.silos = { "acme-corp": keys };
+    const workloads = synthApp((app) => addEnvironment(app, validateEnvironment(raw, "prod")))["prod-workloads"] as SynthesizedStack;
+    const all = Object.entries(resourcesOf(workloads, "kubernetes_manifest")).map(([id, r]) => ({ id, dependsOn: (r.depends_on ?? []) as string[], m: r.manifest as { kind: string; metadata: { name: string; namespace: string }; spec: any } }));
+    const named = (kind: string, name: string) => all.find((r) => r.m.kind === kind && r.m.metadata.name === name);
+    const account = named("Account", "silo-acme-corp");
+    expect(account?.m.spec).toMatchObject({ name: "SILO-acme-corp", creds: { secret: { name: "silo-acme-corp-platform-creds" } } });
+    const consumer = named("Consumer", "silo-acme-corp-swarm-ingestor");
+    expect(consumer?.m.spec).toMatchObject({ account: "silo-acme-corp", streamName: "SWARM_EVENTS", durableName: "swarm-ingestor" });
+    // The silo's ingestor: its own name beside the pooled one, the silo ingestor user's creds, the
+    // silo's consumer (not a new one), KEDA reading the silo account's lag, one replica (the
+    // enterprise tier's MaxAckPending leaves room for one prefetch).
+    const deployment = named("Deployment", "ingestor-silo-acme-corp");
+    expect(deployment?.m.metadata.namespace).toBe(NAMESPACES.platform);
+    const env = Object.fromEntries((deployment?.m.spec.template.spec.containers[0].env as { name: string; value?: string }[]).map((e) => [e.name, e.value]));
+    expect(env[INGESTOR_ENV.consumer]).toBe("swarm-ingestor");
+    expect(deployment?.dependsOn).toContain(`kubernetes_manifest.${consumer?.id}`);
+    const creds = named("ExternalSecret", "ingestor-silo-acme-corp-nats-creds");
+    expect(creds?.m.spec.data[0].remoteRef.key).toBe("enchanted/prod/nats/cluster/silo-acme-corp-ingestor-creds");
+    const scaled = named("ScaledObject", "ingestor-silo-acme-corp");
+    expect(scaled?.m.spec).toMatchObject({ scaleTargetRef: { name: "ingestor-silo-acme-corp" }, minReplicaCount: 1, maxReplicaCount: 1, triggers: [{ metadata: { account: keys.account, consumer: "swarm-ingestor" } }] });
+    // Selectors differ, so the pooled ingestor's Service and PDB never select the silo's pods.
+    expect(deployment?.m.spec.selector.matchLabels["app.kubernetes.io/name"]).toBe("ingestor-silo-acme-corp");
+    expect(named("Deployment", "ingestor")?.m.spec.selector.matchLabels["app.kubernetes.io/name"]).toBe("ingestor");
+    // No new consumer in the SWARM account for it.
+    expect(all.filter((r) => r.m.kind === "Consumer" && r.m.spec.durableName === "swarm-ingestor").map((r) => r.m.spec.account).sort()).toEqual(["silo-acme-corp", "swarm"]);
   });
 
   it("refuses a silo tenant without its NATS keys", () => {

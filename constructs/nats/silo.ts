@@ -14,6 +14,8 @@ import { assertTenantId } from "../../config/tenancy.js";
 import type { TierCatalog } from "../../config/tiers.js";
 import { ACCOUNT_NAMES } from "../../services/nats-auth/claims.js";
 import type { IngestorConsumerOptions } from "../../services/nats-auth/consumers.js";
+import { DEFAULT_PREFETCH_MESSAGES } from "../../services/ingestor/contract.js";
+import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { siloTopologyDeclarations } from "../../services/nats-auth/topology.js";
 import { NACK_API_VERSION, nackConsumerSpec, nackResourceName, nackStreamSpec } from "./jetstream.js";
 import { NATS_CLIENT_URL, NATS_NAMES, NATS_NAMESPACE } from "./names.js";
@@ -39,11 +41,20 @@ export function siloNackResourceName(tenantId: string, jetStreamName?: string): 
   return jetStreamName ? `${base}-${nackResourceName(jetStreamName)}` : base;
 }
 
+/** The silo ingestor's durable consumer: its name, its NACK resource, and how many replicas it has room for. */
+export interface SiloIngestorConsumerResource {
+  readonly name: string;
+  readonly resource: Manifest;
+  readonly maxReplicas: number;
+}
+
 export class SiloNackTopology extends Construct {
   /** The NACK `Account` resource's name (`silo-<tenant>`). */
   readonly accountName: string;
   readonly streamResources: Manifest[] = [];
   readonly consumerResources: Manifest[] = [];
+  /** The silo ingestor's durable consumer (its name, and its NACK resource, for the silo's Ingestor). */
+  readonly ingestorConsumer: SiloIngestorConsumerResource | undefined;
 
   constructor(scope: Construct, id: string, props: SiloNackTopologyProps) {
     super(scope, id);
@@ -72,8 +83,13 @@ export class SiloNackTopology extends Construct {
     for (const stream of declared.streams) {
       this.streamResources.push(manifest(`stream-${nackResourceName(stream.name)}`, "Stream", siloNackResourceName(t, stream.name), nackStreamSpec(stream, options), [account]));
     }
+    let ingestorConsumer: SiloIngestorConsumerResource | undefined;
     for (const consumer of declared.consumers) {
-      this.consumerResources.push(manifest(`consumer-${nackResourceName(consumer.durable_name)}`, "Consumer", siloNackResourceName(t, consumer.durable_name), nackConsumerSpec(consumer, options), this.streamResources));
+      const resource = manifest(`consumer-${nackResourceName(consumer.durable_name)}`, "Consumer", siloNackResourceName(t, consumer.durable_name), nackConsumerSpec(consumer, options), this.streamResources);
+      this.consumerResources.push(resource);
+      // Every replica keeps the default prefetch in flight: the consumer's MaxAckPending says how many fit.
+      if (consumer.stream === STREAM_NAMES.events) ingestorConsumer = { name: consumer.durable_name, resource, maxReplicas: Math.floor((consumer.max_ack_pending ?? 0) / DEFAULT_PREFETCH_MESSAGES) };
     }
+    this.ingestorConsumer = ingestorConsumer;
   }
 }
