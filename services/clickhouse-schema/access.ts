@@ -95,6 +95,25 @@ export function tenantRowFilter(userName = "currentUser()"): string {
   return `tenant_id = replaceRegexpOne(${userName}, ${quoteString(`^${TENANT_USER_PREFIX}`)}, '')`;
 }
 
+/**
+ * The setting a platform service's query carries its tenant in, read by the workers' row policy
+ * ({@link boundTenantRowFilter}). `log_comment` is a built-in string setting every ClickHouse
+ * accepts per query (also the embedded engine, which refuses custom `SQL_*` settings), passed to
+ * the shards of a distributed query, and written to `system.query_log`, so each query is also
+ * tagged with its tenant there. Unset, it is '' and matches no row: an unbound query reads nothing.
+ */
+export const TENANT_BINDING_SETTING = "log_comment";
+
+/** The row filter of a service whose every query is bound to one tenant ({@link tenantBinding}). */
+export function boundTenantRowFilter(): string {
+  return `tenant_id = getSetting(${quoteString(TENANT_BINDING_SETTING)})`;
+}
+
+/** The per-query settings that bind a query to `tenantId` for {@link boundTenantRowFilter}. */
+export function tenantBinding(tenantId: string): { readonly [TENANT_BINDING_SETTING]: string } {
+  return { [TENANT_BINDING_SETTING]: tenantId };
+}
+
 /** A privilege on one event table. */
 export interface TablePrivilege {
   readonly privilege: "SELECT" | "INSERT";
@@ -165,7 +184,7 @@ export function accessControlSql(catalog: TierCatalog, options: AccessOptions = 
   }
   for (const table of tables) {
     out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.platformAdmin} ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO ${CLICKHOUSE_USERS.admin}`);
-    out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.workers} ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO ${CLICKHOUSE_USERS.workers}`);
+    out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.workers} ON ${table} AS PERMISSIVE FOR SELECT USING ${boundTenantRowFilter()} TO ${CLICKHOUSE_USERS.workers}`);
     out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.tenantIsolation} ON ${table} AS PERMISSIVE FOR SELECT USING ${tenantRowFilter()} TO ${roles.join(", ")}`);
   }
   for (const tier of PLAN_TIER_NAMES) {

@@ -12,7 +12,7 @@
  * enforces the SQL-defined entities in production.
  */
 import type { PlanTierName, TierCatalog } from "../../config/tiers.js";
-import { grantQueries, ingestorPrivileges, tenantReaderPrivileges, workerReaderPrivileges, tenantRowFilter, tierProfileSettings, tierQuota, type AccessOptions } from "./access.js";
+import { boundTenantRowFilter, grantQueries, ingestorPrivileges, tenantReaderPrivileges, workerReaderPrivileges, tenantRowFilter, tierProfileSettings, tierQuota, type AccessOptions } from "./access.js";
 import { eventTables, SWARM_DATABASE, tenantUserName, tierProfileName, tierQuotaName, tierRoleName } from "./names.js";
 import { quoteString } from "./sql.js";
 
@@ -47,8 +47,9 @@ export function embeddedUsersXml(principal: EmbeddedPrincipal, catalog: TierCata
   } else if (principal.kind === "ingestor") {
     user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(ingestorPrivileges(options))));
   } else if (principal.kind === "workers") {
-    // The server's SQL row policy `ROW_POLICIES.workers` (USING 1), as a users.xml filter here.
-    const tables = eventTables(options.replicated ?? false).map((t) => element(t, element("filter", "1")));
+    // The server's SQL row policy `ROW_POLICIES.workers` (the query's tenant binding), as a users.xml filter here.
+    const filter = xmlEscape(boundTenantRowFilter());
+    const tables = eventTables(options.replicated ?? false).map((t) => element(t, element("filter", filter)));
     user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(workerReaderPrivileges(options))), element("databases", element(SWARM_DATABASE, tables.join(""))));
   } else {
     const tier = catalog[principal.tier];

@@ -36,8 +36,10 @@ export const ROW_POLICIES = {
   /** The administrator sees every row (support and repair). Everyone else sees none. */
   platformAdmin: "platform_admin_all_rows",
   /**
-   * The workers' user reads every row: it is a platform service whose queries bind their tenant
-   * (the job's, taken from the subject the server filed the job under), not a tenant.
+   * The workers' user reads the rows of the tenant its query is bound to (the job's, taken from
+   * the subject the server filed the job under): the engine's own guard beside the query's
+   * tenant filter, so a query that forgot its filter still reads no other tenant's row, and an
+   * unbound query reads none (see `TENANT_BINDING_SETTING`).
    */
   workers: "workers_tenant_bound_by_query",
 } as const;

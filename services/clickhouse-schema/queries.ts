@@ -9,6 +9,7 @@
 import { assertTenantId } from "../../config/tenancy.js";
 import { PROJECT_ID_PATTERN } from "../nats-auth/jetstream-names.js";
 import { checkInteger, ClickHouseSchemaError } from "./errors.js";
+import { tenantBinding } from "./access.js";
 import { qualified, SWARM_EVENTS_TABLE } from "./names.js";
 import { formatDateTime64, type AgentRole } from "./table.js";
 
@@ -120,6 +121,8 @@ export interface HallucinationLoopRow {
 export interface BoundQuery {
   readonly query: string;
   readonly query_params: Readonly<Record<string, string | number>>;
+  /** The tenant binding the engine's row policy checks, where the reader is a platform service (`tenantBinding`). */
+  readonly clickhouse_settings?: Readonly<Record<string, string>>;
 }
 
 export interface CrashContextParams {
@@ -194,6 +197,8 @@ export function recentChangesQuery(p: RecentChangesParams): BoundQuery {
       windowSeconds: checkInteger("windowSeconds", p.windowSeconds, 1, MAX_WINDOW_SECONDS),
       limit: checkInteger("limit", p.limit ?? 20, 1, MAX_ROWS),
     },
+    // The workers run it: their row policy reads only the bound tenant's rows.
+    clickhouse_settings: tenantBinding(p.tenantId),
   };
 }
 

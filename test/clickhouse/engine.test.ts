@@ -17,6 +17,8 @@ import {
   SWARM_EVENTS_INSERT_FORMAT,
   SWARM_EVENTS_INSERT_SETTINGS,
   SWARM_EVENTS_TABLE,
+  tenantBinding,
+  TENANT_BINDING_SETTING,
   tierProfileSettings,
   type CrashContextRow,
   type EmbeddedPrincipal,
@@ -194,6 +196,22 @@ describe("swarm_events in a real ClickHouse engine", () => {
     expect(result.changes).toEqual(truth);
     expect(truth.every((perTenant) => perTenant.length > 0)).toBe(true);
     for (const e of result.errors) expect(e).toMatchObject({ code: "497", type: "ACCESS_DENIED" });
+  });
+
+  it("gives the workers' user only the bound tenant's rows, even from a query that forgot its tenant filter, and none unbound", async () => {
+    const WORKERS: EmbeddedPrincipal = { kind: "workers" };
+    const perTenant = `SELECT tenant_id, toUInt32(count()) AS n FROM ${EVENTS} GROUP BY tenant_id ORDER BY tenant_id`;
+    const seen = await engine.as(WORKERS, async (c) => ({
+      unbound: await rows<{ tenant_id: string; n: number }>(c, { query: perTenant }),
+      bound: await Promise.all(TENANTS.map((t) => rows<{ tenant_id: string; n: number }>(c, { query: perTenant, clickhouse_settings: tenantBinding(t.tenantId) }))),
+      // Binding by hand in the SQL is the same setting: one tenant, not a way around the policy.
+      other: await rows<{ tenant_id: string; n: number }>(c, { query: `${perTenant} SETTINGS ${TENANT_BINDING_SETTING} = 'no-such-tenant'` }),
+    }));
+    const truth = await engine.as(ADMIN, (c) => rows<{ tenant_id: string; n: number }>(c, { query: perTenant }));
+    expect(truth.length).toBe(TENANTS.length);
+    expect(seen.unbound).toEqual([]);
+    expect(seen.other).toEqual([]);
+    TENANTS.forEach((t, i) => expect(seen.bound[i]).toEqual(truth.filter((r) => r.tenant_id === t.tenantId)));
   });
 
   it("refuses a tenant's queries beyond its tier's quota (QUOTA_EXCEEDED)", async () => {

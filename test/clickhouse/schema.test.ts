@@ -109,6 +109,7 @@ describe("access control from the tier catalog", () => {
     for (const table of ["enchanted.swarm_events", "enchanted.swarm_events_local"]) {
       expect(sql).toContain(`CREATE ROW POLICY OR REPLACE tenant_isolation ON ${table} AS PERMISSIVE FOR SELECT USING tenant_id = replaceRegexpOne(currentUser(), '^tenant_', '') TO ${roles}`);
       expect(sql).toContain(`CREATE ROW POLICY OR REPLACE platform_admin_all_rows ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO platform_admin`);
+      expect(sql).toContain(`CREATE ROW POLICY OR REPLACE workers_tenant_bound_by_query ON ${table} AS PERMISSIVE FOR SELECT USING tenant_id = getSetting('log_comment') TO swarm_workers`);
     }
     // Grants come last: no role can read before its policy exists.
     const firstGrant = sql.findIndex((s) => s.startsWith("GRANT"));

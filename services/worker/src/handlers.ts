@@ -26,7 +26,8 @@ export function tenantHistory(client: ClickHouseClient, tenantId: string): Tenan
   return {
     async recentChanges(p) {
       const q = recentChangesQuery({ ...p, tenantId });
-      const rs = await client.query({ query: q.query, query_params: { ...q.query_params }, format: "JSONEachRow" });
+      // The settings bind the tenant for the engine's row policy too (the workers' user reads nothing unbound).
+      const rs = await client.query({ query: q.query, query_params: { ...q.query_params }, ...(q.clickhouse_settings ? { clickhouse_settings: { ...q.clickhouse_settings } } : {}), format: "JSONEachRow" });
       return rs.json<RecentChangesRow>();
     },
   };
