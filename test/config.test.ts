@@ -55,15 +55,17 @@ describe("environment config", () => {
     expect(err.message).toContain("Fix: give every subnet its own range");
   });
 
-  it("opens NATS to agents outside the cluster in staging and prod only, from listed ranges, and refuses 0.0.0.0/0 unless allowAnywhere", () => {
+  it("opens NATS to agents outside the cluster in staging and prod only, to everyone only on purpose (allowAnywhere), and refuses 0.0.0.0/0 without it", () => {
     expect(loadEnvironment("dev").nats.external).toBeUndefined();
+    // Customers' agents run anywhere: both open the port explicitly (TLS and a tenant JWT still required).
     for (const name of ["staging", "prod"] as const) {
       const external = loadEnvironment(name).nats.external;
-      expect(external?.allowedCidrs.length, name).toBeGreaterThan(0);
-      expect(external?.allowedCidrs, name).not.toContain("0.0.0.0/0");
+      expect(external, name).toMatchObject({ allowedCidrs: ["0.0.0.0/0"], allowAnywhere: true });
+      // No documentation ranges (RFC 5737) dressed as real ones.
+      expect(external?.allowedCidrs.some((c) => /^(192\.0\.2|198\.51\.100|203\.0\.113)\./.test(c)), name).toBe(false);
     }
     const raw = rawEnv("prod");
-    raw.nats.external = { ...raw.nats.external, allowedCidrs: ["0.0.0.0/0"] };
+    raw.nats.external = { ...raw.nats.external, allowedCidrs: ["0.0.0.0/0"], allowAnywhere: undefined };
     expect(errorOf(() => validateEnvironment(raw, "prod")).message).toContain('nats.external.allowedCidrs[0] = "0.0.0.0/0": opens the NATS client port to the whole internet. Fix:');
     raw.nats.external = { ...raw.nats.external, allowAnywhere: true };
     expect(validateEnvironment(raw, "prod").nats.external?.allowedCidrs).toEqual(["0.0.0.0/0"]);
