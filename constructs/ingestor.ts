@@ -17,7 +17,7 @@ import {
 import dashboard from "../services/ingestor/dashboard.json" with { type: "json" };
 import { addExternalSecret } from "./external-secrets.js";
 import { jetStreamLagTrigger } from "./keda.js";
-import { addNackConsumer, NATS_NAMES } from "./nats/index.js";
+import { addNackConsumer, NATS_NAMES, type SiloIngestorConsumerResource } from "./nats/index.js";
 import {
   addServiceAndDisruptionBudget,
   addServiceDeployment,
@@ -120,14 +120,7 @@ export interface IngestorProps {
    * are named {@link siloIngestorName}; the pooled ingestor's dashboard covers it, so it adds none.
    * @default - the pooled ingestor of the SWARM account
    */
-  readonly silo?: { readonly tenantId: string; readonly consumer: SiloIngestorConsumer };
-}
-
-/** A silo's declared ingestor consumer: its name, its NACK resource, and the replicas its MaxAckPending leaves room for. */
-export interface SiloIngestorConsumer {
-  readonly name: string;
-  readonly resource: ITerraformDependable;
-  readonly maxReplicas: number;
+  readonly silo?: { readonly tenantId: string; readonly consumer: SiloIngestorConsumerResource };
 }
 
 interface Resolved {
@@ -310,14 +303,16 @@ export class Ingestor extends Construct {
       dependsOn: [this.deployment],
     });
 
-    if (props.silo) return;
-    new Manifest(this, "dashboard", {
-      manifest: {
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: { name: `${INGESTOR_NAME}-dashboard`, namespace: props.dashboardNamespace ?? namespace, labels: { ...APP_LABELS, grafana_dashboard: "1" } },
-        data: { "ingestor.json": JSON.stringify(dashboard) },
-      },
-    });
+    // A silo's ingestor exports the same metrics: the pooled one's dashboard covers it.
+    if (!props.silo) {
+      new Manifest(this, "dashboard", {
+        manifest: {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: `${INGESTOR_NAME}-dashboard`, namespace: props.dashboardNamespace ?? namespace, labels: { ...APP_LABELS, grafana_dashboard: "1" } },
+          data: { "ingestor.json": JSON.stringify(dashboard) },
+        },
+      });
+    }
   }
 }

@@ -173,7 +173,7 @@ export class WorkloadsStack extends KubernetesStack {
       const topology = this.nats.siloTopologies[tenantId];
       const account = config.nats.publicKeys.silos[tenantId]?.account;
       const creds = this.nats.secretNames.cluster.silos[tenantId];
-      if (!topology?.ingestorConsumer || !account || !creds) throw new Error(`nats.siloTenants: ${tenantId} has no topology, account key or creds names. Fix: run nats:bootstrap for it and add its public keys to nats.publicKeys.silos.`);
+      if (!topology || !account || !creds) throw new Error(`nats.siloTenants: ${tenantId} has no topology, account key or creds names. Fix: run nats:bootstrap for it and add its public keys to nats.publicKeys.silos.`);
       this.siloIngestors[tenantId] = new Ingestor(this, `ingestor-silo-${tenantId}`, {
         image: imageOf(props.repositoryUrls, config.images.ingestor),
         clickhouse: { url: this.clickhouse.httpUrl, ...this.clickhouse.ingestorCredentials },

@@ -231,7 +231,7 @@ export class Nats extends Construct {
     // platform user, whose creds nats:bootstrap minted and External Secrets syncs here.
     for (const tenantId of siloTenants) {
       const creds = this.secretNames.cluster.silos[tenantId] as SiloCredsNames;
-      const secretName = siloNackResourceName(tenantId, "platform-creds");
+      const secretName = `${siloNackResourceName(tenantId)}-platform-creds`;
       const secret = new SyncedSecret(this, `silo-${tenantId}-platform-creds`, {
         store: props.secretStore,
         namespace,

@@ -12,9 +12,8 @@ import { Construct } from "constructs";
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { assertTenantId } from "../../config/tenancy.js";
 import type { TierCatalog } from "../../config/tiers.js";
-import { ACCOUNT_NAMES } from "../../services/nats-auth/claims.js";
-import type { IngestorConsumerOptions } from "../../services/nats-auth/consumers.js";
-import { DEFAULT_PREFETCH_MESSAGES } from "../../services/ingestor/contract.js";
+import { ACCOUNT_NAMES, SILO_TIER } from "../../services/nats-auth/claims.js";
+import { siloIngestorReplicas, type IngestorConsumerOptions } from "../../services/nats-auth/consumers.js";
 import { STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { siloTopologyDeclarations } from "../../services/nats-auth/topology.js";
 import { NACK_API_VERSION, nackConsumerSpec, nackResourceName, nackStreamSpec } from "./jetstream.js";
@@ -53,8 +52,8 @@ export class SiloNackTopology extends Construct {
   readonly accountName: string;
   readonly streamResources: Manifest[] = [];
   readonly consumerResources: Manifest[] = [];
-  /** The silo ingestor's durable consumer (its name, and its NACK resource, for the silo's Ingestor). */
-  readonly ingestorConsumer: SiloIngestorConsumerResource | undefined;
+  /** The silo ingestor's durable consumer (its name, its NACK resource and its replicas, for the silo's Ingestor). */
+  readonly ingestorConsumer: SiloIngestorConsumerResource;
 
   constructor(scope: Construct, id: string, props: SiloNackTopologyProps) {
     super(scope, id);
@@ -87,9 +86,11 @@ export class SiloNackTopology extends Construct {
     for (const consumer of declared.consumers) {
       const resource = manifest(`consumer-${nackResourceName(consumer.durable_name)}`, "Consumer", siloNackResourceName(t, consumer.durable_name), nackConsumerSpec(consumer, options), this.streamResources);
       this.consumerResources.push(resource);
-      // Every replica keeps the default prefetch in flight: the consumer's MaxAckPending says how many fit.
-      if (consumer.stream === STREAM_NAMES.events) ingestorConsumer = { name: consumer.durable_name, resource, maxReplicas: Math.floor((consumer.max_ack_pending ?? 0) / DEFAULT_PREFETCH_MESSAGES) };
+      if (consumer.stream === STREAM_NAMES.events) {
+        ingestorConsumer = { name: consumer.durable_name, resource, maxReplicas: siloIngestorReplicas({ name: SILO_TIER, bus: props.tiers[SILO_TIER].bus }, props.ingestor) };
+      }
     }
+    if (!ingestorConsumer) throw new Error(`silo ${t}: siloTopologyDeclarations declared no ingestor consumer on ${STREAM_NAMES.events}`);
     this.ingestorConsumer = ingestorConsumer;
   }
 }

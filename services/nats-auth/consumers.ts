@@ -109,7 +109,15 @@ export function workerConsumerConfigs(tiers: TierCatalog, options: WorkerConsume
  * consumer's MaxAckPending at the tier's `bus.maxAckPending`, so the replicas that may share it are
  * at most `maxAckPending / prefetch` (enterprise: 50,000 / 30,000 = 1 at the default batch).
  */
-export function siloIngestorConsumerConfig(tier: { readonly name: PlanTierName; readonly bus: { readonly maxAckPending: number } }, options: Partial<IngestorConsumerOptions> = {}): SwarmConsumerConfig {
+export function siloIngestorConsumerConfig(tier: SiloIngestorTier, options: Partial<IngestorConsumerOptions> = {}): SwarmConsumerConfig {
+  return ingestorConsumerConfig({ ...options, maxReplicas: siloIngestorReplicas(tier, options), prefetchMessages: options.prefetchMessages ?? DEFAULT_PREFETCH_MESSAGES });
+}
+
+/** The tier a silo account is sized by, as {@link siloIngestorConsumerConfig} reads it. */
+export type SiloIngestorTier = { readonly name: PlanTierName; readonly bus: { readonly maxAckPending: number } };
+
+/** The replicas of a silo's ingestor {@link siloIngestorConsumerConfig} declares its consumer for: `options.maxReplicas`, checked, or as many as fit. */
+export function siloIngestorReplicas(tier: SiloIngestorTier, options: Partial<IngestorConsumerOptions> = {}): number {
   const prefetch = options.prefetchMessages ?? DEFAULT_PREFETCH_MESSAGES;
   const fits = Math.floor(tier.bus.maxAckPending / prefetch);
   const maxReplicas = options.maxReplicas ?? fits;
@@ -118,5 +126,5 @@ export function siloIngestorConsumerConfig(tier: { readonly name: PlanTierName; 
       `maxReplicas = ${maxReplicas} × prefetchMessages = ${prefetch} does not fit the ${tier.name} tier's bus.maxAckPending of ${tier.bus.maxAckPending}, which caps a silo account's consumers. Fix: use at most ${Math.max(fits, 0)} replicas or a smaller prefetch (INGESTOR_BATCH_MAX_ROWS).`,
     );
   }
-  return ingestorConsumerConfig({ ...options, maxReplicas, prefetchMessages: prefetch });
+  return maxReplicas;
 }
