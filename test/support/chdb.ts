@@ -90,11 +90,6 @@ export async function rejection(promise: Promise<unknown>): Promise<{ code?: str
 
 /** All rows of a SELECT, as JSON objects. */
 export async function rows<T>(client: ClickHouseClient, query: { query: string; query_params?: Readonly<Record<string, unknown>>; clickhouse_settings?: Readonly<Record<string, string>> }): Promise<T[]> {
-  const rs = await client.query({
-    query: query.query,
-    ...(query.query_params ? { query_params: { ...query.query_params } } : {}),
-    ...(query.clickhouse_settings ? { clickhouse_settings: { ...query.clickhouse_settings } } : {}),
-    format: "JSONEachRow",
-  });
+  const rs = await client.query({ ...query, format: "JSONEachRow" });
   return rs.json<T>();
 }

@@ -26,8 +26,8 @@ export function tenantHistory(client: ClickHouseClient, tenantId: string): Tenan
   return {
     async recentChanges(p) {
       const q = recentChangesQuery({ ...p, tenantId });
-      // The settings bind the tenant for the engine's row policy too (the workers' user reads nothing unbound).
-      const rs = await client.query({ query: q.query, query_params: { ...q.query_params }, ...(q.clickhouse_settings ? { clickhouse_settings: { ...q.clickhouse_settings } } : {}), format: "JSONEachRow" });
+      // Its settings bind the tenant for the engine's row policy too (the workers' user reads nothing unbound).
+      const rs = await client.query({ ...q, format: "JSONEachRow" });
       return rs.json<RecentChangesRow>();
     },
   };
