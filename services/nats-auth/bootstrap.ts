@@ -37,7 +37,7 @@ import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { natsAuthClaims, type NatsPublicKeys } from "./claims.js";
 import { natsSecretNames, type NatsSecretNames, type SiloCredsNames } from "./secret-names.js";
 import { parseAuthInclude, renderAuthInclude } from "./server-config.js";
-import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSiloIngestorUser, mintSiloPlatformUser, mintSiloWorkerUser, mintSystemUser, mintWorkerUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth } from "./sign.js";
+import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSiloIngestorUser, mintSiloPlatformUser, mintSiloWorkerUser, mintSystemUser, mintWorkerUser, NatsAuthError, publicKeysOf, signNatsAuth, type NatsSeeds, type SignedNatsAuth, type UserCredentials } from "./sign.js";
 import { pushAccountJwt } from "./tenant-accounts.js";
 
 export interface BootstrapOptions {
@@ -145,25 +145,23 @@ export async function runBootstrap(options: BootstrapOptions): Promise<Bootstrap
   const signed = await signNatsAuth(claims, seeds.operator, previous);
   writeFileSync(authPath, renderAuthInclude(signed), { mode: 0o600 });
   // Users keep their identity across runs: each seed is in the previous creds file.
-  const platformPath = files[names.cluster.platformCreds] as string;
-  writeFileSync(platformPath, (await mintPlatformUser(seeds.swarmAccount, userSeedIn(platformPath))).creds, { mode: 0o600 });
-  const provisioningPath = files[names.cluster.provisioningBusCreds] as string;
-  writeFileSync(provisioningPath, (await mintProvisioningBusUser(seeds.swarmAccount, userSeedIn(provisioningPath))).creds, { mode: 0o600 });
-  for (const tier of PLAN_TIER_NAMES) {
-    const workerPath = files[names.cluster.workerCreds[tier]] as string;
-    writeFileSync(workerPath, (await mintWorkerUser(seeds.swarmAccount, tier, userSeedIn(workerPath))).creds, { mode: 0o600 });
-  }
+  const mint = async (name: string, user: (userSeed: string | undefined) => Promise<UserCredentials>): Promise<string> => {
+    const path = files[name] as string;
+    writeFileSync(path, (await user(userSeedIn(path))).creds, { mode: 0o600 });
+    return path;
+  };
+  await mint(names.cluster.platformCreds, (u) => mintPlatformUser(seeds.swarmAccount, u));
+  await mint(names.cluster.provisioningBusCreds, (u) => mintProvisioningBusUser(seeds.swarmAccount, u));
+  for (const tier of PLAN_TIER_NAMES) await mint(names.cluster.workerCreds[tier], (u) => mintWorkerUser(seeds.swarmAccount, tier, u));
   // The platform's users of each silo account, signed by the silo account's own key.
   for (const tenant of nats.siloTenants) {
     const accountSeed = (seeds.silos[tenant] as { account: string }).account;
     const c = names.cluster.silos[tenant] as SiloCredsNames;
-    const path = (name: string) => files[name] as string;
-    writeFileSync(path(c.platformCreds), (await mintSiloPlatformUser(accountSeed, tenant, userSeedIn(path(c.platformCreds)))).creds, { mode: 0o600 });
-    writeFileSync(path(c.ingestorCreds), (await mintSiloIngestorUser(accountSeed, tenant, { userSeed: userSeedIn(path(c.ingestorCreds)) })).creds, { mode: 0o600 });
-    writeFileSync(path(c.workerCreds), (await mintSiloWorkerUser(accountSeed, tenant, userSeedIn(path(c.workerCreds)))).creds, { mode: 0o600 });
+    await mint(c.platformCreds, (u) => mintSiloPlatformUser(accountSeed, tenant, u));
+    await mint(c.ingestorCreds, (u) => mintSiloIngestorUser(accountSeed, tenant, { userSeed: u }));
+    await mint(c.workerCreds, (u) => mintSiloWorkerUser(accountSeed, tenant, u));
   }
-  const systemPath = files[s.systemUserCreds] as string;
-  writeFileSync(systemPath, (await mintSystemUser(seeds.systemAccount, userSeedIn(systemPath))).creds, { mode: 0o600 });
+  const systemPath = await mint(s.systemUserCreds, (u) => mintSystemUser(seeds.systemAccount, u));
   writeFileSync(join(out, "public-keys.json"), `${JSON.stringify(publicKeys, null, 2)}\n`);
   writeFileSync(join(out, "claims.json"), `${JSON.stringify(claims, null, 2)}\n`);
 

@@ -23,6 +23,12 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
+/** A creds file's user JWT and user nkey seed. */
+const jwtOf = (creds: string) => /-----BEGIN NATS USER JWT-----\n(\S+)/.exec(creds)?.[1] ?? "";
+const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
+/** Reads the file a bootstrap wrote for a Secrets Manager name. */
+const readerOf = (files: Readonly<Record<string, string>>) => (name: string) => readFileSync(files[name] as string, "utf8");
+
 const nats = { ...loadEnvironment("dev").nats, siloTenants: ["acme-corp"] };
 const names = natsSecretNames(nats.seedSecretPrefix, nats.siloTenants);
 const seedNames = natsSecretList(names)
@@ -46,7 +52,6 @@ describe("nats:bootstrap", () => {
     expect(second.publicKeys).toEqual(first.publicKeys);
     expect(readFileSync(join(out, "cluster", "auth.conf"), "utf8")).toBe(authConf);
     // The platform user keeps its identity (its JWT is re-issued).
-    const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
     expect(userKey(readFileSync(join(out, "cluster", "platform.creds"), "utf8"))).toBe(userKey(platformCreds));
   });
 
@@ -54,9 +59,7 @@ describe("nats:bootstrap", () => {
     const out = tempDir();
     const first = await runBootstrap({ env: "dev", out, nats });
     const files = bootstrapFiles(out, names);
-    const jwtOf = (creds: string) => /-----BEGIN NATS USER JWT-----\n(\S+)/.exec(creds)?.[1] ?? "";
-    const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
-    const read = (name: string) => readFileSync(files[name] as string, "utf8");
+    const read = readerOf(files);
 
     expect(files[names.cluster.provisioningBusCreds]).toBe(join(out, "cluster", "provisioning.creds"));
     const provisioning = read(names.cluster.provisioningBusCreds);
@@ -81,8 +84,6 @@ describe("nats:bootstrap", () => {
     const out = tempDir();
     const first = await runBootstrap({ env: "dev", out, nats });
     const files = bootstrapFiles(out, names);
-    const jwtOf = (creds: string) => /-----BEGIN NATS USER JWT-----\n(\S+)/.exec(creds)?.[1] ?? "";
-    const userKey = (creds: string) => /-----BEGIN USER NKEY SEED-----\n(\S+)/.exec(creds)?.[1];
     const silo = names.cluster.silos["acme-corp"];
     expect(silo).toEqual({
       platformCreds: "enchanted/dev/nats/cluster/silo-acme-corp-platform-creds",
@@ -90,7 +91,7 @@ describe("nats:bootstrap", () => {
       workerCreds: "enchanted/dev/nats/cluster/silo-acme-corp-workers-creds",
     });
     if (!silo) return;
-    const read = (name: string) => readFileSync(files[name] as string, "utf8");
+    const read = readerOf(files);
     const account = first.publicKeys.silos["acme-corp"]?.account;
     const tag = `${TENANT_TAG}:acme-corp`;
     expect(decode(jwtOf(read(silo.platformCreds)))).toMatchObject({ iss: account, name: SILO_PLATFORM_USER, nats: { type: "user", tags: [tag] } });
