@@ -1,35 +1,25 @@
 /**
- * Access control of the event store, derived from the plan-tier catalog. O(tiers): one role, one
- * settings profile and one quota per tier, and one tenant-isolation row policy per event table
- * for all tiers. Tenants' users are data: {@link tenantReaderUserSql} creates one at
- * provisioning, with a password hash the caller supplies. No password appears in any statement
- * this module synthesizes; the administrator and the ingestor are configuration users whose
- * passwords come from Kubernetes Secrets.
+ * Access control of the event store, derived from the plan-tier catalog. O(tiers), and nothing
+ * per tenant: no ClickHouse user, role or quota per tenant (a million users in the replicated user
+ * directory is the wrong shape). Tenants read through the events API, which queries as its
+ * tier's reader (`readerUserName(tier)`: a configuration user whose password comes from a
+ * Kubernetes Secret, with the tier's settings profile and quota, {@link readerUsersConfig}) and
+ * binds every query to the verified token's tenant ({@link readerQuerySettings}).
  *
- * Tenant isolation is enforced by ClickHouse, not by the caller: the `tenant_isolation` policy
- * filters every SELECT of a tenant role to `tenant_id = <tenant of currentUser()>`, a second
- * policy lets the administrator see every row, and everyone else is covered by neither and sees
- * nothing. `tenant_id` leads the sorting key, so the filter also prunes to the tenant's ranges,
- * and it is safe to apply before `FINAL` (copies of an event share their tenant).
+ * Tenant isolation is enforced by ClickHouse as well as by each query's own filter: the
+ * `tenant_bound_by_query` policy filters every SELECT of a reader to `tenant_id = <the query's
+ * binding>`, so a query that forgot its tenant filter returns nothing of other tenants, and an
+ * unbound one returns nothing. The administrator and the platform's services have their own
+ * policies; a user no policy covers reads no row (the server setting
+ * `users_without_row_policies_can_read_rows = false`).
  *
- * Duplicates never show: each tier's profile sets `final = 1` with a CONST constraint, so every
- * SELECT a tenant runs reads ReplacingMergeTree tables as merged, whatever SQL it sends.
+ * Duplicates never show: each reader profile sets `final = 1` with a CONST constraint, so every
+ * SELECT reads ReplacingMergeTree tables as merged, whatever SQL it sends.
  */
+import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTier, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
-import { ClickHouseSchemaError } from "./errors.js";
-import {
-  CLICKHOUSE_USERS,
-  eventTables,
-  qualified,
-  ROW_POLICIES,
-  SWARM_DATABASE,
-  TENANT_USER_PREFIX,
-  tenantUserName,
-  tierProfileName,
-  tierQuotaName,
-  tierRoleName,
-} from "./names.js";
-import { quoteIdentifier, quoteString } from "./sql.js";
+import { CLICKHOUSE_USERS, eventTables, planTables, qualified, readerUserName, RETIRED_ACCESS_ENTITIES, ROW_POLICIES, usageTables, tierProfileName, tierQuotaName } from "./names.js";
+import { quoteString } from "./sql.js";
 
 const BYTES_PER_MIB = 1024 * 1024;
 
@@ -46,7 +36,7 @@ export interface ProfileSetting {
   readonly constraint?: "CONST" | "MAX";
 }
 
-/** The settings of a tier's read path: the catalog's `clickhouse.profile`, plus the fixed rules of every tenant query. */
+/** The settings of a tier's reader: the catalog's `clickhouse.profile`, plus the fixed rules of every tenant query. */
 export function tierProfileSettings(tier: PlanTier): readonly ProfileSetting[] {
   const p = tier.clickhouse.profile;
   return [
@@ -67,7 +57,11 @@ export function tierProfileSettings(tier: PlanTier): readonly ProfileSetting[] {
   ];
 }
 
-/** One interval of a tier's quota: the catalog's `clickhouse.quota`, in ClickHouse's resource names. */
+/**
+ * One interval of a tier's quota: the catalog's `clickhouse.quota`, in ClickHouse's resource
+ * names. Keyed by the quota key each query carries (its tenant, {@link readerQuerySettings}), so
+ * each tenant is counted on its own under its tier's reader.
+ */
 export interface TierQuota {
   readonly intervalSeconds: number;
   readonly limits: readonly { readonly resource: "queries" | "result_rows" | "read_rows" | "execution_time"; readonly max: number }[];
@@ -87,15 +81,6 @@ export function tierQuota(tier: PlanTier): TierQuota {
 }
 
 /**
- * The row filter of the tenant-isolation policy: the tenant id is the user name without its
- * `tenant_` prefix. `userName` is the SQL expression of the user name: `currentUser()` in the
- * policy (the initial user, also on the shards of a distributed query).
- */
-export function tenantRowFilter(userName = "currentUser()"): string {
-  return `tenant_id = replaceRegexpOne(${userName}, ${quoteString(`^${TENANT_USER_PREFIX}`)}, '')`;
-}
-
-/**
  * The setting a platform service's query carries its tenant in, read by the workers' row policy
  * ({@link boundTenantRowFilter}). `log_comment` is a built-in string setting every ClickHouse
  * accepts per query (also the embedded engine, which refuses custom `SQL_*` settings), passed to
@@ -111,28 +96,64 @@ export function boundTenantRowFilter(): string {
 
 /** The per-query settings that bind a query to `tenantId` for {@link boundTenantRowFilter}. */
 export function tenantBinding(tenantId: string): { readonly [TENANT_BINDING_SETTING]: string } {
-  return { [TENANT_BINDING_SETTING]: tenantId };
+  return { [TENANT_BINDING_SETTING]: assertTenantId(tenantId) };
+}
+
+/** The quota key of a query: the tenant each reader's quota counts it under. */
+export const QUOTA_KEY_SETTING = "quota_key";
+
+/**
+ * The settings of every events-API query of `tenantId`: bound to it for the row policy, counted
+ * under it by the tier's quota. The HTTP interface takes `quota_key` as a parameter beside the
+ * settings; the embedded engine has no per-query quota key (its quota counts every query).
+ */
+export function readerQuerySettings(tenantId: string): { readonly [TENANT_BINDING_SETTING]: string; readonly [QUOTA_KEY_SETTING]: string } {
+  return { ...tenantBinding(tenantId), [QUOTA_KEY_SETTING]: assertTenantId(tenantId) };
 }
 
 /** A privilege on one event table. */
 export interface TablePrivilege {
-  readonly privilege: "SELECT" | "INSERT";
+  readonly privilege: "SELECT" | "INSERT" | "ALTER DELETE";
   readonly table: string;
 }
 
-/** What a tier role may do: read the event tables (rows filtered by the policy). */
-export function tenantReaderPrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
-  return eventTables(options.replicated ?? false).map((t) => ({ privilege: "SELECT", table: qualified(t) }));
+/** What a tier's reader may do: read the event and usage tables (rows filtered by the bound policy). */
+export function readerPrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
+  const replicated = options.replicated ?? false;
+  return [...eventTables(replicated), ...usageTables(replicated)].map((t) => ({ privilege: "SELECT", table: qualified(t) }));
 }
 
-/** What the ingestor may do: insert into the event tables, nothing else (no SELECT, ALTER, DROP). */
+/**
+ * What the ingestor may do: insert into the event tables and the usage tables (the events it
+ * refused), and read usage and plans (each tenant's allowance and what it used); no ALTER, DROP,
+ * and no SELECT of events.
+ */
 export function ingestorPrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
-  return eventTables(options.replicated ?? false).map((t) => ({ privilege: "INSERT", table: qualified(t) }));
+  const replicated = options.replicated ?? false;
+  return [
+    ...eventTables(replicated).map((t) => ({ privilege: "INSERT", table: qualified(t) }) as const),
+    ...usageTables(replicated).map((t) => ({ privilege: "INSERT", table: qualified(t) }) as const),
+    ...[...usageTables(replicated), ...planTables(replicated)].map((t) => ({ privilege: "SELECT", table: qualified(t) }) as const),
+  ];
 }
 
 /** What the workers' user may do: read the event tables, nothing else (no INSERT, ALTER, DROP). */
 export function workerReaderPrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
-  return tenantReaderPrivileges(options);
+  return eventTables(options.replicated ?? false).map((t) => ({ privilege: "SELECT", table: qualified(t) }));
+}
+
+/**
+ * What the provisioning service's lifecycle user may do: write plans, and find and delete an
+ * offboarded tenant's event and usage rows (lightweight `DELETE` needs `ALTER DELETE`). No DROP,
+ * no TRUNCATE, no other ALTER.
+ */
+export function lifecyclePrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
+  const replicated = options.replicated ?? false;
+  const tenantRows = [...eventTables(replicated), ...usageTables(replicated)].map(qualified);
+  return [
+    ...planTables(replicated).flatMap((t) => [{ privilege: "INSERT", table: qualified(t) } as const, { privilege: "SELECT", table: qualified(t) } as const]),
+    ...tenantRows.flatMap((t) => [{ privilege: "SELECT", table: t } as const, { privilege: "ALTER DELETE", table: t } as const]),
+  ];
 }
 
 /** `GRANT` statements without a grantee, as a configuration user's `grants` list takes them. */
@@ -140,97 +161,62 @@ export function grantQueries(privileges: readonly TablePrivilege[]): string[] {
   return privileges.map((p) => `GRANT ${p.privilege} ON ${p.table}`);
 }
 
-function privilegeList(privileges: readonly TablePrivilege[]): string {
-  return privileges.map((p) => `${p.privilege} ON ${p.table}`).join(", ");
+/** A tier's reader as configuration: its user, settings profile (with constraints) and keyed quota. */
+export interface ReaderUserConfig {
+  readonly tier: PlanTierName;
+  readonly user: string;
+  readonly profile: string;
+  readonly settings: readonly ProfileSetting[];
+  readonly quotaName: string;
+  readonly quota: TierQuota;
+  /** `GRANT` statements without a grantee (a configuration user's `grants` list). */
+  readonly grants: readonly string[];
 }
 
-function settingsClause(settings: readonly ProfileSetting[]): string {
-  return settings
-    .map((s) => {
-      const value = typeof s.value === "string" ? quoteString(s.value) : String(s.value);
-      if (s.constraint === "CONST") return `${s.name} = ${value} CONST`;
-      if (s.constraint === "MAX") return `${s.name} = ${value} MAX ${value}`;
-      return `${s.name} = ${value}`;
-    })
-    .join(", ");
-}
-
-function quotaClause(quota: TierQuota): string {
-  const limits = quota.limits.map((l) => `${l.resource} = ${l.max}`).join(", ");
-  return `KEYED BY user_name FOR INTERVAL ${quota.intervalSeconds} SECOND MAX ${limits}`;
+/** The three readers, from the catalog: what the ClickHouse installation and the embedded engine configure. */
+export function readerUsersConfig(catalog: TierCatalog, options: AccessOptions = {}): readonly ReaderUserConfig[] {
+  return PLAN_TIER_NAMES.map((tier) => ({
+    tier,
+    user: readerUserName(tier),
+    profile: tierProfileName(tier),
+    settings: tierProfileSettings(catalog[tier]),
+    quotaName: tierQuotaName(tier),
+    quota: tierQuota(catalog[tier]),
+    grants: grantQueries(readerPrivileges(options)),
+  }));
 }
 
 /**
- * The access-control DDL, in order: roles, settings profiles, quotas, row policies, and last the
- * grants (so no role can read before its policy exists). Idempotent and converging:
- * roles `IF NOT EXISTS` (users hold them by id), profiles created then altered in place (one
- * atomic change: `final = 1` is never missing), quotas and policies replaced (nothing refers
- * to them; while a tenant policy is replaced the administrator's policy still exists, so tenant
- * roles see nothing rather than everything), grants `WITH REPLACE OPTION`. Run on one host: the
- * replicated user directory carries it to every host (so never `ON CLUSTER`).
+ * The access-control DDL: the row policies of every table a principal reads, and the drop of
+ * the entities earlier migrations created in SQL. Idempotent and converging: policies replaced
+ * (nothing refers to them; while a reader's policy is replaced the administrator's still exists,
+ * so readers see nothing rather than everything), retired entities dropped `IF EXISTS`. Users,
+ * their profiles, quotas and grants are configuration (the ClickHouse installation's users), so
+ * no statement here holds a password. Run on one host: the replicated user directory carries it
+ * to every host (so never `ON CLUSTER`).
  */
 export function accessControlSql(catalog: TierCatalog, options: AccessOptions = {}): string[] {
-  const tables = eventTables(options.replicated ?? false).map(qualified);
-  const roles = PLAN_TIER_NAMES.map(tierRoleName);
+  void catalog; // the readers' limits are configuration (readerUsersConfig); kept for one signature with migrationSql
+  const replicated = options.replicated ?? false;
+  const readers = PLAN_TIER_NAMES.map(readerUserName).join(", ");
+  const u = CLICKHOUSE_USERS;
   const out: string[] = [];
-  for (const tier of PLAN_TIER_NAMES) out.push(`CREATE ROLE IF NOT EXISTS ${tierRoleName(tier)}`);
-  for (const tier of PLAN_TIER_NAMES) {
-    const definition = `SETTINGS ${settingsClause(tierProfileSettings(catalog[tier]))} TO ${tierRoleName(tier)}`;
-    out.push(`CREATE SETTINGS PROFILE IF NOT EXISTS ${tierProfileName(tier)} ${definition}`);
-    out.push(`ALTER SETTINGS PROFILE ${tierProfileName(tier)} ${definition}`);
+  const policy = (name: string, table: string, using: string, to: string) => out.push(`CREATE ROW POLICY OR REPLACE ${name} ON ${qualified(table)} AS PERMISSIVE FOR SELECT USING ${using} TO ${to}`);
+  for (const table of eventTables(replicated)) {
+    policy(ROW_POLICIES.platformAdmin, table, "1", `${u.admin}, ${u.lifecycle}`);
+    policy(ROW_POLICIES.workers, table, boundTenantRowFilter(), u.workers);
+    policy(ROW_POLICIES.tenantIsolation, table, boundTenantRowFilter(), readers);
   }
-  for (const tier of PLAN_TIER_NAMES) {
-    out.push(`CREATE QUOTA OR REPLACE ${tierQuotaName(tier)} ${quotaClause(tierQuota(catalog[tier]))} TO ${tierRoleName(tier)}`);
+  for (const table of usageTables(replicated)) {
+    policy(ROW_POLICIES.platformAdmin, table, "1", `${u.admin}, ${u.lifecycle}, ${u.ingestor}`);
+    policy(ROW_POLICIES.tenantIsolation, table, boundTenantRowFilter(), readers);
   }
-  for (const table of tables) {
-    out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.platformAdmin} ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO ${CLICKHOUSE_USERS.admin}`);
-    out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.workers} ON ${table} AS PERMISSIVE FOR SELECT USING ${boundTenantRowFilter()} TO ${CLICKHOUSE_USERS.workers}`);
-    out.push(`CREATE ROW POLICY OR REPLACE ${ROW_POLICIES.tenantIsolation} ON ${table} AS PERMISSIVE FOR SELECT USING ${tenantRowFilter()} TO ${roles.join(", ")}`);
+  for (const table of planTables(replicated)) policy(ROW_POLICIES.platformAdmin, table, "1", `${u.admin}, ${u.lifecycle}, ${u.ingestor}`);
+  for (const table of eventTables(replicated)) {
+    for (const name of RETIRED_ACCESS_ENTITIES.rowPolicies) out.push(`DROP ROW POLICY IF EXISTS ${name} ON ${qualified(table)}`);
   }
-  for (const tier of PLAN_TIER_NAMES) {
-    out.push(`GRANT ${privilegeList(tenantReaderPrivileges(options))} TO ${tierRoleName(tier)} WITH REPLACE OPTION`);
-  }
+  for (const name of RETIRED_ACCESS_ENTITIES.quotas) out.push(`DROP QUOTA IF EXISTS ${name}`);
+  for (const name of RETIRED_ACCESS_ENTITIES.profiles) out.push(`DROP SETTINGS PROFILE IF EXISTS ${name}`);
+  for (const name of RETIRED_ACCESS_ENTITIES.roles) out.push(`DROP ROLE IF EXISTS ${name}`);
   return out;
-}
-
-const SHA256_HEX = /^[0-9a-fA-F]{64}$/;
-
-function checkTier(tier: unknown): PlanTierName {
-  if (typeof tier !== "string" || !(PLAN_TIER_NAMES as readonly string[]).includes(tier)) {
-    throw new ClickHouseSchemaError("tier", tier, "is not a plan tier", `use one of ${PLAN_TIER_NAMES.join(", ")}`);
-  }
-  return tier as PlanTierName;
-}
-
-/**
- * Creates (or re-tiers, or re-keys) one tenant's read-path user: `tenant_<id>`, identified by the
- * SHA-256 of its password, holding exactly its tier's role. Run by the provisioning service at
- * registration and on a plan change; the tenant id is checked with `assertTenantId` first, so it
- * can never smuggle SQL. Idempotent.
- */
-export function tenantReaderUserSql(tenantId: string, tier: PlanTierName, passwordSha256Hex: string): string[] {
-  const user = quoteIdentifier(tenantUserName(tenantId));
-  const role = tierRoleName(checkTier(tier));
-  if (typeof passwordSha256Hex !== "string" || !SHA256_HEX.test(passwordSha256Hex)) {
-    throw new ClickHouseSchemaError(
-      "passwordSha256Hex",
-      typeof passwordSha256Hex === "string" ? `<${passwordSha256Hex.length} characters>` : passwordSha256Hex,
-      "is not a SHA-256 digest in hex",
-      "pass the 64 hex digits of sha256(password), never the password",
-    );
-  }
-  const identified = `IDENTIFIED WITH sha256_hash BY ${quoteString(passwordSha256Hex.toLowerCase())} DEFAULT DATABASE ${SWARM_DATABASE}`;
-  const otherRoles = PLAN_TIER_NAMES.filter((t) => t !== tier).map(tierRoleName);
-  return [
-    `CREATE USER IF NOT EXISTS ${user} ${identified}`,
-    `ALTER USER ${user} ${identified}`,
-    `REVOKE ${otherRoles.join(", ")} FROM ${user}`,
-    `GRANT ${role} TO ${user}`,
-    `ALTER USER ${user} DEFAULT ROLE ${role}`,
-  ];
-}
-
-/** Removes a tenant's read-path user (tenant deletion). */
-export function dropTenantReaderUserSql(tenantId: string): string[] {
-  return [`DROP USER IF EXISTS ${quoteIdentifier(tenantUserName(tenantId))}`];
 }

@@ -5,23 +5,25 @@
  * directory, so `CREATE ROLE / SETTINGS PROFILE / QUOTA / ROW POLICY` fail there
  * (ACCESS_STORAGE_FOR_INSERTION_NOT_FOUND), and every query runs as the user `default`. To run
  * the embedded engine *as* a principal, its users.xml defines `default` as that principal, built
- * from the same model the SQL comes from: the tier's settings and constraints
- * ({@link tierProfileSettings}), its quota ({@link tierQuota}), its role's grants and the
- * tenant-isolation filter ({@link tenantRowFilter}, with the principal's user name in place of
- * `currentUser()`, which in chdb is always `default`). ClickHouse enforces all of it exactly as it
- * enforces the SQL-defined entities in production.
+ * from the same model production's come from: a tier reader's settings, constraints and quota
+ * ({@link readerUsersConfig}), each principal's grants, and the bound-tenant row filter of the
+ * readers and the workers ({@link boundTenantRowFilter}). ClickHouse enforces all of it exactly as
+ * it enforces the configuration users and SQL policies in production. One difference: the
+ * embedded engine takes no per-query quota key, so a reader's quota here counts every query of
+ * the engine, not each tenant's on its own.
  */
 import type { PlanTierName, TierCatalog } from "../../config/tiers.js";
-import { boundTenantRowFilter, grantQueries, ingestorPrivileges, tenantReaderPrivileges, workerReaderPrivileges, tenantRowFilter, tierProfileSettings, tierQuota, type AccessOptions } from "./access.js";
-import { eventTables, SWARM_DATABASE, tenantUserName, tierProfileName, tierQuotaName, tierRoleName } from "./names.js";
-import { quoteString } from "./sql.js";
+import { boundTenantRowFilter, grantQueries, ingestorPrivileges, lifecyclePrivileges, readerUsersConfig, workerReaderPrivileges, type AccessOptions } from "./access.js";
+import { eventTables, SWARM_DATABASE, usageTables } from "./names.js";
 
 /** Who the embedded engine's queries run as. */
 export type EmbeddedPrincipal =
   | { readonly kind: "admin" }
   | { readonly kind: "ingestor" }
   | { readonly kind: "workers" }
-  | { readonly kind: "tenant"; readonly tenantId: string; readonly tier: PlanTierName };
+  | { readonly kind: "lifecycle" }
+  /** The events API's reader of a tier: every query is bound to a tenant by its settings. */
+  | { readonly kind: "reader"; readonly tier: PlanTierName };
 
 function xmlEscape(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -33,56 +35,45 @@ function element(name: string, body: string): string {
 
 /**
  * users.xml for an embedded engine whose every query runs as `principal`: the administrator
- * (everything), the ingestor (its grants only) or one tenant's reader (its tier's role, profile,
- * quota and row filter).
+ * (everything), the ingestor, the workers or the lifecycle user (their grants only), or a tier's
+ * reader (its profile, quota, grants and the bound-tenant row filter).
  */
 export function embeddedUsersXml(principal: EmbeddedPrincipal, catalog: TierCatalog, options: AccessOptions = {}): string {
   const profiles = [element("default", "")];
   const quotas = [element("default", "")];
-  const roles: string[] = [];
   const user = [element("no_password", ""), element("networks", element("ip", "::/0"))];
+  const replicated = options.replicated ?? false;
+  // The server's SQL row policy of a bound principal (the query's tenant), as a users.xml filter here.
+  const bound = (tables: readonly string[]) => element("databases", element(SWARM_DATABASE, tables.map((t) => element(t, element("filter", xmlEscape(boundTenantRowFilter())))).join("")));
 
   if (principal.kind === "admin") {
     user.push(element("profile", "default"), element("quota", "default"), element("access_management", "1"));
   } else if (principal.kind === "ingestor") {
     user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(ingestorPrivileges(options))));
+  } else if (principal.kind === "lifecycle") {
+    user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(lifecyclePrivileges(options))));
   } else if (principal.kind === "workers") {
-    // The server's SQL row policy `ROW_POLICIES.workers` (the query's tenant binding), as a users.xml filter here.
-    const filter = xmlEscape(boundTenantRowFilter());
-    const tables = eventTables(options.replicated ?? false).map((t) => element(t, element("filter", filter)));
-    user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(workerReaderPrivileges(options))), element("databases", element(SWARM_DATABASE, tables.join(""))));
+    user.push(element("profile", "default"), element("quota", "default"), grantsXml(grantQueries(workerReaderPrivileges(options))), bound(eventTables(replicated)));
   } else {
-    const tier = catalog[principal.tier];
-    const settings = tierProfileSettings(tier);
-    const constraints = settings
+    const reader = readerUsersConfig(catalog, options).find((r) => r.tier === principal.tier);
+    if (!reader) throw new Error(`embeddedUsersXml: no reader for tier ${String(principal.tier)}`);
+    const constraints = reader.settings
       .filter((s) => s.constraint)
       .map((s) => element(s.name, s.constraint === "CONST" ? "<const/>" : element("max", xmlEscape(String(s.value)))));
-    profiles.push(
-      element(tierProfileName(principal.tier), [...settings.map((s) => element(s.name, xmlEscape(String(s.value)))), element("constraints", constraints.join(""))].join("")),
-    );
-    const quota = tierQuota(tier);
+    profiles.push(element(reader.profile, [...reader.settings.map((s) => element(s.name, xmlEscape(String(s.value)))), element("constraints", constraints.join(""))].join("")));
     quotas.push(
       element(
-        tierQuotaName(principal.tier),
-        element("interval", [element("duration", String(quota.intervalSeconds)), ...quota.limits.map((l) => element(l.resource, String(l.max)))].join("")),
+        reader.quotaName,
+        [element("keyed", "true"), element("interval", [element("duration", String(reader.quota.intervalSeconds)), ...reader.quota.limits.map((l) => element(l.resource, String(l.max)))].join(""))].join(""),
       ),
     );
-    roles.push(element(tierRoleName(principal.tier), grantsXml(grantQueries(tenantReaderPrivileges(options)))));
-    const filter = xmlEscape(tenantRowFilter(quoteString(tenantUserName(principal.tenantId))));
-    const tables = eventTables(options.replicated ?? false).map((t) => element(t, element("filter", filter)));
-    user.push(
-      element("profile", tierProfileName(principal.tier)),
-      element("quota", tierQuotaName(principal.tier)),
-      grantsXml([`GRANT ${tierRoleName(principal.tier)}`]),
-      element("databases", element(SWARM_DATABASE, tables.join(""))),
-    );
+    user.push(element("profile", reader.profile), element("quota", reader.quotaName), grantsXml(reader.grants), bound([...eventTables(replicated), ...usageTables(replicated)]));
   }
 
   return [
     "<clickhouse>",
     element("profiles", profiles.join("")),
     element("quotas", quotas.join("")),
-    ...(roles.length ? [element("roles", roles.join(""))] : []),
     element("users", element("default", user.join(""))),
     "</clickhouse>",
   ].join("\n");

@@ -6,7 +6,7 @@
 import type { TierCatalog } from "../../config/tiers.js";
 import { accessControlSql } from "./access.js";
 import { ClickHouseSchemaError } from "./errors.js";
-import { schemaSql, type EventStoreOptions } from "./table.js";
+import { MIGRATION_SETTINGS, schemaSql, type EventStoreOptions } from "./table.js";
 
 export * from "./access.js";
 export * from "./embedded.js";
@@ -14,10 +14,15 @@ export * from "./errors.js";
 export * from "./names.js";
 export * from "./queries.js";
 export * from "./table.js";
+export * from "./tenant-deletion.js";
 
-/** Everything the migration applies, in order: database and tables, then access control. */
+/**
+ * Everything the migration applies, in order: its session's settings ({@link MIGRATION_SETTINGS}),
+ * database and tables brought to the declaration, then access control.
+ */
 export function migrationSql(catalog: TierCatalog, options: EventStoreOptions): string[] {
-  return [...schemaSql(options), ...accessControlSql(catalog, options)];
+  const settings = Object.entries(MIGRATION_SETTINGS).map(([name, value]) => `SET ${name} = ${value}`);
+  return [...settings, ...schemaSql(options), ...accessControlSql(catalog, options)];
 }
 
 /** Statements as one script for `clickhouse-client --multiquery` (no statement contains `;`). */

@@ -3,8 +3,7 @@
  * role, settings-profile, quota and row-policy names that the migration, the ingestor, the
  * provisioning service, the construct and the tests share.
  */
-import { assertTenantId } from "../../config/tenancy.js";
-import type { PlanTierName } from "../../config/tiers.js";
+import { PLAN_TIER_NAMES as PLAN_TIER_NAMES_FOR_RETIRED, type PlanTierName } from "../../config/tiers.js";
 
 /** Database of the event store. */
 export const SWARM_DATABASE = "enchanted";
@@ -12,6 +11,23 @@ export const SWARM_DATABASE = "enchanted";
 export const SWARM_EVENTS_TABLE = "swarm_events";
 /** The per-shard ReplicatedReplacingMergeTree behind {@link SWARM_EVENTS_TABLE} (replicated topology only). */
 export const SWARM_EVENTS_LOCAL_TABLE = "swarm_events_local";
+/**
+ * Accepted and refused events per tenant and UTC day of their storage in JetStream (a
+ * SummingMergeTree): the ingestor's quota and the events API's usage read it.
+ */
+export const TENANT_USAGE_TABLE = "tenant_usage_daily";
+/** The per-shard table behind {@link TENANT_USAGE_TABLE} (replicated topology only). */
+export const TENANT_USAGE_LOCAL_TABLE = "tenant_usage_daily_local";
+/** The materialized view that counts every row inserted into the event table into {@link TENANT_USAGE_TABLE}. */
+export const TENANT_USAGE_VIEW = "tenant_usage_daily_mv";
+/**
+ * Each tenant's plan tier and status as the provisioning service last wrote them (a
+ * ReplacingMergeTree, one row per tenant): the ingestor's source of a tenant's allowance and
+ * retention. Data, one row per tenant; never an access entity per tenant.
+ */
+export const TENANT_PLANS_TABLE = "tenant_plans";
+/** The per-shard table behind {@link TENANT_PLANS_TABLE} (replicated topology only). */
+export const TENANT_PLANS_LOCAL_TABLE = "tenant_plans_local";
 /** The macro the Altinity operator defines on every host as the name of its cluster. */
 export const CLUSTER_MACRO = "{cluster}";
 
@@ -24,15 +40,18 @@ export const CLICKHOUSE_USERS = {
   admin: "platform_admin",
   ingestor: "swarm_ingestor",
   workers: "swarm_workers",
+  /** The provisioning service: writes tenant plans, deletes an offboarded tenant's rows. */
+  lifecycle: "swarm_lifecycle",
 } as const;
-
-/** Tenant reader users are `tenant_<tenant id>`; the row policy derives the tenant from this. */
-export const TENANT_USER_PREFIX = "tenant_";
 
 /** Row policies on the event tables. */
 export const ROW_POLICIES = {
-  /** Tenant roles see the rows whose tenant_id their user name carries. */
-  tenantIsolation: "tenant_isolation",
+  /**
+   * The events API's readers (one per tier) see the rows of the tenant their query is bound to
+   * (the verified token's tenant, `TENANT_BINDING_SETTING`): the engine's guard beside each
+   * query's own tenant filter.
+   */
+  tenantIsolation: "tenant_bound_by_query",
   /** The administrator sees every row (support and repair). Everyone else sees none. */
   platformAdmin: "platform_admin_all_rows",
   /**
@@ -54,22 +73,43 @@ export function eventTables(replicated: boolean): readonly string[] {
   return replicated ? [SWARM_EVENTS_TABLE, SWARM_EVENTS_LOCAL_TABLE] : [SWARM_EVENTS_TABLE];
 }
 
-/** The ClickHouse user of one tenant's read path (data, created at provisioning, never synthesized). */
-export function tenantUserName(tenantId: string): string {
-  return `${TENANT_USER_PREFIX}${assertTenantId(tenantId)}`;
+/** The usage tables (with replication also the per-shard table). */
+export function usageTables(replicated: boolean): readonly string[] {
+  return replicated ? [TENANT_USAGE_TABLE, TENANT_USAGE_LOCAL_TABLE] : [TENANT_USAGE_TABLE];
 }
 
-/** The role every tenant reader of a tier holds. */
-export function tierRoleName(tier: PlanTierName): string {
-  return `tenant_${tier}`;
+/** The plan tables (with replication also the per-shard table). */
+export function planTables(replicated: boolean): readonly string[] {
+  return replicated ? [TENANT_PLANS_TABLE, TENANT_PLANS_LOCAL_TABLE] : [TENANT_PLANS_TABLE];
 }
 
-/** The settings profile of a tier's role. */
+/**
+ * The events API's reader of a tier: a configuration user (password from a Secret) with the
+ * tier's settings profile and quota. O(tiers): tenants share their tier's reader, each query is
+ * bound to its tenant (row policy) and counted under its tenant (quota key).
+ */
+export function readerUserName(tier: PlanTierName): string {
+  return `swarm_reader_${tier}`;
+}
+
+/** The settings profile of a tier's reader (configuration, beside its user). */
 export function tierProfileName(tier: PlanTierName): string {
-  return `tenant_${tier}_settings`;
+  return `reader_${tier}_settings`;
 }
 
-/** The quota of a tier's role (keyed by user name: each tenant is counted on its own). */
+/** The quota of a tier's reader (keyed by the quota key each query carries: its tenant). */
 export function tierQuotaName(tier: PlanTierName): string {
-  return `tenant_${tier}_quota`;
+  return `reader_${tier}_quota`;
 }
+
+/**
+ * Access entities earlier migrations created in SQL and this one drops: per-tier roles, their
+ * profiles and quotas (the tiers' readers are configuration users now), and the policy that
+ * derived a tenant from a per-tenant user name.
+ */
+export const RETIRED_ACCESS_ENTITIES = {
+  rowPolicies: ["tenant_isolation"],
+  quotas: PLAN_TIER_NAMES_FOR_RETIRED.map((t) => `tenant_${t}_quota`),
+  profiles: PLAN_TIER_NAMES_FOR_RETIRED.map((t) => `tenant_${t}_settings`),
+  roles: PLAN_TIER_NAMES_FOR_RETIRED.map((t) => `tenant_${t}`),
+} as const;

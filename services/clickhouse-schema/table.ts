@@ -17,7 +17,18 @@
  *    `tenant_id`), so `FINAL` per partition and per shard is exact.
  */
 import { checkInteger } from "./errors.js";
-import { CLUSTER_MACRO, qualified, SWARM_DATABASE, SWARM_EVENTS_LOCAL_TABLE, SWARM_EVENTS_TABLE } from "./names.js";
+import {
+  CLUSTER_MACRO,
+  qualified,
+  SWARM_DATABASE,
+  SWARM_EVENTS_LOCAL_TABLE,
+  SWARM_EVENTS_TABLE,
+  TENANT_PLANS_LOCAL_TABLE,
+  TENANT_PLANS_TABLE,
+  TENANT_USAGE_LOCAL_TABLE,
+  TENANT_USAGE_TABLE,
+  TENANT_USAGE_VIEW,
+} from "./names.js";
 import { quoteString } from "./sql.js";
 
 /**
@@ -95,6 +106,13 @@ export const SWARM_EVENT_COLUMNS = [
     insert: true,
     comment: "When JetStream stored the message (its stream timestamp), identical in every redelivery",
   },
+  {
+    name: "retention_days",
+    type: "UInt16",
+    js: "number",
+    insert: false,
+    comment: "Days the row is kept: its tenant's tier retentionDays when it was ingested (0: the table's default TTL)",
+  },
 ] as const satisfies readonly ColumnSpec[];
 
 interface ColumnSpec {
@@ -171,26 +189,80 @@ export interface EventStoreOptions {
 /** Maximum TTL: the config schema's limit. */
 const MAX_TTL_DAYS = 3_650;
 
+function columnDefinition(c: ColumnSpec): string {
+  const parts = [`${c.name} ${c.type}`];
+  if (c.ephemeral !== undefined) parts.push(`EPHEMERAL ${c.ephemeral}`);
+  if (c.default !== undefined) parts.push(`DEFAULT ${c.default}`);
+  if (c.comment) parts.push(`COMMENT ${quoteString(c.comment)}`);
+  if (c.codec) parts.push(c.codec);
+  return parts.join(" ");
+}
+
 function columnDdl(): string {
-  return SWARM_EVENT_COLUMNS.map((c: ColumnSpec) => {
-    const parts = [`    ${c.name} ${c.type}`];
-    if (c.ephemeral !== undefined) parts.push(`EPHEMERAL ${c.ephemeral}`);
-    if (c.default !== undefined) parts.push(`DEFAULT ${c.default}`);
-    if (c.comment) parts.push(`COMMENT ${quoteString(c.comment)}`);
-    if (c.codec) parts.push(c.codec);
-    return parts.join(" ");
-  }).join(",\n");
+  return SWARM_EVENT_COLUMNS.map((c: ColumnSpec) => `    ${columnDefinition(c)}`).join(",\n");
+}
+
+/**
+ * The row TTL of the event table: each row's own `retention_days` (its tenant's tier when it was
+ * ingested, so a tier change applies from then on), or the table's default for rows that carry
+ * none (inserted before the column existed, or by a tool that does not set it).
+ */
+export function eventTtlExpression(defaultDays: number): string {
+  const days = checkInteger("eventTtlDays", defaultDays, 1, MAX_TTL_DAYS);
+  return `toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, ${days}, retention_days))`;
+}
+
+/** Days a tenant's daily usage rows are kept: this month and the last twelve, for billing questions. */
+export const USAGE_RETENTION_DAYS = 400;
+
+/** Columns of {@link TENANT_USAGE_TABLE}: summed per (tenant, day) on merge. */
+export const TENANT_USAGE_COLUMNS = [
+  { name: "tenant_id", type: "String", comment: "The tenant" },
+  { name: "day", type: "Date", comment: "UTC day the events were stored in JetStream (ingested_at): the quota's day" },
+  { name: "events", type: "UInt64", comment: "Events stored (rows inserted into the event table)" },
+  { name: "rejected_quota", type: "UInt64", comment: "Events refused over the tier's events.perDay (dead-lettered with reason quota)" },
+  { name: "rejected_expired", type: "UInt64", comment: "Events refused as older than the tier's retentionDays (dead-lettered with reason expired)" },
+] as const;
+
+/** Columns of {@link TENANT_PLANS_TABLE}: the latest row per tenant wins (`updated_at`). */
+export const TENANT_PLANS_COLUMNS = [
+  { name: "tenant_id", type: "String", comment: "The tenant" },
+  { name: "plan_tier", type: "LowCardinality(String)", comment: "Its plan tier (config/tiers.ts): allowance and retention come from the catalog" },
+  { name: "status", type: "LowCardinality(String)", comment: "active or offboarded (the ingestor refuses an offboarded tenant's events)" },
+  { name: "updated_at", type: "DateTime64(3, 'UTC')", comment: "When the provisioning service recorded it: the version of the row" },
+] as const;
+
+/** A row of {@link TENANT_PLANS_TABLE} as the provisioning service inserts it (JSONEachRow). */
+export interface TenantPlanRow {
+  readonly tenant_id: string;
+  readonly plan_tier: string;
+  readonly status: "active" | "offboarded";
+  /** 'YYYY-MM-DD hh:mm:ss.fff' UTC. */
+  readonly updated_at: string;
+}
+
+function simpleColumns(columns: readonly { readonly name: string; readonly type: string; readonly comment: string }[]): string {
+  return columns.map((c) => `    ${c.name} ${c.type} COMMENT ${quoteString(c.comment)}`).join(",\n");
+}
+
+function mergeTreeEngine(replicated: boolean, kind: "Replacing" | "Summing", table: string, args: string): string {
+  if (!replicated) return `${kind}MergeTree(${args})`;
+  const path = `/clickhouse/tables/${CLUSTER_MACRO}/{shard}/${SWARM_DATABASE}/${table}`;
+  return `Replicated${kind}MergeTree(${[quoteString(path), "'{replica}'", ...(args ? [args] : [])].join(", ")})`;
 }
 
 /**
  * The database and tables, in order. Idempotent (`IF NOT EXISTS`): the migration Job runs it on
- * every deploy whose SQL changed.
+ * every deploy whose SQL changed; {@link convergenceSql} then brings tables created by an older
+ * declaration to this one.
  */
 export function schemaSql(options: EventStoreOptions): string[] {
-  const ttlDays = checkInteger("eventTtlDays", options.eventTtlDays, 1, MAX_TTL_DAYS);
   const replicated = options.replicated ?? false;
+  const ttl = eventTtlExpression(options.eventTtlDays);
   const onCluster = replicated ? ` ON CLUSTER ${quoteString(CLUSTER_MACRO)}` : "";
   const storageTable = replicated ? SWARM_EVENTS_LOCAL_TABLE : SWARM_EVENTS_TABLE;
+  const usageStorage = replicated ? TENANT_USAGE_LOCAL_TABLE : TENANT_USAGE_TABLE;
+  const plansStorage = replicated ? TENANT_PLANS_LOCAL_TABLE : TENANT_PLANS_TABLE;
   const engine = replicated
     ? `ReplicatedReplacingMergeTree(${quoteString(REPLICATION_PATH)}, '{replica}', ${SWARM_EVENTS_VERSION_COLUMN})`
     : `ReplacingMergeTree(${SWARM_EVENTS_VERSION_COLUMN})`;
@@ -205,8 +277,31 @@ export function schemaSql(options: EventStoreOptions): string[] {
       `ENGINE = ${engine}`,
       `PARTITION BY ${SWARM_EVENTS_PARTITION_KEY}`,
       `ORDER BY (${SWARM_EVENTS_SORTING_KEY.join(", ")})`,
-      `TTL toDateTime(timestamp) + INTERVAL ${ttlDays} DAY DELETE`,
+      `TTL ${ttl} DELETE`,
       `SETTINGS ${dedup}`,
+    ].join("\n"),
+    [
+      `CREATE TABLE IF NOT EXISTS ${qualified(usageStorage)}${onCluster}`,
+      `(\n${simpleColumns(TENANT_USAGE_COLUMNS)}\n)`,
+      `ENGINE = ${mergeTreeEngine(replicated, "Summing", usageStorage, "")}`,
+      "PARTITION BY toYYYYMM(day)",
+      "ORDER BY (tenant_id, day)",
+      `TTL day + toIntervalDay(${USAGE_RETENTION_DAYS}) DELETE`,
+    ].join("\n"),
+    [
+      `CREATE TABLE IF NOT EXISTS ${qualified(plansStorage)}${onCluster}`,
+      `(\n${simpleColumns(TENANT_PLANS_COLUMNS)}\n)`,
+      `ENGINE = ${mergeTreeEngine(replicated, "Replacing", plansStorage, "updated_at")}`,
+      "ORDER BY tenant_id",
+    ].join("\n"),
+    // Every row the event table stores is counted on its shard, in the same insert (a block the
+    // table drops as a duplicate is not passed to the view, so a redelivered batch counts once).
+    [
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(TENANT_USAGE_VIEW)}${onCluster}`,
+      `TO ${qualified(usageStorage)}`,
+      `AS SELECT tenant_id, toDate(ingested_at) AS day, count() AS events, toUInt64(0) AS rejected_quota, toUInt64(0) AS rejected_expired`,
+      `FROM ${qualified(storageTable)}`,
+      "GROUP BY tenant_id, day",
     ].join("\n"),
   ];
   if (replicated) {
@@ -216,10 +311,56 @@ export function schemaSql(options: EventStoreOptions): string[] {
         `(\n${columnDdl()}\n)`,
         `ENGINE = Distributed(${quoteString(CLUSTER_MACRO)}, ${SWARM_DATABASE}, ${SWARM_EVENTS_LOCAL_TABLE}, ${SWARM_EVENTS_SHARDING_KEY})`,
       ].join("\n"),
+      [
+        `CREATE TABLE IF NOT EXISTS ${qualified(TENANT_USAGE_TABLE)}${onCluster}`,
+        `(\n${simpleColumns(TENANT_USAGE_COLUMNS)}\n)`,
+        `ENGINE = Distributed(${quoteString(CLUSTER_MACRO)}, ${SWARM_DATABASE}, ${TENANT_USAGE_LOCAL_TABLE}, ${SWARM_EVENTS_SHARDING_KEY})`,
+      ].join("\n"),
+      [
+        `CREATE TABLE IF NOT EXISTS ${qualified(TENANT_PLANS_TABLE)}${onCluster}`,
+        `(\n${simpleColumns(TENANT_PLANS_COLUMNS)}\n)`,
+        `ENGINE = Distributed(${quoteString(CLUSTER_MACRO)}, ${SWARM_DATABASE}, ${TENANT_PLANS_LOCAL_TABLE}, ${SWARM_EVENTS_SHARDING_KEY})`,
+      ].join("\n"),
     );
   }
-  return statements;
+  return [...statements, ...convergenceSql(options)];
 }
+
+/**
+ * Brings an existing event table to the declaration: columns added since it was created (added
+ * `IF NOT EXISTS`, in table order), the declared TTL and every declared codec (`MODIFY`). Each
+ * statement is a metadata change: parts written before take the new TTL and codecs at their next
+ * merge (the migration runs with `materialize_ttl_after_modify = 0`, {@link MIGRATION_SETTINGS},
+ * so a deploy never rewrites the table). Idempotent: on a table already declared so, nothing changes.
+ */
+export function convergenceSql(options: EventStoreOptions): string[] {
+  const replicated = options.replicated ?? false;
+  const onCluster = replicated ? ` ON CLUSTER ${quoteString(CLUSTER_MACRO)}` : "";
+  const tables = replicated ? [SWARM_EVENTS_LOCAL_TABLE, SWARM_EVENTS_TABLE] : [SWARM_EVENTS_TABLE];
+  const out: string[] = [];
+  for (const table of tables) {
+    let previous: string | undefined;
+    for (const c of SWARM_EVENT_COLUMNS as readonly ColumnSpec[]) {
+      if (ADDED_COLUMNS.has(c.name)) out.push(`ALTER TABLE ${qualified(table)}${onCluster} ADD COLUMN IF NOT EXISTS ${columnDefinition(c)}${previous ? ` AFTER ${previous}` : " FIRST"}`);
+      previous = c.name;
+    }
+  }
+  const storage = qualified(replicated ? SWARM_EVENTS_LOCAL_TABLE : SWARM_EVENTS_TABLE);
+  out.push(`ALTER TABLE ${storage}${onCluster} MODIFY TTL ${eventTtlExpression(options.eventTtlDays)} DELETE`);
+  for (const c of SWARM_EVENT_COLUMNS as readonly ColumnSpec[]) {
+    if (c.codec) out.push(`ALTER TABLE ${storage}${onCluster} MODIFY COLUMN ${c.name} ${c.codec}`);
+  }
+  return out;
+}
+
+/** Columns added after the table's first release: {@link convergenceSql} adds them to older tables. */
+const ADDED_COLUMNS: ReadonlySet<string> = new Set(["retention_days"]);
+
+/**
+ * Settings of the migration's session: a changed TTL is not materialized at once (that would
+ * rewrite every part of the table during a deploy); merges apply it part by part.
+ */
+export const MIGRATION_SETTINGS = { materialize_ttl_after_modify: 0 } as const;
 
 /** A DateTime64(6) literal ('YYYY-MM-DD hh:mm:ss.ffffff', UTC) from microseconds since the epoch. */
 export function formatDateTime64(epochMicros: bigint): string {

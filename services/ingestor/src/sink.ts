@@ -16,6 +16,8 @@ import {
   SWARM_EVENTS_INSERT_FORMAT,
   SWARM_EVENTS_INSERT_SETTINGS,
   SWARM_EVENTS_TABLE,
+  QUOTA_KEY_SETTING,
+  TENANT_BINDING_SETTING,
   type SwarmEventRow,
 } from "../../clickhouse-schema/index.js";
 import { quoteString } from "../../clickhouse-schema/sql.js";
@@ -135,6 +137,19 @@ export class ClickHouseSink implements Sink {
   }
 }
 
+/**
+ * A query's settings as a server scopes them, on the embedded engine: chdb keeps a query's
+ * `SETTINGS` for the rest of its session (an upstream quirk), so the tenant binding
+ * (`TENANT_BINDING_SETTING`) is always sent, empty when the query has none, and a query bound to
+ * one tenant never leaves the next query bound to it. `quota_key` is a parameter of the HTTP
+ * interface, not a setting; the embedded engine has no per-query quota key, so it is dropped.
+ */
+function perQuerySettings<P extends { clickhouse_settings?: Record<string, unknown> | undefined }>(params: P): P {
+  const { [QUOTA_KEY_SETTING]: _key, ...settings } = params.clickhouse_settings ?? {};
+  void _key;
+  return { ...params, clickhouse_settings: { [TENANT_BINDING_SETTING]: "", ...settings } };
+}
+
 /** `INSERT INTO <table> (<columns>) FORMAT TabSeparated`, as `client.insert` writes it. */
 const BLOCK_INSERT = new RegExp(`^INSERT INTO ([A-Za-z0-9_.]+) \\(([A-Za-z0-9_, ]+)\\) FORMAT (${SWARM_EVENTS_BLOCK_FORMAT})$`);
 const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -171,13 +186,13 @@ export class ChdbBlockConnection implements ClientConnection {
     return this.inner.ping(params);
   }
   query(params: Parameters<ClientConnection["query"]>[0]): ReturnType<ClientConnection["query"]> {
-    return this.inner.query(params);
+    return this.inner.query(perQuerySettings(params));
   }
   command(params: Parameters<ClientConnection["command"]>[0]): ReturnType<ClientConnection["command"]> {
-    return this.inner.command(params);
+    return this.inner.command(perQuerySettings(params));
   }
   exec(params: Parameters<ClientConnection["exec"]>[0]): ReturnType<ClientConnection["exec"]> {
-    return this.inner.exec(params);
+    return this.inner.exec(perQuerySettings(params));
   }
   close(): Promise<void> {
     return this.inner.close();
