@@ -69,7 +69,8 @@ export const TENANT_ACTIONS = {
   "invitations.manage": { minRole: "admin", what: "invite by e-mail, list and cancel invitations (an owner invitation only by an owner)" },
   "members.manage": { minRole: "admin", what: "change roles and remove members (owners only by an owner; never the last owner)" },
   "members.leave": { minRole: "viewer", what: "leave the tenant (not the last owner)" },
-  "jobs.submit": { minRole: "member", what: "submit jobs to the tenant's workers" },
+  "jobs.submit": { minRole: "member", what: "submit jobs to the tenant's workers, and replays of a resource's earlier state" },
+  "events.read": { minRole: "viewer", what: "read the tenant's event history: crash context, loops, timeline, events, state history, usage" },
   "tenant.settings": { minRole: "admin", what: "change the tenant's settings (payload encryption)" },
   "tenant.offboard": { minRole: "owner", what: "offboard the tenant (credentials refused, history deleted, data key shredded)" },
 } as const satisfies Record<string, { minRole: TenantRole; what: string }>;
@@ -122,6 +123,27 @@ export const PROVISIONING_ROUTES = [
   { method: "PUT", url: "/v1/admin/tenants/:tenantId/plan", auth: "operator" },
   { method: "GET", url: "/v1/admin/nats-revocations", auth: "operator" },
 ] as const satisfies readonly ApiRoute[];
+
+/**
+ * Every route of the events API (services/events-api): the tenants' read path. All of them take a
+ * tenant token; the tenant is the token's, never a path's or a query's. The service registers
+ * exactly these (a test compares), and the gateway sends {@link EVENTS_API_GATEWAY_PATHS} to it.
+ */
+export const EVENTS_API_ROUTES = [
+  { method: "GET", url: "/v1/agents/:agentId/crash-context", auth: "tenant", action: "events.read" },
+  { method: "GET", url: "/v1/loops", auth: "tenant", action: "events.read" },
+  { method: "GET", url: "/v1/events", auth: "tenant", action: "events.read" },
+  { method: "GET", url: "/v1/events/:eventId", auth: "tenant", action: "events.read" },
+  { method: "GET", url: "/v1/projects/:projectId/state-history", auth: "tenant", action: "events.read" },
+  { method: "GET", url: "/v1/usage", auth: "tenant", action: "events.read" },
+  { method: "POST", url: "/v1/projects/:projectId/replays", auth: "tenant", action: "jobs.submit" },
+] as const satisfies readonly ApiRoute[];
+
+/**
+ * The paths of {@link EVENTS_API_ROUTES} as the gateway matches them (PCRE), tenant-token routes
+ * sent to the events API ahead of the catch-all `tenant` class of {@link GATEWAY_PATHS}.
+ */
+export const EVENTS_API_GATEWAY_PATHS = ["^/v1/agents/[^/]+/crash-context$", "^/v1/loops$", "^/v1/events(/[^/]+)?$", "^/v1/projects/[^/]+/(state-history|replays)$", "^/v1/usage$"] as const;
 
 /**
  * How the gateway tells the route classes apart by path (Kong matches paths, not methods):
