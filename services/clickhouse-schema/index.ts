@@ -15,6 +15,7 @@ export * from "./names.js";
 export * from "./queries.js";
 export * from "./table.js";
 export * from "./tenant-deletion.js";
+export * from "./tenant-queries.js";
 
 /**
  * Everything the migration applies, in order: its session's settings ({@link MIGRATION_SETTINGS}),
