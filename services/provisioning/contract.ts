@@ -7,6 +7,7 @@
  * `constructs/provisioning.ts` checks its props against it without loading the service, and
  * `src/config.ts` reads every variable through {@link PROVISIONING_ENV}.
  */
+import { CLICKHOUSE_USERS } from "../clickhouse-schema/names.js";
 import { TENANT_TOKEN } from "../identity/names.js";
 import { API_AUDIENCE, REALM_NAME } from "../keycloak-realm/names.js";
 
@@ -66,6 +67,23 @@ export const PROVISIONING_ENV = {
   smtpCredentialsFile: "PROVISIONING_SMTP_CREDENTIALS_FILE",
   mailFrom: "PROVISIONING_MAIL_FROM",
   consoleUrl: "PROVISIONING_CONSOLE_URL",
+  /**
+   * ClickHouse HTTP(S) URL of the event store (the installation's service, `clickhouseHttpUrl(name)`):
+   * the outbox writes each tenant's plan row (`tenant_plans`) and deletes an offboarded tenant's
+   * events and usage there. Unset = no event store: those effects fail and are retried (their
+   * `lastError` says so) until it is set.
+   */
+  clickhouseUrl: "PROVISIONING_CLICKHOUSE_URL",
+  /** The event store's user: the lifecycle user (INSERT/SELECT on plans, SELECT/ALTER DELETE on events and usage). */
+  clickhouseUser: "PROVISIONING_CLICKHOUSE_USER",
+  /** Path of the mounted file holding that user's password (required with the URL). */
+  clickhousePasswordFile: "PROVISIONING_CLICKHOUSE_PASSWORD_FILE",
+  /** PEM of the CA of an https:// ClickHouse URL, mounted. @default - system roots */
+  clickhouseCaFile: "PROVISIONING_CLICKHOUSE_CA_FILE",
+  /** `true` (the cluster construct's topology: deletions run `ON CLUSTER` on the per-shard tables) or `false` (one server migrated without replication). */
+  clickhouseReplicated: "PROVISIONING_CLICKHOUSE_REPLICATED",
+  /** A ClickHouse request (one statement: a plan insert, a deletion, a count) still running after this fails, and its effect is retried. */
+  clickhouseTimeoutMs: "PROVISIONING_CLICKHOUSE_TIMEOUT_MS",
 } as const;
 
 /** The names of {@link PROVISIONING_ENV}. */
@@ -102,6 +120,11 @@ export const PROVISIONING_DEFAULTS = {
   signingKeyRotationDays: 30,
   /** An invitation works once, until this long after it was sent. */
   invitationTtlSeconds: 7 * 86_400,
+  /** The lifecycle user of the event store (`CLICKHOUSE_USERS.lifecycle`). */
+  clickhouseUser: CLICKHOUSE_USERS.lifecycle,
+  /** The cluster construct's event store is replicated (`ON CLUSTER` deletions). */
+  clickhouseReplicated: "true",
+  clickhouseTimeoutMs: 60_000,
   healthPath: PROVISIONING_HTTP_PATHS.health,
   readyPath: PROVISIONING_HTTP_PATHS.ready,
   metricsPath: PROVISIONING_HTTP_PATHS.metrics,
@@ -120,6 +143,7 @@ export const PROVISIONING_LIMITS = {
   tenantTokenTtlSeconds: TENANT_TOKEN.lifetimeBounds,
   signingKeyRotationDays: { min: 1, max: 365 },
   invitationTtlSeconds: { min: 300, max: 30 * 86_400 },
+  clickhouseTimeoutMs: { min: 1_000, max: 600_000 },
 } as const satisfies Partial<Record<keyof typeof PROVISIONING_ENV, { readonly min: number; readonly max: number }>>;
 
 /**
