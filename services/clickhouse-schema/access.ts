@@ -115,7 +115,17 @@ export function readerQuerySettings(tenantId: string): { readonly [TENANT_BINDIN
 export interface TablePrivilege {
   readonly privilege: "SELECT" | "INSERT" | "ALTER DELETE";
   readonly table: string;
+  /** Only these columns. @default - every column */
+  readonly columns?: readonly string[];
 }
+
+/**
+ * The event-table columns the usage view reads from each inserted block. A view pushes with the
+ * rights (grants and row policies) of the user who inserts where it runs as the invoker (the
+ * embedded engine always does), so the ingestor holds `SELECT` on exactly these two columns and
+ * the all-rows policy: it can count rows per tenant and day, never read an event's content.
+ */
+export const USAGE_VIEW_SOURCE_COLUMNS = ["tenant_id", "ingested_at"] as const;
 
 /** What a tier's reader may do: read the event and usage tables (rows filtered by the bound policy). */
 export function readerPrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
@@ -132,6 +142,7 @@ export function ingestorPrivileges(options: AccessOptions = {}): readonly TableP
   const replicated = options.replicated ?? false;
   return [
     ...eventTables(replicated).map((t) => ({ privilege: "INSERT", table: qualified(t) }) as const),
+    ...eventTables(replicated).map((t) => ({ privilege: "SELECT", table: qualified(t), columns: USAGE_VIEW_SOURCE_COLUMNS }) as const),
     ...usageTables(replicated).map((t) => ({ privilege: "INSERT", table: qualified(t) }) as const),
     ...[...usageTables(replicated), ...planTables(replicated)].map((t) => ({ privilege: "SELECT", table: qualified(t) }) as const),
   ];
@@ -158,7 +169,7 @@ export function lifecyclePrivileges(options: AccessOptions = {}): readonly Table
 
 /** `GRANT` statements without a grantee, as a configuration user's `grants` list takes them. */
 export function grantQueries(privileges: readonly TablePrivilege[]): string[] {
-  return privileges.map((p) => `GRANT ${p.privilege} ON ${p.table}`);
+  return privileges.map((p) => `GRANT ${p.privilege}${p.columns ? `(${p.columns.join(", ")})` : ""} ON ${p.table}`);
 }
 
 /** A tier's reader as configuration: its user, settings profile (with constraints) and keyed quota. */
@@ -203,7 +214,8 @@ export function accessControlSql(catalog: TierCatalog, options: AccessOptions = 
   const out: string[] = [];
   const policy = (name: string, table: string, using: string, to: string) => out.push(`CREATE ROW POLICY OR REPLACE ${name} ON ${qualified(table)} AS PERMISSIVE FOR SELECT USING ${using} TO ${to}`);
   for (const table of eventTables(replicated)) {
-    policy(ROW_POLICIES.platformAdmin, table, "1", `${u.admin}, ${u.lifecycle}`);
+    // The ingestor: for the usage view's two columns (USAGE_VIEW_SOURCE_COLUMNS), its only SELECT grant here.
+    policy(ROW_POLICIES.platformAdmin, table, "1", `${u.admin}, ${u.lifecycle}, ${u.ingestor}`);
     policy(ROW_POLICIES.workers, table, boundTenantRowFilter(), u.workers);
     policy(ROW_POLICIES.tenantIsolation, table, boundTenantRowFilter(), readers);
   }

@@ -157,6 +157,8 @@ export const SWARM_EVENTS_BLOCK_COLUMNS: readonly string[] = SWARM_EVENTS_INSERT
 export const SWARM_EVENTS_INSERT_SETTINGS = {
   insert_deduplicate: 1,
   distributed_foreground_insert: 1,
+  // The usage view's block of a redelivered batch is dropped like the batch itself: counted once.
+  deduplicate_blocks_in_dependent_materialized_views: 1,
 } as const;
 
 /** Sorting key = ReplacingMergeTree's deduplication key: tenant first, event id last. */
@@ -287,6 +289,8 @@ export function schemaSql(options: EventStoreOptions): string[] {
       "PARTITION BY toYYYYMM(day)",
       "ORDER BY (tenant_id, day)",
       `TTL day + toIntervalDay(${USAGE_RETENTION_DAYS}) DELETE`,
+      // The view's blocks are deduplicated like the event table's (SWARM_EVENTS_INSERT_SETTINGS).
+      `SETTINGS ${dedup}`,
     ].join("\n"),
     [
       `CREATE TABLE IF NOT EXISTS ${qualified(plansStorage)}${onCluster}`,

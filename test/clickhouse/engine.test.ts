@@ -1,13 +1,20 @@
 /**
- * The generated schema and access control in a real ClickHouse engine (chdb): tenant isolation,
- * the two seed questions, the ingestor's limits, quotas, and exactly-once answers under
- * redelivery. Every refusal asserted here is ClickHouse's own error.
+ * The generated schema and access control in a real ClickHouse engine (chdb): tenant isolation
+ * (each tier's reader bound to one tenant per query, as the events API queries), the two seed
+ * questions, the ingestor's limits, quotas, usage counted once under redelivery, exactly-once
+ * answers, and the migration bringing an older table to the declaration. Every refusal asserted
+ * here is ClickHouse's own error.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog, validateTierCatalog } from "../../config/index.js";
 import {
+  convergenceSql,
   crashContextQuery,
+  MIGRATION_SETTINGS,
+  readerQuerySettings,
+  SWARM_EVENT_COLUMNS,
+  TENANT_USAGE_TABLE,
   hallucinationLoopsQuery,
   recentChangesQuery,
   type RecentChangesRow,
@@ -33,7 +40,27 @@ const eventTtlDays = loadEnvironment("dev").clickhouse.eventTtlDays;
 const EVENTS = qualified(SWARM_EVENTS_TABLE);
 const events = allEvents();
 
-const tenant = (t: (typeof TENANTS)[number]): EmbeddedPrincipal => ({ kind: "tenant", tenantId: t.tenantId, tier: t.tier });
+type Tenant = (typeof TENANTS)[number];
+
+/** A client whose every call carries the events API's settings for `tenantId` (binding and quota key). */
+function boundTo(client: ClickHouseClient, tenantId: string): ClickHouseClient {
+  const settings = readerQuerySettings(tenantId);
+  return new Proxy(client, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      if (prop === "query" || prop === "command" || prop === "insert") {
+        return (params: { clickhouse_settings?: Record<string, unknown> }) => (value as (p: unknown) => unknown).call(target, { ...params, clickhouse_settings: { ...settings, ...params.clickhouse_settings } });
+      }
+      return (value as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
+}
+
+/** Runs `fn` as the tenant's tier reader, every query bound to the tenant: exactly how the events API reads. */
+function asTenant<T>(t: Tenant, fn: (client: ClickHouseClient) => Promise<T>, cat = catalog): Promise<T> {
+  return engine.as({ kind: "reader", tier: t.tier }, (c) => fn(boundTo(c, t.tenantId)), cat);
+}
 
 let engine: EmbeddedClickHouse;
 
@@ -64,7 +91,7 @@ async function answers(client: ClickHouseClient, tenantId: string): Promise<Expe
 
 async function allAnswers(): Promise<Record<string, Expected>> {
   const out: Record<string, Expected> = {};
-  for (const t of TENANTS) out[t.tenantId] = await engine.as(tenant(t), (c) => answers(c, t.tenantId));
+  for (const t of TENANTS) out[t.tenantId] = await asTenant(t, (c) => answers(c, t.tenantId));
   return out;
 }
 
@@ -92,7 +119,7 @@ describe("swarm_events in a real ClickHouse engine", () => {
     expect(table?.sorting_key.split(", ")[0]).toBe("tenant_id");
     expect(table?.sorting_key.split(", ").at(-1)).toBe("event_id");
     expect(table?.partition_key).toBe("toYYYYMM(timestamp)");
-    expect(table?.create_table_query).toContain(`TTL toDateTime(timestamp) + toIntervalDay(${eventTtlDays})`);
+    expect(table?.create_table_query).toContain(`TTL toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, ${eventTtlDays}, retention_days))`);
   });
 
   it("keeps the raw protobuf bytes exactly, including bytes that are not UTF-8", async () => {
@@ -108,14 +135,14 @@ describe("swarm_events in a real ClickHouse engine", () => {
     const all = await engine.as(ADMIN, (c) => rows<{ n: number; tenants: string[] }>(c, { query: everything }));
     expect(all).toEqual([{ n: events.length, tenants: TENANTS.map((t) => t.tenantId).sort() }]);
     for (const t of TENANTS) {
-      const seen = await engine.as(tenant(t), (c) => rows<{ n: number; tenants: string[] }>(c, { query: everything }));
+      const seen = await asTenant(t, (c) => rows<{ n: number; tenants: string[] }>(c, { query: everything }));
       expect(seen).toEqual([{ n: expectedFor(events, t.tenantId).count, tenants: [t.tenantId] }]);
     }
   });
 
   it("answers the crash-context question with the tenant's own decisions, newest first", async () => {
     for (const t of TENANTS) {
-      const result = await engine.as(tenant(t), (c) => rows<CrashContextRow>(c, crashContextQuery({ tenantId: t.tenantId, agentId: AGENT, before: NOW, limit: CRASH_CONTEXT_LIMIT })));
+      const result = await asTenant(t, (c) => rows<CrashContextRow>(c, crashContextQuery({ tenantId: t.tenantId, agentId: AGENT, before: NOW, limit: CRASH_CONTEXT_LIMIT })));
       expect(result.map((r) => r.event_id)).toEqual(expectedFor(events, t.tenantId).crashContext);
       expect(result.every((r) => r.rationale.startsWith(`${t.tenantId} decision`))).toBe(true);
     }
@@ -123,7 +150,7 @@ describe("swarm_events in a real ClickHouse engine", () => {
 
   it("answers the hallucination-loop question per tenant and per project", async () => {
     for (const t of TENANTS) {
-      const result = await engine.as(tenant(t), (c) => answers(c, t.tenantId));
+      const result = await asTenant(t, (c) => answers(c, t.tenantId));
       expect(result.loops).toEqual(expectedFor(events, t.tenantId).loops);
     }
     expect(expectedFor(events, "acme").loops.map((l) => `${l.project_id}/${l.target_resource}`)).toEqual(["web/src/main.py", "docs/src/main.py"]);
@@ -132,7 +159,7 @@ describe("swarm_events in a real ClickHouse engine", () => {
   it("returns nothing to a tenant that names another tenant's id", async () => {
     const [acme, globex] = TENANTS;
     if (!acme || !globex) throw new Error("fixture needs two tenants");
-    const result = await engine.as(tenant(acme), async (c) => ({
+    const result = await asTenant(acme, async (c) => ({
       crash: await rows(c, crashContextQuery({ tenantId: globex.tenantId, agentId: AGENT, before: NOW })),
       loops: await rows(c, hallucinationLoopsQuery({ tenantId: globex.tenantId, until: NOW, minModifications: 0 })),
       direct: await rows<{ n: number }>(c, { query: `SELECT toUInt32(count()) AS n FROM ${EVENTS} WHERE tenant_id = {t:String}`, query_params: { t: globex.tenantId } }),
@@ -143,7 +170,7 @@ describe("swarm_events in a real ClickHouse engine", () => {
   it("locks final = 1 for tenants: they cannot read unmerged copies", async () => {
     const t = TENANTS[0];
     if (!t) throw new Error("fixture needs a tenant");
-    const errors = await engine.as(tenant(t), async (c) => [
+    const errors = await asTenant(t, async (c) => [
       await rejection(c.command({ query: "SET final = 0" })),
       await rejection(c.query({ query: `SELECT count() FROM ${EVENTS}`, clickhouse_settings: { final: 0 } })),
     ]);
@@ -153,7 +180,7 @@ describe("swarm_events in a real ClickHouse engine", () => {
   it("runs each tier's tenants with the catalog's settings", async () => {
     for (const t of TENANTS) {
       const expected = tierProfileSettings(catalog[t.tier]);
-      const actual = await engine.as(tenant(t), (c) =>
+      const actual = await asTenant(t, (c) =>
         rows<{ name: string; value: string }>(c, { query: "SELECT name, value FROM system.settings WHERE name IN {names:Array(String)}", query_params: { names: expected.map((s) => s.name) } }),
       );
       const byName = Object.fromEntries(actual.map((s) => [s.name, s.value]));
@@ -162,16 +189,31 @@ describe("swarm_events in a real ClickHouse engine", () => {
     }
   });
 
+  it("gives a reader bound to one tenant only that tenant's rows, even from a query that forgot its tenant filter, and none unbound", async () => {
+    const perTenant = `SELECT tenant_id, toUInt32(count()) AS n FROM ${EVENTS} GROUP BY tenant_id ORDER BY tenant_id`;
+    const truth = await engine.as(ADMIN, (c) => rows<{ tenant_id: string; n: number }>(c, { query: perTenant }));
+    for (const t of TENANTS) {
+      const seen = await engine.as({ kind: "reader", tier: t.tier }, async (c) => ({
+        unbound: await rows<{ tenant_id: string; n: number }>(c, { query: perTenant }),
+        bound: await rows<{ tenant_id: string; n: number }>(c, { query: perTenant, clickhouse_settings: readerQuerySettings(t.tenantId) }),
+      }));
+      expect(seen.unbound).toEqual([]);
+      expect(seen.bound).toEqual(truth.filter((r) => r.tenant_id === t.tenantId));
+    }
+  });
+
   it("refuses writes from a tenant", async () => {
     const t = TENANTS[0];
     if (!t) throw new Error("fixture needs a tenant");
-    const e = await engine.as(tenant(t), (c) => rejection(insert(c, events.slice(0, 1))));
+    const e = await asTenant(t, (c) => rejection(insert(c, events.slice(0, 1))));
     expect(e).toMatchObject({ code: "497", type: "ACCESS_DENIED" });
   });
 
-  it("lets the ingestor insert but not SELECT, ALTER or DROP (ACCESS_DENIED)", async () => {
+  it("lets the ingestor insert but not read events, ALTER or DROP", async () => {
+    // It may read the two columns the usage view reads from each inserted block, nothing else.
+    const [seen] = await engine.as(INGESTOR, (c) => rows<{ n: number }>(c, { query: `SELECT toUInt32(count()) AS n FROM ${EVENTS} WHERE tenant_id != '' AND ingested_at > 0` }));
+    expect(seen?.n).toBeGreaterThan(0);
     const errors = await engine.as(INGESTOR, async (c) => [
-      await rejection(c.query({ query: `SELECT count() FROM ${EVENTS}` })),
       await rejection(c.query({ ...crashContextQuery({ tenantId: "acme", agentId: AGENT, before: NOW }) })),
       await rejection(c.command({ query: `ALTER TABLE ${EVENTS} DELETE WHERE 1` })),
       await rejection(c.command({ query: `ALTER TABLE ${EVENTS} DROP COLUMN rationale` })),
@@ -220,8 +262,9 @@ describe("swarm_events in a real ClickHouse engine", () => {
     const tinyCatalog = validateTierCatalog(tiny);
     const acme = TENANTS.find((t) => t.tier === "free");
     if (!acme) throw new Error("fixture needs a free tenant");
+    // Unbound (the quota counts queries whatever they read): a binding would add a SET per query on the embedded engine.
     const result = await engine.as(
-      tenant(acme),
+      { kind: "reader", tier: acme.tier },
       async (c) => {
         const count = { query: `SELECT count() FROM ${EVENTS}` };
         for (let i = 0; i < 3; i++) await rows(c, count);
@@ -251,5 +294,61 @@ describe("swarm_events in a real ClickHouse engine", () => {
       expect(await stored(c)).toBe(2 * events.length);
     });
     expect(await allAnswers()).toEqual(before);
+  });
+
+  it("counts each tenant's stored events per day in the usage table, once for a redelivered batch", async () => {
+    // The table holds every batch above: the fixture once, its identical redelivery (dropped at
+    // insert, so not counted) and the re-batched copies (stored, so counted: a crash between
+    // insert and ack re-cut differently is the one case the counter over-counts).
+    const usage = await engine.as(ADMIN, (c) => rows<{ tenant_id: string; events: string }>(c, { query: `SELECT tenant_id, toString(sum(events)) AS events FROM ${qualified(TENANT_USAGE_TABLE)} GROUP BY tenant_id ORDER BY tenant_id` }));
+    const expected = TENANTS.map((t) => ({ tenant_id: t.tenantId, events: String(2 * events.filter((e) => e.tenant_id === t.tenantId).length) })).sort((a, b) => a.tenant_id.localeCompare(b.tenant_id));
+    expect(usage).toEqual(expected);
+    // A tier's reader sees its own tenant's usage only.
+    for (const t of TENANTS) {
+      const seen = await asTenant(t, (c) => rows<{ tenant_id: string }>(c, { query: `SELECT DISTINCT tenant_id FROM ${qualified(TENANT_USAGE_TABLE)}` }));
+      expect(seen).toEqual([{ tenant_id: t.tenantId }]);
+    }
+  });
+});
+
+describe("the migration on a table an older declaration created", () => {
+  let old: EmbeddedClickHouse;
+  beforeAll(() => {
+    old = EmbeddedClickHouse.create({ catalog });
+  });
+  afterAll(async () => {
+    await old?.destroy();
+  });
+
+  it("adds new columns, and applies a changed TTL and codec to the existing table, keeping its rows", async () => {
+    const table = schemaSql({ eventTtlDays: 30 })[1] as string;
+    // The first release's table: no retention_days, a fixed TTL, LZ4 text columns.
+    const first = table
+      .replace(/,\n {4}retention_days[^\n]*/, "")
+      .replace(/TTL [^\n]* DELETE/, "TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE")
+      .replaceAll("CODEC(ZSTD(1))", "CODEC(LZ4)");
+    expect(first).not.toContain("retention_days");
+    const shape = (c: ClickHouseClient) =>
+      Promise.all([
+        rows<{ create_table_query: string }>(c, { query: "SELECT create_table_query FROM system.tables WHERE database = 'enchanted' AND name = {t:String}", query_params: { t: SWARM_EVENTS_TABLE } }),
+        rows<{ name: string; compression_codec: string }>(c, { query: "SELECT name, compression_codec FROM system.columns WHERE database = 'enchanted' AND table = {t:String} ORDER BY position", query_params: { t: SWARM_EVENTS_TABLE } }),
+      ]);
+    const after = await old.as(ADMIN, async (c) => {
+      await c.command({ query: "CREATE DATABASE enchanted" });
+      await c.command({ query: first });
+      await insert(c, events);
+      for (const statement of schemaSql({ eventTtlDays: 90 })) await c.command({ query: statement, clickhouse_settings: MIGRATION_SETTINGS });
+      const once = await shape(c);
+      // Converging again changes nothing.
+      for (const statement of convergenceSql({ eventTtlDays: 90 })) await c.command({ query: statement, clickhouse_settings: MIGRATION_SETTINGS });
+      expect(await shape(c)).toEqual(once);
+      const [count] = await rows<{ n: number }>(c, { query: `SELECT toUInt32(count()) AS n FROM ${EVENTS}` });
+      return { shape: once, count: count?.n };
+    });
+    const [[created], columns] = after.shape;
+    expect(created?.create_table_query).toContain("TTL toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, 90, retention_days))");
+    expect(columns.map((c) => c.name)).toEqual(SWARM_EVENT_COLUMNS.map((c) => c.name));
+    for (const c of SWARM_EVENT_COLUMNS.filter((c) => "codec" in c)) expect(columns.find((x) => x.name === c.name)?.compression_codec).toBe((c as { codec: string }).codec);
+    expect(after.count).toBe(events.length);
   });
 });

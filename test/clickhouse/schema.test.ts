@@ -4,12 +4,12 @@
  * the catalog's numbers reach it unchanged, and that tenant-supplied values cannot become SQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ENVIRONMENT_NAMES, InvalidTenantIdError, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, validateTierCatalog, type PlanTierName, type TierCatalog } from "../../config/index.js";
+import { ENVIRONMENT_NAMES, InvalidTenantIdError, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, validateTierCatalog, type TierCatalog } from "../../config/index.js";
 import {
   accessControlSql,
   ClickHouseSchemaError,
+  convergenceSql,
   crashContextQuery,
-  dropTenantReaderUserSql,
   embeddedUsersXml,
   hallucinationLoopsQuery,
   migrationSql,
@@ -17,16 +17,18 @@ import {
   sqlScript,
   SWARM_EVENT_COLUMNS,
   SWARM_EVENTS_INSERT_COLUMNS,
-  tenantReaderUserSql,
+  readerQuerySettings,
+  readerUserName,
+  readerUsersConfig,
+  RETIRED_ACCESS_ENTITIES,
+  tenantEventDeletionSql,
   tierProfileName,
   tierProfileSettings,
   tierQuotaName,
-  tierRoleName,
 } from "../../services/clickhouse-schema/index.js";
 import { ADMIN, EmbeddedClickHouse, rows } from "../support/chdb.js";
 
 const catalog = loadTierCatalog();
-const HASH = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
 
 type Mutable<T> = { -readonly [K in keyof T]: Mutable<T[K]> };
 
@@ -51,7 +53,8 @@ describe("the swarm_events DDL", () => {
       expect(table).toContain("ORDER BY (tenant_id, event_type, agent_id, timestamp, event_id)");
       expect(table).toContain("PARTITION BY toYYYYMM(timestamp)");
       expect(table).not.toMatch(/PARTITION BY[^\n]*tenant_id/);
-      expect(table).toContain(`TTL toDateTime(timestamp) + INTERVAL ${ttl} DAY DELETE`);
+      // Each row's own retention (its tier's when ingested); the config's TTL for rows without one.
+      expect(table).toContain(`TTL toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, ${ttl}, retention_days)) DELETE`);
     }
   });
 
@@ -64,11 +67,36 @@ describe("the swarm_events DDL", () => {
     expect(local).toContain("replicated_deduplication_window = 10000");
   });
 
-  it("replicates on the operator's cluster and shards the Distributed table by tenant", () => {
+  it("replicates on the operator's cluster and shards every Distributed table by tenant", () => {
     const statements = schemaSql({ eventTtlDays: 30, replicated: true });
-    expect(statements).toHaveLength(3);
     for (const s of statements) expect(s).toContain("ON CLUSTER '{cluster}'");
-    expect(statements[2]).toContain("ENGINE = Distributed('{cluster}', enchanted, swarm_events_local, cityHash64(tenant_id))");
+    for (const [distributed, local] of [["swarm_events", "swarm_events_local"], ["tenant_usage_daily", "tenant_usage_daily_local"], ["tenant_plans", "tenant_plans_local"]]) {
+      expect(statementFor(statements, `CREATE TABLE IF NOT EXISTS enchanted.${distributed} ON CLUSTER`)).toContain(`ENGINE = Distributed('{cluster}', enchanted, ${local}, cityHash64(tenant_id))`);
+    }
+    // The view counts on each shard, into that shard's usage table.
+    expect(statementFor(statements, "CREATE MATERIALIZED VIEW")).toContain("TO enchanted.tenant_usage_daily_local");
+    expect(statementFor(statements, "CREATE MATERIALIZED VIEW")).toContain("FROM enchanted.swarm_events_local");
+  });
+
+  it("counts usage per tenant and day in a SummingMergeTree fed by a view, and keeps plans one row per tenant", () => {
+    const statements = schemaSql({ eventTtlDays: 30 });
+    const usage = statementFor(statements, "CREATE TABLE IF NOT EXISTS enchanted.tenant_usage_daily");
+    expect(usage).toContain("ENGINE = SummingMergeTree()");
+    expect(usage).toContain("ORDER BY (tenant_id, day)");
+    expect(statementFor(statements, "CREATE MATERIALIZED VIEW")).toContain("SELECT tenant_id, toDate(ingested_at) AS day, count() AS events");
+    expect(statementFor(statements, "CREATE TABLE IF NOT EXISTS enchanted.tenant_plans")).toContain("ENGINE = ReplacingMergeTree(updated_at)");
+  });
+
+  it("converges an existing table: adds new columns, and MODIFYs the TTL and every codec to the declaration", () => {
+    for (const replicated of [false, true]) {
+      const sql = convergenceSql({ eventTtlDays: 90, replicated });
+      const storage = replicated ? "enchanted.swarm_events_local ON CLUSTER '{cluster}'" : "enchanted.swarm_events";
+      expect(sql).toContain(`ALTER TABLE ${storage} MODIFY TTL toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, 90, retention_days)) DELETE`);
+      for (const c of SWARM_EVENT_COLUMNS.filter((c) => "codec" in c)) expect(sql).toContain(`ALTER TABLE ${storage} MODIFY COLUMN ${c.name} ${(c as { codec: string }).codec}`);
+      expect(sql.filter((s) => s.includes("ADD COLUMN IF NOT EXISTS retention_days UInt16"))).toHaveLength(replicated ? 2 : 1);
+      expect(schemaSql({ eventTtlDays: 90, replicated }).slice(-sql.length)).toEqual(sql);
+    }
+    expect(migrationSql(catalog, { eventTtlDays: 30 })[0]).toBe("SET materialize_ttl_after_modify = 0");
   });
 
   it("has every column the event carries, and the ingestor sends all but the computed raw bytes", () => {
@@ -76,7 +104,8 @@ describe("the swarm_events DDL", () => {
     for (const c of ["event_id", "timestamp", "trace_id", "span_id", "agent_role", "agent_id", "tenant_id", "user_id", "project_id", "is_encrypted", "event_type", "confidence_score", "rationale", "target_resource", "state_hash", "raw_proto", "ingested_at"]) {
       expect(names).toContain(c);
     }
-    expect(SWARM_EVENTS_INSERT_COLUMNS).toEqual(names.filter((n) => n !== "raw_proto"));
+    expect(SWARM_EVENTS_INSERT_COLUMNS).toEqual(SWARM_EVENT_COLUMNS.filter((c) => c.insert).map((c) => c.name));
+    expect(SWARM_EVENTS_INSERT_COLUMNS).not.toContain("raw_proto");
   });
 
   it("refuses a TTL outside the config's range, naming the field", () => {
@@ -91,107 +120,88 @@ describe("the swarm_events DDL", () => {
 });
 
 describe("access control from the tier catalog", () => {
-  it("creates one role, one profile and one quota per tier and one isolation policy per table: never per tenant", () => {
+  it("has one reader per tier and no per-tenant user, role or quota: the policies are the only SQL access entities", () => {
     for (const replicated of [false, true]) {
       const sql = accessControlSql(catalog, { replicated });
-      const tables = replicated ? 2 : 1;
-      expect(sql.filter((s) => s.startsWith("CREATE ROLE"))).toHaveLength(PLAN_TIER_NAMES.length);
-      expect(sql.filter((s) => s.startsWith("CREATE SETTINGS PROFILE"))).toHaveLength(PLAN_TIER_NAMES.length);
-      expect(sql.filter((s) => s.startsWith("CREATE QUOTA"))).toHaveLength(PLAN_TIER_NAMES.length);
-      expect(sql.filter((s) => s.startsWith("CREATE ROW POLICY OR REPLACE tenant_isolation"))).toHaveLength(tables);
-      expect(sql.filter((s) => /\bUSER\b|IDENTIFIED|PASSWORD/.test(s))).toEqual([]);
+      expect(sql.filter((s) => /^CREATE (USER|ROLE|QUOTA|SETTINGS PROFILE)/.test(s))).toEqual([]);
+      expect(sql.filter((s) => /IDENTIFIED|PASSWORD/.test(s))).toEqual([]);
+      expect(sql.filter((s) => s.startsWith("CREATE ROW POLICY OR REPLACE tenant_bound_by_query"))).toHaveLength(replicated ? 4 : 2);
+      // What earlier migrations created in SQL is dropped (after the new policies exist).
+      for (const r of RETIRED_ACCESS_ENTITIES.roles) expect(sql).toContain(`DROP ROLE IF EXISTS ${r}`);
+      expect(sql.findIndex((s) => s.startsWith("DROP"))).toBeGreaterThan(sql.findLastIndex((s) => s.startsWith("CREATE")));
     }
+    expect(readerUsersConfig(catalog).map((r) => r.user)).toEqual(PLAN_TIER_NAMES.map(readerUserName));
   });
 
-  it("filters every tenant role to the tenant of currentUser(), and lets no other role or user read rows", () => {
+  it("binds every reader and the workers to the query's tenant, and lets no other user read rows", () => {
     const sql = accessControlSql(catalog, { replicated: true });
-    const roles = PLAN_TIER_NAMES.map(tierRoleName).join(", ");
+    const readers = PLAN_TIER_NAMES.map(readerUserName).join(", ");
     for (const table of ["enchanted.swarm_events", "enchanted.swarm_events_local"]) {
-      expect(sql).toContain(`CREATE ROW POLICY OR REPLACE tenant_isolation ON ${table} AS PERMISSIVE FOR SELECT USING tenant_id = replaceRegexpOne(currentUser(), '^tenant_', '') TO ${roles}`);
-      expect(sql).toContain(`CREATE ROW POLICY OR REPLACE platform_admin_all_rows ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO platform_admin`);
+      expect(sql).toContain(`CREATE ROW POLICY OR REPLACE tenant_bound_by_query ON ${table} AS PERMISSIVE FOR SELECT USING tenant_id = getSetting('log_comment') TO ${readers}`);
+      expect(sql).toContain(`CREATE ROW POLICY OR REPLACE platform_admin_all_rows ON ${table} AS PERMISSIVE FOR SELECT USING 1 TO platform_admin, swarm_lifecycle, swarm_ingestor`);
       expect(sql).toContain(`CREATE ROW POLICY OR REPLACE workers_tenant_bound_by_query ON ${table} AS PERMISSIVE FOR SELECT USING tenant_id = getSetting('log_comment') TO swarm_workers`);
     }
-    // Grants come last: no role can read before its policy exists.
-    const firstGrant = sql.findIndex((s) => s.startsWith("GRANT"));
-    expect(sql.slice(firstGrant).every((s) => s.startsWith("GRANT"))).toBe(true);
+    for (const table of ["enchanted.tenant_usage_daily", "enchanted.tenant_usage_daily_local"]) {
+      expect(sql).toContain(`CREATE ROW POLICY OR REPLACE tenant_bound_by_query ON ${table} AS PERMISSIVE FOR SELECT USING tenant_id = getSetting('log_comment') TO ${readers}`);
+    }
+    expect(readerQuerySettings("acme")).toEqual({ log_comment: "acme", quota_key: "acme" });
+    expect(() => readerQuerySettings("ACME")).toThrow(InvalidTenantIdError);
   });
 
-  it.each(PLAN_TIER_NAMES)("gives the %s tier exactly the catalog's quota and settings", (tier) => {
-    const sql = accessControlSql(catalog);
+  it.each(PLAN_TIER_NAMES)("gives the %s tier's reader exactly the catalog's quota (keyed per tenant) and settings", (tier) => {
+    const reader = readerUsersConfig(catalog).find((r) => r.tier === tier);
     const q = catalog[tier].clickhouse.quota;
     const p = catalog[tier].clickhouse.profile;
-    expect(statementFor(sql, `CREATE QUOTA OR REPLACE ${tierQuotaName(tier)} `)).toBe(
-      `CREATE QUOTA OR REPLACE ${tierQuotaName(tier)} KEYED BY user_name FOR INTERVAL ${q.intervalSeconds} SECOND ` +
-        `MAX queries = ${q.queries}, result_rows = ${q.resultRows}, read_rows = ${q.readRows}, execution_time = ${q.executionTimeSeconds} TO ${tierRoleName(tier)}`,
-    );
-    const profile = statementFor(sql, `ALTER SETTINGS PROFILE ${tierProfileName(tier)} `);
-    expect(profile).toContain("final = 1 CONST");
-    expect(profile).toContain(`max_memory_usage = ${p.maxMemoryUsageMiB * 1024 * 1024} MAX ${p.maxMemoryUsageMiB * 1024 * 1024}`);
-    expect(profile).toContain(`max_execution_time = ${p.maxExecutionTimeSeconds} MAX ${p.maxExecutionTimeSeconds}`);
-    expect(profile).toContain(`max_threads = ${p.maxThreads} MAX ${p.maxThreads}`);
-    expect(profile).toContain(`max_result_rows = ${p.maxResultRows} MAX ${p.maxResultRows}`);
-    expect(profile).toContain(`max_concurrent_queries_for_user = ${p.maxConcurrentQueries} MAX ${p.maxConcurrentQueries}`);
-    expect(profile.endsWith(` TO ${tierRoleName(tier)}`)).toBe(true);
+    expect(reader?.profile).toBe(tierProfileName(tier));
+    expect(reader?.quotaName).toBe(tierQuotaName(tier));
+    expect(reader?.quota).toEqual({
+      intervalSeconds: q.intervalSeconds,
+      limits: [
+        { resource: "queries", max: q.queries },
+        { resource: "result_rows", max: q.resultRows },
+        { resource: "read_rows", max: q.readRows },
+        { resource: "execution_time", max: q.executionTimeSeconds },
+      ],
+    });
+    const byName = Object.fromEntries((reader?.settings ?? []).map((s) => [s.name, s]));
+    expect(byName["final"]).toEqual({ name: "final", value: 1, constraint: "CONST" });
+    expect(byName["max_memory_usage"]).toEqual({ name: "max_memory_usage", value: p.maxMemoryUsageMiB * 1024 * 1024, constraint: "MAX" });
+    expect(byName["max_execution_time"]?.value).toBe(p.maxExecutionTimeSeconds);
+    expect(byName["max_threads"]?.value).toBe(p.maxThreads);
+    expect(byName["max_result_rows"]?.value).toBe(p.maxResultRows);
+    expect(byName["max_concurrent_queries_for_user"]?.value).toBe(p.maxConcurrentQueries);
+    expect(reader?.grants).toEqual(["GRANT SELECT ON enchanted.swarm_events", "GRANT SELECT ON enchanted.tenant_usage_daily"]);
   });
 
-  it("changes only the edited tier's quota when one catalog number changes", () => {
-    const before = accessControlSql(catalog);
-    const after = accessControlSql(withChange((c) => (c.pro.clickhouse.quota.readRows += 1)));
-    const changed = after.filter((s, i) => s !== before[i]);
-    expect(changed).toEqual([expect.stringContaining(`CREATE QUOTA OR REPLACE tenant_pro_quota`)]);
-    expect(changed[0]).toContain(`read_rows = ${catalog.pro.clickhouse.quota.readRows + 1},`);
+  it("changes only the edited tier's reader when one catalog number changes", () => {
+    const before = readerUsersConfig(catalog);
+    const after = readerUsersConfig(withChange((c) => (c.pro.clickhouse.quota.readRows += 1)));
+    expect(after.filter((r, i) => JSON.stringify(r) !== JSON.stringify(before[i])).map((r) => r.tier)).toEqual(["pro"]);
   });
 
-  it("changes only the edited tier's profile when one catalog number changes", () => {
-    const before = accessControlSql(catalog);
-    const after = accessControlSql(withChange((c) => (c.enterprise.clickhouse.profile.maxThreads += 1)));
-    const changed = after.filter((s, i) => s !== before[i]);
-    expect(changed).toHaveLength(2);
-    for (const s of changed) {
-      expect(s).toMatch(/^(CREATE|ALTER) SETTINGS PROFILE (IF NOT EXISTS )?tenant_enterprise_settings /);
-      expect(s).toContain(`max_threads = ${catalog.enterprise.clickhouse.profile.maxThreads + 1} MAX`);
-    }
-  });
-
-  it("renders the embedded engine's principals from the same settings and quota", () => {
+  it("renders the embedded engine's readers from the same settings and keyed quota", () => {
     for (const tier of PLAN_TIER_NAMES) {
-      const xml = embeddedUsersXml({ kind: "tenant", tenantId: "acme", tier }, catalog);
+      const xml = embeddedUsersXml({ kind: "reader", tier }, catalog);
       for (const s of tierProfileSettings(catalog[tier])) expect(xml).toContain(`<${s.name}>${s.value}</${s.name}>`);
       expect(xml).toContain(`<queries>${catalog[tier].clickhouse.quota.queries}</queries>`);
-      expect(xml).toContain("<filter>tenant_id = replaceRegexpOne('tenant_acme', '^tenant_', '')</filter>");
+      expect(xml).toContain("<keyed>true</keyed>");
+      expect(xml).toContain("<swarm_events><filter>tenant_id = getSetting('log_comment')</filter></swarm_events>");
+      expect(xml).toContain("<tenant_usage_daily><filter>tenant_id = getSetting('log_comment')</filter></tenant_usage_daily>");
     }
   });
 });
 
-describe("a tenant's read-path user", () => {
-  it("is tenant_<id>, identified by a SHA-256 hash, holding exactly its tier's role", () => {
-    expect(tenantReaderUserSql("acme-co", "pro", HASH)).toEqual([
-      `CREATE USER IF NOT EXISTS \`tenant_acme-co\` IDENTIFIED WITH sha256_hash BY '${HASH}' DEFAULT DATABASE enchanted`,
-      `ALTER USER \`tenant_acme-co\` IDENTIFIED WITH sha256_hash BY '${HASH}' DEFAULT DATABASE enchanted`,
-      "REVOKE tenant_free, tenant_enterprise FROM `tenant_acme-co`",
-      "GRANT tenant_pro TO `tenant_acme-co`",
-      "ALTER USER `tenant_acme-co` DEFAULT ROLE tenant_pro",
+describe("a tenant's deletion", () => {
+  it("deletes its event and usage rows, on every shard in the replicated topology", () => {
+    expect(tenantEventDeletionSql("acme-co")).toEqual(["DELETE FROM enchanted.swarm_events WHERE tenant_id = 'acme-co'", "DELETE FROM enchanted.tenant_usage_daily WHERE tenant_id = 'acme-co'"]);
+    expect(tenantEventDeletionSql("acme-co", { replicated: true })).toEqual([
+      "DELETE FROM enchanted.swarm_events_local ON CLUSTER '{cluster}' WHERE tenant_id = 'acme-co'",
+      "DELETE FROM enchanted.tenant_usage_daily_local ON CLUSTER '{cluster}' WHERE tenant_id = 'acme-co'",
     ]);
-    expect(dropTenantReaderUserSql("acme-co")).toEqual(["DROP USER IF EXISTS `tenant_acme-co`"]);
   });
 
-  it.each(["Acme", "a", "acme'; DROP USER platform_admin; --", "acme`", "acme co", "../acme"])("refuses the tenant id %j with assertTenantId's error", (id) => {
-    expect(() => tenantReaderUserSql(id, "free", HASH)).toThrow(InvalidTenantIdError);
-  });
-
-  it("refuses a password instead of its hash, and an unknown tier, without echoing the password", () => {
-    const error = (() => {
-      try {
-        tenantReaderUserSql("acme", "free", "hunter2");
-      } catch (e) {
-        return e as Error;
-      }
-      return undefined;
-    })();
-    expect(error).toBeInstanceOf(ClickHouseSchemaError);
-    expect(error?.message).toContain("passwordSha256Hex");
-    expect(error?.message).not.toContain("hunter2");
-    expect(() => tenantReaderUserSql("acme", "gold" as PlanTierName, HASH)).toThrow(/tier = "gold"/);
+  it.each(["Acme", "a", "acme'; DROP TABLE enchanted.swarm_events; --", "acme`", "acme co", "../acme"])("refuses the tenant id %j with assertTenantId's error", (id) => {
+    expect(() => tenantEventDeletionSql(id)).toThrow(InvalidTenantIdError);
   });
 });
 
@@ -225,12 +235,11 @@ describe("every generated statement in the real ClickHouse parser", () => {
     await engine.destroy();
   });
 
-  it("parses the migration, the replicated variant, the tenant users and both queries", async () => {
+  it("parses the migration, the replicated variant, the deletion and both queries", async () => {
     const statements = [
       ...migrationSql(catalog, { eventTtlDays: 30 }),
       ...migrationSql(catalog, { eventTtlDays: 365, replicated: true }),
-      ...tenantReaderUserSql("acme-co", "enterprise", HASH),
-      ...dropTenantReaderUserSql("acme-co"),
+      ...tenantEventDeletionSql("acme-co", { replicated: true }),
       crashContextQuery({ tenantId: "acme", agentId: "a", before: new Date() }).query,
       hallucinationLoopsQuery({ tenantId: "acme", until: new Date() }).query,
     ];
@@ -243,10 +252,6 @@ describe("every generated statement in the real ClickHouse parser", () => {
       return out;
     });
     expect(formatted).toHaveLength(statements.length);
-    // The parser's own reading of the constraints: CONST and MAX survive as written.
-    expect(formatted.find((f) => f.startsWith("ALTER SETTINGS PROFILE `tenant_free_settings`"))).toContain(
-      `ADD SETTINGS final = 1 CONST, readonly = 2, max_memory_usage = ${catalog.free.clickhouse.profile.maxMemoryUsageMiB * 1024 * 1024} MAX`,
-    );
-    expect(formatted.find((f) => f.startsWith("CREATE QUOTA OR REPLACE tenant_free_quota"))).toContain("KEYED BY user_name FOR INTERVAL 1 hour MAX queries = 360");
+    expect(formatted.filter((f) => /^ALTER TABLE enchanted.swarm_events_local ON CLUSTER [^\n]*\n\s*\(MODIFY TTL/.test(f))).toEqual([expect.stringContaining("retention_days")]);
   });
 });

@@ -138,16 +138,28 @@ export class ClickHouseSink implements Sink {
 }
 
 /**
- * A query's settings as a server scopes them, on the embedded engine: chdb keeps a query's
- * `SETTINGS` for the rest of its session (an upstream quirk), so the tenant binding
- * (`TENANT_BINDING_SETTING`) is always sent, empty when the query has none, and a query bound to
- * one tenant never leaves the next query bound to it. `quota_key` is a parameter of the HTTP
- * interface, not a setting; the embedded engine has no per-query quota key, so it is dropped.
+ * A query's settings as a server scopes them, on the embedded engine: chdb applies a query's
+ * settings as `SET` statements that last for the rest of its session (an upstream quirk), so
+ * after a query bound to a tenant (`TENANT_BINDING_SETTING`) the next query that names no
+ * binding is sent an empty one, and never runs bound to the previous query's tenant.
+ * `quota_key` is a parameter of the HTTP interface, not a setting; the embedded engine has no
+ * per-query quota key, so it is dropped.
  */
-function perQuerySettings<P extends { clickhouse_settings?: Record<string, unknown> | undefined }>(params: P): P {
-  const { [QUOTA_KEY_SETTING]: _key, ...settings } = params.clickhouse_settings ?? {};
-  void _key;
-  return { ...params, clickhouse_settings: { [TENANT_BINDING_SETTING]: "", ...settings } };
+class PerQuerySettings {
+  private bound = false;
+
+  apply<P extends { clickhouse_settings?: Record<string, unknown> | undefined }>(params: P): P {
+    const { [QUOTA_KEY_SETTING]: _key, ...settings } = params.clickhouse_settings ?? {};
+    void _key;
+    const binding = settings[TENANT_BINDING_SETTING];
+    if (binding !== undefined && binding !== "") {
+      this.bound = true;
+      return { ...params, clickhouse_settings: settings };
+    }
+    if (!this.bound) return params.clickhouse_settings === undefined ? params : { ...params, clickhouse_settings: settings };
+    this.bound = false;
+    return { ...params, clickhouse_settings: { ...settings, [TENANT_BINDING_SETTING]: "" } };
+  }
 }
 
 /** `INSERT INTO <table> (<columns>) FORMAT TabSeparated`, as `client.insert` writes it. */
@@ -182,23 +194,27 @@ export class ChdbBlockConnection implements ClientConnection {
     private readonly spoolDir: string,
   ) {}
 
+  private readonly settings = new PerQuerySettings();
+
   ping(params: Parameters<ClientConnection["ping"]>[0]): ReturnType<ClientConnection["ping"]> {
     return this.inner.ping(params);
   }
   query(params: Parameters<ClientConnection["query"]>[0]): ReturnType<ClientConnection["query"]> {
-    return this.inner.query(perQuerySettings(params));
+    return this.inner.query(this.settings.apply(params));
   }
   command(params: Parameters<ClientConnection["command"]>[0]): ReturnType<ClientConnection["command"]> {
-    return this.inner.command(perQuerySettings(params));
+    return this.inner.command(this.settings.apply(params));
   }
   exec(params: Parameters<ClientConnection["exec"]>[0]): ReturnType<ClientConnection["exec"]> {
-    return this.inner.exec(perQuerySettings(params));
+    return this.inner.exec(this.settings.apply(params));
   }
   close(): Promise<void> {
     return this.inner.close();
   }
 
-  async insert(params: ConnInsertParams): Promise<ConnInsertResult> {
+  async insert(original: ConnInsertParams): Promise<ConnInsertResult> {
+    let params = original;
+    params = this.settings.apply(original);
     const match = BLOCK_INSERT.exec(params.query);
     if (match === null || typeof params.values === "string") return this.inner.insert(params);
     const chunks: Buffer[] = [];
