@@ -4,7 +4,7 @@ import { keycloakSecretPrefix, kongSecretPrefix, provisioningSecretPrefix, type 
 import { provisioningSecrets } from "../constructs/provisioning/names.js";
 import { AwsLoadBalancerController } from "../constructs/aws-load-balancer-controller/index.js";
 import { CertManager } from "../constructs/cert-manager.js";
-import { ClickHouseOperator, clickhouseSecrets } from "../constructs/clickhouse/index.js";
+import { ClickHouseOperator, clickhouseManagedSecrets } from "../constructs/clickhouse/index.js";
 import type { IEksCluster } from "../constructs/eks-cluster.js";
 import { ExternalSecretsOperator, ManagedSecret } from "../constructs/external-secrets.js";
 import { FOUNDATIONDB_CLIENT_NAMESPACES, FoundationDbClientAccess, FoundationDbNetwork } from "../constructs/foundationdb-connectivity.js";
@@ -97,9 +97,9 @@ export class PlatformStack extends KubernetesStack {
       new ManagedSecret(this, `nats-secret-${i}`, { name: secret.name, description: secret.description, key: props.secretsKey });
     }
     new ClickHouseOperator(this, "clickhouse-operator", { version: config.charts.clickhouseOperator, dependsOn: inNamespace(NAMESPACES.clickhouse) });
-    for (const [name, secret] of Object.entries(clickhouseSecrets(config.clickhouse.secretPrefix))) {
+    for (const { name, remoteKey } of clickhouseManagedSecrets(config.clickhouse.secretPrefix)) {
       new ManagedSecret(this, `clickhouse-${name}-secret`, {
-        name: secret.remoteKey,
+        name: remoteKey,
         description: `ClickHouse ${name} credentials of enchanted-${config.name}`,
         key: props.secretsKey,
       });

@@ -6,6 +6,7 @@
  */
 import { INGESTOR_NAME } from "../constructs/ingestor.js";
 import { INGESTOR_DEFAULTS } from "../services/ingestor/contract.js";
+import { CLICKHOUSE_USERS, readerUserName, tierProfileName, tierQuotaName } from "../services/clickhouse-schema/index.js";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadTierCatalog, PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../config/index.js";
 import { workerNamespace } from "../constructs/worker-pools.js";
@@ -38,10 +39,15 @@ function limitsOf(stacks: Record<string, SynthesizedStack>, env: string, tier: P
   const account = JSON.parse(claims?.data[`tenant-account-${tier}.json`]) as { nats: { limits: { conn: number; subs: number; payload: number }; signing_keys: { role: string; template: { subs: number; payload: number } }[] } };
   const key = account.nats.signing_keys.find((k) => k.role === tier);
 
-  const sql = String(Object.values(resourcesOf(workloads, "kubernetes_config_map_v1"))[0]?.data && (Object.values(resourcesOf(workloads, "kubernetes_config_map_v1"))[0]?.data as Record<string, string>)["migration.sql"]);
-  const quota = new RegExp(`CREATE QUOTA OR REPLACE tenant_${tier}_quota KEYED BY user_name FOR INTERVAL (\\d+) SECOND MAX queries = (\\d+), result_rows = (\\d+), read_rows = (\\d+), execution_time = (\\d+) TO tenant_${tier}`).exec(sql);
-  const profile = new RegExp(`CREATE SETTINGS PROFILE IF NOT EXISTS tenant_${tier}_settings SETTINGS (.*?) TO tenant_${tier}`).exec(sql);
-  const setting = (name: string) => Number(new RegExp(`\\b${name} = (\\d+)`).exec(profile?.[1] ?? "")?.[1]);
+  // The tier's reader in the ClickHouse installation's configuration: its settings profile and its keyed quota.
+  const chi = manifests(workloads).find((m) => m.kind === "ClickHouseInstallation");
+  const profiles = (chi?.spec.configuration.profiles ?? {}) as Record<string, string>;
+  const quotas = (chi?.spec.configuration.quotas ?? {}) as Record<string, string>;
+  const setting = (name: string) => Number(profiles[`${tierProfileName(tier)}/${name}`]);
+  const limit = (name: string) => Number(quotas[`${tierQuotaName(tier)}/interval/${name}`]);
+  const users = (chi?.spec.configuration.users ?? {}) as Record<string, string>;
+  expect(users[`${readerUserName(tier)}/profile`]).toBe(tierProfileName(tier));
+  expect(users[`${readerUserName(tier)}/quota`]).toBe(tierQuotaName(tier));
 
   const rq = Object.values(resourcesOf(platform, "kubernetes_resource_quota_v1")).find((q) => (q.metadata as { namespace: string }).namespace === workerNamespace(tier));
   const scaled = manifests(workloads).find((m) => m.kind === "ScaledObject" && m.metadata.namespace === workerNamespace(tier));
@@ -49,11 +55,11 @@ function limitsOf(stacks: Record<string, SynthesizedStack>, env: string, tier: P
   return {
     nats: { conn: account.nats.limits.conn, subs: account.nats.limits.subs, payload: account.nats.limits.payload, templateSubs: Number(key?.template.subs), templatePayload: Number(key?.template.payload) },
     clickhouseQuota: {
-      intervalSeconds: Number(quota?.[1]),
-      queries: Number(quota?.[2]),
-      resultRows: Number(quota?.[3]),
-      readRows: Number(quota?.[4]),
-      executionTimeSeconds: Number(quota?.[5]),
+      intervalSeconds: limit("duration"),
+      queries: limit("queries"),
+      resultRows: limit("result_rows"),
+      readRows: limit("read_rows"),
+      executionTimeSeconds: limit("execution_time"),
     },
     clickhouseProfile: {
       maxMemoryUsageMiB: setting("max_memory_usage") / MiB,
@@ -129,10 +135,15 @@ describe("infrastructure is O(tiers)", () => {
       expect(kinds.filter((k) => k === "Consumer")).toHaveLength(PLAN_TIER_NAMES.length + 1);
       expect(consumers).toContain(INGESTOR_DEFAULTS.consumer);
       expect(Object.keys(resourcesOf(platform, "kubernetes_resource_quota_v1"))).toHaveLength(PLAN_TIER_NAMES.length);
+      // ClickHouse: one reader, one settings profile and one keyed quota per tier (configuration),
+      // beside the platform's own users; the migration creates no user, role, profile or quota.
+      const chi = manifests(workloads).find((m) => m.kind === "ClickHouseInstallation");
+      const heads = (section: Record<string, unknown>) => [...new Set(Object.keys(section).map((k) => k.split("/")[0]))].sort();
+      expect(heads(chi?.spec.configuration.users)).toEqual([...Object.values(CLICKHOUSE_USERS), ...PLAN_TIER_NAMES.map(readerUserName)].sort());
+      expect(heads(chi?.spec.configuration.profiles)).toEqual(PLAN_TIER_NAMES.map(tierProfileName).sort());
+      expect(heads(chi?.spec.configuration.quotas)).toEqual(PLAN_TIER_NAMES.map(tierQuotaName).sort());
       const sql = JSON.stringify(resourcesOf(workloads, "kubernetes_config_map_v1"));
-      expect(sql.match(/CREATE QUOTA OR REPLACE/g)).toHaveLength(PLAN_TIER_NAMES.length);
-      expect(sql.match(/CREATE ROLE IF NOT EXISTS tenant_/g)).toHaveLength(PLAN_TIER_NAMES.length);
-      expect(sql.match(/CREATE USER/g) ?? []).toEqual([]);
+      expect(sql.match(/CREATE (USER|ROLE|QUOTA|SETTINGS PROFILE)/g) ?? []).toEqual([]);
       const claims = manifests(workloads).find((m) => m.kind === "ConfigMap" && m.metadata.name === "nats-account-claims");
       // The platform and system accounts, and one tenant-account template per tier: every tenant's
       // own account is data that provisioning signs; only silo tenants named in config are synthesized.

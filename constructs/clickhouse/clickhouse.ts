@@ -1,13 +1,14 @@
 import { Annotations } from "@cdktf/provider-kubernetes/lib/annotations/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Construct } from "constructs";
-import { CLICKHOUSE_USERS, SWARM_DATABASE, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
+import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+import { CLICKHOUSE_USERS, readerUserName, SWARM_DATABASE, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
 import { addExternalSecret } from "../external-secrets.js";
 import { addConfigJob } from "../k8s/config-job.js";
 import { WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/network-policy.js";
 import { CLICKHOUSE_CLIENT_PORTS, NAMESPACES, POLICY_LABELS, PORTS } from "../platform-interfaces.js";
 import { clickhouseInstallationManifest, clickhouseMigrationSql, keeperInstallationManifest } from "./manifests.js";
-import { CLICKHOUSE_OPERATOR_NAME, CLICKHOUSE_UID, clickhouseHost, clickhouseHttpUrl, clickhouseSecrets } from "./names.js";
+import { CLICKHOUSE_OPERATOR_NAME, CLICKHOUSE_UID, clickhouseHost, clickhouseHttpUrl, clickhouseSecrets, type ClickHouseUserSecret } from "./names.js";
 import { resolveClickHouseProps, type ClickHouseProps } from "./props.js";
 
 /** Minutes Terraform waits for the installation to reconcile and for the migration to finish. */
@@ -15,6 +16,14 @@ const INSTALL_TIMEOUT = "45m";
 const MIGRATION_TIMEOUT = "20m";
 const MIGRATION_BACKOFF_LIMIT = 6;
 const SCHEMA_FILE = "migration.sql";
+
+/**
+ * A configuration user a service connects as, and where its password is: the Secrets Manager
+ * secret (`remoteKey`) the service syncs into its own namespace as `secretName`, under `passwordKey`.
+ */
+export interface ClickHouseUserCredentials extends ClickHouseUserSecret {
+  readonly username: string;
+}
 
 /**
  * ClickHouse for the event history: a Keeper installation and a replicated, sharded
@@ -35,6 +44,10 @@ export class ClickHouse extends Construct {
   readonly table = SWARM_EVENTS_TABLE;
   /** The ingestor's user and the Secret (same name in each of `ingestorNamespaces`) holding its password. */
   readonly ingestorCredentials: { readonly username: string; readonly secretName: string; readonly passwordKey: string; readonly namespaces: readonly string[] };
+  /** Each tier's reader (the events API queries as its tenant's tier's): user and password secret. */
+  readonly readerCredentials: Readonly<Record<PlanTierName, ClickHouseUserCredentials>>;
+  /** The provisioning service's lifecycle user (tenant plans, offboarding deletes): user and password secret. */
+  readonly lifecycleCredentials: ClickHouseUserCredentials;
   readonly installation: Manifest;
   readonly keeper: Manifest;
   readonly migration: Manifest;
@@ -60,6 +73,11 @@ export class ClickHouse extends Construct {
     const adminSecret = sync("admin-password", ns, secrets.admin.secretName, secrets.admin.remoteKey, [{ secretKey: secrets.admin.passwordKey }]);
     const ingestorSecret = sync("ingestor-password", ns, secrets.ingestor.secretName, secrets.ingestor.remoteKey, [{ secretKey: secrets.ingestor.passwordKey }]);
     const workersSecret = sync("workers-password", ns, secrets.workers.secretName, secrets.workers.remoteKey, [{ secretKey: secrets.workers.passwordKey }]);
+    const lifecycleSecret = sync("lifecycle-password", ns, secrets.lifecycle.secretName, secrets.lifecycle.remoteKey, [{ secretKey: secrets.lifecycle.passwordKey }]);
+    const readerSecrets = PLAN_TIER_NAMES.map((tier) => {
+      const reader = secrets.readers[tier];
+      return sync(`reader-${tier}-password`, ns, reader.secretName, reader.remoteKey, [{ secretKey: reader.passwordKey }]);
+    });
     for (const namespace of r.ingestorNamespaces) {
       sync(`ingestor-password-${namespace}`, namespace, secrets.ingestor.secretName, secrets.ingestor.remoteKey, [{ secretKey: secrets.ingestor.passwordKey }]);
     }
@@ -90,7 +108,7 @@ export class ClickHouse extends Construct {
       manifest: clickhouseInstallationManifest(r),
       wait: completed,
       timeouts,
-      dependsOn: [this.keeper, adminSecret, ingestorSecret, workersSecret, operatorRestart],
+      dependsOn: [this.keeper, adminSecret, ingestorSecret, workersSecret, lifecycleSecret, ...readerSecrets, operatorRestart],
     });
 
     // Who may connect: replicas and Keeper among themselves; clients by allowFrom. The operator
@@ -142,6 +160,8 @@ export class ClickHouse extends Construct {
       passwordKey: secrets.ingestor.passwordKey,
       namespaces: r.ingestorNamespaces,
     };
+    this.readerCredentials = Object.fromEntries(PLAN_TIER_NAMES.map((tier) => [tier, { username: readerUserName(tier), ...secrets.readers[tier] }])) as Record<PlanTierName, ClickHouseUserCredentials>;
+    this.lifecycleCredentials = { username: CLICKHOUSE_USERS.lifecycle, ...secrets.lifecycle };
   }
 
   /** Lets `peers` connect to ClickHouse on its client ports (HTTP(S), native, native TLS) unless `ports` says otherwise. */

@@ -1,5 +1,15 @@
 /** The operator's custom resources and the migration's SQL, as pure functions of the resolved props. */
-import { CLICKHOUSE_USERS, grantQueries, ingestorPrivileges, migrationSql, workerReaderPrivileges, sqlScript } from "../../services/clickhouse-schema/index.js";
+import {
+  CLICKHOUSE_USERS,
+  grantQueries,
+  ingestorPrivileges,
+  lifecyclePrivileges,
+  migrationSql,
+  readerUsersConfig,
+  sqlScript,
+  workerReaderPrivileges,
+  type ReaderUserConfig,
+} from "../../services/clickhouse-schema/index.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES } from "../platform-interfaces.js";
 import {
   CHI_LABEL,
@@ -83,6 +93,67 @@ function passwordFrom(secret: { readonly secretName: string; readonly passwordKe
   return { valueFrom: { secretKeyRef: { name: secret.secretName, key: secret.passwordKey } } };
 }
 
+type Section = Record<string, unknown>;
+
+/**
+ * The installation's configuration users, their settings profiles and their quotas, in the
+ * operator's flat `path/to/key` form (it renders them into users.d XML). The administrator, the
+ * ingestor, the workers and the lifecycle user run on the default profile and quota with their
+ * grants; each tier's reader exactly as {@link readerUsersConfig} declares it (the embedded engine
+ * of the tests is configured from the same function): its profile's settings with their CONST and
+ * MAX constraints, its quota keyed by the quota key every query carries (its tenant), so each
+ * tenant is counted on its own under its tier's reader. Pure, for tests.
+ */
+export function clickhouseAccessConfiguration(r: Pick<ResolvedClickHouseProps, "tiers" | "secretPrefix" | "clientCidrs">): { readonly users: Section; readonly profiles: Section; readonly quotas: Section } {
+  const secrets = clickhouseSecrets(r.secretPrefix);
+  const u = CLICKHOUSE_USERS;
+  const users: Section = {};
+  const profiles: Section = {};
+  const quotas: Section = {};
+  const user = (name: string, secret: { readonly secretName: string; readonly passwordKey: string }, profile: string, quota: string, extra: Section) => {
+    users[`${name}/password`] = passwordFrom(secret);
+    users[`${name}/networks/ip`] = [...r.clientCidrs];
+    users[`${name}/profile`] = profile;
+    users[`${name}/quota`] = quota;
+    for (const [key, value] of Object.entries(extra)) users[`${name}/${key}`] = value;
+  };
+  const replicated = { replicated: true };
+  user(u.admin, secrets.admin, "default", "default", { access_management: 1 });
+  user(u.ingestor, secrets.ingestor, "default", "default", { "grants/query": grantQueries(ingestorPrivileges(replicated)) });
+  user(u.workers, secrets.workers, "default", "default", { "grants/query": grantQueries(workerReaderPrivileges(replicated)) });
+  user(u.lifecycle, secrets.lifecycle, "default", "default", { "grants/query": grantQueries(lifecyclePrivileges(replicated)) });
+  for (const reader of readerUsersConfig(r.tiers, replicated)) {
+    user(reader.user, secrets.readers[reader.tier], reader.profile, reader.quotaName, { "grants/query": [...reader.grants] });
+    Object.assign(profiles, readerProfile(reader));
+    Object.assign(quotas, readerQuota(reader));
+  }
+  return { users, profiles, quotas };
+}
+
+/**
+ * A reader's settings profile: each setting, and its constraint (`const` is a presence flag;
+ * `max` the bound). Values as strings, as the XML carries them: no large number goes through a
+ * float on its way (the byte limits reach 10^10 and more).
+ */
+function readerProfile(reader: ReaderUserConfig): Section {
+  const out: Section = {};
+  for (const s of reader.settings) {
+    out[`${reader.profile}/${s.name}`] = String(s.value);
+    // ClickHouse reads `<const>` by its presence; the operator refuses an empty value, so it carries "1".
+    if (s.constraint === "CONST") out[`${reader.profile}/constraints/${s.name}/const`] = "1";
+    if (s.constraint === "MAX") out[`${reader.profile}/constraints/${s.name}/max`] = String(s.value);
+  }
+  return out;
+}
+
+/** A reader's quota: keyed by the query's quota key (`<keyed>`, by presence), one interval with the catalog's limits. */
+function readerQuota(reader: ReaderUserConfig): Section {
+  const q = reader.quotaName;
+  const out: Section = { [`${q}/keyed`]: "1", [`${q}/interval/duration`]: String(reader.quota.intervalSeconds) };
+  for (const l of reader.quota.limits) out[`${q}/interval/${l.resource}`] = String(l.max);
+  return out;
+}
+
 /**
  * Server configuration: the access-storage layout (SQL-created users, roles, profiles, quotas and
  * row policies live in Keeper and so reach every replica and shard), and stricter access defaults.
@@ -104,10 +175,7 @@ const USER_DIRECTORIES_XML = [
  * too). Pure, for tests.
  */
 export function clickhouseInstallationManifest(r: ResolvedClickHouseProps): Record<string, unknown> {
-  const secrets = clickhouseSecrets(r.secretPrefix);
-  const ingestor = CLICKHOUSE_USERS.ingestor;
-  const admin = CLICKHOUSE_USERS.admin;
-  const workers = CLICKHOUSE_USERS.workers;
+  const access = clickhouseAccessConfiguration(r);
   return {
     apiVersion: "clickhouse.altinity.com/v1",
     kind: "ClickHouseInstallation",
@@ -116,23 +184,9 @@ export function clickhouseInstallationManifest(r: ResolvedClickHouseProps): Reco
       defaults: { templates: { podTemplate: "clickhouse", dataVolumeClaimTemplate: "data" } },
       configuration: {
         zookeeper: { nodes: [{ host: keeperHost(r.name), port: KEEPER_CLIENT_PORT }] },
-        users: {
-          [`${admin}/password`]: passwordFrom(secrets.admin),
-          [`${admin}/access_management`]: 1,
-          [`${admin}/networks/ip`]: [...r.clientCidrs],
-          [`${admin}/profile`]: "default",
-          [`${admin}/quota`]: "default",
-          [`${ingestor}/password`]: passwordFrom(secrets.ingestor),
-          [`${ingestor}/networks/ip`]: [...r.clientCidrs],
-          [`${ingestor}/profile`]: "default",
-          [`${ingestor}/quota`]: "default",
-          [`${ingestor}/grants/query`]: grantQueries(ingestorPrivileges({ replicated: true })),
-          [`${workers}/password`]: passwordFrom(secrets.workers),
-          [`${workers}/networks/ip`]: [...r.clientCidrs],
-          [`${workers}/profile`]: "default",
-          [`${workers}/quota`]: "default",
-          [`${workers}/grants/query`]: grantQueries(workerReaderPrivileges({ replicated: true })),
-        },
+        users: access.users,
+        profiles: access.profiles,
+        quotas: access.quotas,
         settings: {
           // Users no row policy covers read no rows; tenants cannot read system tables.
           "access_control_improvements/users_without_row_policies_can_read_rows": "false",

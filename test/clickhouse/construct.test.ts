@@ -9,10 +9,13 @@ import { join } from "node:path";
 import { TerraformStack, Testing } from "cdktf";
 import type { Construct } from "constructs";
 import { describe, expect, it } from "vitest";
-import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, validateTierCatalog, type EnvironmentName } from "../../config/index.js";
+import { ENVIRONMENT_NAMES, HELM_CHARTS, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, validateTierCatalog, type EnvironmentName, type TierCatalog } from "../../config/index.js";
 import {
   ClickHouse,
+  clickhouseAccessConfiguration,
   clickhouseInstallationManifest,
+  clickhouseManagedSecrets,
+  clickhouseSecrets,
   clickhouseMigrationSql,
   ClickHouseOperator,
   clickhouseOperatorChartValues,
@@ -21,7 +24,18 @@ import {
   type ClickHouseProps,
 } from "../../constructs/clickhouse/index.js";
 import { ENCRYPTED_STORAGE_CLASS, NAMESPACES, POLICY_LABELS, type ISecretStore } from "../../constructs/platform-interfaces.js";
-import { migrationSql, sqlScript } from "../../services/clickhouse-schema/index.js";
+import {
+  CLICKHOUSE_USERS,
+  grantQueries,
+  ingestorPrivileges,
+  lifecyclePrivileges,
+  migrationSql,
+  readerUserName,
+  readerUsersConfig,
+  sqlScript,
+  tierProfileName,
+  tierQuotaName,
+} from "../../services/clickhouse-schema/index.js";
 
 const tiers = loadTierCatalog();
 const store: ISecretStore = { storeName: "aws-secrets-manager", storeKind: "ClusterSecretStore" };
@@ -167,7 +181,8 @@ describe.each(ENVIRONMENT_NAMES)("%s ClickHouse", (env) => {
   it("migrates with the environment's TTL", () => {
     const [schema] = Object.values(resources.kubernetes_config_map_v1 ?? {});
     expect(get(schema, "data")).toEqual({ "migration.sql": sqlScript(migrationSql(tiers, { eventTtlDays: config.eventTtlDays, replicated: true })) });
-    expect(JSON.stringify(schema)).toContain(`INTERVAL ${config.eventTtlDays} DAY DELETE`);
+    // A row without its own retention (0) is kept the environment's TTL.
+    expect(JSON.stringify(schema)).toContain(`toIntervalDay(if(retention_days = 0, ${config.eventTtlDays}, retention_days)) DELETE`);
   });
 
   it("puts no password in any synthesized value", () => {
@@ -189,11 +204,47 @@ describe("the ClickHouse installation", () => {
     expect(users["swarm_ingestor/password"]).toEqual({ valueFrom: { secretKeyRef: { name: "clickhouse-ingestor", key: "password" } } });
   });
 
-  it("lets the ingestor only INSERT into the event tables", () => {
-    expect(get(chi, "spec.configuration.users") as Json).toMatchObject({
-      "swarm_ingestor/grants/query": ["GRANT INSERT ON enchanted.swarm_events", "GRANT INSERT ON enchanted.swarm_events_local"],
-    });
-    expect(Object.keys(get(chi, "spec.configuration.users") as Json).filter((k) => k.startsWith("swarm_ingestor/access_management"))).toEqual([]);
+  it("grants the ingestor exactly its privileges: INSERT of events and usage, SELECT of usage and plans, no ALTER and no access management", () => {
+    const users = get(chi, "spec.configuration.users") as Json;
+    expect(users["swarm_ingestor/grants/query"]).toEqual(grantQueries(ingestorPrivileges({ replicated: true })));
+    expect(users["swarm_ingestor/grants/query"]).toEqual(
+      expect.arrayContaining(["GRANT INSERT ON enchanted.swarm_events", "GRANT INSERT ON enchanted.swarm_events_local", "GRANT INSERT ON enchanted.tenant_usage_daily", "GRANT SELECT ON enchanted.tenant_plans"]),
+    );
+    for (const grant of users["swarm_ingestor/grants/query"] as string[]) {
+      expect(grant).not.toMatch(/ALTER|DROP|SELECT ON enchanted\.swarm_events/);
+    }
+    expect(Object.keys(users).filter((k) => k.startsWith("swarm_ingestor/access_management"))).toEqual([]);
+  });
+
+  it("has the lifecycle user with exactly its privileges (plans, deletes of a tenant's rows), its password from a Secret", () => {
+    const users = get(chi, "spec.configuration.users") as Json;
+    expect(users[`${CLICKHOUSE_USERS.lifecycle}/password`]).toEqual({ valueFrom: { secretKeyRef: { name: "clickhouse-lifecycle", key: "password" } } });
+    expect(users[`${CLICKHOUSE_USERS.lifecycle}/grants/query`]).toEqual(grantQueries(lifecyclePrivileges({ replicated: true })));
+    expect(users[`${CLICKHOUSE_USERS.lifecycle}/grants/query`]).toContain("GRANT ALTER DELETE ON enchanted.swarm_events_local");
+    expect(users[`${CLICKHOUSE_USERS.lifecycle}/networks/ip`]).toEqual(r.clientCidrs);
+  });
+
+  it("has one reader per tier, and no other user: no user (and no profile or quota) per tenant", () => {
+    const users = get(chi, "spec.configuration.users") as Json;
+    const names = [...new Set(Object.keys(users).map((k) => k.split("/")[0]))].sort();
+    expect(names).toEqual([...Object.values(CLICKHOUSE_USERS), ...PLAN_TIER_NAMES.map(readerUserName)].sort());
+    expect([...new Set(Object.keys(get(chi, "spec.configuration.profiles") as Json).map((k) => k.split("/")[0]))].sort()).toEqual(PLAN_TIER_NAMES.map(tierProfileName).sort());
+    expect([...new Set(Object.keys(get(chi, "spec.configuration.quotas") as Json).map((k) => k.split("/")[0]))].sort()).toEqual(PLAN_TIER_NAMES.map(tierQuotaName).sort());
+    for (const tier of PLAN_TIER_NAMES) {
+      const reader = readerUserName(tier);
+      expect(users[`${reader}/password`]).toEqual({ valueFrom: { secretKeyRef: { name: `clickhouse-reader-${tier}`, key: "password" } } });
+      expect(users[`${reader}/networks/ip`]).toEqual(r.clientCidrs);
+      expect(users[`${reader}/profile`]).toBe(tierProfileName(tier));
+      expect(users[`${reader}/quota`]).toBe(tierQuotaName(tier));
+      // Reads of the event and usage tables (rows filtered by the bound policy), nothing else.
+      expect(users[`${reader}/grants/query`]).toEqual([
+        "GRANT SELECT ON enchanted.swarm_events",
+        "GRANT SELECT ON enchanted.swarm_events_local",
+        "GRANT SELECT ON enchanted.tenant_usage_daily",
+        "GRANT SELECT ON enchanted.tenant_usage_daily_local",
+      ]);
+      expect(Object.keys(users).filter((k) => k.startsWith(`${reader}/access_management`))).toEqual([]);
+    }
   });
 
   it("keeps SQL-created users, roles, profiles, quotas and policies in Keeper, so every replica has them", () => {
@@ -223,18 +274,111 @@ describe("the ClickHouse installation", () => {
   });
 });
 
+/** A tier's profile and quota read back from the installation's configuration, in the catalog's terms. */
+function tierLimitsOf(chi: Json, tier: (typeof PLAN_TIER_NAMES)[number]) {
+  const profiles = get(chi, "spec.configuration.profiles") as Record<string, string>;
+  const quotas = get(chi, "spec.configuration.quotas") as Record<string, string>;
+  const p = (name: string) => profiles[`${tierProfileName(tier)}/${name}`];
+  const max = (name: string) => profiles[`${tierProfileName(tier)}/constraints/${name}/max`];
+  const q = (name: string) => Number(quotas[`${tierQuotaName(tier)}/interval/${name}`]);
+  const MiB = 1024 * 1024;
+  return {
+    profile: {
+      maxMemoryUsageMiB: Number(p("max_memory_usage")) / MiB,
+      maxExecutionTimeSeconds: Number(p("max_execution_time")),
+      maxThreads: Number(p("max_threads")),
+      maxResultRows: Number(p("max_result_rows")),
+      maxConcurrentQueries: Number(p("max_concurrent_queries_for_user")),
+    },
+    // Every MAX constraint is the setting's own value: a query may lower a limit, never raise it.
+    bounds: {
+      maxMemoryUsageMiB: Number(max("max_memory_usage")) / MiB,
+      maxExecutionTimeSeconds: Number(max("max_execution_time")),
+      maxThreads: Number(max("max_threads")),
+      maxResultRows: Number(max("max_result_rows")),
+      maxConcurrentQueries: Number(max("max_concurrent_queries_for_user")),
+    },
+    quota: { intervalSeconds: q("duration"), queries: q("queries"), resultRows: q("result_rows"), readRows: q("read_rows"), executionTimeSeconds: q("execution_time") },
+    keyed: quotas[`${tierQuotaName(tier)}/keyed`],
+    fixed: { final: p("final"), finalConst: profiles[`${tierProfileName(tier)}/constraints/final/const`], readonly: p("readonly"), overflow: p("result_overflow_mode") },
+  };
+}
+
+function expectedLimits(catalog: TierCatalog, tier: (typeof PLAN_TIER_NAMES)[number]) {
+  const t = catalog[tier].clickhouse;
+  return { profile: { ...t.profile }, bounds: { ...t.profile }, quota: { ...t.quota }, keyed: "1", fixed: { final: "1", finalConst: "1", readonly: "2", overflow: "throw" } };
+}
+
+describe.each(ENVIRONMENT_NAMES)("%s ClickHouse readers", (env) => {
+  const [chi] = manifests(synthEnv(env), "ClickHouseInstallation");
+
+  it.each(PLAN_TIER_NAMES)("%s: the reader's settings profile, its constraints and its keyed quota carry the catalog's numbers", (tier) => {
+    expect(tierLimitsOf(chi as Json, tier)).toEqual(expectedLimits(tiers, tier));
+  });
+});
+
+describe("the readers' configuration", () => {
+  it("is readerUsersConfig, setting by setting, constraint by constraint (the embedded engine is configured from the same function)", () => {
+    const access = clickhouseAccessConfiguration(resolveClickHouseProps(propsFor("staging")));
+    const expected: Record<string, string> = {};
+    const quotas: Record<string, string> = {};
+    for (const reader of readerUsersConfig(tiers, { replicated: true })) {
+      for (const s of reader.settings) {
+        expected[`${reader.profile}/${s.name}`] = String(s.value);
+        if (s.constraint === "CONST") expected[`${reader.profile}/constraints/${s.name}/const`] = "1";
+        if (s.constraint === "MAX") expected[`${reader.profile}/constraints/${s.name}/max`] = String(s.value);
+      }
+      quotas[`${reader.quotaName}/keyed`] = "1";
+      quotas[`${reader.quotaName}/interval/duration`] = String(reader.quota.intervalSeconds);
+      for (const l of reader.quota.limits) quotas[`${reader.quotaName}/interval/${l.resource}`] = String(l.max);
+      expect(access.users[`${reader.user}/grants/query`]).toEqual(reader.grants);
+    }
+    expect(access.profiles).toEqual(expected);
+    expect(access.quotas).toEqual(quotas);
+  });
+
+  it("follows a changed catalog number into the changed tier's profile and quota only", () => {
+    const raw = structuredClone(tiers) as unknown as { pro: { clickhouse: { quota: { readRows: number }; profile: { maxThreads: number } } } };
+    raw.pro.clickhouse.quota.readRows += 13;
+    raw.pro.clickhouse.profile.maxThreads += 1;
+    const changed = validateTierCatalog(raw);
+    const [chi] = manifests(synthEnv("staging", { tiers: changed }), "ClickHouseInstallation");
+    expect(tierLimitsOf(chi as Json, "pro")).toEqual(expectedLimits(changed, "pro"));
+    expect(tierLimitsOf(chi as Json, "pro").quota.readRows).toBe(tiers.pro.clickhouse.quota.readRows + 13);
+    for (const tier of ["free", "enterprise"] as const) expect(tierLimitsOf(chi as Json, tier)).toEqual(expectedLimits(tiers, tier));
+  });
+});
+
 describe("the ClickHouse construct", () => {
   const resources = synthEnv("prod");
   const jobOf = (r: typeof resources) => Object.values(r.kubernetes_manifest ?? {}).find((m) => get(m, "manifest.kind") === "Job") as Json;
   const jobResource = jobOf(resources);
   const job = get(jobResource, "manifest") as Json;
 
-  it("syncs the passwords from under secretPrefix through the given store, the ingestor's into its namespace, and the workers' (their ClickHouse user)", () => {
+  it("syncs the passwords from under secretPrefix through the given store, the ingestor's into its namespace, and every configuration user's (workers, lifecycle, the tiers' readers)", () => {
     const secrets = manifests(resources, "ExternalSecret");
     const prefix = loadEnvironment("prod").clickhouse.secretPrefix;
     expect(secrets.map((s) => `${get(s, "metadata.namespace")}/${get(s, "metadata.name")}`).sort()).toEqual(
-      ["clickhouse/clickhouse-admin", "clickhouse/clickhouse-ingestor", "clickhouse/clickhouse-workers", "clickhouse/clickhouse-operator-credentials", `${NAMESPACES.platform}/clickhouse-ingestor`].sort(),
+      [
+        "clickhouse/clickhouse-admin",
+        "clickhouse/clickhouse-ingestor",
+        "clickhouse/clickhouse-workers",
+        "clickhouse/clickhouse-lifecycle",
+        ...PLAN_TIER_NAMES.map((t) => `clickhouse/clickhouse-reader-${t}`),
+        "clickhouse/clickhouse-operator-credentials",
+        `${NAMESPACES.platform}/clickhouse-ingestor`,
+      ].sort(),
     );
+    // Each synced Secret is the one its user's password is read from, and every Secrets Manager secret is a managed one.
+    const managed = clickhouseManagedSecrets(prefix).map((m) => m.remoteKey);
+    for (const s of secrets) for (const d of get(s, "spec.data") as Json[]) expect(managed).toContain(get(d, "remoteRef.key"));
+    expect(secrets.find((s) => get(s, "metadata.name") === "clickhouse-reader-pro")).toMatchObject({ spec: { data: [{ secretKey: "password", remoteRef: { key: `${prefix}/reader-pro-password` } }] } });
+    // The installation starts only once every user's password exists.
+    const installation = Object.entries(resources.kubernetes_manifest ?? {}).find(([, m]) => get(m, "manifest.kind") === "ClickHouseInstallation")?.[1] as Json;
+    const secretIds = Object.entries(resources.kubernetes_manifest ?? {})
+      .filter(([, m]) => get(m, "manifest.kind") === "ExternalSecret" && get(m, "manifest.metadata.namespace") === NAMESPACES.clickhouse && get(m, "manifest.metadata.name") !== "clickhouse-operator-credentials")
+      .map(([id]) => `kubernetes_manifest.${id}`);
+    expect(get(installation, "depends_on")).toEqual(expect.arrayContaining(secretIds));
     for (const s of secrets) {
       expect(get(s, "spec.secretStoreRef")).toEqual({ name: store.storeName, kind: store.storeKind });
       for (const d of get(s, "spec.data") as Json[]) expect(String(get(d, "remoteRef.key"))).toMatch(new RegExp(`^${prefix}/`));
@@ -253,12 +397,16 @@ describe("the ClickHouse construct", () => {
     expect(get(schema, "data")).toEqual({ "migration.sql": clickhouseMigrationSql(resolveClickHouseProps(propsFor("prod"))) });
   });
 
-  it("runs the migration again (a new Job) when the catalog changes", () => {
+  it("runs the migration again (a new Job) when its SQL changes, and not for a catalog change (the readers' limits are the installation's configuration)", () => {
+    const longer = get(jobOf(synthEnv("prod", { eventTtlDays: propsFor("prod").eventTtlDays + 1 })), "manifest") as Json;
+    expect(get(longer, "metadata.name")).not.toBe(get(job, "metadata.name"));
+    expect(String(get(job, "metadata.name"))).toMatch(/^clickhouse-migrate-[0-9a-f]{12}$/);
     const raw = structuredClone(tiers) as unknown as { free: { clickhouse: { quota: { queries: number } } } };
     raw.free.clickhouse.quota.queries += 1;
-    const other = get(jobOf(synthEnv("prod", { tiers: validateTierCatalog(raw) })), "manifest") as Json;
-    expect(get(other, "metadata.name")).not.toBe(get(job, "metadata.name"));
-    expect(String(get(job, "metadata.name"))).toMatch(/^clickhouse-migrate-[0-9a-f]{12}$/);
+    const changed = synthEnv("prod", { tiers: validateTierCatalog(raw) });
+    expect(get(jobOf(changed), "manifest.metadata.name")).toBe(get(job, "metadata.name"));
+    const [chi] = manifests(changed, "ClickHouseInstallation");
+    expect(get(chi, "spec.configuration.quotas")).toMatchObject({ [`${tierQuotaName("free")}/interval/queries`]: String(tiers.free.clickhouse.quota.queries + 1) });
   });
 
   it("exposes the HTTP endpoint, database and table the services use", () => {
@@ -272,7 +420,11 @@ describe("the ClickHouse construct", () => {
       database: "enchanted",
       table: "swarm_events",
       ingestorCredentials: { username: "swarm_ingestor", secretName: "clickhouse-ingestor", passwordKey: "password", namespaces: [NAMESPACES.platform] },
+      lifecycleCredentials: { username: "swarm_lifecycle", secretName: "clickhouse-lifecycle", passwordKey: "password", remoteKey: `${propsFor("dev").secretPrefix}/lifecycle-password` },
     });
+    for (const tier of PLAN_TIER_NAMES) {
+      expect(construct?.readerCredentials[tier]).toEqual({ username: readerUserName(tier), ...clickhouseSecrets(propsFor("dev").secretPrefix).readers[tier] });
+    }
   });
 
   it.each([
