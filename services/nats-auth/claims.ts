@@ -94,12 +94,14 @@ export function workerUserPermissions(tier: PlanTierName): Pick<UserPermissionsL
 
 /**
  * What the provisioning service's platform-account user may do: publish jobs into every tier's
- * lane (the jobs API, with JetStream acks into its inbox) and answer the workers' credential
- * requests (one response each).
+ * lane (the jobs API, with JetStream acks into its inbox), answer the workers' credential
+ * requests (one response each), and purge messages from `SWARM_EVENTS` and `SWARM_JOBS` (an
+ * offboarded tenant's, with a subject filter; the answers arrive in its inbox). No other
+ * JetStream API: not the account info, not a stream's info, not a message read, not a delete.
  */
 export function provisioningBusPermissions(): Pick<UserPermissionsLimits, "pub" | "sub" | "resp"> {
   return {
-    pub: { allow: [`${SUBJECT_ROOT}.*.jobs.*`], deny: [] },
+    pub: { allow: [`${SUBJECT_ROOT}.*.jobs.*`, ...[STREAM_NAMES.events, STREAM_NAMES.jobs].map((s) => `$JS.API.STREAM.PURGE.${s}`)], deny: [] },
     sub: { allow: [`${WORKER_CREDENTIALS_SUBJECT_PREFIX}.*`, `${PROVISIONING_INBOX_PREFIX}.>`], deny: [] },
     resp: { max: 1, ttl: RESPONSE_TTL_NANOS },
   };

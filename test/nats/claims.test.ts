@@ -5,6 +5,8 @@ import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, t
 import {
   natsAuthClaims,
   operatorClaims,
+  PROVISIONING_INBOX_PREFIX,
+  provisioningBusPermissions,
   SILO_TIER,
   siloAccountClaims,
   swarmAccountClaims,
@@ -148,6 +150,18 @@ describe("the platform account and the tenant accounts", () => {
     });
     expect(template.allowed_connection_types).toEqual(["STANDARD"]);
     expect(template.bearer_token).toBe(false);
+  });
+
+  it("lets the provisioning service's user publish jobs, answer credential requests and purge exactly SWARM_EVENTS and SWARM_JOBS", () => {
+    expect(provisioningBusPermissions()).toEqual({
+      pub: { allow: ["swarm.*.jobs.*", "$JS.API.STREAM.PURGE.SWARM_EVENTS", "$JS.API.STREAM.PURGE.SWARM_JOBS"], deny: [] },
+      sub: { allow: ["platform.credentials.*", `${PROVISIONING_INBOX_PREFIX}.>`], deny: [] },
+      resp: { max: 1, ttl: expect.any(Number) },
+    });
+    // The purge API of those two streams only: no other JetStream API, no wildcard over streams.
+    const api = (provisioningBusPermissions().pub?.allow ?? []).filter((s) => s.startsWith("$JS."));
+    expect(api.every((s) => !s.includes("*") && !s.includes(">"))).toBe(true);
+    expect(api.map((s) => s.split(".").pop())).toEqual([STREAM_NAMES.events, STREAM_NAMES.jobs]);
   });
 
   it("gives a silo account the enterprise tier's account limits and the enterprise template", () => {
