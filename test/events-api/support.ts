@@ -17,10 +17,10 @@ import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from "jose";
-import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+import { PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
 import { sealField, type DataKey } from "../../sdk/cipher.js";
 import { completeEvent, type EventDraft } from "../../sdk/events.js";
-import { qualified, SWARM_EVENTS_INSERT_COLUMNS, SWARM_EVENTS_TABLE, TENANT_USAGE_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
+import { qualified, SWARM_EVENTS_INSERT_COLUMNS, SWARM_EVENTS_TABLE, TENANT_USAGE_TABLE, type EmbeddedPrincipal, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 import { EVENTS_API_ENV, EVENTS_API_READER_ENV } from "../../services/events-api/contract.js";
 import { JWKS_PATH, TENANT_TOKEN, type TenantRole } from "../../services/identity/names.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
@@ -164,4 +164,28 @@ export async function call<T = Record<string, unknown>>(base: string, method: st
 /** 'YYYY-MM-DD hh:mm:ss.ffffff' of a row as RFC 3339 (what the API answers). */
 export function rfc3339Of(literal: string): string {
   return `${literal.replace(" ", "T")}Z`;
+}
+
+/**
+ * The engine opened as `principal` until `release()` (EmbeddedClickHouse.as, held open across
+ * tests: one engine per process, so release before opening another).
+ */
+export function holdEngine(engine: { as<T>(principal: EmbeddedPrincipal, fn: (client: ClickHouseClient) => Promise<T>, catalog?: TierCatalog): Promise<T> }, principal: EmbeddedPrincipal, catalog?: TierCatalog): Promise<{ client: ClickHouseClient; release: () => Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const done = engine.as(
+      principal,
+      (client) =>
+        new Promise<void>((finish) => {
+          resolve({
+            client,
+            release: async () => {
+              finish();
+              await done;
+            },
+          });
+        }),
+      ...(catalog ? [catalog] : []),
+    );
+    done.catch(reject);
+  });
 }

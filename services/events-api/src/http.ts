@@ -321,6 +321,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   });
   app.server.maxConnections = deps.http.maxConnections;
+  // JSON bodies only: a text/plain body is 415, never parsed.
+  app.removeContentTypeParser("text/plain");
   app.decorateRequest("tenant", null);
 
   // The tenant token, by the route the router chose, before any body is read; unmatched paths too.
@@ -572,9 +574,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     async (req, reply, p) => {
       const { resource, stateHash, at } = req.body;
       const projectId = req.params.projectId;
-      if ((stateHash === undefined) === (at === undefined)) {
-        throw badRequest(stateHash === undefined ? "body.stateHash" : "body.at", "send exactly one of body.stateHash (a state the resource was in) or body.at (the state it was in at that time)");
-      }
+      const exactlyOne = "send exactly one of body.stateHash (a state the resource was in) or body.at (the state it was in at that time)";
+      if (stateHash === undefined && at === undefined) throw badRequest("body.stateHash", `body.stateHash (or body.at) is required: ${exactlyOne}`);
+      if (stateHash !== undefined && at !== undefined) throw badRequest("body.at", `body.at is set together with body.stateHash: ${exactlyOne}`);
       const route = "/v1/projects/:projectId/replays";
       const atMoment = at !== undefined ? momentParam("body.at", at) : undefined;
       const [state] = await reader.query<StateChangeRow>(
