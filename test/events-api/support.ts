@@ -119,7 +119,9 @@ export function eventRow(draft: EventDraft, tenantId: string, o: { projectId?: s
   const event = completeEvent(draft, { tenantId, projectId, userId: o.userId ?? "member-1" }, key ? (plaintext, field, ids) => sealField(key, plaintext, field, ids) : undefined);
   const bytes = toBinary(SwarmEventSchema, event);
   const storedAt = o.storedAt ?? new Date();
-  const decoded = decodeEvent(eventSubject(tenantId, projectId), bytes, { streamTimestampMs: Math.max(storedAt.getTime(), (draft.timestamp ?? new Date()).getTime()) });
+  // retentionDays 0: no tier's retention applied (the table's default TTL), as a tool replaying rows.
+  const meta = { streamTimestampMs: Math.max(storedAt.getTime(), (draft.timestamp ?? new Date()).getTime()), retentionDays: 0 };
+  const decoded = decodeEvent(eventSubject(tenantId, projectId), bytes, meta);
   if (!decoded.ok) throw new Error(`the ingestor refuses the test event: ${decoded.reason} ${decoded.detail}`);
   return decoded.row;
 }
