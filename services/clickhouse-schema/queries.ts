@@ -12,6 +12,7 @@ import { checkInteger, ClickHouseSchemaError } from "./errors.js";
 import { tenantBinding } from "./access.js";
 import { qualified, SWARM_EVENTS_TABLE } from "./names.js";
 import { formatDateTime64, type AgentRole } from "./table.js";
+import { EVENT_ID_PATTERN, RESOURCE_MAX_LENGTH, STATE_HASH_PATTERN } from "./tenant-queries.js";
 
 const EVENTS = `${qualified(SWARM_EVENTS_TABLE)} FINAL`;
 const DATETIME64 = "DateTime64(6, 'UTC')";
@@ -197,6 +198,78 @@ export function recentChangesQuery(p: RecentChangesParams): BoundQuery {
       windowSeconds: checkInteger("windowSeconds", p.windowSeconds, 1, MAX_WINDOW_SECONDS),
       limit: checkInteger("limit", p.limit ?? 20, 1, MAX_ROWS),
     },
+    // The workers run it: their row policy reads only the bound tenant's rows.
+    clickhouse_settings: tenantBinding(p.tenantId),
+  };
+}
+
+/**
+ * A resource's standing for a revert (the worker's `state.revert`): over every state change of
+ * one resource of a project, ONE row: how often the resource entered the state `stateHash`, the
+ * change `eventId` names (found or not, the state it left and when), where the resource stands
+ * now (its last change, `''` when that change deleted it) and whether the revert event
+ * `revertEventId` is recorded already (an earlier attempt of the same job). Aggregated without
+ * `GROUP BY`, so the answer is one row even for a resource without history (`changes` 0).
+ */
+export const REVERT_CHECK_SQL = `SELECT
+    toUInt32(count()) AS changes,
+    toUInt32(countIf(state_hash = {stateHash:String})) AS times_in_state,
+    toUInt8(countIf(event_id = {eventId:UUID}) > 0) AS event_found,
+    anyIf(state_hash, event_id = {eventId:UUID}) AS event_state_hash,
+    anyIf(timestamp, event_id = {eventId:UUID}) AS event_timestamp,
+    argMax(state_hash, (timestamp, event_id)) AS current_state_hash,
+    max(timestamp) AS last_changed,
+    toUInt8(countIf(event_id = {revertEventId:UUID}) > 0) AS revert_recorded
+FROM ${EVENTS}
+WHERE tenant_id = {tenantId:String}
+  AND project_id = {projectId:String}
+  AND event_type = 'state_change'
+  AND target_resource = {resource:String}`;
+
+/** The row of {@link REVERT_CHECK_SQL} in JSONEachRow (flags are 0/1, times 'YYYY-MM-DD hh:mm:ss.ffffff' UTC). */
+export interface RevertCheckRow {
+  /** State changes of the resource in the project (0: it has no history). */
+  readonly changes: number;
+  /** How many of them left it in `stateHash`. */
+  readonly times_in_state: number;
+  readonly event_found: 0 | 1;
+  /** The state the named change left the resource in ('' when not found, or when it deleted it). */
+  readonly event_state_hash: string;
+  /** When the named change happened (the epoch when not found). */
+  readonly event_timestamp: string;
+  /** The state after the resource's last change ('' when deleted, or without history). */
+  readonly current_state_hash: string;
+  /** When the resource last changed (the epoch without history). */
+  readonly last_changed: string;
+  readonly revert_recorded: 0 | 1;
+}
+
+export interface RevertCheckParams {
+  readonly tenantId: string;
+  readonly projectId: string;
+  /** The resource (`target_resource`), 1-1024 characters. */
+  readonly resource: string;
+  /** The state to go back to: lower-case hex SHA-256. */
+  readonly stateHash: string;
+  /** The state change that left the resource in that state. */
+  readonly eventId: string;
+  /** The id of the event that records the revert (derived from the job: known before it is emitted). */
+  readonly revertEventId: string;
+}
+
+/** The revert check of one resource of a tenant's project, bound (the workers read only the bound tenant). */
+export function revertCheckQuery(p: RevertCheckParams): BoundQuery {
+  if (typeof p.projectId !== "string" || !PROJECT_ID_PATTERN.test(p.projectId)) throw new ClickHouseSchemaError("projectId", p.projectId, "is not a project id", "use 1-128 letters, digits, '_' or '-'");
+  if (typeof p.resource !== "string" || p.resource.length === 0 || p.resource.length > RESOURCE_MAX_LENGTH) {
+    throw new ClickHouseSchemaError("resource", p.resource, `is not a resource of 1-${RESOURCE_MAX_LENGTH} characters`, "pass the target_resource of the state changes (a path or URI within the project)");
+  }
+  if (typeof p.stateHash !== "string" || !STATE_HASH_PATTERN.test(p.stateHash)) throw new ClickHouseSchemaError("stateHash", p.stateHash, "is not a state hash", "pass 64 lower-case hex digits (SHA-256), as the state changes carry it");
+  for (const field of ["eventId", "revertEventId"] as const) {
+    if (typeof p[field] !== "string" || !EVENT_ID_PATTERN.test(p[field])) throw new ClickHouseSchemaError(field, p[field], "is not a canonical lower-case UUID", "pass an event_id");
+  }
+  return {
+    query: REVERT_CHECK_SQL,
+    query_params: { tenantId: assertTenantId(p.tenantId), projectId: p.projectId, resource: p.resource, stateHash: p.stateHash, eventId: p.eventId, revertEventId: p.revertEventId },
     // The workers run it: their row policy reads only the bound tenant's rows.
     clickhouse_settings: tenantBinding(p.tenantId),
   };
