@@ -14,7 +14,7 @@ import type { IKmsKey } from "../constructs/kms-key.js";
 import { Nats } from "../constructs/nats/index.js";
 import { labelledClients } from "../constructs/k8s/network-policy.js";
 import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
-import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
+import { NAMESPACES, POLICY_LABELS, PORTS } from "../constructs/platform-interfaces.js";
 import { Provisioning, PROVISIONING_ENDPOINT, provisioningSecrets } from "../constructs/provisioning/index.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
@@ -212,13 +212,16 @@ export class WorkloadsStack extends KubernetesStack {
         externalSecretsRole: props.externalSecretsRole,
       },
       foundationDb: { destinationCidrs: props.foundationDbCidrs, ports: config.foundationDb.ports, clusterFileNamespaces: FOUNDATIONDB_CLIENT_NAMESPACES },
+      clickhouse: { url: this.clickhouse.httpUrl, credentials: this.clickhouse.lifecycleCredentials },
       kmsEndpointCidrs: config.network.subnets.private,
       tenantKey: props.tenantDataKey,
       minReplicas: config.platformReplicas,
-      dependsOn: [this.keycloak.helm.release],
+      dependsOn: [this.keycloak.helm.release, this.clickhouse.migration],
     });
-    // The gateway routes /v1/ to it.
+    // The gateway routes /v1/ to it; ClickHouse admits its lifecycle user's client on the HTTP port.
     this.provisioning.allowFrom(props.kong.peer);
+    const provisioningPeer = { namespace: this.provisioning.namespace, podLabels: PROVISIONING_APP_LABELS };
+    this.clickhouse.allowFrom(provisioningPeer, [PORTS.clickhouseHttp]);
 
     // Every pooled tier's workers (KEDA's ScaledObjects above scale them), on the worker nodes.
     this.workers = new Workers(this, "workers", {
@@ -226,7 +229,7 @@ export class WorkloadsStack extends KubernetesStack {
       tiers: props.tiers,
       pools: props.workerPools,
       nats: { clientUrl: this.nats.clientUrl, issuer: this.ca, credsRemoteKeys: this.nats.secretNames.cluster.workerCreds },
-      provisioning: { url: this.provisioning.serviceUrl, peer: { namespace: this.provisioning.namespace, podLabels: PROVISIONING_APP_LABELS }, port: this.provisioning.port },
+      provisioning: { url: this.provisioning.serviceUrl, peer: provisioningPeer, port: this.provisioning.port },
       clickhouse: { url: this.clickhouse.httpUrl, passwordRemoteKey: clickhouseSecrets(config.clickhouse.secretPrefix).workers.remoteKey },
       secretStore: this.secretStore,
       ...workerScheduling(config),

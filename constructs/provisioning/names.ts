@@ -60,6 +60,8 @@ export const PROVISIONING_PATHS = {
   smtpCredentials: `/var/run/secrets/smtp/${PROVISIONING_SECRETS.smtpKey}`,
   billingWebhookSecret: `/var/run/secrets/billing/${PROVISIONING_SECRETS.billingWebhookKey}`,
   fdbClusterFile: `/var/run/secrets/foundationdb/${FDB_CLUSTER_FILE_KEY}`,
+  /** The directory of the ClickHouse lifecycle user's password file (named by its Secret's key). */
+  clickhousePasswordDir: "/var/run/secrets/clickhouse",
 } as const;
 
 /** The EKS Pod Identity Agent on every node (link-local, host network): the pod's AWS credentials. */

@@ -80,6 +80,23 @@ export interface ProvisioningNats {
   readonly platformCredsRemoteKey: string;
 }
 
+/**
+ * The event store, as the lifecycle user (`ClickHouse.lifecycleCredentials`): the outbox writes each
+ * tenant's plan row there and deletes an offboarded tenant's events and usage.
+ */
+export interface ProvisioningClickHouse {
+  /** HTTP URL (`ClickHouse.httpUrl`, `PROVISIONING_CLICKHOUSE_URL`). */
+  readonly url: string;
+  /** The lifecycle user and its password's secrets (`ClickHouse.lifecycleCredentials`). */
+  readonly credentials: { readonly username: string; readonly secretName: string; readonly passwordKey: string; readonly remoteKey: string };
+  /** The installation is replicated (deletions `ON CLUSTER` on the per-shard tables). @default true (the ClickHouse construct's topology) */
+  readonly replicated?: boolean;
+  /** ClickHouse's namespace (egress on its HTTP port; admit the service with `clickhouse.allowFrom`). @default NAMESPACES.clickhouse */
+  readonly namespace?: string;
+  /** The HTTP port of the URL. @default PORTS.clickhouseHttp */
+  readonly port?: number;
+}
+
 export interface ProvisioningProps {
   /** `<ECR repository URL>:<tag>`; an exact tag, never `latest`. */
   readonly image: string;
@@ -116,6 +133,7 @@ export interface ProvisioningProps {
   readonly nats: ProvisioningNats;
   readonly signingKeys: ProvisioningSigningKeys;
   readonly foundationDb: ProvisioningFoundationDb;
+  readonly clickhouse: ProvisioningClickHouse;
   /** Ranges of the subnets holding the KMS interface endpoint (`config.network.subnets.private`): egress 443. */
   readonly kmsEndpointCidrs: readonly string[];
   /**
@@ -186,6 +204,8 @@ export function resolveProvisioningProps(scope: PropScope, props: ProvisioningPr
   if (fdb.clusterFileNamespaces && !fdb.clusterFileNamespaces.includes(PROVISIONING_NAMESPACE)) {
     fail("foundationDb.clusterFileNamespaces", fdb.clusterFileNamespaces, `does not contain the service's namespace "${PROVISIONING_NAMESPACE}", so the cluster file is not synced there`, `add "${PROVISIONING_NAMESPACE}" to FOUNDATIONDB_CLIENT_NAMESPACES`);
   }
+  const chPort = props.clickhouse.port;
+  if (chPort !== undefined && (!Number.isInteger(chPort) || chPort < 1 || chPort > 65_535)) fail("clickhouse.port", chPort, "is not a TCP port", "use 1-65535");
   if (props.kmsEndpointCidrs.length === 0) fail("kmsEndpointCidrs", props.kmsEndpointCidrs, "is empty", "pass the private subnets' CIDRs (where the KMS interface endpoint is)");
   for (const tier of PLAN_TIER_NAMES) {
     if (!props.signingKeys.secretNames[tier]) fail(`signingKeys.secretNames.${tier}`, undefined, "is missing", "pass natsSecretNames(...).seeds.swarmSigningKeys");
@@ -219,6 +239,7 @@ function checkServiceContract(props: ProvisioningProps, r: ResolvedProvisioningP
     ["tokenIssuer", props.tokenIssuer, V.tokenIssuer],
     ["mail.consoleUrl", props.mail.consoleUrl, V.consoleUrl],
     ["keycloak.serviceUrl", props.keycloak.serviceUrl, V.keycloakUrl],
+    ["clickhouse.url", props.clickhouse.url, V.clickhouseUrl],
   ] as const) {
     const problem = known(value) ? httpUrlProblem(value) : undefined;
     if (problem !== undefined) fail(prop, value, `${problem} (the service reads it as ${variable})`, "pass an http(s) URL without ? or #");

@@ -7,6 +7,7 @@ import { Construct } from "constructs";
 import { PROVISIONING_ENV, PROVISIONING_HTTP_PATHS, PROVISIONING_HTTP_PORT } from "../../services/provisioning/contract.js";
 import { FDB_CLUSTER_FILE_KEY, FDB_CLUSTER_FILE_SECRET } from "../foundationdb-connectivity.js";
 import { POD_IDENTITY_SERVICE, serviceTrustPolicy } from "../iam.js";
+import { addExternalSecret } from "../external-secrets.js";
 import { DNS_EGRESS, WorkloadAccess, type NetworkPeer, type NetworkPort } from "../k8s/network-policy.js";
 import { KEYCLOAK_CLIENT_LABEL, KEYCLOAK_POD_LABELS, KEYCLOAK_PORTS } from "../keycloak/index.js";
 import { KmsKey, type IKmsKey } from "../kms-key.js";
@@ -41,11 +42,12 @@ const SES_SMTP_PORT = KEYCLOAK_PORTS.smtp;
  *   deleting that record destroys it. The pod has NO Secrets Manager permission: the files it reads
  *   are synced by External Secrets (secrets.ts: the tier signing-key seeds through a store and a
  *   role of their own, the Keycloak client secret through the cluster's store).
- * - The FoundationDB cluster file (synced by `FoundationDbClusterFile`) and the Keycloak client
- *   secret are mounted read-only.
+ * - The FoundationDB cluster file (synced by `FoundationDbClusterFile`), the Keycloak client
+ *   secret and the ClickHouse lifecycle user's password (plan rows, offboarding's deletion of a
+ *   tenant's events and usage) are mounted read-only.
  * - One NetworkPolicy, its own: egress only to DNS, the FoundationDB ranges and ports, Keycloak's
  *   pods, the KMS interface endpoint (443 to its subnets), the node's Pod Identity Agent (the
- *   credentials for KMS) and the NATS client port; ingress on the HTTP port only from the peers
+ *   credentials for KMS), the NATS client port and ClickHouse's HTTP port; ingress on the HTTP port only from the peers
  *   {@link allowFrom} admits (the gateway, the metrics scraper). The pods also carry the labels
  *   other namespaces' policies admit clients by (NATS, Keycloak, FoundationDB).
  */
@@ -107,6 +109,15 @@ export class Provisioning extends Construct {
     });
 
     const secrets = addSigningKeysAndClientSecret(this, props);
+    const clickhouse = props.clickhouse.credentials;
+    const clickhousePassword = addExternalSecret(this, "clickhouse-lifecycle", {
+      secretName: clickhouse.secretName,
+      namespace,
+      store: props.secretStore,
+      data: [{ secretKey: clickhouse.passwordKey, remoteKey: clickhouse.remoteKey }],
+      labels: APP_LABELS,
+      waitUntilReady: true,
+    });
     this.signingKeyReaderRole = secrets.signingKeyReaderRole;
     // A client certificate from the NATS servers' issuer: its Secret carries the CA (`ca.crt`) the
     // service verifies the servers with when it pushes tenant accounts.
@@ -162,6 +173,11 @@ export class Provisioning extends Construct {
       [V.smtpCredentialsFile]: PROVISIONING_PATHS.smtpCredentials,
       [V.mailFrom]: props.mail.from,
       [V.consoleUrl]: props.mail.consoleUrl,
+      // The event store, as the lifecycle user: plan rows, offboarding's deletion.
+      [V.clickhouseUrl]: props.clickhouse.url,
+      [V.clickhouseUser]: props.clickhouse.credentials.username,
+      [V.clickhousePasswordFile]: `${PROVISIONING_PATHS.clickhousePasswordDir}/${props.clickhouse.credentials.passwordKey}`,
+      [V.clickhouseReplicated]: String(props.clickhouse.replicated ?? true),
     };
     this.environment = environment;
 
@@ -212,6 +228,11 @@ export class Provisioning extends Construct {
           secret: { secretName: PROVISIONING_SECRETS.billingWebhook, defaultMode: 0o440, items: [{ key: PROVISIONING_SECRETS.billingWebhookKey, path: PROVISIONING_SECRETS.billingWebhookKey }] },
         },
         {
+          name: "clickhouse-lifecycle",
+          mountPath: PROVISIONING_PATHS.clickhousePasswordDir,
+          secret: { secretName: clickhouse.secretName, defaultMode: 0o440, items: [{ key: clickhouse.passwordKey, path: clickhouse.passwordKey }] },
+        },
+        {
           name: "foundationdb",
           mountPath: dirOf(PROVISIONING_PATHS.fdbClusterFile),
           secret: { secretName: FDB_CLUSTER_FILE_SECRET, defaultMode: 0o440, items: [{ key: FDB_CLUSTER_FILE_KEY, path: FDB_CLUSTER_FILE_KEY }] },
@@ -220,7 +241,7 @@ export class Provisioning extends Construct {
       // The pod's AWS credentials come from its ServiceAccount's Pod Identity association.
       serviceAccountName: PROVISIONING_NAME,
       // The association must exist before a pod is created, or the pod gets no AWS credentials.
-      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, secrets.smtp, secrets.billingWebhook, secrets.natsPlatformCreds, natsCa, ...(props.dependsOn ?? [])],
+      dependsOn: [serviceAccount, association, secrets.seeds, secrets.clientSecret, secrets.smtp, secrets.billingWebhook, secrets.natsPlatformCreds, clickhousePassword, natsCa, ...(props.dependsOn ?? [])],
     });
 
     // The Service Kong routes to, and a PDB.
@@ -257,6 +278,8 @@ export class Provisioning extends Construct {
         { peers: props.kmsEndpointCidrs.map((cidr) => ({ cidr })), ports: [PORTS.https] },
         { peers: [{ cidr: POD_IDENTITY_AGENT.cidr }], ports: [POD_IDENTITY_AGENT.port] },
         { peers: [{ namespace: NAMESPACES.nats }], ports: [PORTS.natsClient] },
+        // The event store's HTTP interface (ClickHouse admits the service: clickhouse.allowFrom).
+        { peers: [{ namespace: props.clickhouse.namespace ?? NAMESPACES.clickhouse }], ports: [props.clickhouse.port ?? PORTS.clickhouseHttp] },
         // Invitation e-mail: SES's SMTP endpoint (public AWS addresses; STARTTLS, authenticated).
         { ports: [SES_SMTP_PORT] },
       ],

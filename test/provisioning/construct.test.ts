@@ -53,6 +53,10 @@ const baseProps: ProvisioningProps = {
     externalSecretsRole: { roleName: "enchanted-dev-external-secrets", roleArn: ESO_ROLE_ARN },
   },
   foundationDb: { destinationCidrs: [FDB_CIDR], ports: [4500, 4501], clusterFileNamespaces: [NAMESPACES.platform] },
+  clickhouse: {
+    url: "http://clickhouse-events.clickhouse.svc.cluster.local:8123",
+    credentials: { username: "swarm_lifecycle", secretName: "clickhouse-lifecycle", passwordKey: "password", remoteKey: "enchanted/dev/clickhouse/lifecycle-password" },
+  },
   kmsEndpointCidrs: PRIVATE_CIDRS,
   metricsScraper: { namespace: "monitoring", podLabels: { "app.kubernetes.io/name": "prometheus" } },
   minReplicas: 3,
@@ -166,6 +170,11 @@ describe("Provisioning", () => {
     expect(value("PROVISIONING_NATS_PLATFORM_CREDS_FILE")).toBe("/var/run/secrets/nats-platform/provisioning.creds");
     expect(value("PROVISIONING_CREDENTIALS_TTL_SECONDS")).toBe("3600");
     expect(value("PROVISIONING_SHUTDOWN_TIMEOUT_MS")).toBe("15000");
+    // The event store as the lifecycle user (plans, offboarding's deletion), its password a mounted file.
+    expect(value("PROVISIONING_CLICKHOUSE_URL")).toBe("http://clickhouse-events.clickhouse.svc.cluster.local:8123");
+    expect(value("PROVISIONING_CLICKHOUSE_USER")).toBe("swarm_lifecycle");
+    expect(value("PROVISIONING_CLICKHOUSE_PASSWORD_FILE")).toBe("/var/run/secrets/clickhouse/password");
+    expect(value("PROVISIONING_CLICKHOUSE_REPLICATED")).toBe("true");
     // Files only: no secret value in an environment variable or in the synthesized JSON.
     for (const e of env.values()) expect(e.valueFrom, e.name as string).toBeUndefined();
     expect(out.text).not.toMatch(/"kind": "Secret"|stringData/);
@@ -185,6 +194,18 @@ describe("Provisioning", () => {
       { key: "system-user.creds", path: "system-user.creds" },
     ]);
     expect(mounts.get("signing-keys")).toEqual({ name: "signing-keys", mountPath: "/var/run/secrets/nats-signing-keys", readOnly: true });
+  });
+
+  it("mounts the ClickHouse lifecycle user's password from a Secret synced from the ClickHouse prefix, and starts only once it exists", () => {
+    expect(volumes.get("clickhouse-lifecycle")?.secret).toEqual({ secretName: "clickhouse-lifecycle", defaultMode: 0o440, items: [{ key: "password", path: "password" }] });
+    expect(mounts.get("clickhouse-lifecycle")).toEqual({ name: "clickhouse-lifecycle", mountPath: "/var/run/secrets/clickhouse", readOnly: true });
+    const sync = Object.entries(resourcesOf(out.stack, "kubernetes_manifest")).find(([, r]) => (r.manifest as Obj).kind === "ExternalSecret" && (r.manifest as Obj).metadata.name === "clickhouse-lifecycle") as [string, Obj];
+    expect(sync[1].manifest.metadata.namespace).toBe("platform");
+    expect(sync[1].manifest.spec.secretStoreRef).toEqual({ name: "aws-secrets-manager", kind: "ClusterSecretStore" });
+    expect(sync[1].manifest.spec.data).toEqual([{ secretKey: "password", remoteRef: { key: "enchanted/dev/clickhouse/lifecycle-password" } }]);
+    expect(sync[1].wait).toEqual({ condition: [{ type: "Ready", status: "True" }] });
+    const deploymentResource = Object.values(resourcesOf(out.stack, "kubernetes_manifest")).find((r) => (r.manifest as Obj).kind === "Deployment") as Obj;
+    expect(deploymentResource.depends_on).toContain(`kubernetes_manifest.${sync[0]}`);
   });
 
   it("mounts the bus user's creds read-only from a Secret synced from the environment's NATS prefix, and the CA agents get", () => {
@@ -265,7 +286,7 @@ describe("Provisioning", () => {
     expect(out.text).not.toContain("secretsmanager:*");
   });
 
-  it("allows egress only to DNS, FoundationDB, Keycloak, the KMS endpoint, the Pod Identity Agent, NATS and SES's SMTP port", () => {
+  it("allows egress only to DNS, FoundationDB, Keycloak, the KMS endpoint, the Pod Identity Agent, NATS, ClickHouse's HTTP port and SES's SMTP port", () => {
     const policy = out.networkPolicy();
     expect(policy.metadata).toMatchObject({ name: "provisioning", namespace: "platform" });
     expect(policy.spec.pod_selector).toEqual({ match_labels: deployment.spec.selector.matchLabels });
@@ -278,6 +299,7 @@ describe("Provisioning", () => {
       { to: PRIVATE_CIDRS.map((cidr) => ({ ip_block: { cidr } })), ports: [{ port: "443", protocol: "TCP" }] },
       { to: [{ ip_block: { cidr: "169.254.170.23/32" } }], ports: [{ port: "80", protocol: "TCP" }] },
       { to: [ns("nats")], ports: [{ port: "4222", protocol: "TCP" }] },
+      { to: [ns("clickhouse")], ports: [{ port: "8123", protocol: "TCP" }] },
       { ports: [{ port: "587", protocol: "TCP" }] },
     ]);
     // Ingress: the scraper only (the gateway is admitted by the stack: provisioning.allowFrom(kong.peer)).
@@ -323,6 +345,8 @@ describe("Provisioning", () => {
     expect(() => synth({ ...baseProps, minReplicas: 5, maxReplicas: 2 })).toThrow(/maxReplicas = 2 is below minReplicas = 5/);
     expect(() => synth({ ...baseProps, foundationDb: { ...baseProps.foundationDb, clusterFileNamespaces: ["elsewhere"] } })).toThrow(/clusterFileNamespaces .*Fix: add "platform"/);
     expect(() => synth({ ...baseProps, kmsEndpointCidrs: [] })).toThrow(/kmsEndpointCidrs = \[\] is empty/);
+    expect(() => synth({ ...baseProps, clickhouse: { ...baseProps.clickhouse, url: "clickhouse:8123" } })).toThrow(/clickhouse\.url = "clickhouse:8123" .*PROVISIONING_CLICKHOUSE_URL.*Fix: pass an http\(s\) URL/);
+    expect(() => synth({ ...baseProps, clickhouse: { ...baseProps.clickhouse, port: 0 } })).toThrow(/clickhouse\.port = 0 is not a TCP port/);
   });
 
   it("refuses, itself, values the service's contract says the service would refuse, naming the prop and the fix", () => {
