@@ -23,11 +23,13 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
-import { credentialsFromAnswer, DataKeyClient, decision, stateChange, stateHashOf, type DataKey } from "../../sdk/index.js";
+import { fromBinary } from "@bufbuild/protobuf";
+import { credentialsFromAnswer, DataKeyClient, decision, sealedKeyId, stateChange, stateHashOf, type DataKey } from "../../sdk/index.js";
+import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { schemaSql, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 import { EVENTS_API_ENV, REPLAY_JOB_TYPE } from "../../services/events-api/contract.js";
 import { loadEventsApiConfig } from "../../services/events-api/src/config.js";
-import { StoreDataKeySource } from "../../services/events-api/src/datakeys.js";
+import { openDataKeySource, StoreDataKeySource } from "../../services/events-api/src/datakeys.js";
 import { replayJobId } from "../../services/events-api/src/replays.js";
 import { startEventsApi, type RunningEventsApi } from "../../services/events-api/src/service.js";
 import { JWKS_PATH } from "../../services/identity/names.js";
@@ -65,6 +67,11 @@ type Name = "A" | "B";
 const tenants = {} as Record<Name, { id: string; user: RealmUser; states: SwarmEventRow[] }>;
 let sealed: SwarmEventRow;
 
+/** The sealed rationale of the encrypted decision, as stored. */
+const sealedRationale = (): string => {
+  const e = fromBinary(SwarmEventSchema, Buffer.from(sealed.raw_proto_base64, "base64"));
+  return e.payload.case === "decision" ? e.payload.value.rationale : "";
+};
 const tenantToken = (name: Name) => h.tenantToken(tenants[name].user, tenants[name].id);
 
 /** A's states of the resource: hash H0..H3, then H1 again (a state it returned to), newest last. */
@@ -280,6 +287,29 @@ describe("encrypted payloads", () => {
     expect(timeline.body.events).toEqual([expect.objectContaining({ eventId: sealed.event_id, rationale: null })]);
     // Another tenant cannot read it at all.
     expect((await call(api.url, "GET", `/v1/events/${sealed.event_id}`, { token: await tenantToken("B") })).status).toBe(404);
+  });
+
+  it("finds the same key through the configured source: the provisioning service's store and key-encryption key, as EVENTS_API_LMDB_PATH and EVENTS_API_LOCAL_KEK_FILE name them", async () => {
+    const store = h.config.store;
+    if (store.kind !== "lmdb") throw new Error("the harness runs on LMDB");
+    const config = loadEventsApiConfig(
+      eventsApiEnv(dir, { jwksUrl: `${h.svc.url}${JWKS_PATH}`, issuer: TEST_TOKEN_ISSUER, provisioningUrl: h.svc.url, extra: { [EVENTS_API_ENV.lmdbPath]: store.path, [EVENTS_API_ENV.localKekFile]: join(h.config.lmdbPath, "dev-kek") } }),
+    );
+    const opened = await openDataKeySource(config.dataKeys, config.dataKeyCacheSeconds);
+    if (!opened) throw new Error("data-key access is configured");
+    try {
+      expect(await opened.ping()).toBe(true);
+      const keyId = sealedKeyId(sealedRationale())!;
+      expect(keyId).toMatch(/^dk-[0-9a-f]+$/);
+      const key = await opened.source.key(tenants.A.id, keyId);
+      expect(key?.length).toBe(32);
+      expect(key?.equals((await new StoreDataKeySource({ store: h.svc.store, provider: h.svc.dataKeys, cacheMs: 0 }).key(tenants.A.id, keyId))!)).toBe(true);
+      // Another tenant's id, or another key id, finds nothing.
+      expect(await opened.source.key(tenants.B.id, keyId)).toBeUndefined();
+      expect(await opened.source.key(tenants.A.id, "dk-0000000000000000")).toBeUndefined();
+    } finally {
+      await opened.close();
+    }
   });
 
   it("after offboarding: the key is destroyed, the event answers payload null with the reason, and the jobs API refuses replays", async () => {
