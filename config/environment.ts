@@ -172,6 +172,8 @@ const environmentSchema = object({
     provisioning: serviceImage,
     /** The worker runtime (every tier's pool runs the same image). */
     worker: serviceImage,
+    /** The events API, the tenants' read path (services/events-api). */
+    eventsApi: serviceImage,
   }),
   charts: object({
     keda: chartVersion,
@@ -283,6 +285,14 @@ const environmentSchema = object({
    * more survive a node or a zone.
    */
   platformReplicas: integer({ min: 1, max: 5, fix: "use 1 (no availability, dev) or 2 and more" }),
+  /**
+   * The events API (the tenants' read path): the bounds of its HorizontalPodAutoscaler, which
+   * scales it on CPU. Outside dev at least two replicas, so a node or a zone can go.
+   */
+  eventsApi: object({
+    minReplicas: integer({ min: 1, max: 50, fix: "run 1 replica (dev only) to 50 at least" }),
+    maxReplicas: integer({ min: 1, max: 200, fix: "let the autoscaler run 1 to 200 replicas at most" }),
+  }),
   /** The API gateway. */
   gateway: object({
     /**
@@ -309,6 +319,7 @@ export function checkEnvironment(raw: unknown, expectedName: string, out: IssueC
   checkNetwork(env, out);
   checkEks(env, out);
   checkDataPlane(env, out);
+  checkEventsApi(env, out);
   for (const [service, image] of Object.entries(env.images)) {
     if (!env.ecr.repositories.includes(image.repository)) {
       out.add(`images.${service}.repository`, image.repository, "is not a repository this environment's registry creates", `add it to ecr.repositories or use one of ${env.ecr.repositories.join(", ")}`);
@@ -388,6 +399,17 @@ function checkEks(env: EnvironmentConfig, out: IssueCollector): void {
   });
   if (env.name === "prod" && !e.nodeGroups.some((g) => g.capacityType === "ON_DEMAND" && g.minSize >= MIN_PROD_AZ_COUNT)) {
     out.add("eks.nodeGroups", e.nodeGroups.map((g) => g.name), `prod needs an ON_DEMAND node group with minSize >= ${MIN_PROD_AZ_COUNT} for system pods`, "add or resize an ON_DEMAND system node group");
+  }
+}
+
+/** The events API's replica bounds: an autoscaler with room to move, and availability outside dev. */
+function checkEventsApi(env: EnvironmentConfig, out: IssueCollector): void {
+  const e = env.eventsApi;
+  if (e.maxReplicas < e.minReplicas) {
+    out.add("eventsApi.maxReplicas", e.maxReplicas, `is below eventsApi.minReplicas (${e.minReplicas})`, "raise eventsApi.maxReplicas or lower eventsApi.minReplicas");
+  }
+  if (env.name !== "dev" && e.minReplicas < 2) {
+    out.add("eventsApi.minReplicas", e.minReplicas, `${env.name} must keep serving tenants' reads while a node or a zone is lost`, "run at least 2 replicas");
   }
 }
 

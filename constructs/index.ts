@@ -10,6 +10,7 @@ export * from "./clickhouse/index.js";
 export * from "./container-registry.js";
 export * from "./database/aurora-postgresql.js";
 export * from "./eks-cluster.js";
+export * from "./events-api/index.js";
 export * from "./external-secrets.js";
 export * from "./foundationdb-connectivity.js";
 export * from "./iam.js";

@@ -13,6 +13,7 @@ import { KEYCLOAK_PORTS, KeycloakPlatform } from "../constructs/keycloak/index.j
 import { KongGateway } from "../constructs/gateway/index.js";
 import { NackController } from "../constructs/nats/index.js";
 import { PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
+import { EVENTS_API_ENDPOINT } from "../constructs/events-api/index.js";
 import { natsSecretList, natsSecretNames } from "../services/nats-auth/secret-names.js";
 import type { IKmsKey } from "../constructs/kms-key.js";
 import type { INetwork } from "../constructs/network.js";
@@ -140,8 +141,8 @@ export class PlatformStack extends KubernetesStack {
       publicSubnetIds: props.network.publicSubnetIds,
       secretPrefix: kongSecretPrefix(config),
       secretsKey: props.secretsKey,
-      // The API, and Keycloak: its public paths on the auth host and the realm's key set.
-      backends: [PROVISIONING_ENDPOINT, { namespace: NAMESPACES.platform, port: KEYCLOAK_PORTS.http }],
+      // The API (the provisioning service and the events API), and Keycloak: its public paths on the auth host and the realm's key set.
+      backends: [PROVISIONING_ENDPOINT, EVENTS_API_ENDPOINT, { namespace: NAMESPACES.platform, port: KEYCLOAK_PORTS.http }],
       replicas: ha,
       version: config.charts.kongIngress,
       dependsOn: [this.tenancy.namespace(NAMESPACES.platform), loadBalancerController.helm.release],

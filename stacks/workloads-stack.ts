@@ -16,6 +16,7 @@ import { labelledClients } from "../constructs/k8s/network-policy.js";
 import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS, PORTS } from "../constructs/platform-interfaces.js";
 import { Provisioning, PROVISIONING_ENDPOINT, provisioningSecrets } from "../constructs/provisioning/index.js";
+import { EventsApi, EVENTS_API_ENDPOINT } from "../constructs/events-api/index.js";
 import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
 import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
 import { Workers, type WorkersProps } from "../constructs/workers.js";
@@ -70,6 +71,7 @@ export class WorkloadsStack extends KubernetesStack {
   /** Each silo tenant's ingestor (`nats.siloTenants`), by tenant id. */
   readonly siloIngestors: Record<string, Ingestor> = {};
   readonly provisioning: Provisioning;
+  readonly eventsApi: EventsApi;
   readonly workers: Workers;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
@@ -140,6 +142,7 @@ export class WorkloadsStack extends KubernetesStack {
       apiDomain: config.domains.api,
       authDomain: config.domains.auth,
       api: PROVISIONING_ENDPOINT,
+      eventsApi: EVENTS_API_ENDPOINT,
       identity: { namespace: this.keycloak.namespace, service: this.keycloak.service.name, port: this.keycloak.service.port },
       identityPaths: KEYCLOAK_PUBLIC_PATH_PREFIXES,
       realm: { issuer: issuerUrl(config.domains.auth), jwksUrl: this.keycloak.realmJwksUrl },
@@ -222,6 +225,31 @@ export class WorkloadsStack extends KubernetesStack {
     this.provisioning.allowFrom(props.kong.peer);
     const provisioningPeer = { namespace: this.provisioning.namespace, podLabels: PROVISIONING_APP_LABELS };
     this.clickhouse.allowFrom(provisioningPeer, [PORTS.clickhouseHttp]);
+
+    // The tenants' read path: ClickHouse as each tier's reader, replays through provisioning's jobs API.
+    this.eventsApi = new EventsApi(this, "events-api", {
+      image: imageOf(props.repositoryUrls, config.images.eventsApi),
+      name: `enchanted-${config.name}`,
+      accountId: config.aws.accountId,
+      region: config.aws.region,
+      clusterName: props.cluster.clusterName,
+      secretStore: this.secretStore,
+      clickhouse: { url: this.clickhouse.httpUrl, readers: this.clickhouse.readerCredentials },
+      provisioning: { url: this.provisioning.serviceUrl, peer: provisioningPeer, port: this.provisioning.port },
+      tokenIssuer: tenantTokenIssuer(config.domains.api),
+      dataKeys: {
+        tenantKey: this.provisioning.tenantKey,
+        foundationDb: { destinationCidrs: props.foundationDbCidrs, ports: config.foundationDb.ports, clusterFileNamespaces: FOUNDATIONDB_CLIENT_NAMESPACES },
+        kmsEndpointCidrs: config.network.subnets.private,
+      },
+      minReplicas: config.eventsApi.minReplicas,
+      maxReplicas: config.eventsApi.maxReplicas,
+      dependsOn: [this.clickhouse.migration],
+    });
+    // The gateway routes the events paths to it; its reads and replays are admitted by their owners.
+    this.eventsApi.allowFrom(props.kong.peer);
+    this.clickhouse.allowFrom(this.eventsApi.peers, [PORTS.clickhouseHttp]);
+    this.provisioning.allowFrom(this.eventsApi.peers);
 
     // Every pooled tier's workers (KEDA's ScaledObjects above scale them), on the worker nodes.
     this.workers = new Workers(this, "workers", {

@@ -160,7 +160,7 @@ describe.each(ENVIRONMENT_NAMES)("%s-foundation", (env: EnvironmentName) => {
 
   it("creates immutable, scanned, KMS-encrypted ECR repositories with a lifecycle policy", () => {
     const repos = resourcesOf(stack(), "aws_ecr_repository");
-    expect(Object.values(repos).map((r) => r.name)).toEqual(config.ecr.repositories.map((s) => `enchanted/${s}`));
+    expect(Object.values(repos).map((r) => r.name).sort()).toEqual(config.ecr.repositories.map((s) => `enchanted/${s}`).sort());
     expect(stack().text).toHaveResourceWithProperties(EcrRepository, {
       image_tag_mutability: "IMMUTABLE",
       image_scanning_configuration: { scan_on_push: true },

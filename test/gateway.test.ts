@@ -8,14 +8,54 @@ import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, USER_LIMITS } from "../config/index.js";
 import { KEYCLOAK_PUBLIC_PATH_PREFIXES } from "../constructs/keycloak/index.js";
 import { GATEWAY_LOAD_BALANCER_TAG } from "../constructs/policy/index.js";
-import { GATEWAY_PATHS, OPERATOR_AUDIENCE, TENANT_TOKEN, tenantTokenIssuer, USER_TOKEN_AUDIENCE } from "../services/identity/names.js";
+import { EVENTS_API_GATEWAY_PATHS, EVENTS_API_ROUTES, GATEWAY_PATHS, OPERATOR_AUDIENCE, PROVISIONING_ROUTES, TENANT_TOKEN, tenantTokenIssuer, USER_TOKEN_AUDIENCE } from "../services/identity/names.js";
+import { EVENTS_API_ENDPOINT } from "../constructs/events-api/index.js";
+import { KONG_PLUGIN_NAMES } from "../constructs/gateway/index.js";
+import { PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
 import { issuerUrl, TENANT_CLAIM } from "../services/keycloak-realm/index.js";
 import { stackName } from "../stacks/environment-stack.js";
 import { resourcesOf, stackOf, synthAllEnvironments } from "./support/synth.js";
 
 const tiers = loadTierCatalog();
 type Manifest = { kind: string; plugin?: string; metadata: { name: string; labels?: Record<string, string> }; config?: Record<string, any> };
-type Ingress = { metadata: { name: string; annotations?: Record<string, string> }; spec: { rule: { host: string; http: { path: { path: string; backend: { service: { name: string } } }[] } }[] } };
+type Ingress = { metadata: { name: string; namespace?: string; annotations?: Record<string, string> }; spec: { rule: { host: string; http: { path: { path: string; backend: { service: { name: string } } }[] } }[] } };
+
+/** The events API's Ingress. */
+const eventsIngressName = `${EVENTS_API_ENDPOINT.service}-tenant`;
+
+/** An Ingress's Kong regex priority (0 when unset, as Kong takes it). */
+function priority(ingress: Ingress | undefined): number {
+  return Number(ingress?.metadata.annotations?.["konghq.com/regex-priority"] ?? 0);
+}
+
+/** A concrete request path of a fastify route (`:param` replaced by a value). */
+function samplePath(url: string): string {
+  return url.replace(/:[A-Za-z]+/g, "id-42");
+}
+
+describe("the events API's gateway paths (the PCRE of EVENTS_API_GATEWAY_PATHS as JS RegExp)", () => {
+  const patterns = EVENTS_API_GATEWAY_PATHS.map((p) => new RegExp(p));
+  const matches = (path: string) => patterns.some((p) => p.test(path));
+
+  it("match every events API route, and no provisioning route", () => {
+    for (const route of EVENTS_API_ROUTES) expect(matches(samplePath(route.url)), route.url).toBe(true);
+    for (const route of PROVISIONING_ROUTES) expect(matches(samplePath(route.url)), route.url).toBe(false);
+  });
+
+  it("match nothing beyond the events API's routes (a sibling or a longer path stays with the tenant class)", () => {
+    for (const path of ["/v1/events/a/b", "/v1/loopsx", "/v1/agents/a/crash-context/x", "/v1/projects/p/jobs", "/v1/usage/today", "/v2/events"]) expect(matches(path), path).toBe(false);
+  });
+
+  it("are all tenant routes, which the tenant class alone would also match: hence their priority", () => {
+    for (const route of EVENTS_API_ROUTES) {
+      expect(route.auth).toBe("tenant");
+      expect(GATEWAY_PATHS.tenant.some((p) => new RegExp(p).test(samplePath(route.url))), route.url).toBe(true);
+      for (const routeClass of ["user", "operator", "webhook", "public", "agent"] as const) {
+        expect(GATEWAY_PATHS[routeClass].some((p) => new RegExp(p).test(samplePath(route.url))), `${route.url} in ${routeClass}`).toBe(false);
+      }
+    }
+  });
+});
 
 describe.each(ENVIRONMENT_NAMES)("%s gateway", (env) => {
   const config = loadEnvironment(env);
@@ -35,9 +75,9 @@ describe.each(ENVIRONMENT_NAMES)("%s gateway", (env) => {
 
   it("publishes the API by route class, each authenticated class behind its tenant-gate instance; Keycloak's browser paths alone on the auth host", () => {
     const byName = (name: string) => plugins().find((p) => p.metadata.name === name);
-    const api = ingresses().filter((i) => i.spec.rule.every((r) => r.host === config.domains.api));
+    const api = ingresses().filter((i) => i.spec.rule.every((r) => r.host === config.domains.api) && i.metadata.name !== eventsIngressName);
     const auth = ingresses().filter((i) => i.spec.rule.every((r) => r.host === config.domains.auth));
-    expect(api.length + auth.length).toBe(ingresses().length);
+    expect(api.length + auth.length + 1).toBe(ingresses().length);
     const classes: Record<string, string | undefined> = {};
     for (const ingress of api) {
       const paths = ingress.spec.rule.flatMap((r) => r.http.path.map((p) => p.path));
@@ -51,6 +91,35 @@ describe.each(ENVIRONMENT_NAMES)("%s gateway", (env) => {
     expect(classes).toEqual({ user: "user", operator: "operator", tenant: "tenant", webhook: undefined, public: undefined });
     expect(auth).toHaveLength(1);
     expect(auth[0]?.spec.rule.flatMap((r) => r.http.path.map((p) => p.path))).toEqual([...KEYCLOAK_PUBLIC_PATH_PREFIXES]);
+  });
+
+  it("sends the events API's paths to the events API, behind the tenant class's tenant-gate instance, above the catch-all tenant class", () => {
+    const events = ingresses().find((i) => i.metadata.name === eventsIngressName);
+    expect(events?.metadata).toMatchObject({ namespace: EVENTS_API_ENDPOINT.namespace });
+    expect(events?.metadata.annotations).toMatchObject({ "konghq.com/plugins": KONG_PLUGIN_NAMES.auth.tenant, "konghq.com/protocols": "https", "konghq.com/strip-path": "false" });
+    expect(plugins().find((p) => p.metadata.name === KONG_PLUGIN_NAMES.auth.tenant)?.config?.["mode"]).toBe("tenant");
+    expect(events?.spec.rule).toEqual([
+      {
+        host: config.domains.api,
+        http: { path: EVENTS_API_GATEWAY_PATHS.map((p) => ({ path: `/~${p}`, path_type: "ImplementationSpecific", backend: { service: { name: EVENTS_API_ENDPOINT.service, port: { number: EVENTS_API_ENDPOINT.port } } } })) },
+      },
+    ]);
+    const tenantClass = ingresses().find((i) => i.metadata.name === "provisioning-api-tenant");
+    expect(priority(events)).toBeGreaterThan(priority(tenantClass));
+  });
+
+  it("routes every events API route to the events API and every provisioning route to the provisioning service, as Kong picks among regex paths (highest priority first)", () => {
+    // Kong's router on the API host: the regex paths of every Ingress, the highest regex priority that matches wins.
+    const routes = ingresses()
+      .filter((i) => i.spec.rule.every((r) => r.host === config.domains.api))
+      .flatMap((i) => i.spec.rule.flatMap((r) => r.http.path.map((p) => ({ regex: new RegExp(p.path.replace(/^\/~/, "")), priority: priority(i), service: p.backend.service.name }))));
+    const serviceFor = (path: string) => {
+      const matching = routes.filter((r) => r.regex.test(path));
+      const top = Math.max(...matching.map((r) => r.priority));
+      return [...new Set(matching.filter((r) => r.priority === top).map((r) => r.service))];
+    };
+    for (const route of EVENTS_API_ROUTES) expect(serviceFor(samplePath(route.url)), route.url).toEqual([EVENTS_API_ENDPOINT.service]);
+    for (const route of PROVISIONING_ROUTES) expect(serviceFor(samplePath(route.url)), route.url).toEqual([PROVISIONING_ENDPOINT.service]);
   });
 
   it("verifies user and operator tokens against the realm's key set and tenant tokens against the provisioning service's", () => {
@@ -114,5 +183,7 @@ describe.each(ENVIRONMENT_NAMES)("%s gateway", (env) => {
     const kinds = Object.values(resourcesOf(workloads(), "kubernetes_manifest")).map((r) => (r.manifest as Manifest).kind);
     expect(kinds.filter((k) => k === "KongConsumer")).toHaveLength(0);
     expect(plugins()).toHaveLength(6);
+    // One Ingress per route class and one for the events API: none per tenant.
+    expect(ingresses().filter((i) => i.spec.rule.every((r) => r.host === config.domains.api))).toHaveLength(Object.keys(GATEWAY_PATHS).length + 1);
   });
 });

@@ -4,6 +4,8 @@ import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, PLAN_TIER_NAMES, R
 import { kedaChartValues } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS } from "../constructs/platform-interfaces.js";
 import { KONG_NAMESPACE } from "../constructs/gateway/index.js";
+import { EVENTS_API_ENDPOINT } from "../constructs/events-api/index.js";
+import { PROVISIONING_ENDPOINT } from "../constructs/provisioning/index.js";
 import { siloNamespace, workerNamespace } from "../constructs/worker-pools.js";
 import { addEnvironment } from "../stacks/app.js";
 import { INGESTOR_ENV } from "../services/ingestor/contract.js";
@@ -74,17 +76,53 @@ describe.each(ENVIRONMENT_NAMES)("%s tenancy", (env) => {
     }
   });
 
-  it("lets the gateway reach the provisioning API and Keycloak on their HTTP port, and no other platform pod (their owners admit it)", () => {
+  it("lets the gateway reach the provisioning API, the events API and Keycloak on their HTTP port, and no other platform pod (their owners admit it)", () => {
     const fromKong = { namespace_selector: { match_labels: { "kubernetes.io/metadata.name": KONG_NAMESPACE } } };
     const platformPolicies = [...(byNamespace(stackOf(env, "platform"), "kubernetes_network_policy_v1").get(NAMESPACES.platform) ?? []), ...(byNamespace(stackOf(env, "workloads"), "kubernetes_network_policy_v1").get(NAMESPACES.platform) ?? [])];
     const admitting = platformPolicies.filter((p) => ((p.spec as { ingress?: { from?: unknown[] }[] }).ingress ?? []).some((r) => (r.from ?? []).some((f) => JSON.stringify(f) === JSON.stringify(fromKong))));
-    expect(admitting.map((p) => (p.metadata as { name: string }).name).sort()).toEqual(["keycloak", "provisioning"]);
+    expect(admitting.map((p) => (p.metadata as { name: string }).name).sort()).toEqual(["events-api", "keycloak", "provisioning"]);
     for (const p of admitting) {
       const spec = p.spec as { pod_selector: { match_labels?: Record<string, string> }; ingress: { from?: unknown[]; ports?: unknown[] }[] };
       // Each selects only its own pods, and admits the gateway on 8080 alone.
       expect(Object.keys(spec.pod_selector.match_labels ?? {})).not.toHaveLength(0);
       const rule = spec.ingress.find((r) => (r.from ?? []).some((f) => JSON.stringify(f) === JSON.stringify(fromKong)));
       expect(rule?.ports).toEqual([{ port: "8080", protocol: "TCP" }]);
+    }
+  });
+
+  it("lets the provisioning service and the events API reach ClickHouse on its HTTP port only (ClickHouse admits them), and the gateway reach both of its API backends", () => {
+    const workloads = byNamespace(stackOf(env, "workloads"), "kubernetes_network_policy_v1");
+    const clickhouse = (workloads.get(NAMESPACES.clickhouse) ?? []).find((p) => (p.metadata as { name: string }).name === "allow-clickhouse");
+    const rules = (clickhouse?.spec as { ingress: { from?: Record<string, unknown>[]; ports?: unknown[] }[] }).ingress;
+    const fromPlatform = (app: string) => ({ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": NAMESPACES.platform } }, pod_selector: { match_labels: { "app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "enchanted" } } });
+    for (const app of [PROVISIONING_ENDPOINT.service, EVENTS_API_ENDPOINT.service]) {
+      const admitting = rules.filter((r) => (r.from ?? []).some((f) => JSON.stringify(f) === JSON.stringify(fromPlatform(app))));
+      expect(admitting.map((r) => r.ports), app).toEqual([[{ port: "8123", protocol: "TCP" }]]);
+    }
+    // The events API's own policy: in only from the gateway, out only to DNS, ClickHouse's HTTP port,
+    // the provisioning service, and (data keys) FoundationDB, the KMS endpoint and the Pod Identity Agent.
+    const config = loadEnvironment(env);
+    const events = (workloads.get(NAMESPACES.platform) ?? []).find((p) => (p.metadata as { name: string }).name === EVENTS_API_ENDPOINT.service);
+    const spec = events?.spec as { pod_selector: unknown; ingress: unknown[]; egress: unknown[] };
+    expect(spec.pod_selector).toEqual({ match_labels: { "app.kubernetes.io/name": EVENTS_API_ENDPOINT.service, "app.kubernetes.io/part-of": "enchanted" } });
+    expect(spec.ingress).toEqual([{ from: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": KONG_NAMESPACE } } }], ports: [{ port: "8080", protocol: "TCP" }] }]);
+    expect(spec.egress).toEqual([
+      { to: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": "kube-system" } }, pod_selector: { match_labels: { "k8s-app": "kube-dns" } } }], ports: [{ port: "53", protocol: "UDP" }, { port: "53", protocol: "TCP" }] },
+      { to: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": NAMESPACES.clickhouse } } }], ports: [{ port: "8123", protocol: "TCP" }] },
+      { to: [fromPlatform(PROVISIONING_ENDPOINT.service)], ports: [{ port: String(PROVISIONING_ENDPOINT.port), protocol: "TCP" }] },
+      { to: (config.foundationDb.peer.kind === "privatelink" ? config.network.subnets.private : [config.foundationDb.cidr]).map((cidr) => ({ ip_block: { cidr } })), ports: config.foundationDb.ports.map((p) => ({ port: String(p), protocol: "TCP" })) },
+      { to: config.network.subnets.private.map((cidr) => ({ ip_block: { cidr } })), ports: [{ port: "443", protocol: "TCP" }] },
+      { to: [{ ip_block: { cidr: "169.254.170.23/32" } }], ports: [{ port: "80", protocol: "TCP" }] },
+    ]);
+    // The provisioning service admits the events API (replays, the tenant tokens' key set).
+    const provisioning = (workloads.get(NAMESPACES.platform) ?? []).find((p) => (p.metadata as { name: string }).name === PROVISIONING_ENDPOINT.service);
+    const provisioningFrom = ((provisioning?.spec as { ingress: { from?: unknown[] }[] }).ingress ?? []).flatMap((r) => r.from ?? []);
+    expect(provisioningFrom).toContainEqual(fromPlatform(EVENTS_API_ENDPOINT.service));
+    // The gateway's own egress reaches both API backends' namespace and port.
+    const kong = (byNamespace(platform(), "kubernetes_network_policy_v1").get(KONG_NAMESPACE) ?? []).find((p) => (p.metadata as { name: string }).name === "allow-gateway");
+    const kongEgress = (kong?.spec as { egress: { to?: unknown[]; ports?: unknown[] }[] }).egress;
+    for (const backend of [PROVISIONING_ENDPOINT, EVENTS_API_ENDPOINT]) {
+      expect(kongEgress).toContainEqual({ to: [{ namespace_selector: { match_labels: { "kubernetes.io/metadata.name": backend.namespace } } }], ports: [{ port: String(backend.port), protocol: "TCP" }] });
     }
   });
 

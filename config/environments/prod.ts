@@ -90,6 +90,8 @@ export const prod = {
   },
   clickhouse: { shards: 3, replicas: 2, keeperReplicas: 3, storageGiB: 2_000, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
   platformReplicas: 2,
+  // The events API's autoscaler bounds (CPU-based).
+  eventsApi: { minReplicas: 3, maxReplicas: 20 },
   gateway: { rateLimitCounters: "redis" },
   ephemeral: false,
 };

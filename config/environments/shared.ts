@@ -1,4 +1,5 @@
 /** Values every environment starts from; an environment file overrides what differs. */
+import { EVENTS_API_IMAGE_REPOSITORY } from "../../services/events-api/contract.js";
 import type { EnvironmentName } from "../environment.js";
 import { ORGANIZATION, roleArn, stateBucketName } from "../organization.js";
 import { EKS_ADDON_VERSIONS, EKS_VERSION, HELM_CHARTS, SERVICE_IMAGE_TAG, type HelmChartName } from "../versions.js";
@@ -23,11 +24,12 @@ export function baseEnvironment(env: EnvironmentName) {
       addons: { ...EKS_ADDON_VERSIONS },
       adminRoleArns: [roleArn(env, ORGANIZATION.deployRoleName), roleArn(env, ORGANIZATION.platformAdminRoleName)],
     },
-    ecr: { repositories: ["ingestor", "provisioning", "worker"], keepTaggedImages: 50, untaggedExpiryDays: 7 },
+    ecr: { repositories: ["ingestor", "provisioning", "worker", EVENTS_API_IMAGE_REPOSITORY], keepTaggedImages: 50, untaggedExpiryDays: 7 },
     images: {
       ingestor: { repository: "ingestor", tag: SERVICE_IMAGE_TAG },
       provisioning: { repository: "provisioning", tag: SERVICE_IMAGE_TAG },
       worker: { repository: "worker", tag: SERVICE_IMAGE_TAG },
+      eventsApi: { repository: EVENTS_API_IMAGE_REPOSITORY, tag: SERVICE_IMAGE_TAG },
     },
     charts: pinnedChartVersions(),
     domains: {

@@ -1,14 +1,14 @@
 /**
  * The gateway's workloads part (workloads stack, where Kong's CRDs exist): the plugins (plugins.ts),
  * the Redis token synced for them, one Ingress per route class of the API (`GATEWAY_PATHS` of the
- * identity contract), the Ingress of Keycloak's public paths on the auth host, and the hosts' DNS
- * records (edge.ts).
+ * identity contract), the events API's Ingress (`EVENTS_API_GATEWAY_PATHS`), the Ingress of
+ * Keycloak's public paths on the auth host, and the hosts' DNS records (edge.ts).
  */
 import { IngressV1, type IngressV1SpecRuleHttpPath } from "@cdktf/provider-kubernetes/lib/ingress-v1/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Construct } from "constructs";
 import type { TierCatalog, UserLimits } from "../../config/tiers.js";
-import { GATEWAY_PATHS, JWKS_PATH, tenantTokenIssuer, type RouteAuth } from "../../services/identity/names.js";
+import { EVENTS_API_GATEWAY_PATHS, GATEWAY_PATHS, JWKS_PATH, tenantTokenIssuer, type RouteAuth } from "../../services/identity/names.js";
 import { propFail } from "../core/validation.js";
 import { SyncedSecret } from "../external-secrets.js";
 import type { ISecretStore } from "../platform-interfaces.js";
@@ -44,6 +44,12 @@ export const ROUTE_CLASS_PLUGIN: Record<RouteAuth, string> = {
  */
 export const ROUTE_CLASS_REGEX_PRIORITY: Record<RouteAuth, number> = { user: 100, operator: 100, webhook: 100, public: 100, agent: 100, tenant: 0 };
 
+/**
+ * Kong's regex priority of the events API's paths: like every specific class, above the catch-all
+ * `tenant` class, whose `^/v1/` also matches them and would send them to the provisioning service.
+ */
+export const EVENTS_API_REGEX_PRIORITY = 100;
+
 /** A Kong Ingress Controller 3.x regex path (`/~` then the PCRE). */
 export function kongRegexPath(pattern: string): string {
   return `/~${pattern}`;
@@ -62,6 +68,13 @@ export interface KongGatewayRoutesProps {
   readonly authDomain: string;
   /** The API (the provisioning service): every route class of `GATEWAY_PATHS`, and the tenant tokens' key set at `JWKS_PATH`. */
   readonly api: KongService;
+  /**
+   * The events API: the tenant routes of `EVENTS_API_GATEWAY_PATHS`, taken out of the `tenant`
+   * class by their higher regex priority, behind the same tenant-gate instance (the tier's limits
+   * per tenant).
+   * @default - no events API: its paths fall to the `tenant` class (the provisioning service answers 404)
+   */
+  readonly eventsApi?: KongService;
   /** Keycloak's HTTP Service, published on the auth host under {@link KongGatewayRoutesProps.identityPaths}. */
   readonly identity: KongService;
   /** Path prefixes of Keycloak published on the auth host (`KEYCLOAK_PUBLIC_PATH_PREFIXES`). */
@@ -84,18 +97,22 @@ export function serviceUrl(s: KongService, path: string): string {
  * The gateway's workloads part: the global plugins, a tenant-gate instance per authenticated
  * route class, the Redis token synced for them, and the Ingresses: one per route class of the API
  * on the API host (each naming its plugin; only the webhook and the key set go without a token),
- * and Keycloak's public paths on the auth host.
+ * the events API's tenant routes (the tenant class's plugin, above the tenant class), and
+ * Keycloak's public paths on the auth host.
  */
 export class KongGatewayRoutes extends Construct {
   readonly plugins: readonly KongClusterPluginManifest[];
   /** The API's Ingress per route class. */
   readonly ingresses: Readonly<Record<RouteAuth, IngressV1>>;
+  /** The events API's Ingress (tenant tokens), when there is an events API. */
+  readonly eventsApiIngress?: IngressV1;
   readonly identityIngress: IngressV1;
 
   constructor(scope: Construct, id: string, props: KongGatewayRoutesProps) {
     super(scope, id);
     const fail = propFail(this);
-    for (const [field, s] of [["api", props.api], ["identity", props.identity]] as const) {
+    for (const [field, s] of [["api", props.api], ["eventsApi", props.eventsApi], ["identity", props.identity]] as const) {
+      if (s === undefined) continue;
       if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65_535) fail(`${field}.port`, s.port, "is not a TCP port", "use the Service's port (1 to 65535)");
     }
     if (props.identityPaths.length === 0) fail("identityPaths", props.identityPaths, "is empty", "pass KEYCLOAK_PUBLIC_PATH_PREFIXES");
@@ -138,6 +155,18 @@ export class KongGatewayRoutes extends Construct {
         ),
       ]),
     ) as Record<RouteAuth, IngressV1>;
+
+    // The events API's tenant routes: the tenant class's plugin (token, tier limits per tenant), tried before the tenant class.
+    const events = props.eventsApi;
+    if (events) {
+      this.eventsApiIngress = ingress(
+        `${events.service}-tenant`,
+        events.namespace,
+        props.apiDomain,
+        EVENTS_API_GATEWAY_PATHS.map((pattern) => ({ path: kongRegexPath(pattern), pathType: "ImplementationSpecific", backend: { service: { name: events.service, port: { number: events.port } } } })),
+        { "konghq.com/plugins": ROUTE_CLASS_PLUGIN.tenant, "konghq.com/regex-priority": String(EVENTS_API_REGEX_PRIORITY) },
+      );
+    }
 
     // Keycloak through the front door: what browsers need, nothing of the admin console or API.
     const identity = props.identity;
