@@ -1,6 +1,6 @@
 /** The events API's names in the cluster: where it listens, the files it reads, its labels. */
-import { EVENTS_API_HTTP_PORT, EVENTS_API_METRICS } from "../../services/events-api/contract.js";
-import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+import type { PlanTierName } from "../../config/tiers.js";
+import { EVENTS_API_HTTP_PORT, EVENTS_API_METRICS, EVENTS_API_TIERS } from "../../services/events-api/contract.js";
 import { FDB_CLUSTER_FILE_KEY } from "../foundationdb-connectivity.js";
 import { NAMESPACES } from "../platform-interfaces.js";
 
@@ -31,8 +31,8 @@ export const EVENTS_API_PATHS = {
   fdbClusterFile: `/var/run/secrets/foundationdb/${FDB_CLUSTER_FILE_KEY}`,
 } as const;
 
-/** The tiers whose readers the pod holds, in mount order. */
-export const EVENTS_API_READER_TIERS: readonly PlanTierName[] = PLAN_TIER_NAMES;
+/** The tiers whose readers the pod holds (the service's contract), in mount order. */
+export const EVENTS_API_READER_TIERS: readonly PlanTierName[] = EVENTS_API_TIERS;
 
 /**
  * The KMS actions of the pod: unwrap a tenant's data key, and only that. The pod's role allows it

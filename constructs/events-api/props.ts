@@ -1,11 +1,12 @@
 /** The events API construct's props, their defaults and their checks (against the service's contract). */
 import { Token, type ITerraformDependable } from "cdktf";
-import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
+import type { PlanTierName } from "../../config/tiers.js";
 import {
   EVENTS_API_DEFAULTS,
   EVENTS_API_ENV,
   EVENTS_API_LIMITS,
   EVENTS_API_LOG_LEVELS,
+  EVENTS_API_TIERS,
   httpUrlProblem,
   KMS_KEY_ID_PATTERN,
   type EventsApiLogLevel,
@@ -139,7 +140,7 @@ export function resolveEventsApiProps(scope: PropScope, props: EventsApiProps): 
     fail("targetCpuUtilization", r.targetCpuUtilization, "is not a percentage from 10 to 100", "use e.g. 70");
   }
   if (!EVENTS_API_LOG_LEVELS.includes(r.logLevel)) fail("logLevel", r.logLevel, "is not a pino level", `use one of ${EVENTS_API_LOG_LEVELS.join(", ")}`);
-  for (const tier of PLAN_TIER_NAMES) {
+  for (const tier of EVENTS_API_TIERS) {
     const reader = props.clickhouse.readers[tier];
     if (!reader) fail(`clickhouse.readers.${tier}`, undefined, "is missing: the service holds a reader for every tier", "pass ClickHouse.readerCredentials");
   }
