@@ -13,7 +13,8 @@
  * queries at once; 504 for a query over its time), never as a 500. Anything else is rethrown for
  * the error handler (a bare 500, logged).
  */
-import { createClient, type ClickHouseClient } from "@clickhouse/client";
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type Logger as ClickHouseLogger } from "@clickhouse/client";
+import type { Logger } from "pino";
 import type { PlanTierName, TierCatalog } from "../../../config/tiers.js";
 import { readerQuerySettings, type BoundQuery } from "../../clickhouse-schema/index.js";
 import type { TenantPrincipal } from "../../identity/verify.js";
@@ -25,8 +26,30 @@ import type { EventsApiMetrics } from "./metrics.js";
 /** A ClickHouse client per tier (a tier without one answers 503). */
 export type TierReaders = Partial<Readonly<Record<PlanTierName, ClickHouseClient>>>;
 
+/** The client library's own log lines, as the service's pino lines (a failed readiness ping is a warning there). */
+function clickhouseLogger(log: Logger, tier: PlanTierName): new () => ClickHouseLogger {
+  const child = log.child({ component: "clickhouse", tier });
+  return class implements ClickHouseLogger {
+    trace(p: { module: string; message: string; args?: Record<string, unknown> }) {
+      child.trace({ module: p.module, args: p.args }, p.message);
+    }
+    debug(p: { module: string; message: string; args?: Record<string, unknown> }) {
+      child.debug({ module: p.module, args: p.args }, p.message);
+    }
+    info(p: { module: string; message: string; args?: Record<string, unknown> }) {
+      child.info({ module: p.module, args: p.args }, p.message);
+    }
+    warn(p: { module: string; message: string; args?: Record<string, unknown>; err?: Error }) {
+      child.warn({ module: p.module, args: p.args, err: p.err?.message }, p.message);
+    }
+    error(p: { module: string; message: string; args?: Record<string, unknown>; err: Error }) {
+      child.error({ module: p.module, args: p.args, err: p.err.message }, p.message);
+    }
+  };
+}
+
 /** The HTTP clients of the configured readers. */
-export function httpReaders(config: EventsApiConfig["clickhouse"]): Record<PlanTierName, ClickHouseClient> {
+export function httpReaders(config: EventsApiConfig["clickhouse"], log: Logger): Record<PlanTierName, ClickHouseClient> {
   const out = {} as Record<PlanTierName, ClickHouseClient>;
   for (const tier of EVENTS_API_TIERS) {
     const r = config.readers[tier];
@@ -40,6 +63,7 @@ export function httpReaders(config: EventsApiConfig["clickhouse"]): Record<PlanT
       // A query whose caller gave up (timeout, client gone) stops on the server too.
       clickhouse_settings: { cancel_http_readonly_queries_on_client_close: 1 },
       ...(config.ca ? { tls: { ca_cert: Buffer.from(config.ca) } } : {}),
+      log: { LoggerClass: clickhouseLogger(log, tier), level: ClickHouseLogLevel.WARN },
     });
   }
   return out;

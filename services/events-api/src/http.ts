@@ -577,16 +577,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const exactlyOne = "send exactly one of body.stateHash (a state the resource was in) or body.at (the state it was in at that time)";
       if (stateHash === undefined && at === undefined) throw badRequest("body.stateHash", `body.stateHash (or body.at) is required: ${exactlyOne}`);
       if (stateHash !== undefined && at !== undefined) throw badRequest("body.at", `body.at is set together with body.stateHash: ${exactlyOne}`);
-      const route = "/v1/projects/:projectId/replays";
+      const routeUrl = "/v1/projects/:projectId/replays";
       const atMoment = at !== undefined ? momentParam("body.at", at) : undefined;
       const [state] = await reader.query<StateChangeRow>(
-        route,
+        routeUrl,
         p,
         stateHash !== undefined ? stateByHashQuery({ tenantId: p.tenantId, projectId, resource, stateHash }) : stateAtQuery({ tenantId: p.tenantId, projectId, resource, at: atMoment as string }),
       );
       if (!state) {
         metrics.replays.inc({ outcome: "unknown_state" });
-        const known = await reader.query<KnownHashRow>(route, p, knownHashesQuery({ tenantId: p.tenantId, projectId, resource, limit: EVENTS_API_KNOWN_HASHES_MAX }));
+        const known = await reader.query<KnownHashRow>(routeUrl, p, knownHashesQuery({ tenantId: p.tenantId, projectId, resource, limit: EVENTS_API_KNOWN_HASHES_MAX }));
         const knownHashes = known.map((k) => ({ stateHash: k.state_hash, lastSeen: rfc3339(k.last_seen), changes: k.changes }));
         throw stateHash !== undefined
           ? notFound(`resource ${JSON.stringify(resource)} of project ${projectId} was never in state ${stateHash}: pick one of knownHashes (the states it was in most recently, at most ${EVENTS_API_KNOWN_HASHES_MAX})`, "body.stateHash", { knownHashes })

@@ -58,7 +58,7 @@ export async function startEventsApi(config: EventsApiConfig, o: EventsApiOverri
   try {
     let readers = o.readers;
     if (!readers) {
-      const clients = httpReaders(config.clickhouse);
+      const clients = httpReaders(config.clickhouse, log);
       own.push(...Object.values(clients));
       readers = clients;
     }
