@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { loadEnvironment } from "../config/index.js";
 import { COMMENT_MARKER } from "../stacks/diff/render.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -142,7 +143,14 @@ describe("workflow files", () => {
     expect(main.on).toHaveProperty("push");
     const build = runs(main).join("\n");
     expect(build).toContain('--file "services/${service}/Dockerfile"');
-    expect(build).toMatch(/for service in ingestor provisioning worker/);
+    // Every repository the registry creates gets its image built, saved and pushed (each from services/<name>/Dockerfile).
+    const repositories = loadEnvironment("prod").ecr.repositories;
+    expect(build).toContain(`for service in ${repositories.join(" ")}; do`);
+    for (const r of repositories) {
+      expect(existsSync(join(ROOT, "services", r, "Dockerfile")), `services/${r}/Dockerfile`).toBe(true);
+      expect(build).toContain(`"enchanted/${r}:\${TAG}"`);
+    }
+    expect(runs(wf("deploy.yml")).join("\n")).toContain(`for service in ${repositories.join(" ")}; do`);
     expect(main.jobs.dev?.needs).toEqual(["check", "images"]);
     expect(main.jobs.staging?.needs).toBe("dev");
     expect(main.jobs.prod?.needs).toBe("staging");
