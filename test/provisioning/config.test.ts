@@ -1,6 +1,9 @@
 /** The configuration loader: defaults, the exact variable names, errors naming variable, value and fix. */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CLICKHOUSE_USERS } from "../../services/clickhouse-schema/names.js";
 import { API_AUDIENCE, REALM_NAME } from "../../services/keycloak-realm/names.js";
 import { loadProvisioningConfig, PROVISIONING_DEFAULTS, PROVISIONING_ENV_VARS, ProvisioningConfigError } from "../../services/provisioning/src/config.js";
 import { KmsProvider } from "../../services/provisioning/src/datakeys.js";
@@ -23,6 +26,56 @@ describe("loadProvisioningConfig", () => {
     expect(c.invitationTtlSeconds).toBe(7 * 86_400);
     expect(c.mail).toBeUndefined();
     expect(c.billingWebhookSecretFile).toBeUndefined();
+    expect(c.eventStore).toBeUndefined();
+  });
+
+  it("reads the event store's variables: the lifecycle user, its password and CA from their files, the replicated topology by default", () => {
+    const dir = mkdtempSync(join(tmpdir(), "provisioning-config-"));
+    try {
+      writeFileSync(join(dir, "password"), "s3cret-from-the-secret\n");
+      writeFileSync(join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+      const url = "http://clickhouse-enchanted.clickhouse.svc.cluster.local:8123";
+      const defaults = loadProvisioningConfig({ ...minimal, PROVISIONING_CLICKHOUSE_URL: url, PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password") });
+      expect(defaults.eventStore).toEqual({ url, username: CLICKHOUSE_USERS.lifecycle, password: "s3cret-from-the-secret", caPem: undefined, replicated: true, requestTimeoutMs: 60_000 });
+      const all = loadProvisioningConfig({
+        ...minimal,
+        PROVISIONING_CLICKHOUSE_URL: "https://clickhouse.example.com:8443/",
+        PROVISIONING_CLICKHOUSE_USER: "lifecycle_2",
+        PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password"),
+        PROVISIONING_CLICKHOUSE_CA_FILE: join(dir, "ca.pem"),
+        PROVISIONING_CLICKHOUSE_REPLICATED: "false",
+        PROVISIONING_CLICKHOUSE_TIMEOUT_MS: "5000",
+      });
+      expect(all.eventStore).toMatchObject({ url: "https://clickhouse.example.com:8443", username: "lifecycle_2", replicated: false, requestTimeoutMs: 5_000, caPem: expect.stringContaining("BEGIN CERTIFICATE") });
+
+      const bad: [Record<string, string>, string, RegExp][] = [
+        [{ PROVISIONING_CLICKHOUSE_URL: url }, "PROVISIONING_CLICKHOUSE_PASSWORD_FILE", /is required/],
+        [{ PROVISIONING_CLICKHOUSE_URL: url, PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "missing") }, "PROVISIONING_CLICKHOUSE_PASSWORD_FILE", /cannot be read/],
+        [{ PROVISIONING_CLICKHOUSE_URL: "clickhouse:8123", PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password") }, "PROVISIONING_CLICKHOUSE_URL", /not a URL|not an http/],
+        [{ PROVISIONING_CLICKHOUSE_URL: url, PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password"), PROVISIONING_CLICKHOUSE_CA_FILE: join(dir, "ca.pem") }, "PROVISIONING_CLICKHOUSE_CA_FILE", /not https/],
+        [{ PROVISIONING_CLICKHOUSE_URL: "https://ch:8443", PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password"), PROVISIONING_CLICKHOUSE_CA_FILE: join(dir, "password") }, "PROVISIONING_CLICKHOUSE_CA_FILE", /no PEM/],
+        [{ PROVISIONING_CLICKHOUSE_URL: url, PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password"), PROVISIONING_CLICKHOUSE_REPLICATED: "yes" }, "PROVISIONING_CLICKHOUSE_REPLICATED", /not a boolean/],
+        [{ PROVISIONING_CLICKHOUSE_URL: url, PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password"), PROVISIONING_CLICKHOUSE_TIMEOUT_MS: "100" }, "PROVISIONING_CLICKHOUSE_TIMEOUT_MS", /1000 to 600000/],
+        // A half-configured event store would write nowhere: every other variable needs the URL.
+        [{ PROVISIONING_CLICKHOUSE_PASSWORD_FILE: join(dir, "password") }, "PROVISIONING_CLICKHOUSE_PASSWORD_FILE", /without PROVISIONING_CLICKHOUSE_URL/],
+        [{ PROVISIONING_CLICKHOUSE_USER: "swarm_lifecycle" }, "PROVISIONING_CLICKHOUSE_USER", /without PROVISIONING_CLICKHOUSE_URL/],
+      ];
+      for (const [env, variable, problem] of bad) {
+        let error: unknown;
+        try {
+          loadProvisioningConfig({ ...minimal, ...env });
+        } catch (e) {
+          error = e;
+        }
+        expect(error, variable).toBeInstanceOf(ProvisioningConfigError);
+        expect((error as ProvisioningConfigError).variable, JSON.stringify(env)).toBe(variable);
+        expect((error as Error).message).toMatch(problem);
+        expect((error as Error).message).toMatch(/Fix: /);
+        expect((error as Error).message).not.toContain("s3cret");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("reads every documented variable", () => {

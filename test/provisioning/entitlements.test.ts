@@ -5,7 +5,8 @@
  * changes it. Both directions change every limit the tier drives: the limits the API answers, the
  * tenant account's NATS limits (the claims the outbox pushes, rendered as the real publisher renders
  * them), the tier's signing key on new bus credentials, and `plan_tier` in new tenant tokens (what
- * the gateway's rate limits key on).
+ * the gateway's rate limits key on), and the tenant's plan row in the event store (chdb: what the
+ * ingestor's allowance and retention come from).
  */
 import { decodeJwt } from "jose";
 import { loadEnvironment } from "../../config/index.js";
@@ -48,7 +49,7 @@ let seq = 0;
 const event = (tenantId: string, planTier: PlanTierName, created = Math.floor(Date.now() / 1000)) => ({ id: `evt_${Date.now()}_${seq++}`, type: "entitlement.updated", created, data: { tenantId, planTier } });
 
 /** Every limit the tier drives, as the platform answers it now. */
-async function limitsNow(user: RealmUser, tenantId: string): Promise<{ api: unknown; tokenTier: unknown; accountLimits: unknown; credentialIssuer: string }> {
+async function limitsNow(user: RealmUser, tenantId: string): Promise<{ api: unknown; tokenTier: unknown; accountLimits: unknown; credentialIssuer: string; planRow: unknown }> {
   const token = await h.tenantToken(user, tenantId);
   const api = (await h.request("GET", `/v1/tenants/${tenantId}/limits`, { token })).body as { planTier: string; limits: unknown };
   await eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
@@ -56,7 +57,8 @@ async function limitsNow(user: RealmUser, tenantId: string): Promise<{ api: unkn
   const keys = publicKeysOf(signing.seeds);
   const claims = tenantAccountClaims(last, PLAN_TIERS, { swarmAccount: keys.swarmAccount, tenantAccountSigningKey: keys.swarmAccount, swarmSigningKeys: keys.swarmSigningKeys }, { events: "x", jobs: "y" });
   const creds = (await h.request("POST", `/v1/tenants/${tenantId}/bus-credentials`, { token })).body as { jwt: string };
-  return { api, tokenTier: decodeJwt(token).plan_tier, accountLimits: claims.nats.limits, credentialIssuer: String(decodeJwt(creds.jwt).iss) };
+  const planRow = await h.events!.currentPlan(tenantId);
+  return { api, tokenTier: decodeJwt(token).plan_tier, accountLimits: claims.nats.limits, credentialIssuer: String(decodeJwt(creds.jwt).iss), planRow: planRow && { tier: planRow.plan_tier, status: planRow.status } };
 }
 
 function expected(tier: PlanTierName) {
@@ -67,6 +69,7 @@ function expected(tier: PlanTierName) {
     tokenTier: tier,
     accountLimits: expect.objectContaining({ conn: bus.connections, subs: bus.subscriptions, payload: bus.maxPayloadBytes }),
     credentialIssuer: keys.swarmSigningKeys[tier],
+    planRow: { tier, status: "active" },
   };
 }
 
@@ -96,9 +99,14 @@ describe("the billing webhook", () => {
     expect(await limitsNow(owner, tenantId)).toEqual(expected("free"));
 
     // An event older than the one that set the tier changes nothing (out-of-order delivery).
+    const before = await h.events!.currentPlan(tenantId);
     const stale = await deliver(event(tenantId, "pro", up.created - 10));
     expect(stale.body).toMatchObject({ applied: false });
     expect((await h.svc.plane.tenant(tenantId))?.planTier).toBe("free");
+    // ... and writes no plan row: the current one is the same row, free.
+    await eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
+    expect(before).toMatchObject({ plan_tier: "free", status: "active" });
+    expect(await h.events!.currentPlan(tenantId)).toEqual(before);
 
     // Signed with the second secret of a rotation: accepted.
     expect((await deliver(event(tenantId, "pro", down.created + 1), { secret: ROTATED })).body).toMatchObject({ planTier: "pro", applied: true });
@@ -166,6 +174,9 @@ describe("the operator route", () => {
     expect(changed.status, changed.text).toBe(200);
     expect(changed.body).toMatchObject({ tenant: { id: tenantId, planTier: "pro" } });
     expect((await h.svc.plane.tenant(tenantId))?.entitlement).toMatchObject({ kind: "operator", userId: operator.id });
+    // The plan row follows.
+    await eventually(async () => (await h.events!.currentPlan(tenantId))?.plan_tier === "pro", 15_000, "the operator's tier in the plan row");
+    expect(await h.events!.currentPlan(tenantId)).toMatchObject({ status: "active" });
     expect((await h.request("GET", "/v1/admin/nats-revocations", { token: opToken })).status).toBe(200);
 
     // The same operator's web-client token (audience api, not platform-operations): refused.

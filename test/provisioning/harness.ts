@@ -10,6 +10,9 @@
  *   over HTTP, as in production. The service's Admin API calls go through a fault-injecting proxy
  *   ({@link Harness.proxy}); with `keycloak: false` the service runs with PROVISIONING_KEYCLOAK=off
  *   (its Keycloak effects recorded as skipped), and tokens still come from the real server.
+ * - Event store: the real ClickHouse engine (chdb, ./event-store.ts) in the test's directory, the
+ *   service's statements running as the lifecycle user ({@link Harness.events}); a test that opens
+ *   its own engine (one per process) hands the service a store on it instead (`eventStore`).
  */
 import { parseJsonOr } from "../../services/runtime/json.js";
 import { randomBytes } from "node:crypto";
@@ -26,6 +29,8 @@ import { LmdbStore } from "../../services/provisioning/src/store/lmdb.js";
 import { AdminClient, createRegisteredUser, issuerOf, keycloakServer, provisioningClientSecret, UserSession, type KeycloakTestServer, type RealmUser } from "../support/keycloak.js";
 import { REALM_NAME, REALM_ROLES } from "../../services/keycloak-realm/names.js";
 import { KeycloakFaultProxy } from "../support/keycloak-fault-proxy.js";
+import type { EventStore } from "../../services/provisioning/src/event-store.js";
+import { TestEventStore } from "./event-store.js";
 
 export interface Harness {
   /** The run's real Keycloak, whose realm issuer the service trusts. */
@@ -52,6 +57,8 @@ export interface Harness {
   /** A tenant token for `user` in `tenantId` (`POST /v1/tenants/{id}/token` with the user's token). */
   tenantToken(user: RealmUser, tenantId: string): Promise<string>;
   readonly svc: RunningProvisioning;
+  /** The harness's own event store (undefined when the test handed in one, or none). */
+  readonly events: TestEventStore | undefined;
   readonly config: ProvisioningConfig;
   readonly dir: string;
   readonly faulty: FaultyStore | undefined;
@@ -81,6 +88,8 @@ export interface HarnessOptions {
   readonly keycloak?: boolean;
   /** The billing webhook's signing secrets (PROVISIONING_BILLING_WEBHOOK_SECRET_FILE, one per line). @default - none: the webhook answers 503 */
   readonly billingSecrets?: readonly string[];
+  /** The service's event store: `false` = none (plan rows and deletions wait). @default - a {@link TestEventStore} in the test's directory */
+  readonly eventStore?: EventStore | false;
 }
 
 export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
@@ -105,7 +114,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     ...o.env,
   });
   let faulty: FaultyStore | undefined;
-  const overrides: ProvisioningOverrides = { host: "127.0.0.1", log: pino({ level: "silent" }), workerPollMs: 50, workerBackoffMs: 20, ...o.overrides };
+  const events = o.eventStore === undefined ? await TestEventStore.open(join(dir, "chdb")) : undefined;
+  const eventStore = o.eventStore === false ? undefined : (o.eventStore ?? events);
+  const overrides: ProvisioningOverrides = { host: "127.0.0.1", log: pino({ level: "silent" }), workerPollMs: 50, workerBackoffMs: 20, ...(eventStore ? { eventStore } : {}), ...o.overrides };
   if (o.faults) {
     faulty = new FaultyStore(await LmdbStore.open(join(dir, "store")), o.faults);
     Object.assign(overrides, { store: faulty });
@@ -156,12 +167,14 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       return (res.body as { access_token: string }).access_token;
     },
     svc,
+    events,
     config,
     dir,
     faulty,
     request: call,
     async stop() {
       await svc.stop();
+      await events?.close();
       if (faulty) await faulty.close().catch(() => undefined);
       await proxy?.stop();
       rmSync(dir, { recursive: true, force: true });

@@ -1,16 +1,16 @@
 /**
  * The tenant lifecycle end to end against the real Keycloak (Admin API through the fault proxy):
  * create (outbox → owner membership in the store, the owner's `tenant-admin` realm role, a wrapped
- * data key; nothing per tenant in Keycloak), read with a tenant token, offboarding (tokens and
- * credentials refused, key shredded, realm role revoked with the user's last administered tenant,
- * event deletion queued, slug reserved forever).
+ * data key; nothing per tenant in Keycloak), read with a tenant token, the plan row in the event
+ * store (chdb), offboarding (tokens and credentials refused, key shredded, realm role revoked with
+ * the user's last administered tenant, the plan row offboarded and the history deleted, slug
+ * reserved forever).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PLAN_TIERS } from "../../config/tiers.js";
 import { REALM_ROLES, TENANT_CLAIM } from "../../services/keycloak-realm/names.js";
 import { keys } from "../../services/provisioning/src/control-plane.js";
 import { LocalKekProvider } from "../../services/provisioning/src/datakeys.js";
-import { getJson } from "../../services/provisioning/src/store/kv.js";
 import { claimsOf, KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { eventually, startHarness, type Harness } from "./harness.js";
 
@@ -33,10 +33,13 @@ describe("tenant lifecycle", () => {
     const created = await h.request("POST", "/v1/tenants", { token, body: { name: "Acme Robotics", slug: "acme-robotics" } });
     expect(created.status).toBe(201);
     const tenant = (created.body as { tenant: { id: string; slug: string; planTier: string } }).tenant;
-    expect(tenant).toMatchObject({ slug: "acme-robotics", planTier: "free", status: "active", role: "owner" });
+    expect(tenant).toMatchObject({ slug: "acme-robotics", planTier: "free", status: "active", role: "owner", history: "kept" });
     expect(tenant.id).toMatch(/^t[0-9a-f]{24}$/);
 
     await eventually(async () => (await h.svc.plane.tenant(tenant.id))?.dataKey === "ready", 15_000, "the outbox to provision the tenant");
+    // Its plan row in the event store, versioned by the tenant's effect clock.
+    await eventually(async () => (await h.events!.currentPlan(tenant.id)) !== undefined, 15_000, "the tenant's plan row");
+    expect(await h.events!.currentPlan(tenant.id)).toEqual({ tenant_id: tenant.id, plan_tier: "free", status: "active", updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$/) });
     await eventually(async () => (await realmRoles(user.id)).includes(REALM_ROLES.tenantAdmin), 15_000, "the owner's realm role");
     // Nothing per tenant in Keycloak: the user has no attribute, no group; the realm has no Organization feature.
     expect(await userAttributes(user.id)).toEqual({});
@@ -63,15 +66,23 @@ describe("tenant lifecycle", () => {
     expect((await h.request("GET", `/v1/tenants/${tenant.id}/usage`, { token: tt })).body).toMatchObject({ usage: { members: 1, owners: 1, bus_credentials_minted: 0 } });
 
     // Offboarding by the owner.
+    await h.events!.insertEvents(tenant.id, 25);
+    expect(await h.events!.counts(tenant.id)).toEqual({ events: 25, usage: 1 });
     const off = await h.request("DELETE", `/v1/tenants/${tenant.id}`, { token: tt });
     expect(off.status).toBe(202);
+    expect(off.body).toMatchObject({ tenant: { id: tenant.id, status: "offboarded", history: "deleting" } });
     expect(await h.svc.plane.wrappedKey(tenant.id)).toBeUndefined();
     expect((await h.request("GET", `/v1/tenants/${tenant.id}`, { token: tt })).status).toBe(404);
     expect((await h.request("POST", `/v1/tenants/${tenant.id}/bus-credentials`, { token: tt, body: {} })).status).toBe(404);
     expect((await h.request("POST", `/v1/tenants/${tenant.id}/token`, { token })).status).toBe(404);
-    await eventually(async () => (await h.svc.store.transact((tx) => getJson(tx, keys.eventDeletion(tenant.id)))) !== undefined, 15_000, "the event deletion to be queued");
-    const deletion = await h.svc.store.transact((tx) => getJson<{ statements: string[] }>(tx, keys.eventDeletion(tenant.id)));
-    expect(deletion?.statements).toEqual([`DELETE FROM enchanted.swarm_events WHERE tenant_id = '${tenant.id}'`]);
+    // The plan row says offboarded, then the history goes: no event or usage row of the tenant is left.
+    await eventually(async () => (await h.svc.plane.tenant(tenant.id))?.history === "deleted", 15_000, "the tenant's history deleted");
+    expect(await h.events!.currentPlan(tenant.id)).toMatchObject({ plan_tier: "free", status: "offboarded" });
+    expect(await h.events!.counts(tenant.id)).toEqual({ events: 0, usage: 0 });
+    // A repeat with the owner's tenant token (it lives minutes) answers the tombstone: deleted, and when.
+    const repeat = await h.request("DELETE", `/v1/tenants/${tenant.id}`, { token: tt });
+    expect(repeat.status).toBe(200);
+    expect(repeat.body).toEqual({ tenant: expect.objectContaining({ id: tenant.id, status: "offboarded", history: "deleted", historyDeletedAt: expect.any(String) }) });
     await eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
     expect((await h.request("GET", "/v1/tenants", { token })).body).toEqual({ tenants: [] });
     // The memberships are purged from the store, both directions.

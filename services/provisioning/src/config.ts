@@ -42,10 +42,16 @@
  * | `PROVISIONING_SMTP_CREDENTIALS_FILE` | (none) | `username:password` for SMTP AUTH |
  * | `PROVISIONING_MAIL_FROM` | (required with the SMTP URL) | the From address of invitations |
  * | `PROVISIONING_CONSOLE_URL` | (required with the SMTP URL) | the web console's origin; invitation links point at `<it>/invitations/accept` |
+ * | `PROVISIONING_CLICKHOUSE_URL` | (none) | the event store's HTTP(S) URL: each tenant's plan row (`tenant_plans`) is written there and an offboarded tenant's events and usage deleted; unset = those outbox effects fail and are retried (their `lastError` names this variable) until it is set |
+ * | `PROVISIONING_CLICKHOUSE_USER` | `swarm_lifecycle` (`CLICKHOUSE_USERS.lifecycle`) | the event store's user |
+ * | `PROVISIONING_CLICKHOUSE_PASSWORD_FILE` | (required with the URL) | path of the mounted file holding that user's password (read at start) |
+ * | `PROVISIONING_CLICKHOUSE_CA_FILE` | (system roots) | PEM of the CA of an https:// URL (read at start) |
+ * | `PROVISIONING_CLICKHOUSE_REPLICATED` | `true` | `true`: the cluster construct's replicated topology (deletions run `ON CLUSTER` on the per-shard tables); `false`: one server migrated without replication |
+ * | `PROVISIONING_CLICKHOUSE_TIMEOUT_MS` | `60000` | one ClickHouse request (an insert, a deletion, a count) still running after this fails, and its effect is retried (1000 to 600000) |
  */
 import { readFileSync } from "node:fs";
 import type { LevelWithSilent } from "pino";
-import { envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
+import { envBoolean, envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 import {
   httpUrlProblem,
   KEYCLOAK_REALM_PATTERN,
@@ -70,6 +76,18 @@ export type KeycloakConfig =
 export type DataKeyConfig =
   | { readonly kind: "kms"; readonly keyId: string; readonly region: string | undefined }
   | { readonly kind: "local"; readonly kekFile: string | undefined };
+
+/** The event store (ClickHouse over HTTP) the outbox writes plan rows to and deletes offboarded tenants' rows from. */
+export interface EventStoreConfig {
+  readonly url: string;
+  readonly username: string;
+  /** Read from PROVISIONING_CLICKHOUSE_PASSWORD_FILE at start. */
+  readonly password: string;
+  /** PEM of the CA of an https:// URL (read at start); undefined = system roots. */
+  readonly caPem: string | undefined;
+  readonly replicated: boolean;
+  readonly requestTimeoutMs: number;
+}
 
 export interface ProvisioningConfig {
   readonly httpPort: number;
@@ -99,6 +117,8 @@ export interface ProvisioningConfig {
   readonly invitationTtlSeconds: number;
   /** Where invitation e-mails go; undefined = not sent (recorded as skipped). */
   readonly mail: { readonly url: string; readonly credentialsFile: string | undefined; readonly from: string; readonly consoleUrl: string; readonly requireTls: boolean } | undefined;
+  /** Where plan rows go and offboarded tenants' rows are deleted; undefined = nowhere (those effects fail and retry). */
+  readonly eventStore: EventStoreConfig | undefined;
 }
 
 /** The HTTP server's bounds on slow or numerous clients (see the table above). */
@@ -258,6 +278,54 @@ export function loadProvisioningConfig(env: Env = process.env): ProvisioningConf
     billingWebhookSecretFile: envText(env, V.billingWebhookSecretFile),
     invitationTtlSeconds: integer(env, "invitationTtlSeconds", PROVISIONING_DEFAULTS.invitationTtlSeconds),
     mail,
+    eventStore: eventStore(env),
+  };
+}
+
+/** A mounted file's content, or the configuration error naming `variable` and what belongs there. */
+function readMounted(variable: string, path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ProvisioningConfigError(variable, path, `cannot be read (${(error as Error).message})`, `mount ${what} there, or point ${variable} at it`);
+  }
+}
+
+/**
+ * The `PROVISIONING_CLICKHOUSE_*` variables: all unset = no event store; the URL set = the
+ * password file required; any of the others without the URL = an error (a half-configured
+ * event store would silently write nowhere).
+ */
+function eventStore(env: Env): EventStoreConfig | undefined {
+  const raw = envText(env, V.clickhouseUrl);
+  if (raw === undefined) {
+    for (const other of [V.clickhouseUser, V.clickhousePasswordFile, V.clickhouseCaFile, V.clickhouseReplicated, V.clickhouseTimeoutMs]) {
+      const value = envText(env, other);
+      if (value !== undefined) throw new ProvisioningConfigError(other, value, `is set without ${V.clickhouseUrl}`, `set ${V.clickhouseUrl} to the event store's URL (e.g. http://clickhouse-enchanted.clickhouse.svc.cluster.local:8123), or unset ${other}`);
+    }
+    return undefined;
+  }
+  const url = httpUrl(V.clickhouseUrl, raw);
+  const passwordFile = envText(env, V.clickhousePasswordFile);
+  if (passwordFile === undefined) {
+    throw new ProvisioningConfigError(V.clickhousePasswordFile, undefined, `is required when ${V.clickhouseUrl} is set`, `mount the ${envText(env, V.clickhouseUser) ?? PROVISIONING_DEFAULTS.clickhouseUser} user's password and set its path`);
+  }
+  const password = readMounted(V.clickhousePasswordFile, passwordFile, "the ClickHouse user's password").trim();
+  if (password === "") throw new ProvisioningConfigError(V.clickhousePasswordFile, passwordFile, "holds an empty password", "mount the file the event store's user password is synced to");
+  const caFile = envText(env, V.clickhouseCaFile);
+  let caPem: string | undefined;
+  if (caFile !== undefined) {
+    if (!url.startsWith("https://")) throw new ProvisioningConfigError(V.clickhouseCaFile, caFile, `is set, but ${V.clickhouseUrl} (${url}) is not https://`, `use an https:// URL, or unset ${V.clickhouseCaFile}`);
+    caPem = readMounted(V.clickhouseCaFile, caFile, "the ClickHouse servers' CA certificate (PEM)");
+    if (!caPem.includes("-----BEGIN CERTIFICATE-----")) throw new ProvisioningConfigError(V.clickhouseCaFile, caFile, "holds no PEM certificate", "mount the ClickHouse servers' CA certificate (PEM) there");
+  }
+  return {
+    url,
+    username: envText(env, V.clickhouseUser) ?? PROVISIONING_DEFAULTS.clickhouseUser,
+    password,
+    caPem,
+    replicated: envBoolean(env, V.clickhouseReplicated, PROVISIONING_DEFAULTS.clickhouseReplicated === "true", fail),
+    requestTimeoutMs: integer(env, "clickhouseTimeoutMs", PROVISIONING_DEFAULTS.clickhouseTimeoutMs),
   };
 }
 

@@ -24,7 +24,6 @@
  * | `("o", n, tid, lane)` | {@link OutboxEntry}: a side effect to apply, in commit order |
  * | `("idem", userId, key)` | {@link IdempotencyRecord}: the first answer to an `Idempotency-Key` |
  * | `("revoked", userPublicKey)` | revoked bus credentials (until they expire) |
- * | `("evdel", tid)` | queued deletion of the tenant's event rows (SQL for the event-store job) |
  * | `("pk", "sign", kid)`, `("pk", "invite")` | the platform's wrapped keys (platform-keys.ts) |
  *
  * Nothing about a tenant lives in Keycloak: memberships and roles are here. The only Keycloak
@@ -47,6 +46,12 @@ const credentialNotFound = (): ApiError => new ApiError(404, "not_found", "crede
 import { getCounter, getJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
 
 export type TenantStatus = "active" | "offboarded";
+/**
+ * The tenant's history in the event store and the shared streams: `kept` while it is active,
+ * `deleting` from offboarding until the outbox's `events.delete` found none of its rows and
+ * messages left, then `deleted`.
+ */
+export type TenantHistory = "kept" | "deleting" | "deleted";
 export type EffectState = "pending" | "ready" | "skipped" | "removed" | "destroyed";
 
 export interface TenantRecord {
@@ -72,6 +77,15 @@ export interface TenantRecord {
   readonly payloadEncryption?: boolean;
   /** Last outbox sequence number used for this tenant (effects of a tenant are ordered by it). */
   readonly effectClock: number;
+  /** Where the tenant's history stands (unset on records older than the field: {@link historyOf}). */
+  readonly history?: TenantHistory;
+  /** When the deletion of the tenant's history was verified complete. */
+  readonly historyDeletedAt?: string;
+}
+
+/** A tenant's {@link TenantHistory}; a record older than the field: kept while active, else deleting. */
+export function historyOf(t: Pick<TenantRecord, "status" | "history">): TenantHistory {
+  return t.history ?? (t.status === "active" ? "kept" : "deleting");
 }
 
 export interface MemberRecord {
@@ -146,7 +160,7 @@ export interface RevocationRecord {
   readonly expiresAt: number;
 }
 
-export const EFFECT_KINDS = ["datakey.create", "keycloak.grant-admin", "keycloak.revoke-admin", "mail.invitation", "nats.account", "nats.revoke", "tenant.purge", "events.delete"] as const;
+export const EFFECT_KINDS = ["datakey.create", "keycloak.grant-admin", "keycloak.revoke-admin", "mail.invitation", "nats.account", "nats.revoke", "tenant.purge", "events.plan", "events.delete"] as const;
 export type EffectKind = (typeof EFFECT_KINDS)[number];
 
 /** Effects of one tenant in one lane apply in commit order; lanes are independent (a Keycloak outage does not hold up revocation). */
@@ -160,6 +174,10 @@ export const EFFECT_LANES: Readonly<Record<EffectKind, string>> = {
   "nats.account": "nats",
   "nats.revoke": "tenant",
   "tenant.purge": "tenant",
+  // The event store's effects of one tenant, in commit order: each plan row renders the record as
+  // it is then (the last one carries the current tier and status), and the deletion runs only
+  // after the plan row that says offboarded.
+  "events.plan": "events",
   "events.delete": "events",
 };
 
@@ -188,11 +206,16 @@ export interface IdempotencyRecord {
 /** The fields of a {@link TenantRecord} a caller sees, in answer order. */
 const TENANT_VIEW_FIELDS = ["id", "slug", "name", "planTier", "status", "createdAt", "dataKey", "busAccount", "bus"] as const satisfies readonly (keyof TenantRecord)[];
 
-/** What a caller sees of a tenant. */
-export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]> & { readonly payloadEncryption: boolean };
+/** What a caller sees of a tenant: its fields, and where its history stands (with when it was deleted). */
+export type TenantView = Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]> & { readonly payloadEncryption: boolean; readonly history: TenantHistory; readonly historyDeletedAt?: string };
 
 export function tenantView(t: TenantRecord): TenantView {
-  return { ...(Object.fromEntries(TENANT_VIEW_FIELDS.map((f) => [f, t[f]])) as Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>), payloadEncryption: t.payloadEncryption === true };
+  return {
+    ...(Object.fromEntries(TENANT_VIEW_FIELDS.map((f) => [f, t[f]])) as Pick<TenantRecord, (typeof TENANT_VIEW_FIELDS)[number]>),
+    payloadEncryption: t.payloadEncryption === true,
+    history: historyOf(t),
+    ...(t.historyDeletedAt === undefined ? {} : { historyDeletedAt: t.historyDeletedAt }),
+  };
 }
 
 /** What the agent routes read in one transaction: the tenant, whether a credential is revoked, the wrapped data key. */
@@ -230,8 +253,6 @@ export const keys = {
   idempotency: (uid: string, key: string) => ["idem", uid, key],
   revoked: (pk: string) => ["revoked", pk],
   revokedAll: () => ["revoked"],
-  eventDeletion: (tid: string) => ["evdel", tid],
-  eventDeletions: () => ["evdel"],
 } as const;
 
 export const USAGE_COUNTERS = { members: "members", owners: "owners", pendingInvitations: "pending_invitations", busCredentialsMinted: "bus_credentials_minted" } as const;
@@ -331,7 +352,7 @@ export class ControlPlane {
   /**
    * Creates a tenant for `input.userId` on the catalog's default tier, with its owner membership,
    * slug reservation, usage counters and outbox entries (account, data key, the owner's realm
-   * role) in ONE transaction. The user's caps (active tenants created, tenants per UTC day) are
+   * role, the plan row in the event store) in ONE transaction. The user's caps (active tenants created, tenants per UTC day) are
    * checked and counted in it. With an Idempotency-Key the first answer is stored in the same
    * transaction and returned to every repeat.
    */
@@ -382,11 +403,13 @@ export class ControlPlane {
             busAccount,
             bus: "pending",
             effectClock: 0,
+            history: "kept",
           };
           tenant = this.enqueue(tx, tenant, [
             { kind: "nats.account", payload: {} },
             { kind: "datakey.create", payload: {} },
             { kind: "keycloak.grant-admin", payload: { userIds: [input.userId] } },
+            { kind: "events.plan", payload: {} },
           ]);
           setJson(tx, keys.meta(tenantId), tenant);
           setJson(tx, keys.slug(input.slug), { tenantId, requestId: input.requestId });
@@ -578,8 +601,8 @@ export class ControlPlane {
   }
 
   /**
-   * Sets the plan tier through the entitlement path (a billing delivery or an operator), and
-   * pushes the tenant's account JWT with the new tier's limits. A billing event older than the
+   * Sets the plan tier through the entitlement path (a billing delivery or an operator), pushes
+   * the tenant's account JWT with the new tier's limits and writes its plan row to the event store. A billing event older than the
    * one that set the current tier changes nothing (deliveries may arrive out of order).
    * Idempotent: the same tier is a no-op.
    */
@@ -604,7 +627,10 @@ export class ControlPlane {
       return { view: tenantView(next), applied: true };
     }
     let next: TenantRecord = { ...tenant, planTier: tier, entitlement: source, updatedAt: this.iso() };
-    next = this.enqueue(tx, next, [{ kind: "nats.account", payload: {} }]);
+    next = this.enqueue(tx, next, [
+      { kind: "nats.account", payload: {} },
+      { kind: "events.plan", payload: {} },
+    ]);
     setJson(tx, keys.meta(tenantId), next);
     onEnqueue();
     return { view: tenantView(next), applied: true };
@@ -643,8 +669,10 @@ export class ControlPlane {
    * creator's active-tenant count freed, and the effects queued: push the tenant's offboarded
    * account JWT (every user revoked, no connection, no import: the servers close its
    * connections), record the minted credentials as revoked, revoke the realm role of owners and
-   * admins who administer nothing else, queue the event rows' deletion, purge memberships and
-   * invitations. The slug record stays.
+   * admins who administer nothing else, write the plan row that says offboarded and then delete
+   * the tenant's history (its messages in the shared streams, its event and usage rows: `history`
+   * goes from `deleting` to `deleted` once none is left), purge memberships and invitations. The
+   * slug record stays.
    */
   async offboard(tenantId: string): Promise<TenantView> {
     let enqueued = false;
@@ -659,11 +687,12 @@ export class ControlPlane {
         .map((m) => m.userId);
       tx.clear(keys.dataKey(tenantId));
       tx.add(keys.userCounter(tenant.createdBy, USER_COUNTERS.activeTenants), -1);
-      let next: TenantRecord = { ...tenant, status: "offboarded", dataKey: "destroyed", offboardedAt: this.iso(), updatedAt: this.iso() };
+      let next: TenantRecord = { ...tenant, status: "offboarded", dataKey: "destroyed", offboardedAt: this.iso(), updatedAt: this.iso(), history: "deleting" };
       next = this.enqueue(tx, next, [
         { kind: "nats.account", payload: {} },
         { kind: "nats.revoke", payload: {} },
         { kind: "keycloak.revoke-admin", payload: { userIds: admins } },
+        { kind: "events.plan", payload: {} },
         { kind: "events.delete", payload: {} },
         { kind: "tenant.purge", payload: {} },
       ]);

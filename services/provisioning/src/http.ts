@@ -36,7 +36,7 @@ import Fastify, {
 import type { Logger } from "pino";
 import { TENANT_ID_FIX, TENANT_ID_PATTERN } from "../../../config/tenancy.js";
 import { DEFAULT_PLAN_TIER, PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
-import { BILLING_WEBHOOK, JWKS_PATH, PROVISIONING_ROUTES, TENANT_ROLES, USER_ID_PATTERN, type RouteAuth, type TenantAction, type TenantRole } from "../../identity/names.js";
+import { BILLING_WEBHOOK, JWKS_PATH, PROVISIONING_ROUTES, roleAtLeast, TENANT_ACTIONS, TENANT_ROLES, USER_ID_PATTERN, type RouteAuth, type TenantAction, type TenantRole } from "../../identity/names.js";
 import { TokenRejectedError, type TenantPrincipal } from "../../identity/verify.js";
 import { REALM_ROLES } from "../../keycloak-realm/names.js";
 import { bearerToken, UnauthorizedError, type Principal, type TokenVerifier } from "./auth.js";
@@ -607,7 +607,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     },
   );
 
+  // Offboarding answers 202 with the tenant's view: `history: "deleting"` (its messages and rows
+  // are being deleted by the outbox). Repeating it is how the tenant's side follows the deletion:
+  // the memberships are gone by then, so a repeat is answered to a tenant token (they live minutes)
+  // whose role may offboard, with the tombstone's view, 202 while `deleting`, 200 once `deleted`
+  // (with `historyDeletedAt`). Anyone else gets the one not-found answer.
   route<TenantReq>("DELETE", "/v1/tenants/:tenantId", { params: tenantParams }, async (req, reply) => {
+    const p = tenantCaller(req);
+    const gone = await plane.tenant(p.tenantId);
+    if (gone?.status === "offboarded") {
+      if (!roleAtLeast(p.role, TENANT_ACTIONS["tenant.offboard"].minRole)) throw tenantNotFound();
+      const view = tenantView(gone);
+      return reply.code(view.history === "deleted" ? 200 : 202).send({ tenant: view });
+    }
     const { tenant } = await authorized(req);
     const view = await plane.offboard(tenant.id);
     metrics.tenantsOffboarded.inc();

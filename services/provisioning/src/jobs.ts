@@ -5,22 +5,31 @@
  *   with a JetStream ack and the job id as `Nats-Msg-Id` (a retried request is stored once);
  * - the workers' credential requests (`platform.credentials.<tier>`, queue group
  *   `provisioning`) are answered with short-lived credentials of the job's tenant, only for an
- *   active tenant of exactly that tier (the subject's tier is the server-enforced one).
+ *   active tenant of exactly that tier (the subject's tier is the server-enforced one);
+ * - an offboarded tenant's messages are purged from `SWARM_EVENTS` (`swarm.<tenant>.events`) and
+ *   `SWARM_JOBS` (`swarm.<tenant>.jobs.*`) with subject-filtered purges (the outbox's
+ *   `events.delete`); the user may call no other JetStream API.
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { TENANT_ID_PATTERN } from "../../../config/tenancy.js";
+import { assertTenantId, TENANT_ID_PATTERN } from "../../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
 import { PROVISIONING_INBOX_PREFIX } from "../../nats-auth/claims.js";
-import { jobSubject, WORKER_CREDENTIALS_QUEUE, WORKER_CREDENTIALS_SUBJECT_PREFIX } from "../../nats-auth/jetstream-names.js";
+import { jobSubject, storedEventSubject, STREAM_NAMES, SUBJECT_ROOT, WORKER_CREDENTIALS_QUEUE, WORKER_CREDENTIALS_SUBJECT_PREFIX } from "../../nats-auth/jetstream-names.js";
 import type { JobMessage } from "../../worker/contract.js";
 import type { ControlPlane, TenantRecord } from "./control-plane.js";
 import { ApiError } from "./errors.js";
 import type { BusMinter } from "./nats.js";
+import type { TenantStreams } from "./outbox.js";
 
 export type { JobMessage };
+
+/** Every job lane of one tenant in `SWARM_JOBS`: `swarm.<tenant>.jobs.*` (a tier change leaves jobs in the old lane). */
+export function tenantJobsFilter(tenantId: string): string {
+  return `${SUBJECT_ROOT}.${assertTenantId(tenantId)}.jobs.*`;
+}
 
 /** Seconds a worker's tenant credentials live: a job longer than this reconnects with new ones. */
 export const WORKER_CREDENTIALS_TTL_SECONDS = 900;
@@ -36,10 +45,12 @@ export interface PlatformBusOptions {
   readonly log: { warn(o: object, m: string): void; info(o: object, m: string): void };
 }
 
-export class PlatformBus {
+export class PlatformBus implements TenantStreams {
   private constructor(
     private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
+    /** Without the account-info check: the user may call the purge API of two streams and nothing else. */
+    private readonly jsm: JetStreamManager,
     private readonly sub: Subscription | undefined,
   ) {}
 
@@ -59,7 +70,7 @@ export class PlatformBus {
           callback: (_error, msg) => void PlatformBus.answer(msg, o, minter),
         })
       : undefined;
-    return new PlatformBus(nc, jetstream(nc), sub);
+    return new PlatformBus(nc, jetstream(nc), await jetstreamManager(nc, { checkAPI: false }), sub);
   }
 
   /** One worker's request `{ "tenantId": … }` on `platform.credentials.<tier>`. */
@@ -100,6 +111,16 @@ export class PlatformBus {
       if (/maximum messages per subject/i.test(text)) throw new ApiError(429, "too_many_requests", `the tenant's job backlog is full (its ${tenant.planTier} tier's bound); retry when its workers caught up`);
       throw new ApiError(503, "unavailable", `the job was not stored (${text}); retry with the same jobId`);
     }
+  }
+
+  /**
+   * Removes every message of `tenantId` from `SWARM_EVENTS` and `SWARM_JOBS` (subject-filtered
+   * purges); answers how many each removed. Purging again finds what arrived since.
+   */
+  async purgeTenant(tenantId: string): Promise<{ events: number; jobs: number }> {
+    const events = await this.jsm.streams.purge(STREAM_NAMES.events, { filter: storedEventSubject(tenantId) });
+    const jobs = await this.jsm.streams.purge(STREAM_NAMES.jobs, { filter: tenantJobsFilter(tenantId) });
+    return { events: events.purged, jobs: jobs.purged };
   }
 
   async close(): Promise<void> {

@@ -11,12 +11,23 @@
  * worker's lease simply expires.
  *
  * The worker never runs on the request path: requests only wake it ({@link OutboxWorker.wake}).
+ *
+ * The event store's effects (lane `events`): `events.plan` writes the tenant's plan row as the
+ * record is when it applies; `events.delete` (queued at offboarding after the plan row that says
+ * offboarded) deletes the tenant's history: its messages in `SWARM_EVENTS` and `SWARM_JOBS`
+ * (subject-filtered purges through the platform-account connection), then its event and usage
+ * rows (as the lifecycle user), then checks that nothing of it is left (no row, and a second
+ * purge finds no message) and otherwise fails, so that it runs again with backoff until it holds.
+ * Without an event store (or, where tenant accounts are pushed, without the platform-account
+ * connection) these effects fail with a `lastError` naming the variable to set; they never
+ * succeed without doing their work.
  */
 import { randomBytes } from "node:crypto";
-import { tenantEventDeletionSql } from "../../clickhouse-schema/tenant-deletion.js";
 import { REALM_ROLES } from "../../keycloak-realm/names.js";
+import { PROVISIONING_ENV } from "../contract.js";
 import { EFFECT_LANES, keys, type CredentialRecord, type InvitationRecord, type OutboxEntry, type RevocationRecord, type TenantRecord, type WrappedDataKey } from "./control-plane.js";
 import type { DataKeyProvider } from "./datakeys.js";
+import { tenantPlanRow, type EventStore } from "./event-store.js";
 import type { IdentityAdmin } from "./keycloak.js";
 import type { Mailer } from "./mail.js";
 import type { TenantAccountPublisher } from "./nats.js";
@@ -26,6 +37,20 @@ export const OUTBOX_LEASE_MS = 30_000;
 export const OUTBOX_MAX_BACKOFF_MS = 5 * 60_000;
 /** Entries per bounded batch of bulk effects (revocation, purge): far below FDB's limits. */
 export const OUTBOX_BULK_BATCH = 200;
+
+/** Purges one tenant's messages from the shared streams; answers how many each purge removed. */
+export interface TenantStreams {
+  purgeTenant(tenantId: string): Promise<{ readonly events: number; readonly jobs: number }>;
+}
+
+/** How the worker reaches the tenants' messages in the shared streams. */
+export type TenantStreamsAccess =
+  /** Through the platform-account connection. */
+  | { readonly kind: "bus"; readonly bus: TenantStreams }
+  /** No NATS configured (PROVISIONING_NATS_URL unset): no tenant account was ever pushed, so no tenant could publish anything. */
+  | { readonly kind: "none" }
+  /** Tenant accounts are pushed, but there is no connection to purge with: `events.delete` fails with `problem`. */
+  | { readonly kind: "unavailable"; readonly problem: string };
 
 export interface OutboxLogger {
   info(obj: object, msg: string): void;
@@ -53,8 +78,10 @@ export interface OutboxWorkerOptions {
   readonly now?: () => number;
   readonly onApplied?: (kind: string) => void;
   readonly onFailed?: (kind: string) => void;
-  /** Whether event deletion SQL targets the replicated topology. @default false */
-  readonly replicatedEvents?: boolean;
+  /** The event store: plan rows and offboarded tenants' rows. @default - none: `events.plan` and `events.delete` fail (and are retried) naming PROVISIONING_CLICKHOUSE_URL */
+  readonly eventStore?: EventStore;
+  /** The tenants' messages in the shared streams (`events.delete` purges them). */
+  readonly streams: TenantStreamsAccess;
 }
 
 /** What the external part of an effect hands to the completion transaction. */
@@ -233,6 +260,37 @@ export class OutboxWorker {
     }
   }
 
+  /** The event store, or the error that says how to configure one. */
+  private eventStore(): EventStore {
+    if (this.o.eventStore) return this.o.eventStore;
+    throw new Error(`no event store is configured: set ${PROVISIONING_ENV.clickhouseUrl} and ${PROVISIONING_ENV.clickhousePasswordFile} (the ${PROVISIONING_ENV.clickhouseUser} user's password); this effect is retried until then`);
+  }
+
+  /**
+   * Deletes an offboarded tenant's history: the plan row that says offboarded (again: the row
+   * `events.plan` wrote, so an entry queued before that effect existed holds too), the stream
+   * purges, the row deletion, then the check. Throws while anything of the tenant is left.
+   */
+  private async deleteHistory(tenant: TenantRecord): Promise<{ readonly purged: { readonly events: number; readonly jobs: number } | undefined }> {
+    const tid = tenant.id;
+    const store = this.eventStore();
+    const access = this.o.streams;
+    if (access.kind === "unavailable") throw new Error(access.problem);
+    const streams = access.kind === "bus" ? access.bus : undefined;
+    await store.writePlan(tenantPlanRow(tid, tenant.planTier, "offboarded", tenant.effectClock));
+    const purged = streams ? await streams.purgeTenant(tid) : undefined;
+    await store.deleteTenantRows(tid);
+    // The check: no row left, and a second purge finds no message (one that arrived since the
+    // first purge, e.g. before the servers closed the tenant's connections, is removed by it and
+    // the deletion runs again, so that rows the ingestor made of it meanwhile go too).
+    const [left, late] = await Promise.all([store.tenantRowCounts(tid), streams ? streams.purgeTenant(tid) : undefined]);
+    const messages = late ? late.events + late.jobs : 0;
+    if (left.events > 0 || left.usage > 0 || messages > 0) {
+      throw new Error(`tenant ${tid}'s history is not gone yet: ${left.events} event row(s) and ${left.usage} usage row(s) left, ${messages} stream message(s) arrived after the first purge; the deletion runs again`);
+    }
+    return { purged };
+  }
+
   /** The external part of an effect; returns what the completion transaction writes. */
   private async external(entry: OutboxEntry): Promise<Completion> {
     const tid = entry.tenantId;
@@ -342,10 +400,22 @@ export class OutboxWorker {
         }
         return async () => undefined;
       }
+      case "events.plan": {
+        // The plan row of the tenant as it is now (tier, status), versioned by its effect clock,
+        // which every change of either bumps: a re-run writes the same row, and the lane's last
+        // row carries the current state.
+        if (!tenant) throw new Error(`tenant ${tid} has no record: no plan row to write`);
+        await this.eventStore().writePlan(tenantPlanRow(tid, tenant.planTier, tenant.status, tenant.effectClock));
+        return async () => undefined;
+      }
       case "events.delete": {
-        const statements = tenantEventDeletionSql(tid, { replicated: this.o.replicatedEvents === true });
-        return async (tx) => {
-          setJson(tx, keys.eventDeletion(tid), { tenantId: tid, statements, queuedAt: new Date(this.now()).toISOString() });
+        // Only ever an offboarded tenant's history (offboarding is final and queues this).
+        if (!tenant || tenant.status !== "offboarded") throw new Error(`refusing to delete the history of tenant ${tid}: it is ${tenant ? tenant.status : "unknown"}, not offboarded`);
+        const { purged } = await this.deleteHistory(tenant);
+        this.o.log.info({ tenantId: tid, purgedMessages: purged ?? "no bus configured" }, "offboarded tenant's history deleted");
+        const at = new Date(this.now()).toISOString();
+        return async (tx, t) => {
+          if (t && t.status === "offboarded" && t.history !== "deleted") setJson(tx, keys.meta(tid), { ...t, history: "deleted", historyDeletedAt: at });
         };
       }
     }

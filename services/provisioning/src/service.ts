@@ -19,6 +19,8 @@ import { billingWebhook, readBillingSecrets } from "./billing.js";
 import type { ProvisioningConfig } from "./config.js";
 import { ControlPlane } from "./control-plane.js";
 import { dataKeyProvider, type DataKeyProvider } from "./datakeys.js";
+import { openEventStore, type EventStore } from "./event-store.js";
+import { PROVISIONING_ENV } from "../contract.js";
 import { buildApp } from "./http.js";
 import { Invitations } from "./invitations.js";
 import { FastKeyPair } from "./fast-nkeys.js";
@@ -28,7 +30,7 @@ import { PlatformKeys } from "./platform-keys.js";
 import { disabledIdentityAdmin, KeycloakAdmin, type IdentityAdmin } from "./keycloak.js";
 import { createProvisioningMetrics, type ProvisioningMetrics } from "./metrics.js";
 import { natsAccountPublisher, readAccountSigningKeys, readSigningKeys, signingKeyMinter, type BusMinter, type TenantAccountPublisher } from "./nats.js";
-import { OutboxWorker } from "./outbox.js";
+import { OutboxWorker, type TenantStreamsAccess } from "./outbox.js";
 import type { KvStore } from "./store/kv.js";
 import { openStore } from "./store/open.js";
 
@@ -47,6 +49,11 @@ export interface ProvisioningOverrides {
   readonly now?: () => number;
   /** Pushes tenant account JWTs. @default - from PROVISIONING_NATS_URL and the signing keys, else none */
   readonly accounts?: TenantAccountPublisher;
+  /**
+   * The event store (plan rows, offboarded tenants' rows): e.g. a `ClickHouseEventStore` on the
+   * embedded engine's client. The service never closes it. @default - PROVISIONING_CLICKHOUSE_* over HTTP, else none
+   */
+  readonly eventStore?: EventStore;
   /** Host to listen on. @default "0.0.0.0" */
   readonly host?: string;
   /** Start the outbox worker. @default true */
@@ -68,8 +75,10 @@ export interface RunningProvisioning {
   readonly metrics: ProvisioningMetrics;
   readonly keys: PlatformKeys;
   readonly invitations: Invitations;
-  /** The platform-account connection (jobs, workers' credentials); undefined when not configured. */
+  /** The platform-account connection (jobs, workers' credentials, purges); undefined when not configured. */
   readonly bus: PlatformBus | undefined;
+  /** The event store the outbox writes to; undefined when not configured. */
+  readonly eventStore: EventStore | undefined;
   /** Stops taking requests, finishes those in flight, stops the worker, closes the store. */
   stop(): Promise<void>;
 }
@@ -77,6 +86,8 @@ export interface RunningProvisioning {
 export async function startProvisioning(config: ProvisioningConfig, o: ProvisioningOverrides = {}): Promise<RunningProvisioning> {
   const log = o.log ?? pino({ level: config.logLevel, base: { service: "provisioning" } });
   const store = o.store ?? (await openStore(config.store));
+  // Only what this function opened is closed on a failed start (the overrides belong to the caller).
+  const opened: { close(): Promise<void> }[] = [];
   try {
     const identity =
       o.identity ??
@@ -112,10 +123,25 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
         ? smtpMailer({ url: config.mail.url, from: config.mail.from, consoleUrl: config.mail.consoleUrl, requireTls: config.mail.requireTls, ...(config.mail.credentialsFile ? { credentialsFile: config.mail.credentialsFile } : {}) })
         : disabledMailer);
 
+    const eventStore = o.eventStore ?? (config.eventStore ? openEventStore(config.eventStore) : undefined);
+    if (eventStore && !o.eventStore) opened.push(eventStore);
+    if (!eventStore) log.warn({ variable: PROVISIONING_ENV.clickhouseUrl }, "no event store configured: plan rows and offboarded tenants' deletions wait (their outbox effects fail and retry) until it is set");
+
     let worker: OutboxWorker | undefined;
     const plane = new ControlPlane({ store, catalog: loadTierCatalog(), userLimits: o.userLimits ?? loadUserLimits(), onEnqueued: () => worker?.wake(), ...(o.now ? { now: o.now } : {}) });
     const invitations = new Invitations(plane, { ttlSeconds: config.invitationTtlSeconds, secretOf: (id) => keys.invitationSecret(id), ...(o.now ? { now: o.now } : {}) });
     const metrics = createProvisioningMetrics(() => worker?.lastReady ?? 0, true);
+    const bus =
+      config.nats.platformCredsFile && push
+        ? await PlatformBus.start({ url: push.url, credsFile: config.nats.platformCredsFile, tlsCaFile: push.tlsCaFile, plane, minter, api: config.tokens.issuer, log })
+        : undefined;
+    if (bus) opened.push(bus);
+    // Tenant accounts pushed to NATS (or accounts handed in) = tenants may have published: purging needs the connection.
+    const streams: TenantStreamsAccess = bus
+      ? { kind: "bus", bus }
+      : push || o.accounts
+        ? { kind: "unavailable", problem: `tenant accounts are pushed to NATS but the platform-account connection that purges their messages is not configured: set ${PROVISIONING_ENV.natsPlatformCredsFile} (nats:bootstrap's provisioning.creds); this effect is retried until then` }
+        : { kind: "none" };
     worker = new OutboxWorker({
       store,
       identity,
@@ -129,6 +155,8 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       ...(o.workerConcurrency !== undefined ? { concurrency: o.workerConcurrency } : {}),
       onApplied: (kind) => metrics.outboxApplied.inc({ kind }),
       onFailed: (kind) => metrics.outboxFailed.inc({ kind }),
+      ...(eventStore ? { eventStore } : {}),
+      streams,
     });
     const w = worker;
     const realmKeys = o.keySet ?? remoteKeySet(config.oidc.jwksUrl);
@@ -138,10 +166,6 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
     const verifyTenant = createTenantTokenVerifier({ issuer: config.tokens.issuer, keySet: keys.keySet });
     const tierSigningKeys = tierSeeds ? (Object.fromEntries(Object.entries(tierSeeds).map(([tier, seed]) => [tier, FastKeyPair.fromSeed(seed).getPublicKey()])) as Record<keyof typeof tierSeeds, string>) : undefined;
     const agents = tierSigningKeys ? createAgentVerifier({ plane, tierSigningKeys, ...(o.now ? { now: o.now } : {}) }) : undefined;
-    const bus =
-      config.nats.platformCredsFile && push
-        ? await PlatformBus.start({ url: push.url, credsFile: config.nats.platformCredsFile, tlsCaFile: push.tlsCaFile, plane, minter, api: config.tokens.issuer, log })
-        : undefined;
     const app = buildApp({
       plane,
       verify,
@@ -179,6 +203,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       keys,
       invitations,
       bus,
+      eventStore,
       stop() {
         stopped ??= (async () => {
           clearInterval(keyRefresh);
@@ -187,12 +212,14 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
           await bus?.close();
           mailer.close();
           await accounts?.close();
+          if (eventStore && !o.eventStore) await eventStore.close();
           await store.close();
         })();
         return stopped;
       },
     };
   } catch (error) {
+    for (const resource of opened.reverse()) await resource.close().catch(() => undefined);
     if (!o.store) await store.close();
     throw error;
   }
