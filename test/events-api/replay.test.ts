@@ -176,7 +176,7 @@ interface ReplayAnswer {
   replay: {
     projectId: string;
     resource: string;
-    state: { stateHash: string; eventId: string; timestamp: string; agentId: string; userId: string; deleted: boolean };
+    state: { stateHash: string; eventId: string; timestamp: string; agentId: string; userId: string };
     job: { jobId: string; type: string; tenantId: string };
     lane: string;
     tier: string;
@@ -202,7 +202,7 @@ describe("replays through the provisioning jobs API", () => {
     expect(res.body.replay).toMatchObject({
       projectId: PROJECT,
       resource: RESOURCE,
-      state: { stateHash: HASHES[1], eventId: target.event_id, timestamp: rfc3339Of(target.timestamp), agentId: target.agent_id, userId: tenants.A.user.id, deleted: false },
+      state: { stateHash: HASHES[1], eventId: target.event_id, timestamp: rfc3339Of(target.timestamp), agentId: target.agent_id, userId: tenants.A.user.id },
       job: { jobId, type: REPLAY_JOB_TYPE, tenantId: tenants.A.id },
       lane: jobSubject(tenants.A.id, "free"),
       tier: "free",

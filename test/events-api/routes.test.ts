@@ -189,6 +189,16 @@ describe("routes and authentication", () => {
     }
   });
 
+  it("refuses a replay to a moment the resource was deleted at: no content to go back to, the known states listed", async () => {
+    const member = await token("member");
+    const res = await call<{ error: { field: string; message: string; knownHashes: { stateHash: string }[] } }>(svc.url, "POST", "/v1/projects/web/replays", { token: member, body: { resource: HISTORY_RESOURCE, at: new Date(NOW).toISOString() } });
+    expect(res.status, res.text).toBe(404);
+    expect(res.body.error.field).toBe("body.at");
+    expect(res.body.error.message).toContain(`was deleted at ${new Date(NOW).toISOString()} (by event ${history[11]!.event_id})`);
+    // The four states it was in, the most recently entered first (loop-2 at k=10, loop-1 at 9, loop-0 at 8, loop-3 at 7).
+    expect(res.body.error.knownHashes.map((k) => k.stateHash)).toEqual([2, 1, 0, 3].map((k) => stateHashOf(`loop-${k}`)));
+  });
+
   it("answers 503 for a tier whose reader this deployment lacks", async () => {
     const res = await call<ErrorBody>(svc.url, "GET", "/v1/events", { token: await issuer.mint({ tenantId: "hotel-free", planTier: "free", role: "owner" }) });
     expect(res.status).toBe(503);

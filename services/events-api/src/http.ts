@@ -584,13 +584,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         p,
         stateHash !== undefined ? stateByHashQuery({ tenantId: p.tenantId, projectId, resource, stateHash }) : stateAtQuery({ tenantId: p.tenantId, projectId, resource, at: atMoment as string }),
       );
-      if (!state) {
+      // No state to go back to: never in that state, no change yet at that time, or deleted then (a revert restores content, never an absence).
+      if (!state || state.state_hash === "") {
         metrics.replays.inc({ outcome: "unknown_state" });
         const known = await reader.query<KnownHashRow>(routeUrl, p, knownHashesQuery({ tenantId: p.tenantId, projectId, resource, limit: EVENTS_API_KNOWN_HASHES_MAX }));
         const knownHashes = known.map((k) => ({ stateHash: k.state_hash, lastSeen: rfc3339(k.last_seen), changes: k.changes }));
-        throw stateHash !== undefined
-          ? notFound(`resource ${JSON.stringify(resource)} of project ${projectId} was never in state ${stateHash}: pick one of knownHashes (the states it was in most recently, at most ${EVENTS_API_KNOWN_HASHES_MAX})`, "body.stateHash", { knownHashes })
-          : notFound(`resource ${JSON.stringify(resource)} of project ${projectId} has no state change at or before ${at}: pick a later time, or one of knownHashes`, "body.at", { knownHashes });
+        const pick = `pick one of knownHashes (the states it was in most recently, at most ${EVENTS_API_KNOWN_HASHES_MAX})`;
+        if (stateHash !== undefined) throw notFound(`resource ${JSON.stringify(resource)} of project ${projectId} was never in state ${stateHash}: ${pick}`, "body.stateHash", { knownHashes });
+        if (!state) throw notFound(`resource ${JSON.stringify(resource)} of project ${projectId} has no state change at or before ${at}: pick a later time, or ${pick}`, "body.at", { knownHashes });
+        throw notFound(`resource ${JSON.stringify(resource)} of project ${projectId} was deleted at ${at} (by event ${state.event_id}): there is no content to go back to; pick an earlier time, or ${pick}`, "body.at", { knownHashes });
       }
       const input = { resource, stateHash: state.state_hash, eventId: state.event_id, timestamp: rfc3339(state.timestamp) };
       const jobId = replayJobId({ tenantId: p.tenantId, projectId, resource, eventId: state.event_id });
@@ -611,7 +613,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         replay: {
           projectId,
           resource,
-          state: { stateHash: state.state_hash, deleted: state.state_hash === "", eventId: state.event_id, timestamp: rfc3339(state.timestamp), agentId: state.agent_id, userId: state.user_id },
+          state: { stateHash: state.state_hash, eventId: state.event_id, timestamp: rfc3339(state.timestamp), agentId: state.agent_id, userId: state.user_id },
           job: filed.job,
           lane: filed.lane,
           tier: filed.tier,
