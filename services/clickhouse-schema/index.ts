@@ -15,6 +15,7 @@ export * from "./names.js";
 export * from "./queries.js";
 export * from "./table.js";
 export * from "./tenant-deletion.js";
+export * from "./usage-queries.js";
 export * from "./tenant-queries.js";
 
 /**
