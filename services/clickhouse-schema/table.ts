@@ -110,7 +110,7 @@ export const SWARM_EVENT_COLUMNS = [
     name: "retention_days",
     type: "UInt16",
     js: "number",
-    insert: false,
+    insert: true,
     comment: "Days the row is kept: its tenant's tier retentionDays when it was ingested (0: the table's default TTL)",
   },
 ] as const satisfies readonly ColumnSpec[];

@@ -43,6 +43,9 @@ export const INGESTOR_ENV = {
   pullExpiresMs: "INGESTOR_PULL_EXPIRES_MS",
   httpPort: "INGESTOR_HTTP_PORT",
   logLevel: "INGESTOR_LOG_LEVEL",
+  tenantCacheMax: "INGESTOR_TENANT_CACHE_MAX",
+  tenantCacheTtlMs: "INGESTOR_TENANT_CACHE_TTL_MS",
+  quotaMarginPercent: "INGESTOR_QUOTA_MARGIN_PERCENT",
 } as const;
 
 /** The names of {@link INGESTOR_ENV}. */
@@ -72,6 +75,9 @@ export const INGESTOR_DEFAULTS = {
   shutdownTimeoutMs: 15_000,
   httpPort: INGESTOR_HTTP_PORT,
   logLevel: "info",
+  tenantCacheMax: 100_000,
+  tenantCacheTtlMs: 1_000,
+  quotaMarginPercent: 10,
 } as const satisfies Partial<Record<keyof typeof INGESTOR_ENV, string | number>> & { readonly logLevel: IngestorLogLevel };
 
 /** Inclusive bounds of the whole-number variables. */
@@ -85,6 +91,15 @@ export const INGESTOR_LIMITS = {
   shutdownTimeoutMs: { min: 100, max: 600_000 },
   pullExpiresMs: { min: 1_000, max: 60_000 },
   httpPort: { min: 0, max: 65_535 },
+  /** At least one prefetch (checked at load): the tenants of every batch in hand must fit. */
+  tenantCacheMax: { min: 1_000, max: 10_000_000 },
+  /**
+   * A tenant's plan and usage are re-read at least this often while its events flow. The max is
+   * what the provisioning service waits, after writing a tenant's `offboarded` plan row, before
+   * it deletes the tenant's history: by then no replica still takes the tenant as active.
+   */
+  tenantCacheTtlMs: { min: 100, max: 60_000 },
+  quotaMarginPercent: { min: 0, max: 100 },
 } as const satisfies Partial<Record<keyof typeof INGESTOR_ENV, { readonly min: number; readonly max: number }>>;
 
 /** A durable consumer name the ingestor accepts (`INGESTOR_CONSUMER`): one NATS subject token. */
@@ -157,4 +172,7 @@ export const INGESTOR_METRICS = {
   consumerPending: { name: "ingestor_consumer_pending_messages", type: "gauge", help: "Messages on the stream not yet delivered to the consumer (its lag)." },
   consumerAckPending: { name: "ingestor_consumer_ack_pending_messages", type: "gauge", help: "Messages delivered and not yet acked." },
   lastInsert: { name: "ingestor_last_insert_success_timestamp_seconds", type: "gauge", help: "Unix time of the last successful insert." },
+  refused: { name: "ingestor_events_refused_total", type: "counter", help: "Valid events their tenant's plan refused (dead-lettered), by reason (quota, expired, offboarded) and tier." },
+  tenantsOverQuota: { name: "ingestor_tenants_over_quota", type: "gauge", help: "Tenants whose daily event allowance is used up, on the latest UTC day this replica ingested (as it last counted)." },
+  tenantLookups: { name: "ingestor_tenant_lookups_total", type: "counter", help: "Queries of tenants' plans and usage (one per batch with unknown, stale or near-allowance tenants, per 2,000 tenants), by outcome (ok, error)." },
 } as const satisfies Record<string, { readonly name: `ingestor_${string}`; readonly type: "counter" | "gauge" | "histogram"; readonly help: string }>;

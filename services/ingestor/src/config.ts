@@ -24,6 +24,9 @@
  * | `INGESTOR_PULL_EXPIRES_MS` | half the shutdown timeout, 1000-5000 | life of one pull request; a SIGTERM waits at most this for the open ones to end, so it must be at most half the shutdown timeout |
  * | `INGESTOR_HTTP_PORT` | `8080` | `/healthz` and `/readyz`; `0` = any free port, `off` = none |
  * | `INGESTOR_LOG_LEVEL` | `info` | lowest pino level written: fatal, error, warn, info, debug, trace or silent |
+ * | `INGESTOR_TENANT_CACHE_MAX` | `100000` | tenants whose plan and usage a replica keeps (least recently used out first); at least one prefetch, so the tenants of every batch in hand fit |
+ * | `INGESTOR_TENANT_CACHE_TTL_MS` | `1000` | a tenant's plan and usage are re-read when older than this (100-60000): how late a replica sees an offboarding, a tier change, and the other replicas' usage |
+ * | `INGESTOR_QUOTA_MARGIN_PERCENT` | `10` | a tenant within this share of its tier's `events.perDay` gets its usage re-read before each of its batches (0-100; 100: always): see `./tenants.ts` for the overshoot bound it gives |
  *
  * The JetStream topology is not configured here: the durable consumer (`INGESTOR_CONSUMER`) and
  * the dead-letter stream are declared in `services/nats-auth` (`ingestorConsumerConfig`,
@@ -78,6 +81,8 @@ export interface IngestorConfig {
   readonly httpPort: number | undefined;
   /** Lowest level logged. */
   readonly logLevel: IngestorLogLevel;
+  /** The cache of tenants' plans and usage, and when a tenant's usage is re-read (./tenants.ts). */
+  readonly tenants: { readonly cacheMax: number; readonly ttlMs: number; readonly quotaMarginPercent: number };
 }
 
 /** A configuration variable with a value the ingestor cannot run with. */
@@ -162,6 +167,18 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
   const httpRaw = text(env, V.httpPort, String(D.httpPort));
   const httpPort = httpRaw.toLowerCase() === "off" ? undefined : bounded(env, "httpPort", D.httpPort);
 
+  // Every tenant of the batches in hand (at most one prefetch of messages) stays cached until its batch is inserted.
+  const tenantCacheMax = bounded(env, "tenantCacheMax", D.tenantCacheMax);
+  const prefetch = prefetchMessages({ maxRows, maxInflight });
+  if (tenantCacheMax < prefetch) {
+    throw new IngestorConfigError(
+      V.tenantCacheMax,
+      String(tenantCacheMax),
+      `is below this replica's prefetch of ${prefetch} messages (${V.batchMaxRows} × (${V.maxInflightBatches} + 1)): the tenants of the batches in hand would not fit`,
+      `set it to at least ${prefetch}, or lower ${V.batchMaxRows}`,
+    );
+  }
+
   const logLevelRaw = text(env, V.logLevel, D.logLevel).toLowerCase();
   const logLevel = INGESTOR_LOG_LEVELS.find((l) => l === logLevelRaw);
   if (logLevel === undefined) {
@@ -186,5 +203,6 @@ export function loadIngestorConfig(env: Env = process.env): IngestorConfig {
     shutdownTimeoutMs,
     httpPort,
     logLevel,
+    tenants: { cacheMax: tenantCacheMax, ttlMs: bounded(env, "tenantCacheTtlMs", D.tenantCacheTtlMs), quotaMarginPercent: bounded(env, "quotaMarginPercent", D.quotaMarginPercent) },
   };
 }

@@ -2,12 +2,14 @@
  * The ingestor's loop: a durable pull consumer on `SWARM_EVENTS`, shared by every replica.
  *
  * explicit pulls (`fetch`) ask for what fits in the budget of one prefetch (`maxRows` ×
- * (`maxInflight` + 1)) → every delivered message is taken at once into a batch → check each
- * message and write its row into the batch's insert body ({@link appendEvent}: every check of
- * `decodeEvent`) → dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, then `term()`)
- * → insert the accepted rows in one block (up to `maxInflight` at once; full batches wait for a
- * slot) → ack them. A message is acked only after its row is stored, so with any number of
- * replicas no acked message lacks its row.
+ * (`maxInflight` + 1)) → every delivered message is taken at once into a batch → read what the
+ * batch's tenants are entitled to and have used (./tenants.ts: cached, one query per batch at
+ * most) → check each message against its tenant's plan and write its row into the batch's insert
+ * body ({@link appendEvent}: every check of `decodeEvent`, the tenant's retention; then its daily
+ * allowance) → dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, count the plan's
+ * refusals into `tenant_usage_daily`, then `term()`) → insert the accepted rows in one block (up
+ * to `maxInflight` at once; full batches wait for a slot) → ack them. A message is acked only
+ * after its row is stored, so with any number of replicas no acked message lacks its row.
  *
  * Holds nothing it cannot keep: everything pulled and not yet acked is in the replica's own hands
  * (the batch filling, the batches waiting for a slot, those in the sink) and gets `working()`
@@ -23,21 +25,24 @@
  * before a late message of its bucket arrived, or `maxBytes`), the copy differs and the table's
  * ReplacingMergeTree + FINAL keep it invisible.
  *
- * Transient sink errors are retried with exponential backoff and nothing is acked meanwhile; a
- * permanent one (missing table, no grant) stops the loop without acking and stops the progress
- * signals: the replica turns unready and says why ({@link EventConsumer.health}), and what it
- * held is redelivered to a healthy one.
+ * Transient sink errors (of an insert, of a tenants' lookup) are retried with exponential backoff
+ * and nothing is acked meanwhile; a permanent one (missing table, no grant) stops the loop without
+ * acking and stops the progress signals: the replica turns unready and says why
+ * ({@link EventConsumer.health}), and what it held is redelivered to a healthy one.
  */
 import { createHash } from "node:crypto";
 import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import pino from "pino";
+import type { PlanTierName, TierCatalog } from "../../../config/tiers.js";
+import { qualified, TENANT_PLANS_TABLE, TENANT_USAGE_TABLE, type TenantRefusals } from "../../clickhouse-schema/index.js";
 import { DEAD_LETTER_STREAM, DEAD_LETTER_SUBJECT_PREFIX, STREAM_NAMES } from "../../nats-auth/jetstream-names.js";
 import { prefetchMessages, type IngestorConfig, type IngestorLogLevel } from "./config.js";
-import type { RejectReason } from "./event.js";
+import { POLICY_REJECT_REASONS, tenantOfSubject, type PolicyRejectReason, type RejectReason } from "./event.js";
 import type { IngestorMetrics } from "./metrics.js";
 import { appendEvent, RowBlock } from "./row-encoder.js";
-import { classifySinkError, type Sink, type SinkError } from "./sink.js";
+import { classifySinkError, type Sink, type SinkError, type TenantStore } from "./sink.js";
+import { dayText, offboardedDetail, quotaDetail, TenantPolicies, utcDay, type Admission } from "./tenants.js";
 import { IngestorStartError } from "./topology.js";
 
 /** The dead-letter stream of refused events (its name and subject root live with the other streams). */
@@ -106,7 +111,15 @@ export const jsonLogger: Logger = pinoLogger();
 export interface EventConsumerOptions {
   readonly js: JetStreamClient;
   readonly sink: Sink;
-  readonly config: Pick<IngestorConfig, "batch" | "retry"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "pullExpiresMs"> };
+  /**
+   * Where tenants' plans and usage are read and refusals counted (./tenants.ts); production's is
+   * the sink's own client (`ClickHouseSink`). None: tenant policies are unenforced (every tenant
+   * on the default tier, active, no daily allowance), and the consumer says so at start.
+   */
+  readonly tenants?: TenantStore;
+  /** The tier catalog tenants' plans name. @default PLAN_TIERS */
+  readonly catalog?: TierCatalog;
+  readonly config: Pick<IngestorConfig, "batch" | "retry" | "tenants"> & { readonly nats: Pick<IngestorConfig["nats"], "consumer" | "pullExpiresMs"> };
   /** The durable consumer's AckWait, as `checkTopology` read it at start: progress signals keep a batch in the sink from being redelivered. */
   readonly ackWaitMs: number;
   readonly log?: Logger;
@@ -231,6 +244,22 @@ function ackAllBut(messages: readonly JsMsg[], skip: JsMsg | undefined): void {
   (publisher as { outBytes: number }).outBytes += 4 * count;
 }
 
+/** A message the batch refuses, and what its refusal counts against. */
+interface Refusal {
+  readonly m: JsMsg;
+  readonly seq: number;
+  readonly reason: RejectReason;
+  readonly detail: string;
+  /** The subject's tenant (undefined: the subject names none). */
+  readonly tenant: string | undefined;
+  /** UTC day of the message's stream time. */
+  readonly day: number;
+  /** The tenant's tier when it was decided. */
+  readonly tier: PlanTierName | undefined;
+}
+
+const isPolicyReason = (reason: RejectReason): reason is PolicyRejectReason => (POLICY_REJECT_REASONS as readonly RejectReason[]).includes(reason);
+
 /** Bytes of a row beyond its message's own: timestamps, enum names, separators. */
 const ROW_OVERHEAD_BYTES = 160;
 
@@ -280,9 +309,29 @@ export class EventConsumer {
   /** Insert bodies whose inserts are over, for the next batches (at most one more than in flight). */
   private readonly freeBlocks: RowBlock[] = [];
   private readonly log: Logger;
+  /** The tenants' plans and usage, and the order of the batches' decisions. */
+  readonly policies: TenantPolicies;
 
   constructor(private readonly options: EventConsumerOptions) {
     this.log = options.log ?? jsonLogger;
+    const store = options.tenants;
+    const plansAndUsage = `${qualified(TENANT_PLANS_TABLE)} and ${qualified(TENANT_USAGE_TABLE)}`;
+    this.policies = new TenantPolicies({
+      lookup:
+        store === undefined
+          ? undefined
+          : async (tenants, days) => {
+              let rows: Awaited<ReturnType<TenantStore["readTenants"]>> = [];
+              const ok = await this.retrying({ operation: "read", table: plansAndUsage, count: tenants.length }, async () => {
+                rows = await store.readTenants(tenants, days);
+              });
+              return ok ? rows : undefined;
+            },
+      ...(options.catalog ? { catalog: options.catalog } : {}),
+      config: options.config.tenants,
+      onOverQuota: (n) => options.metrics?.tenantsOverQuota.set(n),
+      onBadRow: (fields) => this.log.error(fields, "tenant plan or usage row not usable as it is"),
+    });
   }
 
   health(): ConsumerHealth {
@@ -332,6 +381,9 @@ export class EventConsumer {
 
   private async run(): Promise<void> {
     const { js, config, metrics } = this.options;
+    if (!this.policies.enforced) {
+      this.log.warn({ tier: this.policies.defaultPlan.tier }, "tenant policies unenforced: no tenant store, so every tenant is taken as on the default tier and active, without a daily allowance");
+    }
     const consumer = await js.consumers.get(STREAM_NAMES.events, config.nats.consumer);
     // Everything pulled and not yet acked is held here, in our own hands, and kept in progress
     // (`working()`) until it is acked: the batch filling, the batches waiting for an insert slot
@@ -500,6 +552,7 @@ export class EventConsumer {
   private async process(batch: readonly JsMsg[], batchSequences: readonly number[], storedMs: readonly number[], bytes: number): Promise<void> {
     const accepted: JsMsg[] = [];
     const sequences: number[] = [];
+    const refused: Refusal[] = [];
     let acceptedBytes = 0;
     // Room for every row without growing: raw bytes and text escaped (at most doubled) plus ids and times.
     const rows = this.freeBlocks.pop() ?? new RowBlock(2 * bytes + ROW_OVERHEAD_BYTES * batch.length);
@@ -507,35 +560,84 @@ export class EventConsumer {
       rows.clear();
       if (this.freeBlocks.length <= this.options.config.batch.maxInflight) this.freeBlocks.push(rows);
     };
-    const deadLetters: Promise<void>[] = [];
-    const meta = { streamTimestampMs: 0 }; // one object for the batch: read before the next message
+    // Each message's tenant (from its subject: a batch holds few distinct subjects, read once each) and quota day.
+    const tenants: (string | undefined)[] = new Array<string | undefined>(batch.length);
+    const days: number[] = new Array<number>(batch.length);
+    let lastSubject = "";
+    let lastTenant: string | undefined;
     for (let i = 0; i < batch.length; i++) {
-      const m = batch[i] as JsMsg;
-      meta.streamTimestampMs = storedMs[i] as number;
-      const result = appendEvent(rows, m.subject, m.data, meta);
-      if (result.ok) {
-        accepted.push(m);
-        sequences.push(batchSequences[i] as number);
-        acceptedBytes += m.data.byteLength;
-      } else {
-        deadLetters.push(this.deadLetter(m, result.reason, result.detail));
+      const subject = (batch[i] as JsMsg).subject;
+      if (subject !== lastSubject) {
+        lastSubject = subject;
+        lastTenant = tenantOfSubject(subject);
       }
+      tenants[i] = lastTenant;
+      days[i] = utcDay(storedMs[i] as number);
     }
-    await Promise.all(deadLetters);
-    if (rows.length === 0) return release();
 
+    const meta = { streamTimestampMs: 0, retentionDays: 0 }; // one object for the batch: read before the next message
+    const decided = await this.policies.decide(tenants, days, (admission) => {
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i] as JsMsg;
+        const tenant = tenants[i];
+        const day = days[i] as number;
+        const plan = tenant === undefined ? this.policies.defaultPlan : admission.plan(tenant);
+        const refuse = (reason: RejectReason, detail: string) => refused.push({ m, seq: batchSequences[i] as number, reason, detail, tenant, day, tier: tenant === undefined ? undefined : plan.tier });
+        if (tenant !== undefined && plan.status === "offboarded") {
+          refuse("offboarded", offboardedDetail(tenant));
+          continue;
+        }
+        meta.streamTimestampMs = storedMs[i] as number;
+        meta.retentionDays = plan.retentionDays;
+        const start = rows.byteLength;
+        const result = appendEvent(rows, m.subject, m.data, meta);
+        if (!result.ok) {
+          refuse(result.reason, result.detail);
+        } else if (tenant !== undefined && !admission.take(tenant, day)) {
+          // Valid, but beyond the tenant's allowance: its row is taken back out of the block.
+          rows.removeLastRow(start);
+          refuse("quota", quotaDetail(tenant, plan, day));
+        } else {
+          accepted.push(m);
+          sequences.push(batchSequences[i] as number);
+          acceptedBytes += m.data.byteLength;
+        }
+      }
+    });
+    if (decided === undefined) {
+      // A tenants' lookup failed for good (the consumer is failed): nothing decided, nothing acked.
+      release();
+      return;
+    }
+    const admission = decided.admission;
+    try {
+      if (!(await this.deadLetterAll(refused))) return release();
+      if (rows.length === 0) {
+        admission.stored();
+        return release();
+      }
+      await this.insertAndAck(rows, accepted, sequences, acceptedBytes, admission, release);
+    } finally {
+      // Not stored (a permanent failure, or an error): the accepted events count for nothing.
+      if (!admission.isSettled) admission.dropped();
+    }
+  }
+
+  /** Inserts the accepted rows in one block, settles the batch's admission, acks. */
+  private async insertAndAck(rows: RowBlock, accepted: readonly JsMsg[], sequences: readonly number[], acceptedBytes: number, admission: Admission, release: () => void): Promise<void> {
     const token = batchToken(sequences);
     const rowCount = rows.length; // the block is emptied for reuse once the insert is over
     this.options.metrics?.batchRows.observe(rowCount);
     this.options.metrics?.batchBytes.observe(acceptedBytes);
     try {
-      const stored = await this.insertWithRetry(rows, token);
+      const stored = await this.retrying({ operation: "insert", table: "swarm_events", count: rowCount, token, timed: true }, () => this.options.sink.insert(rows, token));
       if (!stored) {
         // Permanent failure: nothing is acked, and no longer kept in progress: redelivered elsewhere.
         this.held.clear();
         this.heldCount = 0;
         return;
       }
+      admission.stored(); // before the acks: a decision waiting for this insert to end may go on
     } finally {
       release(); // the insert is over (stored, or given up): the buffer serves a later batch
     }
@@ -555,42 +657,99 @@ export class EventConsumer {
     }
   }
 
-  /** true: stored; false: a permanent failure (the consumer is now failed). */
-  private async insertWithRetry(rows: RowBlock, token: string): Promise<boolean> {
-    const { sink, config, metrics } = this.options;
+  /**
+   * Dead-letters the batch's refused messages: publishes each to the DLQ, counts the plan's
+   * refusals (quota, expired) into `tenant_usage_daily`, then terminates the published ones. A
+   * message whose publish failed is neither counted nor terminated: it is redelivered after
+   * AckWait and decided again. The counts are stored before the terms, so a crash between the two
+   * redelivers the messages rather than losing their count; their insert's token (the counted
+   * messages' stream sequences) keeps a redelivered batch refused alike from counting twice.
+   * false: the count's insert failed for good (the consumer is failed; nothing terminated).
+   */
+  private async deadLetterAll(refused: readonly Refusal[]): Promise<boolean> {
+    if (refused.length === 0) return true;
+    const published = await Promise.all(refused.map((r) => this.publishDeadLetter(r)));
+    const store = this.options.tenants;
+    const counts = new Map<string, { tenantId: string; day: string; quota: number; expired: number }>();
+    const countedSeqs: number[] = [];
+    refused.forEach((r, i) => {
+      if (!published[i] || r.tenant === undefined || (r.reason !== "quota" && r.reason !== "expired")) return;
+      const key = `${r.tenant} ${r.day}`;
+      let c = counts.get(key);
+      if (c === undefined) counts.set(key, (c = { tenantId: r.tenant, day: dayText(r.day), quota: 0, expired: 0 }));
+      c[r.reason]++;
+      countedSeqs.push(r.seq);
+    });
+    if (store !== undefined && counts.size > 0) {
+      const refusals: TenantRefusals[] = [...counts.values()];
+      const token = `refused:${batchToken(countedSeqs)}`;
+      const ok = await this.retrying({ operation: "insert", table: qualified(TENANT_USAGE_TABLE), count: refusals.length, token }, () => store.recordRefusals(refusals, token));
+      if (!ok) return false;
+    }
+    // One log line per tenant and policy reason per batch (a tenant over its allowance can send thousands), one per message otherwise.
+    const byTenant = new Map<string, { tenant: string; tier: PlanTierName | undefined; reason: PolicyRejectReason; count: number; firstSeq: number; detail: string }>();
+    refused.forEach((r, i) => {
+      if (!published[i]) return;
+      r.m.term(); // no reason text: the dead-letter message carries the reason
+      this.counters.deadLettered++;
+      this.options.metrics?.deadLetter(r.reason);
+      if (isPolicyReason(r.reason) && r.tenant !== undefined) {
+        if (r.tier !== undefined) this.options.metrics?.refuse(r.reason, r.tier);
+        const key = `${r.tenant} ${r.reason}`;
+        const entry = byTenant.get(key);
+        if (entry === undefined) byTenant.set(key, { tenant: r.tenant, tier: r.tier, reason: r.reason, count: 1, firstSeq: r.seq, detail: r.detail });
+        else entry.count++;
+      } else {
+        this.log.warn({ seq: r.seq, subject: r.m.subject, reason: r.reason, detail: r.detail }, "event dead-lettered");
+      }
+    });
+    for (const e of byTenant.values()) this.log.warn({ tenant: e.tenant, tier: e.tier, reason: e.reason, count: e.count, firstSeq: e.firstSeq, detail: e.detail }, "events refused by the tenant's plan");
+    return true;
+  }
+
+  /**
+   * Runs `op` (an insert, a tenants' lookup) until it succeeds (true) or fails permanently
+   * (false: the consumer is failed, nothing it holds is acked or kept in progress). Transient
+   * failures are retried with exponential backoff, the replica "retrying" meanwhile.
+   */
+  private async retrying(what: { readonly operation: "insert" | "read"; readonly table: string; readonly count: number; readonly token?: string; readonly timed?: boolean }, op: () => Promise<void>): Promise<boolean> {
+    const { config, metrics } = this.options;
     for (let attempt = 0; ; attempt++) {
-      const endTimer = metrics?.insertDuration.startTimer();
+      const endTimer = what.timed ? metrics?.insertDuration.startTimer() : undefined;
       try {
-        await sink.insert(rows, token);
+        await op();
         endTimer?.();
-        metrics?.lastInsert.set(Date.now() / 1_000);
+        if (what.operation === "read") metrics?.tenantLookups.inc({ outcome: "ok" });
+        else if (what.timed) metrics?.lastInsert.set(Date.now() / 1_000);
         if (this.state === "retrying") this.state = this.stopping ? "stopping" : "running";
         return true;
       } catch (error) {
         endTimer?.();
-        const e: SinkError = classifySinkError(error, "swarm_events", rows.length);
-        metrics?.insertError(e.kind);
+        const e: SinkError = classifySinkError(error, what.table, what.count, what.operation);
+        if (what.operation === "read") metrics?.tenantLookups.inc({ outcome: "error" });
+        else metrics?.insertError(e.kind);
         this.lastError = e.message;
         if (e.kind === "permanent") {
           this.state = "failed";
           this.held.clear(); // nothing held is kept in progress any more: redelivered to a healthy replica
           this.heldCount = 0;
           this.wake();
-          this.log.error({ err: e.message, code: e.code, clickhouseCode: e.clickhouseCode, token }, "PERMANENT sink failure: acking stopped, replica unready");
+          this.log.error({ err: e.message, code: e.code, clickhouseCode: e.clickhouseCode, token: what.token }, "PERMANENT sink failure: acking stopped, replica unready");
           void this.messages?.close(); // no more deliveries to a replica that cannot store them
           return false;
         }
-        this.counters.insertRetries++;
+        if (what.operation === "insert") this.counters.insertRetries++; // a lookup's retries: tenantLookups{outcome="error"}
         if (this.state === "running") this.state = "retrying";
         const wait = Math.min(config.retry.maxMs, config.retry.initialMs * 2 ** Math.min(attempt, 20));
-        this.log.warn({ err: e.message, clickhouseCode: e.clickhouseCode, attempt, waitMs: wait, token }, "transient sink failure: retrying, nothing acked");
+        this.log.warn({ err: e.message, clickhouseCode: e.clickhouseCode, attempt, waitMs: wait, token: what.token }, `transient sink failure (${what.operation}): retrying, nothing acked`);
         await sleep(wait);
       }
     }
   }
 
-  /** Publishes the message to the DLQ with its reason, subject and sequence, then terminates it. */
-  private async deadLetter(m: JsMsg, reason: RejectReason, detail: string): Promise<void> {
+  /** Publishes a refused message to the DLQ with its reason, subject and sequence; true when stored there. */
+  private async publishDeadLetter(r: Refusal): Promise<boolean> {
+    const { m, reason, detail } = r;
     const h = headers();
     h.set(DLQ_HEADERS.reason, reason);
     h.set(DLQ_HEADERS.detail, detail.replace(/[\r\n]/g, " "));
@@ -599,14 +758,11 @@ export class EventConsumer {
     try {
       // msgID: a redelivered poison message is stored once in the DLQ.
       await this.options.js.publish(dlqSubject(reason), m.data, { headers: h, msgID: `${STREAM_NAMES.events}:${m.seq}` });
+      return true;
     } catch (error) {
       // Not terminated: the message is redelivered after AckWait and dead-lettered again.
       this.log.warn({ err: String(error), seq: m.seq, reason }, "dead-letter publish failed");
-      return;
+      return false;
     }
-    m.term(); // no reason text: the dead-letter message carries the reason
-    this.counters.deadLettered++;
-    this.options.metrics?.deadLetter(reason);
-    this.log.warn({ seq: m.seq, subject: m.subject, reason, detail }, "event dead-lettered");
   }
 }

@@ -13,7 +13,13 @@
  *    enum number, a non-finite float): one bad row would otherwise fail its whole batch;
  * 5. the subject's tenant (and project, when it has one) equal the payload's: NATS accounts bind a tenant's
  *    credentials to its own subjects, so this is what stops a tenant from writing events that
- *    claim another tenant's id into that tenant's history.
+ *    claim another tenant's id into that tenant's history;
+ * 6. the tenant's retention ({@link DecodeMeta.retentionDays}): an event older than that before
+ *    its stream time is "expired". Stored, it would be deleted by the row TTL at the next merge,
+ *    so it is refused (and counted) instead of vanishing silently.
+ *
+ * The other policies of the tenant's plan (its daily allowance, an offboarded tenant) are the
+ * consumer's (./tenants.ts): they depend on what else was stored, not on the message.
  *
  * Runs ~100k times per second per ingestor: patterns are compiled once at module load, the
  * protobuf is parsed once, and the only allocations are the decoded message and the row.
@@ -39,7 +45,8 @@ import { PROJECT_ID_PATTERN } from "../../nats-auth/streams.js";
 export const MAX_EVENT_BYTES = 64 * 1024;
 
 /**
- * Why a message was refused (the dead-letter stream carries it):
+ * Why a message was refused (the dead-letter stream carries it, on `ingestor.dlq.<reason>`).
+ * The message itself is wrong:
  * - `oversize`: more than {@link MAX_EVENT_BYTES};
  * - `bad-subject`: not `swarm.<tenant>.<project>.events`, or a token that is not a valid id;
  * - `undecodable`: not a `SwarmEvent` in protobuf binary form;
@@ -48,9 +55,19 @@ export const MAX_EVENT_BYTES = 64 * 1024;
  * - `bad-value`: a value the table cannot hold or that cannot be true (timestamp out of range,
  *   unknown agent role, confidence not in [0, 1]);
  * - `tenant-mismatch`: the payload's tenant or project is not the subject's.
+ *
+ * A valid event its tenant's plan does not let in ({@link POLICY_REJECT_REASONS}):
+ * - `expired`: older than the tier's `events.retentionDays` before its stream time;
+ * - `quota`: beyond the tier's `events.perDay` for the UTC day of its stream time;
+ * - `offboarded`: its tenant is offboarded (`tenant_plans`), so a straggler published after the
+ *   tenant's history was deleted cannot bring rows back.
  */
-export const REJECT_REASONS = ["oversize", "bad-subject", "undecodable", "missing-field", "bad-id", "bad-value", "tenant-mismatch"] as const;
+export const REJECT_REASONS = ["oversize", "bad-subject", "undecodable", "missing-field", "bad-id", "bad-value", "tenant-mismatch", "expired", "quota", "offboarded"] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/** The reasons that come from the tenant's plan, not from the message: counted by tier (and, but for `offboarded`, in `tenant_usage_daily`). */
+export const POLICY_REJECT_REASONS = ["expired", "quota", "offboarded"] as const satisfies readonly RejectReason[];
+export type PolicyRejectReason = (typeof POLICY_REJECT_REASONS)[number];
 
 export interface Accepted {
   readonly ok: true;
@@ -69,7 +86,18 @@ export type DecodeResult = Accepted | Rejected;
 export interface DecodeMeta {
   /** When JetStream stored the message (its stream timestamp), ms since the epoch: `ingested_at`. */
   readonly streamTimestampMs: number;
+  /**
+   * The tenant's tier `events.retentionDays` (1-3650): the row's `retention_days` (the table's
+   * TTL keeps it that long), and an event older than this many days before its stream time is
+   * refused as `expired`. Measured from the stream time, not the clock, so every delivery of a
+   * message is decided alike (a redelivered batch is the same insert block). 0: no tier known
+   * (a tool replaying rows): no expiry check, and the row takes the table's default TTL.
+   */
+  readonly retentionDays: number;
 }
+
+/** Milliseconds in a (UTC) day. */
+export const MS_PER_DAY = 86_400_000;
 
 /** `event_id`: a canonical lower-case UUID, 36 characters. */
 export const EVENT_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -99,6 +127,7 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 const SUBJECT_PREFIX = `${SUBJECT_ROOT}.`;
 const SUBJECT_SUFFIX = ".events";
 const NANOS_PER_MICRO = 1_000;
+const NANOS_PER_MS = 1_000_000;
 const MICROS_PER_SECOND = 1_000_000n;
 const MICROS_PER_MS = 1_000n;
 const MAX_NANOS = 999_999_999;
@@ -108,6 +137,30 @@ const QUOTE_MAX_CHARS = 64;
 /** Unknown fields are not kept in the decoded message: the raw bytes are stored as they came. */
 const READ_OPTIONS = { readUnknownFields: false } as const;
 const NO_TEXT = "";
+
+/**
+ * The tenant of a message's subject (`swarm.<tenant>.events` as `SWARM_EVENTS` stores it, or
+ * `swarm.<tenant>.<project>.events`), or undefined when the subject has neither form or the
+ * token is not a tenant id ({@link decodeEvent} then refuses the message as `bad-subject`). An
+ * accepted event's `tenant_id` is always this tenant (step 5), so the consumer applies the
+ * tenant's plan before decoding.
+ */
+export function tenantOfSubject(subject: string): string | undefined {
+  const suffixAt = subject.length - SUBJECT_SUFFIX.length;
+  if (!subject.startsWith(SUBJECT_PREFIX) || !subject.endsWith(SUBJECT_SUFFIX) || suffixAt <= SUBJECT_PREFIX.length) return undefined;
+  const dot = subject.indexOf(".", SUBJECT_PREFIX.length);
+  const tenant = subject.slice(SUBJECT_PREFIX.length, dot < suffixAt ? dot : suffixAt);
+  return TENANT_ID_PATTERN.test(tenant) ? tenant : undefined;
+}
+
+/**
+ * The earliest event time (ms since the epoch) a tenant with `retentionDays` keeps for a message
+ * stored at `streamTimestampMs`: an event before it is `expired`. Both decode paths compare the
+ * event's time, in whole milliseconds, against this one number.
+ */
+export function retentionCutoffMs(streamTimestampMs: number, retentionDays: number): number {
+  return streamTimestampMs - retentionDays * MS_PER_DAY;
+}
 
 function reject(reason: RejectReason, detail: string): Rejected {
   return { ok: false, reason, detail };
@@ -215,6 +268,16 @@ export function decodeEvent(subject: string, data: Uint8Array, meta: DecodeMeta)
     return reject("tenant-mismatch", `project_id ${quote(projectId)} was published on subject ${quote(subject)} of project ${quote(subjectProject)}`);
   }
 
+  // 6. The tenant's retention: a row the TTL would delete at once is refused, not stored.
+  const eventMs = Number(seconds) * 1000 + Math.floor(nanos / NANOS_PER_MS);
+  const cutoffMs = retentionCutoffMs(meta.streamTimestampMs, meta.retentionDays);
+  if (meta.retentionDays > 0 && eventMs < cutoffMs) {
+    return reject(
+      "expired",
+      `timestamp ${formatDateTime64(BigInt(eventMs) * MICROS_PER_MS).slice(0, DATETIME64_3_LENGTH)} is more than retentionDays = ${meta.retentionDays} days before its stream time ${formatDateTime64(BigInt(Math.trunc(meta.streamTimestampMs)) * MICROS_PER_MS).slice(0, DATETIME64_3_LENGTH)}: the row would be deleted by the table's TTL`,
+    );
+  }
+
   const micros = seconds * MICROS_PER_SECOND + BigInt(Math.floor(nanos / NANOS_PER_MICRO));
   const row: SwarmEventRow = {
     event_id: eventId,
@@ -234,6 +297,7 @@ export function decodeEvent(subject: string, data: Uint8Array, meta: DecodeMeta)
     state_hash: stateHash,
     raw_proto_base64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64"),
     ingested_at: formatDateTime64(BigInt(Math.trunc(meta.streamTimestampMs)) * MICROS_PER_MS).slice(0, DATETIME64_3_LENGTH),
+    retention_days: meta.retentionDays,
   };
   return { ok: true, row };
 }

@@ -138,7 +138,8 @@ export async function runLocal(): Promise<number> {
 
     const config = loadIngestorConfig({ INGESTOR_NATS_URL: server.url, INGESTOR_CHDB_PATH: chdbPath, INGESTOR_HTTP_PORT: "off", INGESTOR_PULL_EXPIRES_MS: "1000" });
     const sink = new ClickHouseSink(client);
-    const running = await startIngestor(config, quietLog, { insert: (rows, token) => sink.insert(rows, token), close: async () => {} });
+    // The engine outlives the ingestor (the queries below use it): the ingestor's sink does not close it. Tenants' plans and usage come from the same engine.
+    const running = await startIngestor(config, quietLog, { insert: (rows, token) => sink.insert(rows, token), close: async () => {} }, { tenants: sink });
     let stopped = false;
     cleanups.push(async () => {
       if (!stopped) await running.stop();

@@ -22,8 +22,9 @@ import { STREAM_NAMES } from "../../nats-auth/jetstream-names.js";
 import { IngestorConfigError, loadIngestorConfig, type IngestorConfig } from "./config.js";
 import { EventConsumer, jsonLogger, pinoLogger, type Logger } from "./consumer.js";
 import { checkTopology, type CheckedTopology } from "./topology.js";
+import type { TierCatalog } from "../../../config/tiers.js";
 import { createIngestorMetrics, type IngestorMetrics } from "./metrics.js";
-import { openSink, type Sink } from "./sink.js";
+import { isTenantStore, openSink, type Sink, type TenantStore } from "./sink.js";
 
 export interface RunningIngestor {
   readonly consumer: EventConsumer;
@@ -35,7 +36,22 @@ export interface RunningIngestor {
   stop(): Promise<void>;
 }
 
-export async function startIngestor(config: IngestorConfig, log: Logger = pinoLogger(config.logLevel), sinkOverride?: Sink): Promise<RunningIngestor> {
+export interface StartIngestorOptions {
+  /**
+   * Where tenants' plans and usage are read and refusals counted. Default: the sink, when it is
+   * one (the configured `ClickHouseSink` is; an override may be). Without either, tenant policies
+   * are unenforced and the consumer logs so.
+   */
+  readonly tenants?: TenantStore;
+  /** The tier catalog tenants' plans name (tests pass a small allowance). @default PLAN_TIERS */
+  readonly catalog?: TierCatalog;
+}
+
+/**
+ * Starts a replica. `sinkOverride`: where rows go instead of the configured store (tests, tools);
+ * `options`: its tenant store and catalog.
+ */
+export async function startIngestor(config: IngestorConfig, log: Logger = pinoLogger(config.logLevel), sinkOverride?: Sink, options: StartIngestorOptions = {}): Promise<RunningIngestor> {
   const nc: NatsConnection = await connect({
     servers: [...config.nats.servers],
     name: `ingestor-${process.pid}`,
@@ -63,7 +79,16 @@ export async function startIngestor(config: IngestorConfig, log: Logger = pinoLo
       throw error;
     }
   });
-  const consumer = new EventConsumer({ js, sink, config, ackWaitMs: topology.ackWaitMs, log, metrics });
+  const tenants = options.tenants ?? (isTenantStore(sink) ? sink : undefined);
+  let consumer: EventConsumer;
+  try {
+    // Checks the catalog: a bad one stops the start, naming the field.
+    consumer = new EventConsumer({ js, sink, ...(tenants ? { tenants } : {}), ...(options.catalog ? { catalog: options.catalog } : {}), config, ackWaitMs: topology.ackWaitMs, log, metrics });
+  } catch (error) {
+    await nc.close();
+    await sink.close();
+    throw error;
+  }
   const loop = consumer.start().catch((error: unknown) => {
     log.error({ err: String(error) }, "consumer loop crashed");
   });

@@ -7,7 +7,8 @@
  * scrape time (at most once per {@link CONSUMER_INFO_TTL_MS}); a failed read keeps the last values.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { RejectReason } from "./event.js";
+import { PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
+import { POLICY_REJECT_REASONS, type PolicyRejectReason, type RejectReason } from "./event.js";
 import type { SinkFailureKind } from "./sink.js";
 import { INGESTOR_METRICS } from "../contract.js";
 
@@ -39,8 +40,13 @@ export interface IngestorMetrics {
   readonly consumerPending: Gauge;
   readonly consumerAckPending: Gauge;
   readonly lastInsert: Gauge;
+  readonly refused: Counter<"reason" | "tier">;
+  readonly tenantsOverQuota: Gauge;
+  readonly tenantLookups: Counter<"outcome">;
   /** Counts a dead letter (typed reason). */
   deadLetter(reason: RejectReason): void;
+  /** Counts `count` valid events a tenant's plan refused (typed reason and tier). */
+  refuse(reason: PolicyRejectReason, tier: PlanTierName, count?: number): void;
   /** Counts a failed insert attempt (typed kind). */
   insertError(kind: SinkFailureKind): void;
 }
@@ -76,6 +82,11 @@ export function createIngestorMetrics(consumerInfo?: ConsumerInfoSource): Ingest
   const insertErrors = new Counter({ name: m.insertErrors.name, help: m.insertErrors.help, labelNames: ["kind"] as const, registers });
   // Both kinds are exported from the start (at 0), so an alert on their rate has a series to read.
   for (const kind of ["transient", "permanent"] as const satisfies readonly SinkFailureKind[]) insertErrors.inc({ kind }, 0);
+  // Likewise every refusal reason of every tier, and both lookup outcomes.
+  const refused = new Counter({ name: m.refused.name, help: m.refused.help, labelNames: ["reason", "tier"] as const, registers });
+  for (const reason of POLICY_REJECT_REASONS) for (const tier of PLAN_TIER_NAMES) refused.inc({ reason, tier }, 0);
+  const tenantLookups = new Counter({ name: m.tenantLookups.name, help: m.tenantLookups.help, labelNames: ["outcome"] as const, registers });
+  for (const outcome of ["ok", "error"]) tenantLookups.inc({ outcome }, 0);
 
   return {
     registry,
@@ -90,7 +101,11 @@ export function createIngestorMetrics(consumerInfo?: ConsumerInfoSource): Ingest
     consumerPending,
     consumerAckPending,
     lastInsert: new Gauge({ name: m.lastInsert.name, help: m.lastInsert.help, registers }),
+    refused,
+    tenantsOverQuota: new Gauge({ name: m.tenantsOverQuota.name, help: m.tenantsOverQuota.help, registers }),
+    tenantLookups,
     deadLetter: (reason) => deadLettered.inc({ reason }),
+    refuse: (reason, tier, count = 1) => refused.inc({ reason, tier }, count),
     insertError: (kind) => insertErrors.inc({ kind }),
   };
 }

@@ -23,12 +23,14 @@ import { isUtf8 } from "node:buffer";
 import { ScalarType, type DescField } from "@bufbuild/protobuf";
 import { AGENT_ROLES, SWARM_EVENTS_INSERT_COLUMNS, type SwarmEventRow } from "../../clickhouse-schema/table.js";
 import { SUBJECT_ROOT } from "../../nats-auth/streams.js";
-import { decodeEvent, EARLIEST_EVENT_SECONDS, MAX_CLOCK_SKEW_MS, MAX_EVENT_BYTES, type DecodeMeta, type Rejected } from "./event.js";
+import { decodeEvent, EARLIEST_EVENT_SECONDS, MAX_CLOCK_SKEW_MS, MAX_EVENT_BYTES, retentionCutoffMs, type DecodeMeta, type Rejected } from "./event.js";
 import { DecisionSchema, StateChangeSchema, SwarmEventSchema } from "./gen/enchanted/events/v1/events_pb.js";
 
 const SUBJECT_PREFIX = `${SUBJECT_ROOT}.`;
 const SUBJECT_SUFFIX = ".events";
 const EARLIEST_SECONDS = Number(EARLIEST_EVENT_SECONDS);
+/** `retention_days` is a UInt16; the catalog allows 3650 at most. */
+const MAX_RETENTION_DAYS = 65_535;
 const MAX_NANOS = 999_999_999;
 /** Varints longer than this (values ≥ 2^49) never occur in a valid event here. */
 const MAX_VARINT_BYTES = 7;
@@ -115,7 +117,7 @@ const LETTER_N = 0x6e;
 const DOT = 0x2e;
 const ZERO = 0x30;
 
-/** Longest row {@link appendEventFast} writes for an event of `n` bytes: every byte of the event at most twice as raw_proto, its text at most twice more, its ids once more, plus the fixed columns (times, enum names, the confidence, separators: under 128 bytes; 256 to be safe). */
+/** Longest row {@link appendEventFast} writes for an event of `n` bytes: every byte of the event at most twice as raw_proto, its text at most twice more, its ids once more, plus the fixed columns (times, enum names, the confidence, the retention, separators: under 128 bytes; 256 to be safe). */
 const fastRowBound = (n: number) => 5 * n + 256;
 
 // Buffers, like the messages and the block: one array type keeps the copy loops monomorphic.
@@ -160,6 +162,19 @@ export class RowBlock {
   clear(): void {
     this.pos = 0;
     this.rows = 0;
+  }
+
+  /**
+   * Removes the last row, which began at byte `start` (the block's {@link byteLength} before it
+   * was appended): a valid event its tenant's allowance does not let in is checked and written
+   * like any other, then taken back, so the allowance counts only events that would be stored.
+   */
+  removeLastRow(start: number): void {
+    if (this.rows === 0 || !Number.isInteger(start) || start < 0 || start >= this.pos) {
+      throw new RangeError(`removeLastRow(${start}): the block has ${this.rows} rows in ${this.pos} bytes. Fix: pass the byteLength read just before the last row was appended.`);
+    }
+    this.pos = start;
+    this.rows--;
   }
 
   /** Appends the row {@link decodeEvent} made of `raw` (the exact path; the fast path writes the same bytes). */
@@ -208,7 +223,7 @@ export class RowBlock {
   }
 
   /** The row of a checked canonical event ({@link appendEventFast}), written byte by byte. */
-  appendParsed(e: ParsedEvent, src: Buffer, streamTimestampMs: number): void {
+  appendParsed(e: ParsedEvent, src: Buffer, streamTimestampMs: number, retentionDays: number): void {
     this.ensure(fastRowBound(src.length));
     const out = this.buf;
     let o = this.pos;
@@ -259,6 +274,8 @@ export class RowBlock {
     o = copy(out, o, streamSecond.of((ms - msRest) / 1000), 0, 19);
     out[o++] = DOT;
     o = digits(out, o, msRest, 3);
+    out[o++] = TAB;
+    o = decimal(out, o, retentionDays);
     out[o++] = NEWLINE;
     this.pos = o;
     this.rows++;
@@ -325,6 +342,13 @@ function copyEscaped(out: Buffer, o: number, src: Buffer, start: number, end: nu
     }
     from = next + 1;
   }
+}
+
+/** A whole number 0 ≤ `value` < 100,000 (a retention in days) as `String(value)` writes it; returns the new end. */
+function decimal(out: Uint8Array, o: number, value: number): number {
+  let width = 1;
+  for (let v = value; v >= 10; v = Math.floor(v / 10)) width++;
+  return digits(out, o, value, width);
 }
 
 /** `value` (0 ≤ value < 10^width) as exactly `width` decimal digits, zero-padded; returns the new end. */
@@ -626,6 +650,8 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   if (to[F_SPAN_ID] !== at[F_SPAN_ID] && !isHexIdBytes(buf, at[F_SPAN_ID] as number, to[F_SPAN_ID] as number, 16)) return false;
   const latestSeconds = Math.floor((meta.streamTimestampMs + MAX_CLOCK_SKEW_MS) / 1000);
   if (seconds < EARLIEST_SECONDS || seconds > latestSeconds || nanos > MAX_NANOS) return false;
+  // Older than the tenant's retention: the exact path refuses it as expired (same comparison, in whole ms).
+  if (meta.retentionDays > 0 && seconds * 1000 + Math.floor(nanos / 1_000_000) < retentionCutoffMs(meta.streamTimestampMs, meta.retentionDays)) return false;
   if (e.role >= AGENT_ROLES.length) return false;
   if (payload === F_DECISION && !(e.confidence >= 0 && e.confidence <= 1)) return false;
   if (!sameText(subject, tenantStart, tenantEnd, buf, at[F_TENANT_ID] as number, to[F_TENANT_ID] as number)) return false;
@@ -635,7 +661,9 @@ export function appendEventFast(block: RowBlock, subject: string, data: Uint8Arr
   e.nanos = nanos;
   e.payload = payload;
   // Ids matched ASCII patterns without tab, newline or backslash: they are copied unescaped.
-  block.appendParsed(e, buf, meta.streamTimestampMs);
+  // A retention the table cannot hold (not a UInt16) is the exact path's to write as it is: never half a row here.
+  if (!Number.isInteger(meta.retentionDays) || meta.retentionDays < 0 || meta.retentionDays > MAX_RETENTION_DAYS) return false;
+  block.appendParsed(e, buf, meta.streamTimestampMs, meta.retentionDays);
   return true;
 }
 

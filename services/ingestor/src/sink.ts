@@ -1,7 +1,9 @@
 /**
  * The ClickHouse sink: one `@clickhouse/client` in every mode (an HTTP URL in production, the
  * embedded chdb engine through `chdb/connection` by default), one insert per batch, each failure
- * classified as transient (retry, do not ack) or permanent (stop acking, become unready).
+ * classified as transient (retry, do not ack) or permanent (stop acking, become unready). The
+ * same client is the consumer's {@link TenantStore}: tenants' plans and usage, and the counts of
+ * the events it refused.
  */
 import { randomUUID } from "node:crypto";
 import { mkdir, open, rm } from "node:fs/promises";
@@ -18,8 +20,16 @@ import {
   SWARM_EVENTS_TABLE,
   QUOTA_KEY_SETTING,
   TENANT_BINDING_SETTING,
+  TENANT_PLANS_TABLE,
+  TENANT_USAGE_TABLE,
+  tenantPolicyQuery,
+  tenantRefusalsInsert,
   type SwarmEventRow,
+  type TenantPolicyRow,
+  type TenantRefusals,
 } from "../../clickhouse-schema/index.js";
+import { ClickHouseSchemaError } from "../../clickhouse-schema/errors.js";
+import { InvalidTenantIdError } from "../../../config/tenancy.js";
 import { quoteString } from "../../clickhouse-schema/sql.js";
 import type { IngestorConfig } from "./config.js";
 import { RowBlock } from "./row-encoder.js";
@@ -56,19 +66,26 @@ export class SinkError extends Error {
   }
 }
 
-/** Classifies anything an insert threw. */
-export function classifySinkError(error: unknown, table: string, rows: number): SinkError {
+/**
+ * Classifies anything an insert (or, `operation` "read", a lookup of `rows` tenants) threw. A
+ * statement that could not even be built (a bad argument: a bug, not an outage) is permanent.
+ */
+export function classifySinkError(error: unknown, table: string, rows: number, operation: "insert" | "read" = "insert"): SinkError {
   if (error instanceof SinkError) return error;
+  const what = operation === "insert" ? `insert of ${rows} rows into ${table}` : `read of ${rows} tenants from ${table}`;
+  if (error instanceof ClickHouseSchemaError || error instanceof InvalidTenantIdError) {
+    return new SinkError("permanent", error.code, `${what} could not be built: ${error.message}`, { cause: error });
+  }
   const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : "UNKNOWN";
   const type = typeof error === "object" && error !== null && "type" in error && typeof error.type === "string" ? error.type : undefined;
   const name = PERMANENT_ERROR_CODES[code];
   const kind: SinkFailureKind = name !== undefined ? "permanent" : "transient";
-  const what = error instanceof Error ? error.message : String(error);
+  const message = error instanceof Error ? error.message : String(error);
   const fix =
     kind === "permanent"
-      ? "run the migration (schemaSql) and check the ingestor user's grants (CLICKHOUSE_USERS.ingestor: INSERT on the event tables)"
-      : "the insert is retried with backoff; check ClickHouse health if this repeats";
-  return new SinkError(kind, code, `insert of ${rows} rows into ${table} failed (${kind}, code ${code}${type ? ` ${type}` : name ? ` ${name}` : ""}): ${what}. Fix: ${fix}.`, { cause: error });
+      ? "run the migration (schemaSql) and check the ingestor user's grants (CLICKHOUSE_USERS.ingestor, ingestorPrivileges: INSERT on the event and usage tables, SELECT on usage and plans)"
+      : `the ${operation} is retried with backoff; check ClickHouse health if this repeats`;
+  return new SinkError(kind, code, `${what} failed (${kind}, code ${code}${type ? ` ${type}` : name ? ` ${name}` : ""}): ${message}. Fix: ${fix}.`, { cause: error });
 }
 
 /** What a sink inserts: row objects (JSONEachRow), or a block the consumer's hot path built. */
@@ -87,6 +104,24 @@ export interface Sink {
 }
 
 /**
+ * What the consumer reads and writes of its tenants besides their events (./tenants.ts): their
+ * plan rows and daily usage, and the counts of the events it refused. Both reject with a
+ * {@link SinkError}, classified like an insert's.
+ */
+export interface TenantStore {
+  /** The plan rows of `tenants` (1 to `MAX_TENANTS_PER_LOOKUP`) and their usage on `days` ('YYYY-MM-DD'): one query. */
+  readTenants(tenants: readonly string[], days: readonly string[]): Promise<TenantPolicyRow[]>;
+  /** Adds refused-event counts to the usage table in one block, deduplicated by `token`; resolves when they are stored. */
+  recordRefusals(refusals: readonly TenantRefusals[], token: string): Promise<void>;
+}
+
+/** `store` has the {@link TenantStore} methods (a sink override may or may not). */
+export function isTenantStore(store: unknown): store is TenantStore {
+  const s = store as Partial<TenantStore> | null | undefined;
+  return typeof s?.readTenants === "function" && typeof s.recordRefusals === "function";
+}
+
+/**
  * chdb types its Connection against @clickhouse/client-common 1.22, whose settings type differs
  * from the copy @clickhouse/client 1.23 bundles; the runtime contract is the one the hook defines.
  */
@@ -94,8 +129,8 @@ type ClientConnection = NonNullable<NonNullable<Parameters<typeof createClient>[
 type ConnInsertParams = Parameters<ClientConnection["insert"]>[0];
 type ConnInsertResult = Awaited<ReturnType<ClientConnection["insert"]>>;
 
-/** The `swarm_events` sink over any `@clickhouse/client`. */
-export class ClickHouseSink implements Sink {
+/** The `swarm_events` sink and the tenant store over any `@clickhouse/client`. */
+export class ClickHouseSink implements Sink, TenantStore {
   private readonly rowColumns = [...SWARM_EVENTS_INSERT_COLUMNS] as [string, ...string[]];
   private readonly blockColumns = [...SWARM_EVENTS_BLOCK_COLUMNS] as [string, ...string[]];
   constructor(
@@ -128,6 +163,24 @@ export class ClickHouseSink implements Sink {
       });
     } catch (error) {
       throw classifySinkError(error, this.table, rows.length);
+    }
+  }
+
+  async readTenants(tenants: readonly string[], days: readonly string[]): Promise<TenantPolicyRow[]> {
+    const from = `${qualified(TENANT_PLANS_TABLE)} and ${qualified(TENANT_USAGE_TABLE)}`;
+    try {
+      const rs = await this.client.query({ ...tenantPolicyQuery({ tenants, days }), format: "JSONEachRow" });
+      return await rs.json<TenantPolicyRow>();
+    } catch (error) {
+      throw classifySinkError(error, from, tenants.length, "read");
+    }
+  }
+
+  async recordRefusals(refusals: readonly TenantRefusals[], token: string): Promise<void> {
+    try {
+      await this.client.insert(tenantRefusalsInsert(refusals, token));
+    } catch (error) {
+      throw classifySinkError(error, qualified(TENANT_USAGE_TABLE), refusals.length);
     }
   }
 
