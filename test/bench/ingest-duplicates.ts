@@ -81,7 +81,7 @@ async function main(): Promise<void> {
         },
         close: async () => {},
       };
-      const running = await startIngestor(config, collectingLogger(), sink);
+      const running = await startIngestor(config, collectingLogger(), sink, { tenants: real });
       await publishAll(fixture.js, stallEvents);
       await until(drained, "the stall scenario drained", 120_000);
       await running.stop();

@@ -34,6 +34,7 @@ import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { loadEnvironment } from "../../config/index.js";
+import { DEFAULT_PLAN_TIER, PLAN_TIERS } from "../../config/tiers.js";
 import type { SwarmEventRow } from "../../services/clickhouse-schema/table.js";
 import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
 import { loadIngestorConfig, type IngestorConfig } from "../../services/ingestor/src/config.js";
@@ -44,7 +45,7 @@ import { createIngestorMetrics } from "../../services/ingestor/src/metrics.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
 import { RowBlock } from "../../services/ingestor/src/row-encoder.js";
-import { openSink, type ClickHouseSink, type InsertRows, type Sink } from "../../services/ingestor/src/sink.js";
+import { openSink, type ClickHouseSink, type InsertRows, type Sink, type TenantStore } from "../../services/ingestor/src/sink.js";
 import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
 import { eventSubject, STREAM_NAMES } from "../../services/nats-auth/streams.js";
 import { createTopology } from "../../services/nats-auth/topology.js";
@@ -199,9 +200,10 @@ interface DrainCpu {
   readonly natsServerUs: number;
 }
 
-async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, config: IngestorConfig, ackWaitMs: number, server: NatsServer): Promise<{ eps: number; consumer: EventConsumer; cpu: DrainCpu }> {
-  // As in production: with its Prometheus metrics (the consumer-info gauges are read on scrape only).
-  const consumer = new EventConsumer({ js, sink, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
+async function drain(js: JetStreamClient, jsm: JetStreamManager, sink: Sink, tenants: TenantStore, config: IngestorConfig, ackWaitMs: number, server: NatsServer): Promise<{ eps: number; consumer: EventConsumer; cpu: DrainCpu }> {
+  // As in production: with its Prometheus metrics (the consumer-info gauges are read on scrape only)
+  // and its tenants' plans and usage read from the engine (every tenant is new: the default tier).
+  const consumer = new EventConsumer({ js, sink, tenants, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
   const start = performance.now();
   const cpuBefore = process.cpuUsage();
   const eluBefore = performance.eventLoopUtilization();
@@ -232,6 +234,9 @@ function natsServerCpuSeconds(server: NatsServer): number {
   }
 }
 
+/** The naive design knows no tenant plans: every row gets the default tier's retention. */
+const NAIVE_RETENTION_DAYS = PLAN_TIERS[DEFAULT_PLAN_TIER].events.retentionDays;
+
 /** The seed's design: decode each message, insert every 1,000 rows, then await each message's ack. */
 const NAIVE_CONSUMER = "bench-naive";
 
@@ -249,7 +254,7 @@ async function naive(js: JetStreamClient, jsm: JetStreamManager, sink: ClickHous
   let pending: JsMsg[] = [];
   const messages = await consumer.consume({ max_messages: NAIVE_BATCH });
   for await (const m of messages) {
-    const result = decodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / 1_000_000n) });
+    const result = decodeEvent(m.subject, m.data, { streamTimestampMs: Number(m.timestampNanos / 1_000_000n), retentionDays: NAIVE_RETENTION_DAYS });
     if (result.ok) rows.push(result.row);
     pending.push(m);
     if (pending.length === NAIVE_BATCH || done + pending.length === NAIVE_EVENTS) {
@@ -325,7 +330,7 @@ async function main(): Promise<void> {
 
     progress(`drain: production consumer (batch ${config.batch.maxRows} rows / ${config.batch.maxBytes} bytes / ${config.batch.flushIntervalMs} ms)`);
     const timed = new TimedSink(sink);
-    const { eps: drainEps, consumer, cpu } = await drain(js, jsm, timed, config, ackWaitMs, server);
+    const { eps: drainEps, consumer, cpu } = await drain(js, jsm, timed, sink, config, ackWaitMs, server);
     const drained = await countRows(sink);
     progress(`drain: ${Math.round(drainEps)} events/s; table holds ${drained.rows} rows, ${drained.distinct} distinct (expected ${EVENTS})`);
     progress(`drain CPU per event: JavaScript thread ${cpu.jsThreadUs} µs, rest of the process (engine, GC helpers) ${cpu.engineUs} µs, nats-server ${cpu.natsServerUs} µs (2 cores = ${Math.round(2e6 / (cpu.jsThreadUs + cpu.engineUs + cpu.natsServerUs))} events/s at full use)`);
@@ -338,7 +343,7 @@ async function main(): Promise<void> {
     progress(`naive: ${Math.round(naiveEps)} events/s`);
 
     await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
-    const live = new EventConsumer({ js, sink: timed, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
+    const live = new EventConsumer({ js, sink: timed, tenants: sink, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
     void live.start();
     timed.recording = true;
     progress(`live: ${LIVE_EPS} events/s for ${LIVE_SECONDS} s from a paced publisher`);

@@ -3,7 +3,7 @@
  * each, computed here independently of ClickHouse. The tenants share agent ids and resource
  * names on purpose: a query that forgot its tenant would mix them.
  */
-import type { PlanTierName } from "../../config/tiers.js";
+import { PLAN_TIERS, type PlanTierName } from "../../config/tiers.js";
 import { formatDateTime64, type EventType, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 
 export interface TenantFixture {
@@ -60,6 +60,8 @@ function event(tenantId: string, type: EventType, secondsBeforeNow: number, fiel
     // Not UTF-8 on purpose: the column keeps the protobuf bytes exactly.
     raw_proto_base64: Buffer.from([0x0a, 0xff, 0x00, sequence & 0xff]).toString("base64"),
     ingested_at: formatDateTime64(at + 250_000n).slice(0, 23),
+    // What the ingestor writes: the tenant's tier retention when it was ingested.
+    retention_days: PLAN_TIERS[TENANTS.find((t) => t.tenantId === tenantId)?.tier ?? "free"].events.retentionDays,
     ...fields,
   };
 }

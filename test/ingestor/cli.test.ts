@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
+import { DEFAULT_PLAN_TIER, PLAN_TIERS } from "../../config/tiers.js";
 import { qualified, schemaSql, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 import { formatTable } from "../../services/ingestor/src/cli.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
@@ -36,7 +37,7 @@ function add(tenantId: string, agentId: string, kind: EventType, at: Date, resou
     event.payload.value.targetResource = resource;
     event.payload.value.changeKind = ChangeKind.MODIFIED;
   }
-  const r = decodeEvent(eventSubject(tenantId, PROJECT), toBinary(SwarmEventSchema, event), { streamTimestampMs: Date.now() });
+  const r = decodeEvent(eventSubject(tenantId, PROJECT), toBinary(SwarmEventSchema, event), { streamTimestampMs: Date.now(), retentionDays: PLAN_TIERS[DEFAULT_PLAN_TIER].events.retentionDays });
   if (!r.ok) throw new Error(`fixture event refused: ${r.reason} ${r.detail}`);
   rows.push(r.row);
   return r.row;

@@ -13,6 +13,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
+import { DEFAULT_PLAN_TIER, PLAN_TIERS } from "../../config/tiers.js";
 import {
   AGENT_ROLES,
   EVENT_TYPES,
@@ -26,7 +27,7 @@ import {
   type SwarmEventRow,
 } from "../../services/clickhouse-schema/index.js";
 import { eventSubject, storedEventSubject } from "../../services/nats-auth/streams.js";
-import { decodeEvent, MAX_EVENT_BYTES, MAX_CLOCK_SKEW_MS, PROJECT_ID_PATTERN, type DecodeResult, type RejectReason } from "../../services/ingestor/src/event.js";
+import { decodeEvent, MAX_EVENT_BYTES, MAX_CLOCK_SKEW_MS, PROJECT_ID_PATTERN, tenantOfSubject, type DecodeResult, type RejectReason } from "../../services/ingestor/src/event.js";
 import { AgentRoleSchema, DecisionSchema, type AgentRole, SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, generateEvent, typicalKind, type GenerateEventOptions } from "../../services/ingestor/src/generator.js";
 import { appendEvent, RowBlock } from "../../services/ingestor/src/row-encoder.js";
@@ -42,8 +43,11 @@ const SUBJECT = eventSubject(TENANT, PROJECT);
 /** Stream time: a whole second, so expectations are exact. */
 const NOW_MS = Math.floor(Date.now() / 1000) * 1000;
 const NOW = new Date(NOW_MS);
+/** The retention of the default tier: what the ingestor applies to a tenant without a plan row. */
+const RETENTION_DAYS = PLAN_TIERS[DEFAULT_PLAN_TIER].events.retentionDays;
 /** JetStream stores the message a little after the agent emitted it. */
-const META = { streamTimestampMs: NOW_MS + 250 };
+const META = { streamTimestampMs: NOW_MS + 250, retentionDays: RETENTION_DAYS };
+const DAY_MS = 86_400_000;
 
 function options(overrides: Partial<GenerateEventOptions> = {}): GenerateEventOptions {
   return { tenantId: TENANT, projectId: PROJECT, agentId: "architect-1", userId: "3f9a1c2e-7b4d-4e8a-9c1f-0d2e3b4a5c6d", kind: "decision", now: NOW, seed: 1, ...overrides };
@@ -91,6 +95,7 @@ function expectedRow(event: SwarmEvent, bytes: Uint8Array): SwarmEventRow {
     state_hash: p.case === "stateChange" ? p.value.stateHash : "",
     raw_proto_base64: Buffer.from(bytes).toString("base64"),
     ingested_at: formatDateTime64(BigInt(META.streamTimestampMs) * 1000n).slice(0, 23),
+    retention_days: META.retentionDays,
   };
 }
 
@@ -281,6 +286,38 @@ describe("decodeEvent", () => {
     "",
   ])("refuses the malformed subject %j as bad-subject", (subject) => {
     expectRejected(decodeEvent(subject, generateEvent(options()), META), "bad-subject", /^subject /);
+  });
+
+  it("refuses an event older than its tenant's retention before its stream time as expired, keeps one at the cutoff, and writes the retention into the row", () => {
+    const at = (ms: number) => (e: SwarmEvent) => void (e.timestamp = create(TimestampSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 }));
+    const cutoff = META.streamTimestampMs - RETENTION_DAYS * DAY_MS;
+    expectRejected(
+      decodeEvent(SUBJECT, crafted(at(cutoff - 1)), META),
+      "expired",
+      new RegExp(`^timestamp ${formatDateTime64(BigInt(cutoff - 1) * 1000n).slice(0, 23)} is more than retentionDays = ${RETENTION_DAYS} days before its stream time ${formatDateTime64(BigInt(META.streamTimestampMs) * 1000n).slice(0, 23)}: the row would be deleted by the table's TTL$`),
+    );
+    // Sub-millisecond precision does not move the cutoff: both paths compare whole milliseconds.
+    expect(accepted(decodeEvent(SUBJECT, crafted(at(cutoff)), META)).retention_days).toBe(RETENTION_DAYS);
+    // Another tier's retention: the row carries it, and it decides.
+    const longer = PLAN_TIERS.enterprise.events.retentionDays;
+    expect(accepted(decodeEvent(SUBJECT, crafted(at(cutoff - 1)), { ...META, retentionDays: longer })).retention_days).toBe(longer);
+    // 0 (no tier known): no expiry check, and the table's default TTL.
+    expect(accepted(decodeEvent(SUBJECT, crafted(at(Date.UTC(2020, 0, 2))), { ...META, retentionDays: 0 })).retention_days).toBe(0);
+  });
+
+  it("checks the message before the retention: an old event on another tenant's subject is a tenant-mismatch", () => {
+    const old = create(TimestampSchema, { seconds: BigInt(Math.floor((META.streamTimestampMs - 2 * RETENTION_DAYS * DAY_MS) / 1000)) });
+    const bytes = crafted((e) => void (e.timestamp = old), { tenantId: "globex" });
+    expect(decodeEvent(SUBJECT, bytes, META)).toMatchObject({ ok: false, reason: "tenant-mismatch" });
+    expect(decodeEvent(eventSubject("globex", PROJECT), bytes, META)).toMatchObject({ ok: false, reason: "expired" });
+  });
+
+  it("reads the tenant of both subject forms, and none of a malformed subject", () => {
+    expect(tenantOfSubject(SUBJECT)).toBe(TENANT);
+    expect(tenantOfSubject(storedEventSubject(TENANT))).toBe(TENANT);
+    for (const subject of ["swarm.ACME.web-shop.events", "swarm.a.events", "swarm..events", "swarm.acme-corp.web-shop.jobs", "events.acme-corp.events", "swarm.events", ""]) {
+      expect(tenantOfSubject(subject), subject).toBeUndefined();
+    }
   });
 
   it("checks the size before the subject, and the subject before decoding", () => {

@@ -79,8 +79,9 @@ describe("ingestor metrics and logs", () => {
     await publishAll(fixture.js, batch);
     const log = collectingLogger();
     const scraped = await fixture.engine.as(INGESTOR, async (client) => {
-      const sink: Sink = { insert: (rows, token) => new ClickHouseSink(client).insert(rows, token), close: async () => {} };
-      const running = await startIngestor(loadIngestorConfig(ingestorEnv()), log, sink);
+      const store = new ClickHouseSink(client);
+      const sink: Sink = { insert: (rows, token) => store.insert(rows, token), close: async () => {} };
+      const running = await startIngestor(loadIngestorConfig(ingestorEnv()), log, sink, { tenants: store });
       try {
         await until(drained, "the 1,000 acked or terminated");
         if (running.httpPort === undefined) throw new Error("no metrics port");
@@ -147,6 +148,8 @@ describe("ingestor metrics and logs", () => {
         const ready = survivor.output.split("\n").find((l) => l.includes('"msg":"ingestor ready"'));
         expect(JSON.parse(ready ?? "{}")).toMatchObject({ level: "info", pid: survivor.child.pid, consumer: CONSUMER, sink: "http" });
         expect(await survivor.kill("SIGTERM")).toEqual({ code: 0, signal: null });
+        // Over HTTP, the replicas read their tenants' plans and usage too (the front's SELECTs).
+        expect(front.selects).toBeGreaterThan(0);
       } finally {
         for (const r of replicas) await r.kill("SIGKILL");
         await front.close();

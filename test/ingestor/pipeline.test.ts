@@ -5,6 +5,7 @@
  * exactly-once audit (rows = distinct = expected, nothing missing) runs on `swarm_events FINAL`.
  */
 import { AckPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { DEFAULT_PLAN_TIER, PLAN_TIERS } from "../../config/tiers.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { qualified, SWARM_EVENTS_TABLE, type SwarmEventRow } from "../../services/clickhouse-schema/index.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
@@ -47,13 +48,15 @@ async function inProcess<T>(fn: (ctx: { config: IngestorConfig; log: ReturnType<
   return engine.as(INGESTOR, async (client) => {
     const config = loadIngestorConfig(ingestorEnv(env));
     const log = collectingLogger();
-    const real: Sink = { insert: (rows, token) => new ClickHouseSink(client).insert(rows, token), close: async () => {} };
-    return fn({ config, log, start: (wrap) => startIngestor(config, log, wrap ? wrap(real) : real) });
+    const store = new ClickHouseSink(client);
+    const real: Sink = { insert: (rows, token) => store.insert(rows, token), close: async () => {} };
+    // Tenants' plans and usage from the same engine, as the configured sink reads them.
+    return fn({ config, log, start: (wrap) => startIngestor(config, log, wrap ? wrap(real) : real, { tenants: store }) });
   });
 }
 
 function decodeRow(e: PublishedEvent): SwarmEventRow {
-  const r = decodeEvent(e.subject, e.data, { streamTimestampMs: Date.now() });
+  const r = decodeEvent(e.subject, e.data, { streamTimestampMs: Date.now(), retentionDays: PLAN_TIERS[DEFAULT_PLAN_TIER].events.retentionDays });
   if (!r.ok) throw new Error(`control event refused: ${r.reason} ${r.detail}`);
   return r.row;
 }

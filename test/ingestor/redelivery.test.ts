@@ -67,7 +67,7 @@ describe("redelivery", () => {
         },
         close: async () => {},
       };
-      const running = await startIngestor(config, collectingLogger(), sink);
+      const running = await startIngestor(config, collectingLogger(), sink, { tenants: real });
       await until(drained, "all 2,000 acked after the stall", 60_000);
       const health = running.consumer.health();
       await running.stop();

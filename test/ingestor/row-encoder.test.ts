@@ -1,4 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeEvent, REJECT_REASONS } from "../../services/ingestor/src/event.js";
@@ -10,7 +11,8 @@ import { ACTOR_ID_PATTERN, EVENT_ID_PATTERN, PROJECT_ID_PATTERN, SPAN_ID_PATTERN
 import { eventSubject } from "../../services/nats-auth/streams.js";
 
 const NOW = Date.parse("2026-11-25T12:00:00.000Z");
-const META = { streamTimestampMs: NOW + 123 };
+const META = { streamTimestampMs: NOW + 123, retentionDays: 30 };
+const DAY_MS = 86_400_000;
 const SUBJECT = eventSubject("acme", "checkout");
 
 function event(i: number, overrides: Partial<Pick<SwarmEvent, "isEncrypted">> = {}): SwarmEvent {
@@ -61,11 +63,58 @@ describe("row encoder: the fast path is a shortcut to the exact decoder's row", 
     expect(rows).toBe(3_000);
     expect(block.length).toBe(3_000);
     expect(block.bytes().toString("latin1")).toBe(expected);
-    // One row per line, 17 columns each: no tab or newline of a value escaped its field.
+    // One row per line, 18 columns each: no tab or newline of a value escaped its field.
     const lines = expected.split("\n");
     expect(lines.pop()).toBe("");
     expect(lines).toHaveLength(3_000);
-    for (const line of lines) expect(line.split("\t")).toHaveLength(17);
+    for (const line of lines) expect(line.split("\t")).toHaveLength(18);
+    for (const line of lines) expect(line.split("\t")[17]).toBe("30");
+  });
+
+  it("writes every tier's retention as the exact path does, and hands an event beyond it to the exact path, which refuses it as expired", () => {
+    const e = event(5);
+    for (const retentionDays of [1, 9, 10, 30, 99, 180, 365, 1_000, 3_650, 0]) {
+      const meta = { ...META, retentionDays };
+      const bytes = toBinary(SwarmEventSchema, e);
+      const block = new RowBlock(16);
+      expect(appendEventFast(block, SUBJECT, bytes, meta)).toBe(true);
+      const exactBlock = new RowBlock(16);
+      const decoded = decodeEvent(SUBJECT, bytes, meta);
+      if (!decoded.ok) throw new Error(decoded.detail);
+      exactBlock.appendRow(decoded.row, bytes);
+      expect(block.bytes().toString("latin1")).toBe(exactBlock.bytes().toString("latin1"));
+      expect(block.bytes().toString("latin1").trimEnd().split("\t")[17]).toBe(String(retentionDays));
+    }
+    // Around the cutoff (stream time − 30 days), to the millisecond and below it.
+    const cutoff = META.streamTimestampMs - 30 * DAY_MS;
+    for (const [ms, nanosExtra, expired] of [[cutoff - 1, 999_999, true], [cutoff, 0, false], [cutoff, 999_999, false], [cutoff - 1000, 0, true], [cutoff + 1, 0, false]] as const) {
+      const old = event(6);
+      old.timestamp = create(TimestampSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 + nanosExtra });
+      const bytes = toBinary(SwarmEventSchema, old);
+      const row = fast(SUBJECT, bytes);
+      if (expired) {
+        expect(row, `${ms}`).toBeUndefined();
+        expect(either(SUBJECT, bytes)).toEqual({ ok: false, reason: "expired" });
+      } else {
+        expect(row, `${ms}`).toBe(exact(SUBJECT, bytes));
+      }
+    }
+  });
+
+  it("takes back the last row (an event over its tenant's allowance), leaving the rows before it byte for byte, and refuses a wrong start", () => {
+    const block = new RowBlock(16);
+    const first = toBinary(SwarmEventSchema, event(8));
+    const second = toBinary(SwarmEventSchema, event(9));
+    expect(appendEvent(block, SUBJECT, first, META)).toEqual({ ok: true });
+    const before = block.bytes().toString("latin1");
+    const start = block.byteLength;
+    expect(appendEvent(block, SUBJECT, second, META)).toEqual({ ok: true });
+    block.removeLastRow(start);
+    expect(block.length).toBe(1);
+    expect(block.bytes().toString("latin1")).toBe(before);
+    expect(() => block.removeLastRow(block.byteLength)).toThrow(/removeLastRow\(\d+\): the block has 1 rows in \d+ bytes\. Fix: pass the byteLength read just before the last row was appended\./);
+    block.clear();
+    expect(() => block.removeLastRow(0)).toThrow(RangeError);
   });
 
   it("escapes backslashes, tabs and newlines in text and keeps every other byte (quotes, CR, non-ASCII) as it is", () => {

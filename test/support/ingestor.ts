@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { Readable } from "node:stream";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
@@ -206,12 +206,22 @@ export function loggedHttpPort(child: IngestorProcess): number {
  * A minimal ClickHouse HTTP interface in front of a client (the embedded engine, which one process
  * at a time may open): it takes the inserts `@clickhouse/client` sends (`POST /?query=INSERT INTO
  * <table> (<columns>) FORMAT JSONEachRow` plus settings, the rows as the body) and runs them on
- * `client` with the same settings, so several ingestor processes can write to one engine. A
- * failed insert answers 500 with ClickHouse's `Code: <n>. DB::Exception: …` text.
+ * `client` with the same settings, so several ingestor processes can write to one engine; and the
+ * SELECTs it sends (`POST /?param_<name>=…`, the query as the body, ending in `FORMAT
+ * JSONEachRow`), such as the ingestor's lookups of tenants' plans and usage, whose parameters it
+ * passes on as strings (the client's escapes undone). A failed statement answers 500 with
+ * ClickHouse's `Code: <n>. DB::Exception: …` text.
  */
+/** A query parameter's value as the client sent it (escaped text) back to the string it formatted. */
+function unescapeParam(value: string): string {
+  return value.replace(/\\([tnr'\\])/g, (_, c: string) => ({ t: "\t", n: "\n", r: "\r", "'": "'", "\\": "\\" })[c] ?? c);
+}
+
 export class ClickHouseHttpFront {
   /** Inserts received (each a block one ingestor sent). */
   inserts = 0;
+  /** SELECTs answered. */
+  selects = 0;
   private constructor(
     private readonly server: Server,
     readonly url: string,
@@ -219,12 +229,37 @@ export class ClickHouseHttpFront {
 
   static async start(client: ClickHouseClient): Promise<ClickHouseHttpFront> {
     let front: ClickHouseHttpFront | undefined;
+    const fail = (res: ServerResponse, error: unknown) => {
+      const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "1002";
+      res.writeHead(500, { "x-clickhouse-exception-code": code }).end(`Code: ${code}. DB::Exception: ${error instanceof Error ? error.message : String(error)}`);
+    };
+    const select = async (body: string, params: URLSearchParams, res: ServerResponse) => {
+      const m = /^((?:SELECT|WITH)\b[\s\S]*?)\s*FORMAT (JSONEachRow)\s*$/.exec(body.trim());
+      if (!m) {
+        res.writeHead(400).end(`Code: 62. DB::Exception: the test front takes SELECTs in JSONEachRow only, not ${JSON.stringify(body.slice(0, 80))}. (SYNTAX_ERROR)`);
+        return;
+      }
+      const query_params: Record<string, string> = {};
+      for (const [name, value] of params) if (name.startsWith("param_")) query_params[name.slice("param_".length)] = unescapeParam(value);
+      try {
+        const rs = await client.query({ query: m[1] ?? "", query_params, format: "JSONEachRow" });
+        const text = await rs.text();
+        if (front) front.selects++;
+        res.writeHead(200, { "content-type": "application/x-ndjson; charset=UTF-8", "x-clickhouse-format": "JSONEachRow" }).end(text);
+      } catch (error) {
+        fail(res, error);
+      }
+    };
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
         void (async () => {
           const params = new URL(req.url ?? "/", "http://front").searchParams;
+          if (req.method === "POST" && !params.has("query")) {
+            await select(Buffer.concat(chunks).toString("utf8"), params, res);
+            return;
+          }
           const query = params.get("query") ?? "";
           const m = /^INSERT INTO (\S+)\s*\(([^)]*)\)\s*FORMAT (JSONEachRow|TabSeparated)$/.exec(query.trim());
           if (req.method !== "POST" || !m) {
@@ -237,7 +272,7 @@ export class ClickHouseHttpFront {
           const values = m[3] === "TabSeparated" ? Readable.from([body], { objectMode: false }) : body.toString("utf8").split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
           const format = m[3] === "TabSeparated" ? "TabSeparated" : "JSONEachRow";
           const settings: Record<string, string> = {};
-          for (const name of ["insert_deduplicate", "insert_deduplication_token", "distributed_foreground_insert"]) {
+          for (const name of ["insert_deduplicate", "insert_deduplication_token", "distributed_foreground_insert", "deduplicate_blocks_in_dependent_materialized_views"]) {
             const v = params.get(name);
             if (v !== null) settings[name] = v;
           }
@@ -246,8 +281,7 @@ export class ClickHouseHttpFront {
             if (front) front.inserts++;
             res.writeHead(200, { "content-type": "text/plain" }).end("");
           } catch (error) {
-            const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "1002";
-            res.writeHead(500, { "x-clickhouse-exception-code": code }).end(`Code: ${code}. DB::Exception: ${error instanceof Error ? error.message : String(error)}`);
+            fail(res, error);
           }
         })();
       });
