@@ -10,7 +10,9 @@
  *    another tenant's subjects are refused; a revoked credential stops publishing within
  *    BUS_REVOCATION_SECONDS.
  * 2. A tenant with payload encryption: its events land with `is_encrypted` and sealed text, the
- *    tenant opens them with its own credentials, and after offboarding nobody can.
+ *    tenant opens them with its own credentials, and after offboarding nobody can; then its
+ *    history is deleted (plan row offboarded, no event or usage row, no stream message left) and
+ *    the other tenant keeps every row.
  * 3. A job submitted through the API is run by the free tier's worker with the tenant's scoped
  *    credentials and its decision lands; a failing job ends in SWARM_JOBS_DLQ after max_deliver;
  *    a job a tenant files naming another tenant is dead-lettered without running.
@@ -29,17 +31,18 @@ import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
 import { AgentClient, credentialsFromAnswer, CredentialsRejectedError, DataKeyClient, decision, KeyServiceError, openEvent, PermissionDeniedError, signal, stateChange, stateHashOf, type AgentCredentials, type SwarmEvent } from "../../sdk/index.js";
 import { natsAuthClaims } from "../../services/nats-auth/claims.js";
-import { JOB_DEAD_LETTER_STREAM, STREAM_NAMES, jobSubject, workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
+import { JOB_DEAD_LETTER_STREAM, STREAM_NAMES, jobSubject, storedEventSubject, workerConsumerName } from "../../services/nats-auth/jetstream-names.js";
 import { AUTH_INCLUDE_FILE } from "../../services/nats-auth/server-config.js";
 import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSystemUser, mintWorkerUser, publicKeysOf, signNatsAuth, type NatsSeeds } from "../../services/nats-auth/sign.js";
-import { createTopology } from "../../services/nats-auth/topology.js";
-import { schemaSql } from "../../services/clickhouse-schema/index.js";
+import { qualified, schemaSql, TENANT_PLANS_TABLE, TENANT_USAGE_TABLE } from "../../services/clickhouse-schema/index.js";
 import { loadIngestorConfig } from "../../services/ingestor/src/config.js";
 import type { Logger } from "../../services/ingestor/src/consumer.js";
 import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { startIngestor, type RunningIngestor } from "../../services/ingestor/src/main.js";
 import { ClickHouseSink, openEmbeddedEngine } from "../../services/ingestor/src/sink.js";
 import { BUS_REVOCATION_SECONDS, NATS_ACCOUNT_KEY_FILES } from "../../services/provisioning/contract.js";
+import { ClickHouseEventStore } from "../../services/provisioning/src/event-store.js";
+import { tenantJobsFilter } from "../../services/provisioning/src/jobs.js";
 import { JOB_DEAD_LETTER_HEADERS } from "../../services/worker/contract.js";
 import { loadWorkerConfig } from "../../services/worker/src/config.js";
 import { BUILTIN_HANDLERS } from "../../services/worker/src/handlers.js";
@@ -47,6 +50,7 @@ import { startWorker, type RunningWorker } from "../../services/worker/src/runti
 import { KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
 import { startDataPlaneServer, type NatsServer } from "../support/nats-server.js";
 import { eventually, startHarness, type Harness } from "../provisioning/harness.js";
+import { createPurgeableTopology } from "../provisioning/topology.js";
 
 const execFileAsync = promisify(execFile);
 const env = loadEnvironment("dev");
@@ -102,6 +106,12 @@ async function countOf(tenantId: string, where = "1"): Promise<{ rows: number; e
   return { rows: Number(r?.rows ?? 0), events: Number(r?.events ?? 0) };
 }
 
+/** The tenant's usage (tenant_usage_daily, fed by a view from every event row): its rows, and the events they count (stable under merges). */
+async function usageOf(tenantId: string): Promise<{ rows: number; events: number }> {
+  const [r] = await query<{ rows: string; events: string }>(`SELECT count() AS rows, sum(events) AS events FROM ${qualified(TENANT_USAGE_TABLE)} WHERE tenant_id = {t:String}`, { t: tenantId });
+  return { rows: Number(r?.rows ?? 0), events: Number(r?.events ?? 0) };
+}
+
 /** The stored SwarmEvent of one row (raw_proto, byte for byte what the agent sent). */
 async function storedEvent(eventId: string): Promise<{ event: SwarmEvent; raw: string; is_encrypted: boolean; rationale: string; agent_id: string; confidence_score: number; event_type: string }> {
   const [row] = await query<{ raw: string; is_encrypted: boolean; rationale: string; agent_id: string; confidence_score: number; event_type: string }>(
@@ -123,7 +133,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, "platform.creds"), platformUser.creds, { mode: 0o600 });
   platform = await connect({ servers: server.url, authenticator: credsAuthenticator(new TextEncoder().encode(platformUser.creds)) });
   jsm = await jetstreamManager(platform);
-  await createTopology(jsm, { nats: env.nats, workers: { tiers, options: { maxDeliver: MAX_DELIVER, ackWait: "30s" } } });
+  // The topology, its two shared streams accepting the purges of offboarding's deletion (see ../provisioning/topology.ts).
+  await createPurgeableTopology(jsm, { nats: env.nats, workers: { tiers, options: { maxDeliver: MAX_DELIVER, ackWait: "30s" } } });
 
   // The event store and the ingestor, with the platform account's user, on one engine session.
   const chdbPath = join(dir, "chdb");
@@ -137,7 +148,8 @@ beforeAll(async () => {
     { insert: (rows, token) => sink.insert(rows, token), close: async () => {} },
   );
 
-  // The provisioning service's NATS side, as the construct mounts it.
+  // The provisioning service's NATS side, as the construct mounts it; its event store is this engine
+  // (one engine per process: the service's statements run as the engine's only user here).
   for (const t of PLAN_TIER_NAMES) writeFileSync(join(dir, `${t}.seed`), seeds.swarmSigningKeys[t], { mode: 0o600 });
   writeFileSync(join(dir, NATS_ACCOUNT_KEY_FILES.tenantAccounts), seeds.tenantAccountSigningKey, { mode: 0o600 });
   writeFileSync(join(dir, NATS_ACCOUNT_KEY_FILES.tenantImports), seeds.tenantImportSigningKey, { mode: 0o600 });
@@ -153,6 +165,7 @@ beforeAll(async () => {
       PROVISIONING_NATS_PLATFORM_CREDS_FILE: join(dir, "provisioning-bus.creds"),
       PROVISIONING_CREDENTIALS_TTL_SECONDS: "600",
     },
+    eventStore: new ClickHouseEventStore(ch, { replicated: false }),
   });
   for (const [name, slug] of [["A", "loop-tenant-a"], ["B", "loop-tenant-b"]] as const) {
     const user = await h.addUser();
@@ -303,8 +316,11 @@ describe("encrypted payloads", () => {
     await expect(openEvent(stored.event, (keyId) => otherKeys.key(keyId))).rejects.toBeInstanceOf(KeyServiceError);
   });
 
-  it("after offboarding the tenant's history is unreadable: the data key is destroyed", async () => {
+  it("after offboarding the tenant's history is unreadable (the data key is destroyed), then deleted", async () => {
     const stored = await storedEvent(sealedId);
+    const before = { A: { rows: await countOf(tenants.A.id), usage: (await usageOf(tenants.A.id)).events }, B: { rows: await countOf(tenants.B.id), usage: await usageOf(tenants.B.id) } };
+    expect(before.B.rows.events).toBeGreaterThanOrEqual(2);
+    expect(before.B.usage.events).toBe(before.B.rows.rows);
     const off = await h.request("DELETE", `/v1/tenants/${tenants.B.id}`, { token: await tenantToken("B") });
     expect(off.status).toBe(202);
     await eventually(async () => (await h.svc.plane.tenant(tenants.B.id))?.dataKey === "destroyed", 10_000, "B's data key destroyed");
@@ -318,6 +334,18 @@ describe("encrypted payloads", () => {
     expect(refused?.status).toBe(410);
     // Nor can the platform itself: no wrapped key is left to unwrap.
     expect(await h.svc.plane.agentLookup(tenants.B.id, "U".padEnd(56, "A")).then((l) => l.wrapped)).toBeUndefined();
+
+    // Then the history itself goes: the plan row says offboarded, and no event or usage row and
+    // no stream message of B is left, while A keeps every row.
+    await eventually(async () => (await h.svc.plane.tenant(tenants.B.id))?.history === "deleted", 30_000, "B's history deleted");
+    expect(await countOf(tenants.B.id)).toEqual({ rows: 0, events: 0 });
+    expect(await usageOf(tenants.B.id)).toEqual({ rows: 0, events: 0 });
+    const [plan] = await query<{ plan_tier: string; status: string }>(`SELECT plan_tier, status FROM ${qualified(TENANT_PLANS_TABLE)} FINAL WHERE tenant_id = {t:String}`, { t: tenants.B.id });
+    expect(plan).toEqual({ plan_tier: "free", status: "offboarded" });
+    const events = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: storedEventSubject(tenants.B.id) });
+    const jobs = await jsm.streams.info(STREAM_NAMES.jobs, { subjects_filter: tenantJobsFilter(tenants.B.id) });
+    expect([events.state.subjects ?? {}, jobs.state.subjects ?? {}]).toEqual([{}, {}]);
+    expect({ rows: await countOf(tenants.A.id), usage: (await usageOf(tenants.A.id)).events }).toEqual(before.A);
   });
 });
 
