@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 import { REALM_APPLY_COMMAND } from "../../constructs/keycloak/index.js";
 import { instructionsOf, nodeEvalScript, readDockerfile, type DockerfileStage } from "../support/dockerfile.js";
@@ -134,6 +135,29 @@ describe("provisioning Dockerfile", () => {
     });
     expect(bindingVersion?.trim()).toBe(root.optionalDependencies?.foundationdb);
     expect(bindingVersion?.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it("accepts the service's real bundle: the binding among its dynamic imports, every package it imports declared", async () => {
+    // The build stage's esbuild command, through esbuild's API, on the real entry point.
+    const out = await build({
+      entryPoints: [new URL("../../services/provisioning/src/main.ts", import.meta.url).pathname],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      packages: "external",
+      metafile: true,
+      write: false,
+      outfile: "dist/main.js",
+      absWorkingDir: new URL("../..", import.meta.url).pathname,
+      logLevel: "silent",
+    });
+    const imports = Object.values(out.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => ({ path: i.path, kind: i.kind })));
+    expect(imports).toContainEqual({ path: "foundationdb", kind: "dynamic-import" });
+    const { packageJson, bindingVersion } = runtimePackages(imports);
+    expect(bindingVersion?.trim()).toBe(root.optionalDependencies?.foundationdb);
+    for (const [name, version] of Object.entries(packageJson.dependencies)) expect(version, name).toBe(root.dependencies[name]);
+    for (const name of ["chdb", "lmdb", "foundationdb", "vitest", "esbuild", "tsx"]) expect(packageJson.dependencies).not.toHaveProperty(name);
   });
 
   it("refuses a bundle that imports an embedded engine statically, lacks the binding or imports an undeclared package", () => {

@@ -52,9 +52,11 @@ export class FdbUnavailableError extends Error {
 
 /** Loads the optional binding, or explains how to get it. */
 export async function loadFoundationDb(): Promise<FdbModule> {
-  const specifier = "foundationdb";
   try {
-    const mod = (await import(specifier)) as FdbModule & { default?: FdbModule };
+    // A string literal to the bundler (the image's build lists the binding from the bundle's
+    // imports and stops when it is missing); `as string` keeps the type checker from resolving
+    // the optional package, which is not installed where it cannot be built.
+    const mod = (await import("foundationdb" as string)) as FdbModule & { default?: FdbModule };
     return typeof mod.setAPIVersion === "function" ? mod : (mod.default as FdbModule);
   } catch (cause) {
     throw new FdbUnavailableError(
