@@ -77,7 +77,7 @@ export const INGESTOR_DEFAULTS = {
   logLevel: "info",
   tenantCacheMax: 100_000,
   tenantCacheTtlMs: 1_000,
-  quotaMarginPercent: 10,
+  quotaMarginPercent: 5,
 } as const satisfies Partial<Record<keyof typeof INGESTOR_ENV, string | number>> & { readonly logLevel: IngestorLogLevel };
 
 /** Inclusive bounds of the whole-number variables. */

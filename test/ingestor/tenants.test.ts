@@ -122,7 +122,7 @@ afterAll(async () => {
 
 describe("tenant policy configuration", () => {
   it("has documented defaults and names the variable and the fix of a bad value", () => {
-    expect(loadIngestorConfig({}).tenants).toEqual({ cacheMax: 100_000, ttlMs: 1_000, quotaMarginPercent: 10 });
+    expect(loadIngestorConfig({}).tenants).toEqual({ cacheMax: 100_000, ttlMs: 1_000, quotaMarginPercent: 5 });
     expect(loadIngestorConfig({ INGESTOR_TENANT_CACHE_TTL_MS: "250", INGESTOR_QUOTA_MARGIN_PERCENT: "100" }).tenants).toMatchObject({ ttlMs: 250, quotaMarginPercent: 100 });
     expect(() => loadIngestorConfig({ INGESTOR_TENANT_CACHE_TTL_MS: "50" })).toThrow(/^INGESTOR_TENANT_CACHE_TTL_MS = "50" is not a whole number from 100 to 60000\. Fix: set INGESTOR_TENANT_CACHE_TTL_MS to an integer from 100 to 60000, or unset it for 1000\.$/);
     expect(() => loadIngestorConfig({ INGESTOR_QUOTA_MARGIN_PERCENT: "101" })).toThrow(IngestorConfigError);
@@ -183,7 +183,7 @@ describe("tenant plans and usage lookups (the ingestor principal on the engine)"
     });
   });
 
-  it("caches far tenants for the TTL, reads one query per 2,000 tenants, and re-reads a tenant near its allowance before each batch, seeing the others' usage", async () => {
+  it("caches far tenants for the TTL or the margin's worth of events, reads one query per 2,000 tenants, and re-reads a tenant near its allowance before each batch, seeing the others' usage", async () => {
     let clock = Date.now();
     const catalog = catalogWith(100);
     await fixture.engine.as(INGESTOR, async (client) => {
@@ -207,12 +207,13 @@ describe("tenant plans and usage lookups (the ingestor principal on the engine)"
         return decided.result;
       };
 
-      // Far from the allowance (100, margin 10): one read, then the cache until the TTL.
-      expect([await batch("cache-a", 10), lookups]).toEqual([10, 1]);
-      expect([await batch("cache-a", 10), lookups]).toEqual([10, 1]);
+      // Far from the allowance (100, margin 10): one read, then the cache for up to 10 events or the TTL.
+      expect([await batch("cache-a", 5), lookups]).toEqual([5, 1]);
+      expect([await batch("cache-a", 5), lookups]).toEqual([5, 1]);
+      expect([await batch("cache-a", 5), lookups]).toEqual([5, 2]); // 15 since the last read: more than the margin
       clock += config.ttlMs;
-      expect([await batch("cache-a", 10), lookups]).toEqual([10, 2]);
-      expect(policies.remaining("cache-a", today)).toBe(70);
+      expect([await batch("cache-a", 5), lookups]).toEqual([5, 3]); // the TTL
+      expect(policies.remaining("cache-a", today)).toBe(80);
 
       // 85 of this replica's own, then another replica stores 10 and a refusal count (events = 0) is added.
       expect(await batch("cache-b", 85)).toBe(85);
@@ -289,31 +290,45 @@ describe("tenant policies end to end (real nats-server, the engine as the ingest
     expect(metricValue(scraped, M.tenantLookups.name, { outcome: "error" })).toBe(0);
   }, 60_000);
 
-  it("two replicas on one durable consumer: stored ≤ allowance + (replicas − 1) × in-flight batches × rows, the rest dead-lettered as quota, rejected_quota + events = published (measured)", async () => {
+  /**
+   * Two in-process replicas (each its own NATS connection, one durable consumer) and a tenant
+   * publishing 3,000 events against an allowance of 600, in batches of 100 with 2 in flight.
+   * The stated bound (./tenants.ts): stored ≤ allowance + (replicas − 1) × (in-flight rows + F),
+   * F the margin M (0 at 100%). Prints the measured overshoot as one JSON line.
+   */
+  async function overshoot(tenant: string, marginPercent: number, seed: number) {
     const ALLOWANCE = 600;
     const REPLICAS = 2;
     const MAX_ROWS = 100;
     const MAX_INFLIGHT = 2;
-    const BOUND = (REPLICAS - 1) * MAX_INFLIGHT * MAX_ROWS;
-    const tenant = "quota-two";
-    const events = makeEvents([tenant], 3_000, 53);
-    const perReplica = await withReplicas(REPLICAS, { ...ENV, INGESTOR_QUOTA_MARGIN_PERCENT: "100" }, catalogWith(ALLOWANCE), async (replicas) => {
+    const margin = Math.ceil((ALLOWANCE * marginPercent) / 100);
+    const bound = (REPLICAS - 1) * (MAX_INFLIGHT * MAX_ROWS + (marginPercent === 100 ? 0 : margin));
+    const events = makeEvents([tenant], 3_000, seed);
+    const perReplica = await withReplicas(REPLICAS, { ...ENV, INGESTOR_QUOTA_MARGIN_PERCENT: String(marginPercent) }, catalogWith(ALLOWANCE), async (replicas) => {
       for (let i = 0; i < events.length; i += 100) await publishAll(js, events.slice(i, i + 100));
       await until(drained, "every event acked or terminated", 60_000);
       return replicas.map((r) => r.consumer.health().rowsInserted);
     });
-    // Both replicas took part.
-    expect(perReplica.every((n) => n > 0), `rows inserted per replica: ${perReplica.join(", ")}`).toBe(true);
     const stored = await storedOf(tenant);
     const refused = await deadLetters("quota", tenant);
-    const overshoot = stored.ids.size - ALLOWANCE;
-    console.log(JSON.stringify({ measurement: "quota overshoot", replicas: REPLICAS, batchMaxRows: MAX_ROWS, maxInflightBatches: MAX_INFLIGHT, allowance: ALLOWANCE, published: events.length, stored: stored.ids.size, overshoot, bound: BOUND, rowsInsertedPerReplica: perReplica }));
+    console.log(JSON.stringify({ measurement: "quota overshoot", replicas: REPLICAS, batchMaxRows: MAX_ROWS, maxInflightBatches: MAX_INFLIGHT, marginPercent, allowance: ALLOWANCE, published: events.length, stored: stored.ids.size, overshoot: stored.ids.size - ALLOWANCE, bound, rowsInsertedPerReplica: perReplica }));
+    // Both replicas took part.
+    expect(perReplica.every((n) => n > 0), `rows inserted per replica: ${perReplica.join(", ")}`).toBe(true);
     expect(stored.ids.size).toBeGreaterThanOrEqual(ALLOWANCE);
-    expect(overshoot).toBeLessThanOrEqual(BOUND);
+    expect(stored.ids.size - ALLOWANCE).toBeLessThanOrEqual(bound);
+    // Every event beyond what is stored is in the dead-letter stream as quota, each once.
     expect(refused).toHaveLength(events.length - stored.ids.size);
     expect(new Set([...stored.ids, ...refused.map((r) => r.eventId)]).size).toBe(events.length);
     expect(stored.usage.events).toBe(stored.ids.size);
     expect(stored.usage.rejected_quota + stored.usage.events).toBe(events.length);
+  }
+
+  it("two replicas on one durable consumer, every batch on a fresh read (margin 100%): overshoot ≤ (replicas − 1) × in-flight rows, the rest dead-lettered as quota, rejected_quota + events = published (measured)", async () => {
+    await overshoot("quota-fresh", 100, 53);
+  }, 90_000);
+
+  it("two replicas on one durable consumer with the default margin: overshoot ≤ (replicas − 1) × (in-flight rows + margin) (measured)", async () => {
+    await overshoot("quota-default", loadIngestorConfig({}).tenants.quotaMarginPercent, 54);
   }, 90_000);
 
   it("dead-letters an event older than its tenant's retention as expired (counted), and stores each row with its tier's retention", async () => {

@@ -26,7 +26,7 @@
  * | `INGESTOR_LOG_LEVEL` | `info` | lowest pino level written: fatal, error, warn, info, debug, trace or silent |
  * | `INGESTOR_TENANT_CACHE_MAX` | `100000` | tenants whose plan and usage a replica keeps (least recently used out first); at least one prefetch, so the tenants of every batch in hand fit |
  * | `INGESTOR_TENANT_CACHE_TTL_MS` | `1000` | a tenant's plan and usage are re-read when older than this (100-60000): how late a replica sees an offboarding, a tier change, and the other replicas' usage |
- * | `INGESTOR_QUOTA_MARGIN_PERCENT` | `10` | a tenant within this share of its tier's `events.perDay` gets its usage re-read before each of its batches (0-100; 100: always): see `./tenants.ts` for the overshoot bound it gives |
+ * | `INGESTOR_QUOTA_MARGIN_PERCENT` | `5` | M, a share of the tier's `events.perDay` (0-100): a tenant within M of its allowance gets its usage read before each of its batches, and a replica accepts at most M of a tenant's events between two reads. Each replica beyond the first may add M to the overshoot (at 100: nothing, every batch reads); fewer lookups as it grows. The bound: `./tenants.ts` |
  *
  * The JetStream topology is not configured here: the durable consumer (`INGESTOR_CONSUMER`) and
  * the dead-letter stream are declared in `services/nats-auth` (`ingestorConsumerConfig`,

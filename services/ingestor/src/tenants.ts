@@ -8,11 +8,13 @@
  * service; a tenant without one is new: {@link DEFAULT_PLAN_TIER}, active) and what it stored on
  * the UTC day of the messages' stream time (`tenant_usage_daily`, counted by the table's view from
  * every row the event table stores, whichever replica inserted it). Before a batch is decided,
- * ONE query reads both for the batch's tenants that are unknown, stale (read more than
- * `INGESTOR_TENANT_CACHE_TTL_MS` ago) or near their allowance (within
- * `INGESTOR_QUOTA_MARGIN_PERCENT` of `events.perDay`), `MAX_TENANTS_PER_LOOKUP` tenants per query at
- * most; the answers stay cached, at most `INGESTOR_TENANT_CACHE_MAX` tenants, the least recently
- * used dropped first (never one with events in an insert that is not over).
+ * ONE query reads both for the batch's tenants whose count is not good enough to decide on
+ * (`MAX_TENANTS_PER_LOOKUP` tenants per query at most): unknown; stale (read more than
+ * `INGESTOR_TENANT_CACHE_TTL_MS` ago); or, with the margin M = `INGESTOR_QUOTA_MARGIN_PERCENT` of
+ * the tier's `events.perDay`, a tenant the batch could take within M of its allowance, or of which
+ * this replica would accept more than M events since its last read. The answers stay cached, at
+ * most `INGESTOR_TENANT_CACHE_MAX` tenants, the least recently used dropped first (never one with
+ * events in an insert that is not over).
  *
  * Counting. A replica decides its batches one after another (it inserts several at once, but
  * decides them in order), and its estimate of a tenant's day is
@@ -27,19 +29,19 @@
  *
  * Overshoot bound, for R replicas sharing the durable consumer. Per tenant and UTC day:
  *
- *   events stored ≤ events.perDay + (R − 1) × INGESTOR_MAX_INFLIGHT_BATCHES × INGESTOR_BATCH_MAX_ROWS
+ *   events stored ≤ events.perDay + (R − 1) × (I + F)
  *
- * provided the margin is 100%, or the other replicas store less than the margin of the tenant's
- * events in any window of `INGESTOR_TENANT_CACHE_TTL_MS`. Why: once a batch could take the tenant
- * within the margin, the replica reads its usage before deciding the batch, and that read misses
- * only what the other replicas have decided and not yet inserted: their batches in flight, at most
- * `maxInflight` each (a replica holds a batch from its decision to its insert in one of its
- * `maxInflight` slots). Further from the allowance a replica decides on a read at most one TTL
- * old, but accepts only while its own estimate stays the margin below the allowance, so what the
- * others stored unseen eats into the margin before it can overshoot; at a higher rate, what they
- * store in one TTL beyond the margin adds to the bound. The in-flight term is also at most the
- * tenant's backlog cap in `SWARM_EVENTS` (`tenantBacklogMessages`, 4,096): an event decided and
- * not yet inserted is unacked, so still in the stream. test/ingestor/tenants.test.ts measures it.
+ * with I = INGESTOR_MAX_INFLIGHT_BATCHES × INGESTOR_BATCH_MAX_ROWS, and F = M, or 0 when the margin
+ * is 100% (every batch of a tenant is then decided on a fresh read). No assumption on time or
+ * rates. Why: take the replica whose last accepting decision rests on the latest read. That read
+ * saw every event stored before it, and the replica counts its own exactly, so it accepted only
+ * what fits beside those. What it did not see of another replica is (a) the batches that replica
+ * had decided, or was deciding, and not yet inserted: they hold one of its INGESTOR_MAX_INFLIGHT_BATCHES
+ * slots each, at most I events; and (b) what that replica accepted later on an older read: at most
+ * M, since no replica accepts more than M of a tenant's events between two reads of it (and none at
+ * all past one batch when every batch reads). I is also at most the tenant's backlog cap in
+ * `SWARM_EVENTS` (`tenantBacklogMessages`, 4,096): an event decided and not yet inserted is unacked,
+ * so still in the stream. test/ingestor/tenants.test.ts measures the overshoot against this bound.
  *
  * Redelivery. A batch redelivered after a crash between its insert and its ack is decided again:
  * if its tenant reached the allowance meanwhile (its own rows count now), its events are refused
@@ -106,6 +108,8 @@ interface DayUsage {
   readAtMs: number;
   /** No insert of this replica for it ended while the last read ran: the read counted none twice. */
   exact: boolean;
+  /** Events this replica accepted since the last read (at most the margin before it reads again). */
+  sinceRead: number;
   /** Counted in {@link TenantPolicies}' over-quota tally. */
   over: boolean;
   /** This replica's batches holding accepted events of it whose insert is not over. */
@@ -163,6 +167,7 @@ export class Admission {
     }
     if (estimate(u) >= this.policies.planOf(tenantId).perDay) return false;
     u.pending++;
+    u.sinceRead++;
     this.taken.set(u, (this.taken.get(u) ?? 0) + 1);
     u.inflight.add(this);
     return true;
@@ -311,16 +316,17 @@ export class TenantPolicies {
     return { tier, status, perDay: t.events.perDay, retentionDays: t.events.retentionDays, recorded };
   }
 
-  /** Events of the tier's allowance within which a tenant's usage is read before each of its batches. */
+  /** M: within this many events of its allowance a tenant's usage is read before each of its batches, and no more of its events are accepted between two reads. */
   private margin(plan: TenantPlan): number {
     return Math.ceil((plan.perDay * this.options.config.quotaMarginPercent) / 100);
   }
 
   /**
-   * Reads what the batch needs: first (one query) every tenant unknown, stale, or whose batch
-   * could take it within the margin, waiting first for this replica's inserts of those whose
-   * count is known to be uncertain; then, exactly, those whose read could have counted an insert
-   * of this replica twice and would refuse some of the batch's events on that count.
+   * Reads what the batch needs: first (one query) every tenant unknown, stale, whose batch could
+   * take it within the margin or past the margin's worth of events since its last read, waiting
+   * first for this replica's inserts of those whose count is known to be uncertain; then,
+   * exactly, those whose read could have counted an insert of this replica twice and would refuse
+   * some of the batch's events on that count.
    */
   private async prepare(wanted: ReadonlyMap<string, ReadonlyMap<number, number>>): Promise<boolean> {
     const now = this.now();
@@ -347,8 +353,9 @@ export class TenantPolicies {
         if (remaining <= 0) {
           // Used up: nothing to read unless the count may be high (TTL refreshes pick up a new plan).
           if (!u.exact) add(exact, tenant, day);
-        } else if (remaining - count < this.margin(entry.plan)) {
-          add(read, tenant, day);
+        } else {
+          const margin = this.margin(entry.plan);
+          if (remaining - count < margin || u.sinceRead + count > margin) add(read, tenant, day);
         }
       }
     }
@@ -439,13 +446,14 @@ export class TenantPolicies {
         const total = usage.get(`${tenant} ${dayText(day)}`) ?? 0;
         let u = entry.days.get(day);
         if (u === undefined) {
-          u = { tenantId: tenant, day, base: 0, committed: 0, pending: 0, readAtMs: now, exact: true, over: false, inflight: new Set() };
+          u = { tenantId: tenant, day, base: 0, committed: 0, pending: 0, readAtMs: now, exact: true, sinceRead: 0, over: false, inflight: new Set() };
           entry.days.set(day, u);
         }
         const before = sent.get(u) ?? 0;
         u.base = total - before;
         u.exact = u.committed === before;
         u.readAtMs = now;
+        u.sinceRead = 0;
       }
       this.retally(entry.days.values());
     }
