@@ -9,7 +9,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PLAN_TIERS } from "../../config/tiers.js";
 import { REALM_ROLES, TENANT_CLAIM } from "../../services/keycloak-realm/names.js";
-import { keys } from "../../services/provisioning/src/control-plane.js";
+import { keys, type OutboxEntry } from "../../services/provisioning/src/control-plane.js";
+import { parseJson } from "../../services/provisioning/src/store/kv.js";
 import { LocalKekProvider } from "../../services/provisioning/src/datakeys.js";
 import { claimsOf, KEYCLOAK_WAIT_MS } from "../support/keycloak.js";
 import { eventually, startHarness, type Harness } from "./harness.js";
@@ -118,6 +119,28 @@ describe("tenant lifecycle", () => {
     expect((await h.request("DELETE", `/v1/tenants/${ids[1]}`, { token: await h.tenantToken(user, ids[1]!) })).status).toBe(202);
     await drained();
     expect(await realmRoles(user.id)).not.toContain(REALM_ROLES.tenantAdmin);
+  });
+
+  it("without an event store, keeps the plan row and the deletion queued, failing with the variable to set, and never reports the history deleted", async () => {
+    const bare = await startHarness({ keycloak: false, eventStore: false });
+    try {
+      const user = await bare.addUser();
+      const id = await bare.createTenant(user);
+      const entry = async (kind: OutboxEntry["kind"]) => (await bare.svc.store.transact((tx) => tx.getRange(["o"]))).map((r) => parseJson<OutboxEntry>(r.value) as OutboxEntry).find((e) => e.tenantId === id && e.kind === kind);
+      await eventually(async () => ((await entry("events.plan"))?.attempts ?? 0) >= 2, 15_000, "the plan row's effect to fail twice");
+      expect((await entry("events.plan"))?.lastError).toContain("no event store is configured: set PROVISIONING_CLICKHOUSE_URL and PROVISIONING_CLICKHOUSE_PASSWORD_FILE");
+      // The other effects of the tenant are not held up by it (other lanes).
+      await eventually(async () => (await bare.svc.plane.tenant(id))?.dataKey === "ready", 15_000, "the data key");
+      const tt = await bare.tenantToken(user, id);
+      expect((await bare.request("DELETE", `/v1/tenants/${id}`, { token: tt })).status).toBe(202);
+      // The deletion waits behind the plan row in the tenant's events lane: still deleting, still queued.
+      await eventually(async () => (await entry("tenant.purge")) === undefined, 15_000, "the store purge");
+      expect(await entry("events.delete")).toMatchObject({ attempts: 0 });
+      const repeat = await bare.request("DELETE", `/v1/tenants/${id}`, { token: tt });
+      expect([repeat.status, (repeat.body as { tenant: { history: string } }).tenant.history]).toEqual([202, "deleting"]);
+    } finally {
+      await bare.stop();
+    }
   });
 
   it("answers health, readiness, metrics and the key set without a token", async () => {
