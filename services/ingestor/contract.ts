@@ -94,9 +94,10 @@ export const INGESTOR_LIMITS = {
   /** At least one prefetch (checked at load): the tenants of every batch in hand must fit. */
   tenantCacheMax: { min: 1_000, max: 10_000_000 },
   /**
-   * A tenant's plan and usage are re-read at least this often while its events flow. The max is
-   * what the provisioning service waits, after writing a tenant's `offboarded` plan row, before
-   * it deletes the tenant's history: by then no replica still takes the tenant as active.
+   * A tenant's plan and usage are re-read at least this often while its events flow. So a
+   * deletion of an offboarded tenant's history must start at least this max after its
+   * `offboarded` plan row is written (plus the time a batch decided just before can spend in its
+   * insert): by then no replica decides the tenant's events as active.
    */
   tenantCacheTtlMs: { min: 100, max: 60_000 },
   quotaMarginPercent: { min: 0, max: 100 },
@@ -174,5 +175,5 @@ export const INGESTOR_METRICS = {
   lastInsert: { name: "ingestor_last_insert_success_timestamp_seconds", type: "gauge", help: "Unix time of the last successful insert." },
   refused: { name: "ingestor_events_refused_total", type: "counter", help: "Valid events their tenant's plan refused (dead-lettered), by reason (quota, expired, offboarded) and tier." },
   tenantsOverQuota: { name: "ingestor_tenants_over_quota", type: "gauge", help: "Tenants whose daily event allowance is used up, on the latest UTC day this replica ingested (as it last counted)." },
-  tenantLookups: { name: "ingestor_tenant_lookups_total", type: "counter", help: "Queries of tenants' plans and usage (one per batch with unknown, stale or near-allowance tenants, per 2,000 tenants), by outcome (ok, error)." },
+  tenantLookups: { name: "ingestor_tenant_lookups_total", type: "counter", help: "Queries of tenants' plans and usage (per batch, for its tenants the cache cannot decide on, 2,000 per query), by outcome (ok, error)." },
 } as const satisfies Record<string, { readonly name: `ingestor_${string}`; readonly type: "counter" | "gauge" | "histogram"; readonly help: string }>;

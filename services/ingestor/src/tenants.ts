@@ -39,9 +39,10 @@
  * had decided, or was deciding, and not yet inserted: they hold one of its INGESTOR_MAX_INFLIGHT_BATCHES
  * slots each, at most I events; and (b) what that replica accepted later on an older read: at most
  * M, since no replica accepts more than M of a tenant's events between two reads of it (and none at
- * all past one batch when every batch reads). I is also at most the tenant's backlog cap in
- * `SWARM_EVENTS` (`tenantBacklogMessages`, 4,096): an event decided and not yet inserted is unacked,
- * so still in the stream. test/ingestor/tenants.test.ts measures the overshoot against this bound.
+ * all past one batch when every batch reads). (R − 1) × I is also at most the tenant's backlog cap
+ * in `SWARM_EVENTS` (`tenantBacklogMessages`, 4,096): an event decided and not yet inserted is
+ * unacked, so still in the stream. test/ingestor/tenants.test.ts measures the overshoot against
+ * this bound (two replicas, at the default margin and at 100%).
  *
  * Redelivery. A batch redelivered after a crash between its insert and its ack is decided again:
  * if its tenant reached the allowance meanwhile (its own rows count now), its events are refused
@@ -171,13 +172,6 @@ export class Admission {
     this.taken.set(u, (this.taken.get(u) ?? 0) + 1);
     u.inflight.add(this);
     return true;
-  }
-
-  /** Events accepted, by tenant. */
-  accepted(): ReadonlyMap<string, number> {
-    const out = new Map<string, number>();
-    for (const [u, n] of this.taken) out.set(u.tenantId, (out.get(u.tenantId) ?? 0) + n);
-    return out;
   }
 
   /** The batch's rows are stored: its accepted events count as this replica's inserts. */
