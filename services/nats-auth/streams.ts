@@ -86,9 +86,14 @@ export function tenantBacklogMessages(tiers: TierCatalog = PLAN_TIERS): number {
  * and `discard: new` per subject: a tenant at its bound gets its own publishes refused
  * ("maximum messages per subject exceeded"), nobody else's message is evicted or refused.
  * Messages leave when they are consumed (the ingestor's ack, a worker's ack: interest and
- * work-queue retention), so the bound is on the backlog, not on throughput. Neither stream can be
- * purged, nor a message deleted, through the API (`deny_purge`, `deny_delete`): nothing
- * legitimate needs it, and a purge is the first thing an intruder would try.
+ * work-queue retention), so the bound is on the backlog, not on throughput. No message can be
+ * deleted through the API (`deny_delete`). A purge is allowed by the stream (`deny_purge: false`)
+ * for one legitimate need, offboarding's deletion of a tenant's messages (a subject-filtered
+ * purge of `swarm.<tenant>.events` and `swarm.<tenant>.jobs.*`), and by the accounts to the
+ * provisioning service's user alone (`provisioningBusPermissions`: the purge API of exactly these
+ * two streams); no tenant, worker or ingestor user may send it. A stream created with
+ * `deny_purge: true` cannot be updated to allow it ("can not cancel deny purge"): a deployment
+ * whose streams still deny it recreates them once (they hold only what is not ingested yet).
  * - `SWARM_EVENTS`: every agent event until the ingestor has stored it (interest retention: the
  *   ingestor's ack frees the tenant's room; ClickHouse holds history), `max_age` as a last resort;
  *   publishes carry `Nats-Msg-Id` and are de-duplicated within the duplicate window.
@@ -117,7 +122,7 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       discard_new_per_subject: true,
       duplicate_window: events.duplicateWindowSeconds * NANOS_PER_SECOND,
       deny_delete: true,
-      deny_purge: true,
+      deny_purge: false,
       allow_rollup_hdrs: false,
     },
     jobs: {
@@ -137,7 +142,7 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       discard_new_per_subject: true,
       duplicate_window: jobs.duplicateWindowSeconds * NANOS_PER_SECOND,
       deny_delete: true,
-      deny_purge: true,
+      deny_purge: false,
       allow_rollup_hdrs: false,
     },
   };
@@ -249,7 +254,8 @@ export interface SiloStreamOptions {
  *
  * One tenant holds the whole stream, so there is no per-tenant bound (`max_msgs_per_subject`
  * unlimited); a full stream refuses new publishes (`discard: new`) rather than evicting events
- * not yet ingested. Purge and message deletes are denied as in the pooled streams. The jobs
+ * not yet ingested. Purge and message deletes are denied (a silo's offboarding removes its whole
+ * account; nothing purges per tenant in a stream that holds one tenant). The jobs
  * stream captures the tier's lane only (the silo's signing key denies the others).
  */
 export function siloStreamConfigs(tenantId: string, nats: Pick<EnvironmentConfig["nats"], "streams">, tier: { readonly name: PlanTierName; readonly bus: { readonly jetstreamStorageMiB: number } }, options: SiloStreamOptions = {}): SiloStreamConfigs {
@@ -269,7 +275,7 @@ export function siloStreamConfigs(tenantId: string, nats: Pick<EnvironmentConfig
   // Scale both down alike when the pooled sizes do not fit the allowance; whole MiB, rounded down.
   const scale = Math.min(1, room / (wanted.events + wanted.jobs));
   const size = (bytes: number) => Math.max(BYTES_PER_MIB, Math.floor((bytes * scale) / BYTES_PER_MIB) * BYTES_PER_MIB);
-  const single = { max_msgs_per_subject: UNLIMITED, discard: DiscardPolicy.New, discard_new_per_subject: false } as const;
+  const single = { max_msgs_per_subject: UNLIMITED, discard: DiscardPolicy.New, discard_new_per_subject: false, deny_purge: true } as const;
   return {
     events: {
       ...pooled.events,

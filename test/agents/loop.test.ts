@@ -26,6 +26,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { createTopology } from "../../services/nats-auth/topology.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadEnvironment, loadTierCatalog } from "../../config/index.js";
 import { PLAN_TIER_NAMES } from "../../config/tiers.js";
@@ -50,7 +51,6 @@ import { startWorker, type RunningWorker } from "../../services/worker/src/runti
 import { KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
 import { startDataPlaneServer, type NatsServer } from "../support/nats-server.js";
 import { eventually, startHarness, type Harness } from "../provisioning/harness.js";
-import { createPurgeableTopology } from "../provisioning/topology.js";
 
 const execFileAsync = promisify(execFile);
 const env = loadEnvironment("dev");
@@ -134,7 +134,7 @@ beforeAll(async () => {
   platform = await connect({ servers: server.url, authenticator: credsAuthenticator(new TextEncoder().encode(platformUser.creds)) });
   jsm = await jetstreamManager(platform);
   // The topology, its two shared streams accepting the purges of offboarding's deletion (see ../provisioning/topology.ts).
-  await createPurgeableTopology(jsm, { nats: env.nats, workers: { tiers, options: { maxDeliver: MAX_DELIVER, ackWait: "30s" } } });
+  await createTopology(jsm, { nats: env.nats, workers: { tiers, options: { maxDeliver: MAX_DELIVER, ackWait: "30s" } } });
 
   // The event store and the ingestor, with the platform account's user, on one engine session.
   const chdbPath = join(dir, "chdb");

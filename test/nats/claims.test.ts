@@ -66,8 +66,9 @@ describe.each(ENVIRONMENT_NAMES)("%s claims", (envName) => {
       });
       expect(goDuration(s[key].max_age)).toBe(`${c.maxAgeHours}h`);
     }
-    // One subject per tenant, a bound per subject, refusal (never eviction) at the bound, no purge or delete.
-    const bound = { max_msgs_per_subject: tenantBacklogMessages(tiers), discard: "new", discard_new_per_subject: true, deny_purge: true, deny_delete: true };
+    // One subject per tenant, a bound per subject, refusal (never eviction) at the bound, no message
+    // delete; purges only for offboarding (the provisioning user's permissions are the only way to send one).
+    const bound = { max_msgs_per_subject: tenantBacklogMessages(tiers), discard: "new", discard_new_per_subject: true, deny_purge: false, deny_delete: true };
     expect(s.events).toMatchObject({ subjects: ["swarm.*.*.events"], subject_transform: { src: "swarm.*.*.events", dest: "swarm.{{wildcard(1)}}.events" }, retention: "interest", ...bound });
     expect(s.jobs).toMatchObject({ subjects: ["swarm.*.jobs.free", "swarm.*.jobs.pro", "swarm.*.jobs.enterprise"], retention: "workqueue", ...bound });
   });

@@ -152,7 +152,8 @@ describe("Nats construct", () => {
         maxMsgsPerSubject: tenantBacklogMessages(tiers),
         discard: "new",
         discardPerSubject: true,
-        denyPurge: true,
+        // Offboarding purges a tenant's messages (only the provisioning user may); no message delete.
+        denyPurge: false,
         denyDelete: true,
         account: NATS_NAMES.nackAccount,
         preventDelete: true,

@@ -118,7 +118,7 @@ describe("nats-server with the generated operator-mode configuration", () => {
         discard: want.discard,
         discard_new_per_subject: true,
         max_msgs_per_subject: want.max_msgs_per_subject,
-        deny_purge: true,
+        deny_purge: false,
         deny_delete: true,
       });
     }
