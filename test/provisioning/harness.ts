@@ -116,7 +116,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   let faulty: FaultyStore | undefined;
   const events = o.eventStore === undefined ? await TestEventStore.open(join(dir, "chdb")) : undefined;
   const eventStore = o.eventStore === false ? undefined : (o.eventStore ?? events);
-  const overrides: ProvisioningOverrides = { host: "127.0.0.1", log: pino({ level: "silent" }), workerPollMs: 50, workerBackoffMs: 20, ...(eventStore ? { eventStore } : {}), ...o.overrides };
+  const overrides: ProvisioningOverrides = { host: "127.0.0.1", log: pino({ level: "silent" }), workerPollMs: 50, workerBackoffMs: 20, historyDeletionGraceMs: 0, ...(eventStore ? { eventStore } : {}), ...o.overrides };
   if (o.faults) {
     faulty = new FaultyStore(await LmdbStore.open(join(dir, "store")), o.faults);
     Object.assign(overrides, { store: faulty });

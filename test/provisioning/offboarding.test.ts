@@ -29,6 +29,7 @@ import { KEYCLOAK_WAIT_MS, type RealmUser } from "../support/keycloak.js";
 import { collectErrors, startDataPlaneServer, type NatsServer } from "../support/nats-server.js";
 import { eventually, startHarness, type Harness } from "./harness.js";
 
+const GRACE_MS = 1_500;
 const env = loadEnvironment("dev");
 const tiers = loadTierCatalog();
 
@@ -96,6 +97,8 @@ beforeAll(async () => {
       [PROVISIONING_ENV.natsSystemCredsFile]: join(dir, "system-user.creds"),
       [PROVISIONING_ENV.natsPlatformCredsFile]: join(dir, "provisioning-bus.creds"),
     },
+    // Production waits HISTORY_DELETION_GRACE_MS after the offboarded plan row; long enough here to see it wait.
+    overrides: { historyDeletionGraceMs: GRACE_MS },
   });
 
   // Three tenants, each with its own events and jobs in the streams (published with its own
@@ -151,6 +154,12 @@ describe("offboarding deletes the tenant's history", () => {
     const off = await h.request("DELETE", `/v1/tenants/${gone.id}`, { token });
     expect(off.status, off.text).toBe(202);
     expect(off.body).toMatchObject({ tenant: { id: gone.id, status: "offboarded", history: "deleting" } });
+
+    // The deletion waits its grace after the offboarded plan row (an ingestor's batch accepted
+    // before it may still be inserting): queued, not failed, nothing deleted yet.
+    await eventually(async () => (await pending(gone.id, "events.delete"))?.lastError?.startsWith("waiting:") === true, 10_000, "the deletion to wait for its grace");
+    expect(h.events!.failedCalls).toBe(0);
+    expect((await holdings(gone)).rows.events).toBe(gone.rows);
 
     // The plan row says offboarded first (the ingestor refuses the tenant's events from then on);
     // the deletion fails, stays queued and is retried, its error recorded.

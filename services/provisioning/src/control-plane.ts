@@ -81,6 +81,11 @@ export interface TenantRecord {
   readonly history?: TenantHistory;
   /** When the deletion of the tenant's history was verified complete. */
   readonly historyDeletedAt?: string;
+  /**
+   * When the event store first held this tenant's `offboarded` plan row (epoch ms): its history is
+   * deleted no sooner than {@link HISTORY_DELETION_GRACE_MS} after it (outbox.ts `events.delete`).
+   */
+  readonly offboardedPlanAt?: number;
 }
 
 /** A tenant's {@link TenantHistory}; a record older than the field: kept while active, else deleting. */

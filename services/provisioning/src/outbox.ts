@@ -24,6 +24,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { REALM_ROLES } from "../../keycloak-realm/names.js";
+import { INGESTOR_JETSTREAM, INGESTOR_LIMITS } from "../../ingestor/contract.js";
 import { PROVISIONING_ENV } from "../contract.js";
 import { EFFECT_LANES, keys, type CredentialRecord, type InvitationRecord, type OutboxEntry, type RevocationRecord, type TenantRecord, type WrappedDataKey } from "./control-plane.js";
 import type { DataKeyProvider } from "./datakeys.js";
@@ -82,6 +83,28 @@ export interface OutboxWorkerOptions {
   readonly eventStore?: EventStore;
   /** The tenants' messages in the shared streams (`events.delete` purges them). */
   readonly streams: TenantStreamsAccess;
+  /** Wait between an offboarded plan row and the history's deletion. @default HISTORY_DELETION_GRACE_MS */
+  readonly historyDeletionGraceMs?: number;
+}
+
+/**
+ * How long an offboarded tenant's history deletion waits after its `offboarded` plan row is in
+ * the event store: the ingestor re-reads a tenant's plan at least every
+ * `INGESTOR_LIMITS.tenantCacheTtlMs.max`, and a batch it accepted just before is in its insert
+ * for at most about one AckWait (after which JetStream redelivers it to a replica that refuses
+ * it). Deleting sooner could let such a batch's rows land after the deletion.
+ */
+export const HISTORY_DELETION_GRACE_MS = INGESTOR_LIMITS.tenantCacheTtlMs.max + INGESTOR_JETSTREAM.ackWaitMs;
+
+/** An effect that is not due yet: retried at `until`, neither a failure nor counted as one. */
+export class EffectNotDue extends Error {
+  override readonly name = "EffectNotDue";
+  constructor(
+    readonly until: number,
+    reason: string,
+  ) {
+    super(reason);
+  }
 }
 
 /** What the external part of an effect hands to the completion transaction. */
@@ -210,6 +233,20 @@ export class OutboxWorker {
       this.applied++;
       this.o.onApplied?.(leased.kind);
     } catch (error) {
+      if (error instanceof EffectNotDue) {
+        this.o.log.info({ kind: leased.kind, tenantId: leased.tenantId, until: new Date(error.until).toISOString(), reason: error.message }, "outbox effect not due yet");
+        await this.o.store
+          .transact(async (tx) => {
+            const entry = await getJson<OutboxEntry>(tx, this.entryKey(leased));
+            if (!entry || entry.leaseOwner !== this.id) return;
+            const { leaseOwner: _o, leaseUntil: _u, ...rest } = entry;
+            void _o;
+            void _u;
+            setJson(tx, this.entryKey(entry), { ...rest, attempts: Math.max(0, entry.attempts - 1), notBefore: error.until, lastError: `waiting: ${error.message}`.slice(0, 500) });
+          })
+          .catch((e: unknown) => this.o.log.error({ err: String(e) }, "recording an outbox deferral failed (the lease expires instead)"));
+        return;
+      }
       this.failures++;
       this.o.onFailed?.(leased.kind);
       const message = error instanceof Error ? error.message : String(error);
@@ -406,11 +443,19 @@ export class OutboxWorker {
         // row carries the current state.
         if (!tenant) throw new Error(`tenant ${tid} has no record: no plan row to write`);
         await this.eventStore().writePlan(tenantPlanRow(tid, tenant.planTier, tenant.status, tenant.effectClock));
-        return async () => undefined;
+        const written = this.now();
+        // The first time the store holds the offboarded row starts the deletion's grace.
+        return async (tx, t) => {
+          if (t && t.status === "offboarded" && tenant.status === "offboarded" && t.offboardedPlanAt === undefined) setJson(tx, keys.meta(tid), { ...t, offboardedPlanAt: written });
+        };
       }
       case "events.delete": {
         // Only ever an offboarded tenant's history (offboarding is final and queues this).
         if (!tenant || tenant.status !== "offboarded") throw new Error(`refusing to delete the history of tenant ${tid}: it is ${tenant ? tenant.status : "unknown"}, not offboarded`);
+        // The lane's events.plan before this one recorded when the offboarded row was written.
+        if (tenant.offboardedPlanAt === undefined) throw new Error(`tenant ${tid}'s offboarded plan row is not recorded as written: its events.plan effect must complete first`);
+        const due = tenant.offboardedPlanAt + (this.o.historyDeletionGraceMs ?? HISTORY_DELETION_GRACE_MS);
+        if (this.now() < due) throw new EffectNotDue(due, "the ingestor may still hold a batch it accepted before the tenant's offboarded plan row (HISTORY_DELETION_GRACE_MS)");
         const { purged } = await this.deleteHistory(tenant);
         this.o.log.info({ tenantId: tid, purgedMessages: purged ?? "no bus configured" }, "offboarded tenant's history deleted");
         const at = new Date(this.now()).toISOString();

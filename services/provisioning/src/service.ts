@@ -61,6 +61,8 @@ export interface ProvisioningOverrides {
   readonly workerPollMs?: number;
   readonly workerBackoffMs?: number;
   readonly workerConcurrency?: number;
+  /** Wait between an offboarded tenant's plan row and its history's deletion. @default HISTORY_DELETION_GRACE_MS (tests shorten it) */
+  readonly historyDeletionGraceMs?: number;
 }
 
 export interface RunningProvisioning {
@@ -153,6 +155,7 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       ...(o.workerPollMs !== undefined ? { pollMs: o.workerPollMs } : {}),
       ...(o.workerBackoffMs !== undefined ? { backoffMs: o.workerBackoffMs } : {}),
       ...(o.workerConcurrency !== undefined ? { concurrency: o.workerConcurrency } : {}),
+      ...(o.historyDeletionGraceMs !== undefined ? { historyDeletionGraceMs: o.historyDeletionGraceMs } : {}),
       onApplied: (kind) => metrics.outboxApplied.inc({ kind }),
       onFailed: (kind) => metrics.outboxFailed.inc({ kind }),
       ...(eventStore ? { eventStore } : {}),
