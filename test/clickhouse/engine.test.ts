@@ -336,7 +336,9 @@ describe("the migration on a table an older declaration created", () => {
     const after = await old.as(ADMIN, async (c) => {
       await c.command({ query: "CREATE DATABASE enchanted" });
       await c.command({ query: first });
-      await insert(c, events);
+      // Rows as the first release's ingestor sent them (no retention_days).
+      const oldColumns = SWARM_EVENTS_INSERT_COLUMNS.filter((n) => n !== "retention_days");
+      await c.insert({ table: EVENTS, values: events.map((e) => Object.fromEntries(oldColumns.map((n) => [n, e[n]]))), format: SWARM_EVENTS_INSERT_FORMAT, columns: [...oldColumns] as [string, ...string[]] });
       for (const statement of schemaSql({ eventTtlDays: 90 })) await c.command({ query: statement, clickhouse_settings: MIGRATION_SETTINGS });
       const once = await shape(c);
       // Converging again changes nothing.
@@ -350,5 +352,8 @@ describe("the migration on a table an older declaration created", () => {
     expect(columns.map((c) => c.name)).toEqual(SWARM_EVENT_COLUMNS.map((c) => c.name));
     for (const c of SWARM_EVENT_COLUMNS.filter((c) => "codec" in c)) expect(columns.find((x) => x.name === c.name)?.compression_codec).toBe((c as { codec: string }).codec);
     expect(after.count).toBe(events.length);
+    // Rows older than the column read 0 (the table's default TTL applies to them).
+    const [kept] = await old.as(ADMIN, (c) => rows<{ n: number }>(c, { query: `SELECT toUInt32(countIf(retention_days = 0)) AS n FROM ${EVENTS}` }));
+    expect(kept?.n).toBe(events.length);
   });
 });
