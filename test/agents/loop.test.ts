@@ -146,6 +146,8 @@ beforeAll(async () => {
     loadIngestorConfig({ INGESTOR_NATS_URL: server.url, INGESTOR_NATS_CREDS: join(dir, "platform.creds"), INGESTOR_CHDB_PATH: chdbPath, INGESTOR_HTTP_PORT: "off", INGESTOR_PULL_EXPIRES_MS: "1000", INGESTOR_FLUSH_INTERVAL_MS: "200" }),
     quiet,
     { insert: (rows, token) => sink.insert(rows, token), close: async () => {} },
+    // The tenants' plans and usage from the same engine: allowance, retention and offboarding enforced.
+    { tenants: sink },
   );
 
   // The provisioning service's NATS side, as the construct mounts it; its event store is this engine

@@ -240,7 +240,9 @@ describe("silo tenants on a real nats-server", () => {
         INGESTOR_PULL_EXPIRES_MS: "1000",
         INGESTOR_HTTP_PORT: "off",
       });
-      const running = await startIngestor(config, log, { insert: (rows, token) => new ClickHouseSink(client).insert(rows, token), close: async () => {} });
+      const sink = new ClickHouseSink(client);
+      // Plans and usage from the same engine: the silo's events pass its allowance and retention checks.
+      const running = await startIngestor(config, log, { insert: (rows, token) => sink.insert(rows, token), close: async () => {} }, { tenants: sink });
       try {
         await untilAsync(async () => {
           const info = await siloJsm.consumers.info(STREAM_NAMES.events, CONSUMER);
