@@ -36,6 +36,7 @@ import { launchKeycloak } from "../support/keycloak-process.js";
 import { pointRealmMailAt, registerThroughForm, type Registered } from "../support/keycloak-registration.js";
 import { SmtpCatcher } from "../support/smtp-catcher.js";
 import { httpCall, type HttpAnswer } from "../support/provisioning-process.js";
+import { TestEventStore } from "../provisioning/event-store.js";
 import { percentile, progressOf, runBench } from "./support.js";
 
 const BARE = Number(process.env.BENCH_BARE ?? 300);
@@ -110,7 +111,9 @@ async function main(): Promise<void> {
         ...(keycloak ? { PROVISIONING_KEYCLOAK_URL: kc.server.url, PROVISIONING_KEYCLOAK_CLIENT_SECRET_FILE: join(dir, "client-secret") } : { PROVISIONING_KEYCLOAK: "off" }),
       });
     const log = pino({ level: "warn" });
-    const svc = await startProvisioning(env("store", true), { host: "127.0.0.1", log });
+    // The tenants' plan rows go to a real event store (the embedded engine), as in production.
+    const eventStore = await TestEventStore.open(join(dir, "events"));
+    const svc = await startProvisioning(env("store", true), { host: "127.0.0.1", log, eventStore });
     services.push(svc);
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 

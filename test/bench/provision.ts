@@ -48,7 +48,13 @@ async function serve(): Promise<void> {
   // 100 registrations per user: the per-user caps (USER_LIMITS) are lifted here, and only here, to
   // measure the store and the API rather than the caps (bench:identity registers one tenant per user).
   const { USER_LIMITS } = await import("../../config/tiers.js");
-  const running = await startProvisioning(loadProvisioningConfig(), { host: "127.0.0.1", userLimits: { ...USER_LIMITS, activeTenants: Number.MAX_SAFE_INTEGER, tenantsPerDay: Number.MAX_SAFE_INTEGER } });
+  // The tenants' plan rows go to a real event store (the embedded engine in this process), as in production.
+  const { TestEventStore } = await import("../provisioning/event-store.js");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const eventStore = await TestEventStore.open(mkdtempSync(join(tmpdir(), "bench-provision-events-")));
+  const running = await startProvisioning(loadProvisioningConfig(), { host: "127.0.0.1", eventStore, userLimits: { ...USER_LIMITS, activeTenants: Number.MAX_SAFE_INTEGER, tenantsPerDay: Number.MAX_SAFE_INTEGER } });
   process.stdout.write(`READY ${running.port}\n`);
   const stats = setInterval(async () => {
     const outbox = await running.store.transact((tx) => tx.getRange(["o"], { limit: 100_000 }));
