@@ -191,9 +191,11 @@ describe("edited synth outputs", () => {
     const head = editedCopy(baseline, join(work, "data-plane"), {
       "dev-workloads": (j) => {
         const schema = Object.values(j.resource.kubernetes_config_map_v1 as Record<string, any>).find((c) => c.data?.["migration.sql"]);
-        schema.data["migration.sql"] = schema.data["migration.sql"]
-          .replace(/(CREATE QUOTA OR REPLACE tenant_free_quota .*?MAX queries = )(\d+)/, (_m: string, p: string, n: string) => `${p}${Number(n) * 2}`)
-          .replace(/(CREATE ROW POLICY OR REPLACE tenant_isolation ON enchanted\.swarm_events AS .*?) TO /, "$1 OR 1 = 1 TO ");
+        schema.data["migration.sql"] = schema.data["migration.sql"].replace(/(CREATE ROW POLICY OR REPLACE tenant_bound_by_query ON enchanted\.swarm_events AS .*?) TO /, "$1 OR 1 = 1 TO ");
+        // The tiers' readers' quotas are the installation's configuration.
+        const chi = Object.values(j.resource.kubernetes_manifest as Record<string, any>).find((m) => m.manifest.kind === "ClickHouseInstallation");
+        const quotas = chi.manifest.spec.configuration.quotas as Record<string, string>;
+        quotas["reader_free_quota/interval/queries"] = String(Number(quotas["reader_free_quota/interval/queries"]) * 2);
         const claims = Object.values(j.resource.kubernetes_manifest as Record<string, any>).find((m) => m.manifest.kind === "ConfigMap" && m.manifest.metadata.name === "nats-account-claims");
         const file = Object.keys(claims.manifest.data).find((k) => k.startsWith("account-SWARM")) as string;
         const account = JSON.parse(claims.manifest.data[file]);
@@ -211,9 +213,9 @@ describe("edited synth outputs", () => {
     expect(by("tenant-isolation", /NATS permissions/)[0]?.property?.new).toBe("swarm.>");
     expect(by("tenant-isolation", /NATS permissions/)[0]?.warnings).toContain("NATS allow without a tenant template");
     expect(by("rate-limits", /NATS limits/)[0]?.property?.path).toMatch(/template\.subs$/);
-    const quota = by("rate-limits", /ClickHouse quota/)[0]?.property?.lines;
-    expect(quota?.removed[0]).toMatch(/^CREATE QUOTA OR REPLACE tenant_free_quota/);
-    expect(quota?.added[0]).toMatch(/^CREATE QUOTA OR REPLACE tenant_free_quota/);
+    const quota = by("rate-limits", /ClickHouse profiles and quotas/)[0]?.property;
+    expect(quota?.path).toMatch(/reader_free_quota\/interval\/queries/);
+    expect(Number(quota?.new)).toBe(2 * Number(quota?.old));
     expect(by("tenant-isolation", /ClickHouse users, roles, row policies/)[0]?.property?.lines?.added[0]).toContain("OR 1 = 1");
     expect(by("encryption", /KMS key/)[0]?.warnings).toContain("encryption or rotation turned off");
     expect(by("public-exposure", /.*/).find((i) => i.property?.path === "vpc_config.endpoint_public_access")?.warnings).toContain("EKS API endpoint public");
