@@ -235,16 +235,8 @@ export class OutboxWorker {
     } catch (error) {
       if (error instanceof EffectNotDue) {
         this.o.log.info({ kind: leased.kind, tenantId: leased.tenantId, until: new Date(error.until).toISOString(), reason: error.message }, "outbox effect not due yet");
-        await this.o.store
-          .transact(async (tx) => {
-            const entry = await getJson<OutboxEntry>(tx, this.entryKey(leased));
-            if (!entry || entry.leaseOwner !== this.id) return;
-            const { leaseOwner: _o, leaseUntil: _u, ...rest } = entry;
-            void _o;
-            void _u;
-            setJson(tx, this.entryKey(entry), { ...rest, attempts: Math.max(0, entry.attempts - 1), notBefore: error.until, lastError: `waiting: ${error.message}`.slice(0, 500) });
-          })
-          .catch((e: unknown) => this.o.log.error({ err: String(e) }, "recording an outbox deferral failed (the lease expires instead)"));
+        // Not an attempt: the lease's count is given back.
+        await this.release(leased, { notBefore: error.until, lastError: `waiting: ${error.message}`, attempts: Math.max(0, leased.attempts - 1) }, "deferral");
         return;
       }
       this.failures++;
@@ -252,17 +244,22 @@ export class OutboxWorker {
       const message = error instanceof Error ? error.message : String(error);
       const delay = Math.min(OUTBOX_MAX_BACKOFF_MS, (this.o.backoffMs ?? 200) * 2 ** Math.min(20, leased.attempts - 1)) * (0.5 + Math.random() / 2);
       this.o.log.warn({ kind: leased.kind, tenantId: leased.tenantId, attempts: leased.attempts, err: message, retryInMs: Math.round(delay) }, "outbox effect failed; will retry");
-      await this.o.store
-        .transact(async (tx) => {
-          const entry = await getJson<OutboxEntry>(tx, this.entryKey(leased));
-          if (!entry || entry.leaseOwner !== this.id) return;
-          const { leaseOwner: _o, leaseUntil: _u, ...rest } = entry;
-          void _o;
-          void _u;
-          setJson(tx, this.entryKey(entry), { ...rest, notBefore: this.now() + delay, lastError: message.slice(0, 500) });
-        })
-        .catch((e: unknown) => this.o.log.error({ err: String(e) }, "recording an outbox failure failed (the lease expires instead)"));
+      await this.release(leased, { notBefore: this.now() + delay, lastError: message }, "failure");
     }
+  }
+
+  /** Gives a leased entry back (if this worker still holds it), to run again at `next.notBefore`. */
+  private async release(leased: OutboxEntry, next: { notBefore: number; lastError: string; attempts?: number }, what: string): Promise<void> {
+    await this.o.store
+      .transact(async (tx) => {
+        const entry = await getJson<OutboxEntry>(tx, this.entryKey(leased));
+        if (!entry || entry.leaseOwner !== this.id) return;
+        const { leaseOwner: _o, leaseUntil: _u, ...rest } = entry;
+        void _o;
+        void _u;
+        setJson(tx, this.entryKey(entry), { ...rest, notBefore: next.notBefore, lastError: next.lastError.slice(0, 500), ...(next.attempts === undefined ? {} : { attempts: next.attempts }) });
+      })
+      .catch((e: unknown) => this.o.log.error({ err: String(e) }, `recording an outbox ${what} failed (the lease expires instead)`));
   }
 
   /** A tenant's revoked, unexpired credentials: user key → revocation time (seconds). */
