@@ -167,14 +167,6 @@ export const EVENTS_API_KNOWN_HASHES_MAX = 20;
 /** The job type a replay submits through the provisioning service's jobs API. */
 export const REPLAY_JOB_TYPE = "state.revert";
 
-/**
- * How often the HTTP server looks for requests past the headers and request timeouts (Node's
- * `connectionsCheckingInterval`): a quarter of the headers timeout, at most 1 s.
- */
-export function httpTimeoutCheckIntervalMs(headersTimeoutMs: number): number {
-  return Math.max(25, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
-}
-
 /** `EVENTS_API_KMS_KEY_ID`: a key id, key ARN, alias or alias ARN (the same shapes as the provisioning service's). */
 export const KMS_KEY_ID_PATTERN = /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]+|alias\/[A-Za-z0-9/_-]+|[0-9a-f-]{36})$/;
 

@@ -152,16 +152,6 @@ export const PROVISIONING_LIMITS = {
  */
 export const NATS_ACCOUNT_KEY_FILES = { tenantAccounts: "tenant-account-signing-key.seed", tenantImports: "tenant-import-signing-key.seed" } as const;
 
-/**
- * How often the HTTP server looks for requests past {@link PROVISIONING_DEFAULTS}' headers and
- * request timeouts (Node's `connectionsCheckingInterval`, 30 s by default, which would let a
- * stalled connection outlive a shorter timeout by that much): a quarter of the headers timeout,
- * at most 1 s. A stalled request is closed within its timeout plus this.
- */
-export function httpTimeoutCheckIntervalMs(headersTimeoutMs: number): number {
-  return Math.max(25, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
-}
-
 /** `PROVISIONING_NATS_ACCOUNT`: an account public nkey, `A` and 55 base32 characters. */
 export const NATS_ACCOUNT_PUBLIC_KEY_PATTERN = /^A[A-Z2-7]{55}$/;
 /** `PROVISIONING_KMS_KEY_ID`: a key id, key ARN, alias or alias ARN. */

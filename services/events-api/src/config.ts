@@ -33,6 +33,7 @@
  * Without a store (neither `EVENTS_API_FDB_CLUSTER_FILE` nor `EVENTS_API_LMDB_PATH`), encrypted
  * payloads are answered without their plaintext (`payload: null`, reason `key_unavailable`).
  */
+import type { ApiServerLimits } from "../../runtime/api-server.js";
 import { readFileSync } from "node:fs";
 import type { LevelWithSilent } from "pino";
 import type { PlanTierName } from "../../../config/tiers.js";
@@ -70,12 +71,8 @@ export type DataKeyAccess =
       readonly provider: { readonly kind: "kms"; readonly keyId: string; readonly region: string | undefined } | { readonly kind: "local"; readonly kekFile: string };
     };
 
-export interface EventsApiHttpLimits {
-  readonly headersTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly maxConnections: number;
-}
+/** The HTTP server's bounds on slow or numerous clients. */
+export type EventsApiHttpLimits = ApiServerLimits;
 
 export interface EventsApiConfig {
   readonly httpPort: number;

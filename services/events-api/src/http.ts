@@ -17,9 +17,8 @@
  *   plan limits of ClickHouse are 429 / 504 (clickhouse.ts); anything unexpected is logged and
  *   answered with a bare 500.
  */
-import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { TierCatalog } from "../../../config/tiers.js";
 import {
@@ -56,7 +55,8 @@ import { ChangeKind, SignalKind, SwarmEventSchema, type SwarmEvent } from "../..
 import { PROJECT_ID_PATTERN } from "../../nats-auth/jetstream-names.js";
 import { EncryptionError } from "../../../sdk/errors.js";
 import { openEvent } from "../../../sdk/cipher.js";
-import { EVENTS_API_HTTP_PATHS, EVENTS_API_KNOWN_HASHES_MAX, EVENTS_API_PAGE, httpTimeoutCheckIntervalMs } from "../contract.js";
+import { createApiServer } from "../../runtime/api-server.js";
+import { EVENTS_API_HTTP_PATHS, EVENTS_API_KNOWN_HASHES_MAX, EVENTS_API_PAGE } from "../contract.js";
 import type { TenantReader } from "./clickhouse.js";
 import type { EventsApiHttpLimits } from "./config.js";
 import type { DataKeySource } from "./datakeys.js";
@@ -297,30 +297,7 @@ export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number)
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { metrics, reader } = deps;
   const now = deps.now ?? (() => new Date());
-  const app = Fastify({
-    loggerInstance: deps.log as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: deps.bodyLimitBytes,
-    requestTimeout: deps.http.requestTimeoutMs,
-    connectionTimeout: deps.http.idleTimeoutMs,
-    keepAliveTimeout: deps.http.idleTimeoutMs,
-    http: {
-      headersTimeout: deps.http.headersTimeoutMs,
-      requestTimeout: deps.http.requestTimeoutMs,
-      connectionsCheckingInterval: httpTimeoutCheckIntervalMs(deps.http.headersTimeoutMs),
-    },
-    onProtoPoisoning: "error",
-    onConstructorPoisoning: "error",
-    return503OnClosing: true,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
-    routerOptions: { maxParamLength: 200 },
-    frameworkErrors: (_error, _req, reply) => {
-      void (reply as unknown as { code(n: number): { type(t: string): { send(b: unknown): unknown } } }).code(400).type("application/json").send({ error: { code: "invalid_request", field: "url", message: "url is not a valid URL: check its percent-encoding" } });
-    },
-  });
-  app.server.maxConnections = deps.http.maxConnections;
+  const app = createApiServer({ log: deps.log, bodyLimitBytes: deps.bodyLimitBytes, http: deps.http });
   // JSON bodies only: a text/plain body is 415, never parsed.
   app.removeContentTypeParser("text/plain");
   app.decorateRequest("tenant", null);

@@ -50,6 +50,7 @@
  * | `PROVISIONING_CLICKHOUSE_TIMEOUT_MS` | `60000` | one ClickHouse request (an insert, a deletion, a count) still running after this fails, and its effect is retried (1000 to 600000) |
  */
 import { readFileSync } from "node:fs";
+import type { ApiServerLimits } from "../../runtime/api-server.js";
 import type { LevelWithSilent } from "pino";
 import { envBoolean, envInteger, envText, type Env, type EnvFail } from "../../runtime/env.js";
 import {
@@ -122,12 +123,7 @@ export interface ProvisioningConfig {
 }
 
 /** The HTTP server's bounds on slow or numerous clients (see the table above). */
-export interface HttpLimits {
-  readonly headersTimeoutMs: number;
-  readonly requestTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  readonly maxConnections: number;
-}
+export type HttpLimits = ApiServerLimits;
 
 /** A configuration variable with a value the service cannot run with. */
 export class ProvisioningConfigError extends Error {

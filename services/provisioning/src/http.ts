@@ -29,10 +29,7 @@
  * `PROVISIONING_REQUEST_TIMEOUT_MS` (408 and closed), `PROVISIONING_IDLE_TIMEOUT_MS` (closed) and
  * `PROVISIONING_MAX_CONNECTIONS` (connections beyond are closed at once); see config.ts.
  */
-import { randomUUID } from "node:crypto";
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import { TENANT_ID_FIX, TENANT_ID_PATTERN } from "../../../config/tenancy.js";
 import { DEFAULT_PLAN_TIER, PLAN_TIER_NAMES, type PlanTierName } from "../../../config/tiers.js";
@@ -46,7 +43,7 @@ import { tenantView } from "./control-plane.js";
 import { ApiError, forbidden, tenantNotFound, unavailable } from "./errors.js";
 import type { Invitations } from "./invitations.js";
 import type { PlatformKeys } from "./platform-keys.js";
-import { httpTimeoutCheckIntervalMs } from "../contract.js";
+import { createApiServer } from "../../runtime/api-server.js";
 import type { HttpLimits } from "./config.js";
 import type { ProvisioningMetrics } from "./metrics.js";
 import type { BusMinter } from "./nats.js";
@@ -212,34 +209,8 @@ export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number)
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { plane, metrics, log } = deps;
-  const app = Fastify({
-    loggerInstance: log as unknown as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: deps.bodyLimitBytes,
-    // Slow clients: headers, then the whole request, within their timeouts (408, closed); no
-    // traffic for the idle timeout closes the connection (keep-alive ones too).
-    requestTimeout: deps.http.requestTimeoutMs,
-    connectionTimeout: deps.http.idleTimeoutMs,
-    keepAliveTimeout: deps.http.idleTimeoutMs,
-    http: {
-      headersTimeout: deps.http.headersTimeoutMs,
-      requestTimeout: deps.http.requestTimeoutMs,
-      connectionsCheckingInterval: httpTimeoutCheckIntervalMs(deps.http.headersTimeoutMs),
-    },
-    onProtoPoisoning: "error",
-    onConstructorPoisoning: "error",
-    return503OnClosing: true,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
-    routerOptions: { maxParamLength: 200 },
-    // Malformed URLs (bad percent-encoding) and the like: the same answer shape as everything else.
-    frameworkErrors: (_error, _req, reply) => {
-      void (reply as unknown as { code(n: number): { type(t: string): { send(b: unknown): unknown } } }).code(400).type("application/json").send({ error: { code: "invalid_request", field: "url", message: "url is not a valid URL (check its percent-encoding)" } });
-    },
-  });
-  // Numerous clients: connections beyond the cap are closed as they arrive.
-  app.server.maxConnections = deps.http.maxConnections;
+  // Slow, numerous and malformed clients: the platform API server's defences (services/runtime/api-server.ts).
+  const app = createApiServer({ log, bodyLimitBytes: deps.bodyLimitBytes, http: deps.http });
   app.decorateRequest("principal", null);
   app.decorateRequest("rawBody", undefined);
 
