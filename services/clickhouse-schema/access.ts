@@ -113,7 +113,7 @@ export function readerQuerySettings(tenantId: string): { readonly [TENANT_BINDIN
 
 /** A privilege on one event table. */
 export interface TablePrivilege {
-  readonly privilege: "SELECT" | "INSERT" | "ALTER DELETE";
+  readonly privilege: "SELECT" | "INSERT" | "ALTER DELETE" | "CLUSTER";
   readonly table: string;
   /** Only these columns. @default - every column */
   readonly columns?: readonly string[];
@@ -155,7 +155,8 @@ export function workerReaderPrivileges(options: AccessOptions = {}): readonly Ta
 
 /**
  * What the provisioning service's lifecycle user may do: write plans, and find and delete an
- * offboarded tenant's event and usage rows (lightweight `DELETE` needs `ALTER DELETE`). No DROP,
+ * offboarded tenant's event and usage rows (lightweight `DELETE` needs `ALTER DELETE`; in the
+ * replicated topology it runs `ON CLUSTER`, which needs the global `CLUSTER` privilege). No DROP,
  * no TRUNCATE, no other ALTER.
  */
 export function lifecyclePrivileges(options: AccessOptions = {}): readonly TablePrivilege[] {
@@ -164,6 +165,7 @@ export function lifecyclePrivileges(options: AccessOptions = {}): readonly Table
   return [
     ...planTables(replicated).flatMap((t) => [{ privilege: "INSERT", table: qualified(t) } as const, { privilege: "SELECT", table: qualified(t) } as const]),
     ...tenantRows.flatMap((t) => [{ privilege: "SELECT", table: t } as const, { privilege: "ALTER DELETE", table: t } as const]),
+    ...(replicated ? [{ privilege: "CLUSTER", table: "*.*" } as const] : []),
   ];
 }
 

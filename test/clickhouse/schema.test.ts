@@ -11,6 +11,8 @@ import {
   convergenceSql,
   crashContextQuery,
   embeddedUsersXml,
+  grantQueries,
+  lifecyclePrivileges,
   hallucinationLoopsQuery,
   migrationSql,
   schemaSql,
@@ -192,6 +194,25 @@ describe("access control from the tier catalog", () => {
 });
 
 describe("a tenant's deletion", () => {
+  it("is the lifecycle user's: plans written, tenant rows found and deleted, ON CLUSTER only where replicated", () => {
+    expect(grantQueries(lifecyclePrivileges({ replicated: true }))).toEqual([
+      "GRANT INSERT ON enchanted.tenant_plans",
+      "GRANT SELECT ON enchanted.tenant_plans",
+      "GRANT INSERT ON enchanted.tenant_plans_local",
+      "GRANT SELECT ON enchanted.tenant_plans_local",
+      "GRANT SELECT ON enchanted.swarm_events",
+      "GRANT ALTER DELETE ON enchanted.swarm_events",
+      "GRANT SELECT ON enchanted.swarm_events_local",
+      "GRANT ALTER DELETE ON enchanted.swarm_events_local",
+      "GRANT SELECT ON enchanted.tenant_usage_daily",
+      "GRANT ALTER DELETE ON enchanted.tenant_usage_daily",
+      "GRANT SELECT ON enchanted.tenant_usage_daily_local",
+      "GRANT ALTER DELETE ON enchanted.tenant_usage_daily_local",
+      "GRANT CLUSTER ON *.*",
+    ]);
+    expect(grantQueries(lifecyclePrivileges())).not.toContain("GRANT CLUSTER ON *.*");
+  });
+
   it("deletes its event and usage rows, on every shard in the replicated topology", () => {
     expect(tenantEventDeletionSql("acme-co")).toEqual(["DELETE FROM enchanted.swarm_events WHERE tenant_id = 'acme-co'", "DELETE FROM enchanted.tenant_usage_daily WHERE tenant_id = 'acme-co'"]);
     expect(tenantEventDeletionSql("acme-co", { replicated: true })).toEqual([
