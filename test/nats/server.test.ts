@@ -218,9 +218,12 @@ describe("nats-server with the generated operator-mode configuration", () => {
     await nc.flush();
     await until(() => received.length >= bSubjects.length);
     expect(received).toEqual(bSubjects);
-    const bInStream = await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: `swarm.${B}.>` });
-    // Stored under B's one subject (the stream's transform drops the project token).
-    expect(bInStream.state.subjects).toEqual({ [storedEventSubject(B)]: bSubjects.length });
+    // Stored under B's one subject (the stream's transform drops the project token). B published
+    // without JetStream acks: its subscriber may see a message before the stream has stored it.
+    const storedOfB = async () => (await jsm.streams.info(STREAM_NAMES.events, { subjects_filter: `swarm.${B}.>` })).state.subjects;
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline && ((await storedOfB())?.[storedEventSubject(B)] ?? 0) < bSubjects.length) await new Promise((r) => setTimeout(r, 50));
+    expect(await storedOfB()).toEqual({ [storedEventSubject(B)]: bSubjects.length });
   });
 
   it("refuses a tenant every JetStream API call: the shared streams' data, consumers and management", async () => {
