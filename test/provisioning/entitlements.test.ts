@@ -198,3 +198,31 @@ describe("the operator route", () => {
 function operatorRedirect(): string {
   return `https://${loadEnvironment("dev").domains.api}/operator/callback`;
 }
+
+describe("plan rows of tenants created before plan rows existed", () => {
+  it("are queued by the backfill once, with the tenant's current tier, and a second run queues nothing", async () => {
+    const user = await h.addUser();
+    const tenantId = await h.createTenant(user);
+    expect((await deliver(event(tenantId, "enterprise"))).status).toBe(200);
+    await eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
+    expect(await h.events!.currentPlan(tenantId)).toMatchObject({ plan_tier: "enterprise", status: "active" });
+    // As if the tenant predated plan rows: no row in the event store, no record of one.
+    await h.events!.asAdmin((admin) => admin.command({ query: "DELETE FROM enchanted.tenant_plans WHERE tenant_id = {t:String}", query_params: { t: tenantId } }));
+    expect(await h.events!.currentPlan(tenantId)).toBeUndefined();
+    await h.svc.store.transact(async (tx) => {
+      const meta = JSON.parse(((await tx.get(["t", tenantId, "meta"])) as Buffer).toString("utf8")) as Record<string, unknown>;
+      delete meta.planRowAt;
+      tx.set(["t", tenantId, "meta"], Buffer.from(JSON.stringify(meta)));
+    });
+
+    const first = await h.svc.plane.backfillPlans({ batch: 2 });
+    expect(first.queued).toBe(1);
+    expect(first.tenants).toBeGreaterThanOrEqual(2);
+    // Queued but not yet applied: a second run (another replica, a restart) does not queue it again.
+    expect((await h.svc.plane.backfillPlans()).queued).toBe(0);
+    await eventually(async () => (await h.events!.currentPlan(tenantId))?.plan_tier === "enterprise", 15_000, "the backfilled plan row");
+    await eventually(async () => (await h.svc.store.transact((tx) => tx.getRange(["o"]))).length === 0, 15_000, "the outbox to drain");
+    expect(await h.svc.plane.backfillPlans()).toMatchObject({ queued: 0 });
+    expect((await h.svc.plane.tenant(tenantId))?.planRowAt).toEqual(expect.any(Number));
+  });
+});

@@ -43,7 +43,7 @@ import { ApiError, conflict, forbidden, notFound, tenantNotFound, tooMany } from
 
 /** A credential that is not the caller's, unknown or already revoked: one answer for all. */
 const credentialNotFound = (): ApiError => new ApiError(404, "not_found", "credential not found");
-import { getCounter, getJson, setJson, type KvStore, type KvTransaction } from "./store/kv.js";
+import { getCounter, getJson, setJson, type KvStore, type KvTransaction, type Tuple } from "./store/kv.js";
 
 export type TenantStatus = "active" | "offboarded";
 /**
@@ -86,6 +86,11 @@ export interface TenantRecord {
    * deleted no sooner than {@link HISTORY_DELETION_GRACE_MS} after it (outbox.ts `events.delete`).
    */
   readonly offboardedPlanAt?: number;
+  /**
+   * When the event store last received this tenant's plan row (epoch ms, `events.plan`). Unset on
+   * a tenant created before plan rows existed: {@link ControlPlane.backfillPlans} queues its row.
+   */
+  readonly planRowAt?: number;
 }
 
 /** A tenant's {@link TenantHistory}; a record older than the field: kept while active, else deleting. */
@@ -744,6 +749,44 @@ export class ControlPlane {
   }
 
   /** Raw reads for tests and the worker. */
+  /**
+   * Queues `events.plan` for every tenant whose plan row the event store never received (tenants
+   * created before plan rows existed): without one, the ingestor would judge a pro or enterprise
+   * tenant by the default tier's allowance and retention. Walks the slug index (one row per tenant
+   * ever created) in bounded pages, one short transaction per tenant; idempotent, and safe on
+   * several replicas at once (a tenant whose row is written, or whose events lane already holds
+   * an `events.plan`, is skipped; a duplicate would only write the same row again).
+   */
+  async backfillPlans(o: { readonly batch?: number } = {}): Promise<{ readonly tenants: number; readonly queued: number }> {
+    const batch = o.batch ?? 200;
+    let after: Tuple | undefined;
+    let tenants = 0;
+    let queued = 0;
+    for (;;) {
+      const page = await this.store.transact((tx) => tx.getRange(["slug"], { limit: batch, ...(after ? { after } : {}) }));
+      for (const row of page) {
+        const tenantId = (JSON.parse(row.value.toString("utf8")) as { tenantId?: unknown }).tenantId;
+        if (typeof tenantId !== "string") continue;
+        tenants++;
+        const enqueued = await this.store.transact(async (tx) => {
+          const t = await getJson<TenantRecord>(tx, keys.meta(tenantId));
+          if (!t || t.planRowAt !== undefined) return false;
+          for (const pending of await tx.getRange(keys.lane(tenantId, EFFECT_LANES["events.plan"]))) {
+            const entry = await getJson<OutboxEntry>(tx, keys.outboxEntry(Number(pending.key[4]), tenantId, EFFECT_LANES["events.plan"]));
+            if (entry?.kind === "events.plan") return false;
+          }
+          setJson(tx, keys.meta(tenantId), this.enqueue(tx, t, [{ kind: "events.plan", payload: {} }]));
+          return true;
+        });
+        if (enqueued) queued++;
+      }
+      if (page.length < batch) break;
+      after = page[page.length - 1]!.key;
+    }
+    if (queued > 0) this.onEnqueued();
+    return { tenants, queued };
+  }
+
   async tenant(tenantId: string): Promise<TenantRecord | undefined> {
     return this.store.transact((tx) => getJson<TenantRecord>(tx, keys.meta(tenantId)));
   }

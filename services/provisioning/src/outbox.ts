@@ -443,7 +443,9 @@ export class OutboxWorker {
         const written = this.now();
         // The first time the store holds the offboarded row starts the deletion's grace.
         return async (tx, t) => {
-          if (t && t.status === "offboarded" && tenant.status === "offboarded" && t.offboardedPlanAt === undefined) setJson(tx, keys.meta(tid), { ...t, offboardedPlanAt: written });
+          if (!t) return;
+          const offboardedPlanAt = t.status === "offboarded" && tenant.status === "offboarded" && t.offboardedPlanAt === undefined ? { offboardedPlanAt: written } : {};
+          setJson(tx, keys.meta(tid), { ...t, planRowAt: written, ...offboardedPlanAt });
         };
       }
       case "events.delete": {

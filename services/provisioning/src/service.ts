@@ -190,7 +190,14 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
       ready: async () => w.isRunning === (o.worker ?? true) && (await store.ping()),
     });
     await app.listen({ port: config.httpPort, host: o.host ?? "0.0.0.0" });
-    if (o.worker ?? true) w.start();
+    if (o.worker ?? true) {
+      w.start();
+      // Tenants created before plan rows existed get theirs (a no-op once every tenant has one).
+      void plane.backfillPlans().then(
+        (r) => (r.queued > 0 ? log.info(r, "queued the plan rows of tenants that had none") : undefined),
+        (error: unknown) => log.warn({ err: String(error) }, "plan row backfill failed; it runs again at the next start"),
+      );
+    }
     const port = (app.server.address() as AddressInfo).port;
     let stopped: Promise<void> | undefined;
     return {
