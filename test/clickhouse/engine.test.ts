@@ -14,6 +14,7 @@ import {
   MIGRATION_SETTINGS,
   readerQuerySettings,
   SWARM_EVENT_COLUMNS,
+  SWARM_EVENTS_SKIP_INDEXES,
   TENANT_USAGE_TABLE,
   hallucinationLoopsQuery,
   recentChangesQuery,
@@ -324,10 +325,12 @@ describe("the migration on a table an older declaration created", () => {
     const table = schemaSql({ eventTtlDays: 30 })[1] as string;
     // The first release's table: no retention_days, a fixed TTL, LZ4 text columns.
     const first = table
+      .replace(/,\n {4}INDEX [^\n]*/, "")
       .replace(/,\n {4}retention_days[^\n]*/, "")
       .replace(/TTL [^\n]* DELETE/, "TTL toDateTime(timestamp) + INTERVAL 30 DAY DELETE")
       .replaceAll("CODEC(ZSTD(1))", "CODEC(LZ4)");
     expect(first).not.toContain("retention_days");
+    expect(first).not.toContain("INDEX");
     const shape = (c: ClickHouseClient) =>
       Promise.all([
         rows<{ create_table_query: string }>(c, { query: "SELECT create_table_query FROM system.tables WHERE database = 'enchanted' AND name = {t:String}", query_params: { t: SWARM_EVENTS_TABLE } }),
@@ -349,6 +352,7 @@ describe("the migration on a table an older declaration created", () => {
     });
     const [[created], columns] = after.shape;
     expect(created?.create_table_query).toContain("TTL toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, 90, retention_days))");
+    for (const i of SWARM_EVENTS_SKIP_INDEXES) expect(created?.create_table_query).toContain(`INDEX ${i.name} ${i.expression} TYPE ${i.type} GRANULARITY ${i.granularity}`);
     expect(columns.map((c) => c.name)).toEqual(SWARM_EVENT_COLUMNS.map((c) => c.name));
     for (const c of SWARM_EVENT_COLUMNS.filter((c) => "codec" in c)) expect(columns.find((x) => x.name === c.name)?.compression_codec).toBe((c as { codec: string }).codec);
     expect(after.count).toBe(events.length);

@@ -96,6 +96,9 @@ describe("the swarm_events DDL", () => {
       expect(sql).toContain(`ALTER TABLE ${storage} MODIFY TTL toDateTime(timestamp) + toIntervalDay(if(retention_days = 0, 90, retention_days)) DELETE`);
       for (const c of SWARM_EVENT_COLUMNS.filter((c) => "codec" in c)) expect(sql).toContain(`ALTER TABLE ${storage} MODIFY COLUMN ${c.name} ${(c as { codec: string }).codec}`);
       expect(sql.filter((s) => s.includes("ADD COLUMN IF NOT EXISTS retention_days UInt16"))).toHaveLength(replicated ? 2 : 1);
+      expect(sql).toContain(`ALTER TABLE ${storage} ADD INDEX IF NOT EXISTS event_id_bloom event_id TYPE bloom_filter(0.001) GRANULARITY 1`);
+      // The Distributed table holds no data: no index there.
+      expect(sql.filter((s) => s.includes("ADD INDEX"))).toHaveLength(1);
       expect(schemaSql({ eventTtlDays: 90, replicated }).slice(-sql.length)).toEqual(sql);
     }
     expect(migrationSql(catalog, { eventTtlDays: 30 })[0]).toBe("SET materialize_ttl_after_modify = 0");
