@@ -55,12 +55,12 @@ import { ChangeKind, SignalKind, SwarmEventSchema, type SwarmEvent } from "../..
 import { PROJECT_ID_PATTERN } from "../../nats-auth/jetstream-names.js";
 import { EncryptionError } from "../../../sdk/errors.js";
 import { openEvent } from "../../../sdk/cipher.js";
-import { createApiServer } from "../../runtime/api-server.js";
+import { createApiServer, serverErrorAnswer, type ErrorAnswer } from "../../runtime/api-server.js";
 import { EVENTS_API_HTTP_PATHS, EVENTS_API_KNOWN_HASHES_MAX, EVENTS_API_PAGE } from "../contract.js";
 import type { TenantReader } from "./clickhouse.js";
 import type { EventsApiHttpLimits } from "./config.js";
 import type { DataKeySource } from "./datakeys.js";
-import { ApiError, badRequest, forbidden, notFound } from "./errors.js";
+import { badRequest, forbidden, notFound } from "./errors.js";
 import type { EventsApiMetrics } from "./metrics.js";
 import { JobsApiError, replayJobId, type ProvisioningJobs } from "./replays.js";
 
@@ -250,48 +250,10 @@ function pageOf<R extends { timestamp: string; event_id: string }>(rows: readonl
   return { rows: page, nextCursor: encodeCursor({ timestamp: last.timestamp, eventId: last.event_id }) };
 }
 
-interface AjvIssue {
-  keyword: string;
-  instancePath: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-
-function fieldOf(context: string, issue: AjvIssue): string {
-  let path = issue.instancePath.replace(/^\//, "").split("/").filter(Boolean).join(".");
-  const extra = issue.keyword === "required" ? issue.params.missingProperty : issue.keyword === "additionalProperties" ? issue.params.additionalProperty : undefined;
-  if (typeof extra === "string") path = path ? `${path}.${extra}` : extra;
-  return path ? `${context}.${path}` : context;
-}
-
-const safeField = (f: string) => f.replace(/[^A-Za-z0-9_.-]/g, "?").slice(0, 120);
-
 /** The answer to any error a route throws. */
-export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number): { status: number; body: unknown; headers?: Readonly<Record<string, string>>; internal: boolean } {
-  if (error instanceof ApiError) return { status: error.statusCode, body: error.body(), ...(error.headers ? { headers: error.headers } : {}), internal: false };
+export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number): ErrorAnswer {
   if (error instanceof UnauthorizedError || error instanceof TokenRejectedError) return { status: 401, body: { error: { code: "unauthorized", message: "a valid tenant token is required (Authorization: Bearer <token from POST /v1/tenants/{tenantId}/token>)" } }, internal: false };
-  const fe = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
-  if (fe.validation && fe.validation.length > 0) {
-    const issue = fe.validation[0] as AjvIssue;
-    const field = safeField(fieldOf(fe.validationContext ?? "body", issue));
-    const problem = issue.keyword === "additionalProperties" ? "is not a known field" : issue.keyword === "required" ? "is required" : (issue.message ?? "is invalid");
-    const fix = issue.keyword === "additionalProperties" ? "leave it out" : FIXES[field];
-    return { status: 400, body: { error: { code: "invalid_request", field, message: `${field} ${problem}${fix ? `: ${fix}` : ""}` } }, internal: false };
-  }
-  switch (fe.code) {
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return { status: 413, body: { error: { code: "payload_too_large", message: `the request body exceeds ${bodyLimitBytes} bytes` } }, internal: false };
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return { status: 415, body: { error: { code: "unsupported_media_type", field: "headers.content-type", message: "headers.content-type is not supported: send application/json" } }, internal: false };
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return { status: 400, body: { error: { code: "invalid_request", field: "body", message: "body is empty: send a JSON object" } }, internal: false };
-    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return { status: 400, body: { error: { code: "invalid_request", field: "headers.content-length", message: "headers.content-length does not match the body: send the body's length" } }, internal: false };
-  }
-  const status = typeof fe.statusCode === "number" ? fe.statusCode : 500;
-  if (status === 400) return { status: 400, body: { error: { code: "invalid_request", field: "body", message: "body is not valid JSON, or carries __proto__ / constructor.prototype: send a plain JSON object" } }, internal: false };
-  if (status > 400 && status < 500) return { status, body: { error: { code: "invalid_request", message: "the request cannot be processed" } }, internal: false };
-  return { status: 500, body: { error: { code: "internal", message: "internal error" } }, internal: true };
+  return serverErrorAnswer(error, bodyLimitBytes, FIXES);
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {

@@ -1,23 +1,8 @@
-/**
- * Errors the API answers with. Every answer has the shape `{"error":{"code","message","field"?}}`;
- * nothing internal (stack, store keys, upstream bodies) is ever in it.
- */
+/** Errors the API answers with: the platform's ApiError (services/runtime/api-error.ts). */
 
-export class ApiError extends Error {
-  override readonly name = "ApiError";
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
+import { ApiError } from "../../runtime/api-error.js";
 
-  body(): { error: { code: string; message: string; field?: string } } {
-    return { error: { code: this.code, message: this.message, ...(this.field !== undefined ? { field: this.field } : {}) } };
-  }
-}
+export { ApiError };
 
 /**
  * The one answer for a tenant that does not exist, is offboarded, or belongs to someone else:

@@ -43,7 +43,7 @@ import { tenantView } from "./control-plane.js";
 import { ApiError, forbidden, tenantNotFound, unavailable } from "./errors.js";
 import type { Invitations } from "./invitations.js";
 import type { PlatformKeys } from "./platform-keys.js";
-import { createApiServer } from "../../runtime/api-server.js";
+import { createApiServer, serverErrorAnswer, type ErrorAnswer } from "../../runtime/api-server.js";
 import type { HttpLimits } from "./config.js";
 import type { ProvisioningMetrics } from "./metrics.js";
 import type { BusMinter } from "./nats.js";
@@ -159,52 +159,11 @@ const FIXES: Record<string, string> = {
   "headers.idempotency-key": "use 1-128 letters, digits, '_', '.', ':' or '-'",
 };
 
-interface AjvIssue {
-  keyword: string;
-  instancePath: string;
-  message?: string;
-  params: Record<string, unknown>;
-}
-
-/** `body.slug` from a validation issue. */
-function fieldOf(context: string, issue: AjvIssue): string {
-  let path = issue.instancePath.replace(/^\//, "").split("/").filter(Boolean).join(".");
-  const extra = issue.keyword === "required" ? issue.params.missingProperty : issue.keyword === "additionalProperties" ? issue.params.additionalProperty : undefined;
-  if (typeof extra === "string") path = path ? `${path}.${extra}` : extra;
-  return path ? `${context}.${path}` : context;
-}
-
-const safeField = (f: string) => f.replace(/[^A-Za-z0-9_.-]/g, "?").slice(0, 120);
-
-export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number): { status: number; body: unknown; internal: boolean } {
-  if (error instanceof ApiError) return { status: error.statusCode, body: error.body(), internal: false };
+/** The answer to any error a route throws: the service's own errors, then the server's (services/runtime/api-server.ts). */
+export function errorAnswer(error: FastifyError | Error, bodyLimitBytes: number): ErrorAnswer {
   if (error instanceof BillingSignatureError) return { status: 401, body: { error: { code: "bad_signature", message: error.message } }, internal: false };
   if (error instanceof UnauthorizedError || error instanceof TokenRejectedError) return { status: 401, body: { error: { code: "unauthorized", message: "a valid bearer access token is required" } }, internal: false };
-  const fe = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
-  if (fe.validation && fe.validation.length > 0) {
-    const issue = fe.validation[0] as AjvIssue;
-    const field = safeField(fieldOf(fe.validationContext ?? "body", issue));
-    const problem = issue.keyword === "additionalProperties" ? "is not a known field" : issue.keyword === "required" ? "is required" : (issue.message ?? "is invalid");
-    const fix = FIXES[field];
-    return { status: 400, body: { error: { code: "invalid_request", field, message: `${field} ${problem}${fix ? `: ${fix}` : ""}` } }, internal: false };
-  }
-  switch (fe.code) {
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return { status: 413, body: { error: { code: "payload_too_large", message: `the request body exceeds ${bodyLimitBytes} bytes` } }, internal: false };
-    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return { status: 415, body: { error: { code: "unsupported_media_type", message: "send application/json" } }, internal: false };
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return { status: 400, body: { error: { code: "invalid_request", field: "body", message: "body is empty: send a JSON object" } }, internal: false };
-    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return { status: 400, body: { error: { code: "invalid_request", field: "headers.content-length", message: "content-length does not match the body" } }, internal: false };
-  }
-  const status = typeof fe.statusCode === "number" ? fe.statusCode : 500;
-  if (status === 400) {
-    // JSON syntax errors and prototype poisoning (secure-json-parse) come here.
-    return { status: 400, body: { error: { code: "invalid_request", field: "body", message: "body is not valid JSON, or carries __proto__ / constructor.prototype" } }, internal: false };
-  }
-  if (status > 400 && status < 500) return { status, body: { error: { code: "invalid_request", message: "the request cannot be processed" } }, internal: false };
-  return { status: 500, body: { error: { code: "internal", message: "internal error" } }, internal: true };
+  return serverErrorAnswer(error, bodyLimitBytes, FIXES);
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
