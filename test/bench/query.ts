@@ -87,6 +87,7 @@ import { momentParam } from "../../services/events-api/src/http.js";
 import { startEventsApi, type RunningEventsApi } from "../../services/events-api/src/service.js";
 import { TENANT_TOKEN } from "../../services/identity/names.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
+import { AGENT_TEXT } from "../../services/ingestor/src/generator.js";
 import { SwarmEventSchema } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { TYPICAL_MIX } from "../../services/ingestor/src/generator.js";
 import { openEmbeddedEngine } from "../../services/ingestor/src/sink.js";
@@ -193,13 +194,7 @@ const PATHS: readonly string[] = (() => {
 })();
 
 const OBSERVATIONS = [
-  "The failing test shows that the handler returns 500 when the cart is empty, because the total is computed before the guard clause runs.",
-  "Profiling the request path shows 80% of the latency in the ORM call that loads every invoice line one by one instead of in a single query.",
-  "The reviewer flagged that the retry loop has no upper bound, so a permanently failing upstream keeps the worker busy forever.",
-  "The stack trace points at a null session object: the login callback stores the token after the redirect has already been sent.",
-  "Two modules define the same currency rounding helper with different precision, which explains the one-cent mismatch in the report.",
-  "The migration adds a NOT NULL column without a default, so it would lock the table and fail on rows written by the old version.",
-  "The dependency upgrade changed the date parser to strict mode, and three fixtures use a day-first format that is now rejected.",
+  ...AGENT_TEXT.observations,
   "The flaky end-to-end test waits a fixed 500 ms for the toast, and the toast appears after the network call, which takes longer on CI.",
   "The cache key omits the tenant, so two tenants with the same product id read each other's price after a deploy warms the cache.",
   "The search index is rebuilt on every product update, and the bulk import of 40,000 products triggers 40,000 rebuilds in a row.",
@@ -210,11 +205,7 @@ const OBSERVATIONS = [
 ] as const;
 
 const REASONS = [
-  "Moving the guard before the computation is the smallest change that fixes the bug without touching the public interface.",
-  "Batching the query keeps the behaviour identical while removing the N+1 pattern, and the existing tests cover the result shape.",
-  "A bounded exponential backoff matches how the other clients in this repository retry, so operators see consistent behaviour.",
-  "Keeping one helper and deleting the duplicate removes the inconsistency at its source instead of patching the report.",
-  "Splitting the migration into add-nullable, backfill and set-not-null keeps every step online and reversible.",
+  ...AGENT_TEXT.reasons,
   "Waiting for the network response instead of a fixed delay makes the test deterministic without slowing it down.",
   "Adding the tenant to the cache key is a one-line change with no migration, and stale entries expire within the hour.",
   "Debouncing the rebuild per batch keeps search fresh within a second while cutting the work by four orders of magnitude.",
@@ -223,10 +214,7 @@ const REASONS = [
 ] as const;
 
 const RISKS = [
-  "Risk: callers that relied on the old error code; none found in the repository.",
-  "Risk: the change touches a hot path, so I will run the load test before handing over.",
-  "Risk: low, the change is covered by existing integration tests.",
-  "Risk: the fixture update may hide a real regression; I asked the tester to review it.",
+  ...AGENT_TEXT.risks,
   "Risk: the backfill runs for about an hour on production data; it is resumable.",
   "Risk: the new limit may throttle the largest tenant; its usage stays below a third of it.",
 ] as const;
@@ -245,11 +233,7 @@ const ACTIONS = [
 ] as const;
 
 const SUMMARIES = [
-  "Moved the empty-cart guard above the total computation and added a regression test.",
-  "Replaced per-line invoice loading with one batched query ordered by position.",
-  "Introduced bounded exponential backoff (max 5 attempts) around the upstream call.",
-  "Removed the duplicate rounding helper and pointed both callers at the shared one.",
-  "Split the migration: add nullable column, backfill in batches, then set NOT NULL.",
+  ...AGENT_TEXT.summaries,
   "Replaced the fixed sleep with a wait for the response before asserting on the toast.",
   "Added the tenant id to the price cache key and bumped the cache namespace.",
   "Debounced index rebuilds to one per import batch.",

@@ -147,6 +147,13 @@ const SUMMARIES = [
   "Split the migration: add nullable column, backfill in batches, then set NOT NULL.",
 ] as const;
 
+/**
+ * The decisions' and changes' text of the generated events: what an agent observed, why it
+ * decided, a risk it saw, and a change's summary. `npm run bench:query` builds its rationale from
+ * these too (with more of its own), so both generators write the same kind of text.
+ */
+export const AGENT_TEXT = { observations: OBSERVATIONS, reasons: REASONS, risks: RISKS, summaries: SUMMARIES } as const;
+
 const SIGNALS: readonly { readonly kind: SignalKind; readonly message: string }[] = [
   { kind: SignalKind.STARTED, message: "Agent started in pod swarm-worker-7f9c6d-2xk4p on node ip-10-0-3-17 with model gpt-large, context window 128k tokens, tools: editor, shell, test-runner." },
   { kind: SignalKind.HEARTBEAT, message: "Heartbeat: 14 tasks done, 2 in progress, queue depth 3, tokens used 48211 of 200000 budget, memory 612 MiB of 1 GiB, last tool call 1.8 s ago." },
