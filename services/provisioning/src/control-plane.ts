@@ -24,6 +24,7 @@
  * | `("o", n, tid, lane)` | {@link OutboxEntry}: a side effect to apply, in commit order |
  * | `("idem", userId, key)` | {@link IdempotencyRecord}: the first answer to an `Idempotency-Key` |
  * | `("revoked", userPublicKey)` | revoked bus credentials (until they expire) |
+ * | `("pass", name)` | a one-time pass over every tenant that completed (`plan-rows`: {@link ControlPlane.backfillPlans}) |
  * | `("pk", "sign", kid)`, `("pk", "invite")` | the platform's wrapped keys (platform-keys.ts) |
  *
  * Nothing about a tenant lives in Keycloak: memberships and roles are here. The only Keycloak
@@ -263,6 +264,8 @@ export const keys = {
   idempotency: (uid: string, key: string) => ["idem", uid, key],
   revoked: (pk: string) => ["revoked", pk],
   revokedAll: () => ["revoked"],
+  /** A one-time pass over every tenant that has completed (its time): `backfillPlans({ once: true })`. */
+  completedPass: (name: string) => ["pass", name],
 } as const;
 
 export const USAGE_COUNTERS = { members: "members", owners: "owners", pendingInvitations: "pending_invitations", busCredentialsMinted: "bus_credentials_minted" } as const;
@@ -757,7 +760,11 @@ export class ControlPlane {
    * several replicas at once (a tenant whose row is written, or whose events lane already holds
    * an `events.plan`, is skipped; a duplicate would only write the same row again).
    */
-  async backfillPlans(o: { readonly batch?: number } = {}): Promise<{ readonly tenants: number; readonly queued: number }> {
+  async backfillPlans(o: { readonly batch?: number; readonly once?: boolean } = {}): Promise<{ readonly tenants: number; readonly queued: number; readonly skipped?: true }> {
+    // Every tenant created since the first completed pass queued its row at creation: the start of
+    // each replica need not walk a million tenants again.
+    const marker = keys.completedPass("plan-rows");
+    if (o.once && (await this.store.transact((tx) => tx.get(marker))) !== undefined) return { tenants: 0, queued: 0, skipped: true };
     const batch = o.batch ?? 200;
     let after: Tuple | undefined;
     let tenants = 0;
@@ -784,6 +791,7 @@ export class ControlPlane {
       after = page[page.length - 1]!.key;
     }
     if (queued > 0) this.onEnqueued();
+    await this.store.transact(async (tx) => setJson(tx, marker, { completedAt: this.iso(), tenants, queued }));
     return { tenants, queued };
   }
 

@@ -192,8 +192,8 @@ export async function startProvisioning(config: ProvisioningConfig, o: Provision
     await app.listen({ port: config.httpPort, host: o.host ?? "0.0.0.0" });
     if (o.worker ?? true) {
       w.start();
-      // Tenants created before plan rows existed get theirs (a no-op once every tenant has one).
-      void plane.backfillPlans().then(
+      // Tenants created before plan rows existed get theirs: one pass, the first start that completes it.
+      void plane.backfillPlans({ once: true }).then(
         (r) => (r.queued > 0 ? log.info(r, "queued the plan rows of tenants that had none") : undefined),
         (error: unknown) => log.warn({ err: String(error) }, "plan row backfill failed; it runs again at the next start"),
       );
