@@ -10,7 +10,7 @@
  * time; so does the knowledge that a key is gone.
  */
 import type { DataKeyProvider } from "../../provisioning/src/datakeys.js";
-import { dataKeyProvider, LocalKekProvider, readKek } from "../../provisioning/src/datakeys.js";
+import { dataKeyProvider, LocalKekProvider, PlaintextKeyCache, readKek } from "../../provisioning/src/datakeys.js";
 import { dataKeyId } from "../../provisioning/src/agents.js";
 import { keys, type WrappedDataKey } from "../../provisioning/src/control-plane.js";
 import { getJson, type KvStore } from "../../provisioning/src/store/kv.js";
@@ -37,29 +37,16 @@ export interface StoreDataKeySourceOptions {
   readonly now?: () => number;
 }
 
-const MAX_CACHED = 10_000;
-
 /** Data keys read from the control-plane store and unwrapped with the platform's key. */
 export class StoreDataKeySource implements DataKeySource {
-  private readonly cache = new Map<string, { readonly key: Promise<Buffer | undefined>; readonly until: number }>();
+  private readonly cache: PlaintextKeyCache<Buffer | undefined>;
 
-  constructor(private readonly o: StoreDataKeySourceOptions) {}
+  constructor(private readonly o: StoreDataKeySourceOptions) {
+    this.cache = new PlaintextKeyCache<Buffer | undefined>(o.cacheMs, o.now ?? Date.now);
+  }
 
   key(tenantId: string, keyId: string): Promise<Buffer | undefined> {
-    const now = (this.o.now ?? Date.now)();
-    const id = `${tenantId}/${keyId}`;
-    const hit = this.cache.get(id);
-    if (hit && hit.until > now) return hit.key;
-    const key = this.lookup(tenantId, keyId);
-    if (this.o.cacheMs > 0) {
-      if (this.cache.size >= MAX_CACHED) this.cache.clear();
-      this.cache.set(id, { key, until: now + this.o.cacheMs });
-      // A failure is not remembered: the next request tries again.
-      key.catch(() => this.cache.delete(id));
-    } else {
-      this.cache.delete(id);
-    }
-    return key;
+    return this.cache.get(tenantId, keyId, () => this.lookup(tenantId, keyId));
   }
 
   private async lookup(tenantId: string, keyId: string): Promise<Buffer | undefined> {

@@ -159,3 +159,37 @@ export async function dataKeyProvider(config: DataKeyConfig, devDir: string, onD
   }
   return new LocalKekProvider(readKek(path));
 }
+
+/** Plaintext keys one cache holds at most; beyond, it starts over (a burst of new tenants, not a leak). */
+const PLAINTEXT_CACHE_MAX = 10_000;
+
+/**
+ * Plaintext data keys in this process's memory for `ttlMs`, by tenant and key id: one unwrap (a
+ * KMS Decrypt in production) per key per interval, not per request. Concurrent callers share the
+ * pending unwrap; a failed one is forgotten, so the next caller tries again. Used by every service
+ * that unwraps tenants' keys (the provisioning service's agent routes, the events API).
+ */
+export class PlaintextKeyCache<K extends Buffer | undefined = Buffer> {
+  private readonly entries = new Map<string, { readonly key: Promise<K>; readonly until: number }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(tenantId: string, keyId: string, load: () => Promise<K>): Promise<K> {
+    const id = `${tenantId}/${keyId}`;
+    const now = this.now();
+    const hit = this.entries.get(id);
+    if (hit && hit.until > now) return hit.key;
+    const key = load();
+    if (this.ttlMs <= 0) {
+      this.entries.delete(id);
+      return key;
+    }
+    if (this.entries.size >= PLAINTEXT_CACHE_MAX) this.entries.clear();
+    this.entries.set(id, { key, until: now + this.ttlMs });
+    key.catch(() => this.entries.delete(id));
+    return key;
+  }
+}

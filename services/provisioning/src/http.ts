@@ -48,7 +48,7 @@ import type { HttpLimits } from "./config.js";
 import type { ProvisioningMetrics } from "./metrics.js";
 import type { BusMinter } from "./nats.js";
 import { AgentAuthError, dataKeyId, type AgentPrincipal, type AgentVerifier } from "./agents.js";
-import type { DataKeyProvider } from "./datakeys.js";
+import { PlaintextKeyCache, type DataKeyProvider } from "./datakeys.js";
 import type { PlatformBus } from "./jobs.js";
 import { PROJECT_ID_PATTERN } from "../../nats-auth/jetstream-names.js";
 import { AGENT_AUTH } from "../../identity/names.js";
@@ -252,18 +252,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!p || p.kind !== "agent") throw new UnauthorizedError("no agent principal");
     return p;
   };
-  /** Plaintext data keys, by tenant and key id, for a few minutes: one KMS Decrypt per tenant per agent wave, not per request. */
-  const keyCache = new Map<string, { key: Promise<Buffer>; until: number }>();
-  const plainKey = (tenantId: string, wrapped: NonNullable<AgentPrincipal["wrapped"]>): Promise<Buffer> => {
-    const id = `${tenantId}/${dataKeyId(wrapped)}`;
-    const hit = keyCache.get(id);
-    if (hit && hit.until > Date.now()) return hit.key;
-    if (keyCache.size > 10_000) keyCache.clear();
-    const key = deps.dataKeys.unwrap(tenantId, wrapped);
-    keyCache.set(id, { key, until: Date.now() + DATA_KEY_CACHE_MS });
-    key.catch(() => keyCache.delete(id));
-    return key;
-  };
+  /** Plaintext data keys for a few minutes: one KMS Decrypt per tenant per agent wave, not per request. */
+  const keyCache = new PlaintextKeyCache(DATA_KEY_CACHE_MS);
+  const plainKey = (tenantId: string, wrapped: NonNullable<AgentPrincipal["wrapped"]>): Promise<Buffer> => keyCache.get(tenantId, dataKeyId(wrapped), () => deps.dataKeys.unwrap(tenantId, wrapped));
   const keyAnswer = async (p: AgentPrincipal) => {
     if (!p.wrapped) throw unavailable("the tenant's data key is not created yet; retry shortly");
     return { tenantId: p.tenantId, encryption: p.tenant.payloadEncryption === true, keyId: dataKeyId(p.wrapped), algorithm: "AES-256-GCM", key: (await plainKey(p.tenantId, p.wrapped)).toString("base64"), refreshAfterSeconds: DATA_KEY_REFRESH_SECONDS };
