@@ -148,6 +148,7 @@ export class Admission {
   private lastTenant: string | undefined;
   private lastDay = -1;
   private lastUsage: DayUsage | undefined;
+  private lastPerDay = 0;
 
   constructor(private readonly policies: TenantPolicies) {}
 
@@ -165,8 +166,9 @@ export class Admission {
       this.lastTenant = tenantId;
       this.lastDay = day;
       this.lastUsage = u;
+      this.lastPerDay = this.policies.planOf(tenantId).perDay;
     }
-    if (estimate(u) >= this.policies.planOf(tenantId).perDay) return false;
+    if (estimate(u) >= this.lastPerDay) return false;
     u.pending++;
     u.sinceRead++;
     this.taken.set(u, (this.taken.get(u) ?? 0) + 1);
