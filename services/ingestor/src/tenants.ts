@@ -404,6 +404,7 @@ export class TenantPolicies {
     for (const { days, tenants } of groups.values()) {
       for (let d = 0; d < days.length; d += MAX_DAYS_PER_LOOKUP) {
         const someDays = days.slice(d, d + MAX_DAYS_PER_LOOKUP);
+        const someDayTexts = someDays.map(dayText); // formatted once per chunk, not per tenant and query
         for (let t = 0; t < tenants.length; t += MAX_TENANTS_PER_LOOKUP) {
           const someTenants = tenants.slice(t, t + MAX_TENANTS_PER_LOOKUP);
           // This replica's inserts the read will certainly count: those over before it is sent.
@@ -412,16 +413,17 @@ export class TenantPolicies {
             const u = this.entries.get(tenant)?.days.get(day);
             if (u !== undefined) sent.set(u, u.committed);
           }
-          const rows = await lookup(someTenants, someDays.map(dayText));
+          const rows = await lookup(someTenants, someDayTexts);
           if (rows === undefined) return false;
-          this.apply(rows, someTenants, someDays, sent, now);
+          this.apply(rows, someTenants, someDays, someDayTexts, sent, now);
         }
       }
     }
     return true;
   }
 
-  private apply(rows: readonly TenantPolicyRow[], tenants: readonly string[], days: readonly number[], sent: ReadonlyMap<DayUsage, number>, now: number): void {
+  /** `dayTexts[i]`: `days[i]` as 'YYYY-MM-DD' (the usage rows' `day`). */
+  private apply(rows: readonly TenantPolicyRow[], tenants: readonly string[], days: readonly number[], dayTexts: readonly string[], sent: ReadonlyMap<DayUsage, number>, now: number): void {
     const plans = new Map<string, TenantPolicyRow>();
     const usage = new Map<string, number>();
     for (const row of rows) {
@@ -438,8 +440,9 @@ export class TenantPolicies {
         entry.plan = plan;
         entry.planReadAtMs = now;
       }
-      for (const day of days) {
-        const total = usage.get(`${tenant} ${dayText(day)}`) ?? 0;
+      for (let d = 0; d < days.length; d++) {
+        const day = days[d] as number;
+        const total = usage.get(`${tenant} ${dayTexts[d]}`) ?? 0;
         let u = entry.days.get(day);
         if (u === undefined) {
           u = { tenantId: tenant, day, base: 0, committed: 0, pending: 0, readAtMs: now, exact: true, sinceRead: 0, over: false, inflight: new Set() };
