@@ -576,6 +576,10 @@ export class EventConsumer {
     }
 
     const meta = { streamTimestampMs: 0, retentionDays: 0 }; // one object for the batch: read before the next message
+    // A tenant over its allowance can have thousands of refusals in a batch: its detail text is built once per tenant and day.
+    let quotaKeyTenant: string | undefined;
+    let quotaKeyDay = -1;
+    let quotaText = "";
     const decided = await this.policies.decide(tenants, days, (admission) => {
       for (let i = 0; i < batch.length; i++) {
         const m = batch[i] as JsMsg;
@@ -596,7 +600,12 @@ export class EventConsumer {
         } else if (tenant !== undefined && !admission.take(tenant, day)) {
           // Valid, but beyond the tenant's allowance: its row is taken back out of the block.
           rows.removeLastRow(start);
-          refuse("quota", quotaDetail(tenant, plan, day));
+          if (tenant !== quotaKeyTenant || day !== quotaKeyDay) {
+            quotaKeyTenant = tenant;
+            quotaKeyDay = day;
+            quotaText = quotaDetail(tenant, plan, day);
+          }
+          refuse("quota", quotaText);
         } else {
           accepted.push(m);
           sequences.push(batchSequences[i] as number);
