@@ -109,7 +109,8 @@ export function serverErrorAnswer(error: Error, bodyLimitBytes: number, fixes: R
     const issue = fe.validation[0] as AjvIssue;
     const field = safeField(fieldOf(fe.validationContext ?? "body", issue));
     const problem = issue.keyword === "additionalProperties" ? "is not a known field" : issue.keyword === "required" ? "is required" : (issue.message ?? "is invalid");
-    const fix = issue.keyword === "additionalProperties" ? "leave it out" : fixes[field];
+    // The service's own fix for the field first (a refused field may say where it belongs instead).
+    const fix = fixes[field] ?? (issue.keyword === "additionalProperties" ? "leave it out" : undefined);
     return { status: 400, body: { error: { code: "invalid_request", field, message: `${field} ${problem}${fix ? `: ${fix}` : ""}` } }, internal: false };
   }
   switch (fe.code) {
