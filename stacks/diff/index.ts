@@ -7,8 +7,9 @@
  */
 import { join } from "node:path";
 import { classify } from "./classify.js";
-import { diffSynthOutputs, loadSynthOutput } from "./load.js";
-import { DiffError, type DiffReport } from "./model.js";
+import { diffSynthOutputs, loadSynthOutput, type SynthOutput } from "./load.js";
+import { DiffError, type DiffReport, type SurfaceChange } from "./model.js";
+import { environmentOfStack, renderSurface, surfaceLineDiff, type SurfaceStack } from "./surface.js";
 import { gitTopLevel, synthDirectory, synthRef, tempDir, type SynthOptions } from "./synth.js";
 
 export * from "./model.js";
@@ -17,12 +18,37 @@ export { diffStack, diffSynthOutputs, loadSynthOutput, stackItems } from "./load
 export { isSecretKey, MASK, maskText, maskValue } from "./mask.js";
 export { COMMENT_MARKER, renderMarkdown, renderText } from "./render.js";
 export { diffValues } from "./structural.js";
+export { environmentOfStack, renderSurface, surfaceFacts, surfaceLineDiff, SURFACE_SECTIONS, type SurfaceSection, type SurfaceStack } from "./surface.js";
 export { resolveRef, synthDirectory, synthRef } from "./synth.js";
+
+/** The stacks of a synth output, grouped by environment (`prod-workloads` → prod). */
+function byEnvironment(output: SynthOutput): Map<string, SurfaceStack[]> {
+  const out = new Map<string, SurfaceStack[]>();
+  for (const [name, json] of output) {
+    const env = environmentOfStack(name);
+    out.set(env, [...(out.get(env) ?? []), { name, json: json as SurfaceStack["json"] }]);
+  }
+  return out;
+}
+
+/** Per environment, the surface lines the head removes and adds (environments whose surface is unchanged are left out). */
+export function surfaceChanges(base: SynthOutput, head: SynthOutput): SurfaceChange[] {
+  const b = byEnvironment(base);
+  const h = byEnvironment(head);
+  const changes: SurfaceChange[] = [];
+  for (const env of [...new Set([...b.keys(), ...h.keys()])].sort()) {
+    const { removed, added } = surfaceLineDiff(b.has(env) ? renderSurface(env, b.get(env) ?? []) : "", h.has(env) ? renderSurface(env, h.get(env) ?? []) : "");
+    if (removed.length + added.length > 0) changes.push({ environment: env, removed, added });
+  }
+  return changes;
+}
 
 /** Compares two synth output directories (cdktf.out). */
 export function diffDirectories(baseDir: string, headDir: string, labels: { base?: string; head?: string } = {}): DiffReport {
-  const stacks = diffSynthOutputs(loadSynthOutput(baseDir), loadSynthOutput(headDir));
-  return { baseLabel: labels.base ?? baseDir, headLabel: labels.head ?? headDir, stacks, impacts: classify(stacks) };
+  const base = loadSynthOutput(baseDir);
+  const head = loadSynthOutput(headDir);
+  const stacks = diffSynthOutputs(base, head);
+  return { baseLabel: labels.base ?? baseDir, headLabel: labels.head ?? headDir, stacks, impacts: classify(stacks), surface: surfaceChanges(base, head) };
 }
 
 export interface RunDiffOptions extends SynthOptions {

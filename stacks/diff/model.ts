@@ -84,12 +84,21 @@ export interface PolicyImpact {
   readonly warnings: readonly string[];
 }
 
+/** One environment's isolation and rate-limit surface (surface.ts): the fact lines removed and added. */
+export interface SurfaceChange {
+  readonly environment: string;
+  readonly removed: readonly string[];
+  readonly added: readonly string[];
+}
+
 export interface DiffReport {
   /** What was compared, for the heading: e.g. `origin/main (1a2b3c4)` and `working tree`. */
   readonly baseLabel: string;
   readonly headLabel: string;
   readonly stacks: readonly StackDiff[];
   readonly impacts: readonly PolicyImpact[];
+  /** Per environment whose surface changed, the lines that did (empty: the surface is unchanged). */
+  readonly surface: readonly SurfaceChange[];
 }
 
 /** True when the head synthesizes exactly what the base does. */

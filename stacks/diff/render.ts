@@ -4,7 +4,7 @@
  */
 import { describeLeaf, short } from "./classify.js";
 import { MASK } from "./mask.js";
-import { CATEGORY_TITLES, isEmptyDiff, POLICY_CATEGORIES, type DiffReport, type ItemDiff, type PolicyImpact, type PropertyChange, type StackDiff } from "./model.js";
+import { CATEGORY_TITLES, isEmptyDiff, POLICY_CATEGORIES, type DiffReport, type ItemDiff, type PolicyImpact, type PropertyChange, type StackDiff, type SurfaceChange } from "./model.js";
 
 /** The hidden marker by which CI finds (and updates) its one PR comment. */
 export const COMMENT_MARKER = "<!-- enchanted-synth-diff -->";
@@ -59,8 +59,16 @@ function groupImpacts(report: DiffReport): Array<[string, PolicyImpact[]]> {
 
 function summaryLine(report: DiffReport): string {
   const changed = report.stacks.filter((s) => s.status !== "unchanged");
-  return `${report.stacks.length} stack(s) compared, ${changed.length} with changes; policy impact: ${report.impacts.length === 0 ? "none" : `${report.impacts.length} change(s)`}`;
+  const lines = report.surface.reduce((n, c) => n + c.removed.length + c.added.length, 0);
+  return `${report.stacks.length} stack(s) compared, ${changed.length} with changes; isolation and rate-limit surface: ${lines === 0 ? "unchanged" : `${lines} line(s) changed`}; policy impact: ${report.impacts.length === 0 ? "none" : `${report.impacts.length} change(s)`}`;
 }
+
+/** The surface's changed lines of one environment, in the snapshot files' format (test/surface/<env>.txt). */
+function surfaceLines(change: SurfaceChange): string[] {
+  return [...change.removed.map((l) => `- ${l}`), ...change.added.map((l) => `+ ${l}`)];
+}
+
+const SURFACE_TITLE = "ISOLATION AND RATE-LIMIT SURFACE (who may reach what, how fast: stacks/diff/surface.ts)";
 
 /** Plain text for a terminal. */
 export function renderText(report: DiffReport): string {
@@ -69,6 +77,12 @@ export function renderText(report: DiffReport): string {
     out.push("No changes: every stack synthesizes to the same Terraform JSON.", "");
     return out.join("\n");
   }
+  out.push(report.surface.length === 0 ? `${SURFACE_TITLE}: unchanged` : SURFACE_TITLE);
+  for (const change of report.surface) {
+    out.push(`  ${change.environment}: ${change.removed.length} line(s) removed, ${change.added.length} added`);
+    for (const l of surfaceLines(change)) out.push(`    ${cut(l)}`);
+  }
+  out.push("");
   out.push(report.impacts.length === 0 ? "POLICY IMPACT: none" : `POLICY IMPACT (${report.impacts.length}): changes to tenant isolation, rate limits, encryption or public exposure`);
   for (const [title, list] of groupImpacts(report)) {
     out.push(`  ${title} (${list.length})`);
@@ -131,6 +145,11 @@ export function renderMarkdown(report: DiffReport, options: MarkdownOptions = {}
   if (isEmptyDiff(report)) {
     head.push("**No changes**: every stack synthesizes to the same Terraform JSON.", "");
     return head.join("\n");
+  }
+  head.push("### Isolation and rate-limit surface", "");
+  if (report.surface.length === 0) head.push("Unchanged in every environment.", "");
+  for (const change of report.surface) {
+    head.push(`**${change.environment}**: ${change.removed.length} line(s) removed, ${change.added.length} added`, "", "```diff", fenced(surfaceLines(change).map((l) => cut(l))), "```", "");
   }
   if (report.impacts.length > 0) {
     head.push("> [!WARNING]", `> **Policy impact: ${report.impacts.length} change(s)** touch tenant isolation, rate limits and quotas, encryption or public exposure. Review them before merging.`, "");

@@ -71,7 +71,11 @@ describe("real commits", () => {
     expect(second?.property?.new).toBe(before + 1);
     expect(second?.warnings).toContain("limit raised");
     expect(second?.stack).toBe("dev-workloads");
+    // The surface's diff: exactly the limit's line, printed before the policy impact section.
+    expect(report.surface).toEqual([{ environment: "dev", removed: [`gateway plugin tenant-gate-tenant tier free second = ${before}`], added: [`gateway plugin tenant-gate-tenant tier free second = ${before + 1}`] }]);
     const text = renderText(report);
+    expect(text).toContain(`- gateway plugin tenant-gate-tenant tier free second = ${before}\n    + gateway plugin tenant-gate-tenant tier free second = ${before + 1}`);
+    expect(text.indexOf("ISOLATION AND RATE-LIMIT SURFACE")).toBeLessThan(text.indexOf("POLICY IMPACT"));
     expect(text).toMatch(/POLICY IMPACT \(\d+\)/);
     expect(text).toContain(`manifest.config.tiers.free.second: ${before} → ${before + 1}`);
     const markdown = renderMarkdown(report);
@@ -158,6 +162,22 @@ describe("edited synth outputs", () => {
     const whole = np.find((i) => i.item.address === "kubernetes_manifest.tenant_allow-all_0000ABCD");
     expect(whole?.change).toBe("added");
     expect(whole?.details?.join("\n")).toContain("manifest.spec.ingress[0]");
+  });
+
+  it("prints the surface's changed lines first: the new rules, the wildcard, the opening", () => {
+    const dev = report.surface.find((c) => c.environment === "dev");
+    expect(dev?.added).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^netpol \S+ \[[^\]]*\] ingress from 10\.99\.0\.0\/16 : 8080\/TCP$/),
+        "netpol workers-free/allow-all [all pods] ingress from anywhere : any port",
+        expect.stringMatching(/^sg \S+ ingress tcp\/22 from 0\.0\.0\.0\/0$/),
+        expect.stringMatching(/^iam role .* Action=\* /),
+      ]),
+    );
+    expect(text.indexOf("ISOLATION AND RATE-LIMIT SURFACE")).toBeGreaterThan(0);
+    expect(text.indexOf("ISOLATION AND RATE-LIMIT SURFACE")).toBeLessThan(text.indexOf("POLICY IMPACT"));
+    expect(text).toContain("    + netpol workers-free/allow-all [all pods] ingress from anywhere : any port");
+    expect(markdown.indexOf("### Isolation and rate-limit surface")).toBeLessThan(markdown.indexOf("### Policy impact"));
   });
 
   it("lists an IAM wildcard under tenant isolation", () => {
