@@ -1,18 +1,17 @@
 /**
- * The local nats-server process (services/nats-auth/nats-server-process.ts), and a raw protocol
- * client the tests need to prove limits the server enforces.
+ * The local nats-server process (services/nats-auth/nats-server-process.ts), the data-plane server
+ * (platform/nats-server.ts), and a raw protocol client the tests need to prove limits the server enforces.
  */
 import { Socket } from "node:net";
 import { createAccount, fromSeed } from "@nats-io/nkeys";
 import type { NatsConnection, Status } from "@nats-io/transport-node";
 import type { PlanTierName, TierCatalog } from "../../config/index.js";
 import { mintTenantCredentials, type TenantCredentials } from "../../services/nats-auth/mint.js";
-import { keyPairFromSeed, publicKeysOf, type NatsSeeds, type SignedNatsAuth } from "../../services/nats-auth/sign.js";
+import { keyPairFromSeed, publicKeysOf, type NatsSeeds } from "../../services/nats-auth/sign.js";
 import { pushAccountJwt, signTenantAccount, signTenantActivations, tenantAccountClaims } from "../../services/nats-auth/tenant-accounts.js";
-import { NatsServer, requireNatsServer } from "../../services/nats-auth/nats-server-process.js";
-import { AUTH_INCLUDE_PATH, renderAuthInclude, renderServerConfig } from "../../services/nats-auth/server-config.js";
 
 export * from "../../services/nats-auth/nats-server-process.js";
+export * from "../../platform/nats-server.js";
 
 /**
  * A raw NATS protocol connection authenticated with a user JWT and seed. nats.js refuses to
@@ -77,30 +76,6 @@ export class RawNatsConnection {
       await new Promise((r) => setTimeout(r, 10));
     }
   }
-}
-
-/** Where a data-plane server's files go, relative to its root (the chart's layout). */
-export const DATA_PLANE_CONFIG_FILE = "nats-config/nats.conf";
-export const DATA_PLANE_AUTH_FILE = `nats-config/${AUTH_INCLUDE_PATH}`;
-
-/** One nats-server running the data-plane configuration the chart ships: operator mode, `signed`'s JWTs, the tiers' limits. */
-export function startDataPlaneServer(o: { readonly serverName: string; readonly signed: SignedNatsAuth; readonly tiers: TierCatalog; readonly jetStreamStorageGiB: number }): Promise<NatsServer> {
-  requireNatsServer();
-  return NatsServer.start({
-    configFile: DATA_PLANE_CONFIG_FILE,
-    files: (layout) => ({
-      [DATA_PLANE_CONFIG_FILE]: renderServerConfig({
-        serverName: o.serverName,
-        listen: `127.0.0.1:${layout.port}`,
-        monitorListen: `127.0.0.1:${layout.monitorPort}`,
-        storeDir: `${layout.root}/data`,
-        resolverDir: `${layout.root}/data/resolver`,
-        jetStreamStorageGiB: o.jetStreamStorageGiB,
-        tiers: o.tiers,
-      }),
-      [DATA_PLANE_AUTH_FILE]: renderAuthInclude(o.signed),
-    }),
-  });
 }
 
 /** Every server error the connection reports, as they arrive. */
