@@ -4,9 +4,11 @@ import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadEnvironment, TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
 import { evaluatePolicy } from "../constructs/policy/index.js";
-import { STACK_KINDS, stackName } from "../stacks/environment-stack.js";
+import { TerraformStack, Token } from "cdktf";
+import { addAllEnvironments } from "../stacks/app.js";
+import { EnvironmentStack, STACK_KINDS, stackName, tokenBearingValues } from "../stacks/environment-stack.js";
 import { DEFAULT_STORAGE_CLASS } from "../stacks/platform-stack.js";
-import { ALL_STACKS, stackOf, synthAllEnvironments } from "./support/synth.js";
+import { ALL_STACKS, stackOf, synthAllEnvironments, synthApp } from "./support/synth.js";
 
 describe("every environment stack", () => {
   it("exists for every environment: <env>-foundation and <env>-platform", () => {
@@ -40,6 +42,47 @@ describe("every environment stack", () => {
   it.each(ALL_STACKS)("%s-%s has no unsuppressed policy finding", (env, kind) => {
     const stack = stackOf(env, kind);
     expect(evaluatePolicy(stack.json as never, { suppressions: stack.suppressions }).filter((f) => !f.suppressed)).toEqual([]);
+  });
+});
+
+describe("the prepare phase (EnvironmentStack.prepareStack resolves only token-bearing values)", () => {
+  it("synthesizes byte for byte what cdktf's own prepare phase does, cross-stack outputs and remote state included", () => {
+    const ours = synthAllEnvironments();
+    const own = Object.getOwnPropertyDescriptor(EnvironmentStack.prototype, "prepareStack");
+    if (!own) throw new Error("EnvironmentStack no longer overrides prepareStack: remove this test");
+    // cdktf's prepare phase, as it is without the override.
+    Object.defineProperty(EnvironmentStack.prototype, "prepareStack", { value: TerraformStack.prototype.prepareStack, configurable: true, writable: true });
+    let theirs: ReturnType<typeof synthApp>;
+    try {
+      theirs = synthApp((app) => addAllEnvironments(app));
+    } finally {
+      Object.defineProperty(EnvironmentStack.prototype, "prepareStack", own);
+    }
+    expect(Object.keys(theirs).sort()).toEqual(Object.keys(ours).sort());
+    for (const name of Object.keys(ours)) expect(ours[name]?.text, name).toBe(theirs[name]?.text);
+    // The stacks do reference each other: the equality above covers cross-stack references.
+    expect(Object.keys(ours["prod-workloads"]?.json.data?.["terraform_remote_state"] ?? {}).length).toBeGreaterThan(0);
+  });
+
+  it("finds every kind of token cdktf encodes, and nothing in plain values", () => {
+    const resolvable = { resolve: () => "x", creationStack: [] };
+    const stringToken = `prefix-${Token.asString(resolvable)}-suffix`;
+    const listToken = Token.asList(resolvable);
+    const numberToken = Token.asNumber(resolvable);
+    const mapToken = Token.asStringMap(resolvable);
+    const nestedToken = Token.asString({ resolve: () => "y", creationStack: [] });
+    const found = tokenBearingValues({
+      plain: ["a", 1, true, null, { deep: "text", n: 2 }],
+      str: stringToken,
+      list: ["a", ...listToken],
+      numbers: [1, numberToken],
+      count: numberToken,
+      map: mapToken,
+      obj: resolvable,
+      nested: { inner: [nestedToken] },
+    });
+    expect(found).toEqual([stringToken, ["a", ...listToken], [1, numberToken], numberToken, mapToken, resolvable, nestedToken]);
+    expect(tokenBearingValues({ a: ["b", { c: "d", e: 5, f: false }], g: "2012-10-17" })).toEqual([]);
   });
 });
 
