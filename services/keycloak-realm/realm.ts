@@ -7,6 +7,7 @@
  * platform's tenant token (services/identity/names.ts).
  */
 import type { EnvironmentConfig } from "../../config/environment.js";
+import { isLoopbackHost } from "../../console/contract.js";
 import { OPERATOR_AUDIENCE } from "../identity/names.js";
 import { FieldError } from "../runtime/errors.js";
 import {
@@ -33,7 +34,7 @@ export type RealmEnvironment = Pick<EnvironmentConfig, "name" | "domains" | "aws
 
 export interface RealmOptions {
   /**
-   * Origin (`https://host`, no path) the web app and the operator console are served from: the
+   * Origin (`https://host`, no path; `http://` only on a loopback address, for the local platform) the web app and the operator console are served from: the
    * redirect URIs, post-logout URIs and CORS origin of both public clients derive from it.
    * @default `https://${domains.api}`
    */
@@ -289,6 +290,10 @@ function browserClient(origin: string, c: { clientId: string; name: string; desc
   };
 }
 
+/**
+ * The web app's origin: https, no path, no wildcard. Plain http only on a loopback host (the local
+ * platform's console, `npm run platform`): a browser on the same machine, nothing on a network.
+ */
 function checkOrigin(origin: string): string {
   let url: URL;
   try {
@@ -296,8 +301,9 @@ function checkOrigin(origin: string): string {
   } catch {
     throw new RealmConfigError("webAppOrigin", origin, "is not a URL", 'write an origin such as "https://app.example.com"');
   }
-  if (url.protocol !== "https:" || url.origin !== origin || origin.includes("*")) {
-    throw new RealmConfigError("webAppOrigin", origin, "is not an https origin without path or wildcard", 'write an origin such as "https://app.example.com"');
+  const secure = url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname));
+  if (!secure || url.origin !== origin || origin.includes("*")) {
+    throw new RealmConfigError("webAppOrigin", origin, "is not an https origin without path or wildcard (plain http only on a loopback address)", 'write an origin such as "https://app.example.com", or http://127.0.0.1:<port> for the local platform');
   }
   return origin;
 }

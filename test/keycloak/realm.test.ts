@@ -212,8 +212,15 @@ describe("realmConfig options", () => {
     expect(client(realm, OPERATOR_CLIENT_ID).webOrigins).toEqual(["https://app.example.com"]);
   });
 
-  it.each(["http://app.example.com", "https://*.example.com", "https://app.example.com/path", "app.example.com"])("rejects the web origin %s", (origin) => {
+  it.each(["http://app.example.com", "http://10.0.0.5:8080", "http://127.0.0.1.example.com", "https://*.example.com", "https://app.example.com/path", "http://127.0.0.1:8080/path", "app.example.com"])("rejects the web origin %s", (origin) => {
     expect(() => realmConfig(config, { webAppOrigin: origin })).toThrow(RealmConfigError);
+  });
+
+  it("accepts plain http only for a loopback origin (the local platform's console), and names the rule when refusing", () => {
+    for (const origin of ["http://127.0.0.1:5173", "http://localhost:8080", "http://[::1]:3000"]) {
+      expect(client(realmConfig(config, { webAppOrigin: origin }), WEB_CLIENT_ID).redirectUris).toEqual([`${origin}/auth/callback`]);
+    }
+    expect(() => realmConfig(config, { webAppOrigin: "http://app.example.com" })).toThrow(/plain http only on a loopback address/);
   });
 
   it("rejects a long-lived access token, naming the option", () => {
