@@ -4,17 +4,20 @@
  * (test/support/keycloak-global-setup.ts), `npm run bench:provision` and `npm run platform` start it here.
  *
  * - `kc.sh start-dev` on free loopback ports (HTTP and management), H2 `dev-file` database and
- *   transaction logs in a temporary directory (removed by `stop()`), a bootstrap admin user and a
- *   bootstrap admin client (client credentials, as production's realm Job uses);
- * - the realm (`realmConfig` of the dev environment) applied by the realm Job's program
- *   (`runRealmApply` of services/keycloak-realm/apply-main.ts, which runs `applyRealm` of
+ *   transaction logs in a temporary directory (removed by `stop()`), or in `dir` (kept, with the
+ *   bootstrap credentials in {@link BOOTSTRAP_FILE}, so a second start finds its users again),
+ *   a bootstrap admin user and a bootstrap admin client (client credentials, as production's realm
+ *   Job uses);
+ * - the realm (`realmConfig` of the dev environment, with the web app's origin and the realm's
+ *   SMTP server when given) applied by the realm Job's program (`runRealmApply` of
+ *   services/keycloak-realm/apply-main.ts, which runs `applyRealm` of
  *   services/keycloak-realm/apply.ts) with the environment and the variables the Job gets.
  *
  * A missing distribution fails with the command that installs it; never a skip.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadEnvironment } from "../config/index.js";
@@ -42,8 +45,43 @@ export interface RunningKeycloak {
   readonly server: KeycloakServer;
   /** Settles once the server is ready and the realm applied (start and apply durations), or with why not. */
   readonly ready: Promise<{ readonly startMs: number; readonly applyMs: number }>;
-  /** Stops the server (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
+  /** Stops the server (SIGTERM, then SIGKILL after 10 s) and removes its directory (unless it was given as `dir`). */
   stop(): Promise<void>;
+}
+
+/** Where a kept Keycloak directory holds its bootstrap credentials (the admin user and client are created at its first start only). */
+export const BOOTSTRAP_FILE = "bootstrap-credentials.json";
+
+export interface KeycloakLaunchOptions {
+  /** Keep the database, logs and bootstrap credentials here (created if missing; never removed). @default - a temporary directory, removed by `stop()` */
+  readonly dir?: string;
+  /** The web app's origin the realm's browser clients redirect to (`RealmOptions.webAppOrigin`). @default - the dev environment's (`https://<domains.api>`) */
+  readonly webAppOrigin?: string;
+  /** The realm's SMTP server instead of SES: plain SMTP without auth, e.g. a local mail catcher. @default - the dev environment's (SES) */
+  readonly smtp?: { readonly host: string; readonly port: number; readonly from: string };
+}
+
+/** The realm's `smtpServer` for a plain, unauthenticated SMTP server (a local catcher): no TLS, no auth. */
+export function plainSmtpServer(smtp: NonNullable<KeycloakLaunchOptions["smtp"]>): Record<string, string> {
+  return { host: smtp.host, port: String(smtp.port), from: smtp.from, fromDisplayName: "Enchanted", ssl: "false", starttls: "false", auth: "false" };
+}
+
+type BootstrapCredentials = Pick<KeycloakServer, "adminUser" | "adminPassword" | "adminClientId" | "adminClientSecret" | "variables">;
+
+/** The bootstrap credentials kept in `dir`, or new ones written there (mode 0600). */
+function bootstrapCredentials(dir: string | undefined, fresh: () => BootstrapCredentials): BootstrapCredentials {
+  if (!dir) return fresh();
+  const file = join(dir, BOOTSTRAP_FILE);
+  if (existsSync(file)) {
+    const kept = JSON.parse(readFileSync(file, "utf8")) as Partial<BootstrapCredentials>;
+    if (typeof kept.adminUser !== "string" || typeof kept.adminPassword !== "string" || typeof kept.adminClientId !== "string" || typeof kept.adminClientSecret !== "string" || typeof kept.variables !== "object" || kept.variables === null) {
+      throw new Error(`${file} is not the bootstrap credentials this directory's Keycloak was created with. Fix: restore it, or remove ${dir} to start over with an empty Keycloak`);
+    }
+    return kept as BootstrapCredentials;
+  }
+  const created = fresh();
+  writeFileSync(file, `${JSON.stringify(created, null, 2)}\n`, { mode: 0o600 });
+  return created;
 }
 
 /** The realm Job's environment (services/keycloak-realm/apply-main.ts) for this server: its URL, the bootstrap admin client, the realm file, the realm's variables. */
@@ -91,24 +129,31 @@ function tail(file: string): string {
 }
 
 /** Starts Keycloak in the background and applies the realm; `ready` tells when it is usable. */
-export async function launchKeycloak(): Promise<RunningKeycloak> {
+export async function launchKeycloak(o: KeycloakLaunchOptions = {}): Promise<RunningKeycloak> {
   const version = KEYCLOAK_PINS.server;
   const kcSh = join(keycloakHome(version), "bin", "kc.sh");
   if (!existsSync(kcSh)) {
     throw new Error(`Keycloak ${version} is not installed (no ${kcSh}): run \`bash .ci/install-system-deps\` (it fetches org.keycloak:keycloak-quarkus-dist:${version} with Maven)`);
   }
-  const dir = mkdtempSync(join(tmpdir(), "keycloak-"));
+  // The realm is built (and its options checked) before anything starts.
+  const realm = realmConfig(loadEnvironment("dev"), o.webAppOrigin ? { webAppOrigin: o.webAppOrigin } : {});
+  const realmJson = realmDocument(o.smtp ? { ...realm, smtpServer: plainSmtpServer(o.smtp) } : realm);
+  const kept = o.dir !== undefined;
+  if (o.dir) mkdirSync(o.dir, { recursive: true });
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), "keycloak-"));
   const [httpPort, managementPort] = [await freePort(), await freePort()];
   const secret = () => randomBytes(18).toString("base64url");
   const server: KeycloakServer = {
     version,
     url: `http://127.0.0.1:${httpPort}`,
     managementUrl: `http://127.0.0.1:${managementPort}`,
-    adminUser: "bootstrap-admin",
-    adminPassword: secret(),
-    adminClientId: "bootstrap-admin-client",
-    adminClientSecret: secret(),
-    variables: { [REALM_VARIABLES.provisioningClientSecret]: secret(), [REALM_VARIABLES.smtpUsername]: "smtp-user", [REALM_VARIABLES.smtpPassword]: secret() },
+    ...bootstrapCredentials(o.dir, () => ({
+      adminUser: "bootstrap-admin",
+      adminPassword: secret(),
+      adminClientId: "bootstrap-admin-client",
+      adminClientSecret: secret(),
+      variables: { [REALM_VARIABLES.provisioningClientSecret]: secret(), [REALM_VARIABLES.smtpUsername]: "smtp-user", [REALM_VARIABLES.smtpPassword]: secret() },
+    })),
   };
   const logFile = join(dir, "keycloak.log");
   const log = openSync(logFile, "a");
@@ -160,7 +205,7 @@ export async function launchKeycloak(): Promise<RunningKeycloak> {
     const applied = Date.now();
     // Exactly as the realm Job does it: its program, its environment, the realm file it mounts.
     const realmFile = join(dir, "realm.json");
-    writeFileSync(realmFile, realmDocument(realmConfig(loadEnvironment("dev"))));
+    writeFileSync(realmFile, realmJson);
     const lines: string[] = [];
     const code = await runRealmApply(realmJobEnvironment(server, realmFile, "60"), (line) => lines.push(line));
     if (code !== 0) throw new Error(`the realm Job's program exited ${code}: ${lines.join(" | ")}`);
@@ -186,7 +231,7 @@ export async function launchKeycloak(): Promise<RunningKeycloak> {
       await within(10_000, exited);
       kill("SIGKILL");
       process.off("exit", onExit);
-      rmSync(dir, { recursive: true, force: true });
+      if (!kept) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -12,8 +12,21 @@ import { AUTH_INCLUDE_PATH, renderAuthInclude, renderServerConfig } from "../ser
 export const DATA_PLANE_CONFIG_FILE = "nats-config/nats.conf";
 export const DATA_PLANE_AUTH_FILE = `nats-config/${AUTH_INCLUDE_PATH}`;
 
+export interface DataPlaneServerOptions {
+  readonly serverName: string;
+  readonly signed: SignedNatsAuth;
+  readonly tiers: TierCatalog;
+  readonly jetStreamStorageGiB: number;
+  /**
+   * JetStream's store and the full resolver's account JWTs (`<storeDir>/resolver`): kept across
+   * restarts when it is outside the server's temporary root (`npm run platform --data-dir`).
+   * @default - `data/` under the server's temporary root, removed at stop
+   */
+  readonly storeDir?: string;
+}
+
 /** One nats-server running the data-plane configuration the chart ships: operator mode, `signed`'s JWTs, the tiers' limits. */
-export function startDataPlaneServer(o: { readonly serverName: string; readonly signed: SignedNatsAuth; readonly tiers: TierCatalog; readonly jetStreamStorageGiB: number }): Promise<NatsServer> {
+export function startDataPlaneServer(o: DataPlaneServerOptions): Promise<NatsServer> {
   requireNatsServer();
   return NatsServer.start({
     configFile: DATA_PLANE_CONFIG_FILE,
@@ -22,8 +35,8 @@ export function startDataPlaneServer(o: { readonly serverName: string; readonly 
         serverName: o.serverName,
         listen: `127.0.0.1:${layout.port}`,
         monitorListen: `127.0.0.1:${layout.monitorPort}`,
-        storeDir: `${layout.root}/data`,
-        resolverDir: `${layout.root}/data/resolver`,
+        storeDir: o.storeDir ?? `${layout.root}/data`,
+        resolverDir: `${o.storeDir ?? `${layout.root}/data`}/resolver`,
         jetStreamStorageGiB: o.jetStreamStorageGiB,
         tiers: o.tiers,
       }),
