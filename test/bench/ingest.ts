@@ -14,14 +14,30 @@
  *    consumer is created before the backlog is published (the drain's acks then remove nothing:
  *    drain and naive both read a stream that only grows, as before interest retention) and
  *    deleted after its phase (the live phase runs with the server's deletions on ack).
- * 4. live: a paced publisher (a child process, its own connection) publishes BENCH_LIVE_EPS
- *    (40,000) events/s for BENCH_LIVE_SECONDS (20) while the production consumer runs; each
- *    event's latency is from its publish to the end of the insert that stored it (inserts are
- *    synchronous, so the row is queryable then). A query checks every live event is there.
+ * 4. floors, on the same events in the same run, each part of the pipeline alone:
+ *    - bus: JetStream consume-and-ack only (its own durable consumer, created with the naive
+ *      one before the backlog; the production consumer's pulls, prefetch and batched acks; no
+ *      decode, no insert);
+ *    - engine: the engine's insert of the same rows only (the 500,000 events encoded into the
+ *      production's TabSeparated blocks beforehand, untimed; then inserted with the production
+ *      batch size, concurrency and insert settings through the same sink).
+ *    The drain is printed as a fraction of the slower floor (`drain_of_floor`): what the
+ *    consumer's own work (checks, decode, batching, dead letters, tenants) leaves of the most
+ *    the machine could do with its two slowest parts.
+ * 5. live: a paced publisher (a child process, its own connection) publishes at half the drain
+ *    measured above (BENCH_LIVE_EPS overrides) for BENCH_LIVE_SECONDS (20) while the production
+ *    consumer runs: a load the pipeline can carry on this machine, so the latency says
+ *    something; each event's latency is from its publish to the end of the insert that stored
+ *    it (inserts are synchronous, so the row is queryable then). A query checks every live
+ *    event is there.
+ *
+ * CPU per event (the drain): the JavaScript thread, the rest of this process (the engine's
+ * threads, GC helpers) and nats-server, from the processes' own CPU clocks.
  *
  * The last line is one JSON object:
- * `{"drain_eps","naive_eps","ratio","live_eps","live_p99_ms","rss_mb"}` where `rss_mb` is this
- * process's peak resident memory (consumer and engine); nats-server's is printed apart.
+ * `{"drain_eps","naive_eps","ratio","bus_floor_eps","engine_floor_eps","drain_of_floor","cpu_us_per_event","live_eps","live_p99_ms","rss_mb"}`
+ * where `rss_mb` is this process's peak resident memory (consumer and engine); nats-server's is
+ * printed apart.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector";
@@ -37,14 +53,14 @@ import { loadEnvironment } from "../../config/index.js";
 import { DEFAULT_PLAN_TIER, PLAN_TIERS } from "../../config/tiers.js";
 import type { SwarmEventRow } from "../../services/clickhouse-schema/table.js";
 import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
-import { loadIngestorConfig, type IngestorConfig } from "../../services/ingestor/src/config.js";
-import { EventConsumer, type Logger } from "../../services/ingestor/src/consumer.js";
+import { loadIngestorConfig, prefetchMessages, type IngestorConfig } from "../../services/ingestor/src/config.js";
+import { ackAllBut, batchToken, EventConsumer, type Logger } from "../../services/ingestor/src/consumer.js";
 import { checkTopology } from "../../services/ingestor/src/topology.js";
 import { decodeEvent } from "../../services/ingestor/src/event.js";
 import { createIngestorMetrics } from "../../services/ingestor/src/metrics.js";
 import { SwarmEventSchema, type SwarmEvent } from "../../services/ingestor/src/gen/enchanted/events/v1/events_pb.js";
 import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.js";
-import { RowBlock } from "../../services/ingestor/src/row-encoder.js";
+import { appendEvent, RowBlock } from "../../services/ingestor/src/row-encoder.js";
 import { openSink, type ClickHouseSink, type InsertRows, type Sink, type TenantStore } from "../../services/ingestor/src/sink.js";
 import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
 import { eventSubject, STREAM_NAMES } from "../../services/nats-auth/streams.js";
@@ -53,7 +69,8 @@ import { percentile, processMemoryBytes } from "./support.js";
 
 const EVENTS = Number(process.env["BENCH_EVENTS"] ?? 500_000);
 const NAIVE_EVENTS = Math.min(EVENTS, Number(process.env["BENCH_NAIVE_EVENTS"] ?? 100_000));
-const LIVE_EPS = Number(process.env["BENCH_LIVE_EPS"] ?? 40_000);
+/** The live run's rate: unset, half the drain measured in the same run. */
+const LIVE_EPS_OVERRIDE = process.env["BENCH_LIVE_EPS"] === undefined ? undefined : Number(process.env["BENCH_LIVE_EPS"]);
 const LIVE_SECONDS = Number(process.env["BENCH_LIVE_SECONDS"] ?? 20);
 const TENANTS = 120;
 const AGENTS = 1_000;
@@ -272,6 +289,65 @@ async function naive(js: JetStreamClient, jsm: JetStreamManager, sink: ClickHous
   return done / seconds;
 }
 
+/** The bus floor's durable consumer: created before the backlog, like the naive one. */
+const BUS_FLOOR_CONSUMER = "bench-bus-floor";
+
+async function addBusFloorConsumer(jsm: JetStreamManager, config: IngestorConfig): Promise<void> {
+  await jsm.consumers.add(STREAM_NAMES.events, { durable_name: BUS_FLOOR_CONSUMER, ack_policy: "explicit" as never, deliver_policy: "all" as never, ack_wait: 60_000_000_000, max_ack_pending: prefetchMessages(config.batch) * 2 });
+}
+
+/**
+ * The bus alone: pulls of the production consumer's prefetch (never more than what is left, so
+ * no pull waits for its expiry), each batch acked the production way (one command of acks, the
+ * last one confirmed); nothing else (no decode, no insert).
+ */
+async function busFloor(js: JetStreamClient, jsm: JetStreamManager, config: IngestorConfig): Promise<number> {
+  const consumer = await js.consumers.get(STREAM_NAMES.events, BUS_FLOOR_CONSUMER);
+  const prefetch = prefetchMessages(config.batch);
+  const start = performance.now();
+  let done = 0;
+  while (done < EVENTS) {
+    const batch: JsMsg[] = [];
+    for await (const m of await consumer.fetch({ max_messages: Math.min(prefetch, EVENTS - done), expires: config.nats.pullExpiresMs })) batch.push(m);
+    if (batch.length === 0) continue;
+    const last = batch[batch.length - 1] as JsMsg;
+    ackAllBut(batch, last);
+    await last.ackAck();
+    done += batch.length;
+  }
+  const seconds = (performance.now() - start) / 1000;
+  await jsm.consumers.delete(STREAM_NAMES.events, BUS_FLOOR_CONSUMER); // its interest in the backlog ends here
+  return done / seconds;
+}
+
+/**
+ * The engine alone: the same events as production blocks (encoded beforehand, not timed), then
+ * inserted with the production batch size, insert settings and number of inserts in flight.
+ */
+async function engineFloor(sink: Sink, config: IngestorConfig): Promise<number> {
+  const now = new Date(Date.now() - 3_600_000);
+  const blocks: RowBlock[] = [];
+  let block = new RowBlock(config.batch.maxBytes);
+  for (let i = 0; i < EVENTS; i++) {
+    const { subject, event } = swarmEvent(i, new Date(now.getTime() + Math.floor((i / EVENTS) * 3_600_000)));
+    const appended = appendEvent(block, subject, toBinary(SwarmEventSchema, event), { streamTimestampMs: now.getTime() + 3_600_000, retentionDays: NAIVE_RETENTION_DAYS });
+    if (!appended.ok) throw new Error(`engine floor: event ${i} is refused (${appended.reason}): the generator and the encoder disagree`);
+    if (block.length === config.batch.maxRows || block.byteLength >= config.batch.maxBytes) {
+      blocks.push(block);
+      block = new RowBlock(config.batch.maxBytes);
+    }
+  }
+  if (block.length > 0) blocks.push(block);
+  const start = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: config.batch.maxInflight }, async () => {
+      for (let b = next++; b < blocks.length; b = next++) await sink.insert(blocks[b] as RowBlock, `engine-floor-${batchToken([b])}`);
+    }),
+  );
+  return EVENTS / ((performance.now() - start) / 1000);
+}
+
 /** The `timestamp` column (the second) of every TabSeparated row of a block. */
 function blockTimestamps(block: RowBlock): string[] {
   const text = block.bytes().toString("latin1");
@@ -308,7 +384,9 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: server.url });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const config = loadIngestorConfig({ INGESTOR_CHDB_PATH: join(dataDir, "chdb"), INGESTOR_HTTP_PORT: "off", INGESTOR_CONSUMER: "bench-ingestor" });
+  // The production configuration; INGESTOR_* variables of this environment (batch size, inserts in flight, …) override it, to try a lever.
+  const overrides = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("INGESTOR_")));
+  const config = loadIngestorConfig({ ...overrides, INGESTOR_CHDB_PATH: join(dataDir, "chdb"), INGESTOR_HTTP_PORT: "off", INGESTOR_CONSUMER: "bench-ingestor" });
   const sink = await openSink(config.clickhouse);
   try {
     // The ingestor's topology as NACK creates it in a cluster, on one server: no job stream.
@@ -324,6 +402,7 @@ async function main(): Promise<void> {
     for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await sink.client.command({ query: statement });
 
     await addNaiveConsumer(jsm);
+    await addBusFloorConsumer(jsm, config);
     progress(`publishing ${EVENTS} events (${TENANTS} tenants, ${AGENTS} agents) to ${STREAM_NAMES.events} on ${server.url}`);
     const published = await publishBacklog(nc, jsm);
     progress(`published in ${published.seconds.toFixed(1)} s; event size ${published.minBytes}-${published.maxBytes} bytes, mean ${published.meanBytes}`);
@@ -337,6 +416,19 @@ async function main(): Promise<void> {
     if (drained.distinct !== EVENTS) throw new Error(`drain lost events: ${drained.distinct} distinct of ${EVENTS}`);
     await consumer.stop();
 
+    progress(`bus floor: JetStream consume-and-ack alone (pulls of ${prefetchMessages(config.batch)}, batched acks) over the same ${EVENTS} events`);
+    const busFloorEps = await busFloor(js, jsm, config);
+    progress(`bus floor: ${Math.round(busFloorEps)} events/s`);
+    await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
+    progress(`engine floor: the engine's insert alone of the same ${EVENTS} rows (${config.batch.maxRows}-row blocks, ${config.batch.maxInflight} in flight)`);
+    const engineFloorEps = await engineFloor(sink, config);
+    const engineRows = await countRows(sink);
+    if (engineRows.distinct !== EVENTS) throw new Error(`engine floor stored ${engineRows.distinct} distinct of ${EVENTS} events`);
+    progress(`engine floor: ${Math.round(engineFloorEps)} events/s`);
+    const slower = Math.min(busFloorEps, engineFloorEps);
+    const drainOfFloor = drainEps / slower;
+    progress(`drain = ${drainOfFloor.toFixed(2)} of the slower floor (${busFloorEps < engineFloorEps ? "bus" : "engine"}, ${Math.round(slower)} events/s); target ≥ 0.6`);
+
     await sink.client.command({ query: `TRUNCATE TABLE ${sink.table}` });
     progress(`naive: per-message decode, ${NAIVE_BATCH}-row inserts, awaited ack per message, over the first ${NAIVE_EVENTS} events`);
     const naiveEps = await naive(js, jsm, sink);
@@ -346,9 +438,10 @@ async function main(): Promise<void> {
     const live = new EventConsumer({ js, sink: timed, tenants: sink, config, ackWaitMs, log: silent, metrics: createIngestorMetrics() });
     void live.start();
     timed.recording = true;
-    progress(`live: ${LIVE_EPS} events/s for ${LIVE_SECONDS} s from a paced publisher`);
+    const liveTarget = LIVE_EPS_OVERRIDE ?? Math.max(1, Math.round(drainEps / 2));
+    progress(`live: ${liveTarget} events/s (${LIVE_EPS_OVERRIDE === undefined ? "half the drain measured above" : "BENCH_LIVE_EPS"}) for ${LIVE_SECONDS} s from a paced publisher`);
     const seqBefore = (await jsm.streams.info(STREAM_NAMES.events)).state.last_seq;
-    const job: LiveJob = { url: server.url, eps: LIVE_EPS, seconds: LIVE_SECONDS };
+    const job: LiveJob = { url: server.url, eps: liveTarget, seconds: LIVE_SECONDS };
     const publisher = fork(fileURLToPath(import.meta.url), [LIVE_PUBLISHER_FLAG, JSON.stringify(job)], { execArgv: ["--import", "tsx"] });
     const result = await new Promise<{ sent: number; seconds: number }>((resolve, reject) => {
       publisher.once("message", (m) => resolve(m as { sent: number; seconds: number }));
@@ -372,6 +465,11 @@ async function main(): Promise<void> {
       drain_eps: Math.round(drainEps),
       naive_eps: Math.round(naiveEps),
       ratio: Number((drainEps / naiveEps).toFixed(1)),
+      bus_floor_eps: Math.round(busFloorEps),
+      engine_floor_eps: Math.round(engineFloorEps),
+      drain_of_floor: Number(drainOfFloor.toFixed(2)),
+      cpu_us_per_event: { js_thread: cpu.jsThreadUs, engine: cpu.engineUs, nats_server: cpu.natsServerUs, total: Math.round((cpu.jsThreadUs + cpu.engineUs + cpu.natsServerUs) * 10) / 10 },
+      live_target_eps: liveTarget,
       live_eps: Math.round(liveEps),
       live_p99_ms: p99,
       rss_mb: rssMb,

@@ -217,7 +217,7 @@ interface AckInternals {
  * JavaScript thread per event at 70,000 events/s. Falls back to `m.ack()` when this nats.js does
  * not have the internals (so an upgrade degrades, never breaks).
  */
-function ackAllBut(messages: readonly JsMsg[], skip: JsMsg | undefined): void {
+export function ackAllBut(messages: readonly JsMsg[], skip: JsMsg | undefined): void {
   const publisher = (messages[0] as unknown as AckInternals | undefined)?.msg?.publisher;
   const send = publisher?.sendCommand;
   if (typeof send !== "function" || typeof publisher?.outMsgs !== "number" || typeof publisher.outBytes !== "number") {
