@@ -23,12 +23,15 @@ export interface Registered {
   readonly tokens: { access_token: string; refresh_token?: string };
 }
 
-/** Registers a new person through the form and the e-mail link; resolves with their first tokens. */
-export async function registerThroughForm(server: KeycloakServer, smtp: SmtpCatcher, o: { email?: string; password?: string } = {}): Promise<Registered> {
+/**
+ * Registers a new person through the form and the e-mail link; resolves with their first tokens.
+ * `redirectUri`: the web app's callback the realm knows (the local platform's console), default the dev realm's.
+ */
+export async function registerThroughForm(server: KeycloakServer, smtp: SmtpCatcher, o: { email?: string; password?: string; redirectUri?: string } = {}): Promise<Registered> {
   const email = o.email ?? `signup-${randomBytes(6).toString("hex")}@example.com`;
   const password = o.password ?? `pw-${randomBytes(12).toString("base64url")}`;
   const issuer = `${server.url}/realms/${REALM_NAME}`;
-  const redirectUri = webRedirectUri();
+  const redirectUri = o.redirectUri ?? webRedirectUri();
   const verifier = randomBytes(32).toString("base64url");
   const challenge = createHash("sha256").update(verifier).digest("base64url");
   const browser = new Browser();

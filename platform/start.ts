@@ -34,7 +34,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ClickHouseClient } from "@clickhouse/client";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { destination, pino, type Logger } from "pino";
 import { CONSOLE_DIST_DIR } from "../console/contract.js";
@@ -54,7 +54,7 @@ import { REALM_NAME, WEB_CLIENT_ID } from "../services/keycloak-realm/names.js";
 import { natsAuthClaims } from "../services/nats-auth/claims.js";
 import { freePort, requireNatsServer, type NatsServer } from "../services/nats-auth/nats-server-process.js";
 import { generateNatsSeeds, mintPlatformUser, mintProvisioningBusUser, mintSystemUser, mintWorkerUser, publicKeysOf, signNatsAuth, type NatsSeeds } from "../services/nats-auth/sign.js";
-import { createTopology } from "../services/nats-auth/topology.js";
+import { addConsumer, topologyDeclarations, type TopologyOptions } from "../services/nats-auth/topology.js";
 import { NATS_ACCOUNT_KEY_FILES, PROVISIONING_ENV } from "../services/provisioning/contract.js";
 import { loadProvisioningConfig } from "../services/provisioning/src/config.js";
 import { ClickHouseEventStore } from "../services/provisioning/src/event-store.js";
@@ -79,6 +79,8 @@ export interface PlatformOptions {
    * @default true
    */
   readonly buildConsole?: boolean;
+  /** Aborts a start in progress: what started is stopped (and a temporary data directory removed), and the call rejects. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunningPlatform {
@@ -168,9 +170,9 @@ export function consoleBuildState(root: string = REPOSITORY_ROOT, distDir: strin
 }
 
 /** Runs `npm run console:build` in the repository; resolves with its duration, rejects with its last output lines. */
-export async function buildConsole(root: string = REPOSITORY_ROOT): Promise<number> {
+export async function buildConsole(root: string = REPOSITORY_ROOT, signal?: AbortSignal): Promise<number> {
   const started = Date.now();
-  const child = spawn("npm", ["run", "console:build"], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: process.env });
+  const child = spawn("npm", ["run", "console:build"], { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: process.env, ...(signal ? { signal } : {}) });
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
     output.push(chunk.toString("utf8"));
@@ -218,6 +220,23 @@ function natsSeeds(dir: string): NatsSeeds {
   return seeds;
 }
 
+/**
+ * The topology Job's streams and consumers (`topologyDeclarations`), on a new or a kept store: a
+ * stream that exists is updated to its declaration, because nats-server 2.14 checks an `add` of an
+ * existing stream against the storage left beside its own reservation (SWARM_EVENTS' 10 GiB
+ * twice) and refuses it with "insufficient storage resources available".
+ */
+async function ensureTopology(jsm: JetStreamManager, options: TopologyOptions): Promise<void> {
+  const declared = topologyDeclarations(options);
+  const existing = new Set<string>();
+  for await (const name of jsm.streams.names()) existing.add(name);
+  for (const stream of declared.streams) {
+    if (existing.has(stream.name)) await jsm.streams.update(stream.name, stream);
+    else await jsm.streams.add(stream);
+  }
+  for (const consumer of declared.consumers) await addConsumer(jsm, consumer);
+}
+
 /** A pino logger writing JSON lines to `<logDir>/<service>.log`. */
 function serviceLog(logDir: string, service: string): Logger {
   return pino({ level: "info", base: { service } }, destination({ dest: join(logDir, `${service}.log`), mkdir: true, sync: true }));
@@ -227,6 +246,9 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
   const started = Date.now();
   const say = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const since = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  // Between steps: a start aborted (Ctrl-C) stops what started so far.
+  const step = () => o.signal?.throwIfAborted();
+  step();
   checkPrerequisites();
 
   const env = loadEnvironment(LOCAL_PLATFORM.environment);
@@ -268,7 +290,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
       const state = consoleBuildState();
       if (state.build) {
         say(`console: building (${state.reason}): ${CONSOLE_BUILD_COMMAND}`);
-        consoleBuild = buildConsole().then((ms) => say(`console: built in ${(ms / 1000).toFixed(1)} s`));
+        consoleBuild = buildConsole(REPOSITORY_ROOT, o.signal).then((ms) => say(`console: built in ${(ms / 1000).toFixed(1)} s`));
         consoleBuild.catch(() => undefined); // awaited below
       } else {
         say(`console: ${state.reason}`);
@@ -279,6 +301,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     const catcher = await SmtpCatcher.start({ inbox: true });
     stops.push({ name: "mail catcher", stop: () => catcher.stop() });
     say(`mail: SMTP ${catcher.url}, inbox ${catcher.inboxUrl}`);
+    step();
 
     // The console's origin is the realm's web origin, the invitation links' and the API's: known first.
     const consolePort = await freePort();
@@ -290,6 +313,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     stops.push({ name: "Keycloak", stop: () => kc.stop() });
     const issuer = `${kc.server.url}/realms/${REALM_NAME}`;
     say(`keycloak: starting ${kc.server.url} (Keycloak ${kc.server.version})`);
+    step();
 
     // NATS: the operator configuration signed by a local bootstrap's seeds (kept in the data directory).
     const natsDir = dir("nats");
@@ -304,14 +328,15 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
       system: writeSecret(join(secrets, "system-user.creds"), (await mintSystemUser(seeds.systemAccount)).creds),
       provisioningBus: writeSecret(join(secrets, "provisioning-bus.creds"), (await mintProvisioningBusUser(seeds.swarmAccount)).creds),
     };
-    // The streams and consumers, as the topology Job creates them (idempotent on a kept store).
+    // The streams and consumers, as the topology Job creates them (updated on a kept store).
     const topologyConnection = await connect({ servers: nats.url, authenticator: credsAuthenticator(new TextEncoder().encode(readFileSync(creds.platform, "utf8"))) });
     try {
-      await createTopology(await jetstreamManager(topologyConnection), { nats: env.nats, workers: { tiers } });
+      await ensureTopology(await jetstreamManager(topologyConnection), { nats: env.nats, workers: { tiers } });
     } finally {
       await topologyConnection.close();
     }
     say(`nats: ${nats.url} (operator mode, streams and consumers created) at ${since()}`);
+    step();
 
     // The embedded ClickHouse engine: one session for every service of this process.
     const chdbPath = dir("clickhouse");
@@ -365,6 +390,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     });
     stops.push({ name: "provisioning", stop: () => provisioning.stop() });
     say(`provisioning: ${provisioning.url} at ${since()}`);
+    step();
 
     // The events API: its tier readers are this engine's session (see the header), its data keys the provisioning service's store.
     const E = EVENTS_API_ENV;
@@ -391,6 +417,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     });
     stops.push({ name: "events API", stop: () => eventsApi.stop() });
     say(`events API: ${eventsApi.url}`);
+    step();
 
     // A worker for every pooled tier, each with its tier's platform-account user.
     const workers: RunningWorker[] = [];
@@ -405,6 +432,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
       stops.push({ name: `worker (${tier})`, stop: () => worker.stop() });
     }
     say(`workers: ${WORKER_TIERS.join(", ")}`);
+    step();
 
     const consoleServer: RunningConsoleServer = await startConsoleServer({
       runtimeConfig: { issuer, clientId: WEB_CLIENT_ID, environment: LOCAL_PLATFORM.consoleEnvironment, natsServers: [nats.url] },
@@ -414,7 +442,13 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     stops.push({ name: "console server", stop: () => consoleServer.stop() });
     say(`console: ${consoleServer.url}`);
 
-    const ready = await kc.ready;
+    // Keycloak is the last to answer; an abort does not wait for it.
+    const aborted = new Promise<never>((_, reject) => {
+      if (o.signal?.aborted) reject(o.signal.reason);
+      o.signal?.addEventListener("abort", () => reject(o.signal?.reason), { once: true });
+    });
+    aborted.catch(() => undefined);
+    const ready = await Promise.race([kc.ready, aborted]);
     say(`keycloak: ready in ${(ready.startMs / 1000).toFixed(1)} s, realm applied in ${(ready.applyMs / 1000).toFixed(1)} s`);
     await consoleBuild;
     const startedMs = Date.now() - started;
