@@ -293,6 +293,31 @@ const environmentSchema = object({
     minReplicas: integer({ min: 1, max: 50, fix: "run 1 replica (dev only) to 50 at least" }),
     maxReplicas: integer({ min: 1, max: 200, fix: "let the autoscaler run 1 to 200 replicas at most" }),
   }),
+  /**
+   * The web console (constructs/console): static assets served on the API's own origin
+   * (`https://<domains.api>`) by a CloudFront distribution, which also passes `/v1/*` and
+   * `/.well-known/*` to the gateway. What the assets are is the deploy workflow's; these are the
+   * distribution's knobs.
+   */
+  console: object({
+    /** CloudFront's edge locations: `PriceClass_100` (North America, Europe), `PriceClass_200` (and most of Asia), `PriceClass_All`. */
+    priceClass: oneOf(["PriceClass_100", "PriceClass_200", "PriceClass_All"] as const, 'use "PriceClass_100" (North America and Europe), "PriceClass_200" or "PriceClass_All" (every edge location)'),
+    /** Days the distribution's access logs are kept in the console's log bucket. */
+    accessLogRetentionDays: integer({ min: 1, max: 3_653, fix: "keep the access logs 1 day to 10 years" }),
+    /** Days a replaced or deleted asset's previous version is kept (a rollback's window). */
+    previousVersionRetentionDays: integer({ min: 1, max: 365, fix: "keep replaced assets 1 to 365 days" }),
+    /**
+     * A WAF web ACL to attach (scope CLOUDFRONT, so in us-east-1, in this environment's account):
+     * e.g. the organization's Firewall Manager ACL.
+     * @default - none: the gateway's per-user and per-tenant limits guard the API
+     */
+    webAclArn: optional(
+      string({
+        pattern: /^arn:aws:wafv2:us-east-1:\d{12}:global\/webacl\/[\w-]{1,128}\/[0-9a-f-]{36}$/,
+        fix: 'write the ARN of a CLOUDFRONT-scope web ACL, such as "arn:aws:wafv2:us-east-1:123456789012:global/webacl/console/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"',
+      }),
+    ),
+  }),
   /** The API gateway. */
   gateway: object({
     /**
@@ -320,6 +345,7 @@ export function checkEnvironment(raw: unknown, expectedName: string, out: IssueC
   checkEks(env, out);
   checkDataPlane(env, out);
   checkEventsApi(env, out);
+  checkConsole(env, out);
   for (const [service, image] of Object.entries(env.images)) {
     if (!env.ecr.repositories.includes(image.repository)) {
       out.add(`images.${service}.repository`, image.repository, "is not a repository this environment's registry creates", `add it to ecr.repositories or use one of ${env.ecr.repositories.join(", ")}`);
@@ -410,6 +436,15 @@ function checkEventsApi(env: EnvironmentConfig, out: IssueCollector): void {
   }
   if (env.name !== "dev" && e.minReplicas < 2) {
     out.add("eventsApi.minReplicas", e.minReplicas, `${env.name} must keep serving tenants' reads while a node or a zone is lost`, "run at least 2 replicas");
+  }
+}
+
+/** The console's web ACL belongs to this environment's account (CloudFront attaches no other account's). */
+function checkConsole(env: EnvironmentConfig, out: IssueCollector): void {
+  const acl = env.console.webAclArn;
+  const account = acl?.split(":")[4];
+  if (acl !== undefined && account !== env.aws.accountId) {
+    out.add("console.webAclArn", acl, `is in account ${account}, not this environment's (${env.aws.accountId})`, "create the web ACL (scope CLOUDFRONT) in this environment's account, or leave console.webAclArn out");
   }
 }
 

@@ -75,5 +75,8 @@ export const dev = {
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 1, maxReplicas: 3 },
   gateway: { rateLimitCounters: "local" },
+  // The web console's distribution (api host): edge locations, how long its access logs and a
+  // replaced asset's previous version are kept.
+  console: { priceClass: "PriceClass_100", accessLogRetentionDays: 30, previousVersionRetentionDays: 7 },
   ephemeral: true,
 };

@@ -93,5 +93,8 @@ export const prod = {
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 3, maxReplicas: 20 },
   gateway: { rateLimitCounters: "redis" },
+  // The web console's distribution (api host): edge locations, how long its access logs and a
+  // replaced asset's previous version are kept.
+  console: { priceClass: "PriceClass_All", accessLogRetentionDays: 365, previousVersionRetentionDays: 30 },
   ephemeral: false,
 };

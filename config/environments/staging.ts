@@ -91,5 +91,8 @@ export const staging = {
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 2, maxReplicas: 6 },
   gateway: { rateLimitCounters: "redis" },
+  // The web console's distribution (api host): edge locations, how long its access logs and a
+  // replaced asset's previous version are kept.
+  console: { priceClass: "PriceClass_100", accessLogRetentionDays: 90, previousVersionRetentionDays: 30 },
   ephemeral: false,
 };
