@@ -17,7 +17,8 @@ import { KEDA_OPERATOR_SELECTOR } from "../constructs/keda.js";
 import { NAMESPACES, POLICY_LABELS, PORTS } from "../constructs/platform-interfaces.js";
 import { Provisioning, PROVISIONING_ENDPOINT, provisioningSecrets } from "../constructs/provisioning/index.js";
 import { EventsApi, EVENTS_API_ENDPOINT } from "../constructs/events-api/index.js";
-import { API_AUDIENCE, issuerUrl, realmConfig } from "../services/keycloak-realm/index.js";
+import { API_AUDIENCE, issuerUrl, realmConfig, WEB_CLIENT_ID } from "../services/keycloak-realm/index.js";
+import { WebConsole } from "../constructs/console/index.js";
 import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
 import { Workers, type WorkersProps } from "../constructs/workers.js";
 import { clickhouseSecrets } from "../constructs/clickhouse/index.js";
@@ -48,6 +49,14 @@ export interface WorkloadsStackProps {
   readonly foundationDbCidrs: readonly string[];
 }
 
+/**
+ * The Terraform address the gateway gave the API host's alias record before the console's
+ * distribution took the host over (`KongGatewayRoutes` "kong", record "api-host-record"; cdktf's
+ * logical id of that path, checked by test/console): the console's A record is moved from it, so an
+ * environment with a zone updates one record in place.
+ */
+export const GATEWAY_API_HOST_RECORD_ADDRESS = "aws_route53_record.kong_api-host-record_36F4A71E";
+
 /** `<repository URL>:<tag>` of a service image from the foundation's registry and the config. */
 function imageOf(urls: Readonly<Record<string, string>>, image: { readonly repository: string; readonly tag: string }): string {
   const url = urls[image.repository];
@@ -73,6 +82,8 @@ export class WorkloadsStack extends KubernetesStack {
   readonly provisioning: Provisioning;
   readonly eventsApi: EventsApi;
   readonly workers: Workers;
+  /** The web console's distribution (the API host's front door) and its assets. */
+  readonly console: WebConsole;
 
   constructor(scope: Construct, props: WorkloadsStackProps) {
     super(scope, { config: props.config, kind: "workloads", cluster: props.cluster });
@@ -134,7 +145,7 @@ export class WorkloadsStack extends KubernetesStack {
     // Browsers reach Keycloak through the gateway (its public paths on the auth host); Kong also
     // fetches the realm's key set from it.
     this.keycloak.allowFrom(props.kong.peer);
-    new KongGatewayRoutes(this, "kong", {
+    const gatewayRoutes = new KongGatewayRoutes(this, "kong", {
       tiers: props.tiers,
       userLimits: props.userLimits ?? loadUserLimits(),
       gateway: props.kong,
@@ -146,7 +157,8 @@ export class WorkloadsStack extends KubernetesStack {
       identity: { namespace: this.keycloak.namespace, service: this.keycloak.service.name, port: this.keycloak.service.port },
       identityPaths: KEYCLOAK_PUBLIC_PATH_PREFIXES,
       realm: { issuer: issuerUrl(config.domains.auth), jwksUrl: this.keycloak.realmJwksUrl },
-      dns: { clusterName: props.cluster.clusterName, ...(config.domains.hostedZoneId ? { hostedZoneId: config.domains.hostedZoneId } : {}) },
+      // The API host is the console's distribution's (below); the gateway's NLB keeps the auth host.
+      dns: { clusterName: props.cluster.clusterName, hosts: ["auth"], ...(config.domains.hostedZoneId ? { hostedZoneId: config.domains.hostedZoneId } : {}) },
     });
     new FoundationDbClusterFile(this, "foundationdb-cluster-file", {
       store: this.secretStore,
@@ -221,6 +233,31 @@ export class WorkloadsStack extends KubernetesStack {
       minReplicas: config.platformReplicas,
       dependsOn: [this.keycloak.helm.release, this.clickhouse.migration],
     });
+    // The web console on the API's own origin: CloudFront serves its assets and passes the API paths
+    // to the gateway's NLB (by the NLB's own name; the API host's record now points at CloudFront).
+    const loadBalancer = gatewayRoutes.loadBalancer;
+    if (!loadBalancer) throw new ValidationError(this, "kong.dns", undefined, "found no gateway load balancer for the console's API origin", "pass dns to KongGatewayRoutes");
+    this.console = new WebConsole(this, "console", {
+      name: `enchanted-${config.name}`,
+      accountId: config.aws.accountId,
+      apiDomain: config.domains.api,
+      authDomain: config.domains.auth,
+      apiOriginDomain: loadBalancer.dnsName,
+      runtimeConfig: {
+        issuer: issuerUrl(config.domains.auth),
+        clientId: WEB_CLIENT_ID,
+        environment: config.name,
+        // What the bus-credentials answer names (provisioning's publicUrls): the external listener, or the in-cluster service.
+        natsServers: [this.nats.publicUrl],
+      },
+      ...(config.domains.hostedZoneId ? { hostedZoneId: config.domains.hostedZoneId, hostRecordMovedFrom: GATEWAY_API_HOST_RECORD_ADDRESS } : {}),
+      priceClass: config.console.priceClass,
+      accessLogRetentionDays: config.console.accessLogRetentionDays,
+      previousVersionRetentionDays: config.console.previousVersionRetentionDays,
+      ...(config.console.webAclArn ? { webAclArn: config.console.webAclArn } : {}),
+      forceDestroy: config.ephemeral,
+    });
+
     // The gateway routes /v1/ to it; ClickHouse admits its lifecycle user's client on the HTTP port.
     this.provisioning.allowFrom(props.kong.peer);
     const provisioningPeer = { namespace: this.provisioning.namespace, podLabels: PROVISIONING_APP_LABELS };

@@ -266,6 +266,8 @@ describe("synth with a bad value", () => {
     try {
       for (const d of ["config", "constructs", "services", "stacks"]) cpSync(d, join(dir, d), { recursive: true });
       cpSync("package.json", join(dir, "package.json"));
+      // The console's contract (the realm's web origin, the console's construct); not its workspace.
+      cpSync(join("console", "contract.ts"), join(dir, "console", "contract.ts"));
       symlinkSync(resolve("node_modules"), join(dir, "node_modules"));
       const file = join(dir, edit.file);
       const text = readFileSync(file, "utf8");

@@ -4,6 +4,7 @@
  * identity contract), the events API's Ingress (`EVENTS_API_GATEWAY_PATHS`), the Ingress of
  * Keycloak's public paths on the auth host, and the hosts' DNS records (edge.ts).
  */
+import type { DataAwsLb } from "@cdktf/provider-aws/lib/data-aws-lb/index.js";
 import { IngressV1, type IngressV1SpecRuleHttpPath } from "@cdktf/provider-kubernetes/lib/ingress-v1/index.js";
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import { Construct } from "constructs";
@@ -83,10 +84,15 @@ export interface KongGatewayRoutesProps {
   readonly realm: TokenIssuer;
   /**
    * The hosts' DNS records to the NLB (found by the controller's tags with the cluster's name), in
-   * the zone when given, else an output. @default - none (e.g. a test without the NLB)
+   * the zone when given, else an output. `hosts` names the ones pointed at the NLB (default both):
+   * `["auth"]` where something in front of the gateway (the console's CloudFront distribution) owns
+   * the API host. @default - none (e.g. a test without the NLB)
    */
-  readonly dns?: { readonly clusterName: string; readonly hostedZoneId?: string };
+  readonly dns?: { readonly clusterName: string; readonly hostedZoneId?: string; readonly hosts?: readonly GatewayHost[] };
 }
+
+/** The two hosts the gateway serves. */
+export type GatewayHost = "api" | "auth";
 
 /** The in-cluster URL of a Service's path. */
 export function serviceUrl(s: KongService, path: string): string {
@@ -107,6 +113,8 @@ export class KongGatewayRoutes extends Construct {
   /** The events API's Ingress (tenant tokens), when there is an events API. */
   readonly eventsApiIngress?: IngressV1;
   readonly identityIngress: IngressV1;
+  /** The NLB Kong's proxy Service got (found by its tags), when `dns` was given: e.g. a CDN's origin. */
+  readonly loadBalancer?: DataAwsLb;
 
   constructor(scope: Construct, id: string, props: KongGatewayRoutesProps) {
     super(scope, id);
@@ -178,7 +186,12 @@ export class KongGatewayRoutes extends Construct {
       {},
     );
 
-    if (props.dns) addGatewayHostRecords(this, { hosts: { api: props.apiDomain, auth: props.authDomain }, clusterName: props.dns.clusterName, ...(props.dns.hostedZoneId ? { hostedZoneId: props.dns.hostedZoneId } : {}) });
+    if (props.dns?.hosts?.length === 0) fail("dns.hosts", props.dns.hosts, "is empty", 'name the hosts that point at the NLB ("api", "auth"), or leave dns out');
+    if (props.dns) {
+      const names: Record<GatewayHost, string> = { api: props.apiDomain, auth: props.authDomain };
+      const hosts = Object.fromEntries((props.dns.hosts ?? ["api", "auth"]).map((role) => [role, names[role]]));
+      this.loadBalancer = addGatewayHostRecords(this, { hosts, clusterName: props.dns.clusterName, ...(props.dns.hostedZoneId ? { hostedZoneId: props.dns.hostedZoneId } : {}) });
+    }
   }
 }
 
