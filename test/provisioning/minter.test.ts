@@ -22,9 +22,20 @@ describe("fast minter", () => {
       const data = new TextEncoder().encode(`message ${i}`);
       expect(fromPublic(ref.getPublicKey()).verify(data, fast.sign(data))).toBe(true);
     }
-    const fresh = FastKeyPair.create(20 << 3);
-    expect(fromSeed(fresh.getSeed()).getPublicKey()).toBe(fresh.getPublicKey());
-    expect(fresh.getPublicKey()).toMatch(/^U[A-Z2-7]{55}$/);
+    // Fresh pairs (generated, not imported): nkeys reads the same public and private key from the seed, and verifies their signatures.
+    for (const [prefix, pattern] of [[20 << 3, /^U[A-Z2-7]{55}$/], [0, /^A[A-Z2-7]{55}$/]] as const) {
+      for (let i = 0; i < 10; i++) {
+        const fresh = FastKeyPair.create(prefix);
+        const ref = fromSeed(fresh.getSeed());
+        expect(ref.getPublicKey()).toBe(fresh.getPublicKey());
+        expect(fresh.getPublicKey()).toMatch(pattern);
+        expect(new TextDecoder().decode(fresh.getPrivateKey())).toBe(new TextDecoder().decode(ref.getPrivateKey()));
+        expect(FastKeyPair.fromSeed(new TextDecoder().decode(fresh.getSeed())).getPublicKey()).toBe(fresh.getPublicKey());
+        const data = new TextEncoder().encode(`fresh ${i}`);
+        expect(fromPublic(fresh.getPublicKey()).verify(data, fresh.sign(data))).toBe(true);
+        expect(fresh.verify(data, ref.sign(data))).toBe(true);
+      }
+    }
   });
 
   it("mints the same claims as mintTenantCredentials", async () => {
