@@ -5,6 +5,9 @@
 import { AnnotationMetadataEntryType, Annotations, type TerraformStack } from "cdktf";
 import type { IConstruct } from "constructs";
 import { StackIndex } from "./index-of-stack.js";
+import { cloudFrontS3OriginAccessControl } from "./rules/cloudfront-s3-origin-access-control.js";
+import { cloudFrontSecurityHeaders } from "./rules/cloudfront-security-headers.js";
+import { cloudFrontTlsOnly } from "./rules/cloudfront-tls-only.js";
 import { ebsVolumesEncrypted } from "./rules/ebs-volumes-encrypted.js";
 import { ecrImmutableScannedEncrypted } from "./rules/ecr-immutable-scanned-encrypted.js";
 import { eksControlPlaneLogsAll } from "./rules/eks-control-plane-logs-all.js";
@@ -59,6 +62,9 @@ export const POLICY_RULES: readonly PolicyRule[] = [
   kongRoutesAuthenticated,
   keycloakAdminNotPublic,
   natsLoadBalancerSourceRanges,
+  cloudFrontTlsOnly,
+  cloudFrontS3OriginAccessControl,
+  cloudFrontSecurityHeaders,
 ];
 
 /** Construct metadata type under which {@link suppressPolicyRule} records suppressions. */
