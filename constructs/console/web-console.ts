@@ -112,8 +112,8 @@ const ACCESS_LOG_PREFIX = "cloudfront/";
 
 /**
  * The console's distribution, its buckets, key, certificate, function, response headers policy,
- * runtime configuration and DNS records. Outputs `console-assets` (bucket and distribution id: what
- * the deploy workflow syncs and invalidates), under the fixed name `CONSOLE_ASSETS_OUTPUT`.
+ * runtime configuration and DNS records. Outputs `console_assets` ({@link CONSOLE_ASSETS_OUTPUT}: the
+ * bucket and the distribution id, what the deploy workflow syncs and invalidates).
  */
 export class WebConsole extends Construct {
   readonly distribution: CloudfrontDistribution;
