@@ -186,7 +186,7 @@ export async function buildConsole(root: string = REPOSITORY_ROOT, signal?: Abor
   });
   if (code !== 0) {
     const tail = output.join("").split("\n").slice(-30).join("\n");
-    throw new Error(`${CONSOLE_BUILD_COMMAND} exited ${code}. Fix: make the console build (run it yourself to see every error), or start without building (PlatformOptions.buildConsole: false / npm run platform -- --no-console-build). Last output:\n${tail}`);
+    throw new Error(`${CONSOLE_BUILD_COMMAND} exited ${code} (its last output below). Fix: make the console build (run ${CONSOLE_BUILD_COMMAND} to see every error), or start without building (npm run platform -- --no-console-build; PlatformOptions.buildConsole: false)\n${tail}`);
   }
   return Date.now() - started;
 }
@@ -246,8 +246,12 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
   const started = Date.now();
   const say = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const since = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-  // Between steps: a start aborted (Ctrl-C) stops what started so far.
-  const step = () => o.signal?.throwIfAborted();
+  // Between steps: a start aborted (Ctrl-C), or whose console build failed, stops what started so far.
+  let buildFailure: Error | undefined;
+  const step = () => {
+    o.signal?.throwIfAborted();
+    if (buildFailure) throw buildFailure;
+  };
   step();
   checkPrerequisites();
 
@@ -291,7 +295,10 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
       if (state.build) {
         say(`console: building (${state.reason}): ${CONSOLE_BUILD_COMMAND}`);
         consoleBuild = buildConsole(REPOSITORY_ROOT, o.signal).then((ms) => say(`console: built in ${(ms / 1000).toFixed(1)} s`));
-        consoleBuild.catch(() => undefined); // awaited below
+        // Awaited below; a failure stops the start at its next step instead of after Keycloak.
+        consoleBuild.catch((error: unknown) => {
+          buildFailure = error as Error;
+        });
       } else {
         say(`console: ${state.reason}`);
       }
@@ -442,13 +449,13 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     stops.push({ name: "console server", stop: () => consoleServer.stop() });
     say(`console: ${consoleServer.url}`);
 
-    // Keycloak is the last to answer; an abort does not wait for it.
+    // Keycloak is the last to answer; an abort or a failed console build does not wait for it.
     const aborted = new Promise<never>((_, reject) => {
       if (o.signal?.aborted) reject(o.signal.reason);
       o.signal?.addEventListener("abort", () => reject(o.signal?.reason), { once: true });
     });
     aborted.catch(() => undefined);
-    const ready = await Promise.race([kc.ready, aborted]);
+    const ready = await Promise.race([kc.ready, aborted, consoleBuild.then(() => kc.ready)]);
     say(`keycloak: ready in ${(ready.startMs / 1000).toFixed(1)} s, realm applied in ${(ready.applyMs / 1000).toFixed(1)} s`);
     await consoleBuild;
     const startedMs = Date.now() - started;

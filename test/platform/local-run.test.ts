@@ -5,14 +5,14 @@
  * - when the console is (re)built: modification times of its sources against the built page;
  * - the command line: flags, PLATFORM_DATA_DIR, and the error naming a bad flag and its fix.
  */
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import nodemailer from "nodemailer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parsePlatformArgs, PLATFORM_DATA_DIR_ENV, PlatformArgsError } from "../../platform/main.js";
 import { INBOX_PATH, SmtpCatcher, type InboxMessage } from "../../platform/mail-catcher.js";
-import { consoleBuildState } from "../../platform/start.js";
+import { buildConsole, consoleBuildState } from "../../platform/start.js";
 
 describe("the mail catcher's inbox", () => {
   let catcher: SmtpCatcher;
@@ -93,6 +93,38 @@ describe("when the console is built", () => {
     at(join(root, "console", "vite.config.ts"), 5_000);
     expect(consoleBuildState(root, dist()).reason).toBe("console/vite.config.ts changed after the last build");
   });
+});
+
+describe("building the console", () => {
+  /** A repository root whose `console:build` script is `script` (a real npm run, as the platform runs it). */
+  function rootWith(script: string): string {
+    const dir = mkdtempSync(join(tmpdir(), "console-build-"));
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "build-fixture", private: true, scripts: { "console:build": script } }));
+    return dir;
+  }
+
+  it("runs npm run console:build in the repository and resolves with its duration", async () => {
+    const root = rootWith(`node -e "require('fs').mkdirSync('console/dist',{recursive:true});require('fs').writeFileSync('console/dist/index.html','<html></html>')"`);
+    try {
+      const ms = await buildConsole(root);
+      expect(ms).toBeGreaterThan(0);
+      expect(consoleBuildState(root, join(root, "console", "dist")).reason).toContain("console/src does not exist");
+      expect(readFileSync(join(root, "console", "dist", "index.html"), "utf8")).toBe("<html></html>");
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it("a failed build rejects with the command, the fix and the build's last output", async () => {
+    const root = rootWith(`node -e "console.error('Failed to resolve /src/main.tsx'); process.exit(3)"`);
+    try {
+      const error = (await buildConsole(root).catch((e: unknown) => e)) as Error;
+      expect(error.message).toMatch(/^npm run console:build exited 3 \(its last output below\)\. Fix: .*--no-console-build/);
+      expect(error.message).toContain("Failed to resolve /src/main.tsx");
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe("npm run platform's command line", () => {
