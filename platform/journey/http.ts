@@ -20,6 +20,13 @@ export interface CallOptions {
   readonly timeoutMs?: number;
 }
 
+/** Why a request got no answer: fetch's "fetch failed" with the cause it wraps (ECONNREFUSED, a timeout). */
+export function reasonOf(error: unknown): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  const cause = e?.cause?.code ?? e?.cause?.message;
+  return `${e?.message ?? String(error)}${cause ? ` (${cause})` : ""}`;
+}
+
 /** One API call as a sentence: `POST /v1/tenants → 403 {"error":…}`. */
 export function describeAnswer(method: string, path: string, a: Answer): string {
   const text = a.text.length > 400 ? `${a.text.slice(0, 400)}…` : a.text;
@@ -42,7 +49,7 @@ export class ApiClient {
         signal: AbortSignal.timeout(o.timeoutMs ?? 30_000),
       });
     } catch (error) {
-      throw new Error(`${method} ${path}: no answer from ${this.origin} (${(error as Error).message})`, { cause: error });
+      throw new Error(`${method} ${path}: no answer from ${this.origin}: ${reasonOf(error)}`, { cause: error });
     }
     const text = await res.text();
     return { status: res.status, body: parseJsonOr(text, text), text };

@@ -5,7 +5,7 @@
  * link out of each.
  */
 import { decodeQuotedPrintable } from "../mail-catcher.js";
-import { waitFor } from "./http.js";
+import { reasonOf, waitFor } from "./http.js";
 
 export interface InboxMail {
   readonly from: string;
@@ -38,7 +38,7 @@ export class Inbox {
     try {
       res = await fetch(this.url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(10_000) });
     } catch (error) {
-      throw new Error(`GET ${this.url} (the mail inbox): no answer (${(error as Error).message})`, { cause: error });
+      throw new Error(`GET ${this.url} (the mail inbox): no answer: ${reasonOf(error)}`, { cause: error });
     }
     const text = await res.text();
     if (res.status !== 200) throw new Error(`GET ${this.url} (the mail inbox) → ${res.status} ${text.slice(0, 200)}`);

@@ -68,6 +68,7 @@ export class StepRunner {
 
   private record(r: StepRecord): void {
     this.records.push(r);
-    this.log(`${r.ok ? "ok  " : "FAIL"} ${r.name} (${r.ms} ms)${r.detail ? `: ${r.detail}` : ""}`);
+    const skipped = !r.ok && r.detail?.startsWith("skipped: ");
+    this.log(`${r.ok ? "ok  " : skipped ? "skip" : "FAIL"} ${r.name}${skipped ? "" : ` (${r.ms} ms)`}${r.detail ? `: ${r.detail}` : ""}`);
   }
 }
