@@ -190,10 +190,11 @@ export async function runJourney(platform: JourneyPlatform, o: JourneyOptions = 
       const access = valueOf(ownerAccess);
       const answer = await api.expect<Record<string, unknown> & { publicKey: string; tenantId: string; servers: string[] }>("POST", `/v1/tenants/${access.tenantId}/bus-credentials`, 201, { token: await access.token(), body: {} });
       if (answer.tenantId !== access.tenantId) throw new Error(`the credentials are for ${answer.tenantId}, not ${access.tenantId}`);
-      const download = consoleDownload(answer, valueOf(config).config);
+      const saved = credentialsFile(answer, valueOf(config).config);
       const file = join(workDir, "credentials.json");
-      writeFileSync(file, download, { mode: 0o600 });
-      return { value: { file, credentials: credentialsFromAnswer(download), publicKey: answer.publicKey }, detail: `${answer.publicKey.slice(0, 12)}…, servers ${(JSON.parse(download) as { servers: string[] }).servers.join(", ")}` };
+      writeFileSync(file, saved, { mode: 0o600 });
+      const credentials = credentialsFromAnswer(saved);
+      return { value: { file, credentials, publicKey: answer.publicKey }, detail: `${answer.publicKey.slice(0, 12)}…, servers ${credentials.servers?.join(", ")}, api ${credentials.api}` };
     });
 
     // ---- the README's SDK example, and its events in the history --------------------------------
@@ -438,10 +439,11 @@ async function signedIn(client: WebClient, person: Person): Promise<{ value: Web
 }
 
 /**
- * The credentials file as the console's download gives it: the API's answer unmodified, with the
- * NATS servers of `/config.json` filled in only when the answer names none (ConsoleRuntimeConfig).
+ * The credentials file the SDK example reads: the API's answer saved as `credentials.json`, as the
+ * README's Agents section says, unmodified but for the NATS servers, which come from
+ * `/config.json` only when the answer names none (what the console does, ConsoleRuntimeConfig.natsServers).
  */
-export function consoleDownload(answer: Record<string, unknown>, config: ConsoleRuntimeConfig): string {
+export function credentialsFile(answer: Record<string, unknown>, config: ConsoleRuntimeConfig): string {
   const servers = Array.isArray(answer["servers"]) && answer["servers"].length > 0 ? answer["servers"] : config.natsServers;
   return `${JSON.stringify({ ...answer, servers }, null, 2)}\n`;
 }
