@@ -18,6 +18,11 @@ export default defineConfig({
   root: here,
   base: "/",
   plugins: [react()],
+  resolve: {
+    // The repository root also holds React 17 (the CDKTF CLI's ink); packages hoisted there
+    // (@tabler/icons-react, react-remove-scroll, use-sync-external-store) must get the console's React 19.
+    dedupe: ["react", "react-dom"],
+  },
   build: {
     outDir: "dist",
     emptyOutDir: true,

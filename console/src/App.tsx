@@ -17,7 +17,7 @@ import {
   IconRepeat,
   IconSettings,
   IconUsers,
-} from "@tabler/icons-react";
+} from "./ui/icons.js";
 import { useEffect, useMemo, useState, type ComponentType } from "react";
 import type { User } from "oidc-client-ts";
 import { WEB_APP_PATHS } from "../../services/keycloak-realm/names.js";

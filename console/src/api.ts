@@ -134,6 +134,8 @@ export class ApiClient {
     const url = new URL(path, this.origin);
     // `//host/v1` or a backslash trick would leave the origin: the token must never go there.
     if (url.origin !== this.origin) throw new ApiError(0, "bad_path", `${path} resolves outside ${this.origin}`, undefined, undefined);
+    // Dot segments (`/v1/../x`) would leave the API: only what still resolves under /v1/ goes out.
+    if (!url.pathname.startsWith("/v1/")) throw new ApiError(0, "bad_path", `${path} resolves to ${url.pathname}, outside /v1/`, undefined, undefined);
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== "") url.searchParams.set(k, String(v));
     return url;
   }

@@ -1,6 +1,6 @@
 /** An API error as the service explained it: the message, the field at fault and the fix. Never swallowed. */
 import { Alert, Code, Text } from "@mantine/core";
-import { IconAlertTriangle } from "@tabler/icons-react";
+import { IconAlertTriangle } from "./icons.js";
 import { ApiError } from "../api.js";
 
 export function ErrorAlert({ error, title = "The request failed" }: { error: unknown; title?: string }) {

@@ -4,7 +4,7 @@
  * list route exists: see minted.ts), revoke by public key (members their own, admins any).
  */
 import { Alert, Badge, Box, Button, Card, Code, CopyButton, Group, Stack, Table, Text, TextInput, Title } from "@mantine/core";
-import { IconDownload } from "@tabler/icons-react";
+import { IconDownload } from "../../ui/icons.js";
 import { useEffect, useState, type FormEvent } from "react";
 import type { BusCredentials } from "../../api-types.js";
 import { can, useTenant } from "../../session.js";

@@ -12,6 +12,7 @@ const SLUG = /^[a-z0-9-]{3,63}$/;
 export function slugOf(name: string): string {
   return name
     .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-+|-+$/g, "")

@@ -20,7 +20,6 @@ export function TenantPicker() {
   if (!tenants || tenants.length === 0) return null;
   return (
     <Select
-      label="Tenant"
       aria-label="Tenant"
       placeholder="Pick a tenant"
       size="xs"
