@@ -268,7 +268,10 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
   const logDir = dir("logs");
 
   // Everything started so far, stopped in reverse order by stop() or by a failed start.
-  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  // `busClient`: a NATS client of nats-server; when the server is already gone (Ctrl-C in a terminal
+  // signals the whole process group, nats-server included), its failed drain is expected, not a failure.
+  const stops: { name: string; stop: () => Promise<void>; busClient?: true }[] = [];
+  let busGone = (): boolean => false;
   let stopping: Promise<void> | undefined;
   const stopAll = () => {
     stopping ??= (async () => {
@@ -277,7 +280,8 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
         try {
           await part.stop();
         } catch (error) {
-          failures.push(`${part.name}: ${(error as Error).message}`);
+          if (part.busClient && busGone()) say(`${part.name}: stopped without draining (nats-server had already exited: ${(error as Error).message})`);
+          else failures.push(`${part.name}: ${(error as Error).message}`);
         }
       }
       if (!kept) rmSync(dataDir, { recursive: true, force: true });
@@ -328,6 +332,14 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     const keys = publicKeysOf(seeds);
     const signed = await signNatsAuth(natsAuthClaims({ name: env.name, nats: env.nats }, tiers, keys), seeds.operator);
     const nats: NatsServer = await startDataPlaneServer({ serverName: LOCAL_PLATFORM.natsServerName, signed, tiers, jetStreamStorageGiB: env.nats.storageGiB, storeDir: join(natsDir, "jetstream") });
+    busGone = () => {
+      try {
+        process.kill(nats.pid ?? -1, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
     stops.push({ name: "nats-server", stop: () => nats.stop() });
     const secrets = dir("secrets");
     const creds = {
@@ -365,7 +377,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
       sink,
       { tenants: sink, catalog: tiers },
     );
-    stops.push({ name: "ingestor", stop: () => ingestor.stop() });
+    stops.push({ name: "ingestor", stop: () => ingestor.stop(), busClient: true });
 
     // The provisioning service, configured through its own loader as its Deployment is.
     const signingKeysDir = join(secrets, "nats-signing-keys");
@@ -436,7 +448,7 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
         { history: ch, log: serviceLog(logDir, `worker-${tier}`) },
       );
       workers.push(worker);
-      stops.push({ name: `worker (${tier})`, stop: () => worker.stop() });
+      stops.push({ name: `worker (${tier})`, stop: () => worker.stop(), busClient: true });
     }
     say(`workers: ${WORKER_TIERS.join(", ")}`);
     step();
