@@ -18,7 +18,7 @@ import {
   IconSettings,
   IconUsers,
 } from "./ui/icons.js";
-import { useEffect, useMemo, useState, type ComponentType } from "react";
+import { lazy, Suspense, useEffect, useMemo, useState, type ComponentType } from "react";
 import type { User } from "oidc-client-ts";
 import { WEB_APP_PATHS } from "../../services/keycloak-realm/names.js";
 import type { ConsoleRuntimeConfig } from "../contract.js";
@@ -37,10 +37,12 @@ import { HomePage } from "./features/tenants/HomePage.js";
 import { TenantPicker } from "./features/tenants/TenantPicker.js";
 import { EventDetailPage } from "./features/timeline/EventDetailPage.js";
 import { TimelinePage } from "./features/timeline/TimelinePage.js";
-import { UsagePage } from "./features/usage/UsagePage.js";
 import { Link, matchPath, navigate, useLocation } from "./router.js";
 import { SessionProvider, useSession, type SessionUser } from "./session.js";
 import { ErrorAlert } from "./ui/ErrorAlert.js";
+
+// The usage chart (recharts) is the largest dependency: loaded when that screen is opened.
+const UsagePage = lazy(() => import("./features/usage/UsagePage.js").then((m) => ({ default: m.UsagePage })));
 
 /** The tenant screens, in navbar order: `/t/{tenantId}/<path>`. */
 export const TENANT_SECTIONS: readonly { path: string; label: string; icon: ComponentType<{ size?: number }>; page: ComponentType }[] = [
@@ -213,7 +215,9 @@ function Shell() {
         </ScrollArea>
       </AppShell.Navbar>
       <AppShell.Main>
-        <Screen pathname={pathname} />
+        <Suspense fallback={<Loader aria-label="Loading" />}>
+          <Screen pathname={pathname} />
+        </Suspense>
       </AppShell.Main>
     </AppShell>
   );
