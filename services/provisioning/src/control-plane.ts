@@ -299,6 +299,17 @@ export function newTenantId(): string {
   return `t${randomBytes(12).toString("hex")}`;
 }
 
+/** The ids a new tenant is created with: its id and its NATS account's public key. */
+export interface TenantIdentity {
+  readonly tenantId: string;
+  /** The tenant's NATS account: only its public key is kept (its JWT is signed by the operator's key). */
+  readonly busAccount: string;
+}
+
+export function newTenantIdentity(): TenantIdentity {
+  return { tenantId: newTenantId(), busAccount: FastKeyPair.create(NKEY_PREFIX.account).getPublicKey() };
+}
+
 function fingerprint(input: CreateTenantInput): string {
   return createHash("sha256").update(JSON.stringify([input.name, input.slug])).digest("base64url");
 }
@@ -370,82 +381,89 @@ export class ControlPlane {
    * transaction and returned to every repeat.
    */
   async createTenant(input: CreateTenantInput): Promise<Answer> {
-    const fp = fingerprint(input);
-    const tenantId = newTenantId();
-    // The tenant's NATS account: only its public key is kept (its JWT is signed by the operator's key).
-    const busAccount = FastKeyPair.create(NKEY_PREFIX.account).getPublicKey();
-    const answer = await this.store.transact(async (tx): Promise<Answer> => {
-      if (input.idempotencyKey !== undefined) {
-        const prior = await getJson<IdempotencyRecord>(tx, keys.idempotency(input.userId, input.idempotencyKey));
-        if (prior) {
-          if (prior.fingerprint !== fp) {
-            return { statusCode: 422, body: { error: { code: "idempotency_key_reused", message: "this Idempotency-Key was used with a different request body", field: "headers.idempotency-key" } }, replayed: true };
-          }
-          return { statusCode: prior.statusCode, body: prior.body, replayed: true };
-        }
-      }
-      const owner = await getJson<{ tenantId: string; requestId: string }>(tx, keys.slug(input.slug));
-      let result: Answer;
-      const day = utcDay(this.now());
-      if (owner && owner.requestId === input.requestId) {
-        // This very request committed in an earlier attempt (commit_unknown_result): same answer.
-        const t = await getJson<TenantRecord>(tx, keys.meta(owner.tenantId));
-        return { statusCode: 201, body: { tenant: t ? { ...tenantView(t), role: "owner" } : undefined }, replayed: false };
-      } else if (owner) {
-        result = { statusCode: 409, body: conflict("this slug is taken (slugs stay reserved forever)", "body.slug").body(), replayed: false };
-      } else {
-        const [active, today] = await Promise.all([getCounter(tx, keys.userCounter(input.userId, USER_COUNTERS.activeTenants)), getCounter(tx, keys.userCounter(input.userId, USER_COUNTERS.createdOfDay(day)))]);
-        if (active >= this.userLimits.activeTenants) {
-          result = { statusCode: 429, body: tooMany("tenant_limit", `you have ${active} active tenants, the most one user may create (${this.userLimits.activeTenants}): offboard one first`).body(), replayed: false };
-        } else if (today >= this.userLimits.tenantsPerDay) {
-          result = { statusCode: 429, body: tooMany("tenant_limit", `you created ${today} tenants today (UTC), the most one user may create per day (${this.userLimits.tenantsPerDay}): try again tomorrow`).body(), replayed: false };
-        } else {
-          const at = this.iso();
-          let tenant: TenantRecord = {
-            id: tenantId,
-            slug: input.slug,
-            name: input.name,
-            planTier: DEFAULT_PLAN_TIER,
-            status: "active",
-            createdAt: at,
-            createdBy: input.userId,
-            requestId: input.requestId,
-            updatedAt: at,
-            entitlement: { kind: "default", at },
-            dataKey: "pending",
-            busAccount,
-            bus: "pending",
-            effectClock: 0,
-            history: "kept",
-          };
-          tenant = this.enqueue(tx, tenant, [
-            { kind: "nats.account", payload: {} },
-            { kind: "datakey.create", payload: {} },
-            { kind: "keycloak.grant-admin", payload: { userIds: [input.userId] } },
-            { kind: "events.plan", payload: {} },
-          ]);
-          setJson(tx, keys.meta(tenantId), tenant);
-          setJson(tx, keys.slug(input.slug), { tenantId, requestId: input.requestId });
-          const member: MemberRecord = { userId: input.userId, role: "owner", addedAt: at, ...(input.email ? { email: input.email } : {}) };
-          setJson(tx, keys.member(tenantId, input.userId), member);
-          setJson(tx, keys.userTenant(input.userId, tenantId), { role: "owner" });
-          tx.add(keys.usage(tenantId, USAGE_COUNTERS.members), 1);
-          tx.add(keys.usage(tenantId, USAGE_COUNTERS.owners), 1);
-          tx.add(keys.usage(tenantId, USAGE_COUNTERS.pendingInvitations), 0);
-          tx.add(keys.usage(tenantId, USAGE_COUNTERS.busCredentialsMinted), 0);
-          tx.add(keys.userCounter(input.userId, USER_COUNTERS.activeTenants), 1);
-          tx.add(keys.userCounter(input.userId, USER_COUNTERS.createdOfDay(day)), 1);
-          result = { statusCode: 201, body: { tenant: { ...tenantView(tenant), role: "owner" } }, replayed: false };
-        }
-      }
-      if (input.idempotencyKey !== undefined) {
-        const record: IdempotencyRecord = { fingerprint: fp, statusCode: result.statusCode, body: result.body, createdAt: this.iso() };
-        setJson(tx, keys.idempotency(input.userId, input.idempotencyKey), record);
-      }
-      return result;
-    });
+    // Made once, outside the transaction: a re-run after commit_unknown_result writes the same ids.
+    const made = newTenantIdentity();
+    const answer = await this.store.transact((tx) => this.createTenantIn(tx, input, made));
     if (answer.statusCode === 201 && !answer.replayed) this.onEnqueued();
     return answer;
+  }
+
+  /**
+   * The transaction of {@link createTenant} in `tx`, with the ids `made` for it. Exported so a bulk
+   * load (`npm run bench:scale`) commits exactly these operations, many tenants per transaction;
+   * the caller wakes the outbox ({@link wake}) after its commit.
+   */
+  async createTenantIn(tx: KvTransaction, input: CreateTenantInput, made: TenantIdentity): Promise<Answer> {
+    const fp = fingerprint(input);
+    const { tenantId, busAccount } = made;
+    if (input.idempotencyKey !== undefined) {
+      const prior = await getJson<IdempotencyRecord>(tx, keys.idempotency(input.userId, input.idempotencyKey));
+      if (prior) {
+        if (prior.fingerprint !== fp) {
+          return { statusCode: 422, body: { error: { code: "idempotency_key_reused", message: "this Idempotency-Key was used with a different request body", field: "headers.idempotency-key" } }, replayed: true };
+        }
+        return { statusCode: prior.statusCode, body: prior.body, replayed: true };
+      }
+    }
+    const owner = await getJson<{ tenantId: string; requestId: string }>(tx, keys.slug(input.slug));
+    let result: Answer;
+    const day = utcDay(this.now());
+    if (owner && owner.requestId === input.requestId) {
+      // This very request committed in an earlier attempt (commit_unknown_result): same answer.
+      const t = await getJson<TenantRecord>(tx, keys.meta(owner.tenantId));
+      return { statusCode: 201, body: { tenant: t ? { ...tenantView(t), role: "owner" } : undefined }, replayed: false };
+    } else if (owner) {
+      result = { statusCode: 409, body: conflict("this slug is taken (slugs stay reserved forever)", "body.slug").body(), replayed: false };
+    } else {
+      const [active, today] = await Promise.all([getCounter(tx, keys.userCounter(input.userId, USER_COUNTERS.activeTenants)), getCounter(tx, keys.userCounter(input.userId, USER_COUNTERS.createdOfDay(day)))]);
+      if (active >= this.userLimits.activeTenants) {
+        result = { statusCode: 429, body: tooMany("tenant_limit", `you have ${active} active tenants, the most one user may create (${this.userLimits.activeTenants}): offboard one first`).body(), replayed: false };
+      } else if (today >= this.userLimits.tenantsPerDay) {
+        result = { statusCode: 429, body: tooMany("tenant_limit", `you created ${today} tenants today (UTC), the most one user may create per day (${this.userLimits.tenantsPerDay}): try again tomorrow`).body(), replayed: false };
+      } else {
+        const at = this.iso();
+        let tenant: TenantRecord = {
+          id: tenantId,
+          slug: input.slug,
+          name: input.name,
+          planTier: DEFAULT_PLAN_TIER,
+          status: "active",
+          createdAt: at,
+          createdBy: input.userId,
+          requestId: input.requestId,
+          updatedAt: at,
+          entitlement: { kind: "default", at },
+          dataKey: "pending",
+          busAccount,
+          bus: "pending",
+          effectClock: 0,
+          history: "kept",
+        };
+        tenant = this.enqueue(tx, tenant, [
+          { kind: "nats.account", payload: {} },
+          { kind: "datakey.create", payload: {} },
+          { kind: "keycloak.grant-admin", payload: { userIds: [input.userId] } },
+          { kind: "events.plan", payload: {} },
+        ]);
+        setJson(tx, keys.meta(tenantId), tenant);
+        setJson(tx, keys.slug(input.slug), { tenantId, requestId: input.requestId });
+        const member: MemberRecord = { userId: input.userId, role: "owner", addedAt: at, ...(input.email ? { email: input.email } : {}) };
+        setJson(tx, keys.member(tenantId, input.userId), member);
+        setJson(tx, keys.userTenant(input.userId, tenantId), { role: "owner" });
+        tx.add(keys.usage(tenantId, USAGE_COUNTERS.members), 1);
+        tx.add(keys.usage(tenantId, USAGE_COUNTERS.owners), 1);
+        tx.add(keys.usage(tenantId, USAGE_COUNTERS.pendingInvitations), 0);
+        tx.add(keys.usage(tenantId, USAGE_COUNTERS.busCredentialsMinted), 0);
+        tx.add(keys.userCounter(input.userId, USER_COUNTERS.activeTenants), 1);
+        tx.add(keys.userCounter(input.userId, USER_COUNTERS.createdOfDay(day)), 1);
+        result = { statusCode: 201, body: { tenant: { ...tenantView(tenant), role: "owner" } }, replayed: false };
+      }
+    }
+    if (input.idempotencyKey !== undefined) {
+      const record: IdempotencyRecord = { fingerprint: fp, statusCode: result.statusCode, body: result.body, createdAt: this.iso() };
+      setJson(tx, keys.idempotency(input.userId, input.idempotencyKey), record);
+    }
+    return result;
   }
 
   /**
