@@ -46,7 +46,7 @@ import { loadEventsApiConfig } from "../services/events-api/src/config.js";
 import { StoreDataKeySource } from "../services/events-api/src/datakeys.js";
 import { startEventsApi, type RunningEventsApi } from "../services/events-api/src/service.js";
 import { JWKS_PATH } from "../services/identity/names.js";
-import { INGESTOR_ENV } from "../services/ingestor/contract.js";
+import { INGESTOR_ENV, INGESTOR_JETSTREAM } from "../services/ingestor/contract.js";
 import { loadIngestorConfig } from "../services/ingestor/src/config.js";
 import { startIngestor, type RunningIngestor } from "../services/ingestor/src/main.js";
 import { ClickHouseSink, openEmbeddedEngine } from "../services/ingestor/src/sink.js";
@@ -371,8 +371,9 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     for (const statement of schemaSql({ eventTtlDays: env.clickhouse.eventTtlDays })) await ch.command({ query: statement });
 
     const sink = new ClickHouseSink(ch);
+    const ingestorConfig = loadIngestorConfig({ [INGESTOR_ENV.natsUrl]: nats.url, [INGESTOR_ENV.natsCreds]: creds.platform, [INGESTOR_ENV.chdbPath]: chdbPath, [INGESTOR_ENV.httpPort]: "off", [INGESTOR_ENV.logLevel]: "info" });
     const ingestor: RunningIngestor = await startIngestor(
-      loadIngestorConfig({ [INGESTOR_ENV.natsUrl]: nats.url, [INGESTOR_ENV.natsCreds]: creds.platform, [INGESTOR_ENV.chdbPath]: chdbPath, [INGESTOR_ENV.httpPort]: "off", [INGESTOR_ENV.logLevel]: "info" }),
+      ingestorConfig,
       serviceLog(logDir, "ingestor"),
       sink,
       { tenants: sink, catalog: tiers },
@@ -406,6 +407,10 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
       host: "127.0.0.1",
       log: serviceLog(logDir, "provisioning"),
       eventStore: new ClickHouseEventStore(ch, { replicated: false }),
+      // HISTORY_DELETION_GRACE_MS's own formula (the longest an ingestor may hold an accepted
+      // batch after a plan change: its tenant cache's lifetime plus AckWait), applied to the one
+      // ingestor that runs here, whose cache lifetime is known, instead of the bound's maximum.
+      historyDeletionGraceMs: ingestorConfig.tenants.ttlMs + INGESTOR_JETSTREAM.ackWaitMs,
     });
     stops.push({ name: "provisioning", stop: () => provisioning.stop() });
     say(`provisioning: ${provisioning.url} at ${since()}`);
