@@ -12,7 +12,7 @@ import { downloadText } from "../../ui/download.js";
 import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { when } from "../../ui/format.js";
 import { readMinted, writeMinted, type MintedCredential } from "./minted.js";
-import { credsFileName, sdkSnippet } from "./snippet.js";
+import { CREDENTIALS_JSON_FILE_NAME, credentialsJson, credsFileName, sdkSnippet } from "./snippet.js";
 
 const PUBLIC_KEY = /^U[A-Z2-7]{55}$/;
 
@@ -112,6 +112,9 @@ export function CredentialsPage() {
             <Group>
               <Button leftSection={<IconDownload size={16} aria-hidden />} onClick={() => downloadText(credsFileName(fresh), fresh.creds)}>
                 Download credentials
+              </Button>
+              <Button variant="default" leftSection={<IconDownload size={16} aria-hidden />} onClick={() => downloadText(CREDENTIALS_JSON_FILE_NAME, credentialsJson(fresh, config.natsServers), "application/json")}>
+                Download credentials.json
               </Button>
             </Group>
             <Group justify="space-between">

@@ -11,6 +11,19 @@ export function credsFileName(c: Pick<BusCredentials, "tenantId" | "publicKey">)
   return `${c.tenantId}-${c.publicKey.slice(0, 10).toLowerCase()}.creds`;
 }
 
+/** The name of the README's credentials file (sdk/examples/quickstart.ts reads it). */
+export const CREDENTIALS_JSON_FILE_NAME = "credentials.json";
+
+/**
+ * The README's `credentials.json`: the bus-credentials answer exactly as the API sent it, but for
+ * the NATS servers, which come from the runtime config's `natsServers` when the answer names none
+ * (as the snippet does).
+ */
+export function credentialsJson(c: BusCredentials, fallbackServers: readonly string[]): string {
+  const servers = c.servers.length > 0 ? c.servers : fallbackServers;
+  return `${JSON.stringify({ ...c, servers }, null, 2)}\n`;
+}
+
 /** `fallbackServers`: the runtime config's `natsServers`, used when the answer names none. */
 export function sdkSnippet(c: BusCredentials, fallbackServers: readonly string[]): string {
   const servers = c.servers.length > 0 ? c.servers : fallbackServers;
