@@ -4,6 +4,10 @@
  * the events API, a worker, the console's origin and the mail catcher), through the APIs only.
  * The journey's JSON line is printed, as `npm run journey` prints it.
  *
+ * The same platform (one start, its console built) then runs the journey in a real browser
+ * (test/platform/browser-journey.ts: playwright-core driving Debian's Chromium, screenshots in
+ * test-artifacts/journey/).
+ *
  * The journey waits for the history's deletion after offboarding, which the provisioning service
  * starts HISTORY_DELETION_GRACE_MS after the offboarded plan row (however the platform sets it):
  * most of this file's time.
@@ -14,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JourneyUsageError, parseJourneyArgs } from "../../platform/journey.js";
 import { runJourney, type JourneyResult } from "../../platform/journey/run.js";
 import { startPlatform, type RunningPlatform } from "../../platform/start.js";
+import { runBrowserJourney } from "./browser-journey.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -48,21 +53,22 @@ describe("npm run journey's command line", () => {
   });
 });
 
-describe("the customer's journey, through the APIs only", () => {
+describe("the customer's journey on one local platform", () => {
   let platform: RunningPlatform | undefined;
   let startMs = 0;
 
   beforeAll(async () => {
     const started = performance.now();
-    platform = await startPlatform({ buildConsole: false, log: (line) => process.stderr.write(`platform: ${line}\n`) });
+    // The console built: the browser journey clicks through it (the API journey only needs its origin).
+    platform = await startPlatform({ log: (line) => process.stderr.write(`platform: ${line}\n`) });
     startMs = Math.round(performance.now() - started);
-  }, 240_000);
+  }, 360_000);
 
   afterAll(async () => {
     await platform?.stop();
   }, 60_000);
 
-  it("every step succeeds, each a real HTTP interaction, in order", async () => {
+  it("through the APIs only: every step succeeds, each a real HTTP interaction, in order", async () => {
     const p = platform as RunningPlatform;
     const result: JourneyResult = await runJourney({ consoleUrl: p.consoleUrl, inboxUrl: p.mail.inboxUrl }, { log: (line) => process.stderr.write(`journey: ${line}\n`) });
     process.stdout.write(`platform started in ${startMs} ms\n${JSON.stringify(result)}\n`);
@@ -95,4 +101,23 @@ describe("the customer's journey, through the APIs only", () => {
     expect(result.steps.filter((s) => !s.ok)).toEqual([]);
     expect(result.ok).toBe(true);
   }, 300_000);
+
+  it("in a real browser (Chromium): every step passes, clicked through the console", async () => {
+    const steps = await runBrowserJourney(platform as RunningPlatform);
+    expect(steps.map((s) => s.name)).toEqual([
+      "register",
+      "create-tenant",
+      "credentials-and-sdk-example",
+      "timeline",
+      "crash-context",
+      "invite",
+      "invitee-accepts",
+      "member-sees-no-owner-controls",
+      "replay",
+      "revert-in-timeline",
+      "offboard",
+      "credentials-refused",
+      "history-deleted",
+    ]);
+  }, 600_000);
 });
