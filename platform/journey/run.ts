@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CONSOLE_RUNTIME_CONFIG_PATH, parseConsoleRuntimeConfig, type ConsoleRuntimeConfig } from "../../console/contract.js";
-import { AgentClient, credentialsFromAnswer, CredentialsRejectedError, signal, stateChange, stateHashOf, type AgentCredentials } from "../../sdk/index.js";
+import { AgentClient, credentialsFromAnswer, CredentialsRejectedError, stateChange, stateHashOf } from "../../sdk/index.js";
 import type { TenantRole } from "../../services/identity/names.js";
 import { BUS_REVOCATION_SECONDS } from "../../services/provisioning/contract.js";
 import { HISTORY_DELETION_GRACE_MS } from "../../services/provisioning/src/outbox.js";
@@ -21,6 +21,7 @@ import { claimsOf } from "../keycloak-client.js";
 import { ApiClient, describeAnswer, reasonOf, waitFor } from "./http.js";
 import { openVerificationLink, newPerson, signIn, submitRegistration, webClient, type PendingRegistration, type Person, type WebClient, type WebSession } from "./identity.js";
 import { Inbox, invitationTokenOf, verificationLinkOf } from "./inbox.js";
+import { tryPublish } from "./probe.js";
 import { StepRunner, valueOf, type JourneyResult } from "./steps.js";
 
 export type { JourneyResult, StepRecord } from "./steps.js";
@@ -356,7 +357,7 @@ export async function runJourney(platform: JourneyPlatform, o: JourneyOptions = 
       const access = valueOf(ownerAccess);
       // The control for the refusal below: the same probe goes through while the tenant is active.
       if (credentials.ok) {
-        const before = await tryPublish(valueOf(credentials).credentials, project);
+        const before = await tryPublish(valueOf(credentials).credentials, project, EXAMPLE_AGENT);
         if (before) throw new Error(`the agent credentials do not work even before offboarding: ${before.name}: ${before.message}`);
       }
       // A fresh token: it follows the deletion below, and no new one can be taken once the tenant is gone.
@@ -375,7 +376,7 @@ export async function runJourney(platform: JourneyPlatform, o: JourneyOptions = 
         "CredentialsRejectedError from the SDK",
         boundMs + 15_000,
         async () => {
-          const outcome = await tryPublish(creds, project);
+          const outcome = await tryPublish(creds, project, EXAMPLE_AGENT);
           lastOutcome = outcome instanceof Error ? `${outcome.name}: ${outcome.message}` : "connected and published";
           return outcome instanceof CredentialsRejectedError ? outcome : undefined;
         },
@@ -448,25 +449,3 @@ export function credentialsFile(answer: Record<string, unknown>, config: Console
   return `${JSON.stringify({ ...answer, servers }, null, 2)}\n`;
 }
 
-/**
- * One agent's attempt with `credentials`: connect (no payload encryption, so only the bus is
- * asked), publish one heartbeat and wait for its acknowledgement. Answers the error it met, or
- * undefined when everything went through.
- */
-async function tryPublish(credentials: AgentCredentials, projectId: string): Promise<Error | undefined> {
-  let rejected: Error | undefined;
-  let client: AgentClient | undefined;
-  try {
-    client = await AgentClient.connect({ credentials, projectId, encryption: "off", onError: (e) => (rejected ??= e instanceof CredentialsRejectedError ? e : undefined) });
-    await client.emit(signal({ agentId: EXAMPLE_AGENT, agentRole: "coder", signal: "heartbeat" }));
-    const flushed = client.flush();
-    flushed.catch(() => undefined);
-    await Promise.race([flushed, new Promise((_, reject) => setTimeout(() => reject(new Error("no acknowledgement within 5 s")), 5_000))]);
-    return rejected;
-  } catch (error) {
-    return rejected ?? (error instanceof Error ? error : new Error(String(error)));
-  } finally {
-    // close() flushes first; a connection the bus dropped must not hold the journey.
-    if (client) await Promise.race([client.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5_000))]);
-  }
-}

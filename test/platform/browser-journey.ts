@@ -21,8 +21,9 @@ import { expect } from "vitest";
 import { newPerson, type Person } from "../../platform/journey/identity.js";
 import { Inbox, invitationTokenOf, verificationLinkOf } from "../../platform/journey/inbox.js";
 import { waitFor } from "../../platform/journey/http.js";
+import { tryPublish } from "../../platform/journey/probe.js";
 import type { RunningPlatform } from "../../platform/start.js";
-import { AgentClient, credentialsFromAnswer, CredentialsRejectedError, signal, stateChange, stateHashOf, type AgentCredentials } from "../../sdk/index.js";
+import { AgentClient, credentialsFromAnswer, CredentialsRejectedError, stateChange, stateHashOf, type AgentCredentials } from "../../sdk/index.js";
 
 const execFileAsync = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -340,7 +341,7 @@ export async function runBrowserJourney(platform: RunningPlatform): Promise<read
       "offboard",
       () => page,
       async () => {
-        expect(await tryPublish(credentials as AgentCredentials)).toBeUndefined();
+        expect(await tryPublish(credentials as AgentCredentials, PROJECT, AGENT)).toBeUndefined();
         await nav(page, "Settings");
         const slug = /Type (\S+) to confirm/.exec((await page.getByText(/Type \S+ to confirm/).textContent()) ?? "")?.[1] ?? "";
         await page.getByRole("textbox", { name: "Confirm tenant slug" }).fill(slug);
@@ -355,7 +356,7 @@ export async function runBrowserJourney(platform: RunningPlatform): Promise<read
       "credentials-refused",
       () => page,
       async () => {
-        await waitFor("CredentialsRejectedError from the SDK", 60_000, async () => ((await tryPublish(credentials as AgentCredentials)) instanceof CredentialsRejectedError ? true : undefined), { intervalMs: 250 });
+        await waitFor("CredentialsRejectedError from the SDK", 60_000, async () => ((await tryPublish(credentials as AgentCredentials, PROJECT, AGENT)) instanceof CredentialsRejectedError ? true : undefined), { intervalMs: 250 });
       }
     );
     await step(
@@ -411,20 +412,3 @@ export async function runBrowserJourney(platform: RunningPlatform): Promise<read
   }
 }
 
-/** Connect (no payload encryption), publish one heartbeat, wait for its acknowledgement: the error met, or undefined. */
-async function tryPublish(credentials: AgentCredentials): Promise<Error | undefined> {
-  let rejected: Error | undefined;
-  let client: AgentClient | undefined;
-  try {
-    client = await AgentClient.connect({ credentials, projectId: PROJECT, encryption: "off", onError: (e) => (rejected ??= e instanceof CredentialsRejectedError ? e : undefined) });
-    await client.emit(signal({ agentId: AGENT, agentRole: "coder", signal: "heartbeat" }));
-    const flushed = client.flush();
-    flushed.catch(() => undefined);
-    await Promise.race([flushed, new Promise((_, reject) => setTimeout(() => reject(new Error("no acknowledgement within 5 s")), 5_000))]);
-    return rejected;
-  } catch (error) {
-    return rejected ?? (error instanceof Error ? error : new Error(String(error)));
-  } finally {
-    if (client) await Promise.race([client.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5_000))]);
-  }
-}
