@@ -30,7 +30,8 @@ import { DataAwsCloudfrontLogDeliveryCanonicalUserId } from "@cdktf/provider-aws
 import { Route53Record } from "@cdktf/provider-aws/lib/route53-record/index.js";
 import { S3BucketAcl } from "@cdktf/provider-aws/lib/s3-bucket-acl/index.js";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object/index.js";
-import { TerraformIterator, TerraformOutput, Token } from "cdktf";
+import { TerraformOutput, Token } from "cdktf";
+import { certificateValidationRecords } from "../certificate-dns-validation.js";
 import { Construct } from "constructs";
 import { CONSOLE_RUNTIME_CONFIG_PATH, parseConsoleRuntimeConfig, type ConsoleRuntimeConfig } from "../../console/contract.js";
 import { propFail, type PropFail } from "../core/validation.js";
@@ -360,21 +361,10 @@ export class WebConsole extends Construct {
       });
       return new AcmCertificateValidation(this, "certificate-validation", { region: CLOUDFRONT_CERTIFICATE_REGION, certificateArn: this.certificate.arn, timeouts });
     }
-    const options = TerraformIterator.fromComplexList(this.certificate.domainValidationOptions, "domain_name");
-    const records = new Route53Record(this, "certificate-validation-records", {
-      forEach: options,
-      zoneId: props.hostedZoneId,
-      name: options.getString("resource_record_name"),
-      type: options.getString("resource_record_type"),
-      records: [options.getString("resource_record_value")],
-      ttl: 300,
-      // The gateway's certificate of the same host may already have written a record of this name.
-      allowOverwrite: true,
-    });
     return new AcmCertificateValidation(this, "certificate-validation", {
       region: CLOUDFRONT_CERTIFICATE_REGION,
       certificateArn: this.certificate.arn,
-      validationRecordFqdns: TerraformIterator.fromResources(records).pluckProperty("fqdn") as unknown as string[],
+      validationRecordFqdns: certificateValidationRecords(this, this.certificate, props.hostedZoneId),
       timeouts,
     });
   }

@@ -10,9 +10,9 @@
 import { AcmCertificate } from "@cdktf/provider-aws/lib/acm-certificate/index.js";
 import { AcmCertificateValidation } from "@cdktf/provider-aws/lib/acm-certificate-validation/index.js";
 import type { DataAwsLb } from "@cdktf/provider-aws/lib/data-aws-lb/index.js";
-import { Route53Record } from "@cdktf/provider-aws/lib/route53-record/index.js";
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group/index.js";
-import { TerraformIterator, TerraformOutput } from "cdktf";
+import { TerraformOutput } from "cdktf";
+import { certificateValidationRecords } from "../certificate-dns-validation.js";
 import type { Construct } from "constructs";
 import { GATEWAY_LOAD_BALANCER_TAG } from "../policy/rules/no-public-ingress.js";
 import { addLoadBalancerHostRecords } from "../aws-load-balancer-controller/host-records.js";
@@ -91,20 +91,9 @@ export function addGatewayEdge(scope: Construct, props: GatewayEdgeProps): Gatew
     });
     return { loadBalancerSecurityGroup, certificate };
   }
-  // One record per host, keyed by its (known) name: `for_each` over the validation options.
-  const options = TerraformIterator.fromComplexList(certificate.domainValidationOptions, "domain_name");
-  const records = new Route53Record(scope, "certificate-validation-records", {
-    forEach: options,
-    zoneId: props.hostedZoneId,
-    name: options.getString("resource_record_name"),
-    type: options.getString("resource_record_type"),
-    records: [options.getString("resource_record_value")],
-    ttl: 300,
-    allowOverwrite: true,
-  });
   const certificateValidation = new AcmCertificateValidation(scope, "certificate-validation", {
     certificateArn: certificate.arn,
-    validationRecordFqdns: TerraformIterator.fromResources(records).pluckProperty("fqdn") as unknown as string[],
+    validationRecordFqdns: certificateValidationRecords(scope, certificate, props.hostedZoneId),
   });
   return { loadBalancerSecurityGroup, certificate, certificateValidation };
 }
