@@ -6,6 +6,7 @@ import { Link } from "../../router.js";
 import { useTenant } from "../../session.js";
 import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { localInputToRfc3339, when } from "../../ui/format.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 export function CrashContextPage() {
   const { session, tenant } = useTenant();
@@ -54,34 +55,21 @@ export function CrashContextPage() {
             No decisions of {answer.agentId} before {when(answer.before)}.
           </Text>
         ) : (
-          <Table.ScrollContainer minWidth={640}>
-            <Table striped aria-label="Decisions before the crash">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Time</Table.Th>
-                  <Table.Th>Role</Table.Th>
-                  <Table.Th>Confidence</Table.Th>
-                  <Table.Th>Rationale</Table.Th>
-                  <Table.Th>Event</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {answer.decisions.map((d) => (
-                  <Table.Tr key={d.eventId}>
-                    <Table.Td>{when(d.timestamp)}</Table.Td>
-                    <Table.Td>{d.agentRole ?? ""}</Table.Td>
-                    <Table.Td>{d.confidenceScore.toFixed(2)}</Table.Td>
-                    <Table.Td>{d.rationale || <Text span c="dimmed" size="sm">(encrypted: open the event)</Text>}</Table.Td>
-                    <Table.Td>
-                      <Link href={`/t/${encodeURIComponent(tenant.id)}/events/${d.eventId}`} style={{ fontFamily: "monospace", fontSize: 12 }}>
-                        {d.eventId}
-                      </Link>
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          <ResultsTable label="Decisions before the crash" minWidth={640} head={["Time", "Role", "Confidence", "Rationale", "Event"]} striped>
+            {answer.decisions.map((d) => (
+              <Table.Tr key={d.eventId}>
+                <Table.Td>{when(d.timestamp)}</Table.Td>
+                <Table.Td>{d.agentRole ?? ""}</Table.Td>
+                <Table.Td>{d.confidenceScore.toFixed(2)}</Table.Td>
+                <Table.Td>{d.rationale || <Text span c="dimmed" size="sm">(encrypted: open the event)</Text>}</Table.Td>
+                <Table.Td>
+                  <Link href={`/t/${encodeURIComponent(tenant.id)}/events/${d.eventId}`} style={{ fontFamily: "monospace", fontSize: 12 }}>
+                    {d.eventId}
+                  </Link>
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ResultsTable>
         ))}
     </Stack>
   );

@@ -13,6 +13,7 @@ import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { when } from "../../ui/format.js";
 import { readMinted, writeMinted, type MintedCredential } from "./minted.js";
 import { CREDENTIALS_JSON_FILE_NAME, credentialsJson, credsFileName, sdkSnippet } from "./snippet.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 const PUBLIC_KEY = /^U[A-Z2-7]{55}$/;
 
@@ -147,36 +148,25 @@ export function CredentialsPage() {
         {minted.length === 0 ? (
           <Text size="sm">None yet.</Text>
         ) : (
-          <Table.ScrollContainer minWidth={560}>
-            <Table aria-label="Minted credentials">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Public key</Table.Th>
-                  <Table.Th>Expires</Table.Th>
-                  <Table.Th>Status</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {minted.map((c) => (
-                  <Table.Tr key={c.publicKey}>
-                    <Table.Td>
-                      <Code>{c.publicKey}</Code>
-                    </Table.Td>
-                    <Table.Td>{when(new Date(c.expiresAt * 1000).toISOString())}</Table.Td>
-                    <Table.Td>
-                      {c.revokedAt ? (
-                        <Badge color="gray">revoked</Badge>
-                      ) : (
-                        <Button size="xs" color="red" variant="light" loading={busy === c.publicKey} onClick={() => void revoke(c.publicKey)} aria-label={`Revoke ${c.publicKey}`}>
-                          Revoke
-                        </Button>
-                      )}
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          <ResultsTable label="Minted credentials" minWidth={560} head={["Public key", "Expires", "Status"]}>
+            {minted.map((c) => (
+              <Table.Tr key={c.publicKey}>
+                <Table.Td>
+                  <Code>{c.publicKey}</Code>
+                </Table.Td>
+                <Table.Td>{when(new Date(c.expiresAt * 1000).toISOString())}</Table.Td>
+                <Table.Td>
+                  {c.revokedAt ? (
+                    <Badge color="gray">revoked</Badge>
+                  ) : (
+                    <Button size="xs" color="red" variant="light" loading={busy === c.publicKey} onClick={() => void revoke(c.publicKey)} aria-label={`Revoke ${c.publicKey}`}>
+                      Revoke
+                    </Button>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ResultsTable>
         )}
       </section>
       <Card withBorder maw={640}>

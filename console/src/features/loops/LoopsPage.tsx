@@ -5,6 +5,7 @@ import { useTenant } from "../../session.js";
 import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { when } from "../../ui/format.js";
 import { useAsync } from "../../ui/useAsync.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 export function LoopsPage() {
   const { session, tenant } = useTenant();
@@ -43,32 +44,18 @@ export function LoopsPage() {
             No resource was modified {loops.data.minModifications} times or more in the {Math.round(loops.data.windowSeconds / 60)} minutes up to {when(loops.data.until)}.
           </Text>
         ) : (
-          <Table.ScrollContainer minWidth={640}>
-            <Table striped aria-label="Loops">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Project</Table.Th>
-                  <Table.Th>Resource</Table.Th>
-                  <Table.Th>Modifications</Table.Th>
-                  <Table.Th>Agents</Table.Th>
-                  <Table.Th>First</Table.Th>
-                  <Table.Th>Last</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {loops.data.loops.map((l) => (
-                  <Table.Tr key={`${l.projectId}\u0000${l.resource}`}>
-                    <Table.Td>{l.projectId}</Table.Td>
-                    <Table.Td style={{ wordBreak: "break-all" }}>{l.resource}</Table.Td>
-                    <Table.Td>{l.modifications}</Table.Td>
-                    <Table.Td>{l.agents.join(", ")}</Table.Td>
-                    <Table.Td>{when(l.firstModified)}</Table.Td>
-                    <Table.Td>{when(l.lastModified)}</Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          <ResultsTable label="Loops" minWidth={640} head={["Project", "Resource", "Modifications", "Agents", "First", "Last"]} striped>
+            {loops.data.loops.map((l) => (
+              <Table.Tr key={`${l.projectId}\u0000${l.resource}`}>
+                <Table.Td>{l.projectId}</Table.Td>
+                <Table.Td style={{ wordBreak: "break-all" }}>{l.resource}</Table.Td>
+                <Table.Td>{l.modifications}</Table.Td>
+                <Table.Td>{l.agents.join(", ")}</Table.Td>
+                <Table.Td>{when(l.firstModified)}</Table.Td>
+                <Table.Td>{when(l.lastModified)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </ResultsTable>
         ))
       )}
     </Stack>

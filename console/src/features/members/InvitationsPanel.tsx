@@ -8,6 +8,7 @@ import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { when } from "../../ui/format.js";
 import { useAsync } from "../../ui/useAsync.js";
 import { grantableRoles } from "./roles.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 export function InvitationsPanel() {
   const { session, tenant } = useTenant();
@@ -82,43 +83,30 @@ export function InvitationsPanel() {
         {list.loading && !list.data ? (
           <Skeleton height={80} />
         ) : list.data && list.data.length > 0 ? (
-          <Table.ScrollContainer minWidth={600}>
-            <Table striped aria-label="Invitations">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>E-mail</Table.Th>
-                  <Table.Th>Role</Table.Th>
-                  <Table.Th>Status</Table.Th>
-                  <Table.Th>Expires</Table.Th>
-                  <Table.Th>Actions</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {list.data.map((inv) => (
-                  <Table.Tr key={inv.id}>
-                    <Table.Td>{inv.email}</Table.Td>
-                    <Table.Td>{inv.role}</Table.Td>
-                    <Table.Td>
-                      <Badge variant="light" color={inv.status === "pending" ? "blue" : "gray"}>
-                        {inv.status}
-                      </Badge>{" "}
-                      <Text span size="xs" c="dimmed">
-                        mail {inv.delivery}
-                      </Text>
-                    </Table.Td>
-                    <Table.Td>{when(inv.expiresAt)}</Table.Td>
-                    <Table.Td>
-                      {inv.status === "pending" && (inv.role !== "owner" || tenant.role === "owner") && (
-                        <Button size="xs" variant="light" color="red" loading={busy === inv.id} onClick={() => void cancel(inv.id)} aria-label={`Cancel invitation for ${inv.email}`}>
-                          Cancel
-                        </Button>
-                      )}
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          <ResultsTable label="Invitations" minWidth={600} head={["E-mail", "Role", "Status", "Expires", "Actions"]} striped>
+            {list.data.map((inv) => (
+              <Table.Tr key={inv.id}>
+                <Table.Td>{inv.email}</Table.Td>
+                <Table.Td>{inv.role}</Table.Td>
+                <Table.Td>
+                  <Badge variant="light" color={inv.status === "pending" ? "blue" : "gray"}>
+                    {inv.status}
+                  </Badge>{" "}
+                  <Text span size="xs" c="dimmed">
+                    mail {inv.delivery}
+                  </Text>
+                </Table.Td>
+                <Table.Td>{when(inv.expiresAt)}</Table.Td>
+                <Table.Td>
+                  {inv.status === "pending" && (inv.role !== "owner" || tenant.role === "owner") && (
+                    <Button size="xs" variant="light" color="red" loading={busy === inv.id} onClick={() => void cancel(inv.id)} aria-label={`Cancel invitation for ${inv.email}`}>
+                      Cancel
+                    </Button>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ResultsTable>
         ) : (
           list.data && <Text c="dimmed">No invitations yet.</Text>
         )}

@@ -13,6 +13,7 @@ import { when } from "../../ui/format.js";
 import { useAsync } from "../../ui/useAsync.js";
 import { InvitationsPanel } from "./InvitationsPanel.js";
 import { grantableRoles } from "./roles.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 export function MembersPage() {
   const { session, tenant } = useTenant();
@@ -50,71 +51,59 @@ export function MembersPage() {
           <Skeleton height={120} />
         ) : (
           members.data && (
-            <Table.ScrollContainer minWidth={560}>
-              <Table striped aria-label="Members">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th>Member</Table.Th>
-                    <Table.Th>Role</Table.Th>
-                    <Table.Th>Added</Table.Th>
-                    <Table.Th>Actions</Table.Th>
+            <ResultsTable label="Members" minWidth={560} head={["Member", "Role", "Added", "Actions"]} striped>
+              {members.data.map((m) => {
+                const self = m.userId === user.sub;
+                return (
+                  <Table.Tr key={m.userId}>
+                    <Table.Td>
+                      <Text size="sm">{label(m)}</Text>
+                      {self && <Badge size="xs" variant="outline">you</Badge>}
+                    </Table.Td>
+                    <Table.Td>
+                      {mayTouch(m) && !self ? (
+                        <Select
+                          size="xs"
+                          aria-label={`Role of ${label(m)}`}
+                          data={grantableRoles(tenant.role)}
+                          value={m.role}
+                          allowDeselect={false}
+                          disabled={busy !== null}
+                          onChange={(role) => role && role !== m.role && void act(`role:${m.userId}`, () => api.setRole(tenant.id, m.userId, role as TenantRole))}
+                        />
+                      ) : (
+                        <Badge variant="light">{m.role}</Badge>
+                      )}
+                    </Table.Td>
+                    <Table.Td>{when(m.addedAt)}</Table.Td>
+                    <Table.Td>
+                      {self ? (
+                        <Button
+                          size="xs"
+                          variant="default"
+                          loading={busy === `rm:${m.userId}`}
+                          onClick={() =>
+                            void act(`rm:${m.userId}`, () => api.removeMember(tenant.id, m.userId), async () => {
+                              api.clearTenantTokens();
+                              await reloadTenants();
+                              navigate("/");
+                            })
+                          }
+                        >
+                          Leave tenant
+                        </Button>
+                      ) : (
+                        mayTouch(m) && (
+                          <Button size="xs" color="red" variant="light" loading={busy === `rm:${m.userId}`} onClick={() => void act(`rm:${m.userId}`, () => api.removeMember(tenant.id, m.userId))} aria-label={`Remove ${label(m)}`}>
+                            Remove
+                          </Button>
+                        )
+                      )}
+                    </Table.Td>
                   </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {members.data.map((m) => {
-                    const self = m.userId === user.sub;
-                    return (
-                      <Table.Tr key={m.userId}>
-                        <Table.Td>
-                          <Text size="sm">{label(m)}</Text>
-                          {self && <Badge size="xs" variant="outline">you</Badge>}
-                        </Table.Td>
-                        <Table.Td>
-                          {mayTouch(m) && !self ? (
-                            <Select
-                              size="xs"
-                              aria-label={`Role of ${label(m)}`}
-                              data={grantableRoles(tenant.role)}
-                              value={m.role}
-                              allowDeselect={false}
-                              disabled={busy !== null}
-                              onChange={(role) => role && role !== m.role && void act(`role:${m.userId}`, () => api.setRole(tenant.id, m.userId, role as TenantRole))}
-                            />
-                          ) : (
-                            <Badge variant="light">{m.role}</Badge>
-                          )}
-                        </Table.Td>
-                        <Table.Td>{when(m.addedAt)}</Table.Td>
-                        <Table.Td>
-                          {self ? (
-                            <Button
-                              size="xs"
-                              variant="default"
-                              loading={busy === `rm:${m.userId}`}
-                              onClick={() =>
-                                void act(`rm:${m.userId}`, () => api.removeMember(tenant.id, m.userId), async () => {
-                                  api.clearTenantTokens();
-                                  await reloadTenants();
-                                  navigate("/");
-                                })
-                              }
-                            >
-                              Leave tenant
-                            </Button>
-                          ) : (
-                            mayTouch(m) && (
-                              <Button size="xs" color="red" variant="light" loading={busy === `rm:${m.userId}`} onClick={() => void act(`rm:${m.userId}`, () => api.removeMember(tenant.id, m.userId))} aria-label={`Remove ${label(m)}`}>
-                                Remove
-                              </Button>
-                            )
-                          )}
-                        </Table.Td>
-                      </Table.Tr>
-                    );
-                  })}
-                </Table.Tbody>
-              </Table>
-            </Table.ScrollContainer>
+                );
+              })}
+            </ResultsTable>
           )
         )}
       </section>

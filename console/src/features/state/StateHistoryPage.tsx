@@ -12,6 +12,7 @@ import { Link } from "../../router.js";
 import { can, useTenant } from "../../session.js";
 import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { when } from "../../ui/format.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 /** The agent id the worker's `state.revert` handler reports as (services/worker/src/handlers.ts default). */
 export const REVERT_AGENT_ID = "state-revert";
@@ -130,38 +131,25 @@ export function StateHistoryPage() {
         (states.length === 0 ? (
           <Text c="dimmed">No state changes of this resource.</Text>
         ) : (
-          <Table.ScrollContainer minWidth={720}>
-            <Table striped aria-label="States">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Time</Table.Th>
-                  <Table.Th>State hash</Table.Th>
-                  <Table.Th>Agent</Table.Th>
-                  <Table.Th>User</Table.Th>
-                  <Table.Th>Replay</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {states.map((s) => (
-                  <Table.Tr key={s.eventId}>
-                    <Table.Td>{when(s.timestamp)}</Table.Td>
-                    <Table.Td>
-                      <Code title={s.stateHash}>{s.deleted ? "(deleted)" : s.stateHash}</Code>
-                    </Table.Td>
-                    <Table.Td>{s.agentId}</Table.Td>
-                    <Table.Td>{s.userId}</Table.Td>
-                    <Table.Td>
-                      {mayReplay && !s.deleted && (
-                        <Button size="xs" variant="light" loading={busy === s.eventId} disabled={busy !== null && busy !== s.eventId} onClick={() => void replayTo(s)}>
-                          Replay to this state
-                        </Button>
-                      )}
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          <ResultsTable label="States" minWidth={720} head={["Time", "State hash", "Agent", "User", "Replay"]} striped>
+            {states.map((s) => (
+              <Table.Tr key={s.eventId}>
+                <Table.Td>{when(s.timestamp)}</Table.Td>
+                <Table.Td>
+                  <Code title={s.stateHash}>{s.deleted ? "(deleted)" : s.stateHash}</Code>
+                </Table.Td>
+                <Table.Td>{s.agentId}</Table.Td>
+                <Table.Td>{s.userId}</Table.Td>
+                <Table.Td>
+                  {mayReplay && !s.deleted && (
+                    <Button size="xs" variant="light" loading={busy === s.eventId} disabled={busy !== null && busy !== s.eventId} onClick={() => void replayTo(s)}>
+                      Replay to this state
+                    </Button>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ResultsTable>
         ))}
       {cursor && (
         <Group>

@@ -11,6 +11,7 @@ import { Link, useLocation } from "../../router.js";
 import { useTenant } from "../../session.js";
 import { ErrorAlert } from "../../ui/ErrorAlert.js";
 import { localInputToRfc3339, when } from "../../ui/format.js";
+import { ResultsTable } from "../../ui/ResultsTable.js";
 
 export const LIVE_INTERVAL_MS = 5_000;
 
@@ -175,52 +176,38 @@ export function TimelinePage() {
         <Text c="dimmed">No events match these filters.</Text>
       ) : (
         events && (
-          <Table.ScrollContainer minWidth={720}>
-            <Table striped highlightOnHover aria-label="Events">
-              <Table.Thead>
-                <Table.Tr>
-                  <Table.Th>Time</Table.Th>
-                  <Table.Th>Type</Table.Th>
-                  <Table.Th>Agent</Table.Th>
-                  <Table.Th>Project</Table.Th>
-                  <Table.Th>Summary</Table.Th>
-                  <Table.Th>Event</Table.Th>
-                </Table.Tr>
-              </Table.Thead>
-              <Table.Tbody>
-                {events.map((e) => (
-                  <Table.Tr key={e.eventId}>
-                    <Table.Td title={e.timestamp}>{when(e.timestamp)}</Table.Td>
-                    <Table.Td>
-                      <Badge variant="light" color={TYPE_COLOR[e.eventType]}>
-                        {e.eventType}
-                      </Badge>
-                    </Table.Td>
-                    <Table.Td>
-                      {e.agentId}
-                      {e.agentRole && (
-                        <Text span size="xs" c="dimmed">
-                          {" "}
-                          ({e.agentRole})
-                        </Text>
-                      )}
-                    </Table.Td>
-                    <Table.Td>{e.projectId}</Table.Td>
-                    <Table.Td>
-                      <Text size="sm" lineClamp={2}>
-                        {summaryOf(e)}
-                      </Text>
-                    </Table.Td>
-                    <Table.Td>
-                      <Link href={`/t/${encodeURIComponent(tenant.id)}/events/${e.eventId}`} style={{ fontFamily: "monospace", fontSize: 12 }}>
-                        {e.eventId}
-                      </Link>
-                    </Table.Td>
-                  </Table.Tr>
-                ))}
-              </Table.Tbody>
-            </Table>
-          </Table.ScrollContainer>
+          <ResultsTable label="Events" minWidth={720} head={["Time", "Type", "Agent", "Project", "Summary", "Event"]} striped highlightOnHover>
+            {events.map((e) => (
+              <Table.Tr key={e.eventId}>
+                <Table.Td title={e.timestamp}>{when(e.timestamp)}</Table.Td>
+                <Table.Td>
+                  <Badge variant="light" color={TYPE_COLOR[e.eventType]}>
+                    {e.eventType}
+                  </Badge>
+                </Table.Td>
+                <Table.Td>
+                  {e.agentId}
+                  {e.agentRole && (
+                    <Text span size="xs" c="dimmed">
+                      {" "}
+                      ({e.agentRole})
+                    </Text>
+                  )}
+                </Table.Td>
+                <Table.Td>{e.projectId}</Table.Td>
+                <Table.Td>
+                  <Text size="sm" lineClamp={2}>
+                    {summaryOf(e)}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  <Link href={`/t/${encodeURIComponent(tenant.id)}/events/${e.eventId}`} style={{ fontFamily: "monospace", fontSize: 12 }}>
+                    {e.eventId}
+                  </Link>
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ResultsTable>
         )
       )}
       {cursor && (
