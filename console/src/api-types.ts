@@ -1,10 +1,12 @@
 /**
  * The shapes the console reads and sends, as the services answer them. Each is copied from the
- * route's handler (the services import node-only code, so the console cannot import their types):
+ * route's handler (their handlers import node-only code; types from the dependency-free contracts,
+ * each service's contract.ts and services/identity/names.ts, are imported instead of copied):
  * - provisioning: services/provisioning/src/http.ts (+ control-plane.ts `tenantView`,
  *   invitations.ts `InvitationView` / `MyInvitationView`);
  * - events API: services/events-api/src/http.ts (`eventView`, `payloadView`, `stateView`, usage).
  */
+import type { JobMessage } from "../../services/worker/contract.js";
 import type { TenantRole } from "../../services/identity/names.js";
 
 export type { TenantRole };
@@ -203,16 +205,8 @@ export interface StateHistory {
   readonly nextCursor: string | null;
 }
 
-/** services/worker/contract.ts `JobMessage`. */
-export interface Job {
-  readonly jobId: string;
-  readonly type: string;
-  readonly tenantId: string;
-  readonly projectId: string;
-  readonly input: Readonly<Record<string, unknown>>;
-  readonly submittedBy: string;
-  readonly submittedAt: string;
-}
+/** A job as the jobs API and the replay answer name it: the worker's own message type (a type only: nothing of the worker is bundled). */
+export type Job = JobMessage;
 
 /** `POST /v1/projects/{projectId}/replays` (202). */
 export interface Replay {
