@@ -5,7 +5,7 @@
  * `createTopology` (topology.ts: local runs, tests, benchmarks) build from these objects, the
  * ingestor checks its own against them at start, and nothing else writes a consumer's configuration.
  */
-import { AckPolicy, DeliverPolicy, type ConsumerConfig } from "@nats-io/jetstream";
+import type { ConsumerConfig } from "@nats-io/jetstream";
 import { PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
 import { DEFAULT_PREFETCH_MESSAGES, INGESTOR_CONSUMER_NAME_PATTERN, INGESTOR_CONSUMER_NAME_RULE, INGESTOR_DEFAULTS, INGESTOR_JETSTREAM } from "../ingestor/contract.js";
 import { jobLane, STREAM_NAMES, workerConsumerName } from "./jetstream-names.js";
@@ -57,8 +57,8 @@ export function ingestorConsumerConfig(options: IngestorConsumerOptions): SwarmC
     stream: INGESTOR_JETSTREAM.reads,
     durable_name: name,
     filter_subject: INGESTOR_JETSTREAM.filterSubject,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    ack_policy: "explicit",
+    deliver_policy: "all",
     ack_wait: ackWaitMs * NANOS_PER_MS,
     max_deliver: INGESTOR_JETSTREAM.maxDeliver,
     max_ack_pending: options.maxReplicas * prefetch,
@@ -90,8 +90,8 @@ export function workerConsumerConfig(tier: PlanTierName, tiers: TierCatalog, opt
     stream: STREAM_NAMES.jobs,
     durable_name: workerConsumerName(tier),
     filter_subject: jobLane(tier),
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    ack_policy: "explicit",
+    deliver_policy: "all",
     ack_wait: parseGoDuration(options.ackWait ?? WORKER_CONSUMER_DEFAULTS.ackWait, "ackWait"),
     max_deliver: maxDeliver,
     max_ack_pending: tiers[tier].bus.maxAckPending,

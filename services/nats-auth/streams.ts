@@ -4,7 +4,7 @@
  * NACK's `Stream` resources (constructs/nats/), `createTopology` (topology.ts: local runs, tests)
  * and the services build from these objects; nothing else types a stream name or subject.
  */
-import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
+import type { StreamConfig } from "@nats-io/jetstream";
 import type { EnvironmentConfig } from "../../config/environment.js";
 import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, PLAN_TIERS, type PlanTierName, type TierCatalog } from "../../config/tiers.js";
@@ -109,8 +109,8 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       description: "Agent events of every pooled tenant until ingested: swarm.<tenant>.<project>.events, stored as swarm.<tenant>.events",
       subjects: [STREAM_SUBJECTS.events],
       subject_transform: { ...EVENT_SUBJECT_TRANSFORM },
-      retention: RetentionPolicy.Interest,
-      storage: StorageType.File,
+      retention: "interest",
+      storage: "file",
       num_replicas: events.replicas,
       max_age: events.maxAgeHours * SECONDS_PER_HOUR * NANOS_PER_SECOND,
       max_bytes: events.maxBytesGiB * BYTES_PER_GIB,
@@ -118,7 +118,7 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       max_msgs_per_subject: perTenant,
       max_msg_size: UNLIMITED,
       max_consumers: UNLIMITED,
-      discard: DiscardPolicy.New,
+      discard: "new",
       discard_new_per_subject: true,
       duplicate_window: events.duplicateWindowSeconds * NANOS_PER_SECOND,
       deny_delete: true,
@@ -129,8 +129,8 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       name: STREAM_NAMES.jobs,
       description: "Jobs of every pooled tenant, consumed once, one lane per tier: swarm.<tenant>.jobs.<tier>",
       subjects: [...STREAM_SUBJECTS.jobs],
-      retention: RetentionPolicy.Workqueue,
-      storage: StorageType.File,
+      retention: "workqueue",
+      storage: "file",
       num_replicas: jobs.replicas,
       max_age: jobs.maxAgeHours * SECONDS_PER_HOUR * NANOS_PER_SECOND,
       max_bytes: jobs.maxBytesGiB * BYTES_PER_GIB,
@@ -138,7 +138,7 @@ export function swarmStreamConfigs(nats: Pick<EnvironmentConfig["nats"], "stream
       max_msgs_per_subject: perTenant,
       max_msg_size: UNLIMITED,
       max_consumers: UNLIMITED,
-      discard: DiscardPolicy.New,
+      discard: "new",
       discard_new_per_subject: true,
       duplicate_window: jobs.duplicateWindowSeconds * NANOS_PER_SECOND,
       deny_delete: true,
@@ -191,8 +191,8 @@ export function deadLetterStreamConfig(replicas: number): SwarmStreamConfig {
     name: DEAD_LETTER_STREAM,
     description: "Events the ingestor refused: ingestor.dlq.<reason>, headers carry the reason, original subject and stream sequence",
     subjects: [DEAD_LETTER_SUBJECTS],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
+    retention: "limits",
+    storage: "file",
     num_replicas: replicas,
     max_age: DEAD_LETTER_MAX_AGE_DAYS * 24 * SECONDS_PER_HOUR * NANOS_PER_SECOND,
     max_bytes: DEAD_LETTER_MAX_BYTES,
@@ -200,7 +200,7 @@ export function deadLetterStreamConfig(replicas: number): SwarmStreamConfig {
     max_msgs_per_subject: UNLIMITED,
     max_msg_size: UNLIMITED,
     max_consumers: UNLIMITED,
-    discard: DiscardPolicy.Old,
+    discard: "old",
     discard_new_per_subject: false,
     duplicate_window: DEAD_LETTER_DUPLICATE_WINDOW_SECONDS * NANOS_PER_SECOND,
     deny_delete: true,
@@ -275,7 +275,7 @@ export function siloStreamConfigs(tenantId: string, nats: Pick<EnvironmentConfig
   // Scale both down alike when the pooled sizes do not fit the allowance; whole MiB, rounded down.
   const scale = Math.min(1, room / (wanted.events + wanted.jobs));
   const size = (bytes: number) => Math.max(BYTES_PER_MIB, Math.floor((bytes * scale) / BYTES_PER_MIB) * BYTES_PER_MIB);
-  const single = { max_msgs_per_subject: UNLIMITED, discard: DiscardPolicy.New, discard_new_per_subject: false, deny_purge: true } as const;
+  const single = { max_msgs_per_subject: UNLIMITED, discard: "new", discard_new_per_subject: false, deny_purge: true } as const;
   return {
     events: {
       ...pooled.events,
