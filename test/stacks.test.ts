@@ -1,12 +1,15 @@
+import { spawnSync } from "node:child_process";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import { describe, expect, it } from "vitest";
 import { ENVIRONMENT_NAMES, loadEnvironment, TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
 import { evaluatePolicy } from "../constructs/policy/index.js";
-import { TerraformStack, Token } from "cdktf";
+import { App, Aspects, DefaultTokenResolver, Fn, StringConcat, TerraformStack, Token, Tokenization } from "cdktf";
+import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
+import { takeValidatedTerraform } from "../constructs/policy/index.js";
 import { addAllEnvironments } from "../stacks/app.js";
-import { EnvironmentStack, STACK_KINDS, stackName, tokenBearingValues } from "../stacks/environment-stack.js";
+import { EnvironmentStack, onlyLocalReferences, resolveTokenBearing, STACK_KINDS, stackName, tokenBearingValues } from "../stacks/environment-stack.js";
 import { DEFAULT_STORAGE_CLASS } from "../stacks/platform-stack.js";
 import { ALL_STACKS, stackOf, synthAllEnvironments, synthApp } from "./support/synth.js";
 
@@ -45,18 +48,28 @@ describe("every environment stack", () => {
   });
 });
 
-describe("the prepare phase (EnvironmentStack.prepareStack resolves only token-bearing values)", () => {
-  it("synthesizes byte for byte what cdktf's own prepare phase does, cross-stack outputs and remote state included", () => {
+describe("EnvironmentStack's prepare phase and toTerraform (cdktf resolves only token-bearing values)", () => {
+  it("synthesizes byte for byte what cdktf's own prepare phase and toTerraform do, cross-stack outputs and remote state included", () => {
     const ours = synthAllEnvironments();
-    const own = Object.getOwnPropertyDescriptor(EnvironmentStack.prototype, "prepareStack");
-    if (!own) throw new Error("EnvironmentStack no longer overrides prepareStack: remove this test");
-    // cdktf's prepare phase, as it is without the override.
+    const prepare = Object.getOwnPropertyDescriptor(EnvironmentStack.prototype, "prepareStack");
+    const toTerraform = Object.getOwnPropertyDescriptor(EnvironmentStack.prototype, "toTerraform");
+    if (!prepare || !toTerraform) throw new Error("EnvironmentStack no longer overrides prepareStack and toTerraform: rework this test");
+    // cdktf's prepare phase and toTerraform as they are without the overrides (the policy pack's
+    // validation still hands its JSON to the write, as it does in ours).
     Object.defineProperty(EnvironmentStack.prototype, "prepareStack", { value: TerraformStack.prototype.prepareStack, configurable: true, writable: true });
+    Object.defineProperty(EnvironmentStack.prototype, "toTerraform", {
+      value(this: EnvironmentStack) {
+        return takeValidatedTerraform(this) ?? TerraformStack.prototype.toTerraform.call(this);
+      },
+      configurable: true,
+      writable: true,
+    });
     let theirs: ReturnType<typeof synthApp>;
     try {
       theirs = synthApp((app) => addAllEnvironments(app));
     } finally {
-      Object.defineProperty(EnvironmentStack.prototype, "prepareStack", own);
+      Object.defineProperty(EnvironmentStack.prototype, "prepareStack", prepare);
+      Object.defineProperty(EnvironmentStack.prototype, "toTerraform", toTerraform);
     }
     expect(Object.keys(theirs).sort()).toEqual(Object.keys(ours).sort());
     for (const name of Object.keys(ours)) expect(ours[name]?.text, name).toBe(theirs[name]?.text);
@@ -69,20 +82,96 @@ describe("the prepare phase (EnvironmentStack.prepareStack resolves only token-b
     const stringToken = `prefix-${Token.asString(resolvable)}-suffix`;
     const listToken = Token.asList(resolvable);
     const numberToken = Token.asNumber(resolvable);
+    const numberListToken = Token.asNumberList(resolvable);
     const mapToken = Token.asStringMap(resolvable);
     const nestedToken = Token.asString({ resolve: () => "y", creationStack: [] });
+    const numberInString = `size-${Token.asNumber({ resolve: () => 3, creationStack: [] })}`;
     const found = tokenBearingValues({
-      plain: ["a", 1, true, null, { deep: "text", n: 2 }],
+      plain: ["a", 1, true, null, { deep: "text", n: 2 }, new Date(0)],
       str: stringToken,
       list: ["a", ...listToken],
       numbers: [1, numberToken],
+      numberList: [...numberListToken],
       count: numberToken,
       map: mapToken,
       obj: resolvable,
       nested: { inner: [nestedToken] },
+      numberInString,
     });
-    expect(found).toEqual([stringToken, ["a", ...listToken], [1, numberToken], numberToken, mapToken, resolvable, nestedToken]);
-    expect(tokenBearingValues({ a: ["b", { c: "d", e: 5, f: false }], g: "2012-10-17" })).toEqual([]);
+    expect(found).toEqual([stringToken, ["a", ...listToken], [1, numberToken], [...numberListToken], numberToken, mapToken, resolvable, nestedToken, numberInString]);
+    expect(tokenBearingValues({ a: ["b", { c: "d", e: 5, f: false }], g: "2012-10-17", h: 1e300 / 1e300 })).toEqual([]);
+  });
+
+  it("resolves like cdktf: tokens by cdktf, plain values as they are, undefined entries dropped", () => {
+    const app = new App({ stackTraces: false });
+    const stack = new TerraformStack(app, "s");
+    const resolvable = { resolve: () => ({ from: "token", n: 1 }), creationStack: [] };
+    const value = {
+      kept: "text",
+      gone: undefined,
+      list: ["a", undefined, 2, { x: undefined, y: `v-${Token.asString({ resolve: () => "w", creationStack: [] })}` }],
+      token: resolvable,
+      count: Token.asNumber({ resolve: () => 7, creationStack: [] }),
+      when: new Date(0),
+      sized: `n=${Token.asNumber({ resolve: () => 3, creationStack: [] })}`,
+    };
+    const options = { scope: stack, preparing: false, resolver: new DefaultTokenResolver(new StringConcat()) };
+    const expected: unknown = Tokenization.resolve(value, options);
+    const parts: unknown[] = [];
+    const ours = resolveTokenBearing(value, (part) => {
+      parts.push(part);
+      return Tokenization.resolve(part, options);
+    });
+    expect(ours).toEqual(expected);
+    expect(JSON.stringify(ours)).toBe(JSON.stringify(expected));
+    // Only the four token-bearing parts went to cdktf.
+    expect(parts).toEqual([value.list[3] && (value.list[3] as { y: string }).y, resolvable, value.count, value.sized]);
+  });
+
+  it("builds each element's body again when an aspect is attached (cdktf runs aspects after the prepare phase)", () => {
+    const [dev] = ENVIRONMENT_NAMES;
+    const stacks = synthApp((app) => {
+      const platform = addAllEnvironments(app, [loadEnvironment(dev)])[dev]?.platform;
+      if (!platform) throw new Error("no platform stack");
+      // cdktf invokes the aspects of each stack and below (not the app's) when it synthesizes the stack.
+      Aspects.of(platform).add({
+        visit(node) {
+          if (node instanceof StorageClassV1) node.reclaimPolicy = "set-by-aspect";
+        },
+      });
+    });
+    const classes = Object.values(stacks[stackName(dev, "platform")]?.json.resource?.["kubernetes_storage_class_v1"] ?? {});
+    expect(classes.length).toBeGreaterThan(0);
+    for (const c of classes) expect(c["reclaim_policy"]).toBe("set-by-aspect");
+  });
+
+  it("refuses nothing cdktf would: a reference within a stack is inert while preparing, one into another stack is not", () => {
+    const app = new App({ stackTraces: false });
+    const a = new TerraformStack(app, "a");
+    const b = new TerraformStack(app, "b");
+    const vpc = new Vpc(a, "vpc", { cidrBlock: "10.0.0.0/16" });
+    expect(onlyLocalReferences(vpc.id, a)).toBe(true);
+    expect(onlyLocalReferences(`arn:${vpc.arn}/x`, a)).toBe(true);
+    expect(onlyLocalReferences(vpc.id, b)).toBe(false);
+    expect(onlyLocalReferences(Fn.upper(vpc.id), a)).toBe(false);
+    expect(onlyLocalReferences("plain", a)).toBe(false);
+  });
+});
+
+describe("stacks/synth.cjs (the app's entry)", () => {
+  it("defers cdktf's zip library until something uses it, and then hands over the real one", () => {
+    const script = `
+      const { deferArchiver } = require("./stacks/synth.cjs");
+      const real = () => Object.keys(require.cache).some((k) => k.includes("/node_modules/archiver/lib/"));
+      deferArchiver();
+      require("cdktf");
+      const atStart = real();
+      const archiver = require(require.resolve("archiver", { paths: [require.resolve("cdktf")] }));
+      const zip = archiver("zip", { zlib: { level: 1 } });
+      console.log(JSON.stringify({ atStart, zip: typeof zip.pipe, create: typeof archiver.create, afterUse: real() }));`;
+    const result = spawnSync(process.execPath, ["-e", script], { cwd: process.cwd(), encoding: "utf8" });
+    expect(result.stderr).toBe("");
+    expect(JSON.parse(result.stdout)).toEqual({ atStart: false, zip: "function", create: "function", afterUse: true });
   });
 });
 
