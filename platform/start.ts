@@ -28,7 +28,6 @@
  * API's too (`apiUrl`), the tenant tokens' issuer, and what the credentials answer names as `api`.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -41,7 +40,7 @@ import { CONSOLE_DIST_DIR } from "../console/contract.js";
 import { loadEnvironment, loadTierCatalog } from "../config/index.js";
 import { PLAN_TIER_NAMES } from "../config/tiers.js";
 import { schemaSql } from "../services/clickhouse-schema/index.js";
-import { EVENTS_API_ENV, EVENTS_API_READER_ENV } from "../services/events-api/contract.js";
+import { EVENTS_API_ENV } from "../services/events-api/contract.js";
 import { loadEventsApiConfig } from "../services/events-api/src/config.js";
 import { StoreDataKeySource } from "../services/events-api/src/datakeys.js";
 import { startEventsApi, type RunningEventsApi } from "../services/events-api/src/service.js";
@@ -421,16 +420,12 @@ export async function startPlatform(o: PlatformOptions = {}): Promise<RunningPla
     const eventsEnv: Record<string, string> = {
       [E.httpPort]: "0",
       [E.logLevel]: "info",
-      // Required by the loader for the HTTP readers it would open; unused here, where the readers
-      // are handed in (`readers`): `.invalid` names nothing (RFC 2606), so nothing is ever reached through it.
-      [E.clickhouseUrl]: "http://embedded-clickhouse.invalid:8123",
       [E.tokenIssuer]: consoleUrl,
       [E.jwksUrl]: `${provisioning.url}${JWKS_PATH}`,
       [E.provisioningUrl]: provisioning.url,
     };
-    // Likewise the readers' password files: random, and never sent anywhere.
-    for (const tier of PLAN_TIER_NAMES) eventsEnv[EVENTS_API_READER_ENV[tier].passwordFile] = writeSecret(join(secrets, `events-api-${tier}-reader-password`), `${randomBytes(24).toString("base64url")}\n`);
-    const eventsConfig = loadEventsApiConfig(eventsEnv);
+    // No ClickHouse URL or reader passwords: the tier readers are handed in (`readers`).
+    const eventsConfig = loadEventsApiConfig(eventsEnv, { readers: "handed-in" });
     const readers = Object.fromEntries(PLAN_TIER_NAMES.map((t) => [t, ch]));
     const eventsApi: RunningEventsApi = await startEventsApi(eventsConfig, {
       host: "127.0.0.1",

@@ -44,9 +44,18 @@ describe("events API configuration", () => {
     expect(c.dataKeyCacheSeconds).toBe(EVENTS_API_DEFAULTS.dataKeyCacheSeconds);
     expect(c.http).toEqual({ headersTimeoutMs: EVENTS_API_DEFAULTS.headersTimeoutMs, requestTimeoutMs: EVENTS_API_DEFAULTS.requestTimeoutMs, idleTimeoutMs: EVENTS_API_DEFAULTS.idleTimeoutMs, maxConnections: EVENTS_API_DEFAULTS.maxConnections });
     for (const tier of PLAN_TIER_NAMES) {
-      expect(c.clickhouse.readers[tier].user).toBe(readerUserName(tier));
-      expect(c.clickhouse.readers[tier].password).toBe(readFileSync(base[EVENTS_API_READER_ENV[tier].passwordFile]!, "utf8").trim());
+      expect(c.clickhouse.connection?.readers[tier].user).toBe(readerUserName(tier));
+      expect(c.clickhouse.connection?.readers[tier].password).toBe(readFileSync(base[EVENTS_API_READER_ENV[tier].passwordFile]!, "utf8").trim());
     }
+  });
+
+  it("with the readers handed in, neither requires nor reads the ClickHouse URL, CA or reader passwords", () => {
+    const without: Record<string, string | undefined> = { ...base, [V.clickhouseUrl]: undefined, [V.clickhouseCaFile]: "/nonexistent/ca.pem" };
+    for (const tier of PLAN_TIER_NAMES) without[EVENTS_API_READER_ENV[tier].passwordFile] = undefined;
+    const c = loadEventsApiConfig(without, { readers: "handed-in" });
+    expect(c.clickhouse).toEqual({ queryTimeoutMs: EVENTS_API_DEFAULTS.queryTimeoutMs });
+    // Without the option the same environment is refused, naming the first missing variable.
+    expect(refusal(without).variable).toBe(V.clickhouseUrl);
   });
 
   it("names every variable it reads in the contract, each one distinct and prefixed", () => {
@@ -88,7 +97,7 @@ describe("events API configuration", () => {
     expect(refusal({ ...base, [EVENTS_API_READER_ENV.pro.passwordFile]: empty }).message).toContain("holds an empty password");
     expect(refusal({ ...base, [EVENTS_API_READER_ENV.free.passwordFile]: join(dir, "missing") }).message).toContain("cannot be read");
     expect(refusal({ ...base, [EVENTS_API_READER_ENV.enterprise.user]: "reader; DROP" }).variable).toBe(EVENTS_API_READER_ENV.enterprise.user);
-    expect(loadEventsApiConfig({ ...base, [EVENTS_API_READER_ENV.enterprise.user]: "swarm_reader_enterprise_v2" }).clickhouse.readers.enterprise.user).toBe("swarm_reader_enterprise_v2");
+    expect(loadEventsApiConfig({ ...base, [EVENTS_API_READER_ENV.enterprise.user]: "swarm_reader_enterprise_v2" }).clickhouse.connection?.readers.enterprise.user).toBe("swarm_reader_enterprise_v2");
   });
 
   it("reads the data-key store and its unwrapping key together, or neither", () => {

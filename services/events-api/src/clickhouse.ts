@@ -19,7 +19,7 @@ import type { PlanTierName, TierCatalog } from "../../../config/tiers.js";
 import { readerQuerySettings, type BoundQuery } from "../../clickhouse-schema/index.js";
 import type { TenantPrincipal } from "../../identity/verify.js";
 import { EVENTS_API_DATABASE, EVENTS_API_TIERS } from "../contract.js";
-import type { EventsApiConfig } from "./config.js";
+import type { ClickHouseConnection } from "./config.js";
 import { ApiError, unavailable } from "./errors.js";
 import type { EventsApiMetrics } from "./metrics.js";
 
@@ -49,7 +49,7 @@ function clickhouseLogger(log: Logger, tier: PlanTierName): new () => ClickHouse
 }
 
 /** The HTTP clients of the configured readers. */
-export function httpReaders(config: EventsApiConfig["clickhouse"], log: Logger): Record<PlanTierName, ClickHouseClient> {
+export function httpReaders(config: ClickHouseConnection & { readonly queryTimeoutMs: number }, log: Logger): Record<PlanTierName, ClickHouseClient> {
   const out = {} as Record<PlanTierName, ClickHouseClient>;
   for (const tier of EVENTS_API_TIERS) {
     const r = config.readers[tier];

@@ -62,6 +62,23 @@ export interface ReaderCredentials {
   readonly password: string;
 }
 
+/** Where the tier readers connect, and as whom. */
+export interface ClickHouseConnection {
+  readonly url: string;
+  /** PEM of the CA (read at start), for an https:// URL. */
+  readonly ca: string | undefined;
+  readonly readers: Readonly<Record<PlanTierName, ReaderCredentials>>;
+}
+
+/** What the caller of {@link loadEventsApiConfig} brings itself. */
+export interface EventsApiConfigOptions {
+  /**
+   * `"handed-in"`: the caller passes the tier readers to `startEventsApi` (`readers`), so the
+   * ClickHouse URL, CA and reader passwords are neither required nor read. Default `"http"`.
+   */
+  readonly readers?: "http" | "handed-in";
+}
+
 /** Where the wrapped data keys are read from, and how they are unwrapped. */
 export type DataKeyAccess =
   | { readonly kind: "off" }
@@ -79,10 +96,11 @@ export interface EventsApiConfig {
   readonly logLevel: EventsApiLogLevel;
   readonly bodyLimitBytes: number;
   readonly clickhouse: {
-    readonly url: string;
-    /** PEM of the CA (read at start), for an https:// URL. */
-    readonly ca: string | undefined;
-    readonly readers: Readonly<Record<PlanTierName, ReaderCredentials>>;
+    /**
+     * The tier readers' HTTP connection; unset when the caller hands the readers in
+     * (`loadEventsApiConfig(env, { readers: "handed-in" })`, e.g. the local platform's embedded engine).
+     */
+    readonly connection?: ClickHouseConnection;
     readonly queryTimeoutMs: number;
   };
   readonly tokens: { readonly issuer: string; readonly jwksUrl: string };
@@ -129,12 +147,41 @@ function readable(name: string, path: string, what: string): string {
 
 /**
  * All options, from `env` (default `process.env`). Reads the readers' password files and the CA
+ * file once (not at all with `{ readers: "handed-in" }`).
  * file once. Throws {@link EventsApiConfigError} on the first bad value.
  */
-export function loadEventsApiConfig(env: Env = process.env): EventsApiConfig {
+export function loadEventsApiConfig(env: Env = process.env, options: EventsApiConfigOptions = {}): EventsApiConfig {
   const logLevel = (envText(env, V.logLevel) ?? D.logLevel) as EventsApiLogLevel;
   if (!EVENTS_API_LOG_LEVELS.includes(logLevel)) throw new EventsApiConfigError(V.logLevel, logLevel, "is not a pino level", `use one of ${EVENTS_API_LOG_LEVELS.join(", ")}`);
 
+  const connection = options.readers === "handed-in" ? undefined : clickhouseConnection(env);
+
+  const issuer = httpUrl(V.tokenIssuer, envText(env, V.tokenIssuer), "https://api.example.com (the provisioning service's PROVISIONING_TOKEN_ISSUER)");
+  const jwksUrl = httpUrl(V.jwksUrl, envText(env, V.jwksUrl), "http://provisioning.platform.svc.cluster.local:8080/.well-known/jwks.json");
+  const provisioningUrl = httpUrl(V.provisioningUrl, envText(env, V.provisioningUrl), "http://provisioning.platform.svc.cluster.local:8080");
+
+  const headersTimeoutMs = integer(env, "headersTimeoutMs");
+  const requestTimeoutMs = integer(env, "requestTimeoutMs");
+  if (requestTimeoutMs < headersTimeoutMs) {
+    throw new EventsApiConfigError(V.requestTimeoutMs, String(requestTimeoutMs), `is below ${V.headersTimeoutMs} (${headersTimeoutMs})`, `set it to at least ${headersTimeoutMs}, or lower ${V.headersTimeoutMs}`);
+  }
+
+  return {
+    httpPort: integer(env, "httpPort"),
+    logLevel,
+    bodyLimitBytes: integer(env, "bodyLimitBytes"),
+    clickhouse: { ...(connection === undefined ? {} : { connection }), queryTimeoutMs: integer(env, "queryTimeoutMs") },
+    tokens: { issuer, jwksUrl },
+    provisioning: { url: provisioningUrl, timeoutMs: integer(env, "provisioningTimeoutMs") },
+    dataKeys: dataKeyAccess(env),
+    dataKeyCacheSeconds: integer(env, "dataKeyCacheSeconds"),
+    shutdownTimeoutMs: integer(env, "shutdownTimeoutMs"),
+    http: { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs: integer(env, "idleTimeoutMs"), maxConnections: integer(env, "maxConnections") },
+  };
+}
+
+/** The tier readers' URL, CA and credentials (the reader passwords are read from their files). */
+function clickhouseConnection(env: Env): ClickHouseConnection {
   const clickhouseUrl = httpUrl(V.clickhouseUrl, envText(env, V.clickhouseUrl), "http://clickhouse-events.clickhouse.svc.cluster.local:8123");
   const caFile = envText(env, V.clickhouseCaFile);
   let ca: string | undefined;
@@ -153,29 +200,7 @@ export function loadEventsApiConfig(env: Env = process.env): EventsApiConfig {
     if (password === "") throw new EventsApiConfigError(names.passwordFile, file, "holds an empty password", `write the ${user} reader's password into it`);
     readers[tier] = { user, password };
   }
-
-  const issuer = httpUrl(V.tokenIssuer, envText(env, V.tokenIssuer), "https://api.example.com (the provisioning service's PROVISIONING_TOKEN_ISSUER)");
-  const jwksUrl = httpUrl(V.jwksUrl, envText(env, V.jwksUrl), "http://provisioning.platform.svc.cluster.local:8080/.well-known/jwks.json");
-  const provisioningUrl = httpUrl(V.provisioningUrl, envText(env, V.provisioningUrl), "http://provisioning.platform.svc.cluster.local:8080");
-
-  const headersTimeoutMs = integer(env, "headersTimeoutMs");
-  const requestTimeoutMs = integer(env, "requestTimeoutMs");
-  if (requestTimeoutMs < headersTimeoutMs) {
-    throw new EventsApiConfigError(V.requestTimeoutMs, String(requestTimeoutMs), `is below ${V.headersTimeoutMs} (${headersTimeoutMs})`, `set it to at least ${headersTimeoutMs}, or lower ${V.headersTimeoutMs}`);
-  }
-
-  return {
-    httpPort: integer(env, "httpPort"),
-    logLevel,
-    bodyLimitBytes: integer(env, "bodyLimitBytes"),
-    clickhouse: { url: clickhouseUrl, ca, readers, queryTimeoutMs: integer(env, "queryTimeoutMs") },
-    tokens: { issuer, jwksUrl },
-    provisioning: { url: provisioningUrl, timeoutMs: integer(env, "provisioningTimeoutMs") },
-    dataKeys: dataKeyAccess(env),
-    dataKeyCacheSeconds: integer(env, "dataKeyCacheSeconds"),
-    shutdownTimeoutMs: integer(env, "shutdownTimeoutMs"),
-    http: { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs: integer(env, "idleTimeoutMs"), maxConnections: integer(env, "maxConnections") },
-  };
+  return { url: clickhouseUrl, ca, readers };
 }
 
 /** The store and the unwrapping key, both or neither. */

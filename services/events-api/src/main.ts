@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     log.error({ err: error instanceof Error ? error.message : String(error), code: error instanceof EventsApiConfigError ? error.code : undefined }, "start failed");
     process.exit(error instanceof EventsApiConfigError ? 2 : 1);
   }
-  log.info({ port: running.port, clickhouse: config.clickhouse.url, dataKeys: config.dataKeys.kind }, "events API ready");
+  log.info({ port: running.port, clickhouse: config.clickhouse.connection?.url, dataKeys: config.dataKeys.kind }, "events API ready");
 
   exitOnSignals({ log, timeoutMs: config.shutdownTimeoutMs, stop: () => running.stop() });
 }

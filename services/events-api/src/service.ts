@@ -58,7 +58,9 @@ export async function startEventsApi(config: EventsApiConfig, o: EventsApiOverri
   try {
     let readers = o.readers;
     if (!readers) {
-      const clients = httpReaders(config.clickhouse, log);
+      const connection = config.clickhouse.connection;
+      if (connection === undefined) throw new Error("startEventsApi: the config has no ClickHouse connection (loaded with readers handed in), and no readers were passed. Fix: pass `readers`, or load the config without { readers: \"handed-in\" }");
+      const clients = httpReaders({ ...connection, queryTimeoutMs: config.clickhouse.queryTimeoutMs }, log);
       own.push(...Object.values(clients));
       readers = clients;
     }
