@@ -147,8 +147,8 @@ function readable(name: string, path: string, what: string): string {
 
 /**
  * All options, from `env` (default `process.env`). Reads the readers' password files and the CA
- * file once (not at all with `{ readers: "handed-in" }`).
- * file once. Throws {@link EventsApiConfigError} on the first bad value.
+ * file once (not at all with `{ readers: "handed-in" }`). Throws {@link EventsApiConfigError} on
+ * the first bad value.
  */
 export function loadEventsApiConfig(env: Env = process.env, options: EventsApiConfigOptions = {}): EventsApiConfig {
   const logLevel = (envText(env, V.logLevel) ?? D.logLevel) as EventsApiLogLevel;
