@@ -156,7 +156,7 @@ const LOOP_PERCENT = 25;
 /** One loop episode lasts this long. */
 const EPISODE_MS = 10 * 60_000;
 /** The reader tier the bench serves (see the header). */
-const TIER: PlanTierName = "enterprise";
+export const TIER: PlanTierName = "enterprise";
 
 const ROLES = ["architect", "planner", "coder", "reviewer", "tester", "operator"] as const;
 const PROJECTS = ["checkout-service", "web-frontend", "billing-api", "data-pipeline", "mobile-app", "infra", "search", "auth-service", "analytics", "docs-site", "ml-platform", "notifications"] as const;
@@ -266,14 +266,18 @@ export interface TenantSpec {
   readonly project_base: number;
 }
 
+/** How the events are shared among the tenants: by Zipf's law (this bench), or evenly (bench:scale's history). */
+export type PlanShape = "zipf" | "uniform";
+
 /**
  * The tenants, largest first: `MIN_TENANT_EVENTS` each, the rest shared by Zipf's law (the
- * k-th largest gets 1/k of the largest's share), rounded by largest remainder to exactly `rows`.
+ * k-th largest gets 1/k of the largest's share), or evenly (`"uniform"`), rounded by largest
+ * remainder to exactly `rows`.
  */
-export function tenantPlan(rows: number, tenants: number): TenantSpec[] {
+export function tenantPlan(rows: number, tenants: number, shape: PlanShape = "zipf"): TenantSpec[] {
   if (rows < tenants * MIN_TENANT_EVENTS) throw new Error(`${rows} events cannot give ${tenants} tenants ${MIN_TENANT_EVENTS} each. Fix: more rows or fewer tenants.`);
   const rest = rows - tenants * MIN_TENANT_EVENTS;
-  const weights = Array.from({ length: tenants }, (_, i) => 1 / (i + 1));
+  const weights = Array.from({ length: tenants }, (_, i) => (shape === "uniform" ? 1 : 1 / (i + 1)));
   const total = weights.reduce((a, b) => a + b, 0);
   const exact = weights.map((w) => (rest * w) / total);
   const counts = exact.map(Math.floor);
@@ -441,13 +445,13 @@ const PLAN_DDL = `CREATE TABLE ${PLAN_TABLE} (rank UInt32, tenant_id String, fir
 
 // ---- the engine on a data directory ----------------------------------------------------------
 
-interface Engine {
+export interface Engine {
   readonly client: ClickHouseClient;
   close(): Promise<void>;
 }
 
 /** The embedded engine on `root/data`, every query run as `principal` (as test/support/chdb.ts opens it). */
-async function openEngine(root: string, principal: EmbeddedPrincipal): Promise<Engine> {
+export async function openEngine(root: string, principal: EmbeddedPrincipal): Promise<Engine> {
   const config = join(root, "config");
   mkdirSync(config, { recursive: true });
   mkdirSync(join(root, "data"), { recursive: true });
@@ -493,8 +497,9 @@ function chdbVersion(): string {
 }
 
 /** The cache key: what the loaded data depends on. */
-function cacheKey(o: QueryBenchOptions, schema: readonly string[]): string {
-  const plan = tenantPlan(o.rows, o.tenants);
+function cacheKey(o: DatasetOptions, schema: readonly string[]): string {
+  // A Zipf plan hashes as it always has (the shape is in the plan itself).
+  const plan = tenantPlan(o.rows, o.tenants, o.shape);
   return createHash("sha256")
     .update(JSON.stringify({ generator: GENERATOR_VERSION, insert: generatorInsertSql(), planDdl: PLAN_DDL, plan, schema, chdb: chdbVersion(), tier: TIER, retention: loadTierCatalog()[TIER].events.retentionDays }))
     .digest("hex")
@@ -507,7 +512,7 @@ function cacheRoot(): string {
 }
 
 /** Holds `dir` for this process (a second bench on the same cache waits for nothing: it fails). */
-function lockDir(dir: string): () => void {
+function lockDir(dir: string, cacheSwitch: string): () => void {
   const path = join(dir, "lock");
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -525,7 +530,7 @@ function lockDir(dir: string): () => void {
       } catch {
         alive = false;
       }
-      if (alive) throw new Error(`the cached data set ${dir} is in use by process ${pid}. Fix: wait for it, or set BENCH_QUERY_CACHE=off.`);
+      if (alive) throw new Error(`the cached data set ${dir} is in use by process ${pid}. Fix: wait for it, or set ${cacheSwitch}=off.`);
       rmSync(path, { force: true }); // left by a process that is gone
     }
   }
@@ -550,17 +555,17 @@ async function tableStats(client: ClickHouseClient): Promise<TableStats> {
 }
 
 /** Creates the schema and writes the data set of `o` (rows, tenants) with `anchorMs` as its now, then merges it. */
-export async function loadDataset(client: ClickHouseClient, o: Pick<QueryBenchOptions, "rows" | "tenants" | "progress">, anchorMs: number): Promise<void> {
+export async function loadDataset(client: ClickHouseClient, o: Pick<DatasetOptions, "rows" | "tenants" | "shape" | "progress">, anchorMs: number): Promise<void> {
   const retentionDays = loadTierCatalog()[TIER].events.retentionDays;
   for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await client.command({ query: statement });
   await client.command({ query: `DROP DATABASE IF EXISTS ${PLAN_DATABASE}` });
   await client.command({ query: `CREATE DATABASE ${PLAN_DATABASE}` });
   await client.command({ query: PLAN_DDL });
-  const plan = tenantPlan(o.rows, o.tenants);
+  const plan = tenantPlan(o.rows, o.tenants, o.shape);
   await client.insert({ table: PLAN_TABLE, values: plan, format: "JSONEachRow" });
   const biggest = plan[0] as TenantSpec;
   const median = plan[Math.floor(plan.length / 2)] as TenantSpec;
-  o.progress(`plan: ${o.tenants} tenants, Zipf sizes: largest ${biggest.cnt} events (${biggest.agents} agents, ${biggest.projects} projects), median ${median.cnt}, smallest ${plan[plan.length - 1]?.cnt}`);
+  o.progress(`plan: ${o.tenants} tenants, ${o.shape === "uniform" ? "even" : "Zipf"} sizes: largest ${biggest.cnt} events (${biggest.agents} agents, ${biggest.projects} projects), median ${median.cnt}, smallest ${plan[plan.length - 1]?.cnt}`);
   const sql = generatorInsertSql();
   const started = performance.now();
   for (let n0 = 0; n0 < o.rows; n0 += CHUNK_ROWS) {
@@ -601,7 +606,19 @@ export async function checkGeneratedRows(client: ClickHouseClient, sample: numbe
   return rows.length;
 }
 
-interface Dataset {
+/** What a data set is made of, and where its progress goes. */
+export interface DatasetOptions {
+  readonly rows: number;
+  readonly tenants: number;
+  /** Zipf (the default) or even tenant sizes. */
+  readonly shape?: PlanShape;
+  readonly cache: boolean;
+  /** The variable that turns the cache off, named when the cached data set is in use. */
+  readonly cacheSwitch?: string;
+  readonly progress: (line: string) => void;
+}
+
+export interface Dataset {
   readonly root: string;
   readonly anchorMs: number;
   readonly reused: boolean;
@@ -612,7 +629,7 @@ interface Dataset {
 }
 
 /** The loaded data set: reused from the cache when its manifest matches, else loaded (and cached). */
-async function dataset(o: QueryBenchOptions): Promise<Dataset> {
+export async function dataset(o: DatasetOptions): Promise<Dataset> {
   const schema = schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays });
   const key = cacheKey(o, schema);
   let root: string;
@@ -620,7 +637,7 @@ async function dataset(o: QueryBenchOptions): Promise<Dataset> {
   if (o.cache) {
     root = join(cacheRoot(), `${GENERATOR_VERSION}-${key}`);
     mkdirSync(root, { recursive: true });
-    unlock = lockDir(root);
+    unlock = lockDir(root, o.cacheSwitch ?? "BENCH_QUERY_CACHE");
   } else {
     root = mkdtempSync(join(tmpdir(), "bench-query-"));
     unlock = () => rmSync(root, { recursive: true, force: true });
@@ -773,7 +790,7 @@ export function planRequests(question: Question, tenants: readonly SampledTenant
 }
 
 /** The rows of a request, run directly on the engine as the API's reader runs them (bound to the tenant). */
-async function direct<T>(client: ClickHouseClient, r: PlannedRequest): Promise<T[]> {
+export async function direct<T>(client: ClickHouseClient, r: PlannedRequest): Promise<T[]> {
   return (await client.query({ query: r.query.query, query_params: r.query.query_params, clickhouse_settings: readerQuerySettings(r.tenantId), format: "JSONEachRow" })).json<T>();
 }
 
