@@ -51,7 +51,9 @@
  * Last line: one JSON object `{"tenants","store_mb","lookup_growth","membership_growth",
  * "tenant_token_growth","mint_per_s","query_growth","synth_identical",…}`; the p50/p99 of each
  * operation at each size (µs), the load's figures, bytes per tenant, the minting figures, the
- * synth comparison, the history's figures and the seconds of each phase are extra fields.
+ * synth comparison, the history's figures, the seconds of each phase and the machine's load
+ * average at the start and the end (a warning is printed when other work runs at the start) are extra
+ * fields.
  * Targets (printed, never failing the run): each control-plane growth ≤ 2, query growth ≤ 1.5,
  * synth identical. Errors (a creation that is not 201, a lookup answering another tenant, a
  * synth that fails) exit non-zero.
@@ -59,7 +61,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_PLAN_TIER } from "../../config/tiers.js";
@@ -437,10 +439,25 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<Record<string
   };
 }
 
+/**
+ * The 1-minute load average, and a warning when other work shares the machine: the p99 of a
+ * lookup (microseconds, memory-bound) suffers from a neighbour's cache and memory traffic far more
+ * on a 4 GB store than on a 47 MB one, so alternating rounds do not cancel it (lookup growth 6.4
+ * beside 1.2 on the same store, quiet).
+ */
+function loadAverage(o: Pick<ScaleBenchOptions, "progress">, warn: boolean): number {
+  const [oneMinute = 0] = loadavg();
+  const rounded = Math.round(oneMinute * 100) / 100;
+  if (warn && oneMinute >= 0.8) o.progress(`load average ${rounded} before the run: other work is running; the control plane's p99 growth is not trustworthy on a busy machine — rerun when it is quiet`);
+  return rounded;
+}
+
 async function main(): Promise<void> {
   const o = optionsFromEnv();
   const started = performance.now();
+  const loadBefore = loadAverage(o, true);
   const result = await runScaleBench(o);
+  result["load_average"] = { start: loadBefore, end: loadAverage(o, false) };
   const targets: string[] = [];
   for (const key of ["lookup_growth", "membership_growth", "tenant_token_growth"] as const) {
     const v = result[key];
