@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
@@ -172,6 +175,76 @@ describe("stacks/synth.cjs (the app's entry)", () => {
     const result = spawnSync(process.execPath, ["-e", script], { cwd: process.cwd(), encoding: "utf8" });
     expect(result.stderr).toBe("");
     expect(JSON.parse(result.stdout)).toEqual({ atStart: false, zip: "function", create: "function", afterUse: true });
+  });
+
+  /** Every file under `dir`, by path relative to it, with its text. */
+  function filesOf(dir: string): Record<string, string> {
+    const files: Record<string, string> = {};
+    const walk = (d: string): void => {
+      for (const entry of readdirSync(d, { withFileTypes: true })) {
+        const path = join(d, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else files[relative(dir, path)] = readFileSync(path, "utf8");
+      }
+    };
+    walk(dir);
+    return files;
+  }
+
+  /** The environment of a synth child: this one's, without the variables that select what the app synthesizes. */
+  function synthEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+    for (const name of ["ENCHANTED_ENVIRONMENTS", "ENCHANTED_IMAGE_TAG", "ENCHANTED_STACK_TRACES", "CDKTF_CONTEXT_JSON", "SYNTH_HCL_OUTPUT"]) if (!(name in extra)) delete env[name];
+    return env;
+  }
+
+  it("writes, with its npm packages compiled into the app, the same files byte for byte as the app synthesized here with the packages from node_modules", () => {
+    const work = mkdtempSync(join(tmpdir(), "enchanted-synth-entry-"));
+    try {
+      const compiled = join(work, "compiled");
+      const result = spawnSync(process.execPath, ["stacks/synth.cjs"], { cwd: process.cwd(), env: synthEnv({ CDKTF_OUTDIR: compiled }), encoding: "utf8" });
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      const here = join(work, "here");
+      const app = new App({ outdir: here, stackTraces: false });
+      addAllEnvironments(app);
+      app.synth();
+      const expected = filesOf(here);
+      expect(Object.keys(expected)).toContain("manifest.json");
+      expect(Object.keys(expected).length).toBe(1 + ENVIRONMENT_NAMES.length * STACK_KINDS.length);
+      expect(filesOf(compiled)).toEqual(expected);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
+  it("leaves out of the compiled app only cdktf's zip module, which zips an asset by running its own file, and that still zips", () => {
+    const work = mkdtempSync(join(tmpdir(), "enchanted-synth-entry-"));
+    try {
+      // Builds .gen/synth.cjs if anything changed.
+      const synth = spawnSync(process.execPath, ["stacks/synth.cjs"], { cwd: process.cwd(), env: synthEnv({ CDKTF_OUTDIR: join(work, "out"), ENCHANTED_ENVIRONMENTS: "dev" }), encoding: "utf8" });
+      expect(synth.stderr).toBe("");
+      mkdirSync(join(work, "asset"));
+      writeFileSync(join(work, "asset", "file.txt"), "zipped\n");
+      const script = `
+        const { deferArchiver } = require("./stacks/synth.cjs");
+        deferArchiver();
+        require("./.gen/synth.cjs");
+        const fromPackages = Object.keys(require.cache).filter((k) => k.includes("/node_modules/"));
+        const zipModule = fromPackages.find((k) => k.endsWith("/node_modules/cdktf/lib/private/fs.js"));
+        require(zipModule).archiveSync(${JSON.stringify(join(work, "asset"))}, ${JSON.stringify(join(work, "asset.zip"))});
+        console.log(JSON.stringify(fromPackages.map((k) => k.slice(k.indexOf("/node_modules/")))));`;
+      const result = spawnSync(process.execPath, ["-e", script], { cwd: process.cwd(), env: synthEnv({ CDKTF_OUTDIR: join(work, "out"), ENCHANTED_ENVIRONMENTS: "dev" }), encoding: "utf8" });
+      expect(result.stderr).toBe("");
+      // The zip module and what it loads (cdktf's error messages; the zip library's stand-in): nothing else comes from node_modules.
+      expect((JSON.parse(result.stdout) as string[]).sort()).toEqual(
+        ["/node_modules/cdktf/lib/errors.js", "/node_modules/cdktf/lib/private/fs.js", "/node_modules/cdktf/node_modules/archiver/index.js"].sort(),
+      );
+      expect(existsSync(join(work, "asset.zip"))).toBe(true);
+      expect(readFileSync(join(work, "asset.zip")).subarray(0, 2).toString("latin1")).toBe("PK");
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
 
