@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
@@ -216,6 +217,58 @@ describe("stacks/synth.cjs (the app's entry)", () => {
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
+  });
+
+  it("writes JSON as json-stable-stringify does, byte for byte, for every kind of value that module treats apart", () => {
+    type Stringify = (value: unknown, opts?: unknown) => string | undefined;
+    const require = createRequire(import.meta.url);
+    const { stableStringify } = require("../stacks/synth.cjs") as { stableStringify: Stringify };
+    const real = createRequire(require.resolve("cdktf"))("json-stable-stringify") as Stringify;
+    class WithToJson {
+      constructor(readonly inner: unknown) {}
+      toJSON(): unknown {
+        return { wrapped: this.inner };
+      }
+    }
+    const shared = { same: "object twice, not a cycle" };
+    const values: unknown[] = [
+      { b: 1, a: [1, "two", null, true, false], c: { z: {}, y: [], x: [[]], w: [{}] } },
+      { "10": "ten", "9": "nine", a: "letter", "1": "one", "": "empty key", Z: "upper", é: "accent", "a b": "space" },
+      { gone: undefined, fn: () => 1, sym: Symbol("s"), kept: 0, nan: Number.NaN, inf: Number.POSITIVE_INFINITY, negZero: -0 },
+      [undefined, () => 1, Symbol("s"), null, Number.NaN],
+      { date: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)), custom: new WithToJson([1, { b: 2, a: 1 }]), nested: [new WithToJson(undefined)] },
+      { text: 'quote " backslash \\ newline \n tab \t control \u0001 unicode \u2028 emoji \ud83d\ude00 lone \ud800' },
+      { boxed: new String("ab"), number: new Number(3), bool: new Boolean(false) },
+      { left: shared, right: [shared, { again: shared }] },
+      [[[]], [{}], { a: [{ b: [] }] }],
+      "top-level string",
+      42,
+      null,
+      true,
+      undefined,
+      [],
+      {},
+      Object.create(null),
+      Object.assign(Object.create({ inherited: 1 }), { own: 2 }),
+      new Map([["a", 1]]),
+      [, 1, , 2],
+    ];
+    const options: unknown[] = [undefined, { space: 2 }, { space: 4 }, { space: "\t" }, { space: "--" }, { space: 0 }, { space: 1.5 }, {}];
+    for (const value of values) {
+      for (const opts of options) expect(stableStringify(value, opts), JSON.stringify({ opts })).toBe(real(value, opts));
+      expect(stableStringify(value)).toBe(real(value));
+    }
+    // The synthesized stacks are compared whole above (the in-process synth writes them with the module).
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle.self = { back: cycle };
+    expect(() => real(cycle, { space: 2 })).toThrow(TypeError);
+    expect(() => stableStringify(cycle, { space: 2 })).toThrow("Converting circular structure to JSON");
+    // Other options are the module's own.
+    const reversed = { cmp: (a: { key: string }, b: { key: string }) => (a.key < b.key ? 1 : -1), space: 2 };
+    expect(stableStringify({ a: 1, b: { c: 2, d: 3 } }, reversed)).toBe(real({ a: 1, b: { c: 2, d: 3 } }, reversed));
+    expect(stableStringify({ a: 1, b: 2 }, reversed)).toBe('{\n  "b": 2,\n  "a": 1\n}');
+    expect(stableStringify(cycle, { cycles: true })).toBe(real(cycle, { cycles: true }));
+    expect(stableStringify({ a: [], b: 1 }, { space: 2, collapseEmpty: true })).toBe(real({ a: [], b: 1 }, { space: 2, collapseEmpty: true }));
   });
 
   it("leaves out of the compiled app only cdktf's zip module, which zips an asset by running its own file, and that still zips", () => {
