@@ -50,7 +50,7 @@ import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { loadEnvironment } from "../../config/index.js";
-import { DEFAULT_PLAN_TIER, PLAN_TIERS } from "../../config/tiers.js";
+import { DEFAULT_PLAN_TIER, PLAN_TIER_NAMES, PLAN_TIERS, type TierCatalog } from "../../config/tiers.js";
 import type { SwarmEventRow } from "../../services/clickhouse-schema/table.js";
 import { qualified, schemaSql, SWARM_EVENTS_TABLE } from "../../services/clickhouse-schema/index.js";
 import { loadIngestorConfig, prefetchMessages, type IngestorConfig } from "../../services/ingestor/src/config.js";
@@ -63,7 +63,7 @@ import { buildEvent, typicalKind } from "../../services/ingestor/src/generator.j
 import { appendEvent, RowBlock } from "../../services/ingestor/src/row-encoder.js";
 import { openSink, type ClickHouseSink, type InsertRows, type Sink, type TenantStore } from "../../services/ingestor/src/sink.js";
 import { startJetStreamServer, type NatsServer } from "../../services/nats-auth/nats-server-process.js";
-import { eventSubject, STREAM_NAMES } from "../../services/nats-auth/streams.js";
+import { eventSubject, STREAM_NAMES, tenantBacklogMessages } from "../../services/nats-auth/streams.js";
 import { createTopology } from "../../services/nats-auth/topology.js";
 import { percentile, processMemoryBytes } from "./support.js";
 
@@ -78,6 +78,26 @@ const PROJECTS_PER_TENANT = 3;
 const NAIVE_BATCH = 1_000;
 /** Published with core NATS in chunks; a flush after each keeps the client's buffer bounded. */
 const PUBLISH_CHUNK = 5_000;
+/** The most events one tenant has in the backlog: agent i mod AGENTS, tenant agent mod TENANTS. */
+const TENANT_BACKLOG = Math.ceil(EVENTS / AGENTS) * Math.ceil(AGENTS / TENANTS);
+/**
+ * The catalog the streams are sized from: PLAN_TIERS with each tier's JetStream allowance raised
+ * (where needed) so one tenant may hold its whole share of the backlog. In production a tenant
+ * holds at most `tenantBacklogMessages` (4,096) messages in `SWARM_EVENTS` (discard new per
+ * subject); the bench publishes its backlog (up to 4,500 events a tenant) before anything
+ * consumes, so with the production bound about 16,000 publishes were refused and the bench waited
+ * for them forever. The bound is the bus's fairness between tenants, no part of the ingestor's
+ * work; the consumers' tenants still get their plans from PLAN_TIERS.
+ */
+const STREAM_TIERS: TierCatalog = Object.fromEntries(
+  PLAN_TIER_NAMES.map((name) => {
+    const tier = PLAN_TIERS[name];
+    const room = Math.ceil((TENANT_BACKLOG * tier.bus.maxPayloadBytes) / (1024 * 1024));
+    return [name, { ...tier, bus: { ...tier.bus, jetstreamStorageMiB: Math.max(tier.bus.jetstreamStorageMiB, room) } }];
+  }),
+) as TierCatalog;
+/** The backlog's publishes are taken as lost when the stream stops growing this long. */
+const PUBLISH_STALL_MS = 10_000;
 /** The live publisher sends a slice of its second this often. */
 const LIVE_TICK_MS = 10;
 /** Distinct live event bodies; each publish gives one a fresh id and timestamp. */
@@ -156,9 +176,18 @@ async function publishBacklog(nc: NatsConnection, jsm: JetStreamManager): Promis
     if ((i + 1) % PUBLISH_CHUNK === 0) await nc.flush();
   }
   await nc.flush();
+  // Core publishes are not confirmed: one the stream refused is only seen as a count that stops growing.
+  let stored = -1;
+  let grewAt = performance.now();
   for (;;) {
     const info = await jsm.streams.info(STREAM_NAMES.events);
     if (info.state.messages >= EVENTS) break;
+    if (info.state.messages !== stored) {
+      stored = info.state.messages;
+      grewAt = performance.now();
+    } else if (performance.now() - grewAt > PUBLISH_STALL_MS) {
+      throw new Error(`${STREAM_NAMES.events} stores ${stored} of the ${EVENTS} events published and no more for ${PUBLISH_STALL_MS} ms: publishes were refused (max_msgs_per_subject ${info.config.max_msgs_per_subject}, a tenant's share of the backlog up to ${TENANT_BACKLOG}; max_bytes ${info.config.max_bytes})`);
+    }
     await sleep(50);
   }
   return { seconds: (performance.now() - start) / 1000, minBytes: min, maxBytes: max, meanBytes: Math.round(total / EVENTS) };
@@ -392,6 +421,7 @@ async function main(): Promise<void> {
     // The ingestor's topology as NACK creates it in a cluster, on one server: no job stream.
     await createTopology(jsm, {
       nats: loadEnvironment("dev").nats,
+      tiers: STREAM_TIERS,
       replicas: 1,
       streams: ["events", "deadLetters"],
       maxBytes: { events: 3 * 1024 * 1024 * 1024, deadLetters: 128 * 1024 * 1024 },
@@ -401,6 +431,7 @@ async function main(): Promise<void> {
     const { ackWaitMs } = await checkTopology(jsm, config);
     for (const statement of schemaSql({ eventTtlDays: loadEnvironment("dev").clickhouse.eventTtlDays })) await sink.client.command({ query: statement });
 
+    progress(`${STREAM_NAMES.events}: a tenant may hold ${tenantBacklogMessages(STREAM_TIERS)} messages (production: ${tenantBacklogMessages()}), its share of the backlog is up to ${TENANT_BACKLOG}`);
     await addNaiveConsumer(jsm);
     await addBusFloorConsumer(jsm, config);
     progress(`publishing ${EVENTS} events (${TENANTS} tenants, ${AGENTS} agents) to ${STREAM_NAMES.events} on ${server.url}`);
