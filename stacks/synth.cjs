@@ -8,7 +8,7 @@
 // last one: esbuild's metafile lists every input, and any change to the import graph edits one of them.
 // It is CommonJS on purpose: an ES module entry costs another ~70 ms of loader start-up.
 "use strict";
-const { existsSync, readFileSync, statSync, writeFileSync } = require("node:fs");
+const { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require("node:fs");
 const { join } = require("node:path");
 const { pathToFileURL } = require("node:url");
 
@@ -188,13 +188,55 @@ function stableStringify(value, opts) {
   return write(value, 0);
 }
 
+/**
+ * Runs the compiled app as `require` would, with V8's code cache of it: the bytecode of every
+ * function the last synth ran (taken when it ended), so this one neither parses the 2.7 MB file
+ * nor compiles those functions again (~80 ms). The cache's name carries the compiled file's size
+ * and modification time (V8 itself only checks the source's length), so a new build, which
+ * writes the file, never meets an old cache; V8 refuses one from another Node or V8 flags, and
+ * the next successful synth writes it anew.
+ */
+function runCompiled() {
+  const vm = require("node:vm");
+  const Module = require("node:module");
+  const { dirname } = require("node:path");
+  const stat = statSync(outfile);
+  const cacheFile = `${outfile}.${stat.size}-${Math.trunc(stat.mtimeMs)}.v8cache`;
+  let cachedData;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const script = new vm.Script(Module.wrap(readFileSync(outfile, "utf8")), { filename: outfile, cachedData });
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once("exit", (code) => {
+      if (code !== 0) return;
+      try {
+        for (const old of readdirSync(dirname(outfile))) if (old.endsWith(".v8cache")) rmSync(join(dirname(outfile), old), { force: true });
+        const partial = `${cacheFile}.${process.pid}`;
+        writeFileSync(partial, script.createCachedData());
+        renameSync(partial, cacheFile);
+      } catch {
+        // A cache is an optimization: the next synth compiles as this one did.
+      }
+    });
+  }
+  const app = new Module(outfile, module);
+  app.filename = outfile;
+  app.paths = Module._nodeModulePaths(dirname(outfile));
+  require.cache[outfile] = app;
+  script.runInThisContext().call(app.exports, app.exports, Module.createRequire(outfile), app, outfile, dirname(outfile));
+  app.loaded = true;
+}
+
 function main() {
   deferArchiver();
   if (upToDate()) {
-    require(outfile);
+    runCompiled();
   } else {
     build().then(
-      () => require(outfile),
+      () => runCompiled(),
       (error) => {
         process.stderr.write(`synth: could not compile the app: ${error.message}\n`);
         process.exit(1);

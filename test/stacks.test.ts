@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -269,6 +269,32 @@ describe("stacks/synth.cjs (the app's entry)", () => {
     expect(stableStringify({ a: 1, b: 2 }, reversed)).toBe('{\n  "b": 2,\n  "a": 1\n}');
     expect(stableStringify(cycle, { cycles: true })).toBe(real(cycle, { cycles: true }));
     expect(stableStringify({ a: [], b: 1 }, { space: 2, collapseEmpty: true })).toBe(real({ a: [], b: 1 }, { space: 2, collapseEmpty: true }));
+  });
+
+  it("runs the compiled app with V8's code cache of it, named by the compiled file's size and time, written after a synth and refused when it is not V8's", () => {
+    const work = mkdtempSync(join(tmpdir(), "enchanted-synth-entry-"));
+    const synthInto = (dir: string) => spawnSync(process.execPath, ["stacks/synth.cjs"], { cwd: process.cwd(), env: synthEnv({ CDKTF_OUTDIR: join(work, dir), ENCHANTED_ENVIRONMENTS: "dev" }), encoding: "utf8" });
+    try {
+      expect(synthInto("first").stderr).toBe("");
+      const compiled = join(process.cwd(), ".gen", "synth.cjs");
+      const { size, mtimeMs } = statSync(compiled);
+      const cache = `${compiled}.${size}-${Math.trunc(mtimeMs)}.v8cache`;
+      expect(existsSync(cache)).toBe(true);
+      // Not a code cache at all: V8 refuses it, the synth compiles as without one and writes a real one.
+      writeFileSync(cache, "not a code cache");
+      const second = synthInto("second");
+      expect(second.stderr).toBe("");
+      expect(second.status).toBe(0);
+      expect(readFileSync(cache).length).toBeGreaterThan(100_000);
+      const third = synthInto("third");
+      expect(third.status).toBe(0);
+      const first = filesOf(join(work, "first"));
+      expect(Object.keys(first).length).toBe(1 + STACK_KINDS.length);
+      expect(filesOf(join(work, "second"))).toEqual(first);
+      expect(filesOf(join(work, "third"))).toEqual(first);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it("leaves out of the compiled app only cdktf's zip module, which zips an asset by running its own file, and that still zips", () => {
