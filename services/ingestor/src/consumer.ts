@@ -8,8 +8,10 @@
  * body ({@link appendEvent}: every check of `decodeEvent`, the tenant's retention; then its daily
  * allowance) → dead-letter the refused ones (publish to `SWARM_EVENTS_DLQ`, count the plan's
  * refusals into `tenant_usage_daily`, then `term()`) → insert the accepted rows in one block (up
- * to `maxInflight` at once; full batches wait for a slot) → ack them. A message is acked only
- * after its row is stored, so with any number of replicas no acked message lacks its row.
+ * to `maxInflight` at once; full batches wait for a slot) → ack them (one command; the server's
+ * reply to the last ack confirms them all, awaited apart: the slot and the room of a batch are free
+ * once its acks are sent, and the loop ends only after every confirmation). A message is acked
+ * only after its row is stored, so with any number of replicas no acked message lacks its row.
  *
  * Holds nothing it cannot keep: everything pulled and not yet acked is in the replica's own hands
  * (the batch filling, the batches waiting for a slot, those in the sink) and gets `working()`
@@ -518,10 +520,13 @@ export class EventConsumer {
         ready.length = 0;
       } else dispatch();
       while (inflight.size > 0) await Promise.all(inflight);
+      while (this.confirming.size > 0) await Promise.all(this.confirming);
       clearInterval(progress);
     }
   }
 
+  /** Confirmations of batches' acks not yet received (the batches are settled; the loop waits for these before it ends). */
+  private readonly confirming = new Set<Promise<void>>();
   /** Messages pulled and not yet settled, by batch (the filling one included): kept in progress. */
   private readonly held = new Set<readonly JsMsg[]>();
   private heldCount = 0;
@@ -655,14 +660,21 @@ export class EventConsumer {
     this.counters.batches++;
     this.counters.rowsInserted += rowCount;
     this.options.metrics?.inserted.inc(rowCount);
-    // The server handles a connection's acks in order: its reply to the last one confirms the batch.
+    // The server handles a connection's acks in order: its reply to the last one confirms the
+    // batch. The acks are sent (the last one with the request for that reply), so the batch is
+    // settled here: its insert slot and its room in the prefetch are free while the server works
+    // through them (waiting for the reply held both for 30-200 ms a batch, when the engine and
+    // the bus could have gone on). The loop still waits for every confirmation before it ends.
+    // Meanwhile the server may count the batch as pending: a pull then waits for that only where
+    // MaxAckPending is reached (it is checked at start to hold at least this replica's prefetch).
     if (last !== undefined) {
-      try {
-        await last.ackAck({ timeout: ACK_ACK_TIMEOUT_MS });
-      } catch (error) {
+      const confirmation: Promise<void> = last.ackAck({ timeout: ACK_ACK_TIMEOUT_MS }).then(
+        () => {},
         // The rows are stored: at worst the batch is redelivered and deduplicated.
-        this.log.warn({ err: String(error), token }, "ack not confirmed");
-      }
+        (error: unknown) => this.log.warn({ err: String(error), token }, "ack not confirmed"),
+      );
+      this.confirming.add(confirmation);
+      void confirmation.finally(() => this.confirming.delete(confirmation));
     }
   }
 
