@@ -44,7 +44,7 @@ import { POLICY_REJECT_REASONS, tenantOfSubject, type PolicyRejectReason, type R
 import type { IngestorMetrics } from "./metrics.js";
 import { appendEvent, RowBlock } from "./row-encoder.js";
 import { classifySinkError, type Sink, type SinkError, type TenantStore } from "./sink.js";
-import { dayText, offboardedDetail, quotaDetail, TenantPolicies, utcDay, type Admission } from "./tenants.js";
+import { dayText, offboardedDetail, quotaDetail, TenantPolicies, utcDay, type Admission, type TenantPlan } from "./tenants.js";
 import { IngestorStartError } from "./topology.js";
 
 /** The dead-letter stream of refused events (its name and subject root live with the other streams). */
@@ -585,15 +585,19 @@ export class EventConsumer {
     let quotaKeyTenant: string | undefined;
     let quotaKeyDay = -1;
     let quotaText = "";
+    // The i-th message is refused (one function for the batch, not a closure per message).
+    const refuse = (i: number, plan: TenantPlan, reason: RejectReason, detail: string) => {
+      const tenant = tenants[i];
+      refused.push({ m: batch[i] as JsMsg, seq: batchSequences[i] as number, reason, detail, tenant, day: days[i] as number, tier: tenant === undefined ? undefined : plan.tier });
+    };
     const decided = await this.policies.decide(tenants, days, (admission) => {
       for (let i = 0; i < batch.length; i++) {
         const m = batch[i] as JsMsg;
         const tenant = tenants[i];
         const day = days[i] as number;
         const plan = tenant === undefined ? this.policies.defaultPlan : admission.plan(tenant);
-        const refuse = (reason: RejectReason, detail: string) => refused.push({ m, seq: batchSequences[i] as number, reason, detail, tenant, day, tier: tenant === undefined ? undefined : plan.tier });
         if (tenant !== undefined && plan.status === "offboarded") {
-          refuse("offboarded", offboardedDetail(tenant));
+          refuse(i, plan, "offboarded", offboardedDetail(tenant));
           continue;
         }
         meta.streamTimestampMs = storedMs[i] as number;
@@ -601,7 +605,7 @@ export class EventConsumer {
         const start = rows.byteLength;
         const result = appendEvent(rows, m.subject, m.data, meta);
         if (!result.ok) {
-          refuse(result.reason, result.detail);
+          refuse(i, plan, result.reason, result.detail);
         } else if (tenant !== undefined && !admission.take(tenant, day)) {
           // Valid, but beyond the tenant's allowance: its row is taken back out of the block.
           rows.removeLastRow(start);
@@ -610,7 +614,7 @@ export class EventConsumer {
             quotaKeyDay = day;
             quotaText = quotaDetail(tenant, plan, day);
           }
-          refuse("quota", quotaText);
+          refuse(i, plan, "quota", quotaText);
         } else {
           accepted.push(m);
           sequences.push(batchSequences[i] as number);
