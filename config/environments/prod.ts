@@ -55,7 +55,8 @@ export const prod = {
     clusterFileSecretName: "enchanted/prod/foundationdb/cluster-file",
   },
   nats: {
-    replicas: 3,
+    // 5 servers: the agents' connections at peak need more than 3 (docs/capacity.md).
+    replicas: 5,
     storageGiB: 1_000,
     account: { maxConnections: 250_000, jetstreamMaxStorageGiB: 2_500 },
     streams: {
