@@ -41,11 +41,10 @@ export type PerTier = Readonly<Record<PlanTierName, number>>;
 /** Every measured input of the model. The lead updates these when a bench is re-run. */
 export const MEASURED_INPUTS = {
   ingestorEventsPerCoreSecond: {
-    value: 37_500,
-    unit: "events/s per core (the whole pipeline's CPU)",
+    value: 45_900,
+    unit: "events/s per core of an ingestor process",
     source:
-      "npm run bench:ingest, 2026-11-25 (commit d61bb6e): the 500,000-event drain at 75-77k events/s on the 2-core machine; 75,000 / 2 cores. nats-server and the embedded engine shared those cores, so the figure charges a replica for their CPU too (conservative for the ingestor alone)",
-    pending: "drain_eps and cpu_us_per_event.js_thread of the next bench:ingest run (per core = 1,000,000 / js_thread µs)",
+      "npm run bench:ingest, 2026-12-05 (commit 961a124): cpu_us_per_event js_thread 14.7 + engine 7.1 (the rest of the ingestor's process: the embedded engine's insert and V8's GC helpers) = 21.8 µs per event; 1,000,000 / 21.8. A replica on a remote ClickHouse does not run the engine's insert, so the figure is conservative by up to a third; nats-server's 11.4 µs per event is the NATS pods' and not charged here",
   },
   clickhouseInsertCpuUsPerRow: {
     value: 6.9,
@@ -74,7 +73,6 @@ export const MEASURED_INPUTS = {
     unit: "bytes per tenant with its owner, on disk (LMDB)",
     source:
       "npm run bench:scale, 2026-12-05: its cached store of 1,000,000 tenants with their owners (~/.cache/enchanted/bench-scale/1000000-8bb10a81e7388f41/store/data.mdb = 4,066,603,008 B) / 1,000,000; its load's bytesPerTenantBySubspace sums to 2,364 B of keys and values",
-    pending: "disk_bytes_per_tenant of bench:scale (about 3.5 KB reported; the lead confirms)",
   },
   controlPlaneBytesPerMembership: {
     value: 290,
@@ -732,11 +730,6 @@ export const CAPACITY_EXCEPTIONS: readonly CapacityException[] = [
     field: "nats.replicas",
     reason:
       "prod runs 5, the largest cluster config/environment.ts accepts; at nats-server's default max_connections (65,536) and 80 % fill the agents' connections at peak need 7. Raising max_connections in serverConfigMerge (services/nats-auth/server-config.ts) and the servers' memory, or allowing 7 servers, is a follow-up outside config",
-  },
-  {
-    field: "clickhouse.shards",
-    reason:
-      "the shards are sized by disk at steady state (a full year of enterprise retention at 1,000,000 users); ClickHouse's servers carry no toleration for the data pool's taint (constructs/clickhouse), so today they land on the system pool, which cannot hold the model's servers. Adding shards waits for that placement; until then 3 shards with growing volumes hold the first months",
   },
   {
     field: "clickhouse.storageGiB",

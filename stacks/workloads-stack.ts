@@ -20,7 +20,8 @@ import { EventsApi, EVENTS_API_ENDPOINT } from "../constructs/events-api/index.j
 import { API_AUDIENCE, issuerUrl, realmConfig, WEB_CLIENT_ID } from "../services/keycloak-realm/index.js";
 import { WebConsole } from "../constructs/console/index.js";
 import { WorkerPoolScaling, type WorkerPool } from "../constructs/worker-pools.js";
-import { Workers, type WorkersProps } from "../constructs/workers.js";
+import type { ServiceScheduling } from "../constructs/service-workload.js";
+import { Workers } from "../constructs/workers.js";
 import { clickhouseSecrets } from "../constructs/clickhouse/index.js";
 import { PROVISIONING_APP_LABELS } from "../constructs/provisioning/index.js";
 import { KubernetesStack } from "./kubernetes-stack.js";
@@ -99,6 +100,8 @@ export class WorkloadsStack extends KubernetesStack {
       version: config.charts.nats,
       publicKeys: config.nats.publicKeys,
       retainStreamsOnDelete: !config.ephemeral,
+      // The servers and their JetStream volumes on the data pool, beside ClickHouse.
+      ...poolScheduling(config, "data"),
       // Agents outside the cluster, where the environment opens NATS to them: the NLB sits in the public subnets.
       // Its host's alias record goes in the environment's zone, like the gateway's hosts.
       ...(config.nats.external
@@ -124,7 +127,7 @@ export class WorkloadsStack extends KubernetesStack {
       nackAccount: this.nats.nackAccountName,
       dependsOn: this.nats.streamResources,
     });
-    this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore });
+    this.clickhouse = new ClickHouse(this, "clickhouse", { ...config.clickhouse, tiers: props.tiers, secretStore: this.secretStore, ...poolScheduling(config, "data") });
     // Pods labelled as ClickHouse clients, in any namespace (their own namespace lets them out).
     this.clickhouse.allowFrom(labelledClients(POLICY_LABELS.clickhouseClient));
     const provisioningImage = imageOf(props.repositoryUrls, config.images.provisioning);
@@ -297,7 +300,7 @@ export class WorkloadsStack extends KubernetesStack {
       provisioning: { url: this.provisioning.serviceUrl, peer: provisioningPeer, port: this.provisioning.port },
       clickhouse: { url: this.clickhouse.httpUrl, passwordRemoteKey: clickhouseSecrets(config.clickhouse.secretPrefix).workers.remoteKey },
       secretStore: this.secretStore,
-      ...workerScheduling(config),
+      ...poolScheduling(config, "workers"),
       dependsOn: this.nats.streamResources,
     });
     // The owners admit them: job credentials and data keys from provisioning, history from ClickHouse (NATS admits every worker namespace above).
@@ -306,9 +309,13 @@ export class WorkloadsStack extends KubernetesStack {
   }
 }
 
-/** The worker node group's labels and taints (`config.eks.nodeGroups`, the group named "workers"), as the workers' scheduling. */
-function workerScheduling(config: EnvironmentConfig): Pick<WorkersProps, "scheduling"> {
-  const group = config.eks.nodeGroups.find((g) => g.name === "workers");
+/**
+ * A node group's labels and taints (`config.eks.nodeGroups`, the group of that name) as the
+ * scheduling of the pods meant for it; none when the environment has no such group (dev runs
+ * everything on its untainted nodes).
+ */
+function poolScheduling(config: EnvironmentConfig, pool: "data" | "workers"): { scheduling?: ServiceScheduling } {
+  const group = config.eks.nodeGroups.find((g) => g.name === pool);
   if (!group) return {};
   const effects = { NO_SCHEDULE: "NoSchedule", NO_EXECUTE: "NoExecute", PREFER_NO_SCHEDULE: "PreferNoSchedule" } as const;
   return {

@@ -193,3 +193,46 @@ describe("secrets never reach synthesized Terraform", () => {
     if (name.endsWith("-workloads")) expect(passwordFields).toBeGreaterThan(0);
   });
 });
+
+describe.each(ENVIRONMENT_NAMES)("%s: the data stores run on the data pool", (env) => {
+  const config = loadEnvironments([env])[0]!;
+  const dataPool = config.eks.nodeGroups.find((g) => g.name === "data");
+  const workloads = () => synthAllEnvironments()[stackName(env, "workloads")] as SynthesizedStack;
+  const natsValues = () => {
+    const release = Object.values(resourcesOf(workloads(), "helm_release")).find((r) => r.chart === "nats") as { values: string[] } | undefined;
+    if (!release) throw new Error(`${env}: no NATS release in the workloads stack`);
+    return JSON.parse(release.values[0] as string) as Record<string, any>;
+  };
+  const podSpecs = (): Record<string, Record<string, any>> => {
+    const specs: Record<string, Record<string, any>> = {};
+    for (const m of manifests(workloads())) {
+      if (m.kind !== "ClickHouseInstallation" && m.kind !== "ClickHouseKeeperInstallation") continue;
+      for (const t of m.spec.templates.podTemplates) specs[`${m.kind}/${t.name}`] = t.spec;
+    }
+    specs["nats"] = natsValues().podTemplate.merge.spec;
+    return specs;
+  };
+
+  it("selects the pool's labels and tolerates its taints (no pool, no placement)", () => {
+    const specs = podSpecs();
+    expect(Object.keys(specs).sort()).toEqual(["ClickHouseInstallation/clickhouse", "ClickHouseKeeperInstallation/keeper", "nats"]);
+    for (const [name, spec] of Object.entries(specs)) {
+      if (!dataPool) {
+        expect({ name, nodeSelector: spec.nodeSelector, tolerations: spec.tolerations }).toEqual({ name, nodeSelector: undefined, tolerations: undefined });
+        continue;
+      }
+      expect({ name, nodeSelector: spec.nodeSelector }).toEqual({ name, nodeSelector: Object.fromEntries((dataPool.labels ?? []).map((l) => [l.key, l.value])) });
+      const effects = { NO_SCHEDULE: "NoSchedule", NO_EXECUTE: "NoExecute", PREFER_NO_SCHEDULE: "PreferNoSchedule" } as const;
+      expect({ name, tolerations: spec.tolerations }).toEqual({ name, tolerations: (dataPool.taints ?? []).map((t) => ({ key: t.key, operator: "Equal", value: t.value, effect: effects[t.effect] })) });
+      // A taint the pods tolerate on a pool they do not select would let them land anywhere.
+      expect(Object.keys(spec.nodeSelector).length).toBeGreaterThan(0);
+    }
+  });
+
+  it("tolerates no other pool's taint", () => {
+    const others = config.eks.nodeGroups.filter((g) => g.name !== "data").flatMap((g) => (g.taints ?? []).map((t) => `${t.key}=${t.value}`));
+    for (const spec of Object.values(podSpecs())) {
+      for (const t of (spec.tolerations ?? []) as { key: string; value: string }[]) expect(others).not.toContain(`${t.key}=${t.value}`);
+    }
+  });
+});

@@ -89,7 +89,11 @@ export const prod = {
       silos: {},
     },
   },
-  clickhouse: { shards: 3, replicas: 2, keeperReplicas: 3, storageGiB: 2_000, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
+  // 8 shards, the capacity model's count for a year of every tier's retention (docs/capacity.md):
+  // set before the data arrives, because the sharding key is the tenant and queries skip unused
+  // shards, so adding shards later would strand a tenant's older rows. Volumes start at 750 GiB
+  // (the 12,000 GiB of the earlier 6 x 2,000) and grow online toward the model's figure.
+  clickhouse: { shards: 8, replicas: 2, keeperReplicas: 3, storageGiB: 750, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
   platformReplicas: 2,
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 3, maxReplicas: 20 },

@@ -37,6 +37,15 @@ function quantity(millicores: number, mebibytes: number) {
 }
 
 
+/** The pod spec's node selector and tolerations, when the props place the pods on a pool. */
+function placement(r: Pick<ResolvedClickHouseProps, "scheduling">): Record<string, unknown> {
+  const s = r.scheduling;
+  return {
+    ...(s?.nodeSelector && Object.keys(s.nodeSelector).length > 0 ? { nodeSelector: { ...s.nodeSelector } } : {}),
+    ...(s?.tolerations && s.tolerations.length > 0 ? { tolerations: s.tolerations.map((t) => ({ ...t })) } : {}),
+  };
+}
+
 function volumeClaim(name: string, storageGiB: number) {
   return {
     name,
@@ -69,6 +78,7 @@ export function keeperInstallationManifest(r: ResolvedClickHouseProps): Record<s
             metadata: { labels: { "app.kubernetes.io/name": "clickhouse-keeper", "app.kubernetes.io/part-of": "enchanted" } },
             spec: {
               securityContext: CLICKHOUSE_POD_SECURITY,
+              ...placement(r),
               affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: selector, topologyKey: HOSTNAME }] } },
               topologySpreadConstraints: [{ maxSkew: 1, topologyKey: ZONE, whenUnsatisfiable: "DoNotSchedule", labelSelector: selector }],
               containers: [
@@ -212,6 +222,7 @@ export function clickhouseInstallationManifest(r: ResolvedClickHouseProps): Reco
             metadata: { labels: { "app.kubernetes.io/name": "clickhouse", "app.kubernetes.io/part-of": "enchanted" } },
             spec: {
               securityContext: CLICKHOUSE_POD_SECURITY,
+              ...placement(r),
               topologySpreadConstraints: [
                 {
                   maxSkew: 1,

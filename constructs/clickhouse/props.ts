@@ -3,6 +3,7 @@ import type { TierCatalog } from "../../config/tiers.js";
 import { propFail, type PropScope } from "../core/validation.js";
 import type { ISecretStore } from "../platform-interfaces.js";
 import { NAMESPACES } from "../platform-interfaces.js";
+import type { ServiceScheduling } from "../service-workload.js";
 import { CLICKHOUSE_IMAGE, CLICKHOUSE_KEEPER_IMAGE } from "./names.js";
 
 export interface ClickHouseProps {
@@ -46,6 +47,11 @@ export interface ClickHouseProps {
   readonly clientCidrs?: readonly string[];
   /** Namespaces where the ingestor runs: each gets a copy of its password Secret. @default [NAMESPACES.platform] */
   readonly ingestorNamespaces?: readonly string[];
+  /**
+   * Nodes the servers and the Keeper quorum run on (the environment's data pool: its labels and
+   * the tolerations of its taints). @default - any untainted node
+   */
+  readonly scheduling?: ServiceScheduling;
   /** Resources everything here waits for. @default - none */
   readonly dependsOn?: readonly ITerraformDependable[];
 }
@@ -83,6 +89,7 @@ export interface ResolvedClickHouseProps {
   readonly keeperMemoryMiB: number;
   readonly clientCidrs: readonly string[];
   readonly ingestorNamespaces: readonly string[];
+  readonly scheduling?: ServiceScheduling;
 }
 
 /** Applies defaults and checks every prop; a bad value fails with its name, value and fix. */
@@ -105,6 +112,7 @@ export function resolveClickHouseProps(props: ClickHouseProps, scope: PropScope 
     keeperMemoryMiB: props.keeperMemoryMiB ?? DEFAULTS.keeperMemoryMiB,
     clientCidrs: [...(props.clientCidrs ?? DEFAULTS.clientCidrs)],
     ingestorNamespaces: [...(props.ingestorNamespaces ?? [NAMESPACES.platform])],
+    ...(props.scheduling ? { scheduling: props.scheduling } : {}),
   };
   const fail = propFail(scope);
   const int = (field: keyof ResolvedClickHouseProps, min: number, max: number, fix: string) => {
