@@ -17,7 +17,7 @@
  */
 import { ConfigError, IssueCollector } from "./schema.js";
 import { PLAN_TIER_NAMES, type PlanTierName, type TierCatalog } from "./tiers.js";
-import type { EnvironmentConfig } from "./environment.js";
+import { NATS_CLUSTER_SIZES, type EnvironmentConfig } from "./environment.js";
 
 /** A figure a bench measured. */
 export interface MeasuredInput {
@@ -221,9 +221,9 @@ export const CAPACITY_ASSUMPTIONS: CapacityAssumptions = {
     reason: "clients of a lost or restarting server reconnect to the others",
   },
   natsClusterSizes: {
-    value: [3, 5],
+    value: NATS_CLUSTER_SIZES.filter((n) => n >= 3),
     unit: "allowed NATS cluster sizes",
-    reason: "config/environment.ts accepts an odd quorum of 3 or 5 servers outside dev",
+    reason: "NATS_CLUSTER_SIZES (config/environment.ts): an odd quorum outside dev",
   },
   natsStreamReplicas: { value: 3, unit: "copies of each stream", reason: "prod's nats.streams.events.replicas (config/environments/prod.ts)" },
   jobsStreamMaxBytesGiB: { value: 50, unit: "GiB", reason: "prod's nats.streams.jobs.maxBytesGiB: jobs are small and not modelled here" },
@@ -726,11 +726,6 @@ export interface CapacityException {
  * figure falls short without an entry here, and when an entry names a figure that no longer does.
  */
 export const CAPACITY_EXCEPTIONS: readonly CapacityException[] = [
-  {
-    field: "nats.replicas",
-    reason:
-      "prod runs 5, the largest cluster config/environment.ts accepts; at nats-server's default max_connections (65,536) and 80 % fill the agents' connections at peak need 7. Raising max_connections in serverConfigMerge (services/nats-auth/server-config.ts) and the servers' memory, or allowing 7 servers, is a follow-up outside config",
-  },
   {
     field: "clickhouse.storageGiB",
     reason:

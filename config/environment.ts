@@ -80,6 +80,13 @@ const tenantIdSchema = string({ pattern: TENANT_ID_PATTERN, fix: TENANT_ID_FIX }
 const NATS_KEY_FIX = "copy the key from public-keys.json written by `npm run nats:bootstrap -- --env <env>`";
 const accountKey = string({ pattern: /^A[A-Z2-7]{55}$/, fix: NATS_KEY_FIX });
 
+/**
+ * The NATS cluster sizes accepted: 1 server (dev only) or an odd quorum. 7 is the largest: every
+ * server is a peer of JetStream's meta group, and streams keep at most 5 replicas.
+ */
+export const NATS_CLUSTER_SIZES = [1, 3, 5, 7] as const;
+const NATS_CLUSTER_SIZES_FIX = "use 1 server (dev only) or an odd quorum of 3, 5 or 7";
+
 const streamSchema = object({
   replicas: oneOfNumbers([1, 3, 5], "use 1 replica (dev only) or 3 or 5"),
   maxAgeHours: integer({ min: 1, max: 87_600 }),
@@ -223,8 +230,8 @@ const environmentSchema = object({
   }),
   /** NATS JetStream, the event bus. */
   nats: object({
-    /** Servers in the cluster: 1 (dev) or an odd quorum of 3 or 5. */
-    replicas: oneOfNumbers([1, 3, 5], "use 1 server (dev only) or an odd quorum of 3 or 5"),
+    /** Servers in the cluster: 1 (dev) or an odd quorum of 3, 5 or 7 ({@link NATS_CLUSTER_SIZES}). */
+    replicas: oneOfNumbers(NATS_CLUSTER_SIZES, NATS_CLUSTER_SIZES_FIX),
     /** JetStream file storage per server, on encrypted gp3. */
     storageGiB: integer({ min: 1, max: 16_384 }),
     /** Limits of the platform account SWARM (its own users: NACK, the ingestor, the workers; each tenant's account takes its limits from the tier catalog). */
@@ -451,7 +458,7 @@ function checkConsole(env: EnvironmentConfig, out: IssueCollector): void {
 function checkDataPlane(env: EnvironmentConfig, out: IssueCollector): void {
   const n = env.nats;
   if (env.name !== "dev") {
-    if (n.replicas < 3) out.add("nats.replicas", n.replicas, `${env.name} needs a quorum`, "run 3 or 5 NATS servers");
+    if (n.replicas < 3) out.add("nats.replicas", n.replicas, `${env.name} needs a quorum`, "run 3, 5 or 7 NATS servers");
     if (env.clickhouse.keeperReplicas < 3) out.add("clickhouse.keeperReplicas", env.clickhouse.keeperReplicas, `${env.name} needs a Keeper quorum`, "run 3 or 5 Keeper replicas");
     if (env.clickhouse.replicas < 2) out.add("clickhouse.replicas", env.clickhouse.replicas, `${env.name} must survive the loss of one ClickHouse replica`, "run at least 2 replicas per shard");
   }

@@ -194,6 +194,20 @@ describe("environment config", () => {
     ]);
   });
 
+  it("takes NATS clusters of 1 (dev), 3, 5 or 7 servers and names the sizes for any other", () => {
+    for (const replicas of [3, 5, 7]) {
+      const raw = rawEnv("staging");
+      raw.nats.replicas = replicas;
+      expect(validateEnvironment(raw, "staging").nats.replicas).toBe(replicas);
+    }
+    for (const replicas of [2, 4, 9]) {
+      const raw = rawEnv("staging");
+      raw.nats.replicas = replicas;
+      expect(errorOf(() => validateEnvironment(raw, "staging")).message).toContain(`nats.replicas = ${replicas}`);
+      expect(errorOf(() => validateEnvironment(raw, "staging")).message).toContain("an odd quorum of 3, 5 or 7");
+    }
+  });
+
   it("refuses streams with more replicas than NATS servers, or more bytes than the cluster stores", () => {
     const raw = rawEnv("dev");
     raw.nats.streams.events.replicas = 3;

@@ -55,8 +55,9 @@ export const prod = {
     clusterFileSecretName: "enchanted/prod/foundationdb/cluster-file",
   },
   nats: {
-    // 5 servers: the agents' connections at peak need more than 3 (docs/capacity.md).
-    replicas: 5,
+    // 7 servers: the agents' connections at peak, at nats-server's default max_connections
+    // (docs/capacity.md).
+    replicas: 7,
     storageGiB: 1_000,
     account: { maxConnections: 250_000, jetstreamMaxStorageGiB: 2_500 },
     streams: {

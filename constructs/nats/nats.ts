@@ -4,7 +4,7 @@
 import { Manifest } from "@cdktf/provider-kubernetes/lib/manifest/index.js";
 import type { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
-import type { EnvironmentConfig } from "../../config/environment.js";
+import { NATS_CLUSTER_SIZES, type EnvironmentConfig } from "../../config/environment.js";
 import { assertTenantId } from "../../config/tenancy.js";
 import { PLAN_TIER_NAMES, type PlanTierName } from "../../config/tiers.js";
 import { HELM_CHARTS } from "../../config/versions.js";
@@ -274,7 +274,7 @@ function certificateDnsNames(): string[] {
 
 function checkProps(fail: PropFail, props: NatsProps, siloTenants: readonly string[]): void {
   const n = props.nats;
-  if (![1, 3, 5].includes(n.replicas)) fail("nats.replicas", n.replicas, "is not 1, 3 or 5", "use 1 server (dev) or an odd quorum of 3 or 5");
+  if (!(NATS_CLUSTER_SIZES as readonly number[]).includes(n.replicas)) fail("nats.replicas", n.replicas, `is not ${NATS_CLUSTER_SIZES.join(", ")}`, "use 1 server (dev) or an odd quorum of 3, 5 or 7");
   for (const [key, s] of Object.entries(n.streams)) {
     if (s.replicas > n.replicas) fail(`nats.streams.${key}.replicas`, s.replicas, `exceeds the ${n.replicas} servers`, `use at most ${n.replicas}`);
   }

@@ -222,7 +222,8 @@ describe("Nats construct", () => {
   it("fails with the prop, the value and the fix", () => {
     const bad = (overrides: Partial<NatsProps>) => () => synthNats(propsFor("prod", overrides));
     const prod = loadEnvironment("prod").nats;
-    expect(bad({ nats: { ...prod, replicas: 2 as 3 } })).toThrow(/nats\.replicas = 2 .*Fix: use 1 server/);
+    expect(bad({ nats: { ...prod, replicas: 2 as 3 } })).toThrow(/nats\.replicas = 2 is not 1, 3, 5, 7\. Fix: use 1 server/);
+    expect(bad({ nats: { ...prod, replicas: 9 as 3 } })).toThrow(/nats\.replicas = 9 is not 1, 3, 5, 7\. Fix: use 1 server \(dev\) or an odd quorum of 3, 5 or 7/);
     expect(bad({ nats: { ...prod, storageGiB: 100 } })).toThrow(/nats\.storageGiB = 100 .*Fix: raise nats\.storageGiB/);
     expect(bad({ publicKeys: { ...keys, swarmAccount: keys.operator } })).toThrow(/publicKeys\.swarmAccount = "O.*Fix: copy the public keys/);
     expect(bad({ publicKeys: { ...keys, silos: {} } })).toThrow(/publicKeys\.silos\.acme-corp/);
