@@ -708,7 +708,7 @@ export function prodFigures(model: CapacityModel, prod: EnvironmentConfig, defau
     { field: "eks.nodeGroups[system].maxSize", prod: group("system").maxSize, model: model.nodes.system.nodes, requirement: "system nodes for Keycloak, the ingestor and the platform's pods" },
     { field: "eks.nodeGroups[data].maxSize", prod: group("data").maxSize, model: model.nodes.data.nodes, requirement: "data nodes for ClickHouse, Keeper and NATS" },
     { field: "eks.nodeGroups[workers].minSize", prod: group("workers").minSize, model: model.nodes.workers.nodes, requirement: "the workers' floor (jobs are not modelled)" },
-    { field: "platformReplicas (Keycloak replicas)", prod: prod.platformReplicas, model: model.keycloak.pods, requirement: "Keycloak pods for the sign-up peak" },
+    { field: "keycloak.replicas", prod: prod.keycloak.replicas, model: model.keycloak.pods, requirement: "Keycloak pods for the sign-up peak" },
     { field: "Ingestor maxReplicas (construct default)", prod: defaults.ingestorMaxReplicas, model: model.ingestor.replicas, requirement: "replicas for the peak at the measured per-core drain" },
     { field: "Ingestor CPU request, cores (construct default)", prod: defaults.ingestorCpuRequestCores, model: a.pods.value.ingestor.cores, requirement: "the cores per replica the replica count assumes" },
     { field: "eventsApi.maxReplicas", prod: prod.eventsApi.maxReplicas, model: Number.NaN, requirement: "not modelled: no bench measures the events API's requests per core" },
@@ -730,11 +730,6 @@ export const CAPACITY_EXCEPTIONS: readonly CapacityException[] = [
     field: "clickhouse.storageGiB",
     reason:
       "the model's figure is the volume after every tier's retention has filled (365 days for enterprise); gp3 volumes grow online (the encrypted storage class sets allowVolumeExpansion), so prod starts smaller and grows them before the fill target",
-  },
-  {
-    field: "platformReplicas (Keycloak replicas)",
-    reason:
-      "Keycloak's replicas are platformReplicas, which also sets the Aurora instances, Kong and the operators; a keycloak.replicas field of its own (config/environment.ts, stacks/workloads-stack.ts) is the follow-up. Keycloak sets no CPU limit, so its 2 pods can use more than their 1-core request during a spike",
   },
   {
     field: "Ingestor CPU request, cores (construct default)",

@@ -287,11 +287,19 @@ const environmentSchema = object({
     secretPrefix: string({ pattern: /^[A-Za-z0-9/_+=.@-]{1,400}$/, fix: 'use a Secrets Manager path such as "enchanted/prod/clickhouse"' }),
   }),
   /**
-   * Replicas of the platform's stateless controllers and services: the operators, Keycloak,
-   * Kong, and the minimum of the ingestor and the provisioning service. 1 saves cost (dev); 2 or
-   * more survive a node or a zone.
+   * Replicas of the platform's stateless controllers and services: the operators, Kong, Keycloak's
+   * Aurora instances, and the minimum of the ingestor and the provisioning service. 1 saves cost
+   * (dev); 2 or more survive a node or a zone. Keycloak's pods are `keycloak.replicas`.
    */
   platformReplicas: integer({ min: 1, max: 5, fix: "use 1 (no availability, dev) or 2 and more" }),
+  /**
+   * Keycloak, the identity provider (constructs/keycloak). `replicas`: its pods, each on a node of
+   * its own (the chart's anti-affinity) and spread over zones. Outside dev at least two, so a node
+   * or a zone can go; prod runs the capacity model's count for the sign-up peak (docs/capacity.md).
+   */
+  keycloak: object({
+    replicas: integer({ min: 1, max: 10, fix: "run 1 Keycloak replica (dev only) to 10; prod runs the capacity model's count (npm run capacity)" }),
+  }),
   /**
    * The events API (the tenants' read path): the bounds of its HorizontalPodAutoscaler, which
    * scales it on CPU. Outside dev at least two replicas, so a node or a zone can go.
@@ -352,6 +360,7 @@ export function checkEnvironment(raw: unknown, expectedName: string, out: IssueC
   checkEks(env, out);
   checkDataPlane(env, out);
   checkEventsApi(env, out);
+  checkKeycloak(env, out);
   checkConsole(env, out);
   for (const [service, image] of Object.entries(env.images)) {
     if (!env.ecr.repositories.includes(image.repository)) {
@@ -443,6 +452,28 @@ function checkEventsApi(env: EnvironmentConfig, out: IssueCollector): void {
   }
   if (env.name !== "dev" && e.minReplicas < 2) {
     out.add("eventsApi.minReplicas", e.minReplicas, `${env.name} must keep serving tenants' reads while a node or a zone is lost`, "run at least 2 replicas");
+  }
+}
+
+/**
+ * Keycloak's replicas: availability outside dev, and no more than the nodes it may run on (the
+ * keycloakx chart's default affinity requires a node of its own for each replica; the tainted
+ * data and worker pools take none).
+ */
+function checkKeycloak(env: EnvironmentConfig, out: IssueCollector): void {
+  const replicas = env.keycloak.replicas;
+  if (env.name !== "dev" && replicas < 2) {
+    out.add("keycloak.replicas", replicas, `${env.name} must keep signing users in while a node or a zone is lost`, "run at least 2 Keycloak replicas");
+  }
+  const open = env.eks.nodeGroups.filter((g) => !(g.taints ?? []).some((t) => t.effect === "NO_SCHEDULE" || t.effect === "NO_EXECUTE"));
+  const nodes = open.reduce((sum, g) => sum + g.maxSize, 0);
+  if (replicas > nodes) {
+    out.add(
+      "keycloak.replicas",
+      replicas,
+      `exceeds the ${nodes} node(s) Keycloak may run on (the maxSize of the untainted node groups: ${open.map((g) => g.name).join(", ") || "none"}); each replica needs a node of its own`,
+      `run at most ${nodes} Keycloak replicas, or raise the maxSize of an untainted node group`,
+    );
   }
 }
 

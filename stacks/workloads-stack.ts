@@ -140,7 +140,7 @@ export class WorkloadsStack extends KubernetesStack {
       secretStore: this.secretStore,
       secretPrefix: keycloakSecretPrefix(config),
       databaseCidrs: config.network.subnets.data,
-      replicas: config.platformReplicas,
+      replicas: config.keycloak.replicas,
       version: config.charts.keycloakx,
       // Its only proxy is Kong, whose pods have addresses of the private subnets.
       proxyCidrs: config.network.subnets.private,

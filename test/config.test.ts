@@ -217,6 +217,45 @@ describe("environment config", () => {
     expect(err.message).toContain("stream copies need 1502 GiB but the cluster has 20 GiB");
   });
 
+  it("gives Keycloak a replica count of its own: 1 in dev, 2 in staging, the capacity model's 3 in prod", () => {
+    expect(ENVIRONMENT_NAMES.map((env) => [env, loadEnvironment(env).keycloak.replicas, loadEnvironment(env).platformReplicas])).toEqual([
+      ["dev", 1, 1],
+      ["staging", 2, 2],
+      ["prod", 3, 2],
+    ]);
+  });
+
+  it("refuses a Keycloak replica count that is not a whole number of 1 to 10, naming the field and the fix", () => {
+    for (const bad of [0, 11, 2.5, "3"]) {
+      const raw = rawEnv("prod");
+      raw.keycloak.replicas = bad;
+      const err = errorOf(() => validateEnvironment(raw, "prod"));
+      expect(err.issues.map((i) => i.path)).toEqual(["keycloak.replicas"]);
+      expect(err.message).toContain(`keycloak.replicas = ${JSON.stringify(bad)}`);
+      expect(err.message).toContain("Fix: run 1 Keycloak replica (dev only) to 10");
+    }
+    const raw = rawEnv("prod");
+    delete raw.keycloak;
+    expect(errorOf(() => validateEnvironment(raw, "prod")).issues.map((i) => i.path)).toEqual(["keycloak"]);
+  });
+
+  it("requires 2 Keycloak replicas outside dev, and no more than the untainted nodes (a node of its own for each)", () => {
+    const staging = rawEnv("staging");
+    staging.keycloak.replicas = 1;
+    expect(errorOf(() => validateEnvironment(staging, "staging")).message).toContain(
+      "keycloak.replicas = 1: staging must keep signing users in while a node or a zone is lost. Fix: run at least 2 Keycloak replicas",
+    );
+    const dev = rawEnv("dev");
+    dev.keycloak.replicas = 1;
+    expect(validateEnvironment(dev, "dev").keycloak.replicas).toBe(1);
+    // prod's system pool (maxSize 9) is the only one without a NoSchedule taint.
+    const prod = rawEnv("prod");
+    prod.keycloak.replicas = 10;
+    expect(errorOf(() => validateEnvironment(prod, "prod")).message).toContain(
+      "keycloak.replicas = 10: exceeds the 9 node(s) Keycloak may run on (the maxSize of the untainted node groups: system); each replica needs a node of its own. Fix: run at most 9 Keycloak replicas, or raise the maxSize of an untainted node group",
+    );
+  });
+
   it("refuses a config loaded under another environment's name", () => {
     expect(errorOf(() => validateEnvironment(rawEnv("dev"), "prod")).message).toContain('name = "dev": does not match the file it is loaded as ("prod")');
   });

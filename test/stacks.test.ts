@@ -7,7 +7,8 @@ import { HelmProvider } from "@cdktf/provider-helm/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/index.js";
 import { describe, expect, it } from "vitest";
-import { ENVIRONMENT_NAMES, loadEnvironment, TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
+import { CAPACITY_ASSUMPTIONS, capacityModel, MEASURED_INPUTS } from "../config/capacity.js";
+import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
 import { evaluatePolicy } from "../constructs/policy/index.js";
 import { App, Aspects, DefaultTokenResolver, Fn, StringConcat, TerraformStack, Token, Tokenization } from "cdktf";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
@@ -359,6 +360,28 @@ describe.each(ENVIRONMENT_NAMES)("%s-platform", (env) => {
     expect(used.length).toBeGreaterThan(0);
     for (const name of used) expect(outputs).toContain(name);
   });
+});
+
+describe.each(ENVIRONMENT_NAMES)("%s: Keycloak's pods and Aurora's instances", (env) => {
+  const config = loadEnvironment(env);
+  const keycloakValues = () => {
+    const release = Object.values(stackOf(env, "workloads").json.resource?.helm_release ?? {}).find((r) => r.chart === "keycloakx") as { values: string[] } | undefined;
+    if (!release) throw new Error(`${env}: no keycloakx release in the workloads stack`);
+    return JSON.parse(release.values[0] as string) as { replicas: number };
+  };
+
+  it("runs keycloak.replicas Keycloak pods while Aurora keeps platformReplicas instances", () => {
+    expect(keycloakValues().replicas).toBe(config.keycloak.replicas);
+    expect(Object.keys(stackOf(env, "platform").json.resource?.aws_rds_cluster_instance ?? {})).toHaveLength(config.platformReplicas);
+  });
+
+  if (env === "prod") {
+    it("runs the capacity model's Keycloak pods (3) on 2 Aurora instances", () => {
+      expect(keycloakValues().replicas).toBe(capacityModel(MEASURED_INPUTS, CAPACITY_ASSUMPTIONS, loadTierCatalog()).keycloak.pods);
+      expect(keycloakValues().replicas).toBe(3);
+      expect(Object.keys(stackOf(env, "platform").json.resource?.aws_rds_cluster_instance ?? {})).toHaveLength(2);
+    });
+  }
 });
 
 // No whole-stack snapshots: 1.7 MB of JSON that every change rewrote and no reviewer read. What a

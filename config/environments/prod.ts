@@ -96,6 +96,8 @@ export const prod = {
   // (the 12,000 GiB of the earlier 6 x 2,000) and grow online toward the model's figure.
   clickhouse: { shards: 8, replicas: 2, keeperReplicas: 3, storageGiB: 750, keeperStorageGiB: 20, eventTtlDays: 365, secretPrefix: "enchanted/prod/clickhouse" },
   platformReplicas: 2,
+  // Keycloak's pods: the capacity model's count for the sign-up peak (npm run capacity, docs/capacity.md).
+  keycloak: { replicas: 3 },
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 3, maxReplicas: 20 },
   gateway: { rateLimitCounters: "redis" },

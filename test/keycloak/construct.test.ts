@@ -69,7 +69,7 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       logs: { key: KEY, retentionDays: 30 },
       secretPrefix,
       secretReaderRoleNames: [ESO_ROLE],
-      instances: env === "dev" ? 1 : 2,
+      instances: config.platformReplicas,
       deletionProtection: !config.ephemeral,
     });
     const keycloak = new Keycloak(stack, "keycloak", {
@@ -80,7 +80,7 @@ function synthEnv(env: EnvironmentName): SynthesizedStack {
       secretStore: STORE,
       secretPrefix,
       databaseCidrs: config.network.subnets.data,
-      replicas: env === "dev" ? 1 : 2,
+      replicas: config.keycloak.replicas,
       version: config.charts.keycloakx,
       proxyCidrs: config.network.subnets.public,
     });
@@ -226,12 +226,17 @@ describe.each(ENVIRONMENT_NAMES)("%s: Keycloak in the cluster", (env) => {
     });
   });
 
-  it("runs 1 replica in dev and 2 or more, with a PDB and a zone spread, elsewhere", () => {
-    expect(values.replicas).toBe(env === "dev" ? 1 : 2);
+  it("runs keycloak.replicas (1 in dev, 2 or more elsewhere), with a PDB and a zone spread outside dev", () => {
+    expect(values.replicas).toBe(config.keycloak.replicas);
     if (env === "dev") expect(values.podDisruptionBudget).toBeUndefined();
     else expect(values.podDisruptionBudget).toEqual({ maxUnavailable: 1 });
     expect(values.topologySpreadConstraints).toContain('"topologyKey":"topology.kubernetes.io/zone"');
+    expect(values.topologySpreadConstraints).toContain(`"whenUnsatisfiable":"${env === "dev" ? "ScheduleAnyway" : "DoNotSchedule"}"`);
     expect(values.topologySpreadConstraints).toContain(JSON.stringify(KEYCLOAK_POD_LABELS));
+    // The count is the chart's replicas: no HPA (the chart's autoscaling, off by default, would
+    // ignore it), and the chart's own anti-affinity (a node per replica) is left as it is.
+    expect(values.autoscaling).toBeUndefined();
+    expect(values.affinity).toBeUndefined();
   });
 
   it("clusters with Infinispan over jdbc-ping, behind an X-Forwarded proxy, at https://<domains.auth>", () => {
