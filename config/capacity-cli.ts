@@ -15,10 +15,7 @@ export const CAPACITY_DOC = join(dirname(fileURLToPath(import.meta.url)), "..", 
 /** The generated section as the model prints it now. */
 export function currentCapacityMarkdown(): string {
   const model = capacityModel(MEASURED_INPUTS, CAPACITY_ASSUMPTIONS, loadTierCatalog());
-  const figures = prodFigures(model, loadEnvironment("prod"), {
-    ingestorMaxReplicas: SERVICE_SIZING_DEFAULTS.maxReplicas,
-    ingestorCpuRequestCores: SERVICE_SIZING_DEFAULTS.cpuRequestMillicores / 1000,
-  });
+  const figures = prodFigures(model, loadEnvironment("prod"), { ingestorMaxReplicas: SERVICE_SIZING_DEFAULTS.maxReplicas });
   return renderCapacity(model, MEASURED_INPUTS, CAPACITY_ASSUMPTIONS, compareWithProd(figures));
 }
 

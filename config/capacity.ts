@@ -264,7 +264,7 @@ export const CAPACITY_ASSUMPTIONS: CapacityAssumptions = {
     },
     unit: "CPU cores and GiB requested per pod",
     reason:
-      "the constructs' requests: Keycloak 1 core / 2 GiB (constructs/keycloak/keycloak.ts), ClickHouse 2 cores / 8 GiB and Keeper 0.5 / 1 GiB (constructs/clickhouse/props.ts), NATS 1 core / 4 GiB (constructs/nats/chart-values.ts), ingestor 512 MiB; the ingestor's core is the model's (its request is 250m with no CPU limit: see the exceptions)",
+      "the constructs' requests: Keycloak 1 core / 2 GiB (constructs/keycloak/keycloak.ts), ClickHouse 2 cores / 8 GiB and Keeper 0.5 / 1 GiB (constructs/clickhouse/props.ts), NATS 1 core / 4 GiB (constructs/nats/chart-values.ts), ingestor 512 MiB; the ingestor's core is the model's (bench:ingest measured its drain per core), and prod's ingestor.cpuRequestMillicores is set against it",
   },
   otherSystemCores: {
     value: 8,
@@ -674,8 +674,6 @@ function checkCapacityInputs(inputs: MeasuredInputs, a: CapacityAssumptions): vo
 export interface ConstructDefaults {
   /** The Ingestor construct's maxReplicas default (SERVICE_SIZING_DEFAULTS.maxReplicas). */
   readonly ingestorMaxReplicas: number;
-  /** The Ingestor construct's CPU request default, in cores. */
-  readonly ingestorCpuRequestCores: number;
 }
 
 /** One figure of prod set against what the model needs. */
@@ -710,7 +708,7 @@ export function prodFigures(model: CapacityModel, prod: EnvironmentConfig, defau
     { field: "eks.nodeGroups[workers].minSize", prod: group("workers").minSize, model: model.nodes.workers.nodes, requirement: "the workers' floor (jobs are not modelled)" },
     { field: "keycloak.replicas", prod: prod.keycloak.replicas, model: model.keycloak.pods, requirement: "Keycloak pods for the sign-up peak" },
     { field: "Ingestor maxReplicas (construct default)", prod: defaults.ingestorMaxReplicas, model: model.ingestor.replicas, requirement: "replicas for the peak at the measured per-core drain" },
-    { field: "Ingestor CPU request, cores (construct default)", prod: defaults.ingestorCpuRequestCores, model: a.pods.value.ingestor.cores, requirement: "the cores per replica the replica count assumes" },
+    { field: "ingestor.cpuRequestMillicores (cores)", prod: prod.ingestor.cpuRequestMillicores / 1000, model: a.pods.value.ingestor.cores, requirement: "the cores per replica the replica count assumes" },
     { field: "eventsApi.maxReplicas", prod: prod.eventsApi.maxReplicas, model: Number.NaN, requirement: "not modelled: no bench measures the events API's requests per core" },
   ];
 }
@@ -730,11 +728,6 @@ export const CAPACITY_EXCEPTIONS: readonly CapacityException[] = [
     field: "clickhouse.storageGiB",
     reason:
       "the model's figure is the volume after every tier's retention has filled (365 days for enterprise); gp3 volumes grow online (the encrypted storage class sets allowVolumeExpansion), so prod starts smaller and grows them before the fill target",
-  },
-  {
-    field: "Ingestor CPU request, cores (construct default)",
-    reason:
-      "the ingestor requests 250m and sets no CPU limit, so a replica uses a free core of its node; the model counts a whole core per replica so its node count holds. Raising the Ingestor construct's request to the model's core is a follow-up in constructs/ingestor.ts",
   },
   {
     field: "eventsApi.maxReplicas",

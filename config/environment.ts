@@ -301,6 +301,14 @@ const environmentSchema = object({
     replicas: integer({ min: 1, max: 10, fix: "run 1 Keycloak replica (dev only) to 10; prod runs the capacity model's count (npm run capacity)" }),
   }),
   /**
+   * The ingestor (SWARM_EVENTS → ClickHouse, constructs/ingestor.ts). `cpuRequestMillicores`: the
+   * CPU each replica requests. The capacity model counts one core (1000) per replica, the unit
+   * bench:ingest measured its drain in, so prod requests that and its node count holds.
+   */
+  ingestor: object({
+    cpuRequestMillicores: integer({ min: 100, max: 8_000, fix: "request 100 to 8000 millicores per replica (1000 is the one core the capacity model counts)" }),
+  }),
+  /**
    * The events API (the tenants' read path): the bounds of its HorizontalPodAutoscaler, which
    * scales it on CPU. Outside dev at least two replicas, so a node or a zone can go.
    */

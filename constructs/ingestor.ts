@@ -46,6 +46,11 @@ export function siloIngestorName(tenantId: string): string {
 const appLabels = (name: string) => ({ "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "enchanted" }) as const;
 
 const DEFAULT_LAG_THRESHOLD = 10_000;
+/**
+ * The least CPU a replica may request, in millicores. bench:ingest measures the drain per core;
+ * a request of 1-99 is most likely cores written where millicores go (1 is 1m, not one core).
+ */
+export const MIN_INGESTOR_CPU_REQUEST_MILLICORES = 100;
 /** V8's heap as a share of the memory limit: buffers and native memory need the rest. */
 const HEAP_SHARE = 0.75;
 const CREDS_DIR = "/var/run/secrets/nats";
@@ -103,7 +108,12 @@ export interface IngestorProps {
   readonly maxReplicas?: number;
   /** Pending messages per replica KEDA aims for (KEDA's `lagThreshold`). @default 10000 */
   readonly lagThreshold?: number;
-  /** @default - 250m CPU and 256 MiB requested, 512 MiB limit */
+  /**
+   * `cpuRequestMillicores`: at least {@link MIN_INGESTOR_CPU_REQUEST_MILLICORES}; the capacity
+   * model counts 1000 (one core) per replica, the unit bench:ingest measured the drain in (prod
+   * passes its `ingestor.cpuRequestMillicores`). No CPU limit is set either way.
+   * @default - 250m CPU and 256 MiB requested, 512 MiB limit
+   */
   readonly resources?: IngestorResources;
   /** SIGTERM: drain, flush and ack within this (`INGESTOR_SHUTDOWN_TIMEOUT_MS`). @default 15 (the service's default) */
   readonly shutdownTimeoutSeconds?: number;
@@ -154,6 +164,14 @@ function resolve(path: string, props: IngestorProps): Resolved {
     fail("consumer", r.consumer, `is not a durable consumer name the ingestor accepts (${INGESTOR_ENV.consumer} must match ${INGESTOR_CONSUMER_NAME_PATTERN.source})`, INGESTOR_CONSUMER_NAME_RULE);
   }
   checkServiceSizing(r, fail);
+  if (r.cpuRequestMillicores < MIN_INGESTOR_CPU_REQUEST_MILLICORES) {
+    fail(
+      "resources.cpuRequestMillicores",
+      r.cpuRequestMillicores,
+      `is below ${MIN_INGESTOR_CPU_REQUEST_MILLICORES} millicores (the prop counts thousandths of a core: ${r.cpuRequestMillicores} is ${r.cpuRequestMillicores}m)`,
+      `request at least ${MIN_INGESTOR_CPU_REQUEST_MILLICORES}, e.g. 1000 for the one core per replica the capacity model counts`,
+    );
+  }
   if (siloMax !== undefined && r.maxReplicas > siloMax) {
     fail("maxReplicas", r.maxReplicas, `exceeds the ${siloMax} replica(s) the silo's ingestor consumer leaves room for (each keeps its full prefetch in flight, within the silo account's MaxAckPending)`, `use at most ${siloMax}, or raise the silo tier's bus.maxAckPending`);
   }

@@ -183,6 +183,7 @@ export class WorkloadsStack extends KubernetesStack {
       natsMonitoringEndpoint: this.nats.monitoringEndpoint,
       natsAccount: config.nats.publicKeys.swarmAccount,
       minReplicas: config.platformReplicas,
+      resources: { cpuRequestMillicores: config.ingestor.cpuRequestMillicores },
       dependsOn: [this.clickhouse.migration, ...this.nats.streamResources],
     });
     // Each silo tenant's events are in its own account: an ingestor of its own reads them, as the
@@ -200,6 +201,7 @@ export class WorkloadsStack extends KubernetesStack {
         natsMonitoringEndpoint: this.nats.monitoringEndpoint,
         natsAccount: account,
         silo: { tenantId, consumer: topology.ingestorConsumer },
+        resources: { cpuRequestMillicores: config.ingestor.cpuRequestMillicores },
         dependsOn: [this.clickhouse.migration, ...topology.streamResources],
       });
     }

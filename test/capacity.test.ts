@@ -20,7 +20,7 @@ import { JETSTREAM_VOLUME_HEADROOM } from "../services/nats-auth/server-config.j
 
 const tiers = loadTierCatalog();
 const prod = loadEnvironment("prod");
-const defaults = { ingestorMaxReplicas: SERVICE_SIZING_DEFAULTS.maxReplicas, ingestorCpuRequestCores: SERVICE_SIZING_DEFAULTS.cpuRequestMillicores / 1000 };
+const defaults = { ingestorMaxReplicas: SERVICE_SIZING_DEFAULTS.maxReplicas };
 
 function withValue<K extends keyof CapacityAssumptions>(key: K, value: CapacityAssumptions[K]["value"]): Pick<CapacityAssumptions, K> {
   return { [key]: { ...CAPACITY_ASSUMPTIONS[key], value } } as Pick<CapacityAssumptions, K>;

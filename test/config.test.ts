@@ -256,6 +256,25 @@ describe("environment config", () => {
     );
   });
 
+  it("requests the ingestor's CPU per environment: 250m in dev and staging, the capacity model's whole core in prod", () => {
+    expect(ENVIRONMENT_NAMES.map((env) => [env, loadEnvironment(env).ingestor.cpuRequestMillicores])).toEqual([
+      ["dev", 250],
+      ["staging", 250],
+      ["prod", 1_000],
+    ]);
+  });
+
+  it("refuses an ingestor CPU request outside 100 to 8000 millicores, naming the field and the fix", () => {
+    for (const bad of [1, 99, 8_001, 250.5]) {
+      const raw = rawEnv("prod");
+      raw.ingestor.cpuRequestMillicores = bad;
+      const err = errorOf(() => validateEnvironment(raw, "prod"));
+      expect(err.issues.map((i) => i.path)).toEqual(["ingestor.cpuRequestMillicores"]);
+      expect(err.message).toContain(`ingestor.cpuRequestMillicores = ${bad}`);
+      expect(err.message).toContain("Fix: request 100 to 8000 millicores per replica (1000 is the one core the capacity model counts)");
+    }
+  });
+
   it("refuses a config loaded under another environment's name", () => {
     expect(errorOf(() => validateEnvironment(rawEnv("dev"), "prod")).message).toContain('name = "dev": does not match the file it is loaded as ("prod")');
   });

@@ -9,6 +9,7 @@ import { StorageClassV1 } from "@cdktf/provider-kubernetes/lib/storage-class-v1/
 import { describe, expect, it } from "vitest";
 import { CAPACITY_ASSUMPTIONS, capacityModel, MEASURED_INPUTS } from "../config/capacity.js";
 import { ENVIRONMENT_NAMES, loadEnvironment, loadTierCatalog, TERRAFORM_REQUIRED_VERSION } from "../config/index.js";
+import { INGESTOR_NAME } from "../constructs/ingestor.js";
 import { evaluatePolicy } from "../constructs/policy/index.js";
 import { App, Aspects, DefaultTokenResolver, Fn, StringConcat, TerraformStack, Token, Tokenization } from "cdktf";
 import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
@@ -380,6 +381,30 @@ describe.each(ENVIRONMENT_NAMES)("%s: Keycloak's pods and Aurora's instances", (
       expect(keycloakValues().replicas).toBe(capacityModel(MEASURED_INPUTS, CAPACITY_ASSUMPTIONS, loadTierCatalog()).keycloak.pods);
       expect(keycloakValues().replicas).toBe(3);
       expect(Object.keys(stackOf(env, "platform").json.resource?.aws_rds_cluster_instance ?? {})).toHaveLength(2);
+    });
+  }
+});
+
+describe.each(ENVIRONMENT_NAMES)("%s: the ingestor's CPU request", (env) => {
+  const config = loadEnvironment(env);
+  const ingestorContainers = () =>
+    Object.values(stackOf(env, "workloads").json.resource?.kubernetes_manifest ?? {})
+      .map((r) => r.manifest as Record<string, any>)
+      .filter((m) => m.kind === "Deployment" && String(m.metadata.name).startsWith(INGESTOR_NAME))
+      .map((m) => m.spec.template.spec.containers[0] as { resources: { requests: { cpu: string }; limits: Record<string, string> } });
+
+  it("is ingestor.cpuRequestMillicores in every ingestor's Deployment, with no CPU limit", () => {
+    expect(ingestorContainers().length).toBe(1 + config.nats.siloTenants.length);
+    for (const c of ingestorContainers()) {
+      expect(c.resources.requests.cpu).toBe(`${config.ingestor.cpuRequestMillicores}m`);
+      expect(c.resources.limits.cpu).toBeUndefined();
+    }
+  });
+
+  if (env === "prod") {
+    it("is the capacity model's whole core per replica (1000m)", () => {
+      expect(ingestorContainers().map((c) => c.resources.requests.cpu)).toEqual([`${CAPACITY_ASSUMPTIONS.pods.value.ingestor.cores * 1000}m`]);
+      expect(ingestorContainers()[0]?.resources.requests.cpu).toBe("1000m");
     });
   }
 });

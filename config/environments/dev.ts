@@ -73,6 +73,7 @@ export const dev = {
   clickhouse: { shards: 1, replicas: 1, keeperReplicas: 1, storageGiB: 50, keeperStorageGiB: 5, eventTtlDays: 30, secretPrefix: "enchanted/dev/clickhouse" },
   platformReplicas: 1,
   keycloak: { replicas: 1 },
+  ingestor: { cpuRequestMillicores: 250 },
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 1, maxReplicas: 3 },
   gateway: { rateLimitCounters: "local" },

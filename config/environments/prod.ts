@@ -98,6 +98,8 @@ export const prod = {
   platformReplicas: 2,
   // Keycloak's pods: the capacity model's count for the sign-up peak (npm run capacity, docs/capacity.md).
   keycloak: { replicas: 3 },
+  // The ingestor's CPU per replica: the one core the capacity model counts (bench:ingest measured its drain per core).
+  ingestor: { cpuRequestMillicores: 1_000 },
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 3, maxReplicas: 20 },
   gateway: { rateLimitCounters: "redis" },

@@ -89,6 +89,7 @@ export const staging = {
   clickhouse: { shards: 1, replicas: 2, keeperReplicas: 3, storageGiB: 200, keeperStorageGiB: 10, eventTtlDays: 90, secretPrefix: "enchanted/staging/clickhouse" },
   platformReplicas: 2,
   keycloak: { replicas: 2 },
+  ingestor: { cpuRequestMillicores: 250 },
   // The events API's autoscaler bounds (CPU-based).
   eventsApi: { minReplicas: 2, maxReplicas: 6 },
   gateway: { rateLimitCounters: "redis" },

@@ -213,6 +213,19 @@ describe("Ingestor", () => {
     expect(() => synth({ ...baseProps, namespace: "elsewhere" })).toThrow(/clickhouse\.namespaces .*Fix: add "elsewhere" to ClickHouse's ingestorNamespaces/);
   });
 
+  it("requests the CPU its resources prop sets (the default stays 250m), and no CPU limit", () => {
+    const c = synth({ ...baseProps, resources: { cpuRequestMillicores: 1_000 } }).byKind("Deployment").spec.template.spec.containers[0] as Obj;
+    expect(c.resources).toEqual({ requests: { cpu: "1000m", memory: "256Mi" }, limits: { memory: "512Mi" } });
+  });
+
+  it("rejects a CPU request below 100 millicores or not a whole number, naming the prop and the fix", () => {
+    expect(() => synth({ ...baseProps, resources: { cpuRequestMillicores: 1 } })).toThrow(ValidationError);
+    expect(() => synth({ ...baseProps, resources: { cpuRequestMillicores: 1 } })).toThrow(
+      /^test\/ingestor: resources\.cpuRequestMillicores = 1 is below 100 millicores \(the prop counts thousandths of a core: 1 is 1m\)\. Fix: request at least 100, e\.g\. 1000 for the one core per replica the capacity model counts\.$/,
+    );
+    expect(() => synth({ ...baseProps, resources: { cpuRequestMillicores: 0.5 } })).toThrow(/resources\.cpuRequestMillicores = 0\.5 is not a positive integer\. Fix: set resources\.cpuRequestMillicores to a whole number of at least 1/);
+  });
+
   it("lets a single replica's node drain", () => {
     expect(synth({ ...baseProps, minReplicas: 1 }).byKind("PodDisruptionBudget").spec).toMatchObject({ maxUnavailable: 1 });
   });
