@@ -703,8 +703,10 @@ export function prodFigures(model: CapacityModel, prod: EnvironmentConfig, defau
     { field: "clickhouse.replicas", prod: prod.clickhouse.replicas, model: model.clickhouse.replicas, requirement: "copies of each shard the model assumes" },
     { field: "clickhouse.storageGiB", prod: prod.clickhouse.storageGiB, model: model.clickhouse.storageGiBPerServer, requirement: "one server's share of the retained rows at the fill target" },
     { field: "clickhouse.eventTtlDays", prod: prod.clickhouse.eventTtlDays, model: model.clickhouse.eventTtlDays, requirement: "the longest tier retention" },
-    { field: "eks.nodeGroups[system].maxSize", prod: group("system").maxSize, model: model.nodes.system.nodes, requirement: "system nodes for Keycloak, the ingestor and the platform's pods" },
-    { field: "eks.nodeGroups[data].maxSize", prod: group("data").maxSize, model: model.nodes.data.nodes, requirement: "data nodes for ClickHouse, Keeper and NATS" },
+    // The floors, not maxSize: nothing in this repo deploys a cluster autoscaler (the node groups
+    // leave desired_size to one), so the pools must hold the model's pods at minSize.
+    { field: "eks.nodeGroups[system].minSize", prod: group("system").minSize, model: model.nodes.system.nodes, requirement: "system nodes for Keycloak, the ingestor and the platform's pods, at the pool's floor" },
+    { field: "eks.nodeGroups[data].minSize", prod: group("data").minSize, model: model.nodes.data.nodes, requirement: "data nodes for ClickHouse, Keeper and NATS, at the pool's floor" },
     { field: "eks.nodeGroups[workers].minSize", prod: group("workers").minSize, model: model.nodes.workers.nodes, requirement: "the workers' floor (jobs are not modelled)" },
     { field: "keycloak.replicas", prod: prod.keycloak.replicas, model: model.keycloak.pods, requirement: "Keycloak pods for the sign-up peak" },
     { field: "Ingestor maxReplicas (construct default)", prod: defaults.ingestorMaxReplicas, model: model.ingestor.replicas, requirement: "replicas for the peak at the measured per-core drain" },

@@ -22,12 +22,13 @@ export const prod = {
     publicAccessCidrs: [],
     logRetentionDays: "365",
     nodeGroups: [
-      { name: "system", instanceTypes: ["m7i.xlarge", "m6i.xlarge"], capacityType: "ON_DEMAND", minSize: 3, desiredSize: 3, maxSize: 9, diskSizeGiB: 100 },
+      // The system and data pools' floors hold the capacity model's pods (docs/capacity.md).
+      { name: "system", instanceTypes: ["m7i.xlarge", "m6i.xlarge"], capacityType: "ON_DEMAND", minSize: 4, desiredSize: 4, maxSize: 9, diskSizeGiB: 100 },
       {
         name: "data",
         instanceTypes: ["r7i.2xlarge", "r6i.2xlarge"],
         capacityType: "ON_DEMAND",
-        minSize: 3,
+        minSize: 6,
         desiredSize: 6,
         maxSize: 12,
         diskSizeGiB: 200,
