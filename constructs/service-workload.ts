@@ -172,6 +172,17 @@ export interface ServiceScheduling {
 }
 
 /**
+ * A pod spec's `nodeSelector` and `tolerations` (Kubernetes API shape) for the scheduling given:
+ * each only when it says something, so an unplaced pod's spec carries neither.
+ */
+export function podPlacement(s: ServiceScheduling | undefined): Pick<ServiceScheduling, "nodeSelector" | "tolerations"> {
+  return {
+    ...(s?.nodeSelector && Object.keys(s.nodeSelector).length > 0 ? { nodeSelector: { ...s.nodeSelector } } : {}),
+    ...(s?.tolerations && s.tolerations.length > 0 ? { tolerations: s.tolerations.map((t) => ({ ...t })) } : {}),
+  };
+}
+
+/**
  * The service's Deployment: restricted pod and container, read-only root filesystem but `/tmp`,
  * no Kubernetes API token, replicas spread over zones and nodes, surge-only rolling updates, the
  * kubelet's grace {@link TERMINATION_MARGIN_SECONDS} beyond the service's shutdown bound, and
@@ -194,8 +205,7 @@ export function addServiceDeployment(scope: Construct, p: ServiceDeploymentProps
           },
           spec: {
             ...(p.serviceAccountName !== undefined ? { serviceAccountName: p.serviceAccountName } : {}),
-            ...(p.scheduling?.nodeSelector ? { nodeSelector: { ...p.scheduling.nodeSelector } } : {}),
-            ...(p.scheduling?.tolerations ? { tolerations: p.scheduling.tolerations.map((t) => ({ ...t })) } : {}),
+            ...podPlacement(p.scheduling),
             automountServiceAccountToken: false,
             enableServiceLinks: false,
             terminationGracePeriodSeconds: p.sizing.shutdownTimeoutSeconds + TERMINATION_MARGIN_SECONDS,

@@ -23,6 +23,7 @@ import {
   keeperHost,
   ZONE,
 } from "./names.js";
+import { podPlacement } from "../service-workload.js";
 import type { ResolvedClickHouseProps } from "./props.js";
 
 /** The cluster name inside the installation, which is also the `{cluster}` macro of the DDL. */
@@ -36,15 +37,6 @@ function quantity(millicores: number, mebibytes: number) {
   };
 }
 
-
-/** The pod spec's node selector and tolerations, when the props place the pods on a pool. */
-function placement(r: Pick<ResolvedClickHouseProps, "scheduling">): Record<string, unknown> {
-  const s = r.scheduling;
-  return {
-    ...(s?.nodeSelector && Object.keys(s.nodeSelector).length > 0 ? { nodeSelector: { ...s.nodeSelector } } : {}),
-    ...(s?.tolerations && s.tolerations.length > 0 ? { tolerations: s.tolerations.map((t) => ({ ...t })) } : {}),
-  };
-}
 
 function volumeClaim(name: string, storageGiB: number) {
   return {
@@ -78,7 +70,7 @@ export function keeperInstallationManifest(r: ResolvedClickHouseProps): Record<s
             metadata: { labels: { "app.kubernetes.io/name": "clickhouse-keeper", "app.kubernetes.io/part-of": "enchanted" } },
             spec: {
               securityContext: CLICKHOUSE_POD_SECURITY,
-              ...placement(r),
+              ...podPlacement(r.scheduling),
               affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: selector, topologyKey: HOSTNAME }] } },
               topologySpreadConstraints: [{ maxSkew: 1, topologyKey: ZONE, whenUnsatisfiable: "DoNotSchedule", labelSelector: selector }],
               containers: [
@@ -222,7 +214,7 @@ export function clickhouseInstallationManifest(r: ResolvedClickHouseProps): Reco
             metadata: { labels: { "app.kubernetes.io/name": "clickhouse", "app.kubernetes.io/part-of": "enchanted" } },
             spec: {
               securityContext: CLICKHOUSE_POD_SECURITY,
-              ...placement(r),
+              ...podPlacement(r.scheduling),
               topologySpreadConstraints: [
                 {
                   maxSkew: 1,

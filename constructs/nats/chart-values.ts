@@ -8,7 +8,7 @@ import { HELM_CHARTS } from "../../config/versions.js";
 import { AUTH_MOUNT_DIR, JETSTREAM_STORE_DIR, jetStreamMaxFileStoreMiB, RESOLVER_DIR, RESOLVER_SETTINGS, serverConfigMerge } from "../../services/nats-auth/server-config.js";
 import { RESTRICTED_CONTAINER_SECURITY_CONTEXT, RESTRICTED_POD_SECURITY_CONTEXT } from "../pinned-helm-release.js";
 import { ENCRYPTED_STORAGE_CLASS, PORTS } from "../platform-interfaces.js";
-import type { ServiceScheduling } from "../service-workload.js";
+import { podPlacement, type ServiceScheduling } from "../service-workload.js";
 import { NATS_NAMES, NATS_UID } from "./names.js";
 
 /** Memory limit (and request) of each server unless the props set one. */
@@ -55,7 +55,6 @@ export function natsChartValues(props: NatsChartValuesProps): Record<string, unk
   const memoryLimitMiB = props.memoryLimitMiB ?? DEFAULT_NATS_MEMORY_LIMIT_MIB;
   const cpuRequestMillicores = props.cpuRequestMillicores ?? DEFAULT_NATS_CPU_REQUEST_MILLICORES;
   const clustered = nats.replicas > 1;
-  const { nodeSelector, tolerations } = props.scheduling ?? {};
   const tls = { enabled: true, secretName: NATS_NAMES.tlsSecret };
   const podSecurityContext = {
     ...RESTRICTED_POD_SECURITY_CONTEXT,
@@ -104,13 +103,7 @@ export function natsChartValues(props: NatsChartValuesProps): Record<string, unk
     reloader: { enabled: true, merge: { securityContext: RESTRICTED_CONTAINER_SECURITY_CONTEXT } },
     podTemplate: {
       topologySpreadConstraints: { "topology.kubernetes.io/zone": spread, "kubernetes.io/hostname": spread },
-      merge: {
-        spec: {
-          securityContext: podSecurityContext,
-          ...(nodeSelector && Object.keys(nodeSelector).length > 0 ? { nodeSelector: { ...nodeSelector } } : {}),
-          ...(tolerations && tolerations.length > 0 ? { tolerations: tolerations.map((t) => ({ ...t })) } : {}),
-        },
-      },
+      merge: { spec: { securityContext: podSecurityContext, ...podPlacement(props.scheduling) } },
       patch: [{ op: "add", path: "/spec/volumes/-", value: { name: AUTH_VOLUME, secret: { secretName: NATS_NAMES.authSecret } } }],
     },
     // maxUnavailable 1 (the chart's): a 3-server JetStream quorum survives one drained node.
