@@ -12,7 +12,7 @@ import { ENVIRONMENT_NAMES, loadTierCatalog, PLAN_TIER_NAMES, type PlanTierName,
 import { workerNamespace } from "../constructs/worker-pools.js";
 import { addAllEnvironments, loadEnvironments } from "../stacks/app.js";
 import { STACK_KINDS, stackName } from "../stacks/environment-stack.js";
-import { resourcesOf, synthAllEnvironments, synthApp, type SynthesizedStack } from "./support/synth.js";
+import { helmValuesOf, resourcesOf, synthAllEnvironments, synthApp, type SynthesizedStack } from "./support/synth.js";
 
 const catalog = loadTierCatalog();
 const MiB = 1024 * 1024;
@@ -198,11 +198,7 @@ describe.each(ENVIRONMENT_NAMES)("%s: the data stores run on the data pool", (en
   const config = loadEnvironments([env])[0]!;
   const dataPool = config.eks.nodeGroups.find((g) => g.name === "data");
   const workloads = () => synthAllEnvironments()[stackName(env, "workloads")] as SynthesizedStack;
-  const natsValues = () => {
-    const release = Object.values(resourcesOf(workloads(), "helm_release")).find((r) => r.chart === "nats") as { values: string[] } | undefined;
-    if (!release) throw new Error(`${env}: no NATS release in the workloads stack`);
-    return JSON.parse(release.values[0] as string) as Record<string, any>;
-  };
+  const natsValues = () => helmValuesOf(workloads(), "nats");
   const podSpecs = (): Record<string, Record<string, any>> => {
     const specs: Record<string, Record<string, any>> = {};
     for (const m of manifests(workloads())) {

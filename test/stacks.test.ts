@@ -17,7 +17,7 @@ import { takeValidatedTerraform } from "../constructs/policy/index.js";
 import { addAllEnvironments } from "../stacks/app.js";
 import { EnvironmentStack, onlyLocalReferences, resolveTokenBearing, STACK_KINDS, stackName, tokenBearingValues } from "../stacks/environment-stack.js";
 import { DEFAULT_STORAGE_CLASS } from "../stacks/platform-stack.js";
-import { ALL_STACKS, stackOf, synthAllEnvironments, synthApp } from "./support/synth.js";
+import { ALL_STACKS, helmValuesOf, stackOf, synthAllEnvironments, synthApp } from "./support/synth.js";
 
 describe("every environment stack", () => {
   it("exists for every environment: <env>-foundation and <env>-platform", () => {
@@ -365,11 +365,7 @@ describe.each(ENVIRONMENT_NAMES)("%s-platform", (env) => {
 
 describe.each(ENVIRONMENT_NAMES)("%s: Keycloak's pods and Aurora's instances", (env) => {
   const config = loadEnvironment(env);
-  const keycloakValues = () => {
-    const release = Object.values(stackOf(env, "workloads").json.resource?.helm_release ?? {}).find((r) => r.chart === "keycloakx") as { values: string[] } | undefined;
-    if (!release) throw new Error(`${env}: no keycloakx release in the workloads stack`);
-    return JSON.parse(release.values[0] as string) as { replicas: number };
-  };
+  const keycloakValues = () => helmValuesOf(stackOf(env, "workloads"), "keycloakx") as { replicas: number };
 
   it("runs keycloak.replicas Keycloak pods while Aurora keeps platformReplicas instances", () => {
     expect(keycloakValues().replicas).toBe(config.keycloak.replicas);

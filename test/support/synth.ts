@@ -68,6 +68,13 @@ export function resourcesOf(stack: SynthesizedStack, type: string): Record<strin
   return stack.json.resource?.[type] ?? {};
 }
 
+/** The values (first values document, parsed) of the stack's Helm release of `chart`; fails naming the stack when there is none. */
+export function helmValuesOf(stack: SynthesizedStack, chart: string): Record<string, any> {
+  const release = Object.values(resourcesOf(stack, "helm_release")).find((r) => r.chart === chart) as { values: string[] } | undefined;
+  if (!release) throw new Error(`${stack.name}: no ${chart} release`);
+  return JSON.parse(release.values[0] as string) as Record<string, any>;
+}
+
 /** Resolves `${aws_subnet.x.id}`-style references to the logical id of a resource of `type`. */
 export function referencedId(ref: unknown, type: string): string | undefined {
   if (typeof ref !== "string") return undefined;
